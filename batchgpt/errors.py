@@ -1,0 +1,60 @@
+"""The errors batchgpt raises on purpose, and the exit code each one maps to.
+
+Anything else escaping to the CLI is a bug and shows a traceback; these never do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED_ITEMS = 1
+EXIT_INVALID = 2
+EXIT_STOPPED = 3
+EXIT_LOCKED = 4
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a job, located as precisely as the input allows."""
+
+    file: str
+    line: int | None
+    message: str
+    pointer: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        at = f" (at {self.pointer or '/'})" if self.pointer is not None and self.pointer != "-" else ""
+        return f"{where}: {self.message}{at}"
+
+
+class BatchgptError(Exception):
+    exit_code = EXIT_INVALID
+
+
+class JobError(BatchgptError):
+    """The job is invalid: nothing was sent."""
+
+    exit_code = EXIT_INVALID
+
+    def __init__(self, problems: list[Problem] | tuple[Problem, ...]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(BatchgptError):
+    """A bad option or a missing setting outside any job file (such as the API key)."""
+
+    exit_code = EXIT_INVALID
+
+
+class StateError(BatchgptError):
+    """The state directory is missing, unwritable or corrupt."""
+
+    exit_code = EXIT_INVALID
+
+
+class LockedError(BatchgptError):
+    exit_code = EXIT_LOCKED

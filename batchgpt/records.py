@@ -1,0 +1,88 @@
+"""The small frozen records that pass between layers: settings, requests, replies, results.
+
+No behaviour lives here beyond derived names; each layer owns what it does with them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where requests go. The key itself is never held here, only the name of its variable."""
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = "OPENAI_API_KEY"
+    headers: tuple[tuple[str, str], ...] = ()
+    kind: str = "openai"
+    api_version: str | None = None
+    proxy: str | None = None
+    organization: str | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int = 16
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int = 6
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """One item of a job, ready to send. `seq` is its place in the input, `hash` names the exact body."""
+
+    seq: int
+    id: str
+    task: str
+    type: str
+    model: str
+    endpoint: str
+    body: Mapping[str, Any] = field(repr=False)
+    payload: bytes = field(repr=False)
+    hash: str
+    provider: Provider
+    max_tokens: int | None = None
+    expected_output_tokens: int | None = None
+    files: tuple[tuple[str, Path], ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a successful answer means: the output and the usage the server reported."""
+
+    output: Any
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    units: float | None = None  # images, characters or minutes, for endpoints not billed per token
+    ttft_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one request, as stored and exported."""
+
+    seq: int
+    id: str
+    task: str
+    type: str
+    model: str
+    status: str  # ok | error | skipped
+    output: Any = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    attempts: int = 0
+    latency_s: float | None = None
+    error: str | None = None
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    ttft_s: float | None = None

@@ -1,0 +1,105 @@
+"""The JSON Schemas shipped in schemas/ (as batchgpt.schemas), and readable messages for their errors."""
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+
+_UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
+_MAX_MESSAGE = 240
+
+
+@lru_cache(maxsize=None)
+def job_schema() -> dict[str, Any]:
+    # batchgpt.schemas is a namespace package (schemas/ holds no Python); an editable install adds
+    # a non-directory entry to its __path__, which importlib.resources.files() refuses, so look.
+    import batchgpt.schemas
+
+    for folder in batchgpt.schemas.__path__:
+        candidate = Path(folder) / "job.schema.json"
+        if candidate.is_file():
+            return json.loads(candidate.read_text("utf-8"))
+    raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")
+
+
+@lru_cache(maxsize=None)
+def validator(definition: str | None = None) -> jsonschema.Draft202012Validator:
+    """The validator for the whole job, or for one of its $defs (an item type, a JSONL line)."""
+    schema = job_schema()
+    if definition is not None:
+        schema = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+@lru_cache(maxsize=None)
+def known_keys() -> frozenset[str]:
+    keys: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            keys.update(node.get("properties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(job_schema())
+    return frozenset(keys)
+
+
+def pointer(path: tuple | list) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else ""
+
+
+def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[tuple, str]]:
+    """Every schema error as (path, message), with unknown keys pointed at and cascades left out.
+
+    A subschema that fails drops its annotations, so jsonschema then also calls that object's valid
+    keys "unevaluated". Such a complaint about a key the schema knows is a cascade when the same
+    object has another error, and is left out; a key the schema knows nowhere is always reported.
+    """
+    found = list(validator(definition).iter_errors(instance))
+    others = [tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")]
+    for error in found:
+        path = tuple(error.absolute_path)
+        if error.validator in ("unevaluatedProperties", "additionalProperties"):
+            cascade = any(o[: len(path)] == path for o in others)
+            for key in _unexpected_keys(error.message):
+                if cascade and key in known_keys():
+                    continue
+                yield path + (key,), _unknown_key_message(key)
+        elif error.validator == "anyOf" and "items_from" in json.dumps(error.schema):
+            yield path, "a task needs `items` or `items_from`"
+        elif error.validator == "required":
+            yield path, f"missing required key {error.message.split(' is a required')[0]}"
+        else:
+            yield path, _shorten(error.message)
+
+
+def _unexpected_keys(message: str) -> list[str]:
+    match = _UNEXPECTED.search(message)
+    if not match:
+        return []
+    try:
+        return [str(k) for k in ast.literal_eval("(" + match.group(1) + ",)")]
+    except (ValueError, SyntaxError):
+        return []
+
+
+def _unknown_key_message(key: str) -> str:
+    if key in known_keys():
+        return f"key '{key}' is not allowed here"
+    close = difflib.get_close_matches(key, known_keys(), n=1, cutoff=0.75)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key '{key}'{hint}"
+
+
+def _shorten(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
