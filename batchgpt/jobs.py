@@ -71,6 +71,7 @@ class Job:
     budget_usd: float | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     tasks: tuple[Task, ...] = ()
+    count: int = 0  # items, known once the job is validated
 
     @property
     def base_dir(self) -> Path:
@@ -106,12 +107,11 @@ def load(source: str | os.PathLike | Mapping[str, Any], overrides: Overrides = O
         else:
             document, lines = _read_yaml(path, problems)
             job = _from_document(document, path, lines, overrides, problems, bad) if not problems else None
-    if job is not None:
-        _check_items(job, problems, lines, bad)
+    count = _check_items(job, problems, lines, bad) if job is not None else 0
     if problems:
         raise JobError(_capped(problems))
     assert job is not None
-    return job
+    return replace(job, count=count)
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:
@@ -416,7 +416,7 @@ def _report(problems: list[Problem] | None, problem: Problem) -> None:
 # ----------------------------------------------------------------------------- checks and requests
 
 
-def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], bad: list[tuple]) -> None:
+def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], bad: list[tuple]) -> int:
     """The rules a schema cannot say: a model and a target language are set, template fields exist,
     ids are unique. Ids are kept as 8-byte digests so a million items cost a few tens of MB."""
     seen: set[bytes] = set()
@@ -435,6 +435,7 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
             problems.append(Problem(item.file, line, message, pointer))
         if len(problems) > MAX_PROBLEMS:
             break
+    return len(seen)
 
 
 def _item_problems(item: _Item, templates: dict[int, list[str]]) -> Iterator[str]:

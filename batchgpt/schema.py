@@ -17,12 +17,11 @@ _MAX_MESSAGE = 240
 
 @lru_cache(maxsize=None)
 def job_schema() -> dict[str, Any]:
-    # batchgpt.schemas is a namespace package (schemas/ holds no Python); an editable install adds
-    # a non-directory entry to its __path__, which importlib.resources.files() refuses, so look.
-    import batchgpt.schemas
-
-    for folder in batchgpt.schemas.__path__:
-        candidate = Path(folder) / "job.schema.json"
+    # A wheel carries schemas/ inside the package (pyproject maps it to batchgpt/schemas); a
+    # checkout or an editable install reads the top-level folder itself.
+    here = Path(__file__).resolve().parent
+    for folder in (here / "schemas", here.parent / "schemas"):
+        candidate = folder / "job.schema.json"
         if candidate.is_file():
             return json.loads(candidate.read_text("utf-8"))
     raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")

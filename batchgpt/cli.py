@@ -1,0 +1,171 @@
+"""The command line: a thin click layer over the library that maps errors to exit codes.
+
+Exit codes: 0 all ok, 1 some items failed, 2 invalid job or usage, 3 stopped early (quota,
+authentication, budget), 4 locked by another run, 130/143 interrupted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .errors import EXIT_INVALID, BatchgptError, JobError
+
+log = logging.getLogger("batchgpt")
+
+
+class _Redact(logging.Filter):
+    """Defence in depth: whatever a log line says, it never shows an API key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for name, value in os.environ.items():
+            if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name) and value in message:
+                message = message.replace(value, "****")
+        record.msg, record.args = message, ()
+        return True
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("batchgpt: %(levelname)s: %(message)s"))
+    handler.addFilter(_Redact())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except JobError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            count = len(exc.problems)
+            click.echo(f"batchgpt: {count} problem{'s' if count != 1 else ''} found; nothing was sent", err=True)
+            sys.exit(exc.exit_code)
+        except BatchgptError as exc:
+            click.echo(f"batchgpt: {exc}", err=True)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="batchgpt")
+@click.option("-v", "--verbose", is_flag=True, help="Log every retry.")
+def main(verbose: bool) -> None:
+    """Run batches of prompts against OpenAI-compatible APIs from job files."""
+    _setup_logging(verbose)
+
+
+def _overrides(kwargs: dict[str, Any]):
+    from .jobs import Overrides
+
+    return Overrides(**{k: kwargs.pop(k) for k in list(kwargs) if k in Overrides.__dataclass_fields__})
+
+
+_RUN_OPTIONS = [
+    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
+    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
+    click.option("--base-url", metavar="URL", help="Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs)."),
+    click.option("--concurrency", type=click.IntRange(1, 10000), help="Requests in flight at once."),
+    click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute."),
+    click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
+    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
+]
+
+
+def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+@main.command()
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@_with(_RUN_OPTIONS)
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where run state lives (default: .batchgpt/ beside the job file).")
+@click.option("--fresh", is_flag=True, help="Forget earlier answers and send every item again.")
+@click.option("--retry-failed", is_flag=True, help="Send again the items that ended in error.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@_errors_to_exit_codes
+def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_format: str,
+        progress: bool | None, **kwargs: Any) -> None:
+    """Validate JOB, then run it: results and a token and cost report are written at the end."""
+    from .api import execute
+    from .jobs import load
+    from .runner import RunOptions
+
+    loaded = load(job, _overrides(kwargs))
+    summary = execute(loaded, RunOptions(state_dir=state_dir, retry_failed=retry_failed, progress=progress,
+                                         log_format=log_format), fresh)
+    cost = "unknown (see the warnings)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
+    click.echo(
+        f"{summary.job}: {summary.items} items: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
+        f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s; "
+        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
+        err=True)
+    click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
+    if summary.stopped:
+        click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
+    sys.exit(summary.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_errors_to_exit_codes
+def validate(files: tuple[Path, ...]) -> None:
+    """Check job files; print every problem as FILE:LINE: message (at /pointer)."""
+    from .api import validate as validate_all
+
+    problems = validate_all(*files)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"batchgpt: {len(problems)} problem{'s' if len(problems) != 1 else ''} found", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid", err=True)
+
+
+@main.command("mock-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds before each answer.")
+@click.option("--rpm", type=float, help="Requests per minute before 429s.")
+@click.option("--tpm", type=float, help="Tokens per minute before 429s.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE|:first=N][,match=TEXT]",
+              help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed. "
+                   "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts.")
+@click.option("--seed", default=0, type=int, help="Seed for fault rates.")
+@click.option("--api-key", envvar="MOCK_API_KEY", help="Require this key (401 otherwise).")
+@_errors_to_exit_codes
+def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: float | None,
+                faults: tuple[str, ...], seed: int, api_key: str | None) -> None:
+    """An OpenAI-compatible server for rehearsing jobs offline and for free."""
+    from .mockserver import Config, Fault, MockServer
+
+    try:
+        parsed = [Fault.parse(f) for f in faults]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, faults=parsed, seed=seed, record=False)
+    click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
+    MockServer(config).serve_forever(port, host)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

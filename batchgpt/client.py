@@ -1,0 +1,154 @@
+"""HTTP to OpenAI-compatible servers: the only module that imports aiohttp.
+
+A Client sends one attempt of one request and says what came back: a parsed JSON answer with its
+status and headers, or a retry.Failure. Whether to try again is retry.py's business. The API key
+lives only in the session's default headers; no message built here ever contains it.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import aiohttp
+
+from . import __version__
+from .records import Provider, Request
+from .retry import Failure
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str] = field(repr=False)
+    data: Any = field(repr=False)
+    content: bytes | None = field(default=None, repr=False)  # binary answers (speech)
+
+
+class Client:
+    """One aiohttp session per provider and run."""
+
+    def __init__(self, provider: Provider, api_key: str | None, timeout: float, connections: int):
+        self.provider = provider
+        self._headers = _auth_headers(provider, api_key)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.provider.base_url!r})"
+
+    async def __aenter__(self) -> "Client":
+        connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY work as users expect behind a firewall.
+        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, trust_env=True,
+                                              timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def url(self, request: Request) -> str:
+        base = self.provider.base_url
+        if self.provider.kind == "azure":
+            version = self.provider.api_version or "2024-10-21"
+            return f"{base}/openai/deployments/{request.model}{request.endpoint}?api-version={version}"
+        return base + request.endpoint
+
+    async def send(self, request: Request) -> Answer | Failure:
+        assert self._session is not None, "use Client as an async context manager"
+        started = time.monotonic()
+        try:
+            async with self._session.post(self.url(request), data=request.payload,
+                                          headers={"Content-Type": "application/json"},
+                                          proxy=self.provider.proxy) as response:
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                if response.status < 300 and request.body.get("stream"):
+                    return await _read_stream(response, headers, started)
+                raw = await response.read()
+        except asyncio.TimeoutError:
+            return Failure("timeout", f"no complete answer within {self._timeout.total:g} s")
+        except aiohttp.ClientPayloadError as exc:
+            return Failure("connection", f"the answer was cut off ({_short(exc)})")
+        except (aiohttp.ClientError, OSError) as exc:
+            return Failure("connection", f"{type(exc).__name__}: {_short(exc)}")
+        return _answer(response.status, headers, raw)
+
+
+def _auth_headers(provider: Provider, api_key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": f"batchgpt/{__version__}"}
+    if api_key:
+        if provider.kind == "azure":
+            headers["api-key"] = api_key
+        else:
+            headers["Authorization"] = f"Bearer {api_key}"
+    if provider.organization:
+        headers["OpenAI-Organization"] = provider.organization
+    if provider.project:
+        headers["OpenAI-Project"] = provider.project
+    headers.update(dict(provider.headers))
+    return headers
+
+
+def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer | Failure:
+    content_type = headers.get("content-type", "")
+    if status < 300 and not content_type.startswith(("application/json", "text/")) and raw:
+        return Answer(status, headers, None, raw)
+    try:
+        data = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        if status < 300:
+            return Failure("malformed", f"the answer is not JSON ({len(raw)} bytes)", status, headers=headers)
+        return Failure("http", _short(raw.decode("utf-8", "replace")), status, headers=headers)
+    if status < 300:
+        if not isinstance(data, dict):
+            return Failure("malformed", "the answer is not a JSON object", status, headers=headers)
+        return Answer(status, headers, data)
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return Failure("http", _short(str(error.get("message") or "")), status,
+                       code=error.get("code"), type=error.get("type"), headers=headers)
+    return Failure("http", _short(json.dumps(data)), status, headers=headers)
+
+
+async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float) -> Answer | Failure:
+    """Assemble a server-sent-events answer into the shape of a non-streamed one."""
+    parts: list[str] = []
+    usage = None
+    ttft = None
+    chat = True
+    async for raw_line in response.content:
+        line = raw_line.strip()
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload.startswith(b"[DONE]"):
+            break
+        try:
+            chunk = json.loads(payload)
+        except json.JSONDecodeError:
+            return Failure("malformed", "a stream event is not JSON", response.status, headers=headers)
+        if "error" in chunk:  # an error in the middle of a stream, as the SDK raises it
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            return Failure("http", _short(str(error.get("message"))), 500, code=error.get("code"), headers=headers)
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            chat = isinstance(delta, dict)
+            if text:
+                ttft = ttft if ttft is not None else time.monotonic() - started
+                parts.append(text)
+    else:
+        return Failure("connection", "the stream ended before [DONE]", response.status, headers=headers)
+    text = "".join(parts)
+    choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+    return Answer(response.status, headers, {"choices": [choice], "usage": usage, "_ttft_s": ttft})
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,98 @@
+"""Progress: a rich bar on a terminal, plain (or JSON) log lines every few seconds anywhere else.
+
+Cron mails whatever a job prints, so off a terminal there is no bar and no colour, only a line
+every `interval` seconds and the summary. NO_COLOR is honoured by rich itself.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from .records import Result
+
+LOG_INTERVAL = 5.0
+
+
+class Progress:
+    def __init__(self, job: str, total: int, bar: bool | None = None, log_format: str = "text",
+                 stream: TextIO | None = None, interval: float = LOG_INTERVAL):
+        self.job = job
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.bar = self.stream.isatty() and log_format == "text" if bar is None else bar
+        self.log_format = log_format
+        self.interval = interval
+        self.done = self.ok = self.failed = self.reused = 0
+        self.tokens = 0
+        self.cost = 0.0
+        self.started = time.monotonic()
+        self._last_log = self.started
+        self._rich: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "Progress":
+        if self.bar:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+            self._rich = RichProgress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[stats]}"), console=Console(file=self.stream), transient=False,
+            )
+            self._rich.start()
+            self._task = self._rich.add_task(self.job, total=self.total, stats="")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+
+    def reuse(self, count: int = 1) -> None:
+        """Items answered by an earlier run, counted as done without being sent."""
+        self.done += count
+        self.reused += count
+        self._refresh()
+
+    def update(self, result: Result) -> None:
+        self.done += 1
+        if result.status == "ok":
+            self.ok += 1
+        elif result.status == "error":
+            self.failed += 1
+        self.tokens += (result.prompt_tokens or 0) + (result.completion_tokens or 0)
+        self.cost += result.cost_usd or 0.0
+        self._refresh()
+
+    def _rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return (self.done - self.reused) / elapsed if elapsed > 0 else 0.0
+
+    def _refresh(self) -> None:
+        if self._rich is not None:
+            stats = f"{self._rate():.1f} req/s  {self.tokens:,} tokens  ${self.cost:.4f}  {self.failed} failed"
+            self._rich.update(self._task, completed=self.done, stats=stats)
+            return
+        now = time.monotonic()
+        if now - self._last_log >= self.interval:
+            self._last_log = now
+            self.log("progress", done=self.done, total=self.total, ok=self.ok, failed=self.failed,
+                     rate=round(self._rate(), 2), tokens=self.tokens, cost_usd=round(self.cost, 6))
+
+    def log(self, event: str, **fields: Any) -> None:
+        """One line of the run's log: JSON for log shippers, or readable text."""
+        if self.log_format == "json":
+            line = json.dumps({"time": round(time.time(), 3), "job": self.job, "event": event, **fields},
+                              ensure_ascii=False, default=str)
+        elif event == "progress":
+            line = (f"{self.job}: {fields['done']}/{fields['total']} done ({fields['ok']} ok, {fields['failed']} failed), "
+                    f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}")
+        else:
+            message = fields.pop("message", "")
+            extra = " ".join(f"{k}={v}" for k, v in fields.items())
+            line = f"{self.job}: {message or event}" + (f" ({extra})" if extra else "")
+        if self._rich is not None:
+            self._rich.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream, flush=True)

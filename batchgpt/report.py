@@ -1,0 +1,145 @@
+"""Writing results and reports as CSV, JSONL or Parquet: the only module that imports pandas.
+
+Rows arrive as an iterator and are written in chunks, so memory stays flat however many items a
+job has. Every file is written beside its destination and renamed into place: a reader (or a
+cron job downstream) never sees half a file, and a failed write leaves the old file whole.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import pandas as pd
+
+RESULT_COLUMNS = ["job", "task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
+                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s"]
+REPORT_COLUMNS = ["task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens",
+                  "total_tokens", "cost_usd"]
+_INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens")
+CHUNK = 5000
+
+
+@contextmanager
+def _atomic(path: Path, mode: str = "w") -> Iterator[Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in _INTS:
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _text_output(value: Any) -> Any:
+    """CSV and Parquet cells hold text: structured outputs (vectors, scores) become JSON."""
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> int:
+    suffix = path.suffix.lower()
+    records = ({"job": job, **row} for row in rows)
+    count = 0
+    if suffix == ".jsonl":
+        with _atomic(path) as handle:
+            for record in records:
+                handle.write(json.dumps({c: _jsonable(record.get(c)) for c in RESULT_COLUMNS}, ensure_ascii=False))
+                handle.write("\n")
+                count += 1
+        return count
+    if suffix == ".csv":
+        with _atomic(path) as handle:
+            first = True
+            for chunk in _chunks(records):
+                frame = _frame([{**r, "output": _text_output(r.get("output"))} for r in chunk], RESULT_COLUMNS)
+                frame.to_csv(handle, header=first, index=False)
+                first, count = False, count + len(chunk)
+            if first:
+                _frame([], RESULT_COLUMNS).to_csv(handle, index=False)
+        return count
+    if suffix == ".parquet":
+        return _write_parquet(path, records)
+    raise ValueError(f"unsupported results suffix {suffix!r}")
+
+
+def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vector = pa.list_(pa.float64())
+    fields = [pa.field(c, pa.int64() if c in _INTS else pa.float64() if c in ("cost_usd", "latency_s", "ttft_s")
+                       else pa.string()) for c in RESULT_COLUMNS]
+    fields.append(pa.field("vector", vector))
+    schema = pa.schema(fields)
+    count = 0
+    with _atomic(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
+        for chunk in _chunks(records):
+            columns = {c: [r.get(c) for r in chunk] for c in RESULT_COLUMNS}
+            # A vector (an embedding) goes in its own list column; `output` keeps text for every type.
+            columns["vector"] = [r["output"] if _is_vector(r.get("output")) else None for r in chunk]
+            columns["output"] = [None if _is_vector(v) else _text_output(v) for v in columns["output"]]
+            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+            count += len(chunk)
+        if count == 0:
+            writer.write_table(schema.empty_table())
+    return count
+
+
+def _is_vector(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and isinstance(value[0], (int, float))
+
+
+def report_rows(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The per-task-and-model rows with total_tokens, and a TOTAL row whose cost is empty when any
+    group's cost is unknown."""
+    rows = [{**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0)} for g in groups]
+    total: dict[str, Any] = {"task": "TOTAL", "model": ""}
+    for column in ("requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "total_tokens"):
+        total[column] = sum(r[column] or 0 for r in rows)
+    costs = [r["cost_usd"] for r in rows]
+    total["cost_usd"] = None if any(c is None for c in costs) else sum(costs)
+    for row in rows + [total]:
+        row["cost_usd"] = None if row["cost_usd"] is None else round(row["cost_usd"], 10)
+    return rows + [total]
+
+
+def write_table(path: Path, rows: list[Mapping[str, Any]], columns: list[str]) -> None:
+    """A small table (a report or an estimate) as CSV or Parquet."""
+    frame = _frame(list(rows), columns)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with _atomic(path) as handle:
+            frame.to_csv(handle, index=False)
+    elif suffix == ".parquet":
+        with _atomic(path, "wb") as handle:
+            frame.to_parquet(handle, index=False)
+    else:
+        raise ValueError(f"unsupported report suffix {suffix!r}")
+
+
+def dataframe(rows: Iterable[Mapping[str, Any]], job: str) -> pd.DataFrame:
+    return _frame([{"job": job, **row} for row in rows], RESULT_COLUMNS)
+
+
+def _chunks(records: Iterator[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    while chunk := list(islice(records, CHUNK)):
+        yield chunk
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,213 @@
+"""The engine: stream a job's requests through the store, the limits and the client, with retries.
+
+One producer walks the job in input order and enrols each request in the store (skipping those
+already answered); `concurrency` workers send them. A bounded queue between the two keeps memory
+flat however long the job. Each answer is committed to the store before it counts as done, and
+the results file and report are exported from the store at the end, so they are always whole.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import jobs
+from .client import Answer, Client
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
+from .jobs import Job
+from .limits import Throttle
+from .pricing import Pricing
+from .progress import Progress
+from .records import Provider, Request, Result
+from .retry import Failure, decide
+from .store import Store
+from .tasks import TASKS, MalformedReply
+from .tokens import Counter
+
+log = logging.getLogger("batchgpt")
+_YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    state_dir: Path | None = None
+    retry_failed: bool = False
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    log_format: str = "text"
+
+
+@dataclass(frozen=True)
+class Summary:
+    run_id: int
+    job: str
+    items: int
+    sent: int
+    ok: int
+    failed: int
+    skipped: int
+    reused: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    elapsed_s: float
+    exit_code: int
+    results: Path
+    report: Path
+    stopped: str | None = None
+    unknown_models: tuple[str, ...] = field(default=())
+
+
+def api_key(provider: Provider) -> str | None:
+    """The key from the provider's variable. The official hosts need one; local servers may not."""
+    key = os.environ.get(provider.api_key_env) or None
+    official = "api.openai.com" in provider.base_url or provider.kind == "azure"
+    if key is None and official:
+        raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
+    return key
+
+
+class Engine:
+    def __init__(self, job: Job, store: Store, run_id: int, options: RunOptions, progress: Progress):
+        self.job = job
+        self.store = store
+        self.run_id = run_id
+        self.options = options
+        self.progress = progress
+        self.pricing = Pricing(job.pricing, job.provider.base_url)
+        self.counter = Counter()
+        self.throttle = Throttle(job.limits.rpm, job.limits.tpm)
+        self.stopped: str | None = None
+        self.sent = 0
+        self._clients: dict[Provider, Client] = {}
+        self._random = random.Random()
+
+    def stop(self, reason: str) -> None:
+        """No new request starts after this; the ones in flight finish."""
+        if self.stopped is None:
+            self.stopped = reason
+            self.progress.log("stopping", message=f"stopping: {reason}")
+
+    async def run(self) -> None:
+        limits = self.job.limits
+        queue: asyncio.Queue[Request | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
+        async with AsyncExitStack() as stack:
+            self._stack = stack
+            workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
+            try:
+                await self._produce(queue)
+            finally:
+                for _ in workers:
+                    await queue.put(None)
+                await asyncio.gather(*workers)
+
+    async def _produce(self, queue: asyncio.Queue[Request | None]) -> None:
+        for n, request in enumerate(jobs.requests(self.job)):
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            if self.stopped:
+                self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
+            elif self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed):
+                await queue.put(request)
+            else:
+                self.progress.reuse()
+
+    async def _worker(self, queue: asyncio.Queue[Request | None]) -> None:
+        while (request := await queue.get()) is not None:
+            if self.stopped:
+                self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
+                continue
+            result = await self._execute(request)
+            self.store.record(self.job.name, result)
+            self.progress.update(result)
+
+    async def _client(self, provider: Provider) -> Client:
+        if provider not in self._clients:
+            client = Client(provider, api_key(provider), self.job.limits.timeout, self.job.limits.concurrency)
+            self._clients[provider] = await self._stack.enter_async_context(client)
+        return self._clients[provider]
+
+    def _token_cost(self, request: Request) -> int:
+        if not self.throttle.counts_tokens:
+            return 0
+        return self.counter.body(request.endpoint, request.body).tokens + (request.max_tokens or 0)
+
+    async def _execute(self, request: Request) -> Result:
+        client = await self._client(request.provider)
+        started = time.monotonic()
+        tokens = self._token_cost(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.throttle.acquire(tokens)
+            self.sent += 1
+            outcome = await client.send(request)
+            if isinstance(outcome, Answer):
+                self.throttle.observe(outcome.headers)
+                try:
+                    return self._success(request, outcome, attempt, time.monotonic() - started)
+                except MalformedReply as exc:
+                    outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
+            verdict = decide(outcome, attempt, self.job.limits.max_retries, self._random.random())
+            if verdict.pause_run:
+                self.throttle.pause(verdict.pause_run)
+            if verdict.stop_run:
+                self.stop(verdict.stop_run)
+            if not verdict.retry or self.stopped:
+                return self._failure(request, outcome, attempt, time.monotonic() - started)
+            log.debug("retrying %s in %.2fs after %s", request.id, verdict.delay, outcome.describe())
+            await asyncio.sleep(verdict.delay)
+
+    def _success(self, request: Request, answer: Answer, attempts: int, latency: float) -> Result:
+        reply = TASKS[request.type].parse(answer.data)
+        cost = self.pricing.cost(request.model, reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens)
+        return Result(
+            seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
+            status="ok", output=reply.output, prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens, cost_usd=cost, attempts=attempts,
+            latency_s=round(latency, 4), cached_tokens=reply.cached_tokens, reasoning_tokens=reply.reasoning_tokens,
+            ttft_s=None if reply.ttft_s is None else round(reply.ttft_s, 4),
+        )
+
+    def _failure(self, request: Request, failure: Failure, attempts: int, latency: float) -> Result:
+        return Result(
+            seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
+            status="error", attempts=attempts, latency_s=round(latency, 4), error=failure.describe(),
+        )
+
+
+def run_job(job: Job, options: RunOptions = RunOptions(), total: int | None = None) -> Summary:
+    """Run a validated job to the end (or to a stop) and write its results and report."""
+    from . import report
+
+    for provider in {job.provider, *(t.provider for t in job.tasks)}:
+        api_key(provider)  # a missing key is a usage error before anything starts
+    store = Store(options.state_dir or job.base_dir / ".batchgpt")
+    started = time.monotonic()
+    run_id = store.begin_run(job.name, str(job.path) if job.path else None)
+    with Progress(job.name, total or 0, options.progress, options.log_format) as progress:
+        engine = Engine(job, store, run_id, options, progress)
+        try:
+            asyncio.run(engine.run())
+        finally:
+            store.count_sent(run_id, engine.sent)
+        report.write_results(job.results, store.results(job.name, run_id), job.name)
+        groups = store.report(job.name, run_id)
+        report.write_table(job.report, report.report_rows(groups), report.REPORT_COLUMNS)
+    totals = report.report_rows(groups)[-1]
+    failed = totals["failed"]
+    skipped = totals["requests"] - totals["succeeded"] - failed
+    exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if failed else EXIT_OK
+    store.finish_run(run_id, exit_code, engine.stopped, str(job.results), str(job.report))
+    store.close()
+    return Summary(
+        run_id=run_id, job=job.name, items=totals["requests"], sent=engine.sent, ok=totals["succeeded"],
+        failed=failed, skipped=skipped, reused=progress.reused, prompt_tokens=totals["prompt_tokens"],
+        completion_tokens=totals["completion_tokens"], cost_usd=totals["cost_usd"],
+        elapsed_s=time.monotonic() - started, exit_code=exit_code, results=job.results, report=job.report,
+        stopped=engine.stopped, unknown_models=tuple(engine.pricing.unknown),
+    )

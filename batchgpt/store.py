@@ -1,0 +1,238 @@
+"""Run state in SQLite: every item's request hash, status and answer, and every run's summary.
+
+The store is the source of truth: results and reports are exported from it, so they are always
+whole, and a rerun skips what is already answered. WAL mode with synchronous=NORMAL makes each
+answer's commit cheap and safe against a killed process (a power cut may lose the last commits,
+which are then simply sent again). Schema changes are numbered migrations on PRAGMA user_version.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import StateError
+from .records import Request, Result
+
+DB_NAME = "state.db"
+
+MIGRATIONS = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        job_path TEXT,
+        started REAL NOT NULL,
+        finished REAL,
+        exit_code INTEGER,
+        pid INTEGER,
+        items INTEGER, ok INTEGER, failed INTEGER, skipped INTEGER, sent INTEGER,
+        prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
+        results TEXT, report TEXT, stopped TEXT
+    );
+    CREATE TABLE items (
+        job TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        run_id INTEGER NOT NULL,
+        task TEXT NOT NULL,
+        type TEXT NOT NULL,
+        model TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        output TEXT,
+        output_json INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens INTEGER NOT NULL DEFAULT 0,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        latency_s REAL,
+        ttft_s REAL,
+        error TEXT,
+        answered REAL,
+        PRIMARY KEY (job, id)
+    );
+    CREATE INDEX items_by_run ON items (job, run_id, seq);
+    """,
+)
+
+RESULT_COLUMNS = ("task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
+                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    job: str
+    job_path: str | None
+    started: float
+    finished: float | None
+    exit_code: int | None
+    items: int | None
+    ok: int | None
+    failed: int | None
+    skipped: int | None
+    sent: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    results: str | None
+    report: str | None
+    stopped: str | None
+
+
+class Store:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"the state store {directory / DB_NAME} is unusable ({exc}); move it away "
+                             "or run with --fresh --state NEWDIR") from None
+        except OSError as exc:
+            raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc}") from None
+        self._in_transaction = False
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], version + 1):
+            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            self._db.execute("BEGIN")
+            self._in_transaction = True
+
+    def commit(self) -> None:
+        if self._in_transaction:
+            self._db.execute("COMMIT")
+            self._in_transaction = False
+
+    # ------------------------------------------------------------------ runs
+
+    def begin_run(self, job: str, job_path: str | None) -> int:
+        cursor = self._db.execute("INSERT INTO runs (job, job_path, started, pid) VALUES (?, ?, ?, ?)",
+                                  (job, job_path, time.time(), os.getpid()))
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str) -> None:
+        self.commit()
+        job = self._db.execute("SELECT job FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+        totals = self._db.execute(
+            """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'skipped'),
+                      SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)
+               FROM items WHERE job = ? AND run_id = ?""", (job, run_id)).fetchone()
+        self._db.execute(
+            """UPDATE runs SET finished = ?, exit_code = ?, items = ?, ok = ?, failed = ?, skipped = ?,
+                      prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?
+               WHERE id = ?""", (time.time(), exit_code, *totals, stopped, results, report, run_id))
+
+    def count_sent(self, run_id: int, sent: int) -> None:
+        self._db.execute("UPDATE runs SET sent = ? WHERE id = ?", (sent, run_id))
+
+    def runs(self, job: str | None = None, limit: int = 50) -> list[RunInfo]:
+        where, args = ("WHERE job = ?", (job,)) if job else ("", ())
+        rows = self._db.execute(f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs {where} "
+                                "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [RunInfo(*row) for row in rows]
+
+    def run(self, run_id: int) -> RunInfo | None:
+        row = self._db.execute(f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE id = ?",
+                               (run_id,)).fetchone()
+        return RunInfo(*row) if row else None
+
+    # ------------------------------------------------------------------ items
+
+    def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
+        """Enrol a request in this run; True when it must be sent, False when the store has its answer."""
+        self._begin()
+        row = self._db.execute("SELECT hash, status FROM items WHERE job = ? AND id = ?",
+                               (job, request.id)).fetchone()
+        if row is not None and row[0] == request.hash and (row[1] == "ok" or (row[1] == "error" and not retry_failed)):
+            self._db.execute("UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
+                             (request.seq, run_id, request.task, job, request.id))
+            return False
+        self._write(run_id, job, request, "pending", None)
+        return True
+
+    def skip(self, run_id: int, job: str, request: Request, reason: str) -> None:
+        """Enrol a request that this run will not send, keeping an earlier answer for the same body."""
+        if not self.claim(run_id, job, request):
+            return
+        self._write(run_id, job, request, "skipped", reason)
+
+    def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
+        self._begin()
+        self._db.execute(
+            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
+                   task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
+                   status = excluded.status, error = excluded.error, output = NULL, output_json = 0,
+                   prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
+                   cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
+            (job, request.id, request.seq, run_id, request.task, request.type, request.model, request.hash,
+             status, error))
+
+    def record(self, job: str, result: Result) -> None:
+        """Store an answer and commit it: only then does it count as done."""
+        self._begin()
+        is_json = not isinstance(result.output, str) and result.output is not None
+        output = json.dumps(result.output, ensure_ascii=False) if is_json else result.output
+        self._db.execute(
+            """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
+                   cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
+                   error = ?, answered = ?
+               WHERE job = ? AND id = ?""",
+            (result.status, output, int(is_json), result.prompt_tokens, result.completion_tokens,
+             result.cached_tokens, result.reasoning_tokens, result.cost_usd, result.attempts, result.latency_s,
+             result.ttft_s, result.error, time.time(), job, result.id))
+        self.commit()
+
+    def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
+        """The run's items in input order, streamed."""
+        self.commit()
+        cursor = self._db.execute(
+            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json FROM items WHERE job = ? AND run_id = ? ORDER BY seq",
+            (job, run_id))
+        names = RESULT_COLUMNS + ("output_json",)
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                record = dict(zip(names, row))
+                if record.pop("output_json"):
+                    record["output"] = json.loads(record["output"])
+                yield record
+
+    def report(self, job: str, run_id: int) -> list[dict[str, Any]]:
+        """One row per task and model in input order. A cost is None (unknown), never 0, when any
+        answered item of the group has no price."""
+        self.commit()
+        rows = self._db.execute(
+            """SELECT task, model, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
+                      COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+                      CASE WHEN SUM(prompt_tokens IS NOT NULL AND cost_usd IS NULL) > 0 THEN NULL
+                           ELSE COALESCE(SUM(cost_usd), 0) END
+               FROM items WHERE job = ? AND run_id = ? GROUP BY task, model ORDER BY MIN(seq)""",
+            (job, run_id)).fetchall()
+        names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+        return [dict(zip(names, row)) for row in rows]
+
+    def forget(self, job: str) -> int:
+        """--fresh: drop every stored answer of a job, so the run starts over."""
+        self.commit()
+        return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount

@@ -1,0 +1,97 @@
+"""Prompt token counts: tiktoken with each model's encoding, or an approximation said to be one.
+
+Counts feed the tokens-per-minute limiter, the budget's worst case and the dry-run estimate. Where
+tiktoken cannot load an encoding (no internet and no cache) the count falls back to about four
+characters per token, and every count made that way is marked approximate.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+log = logging.getLogger("batchgpt")
+
+# tiktoken's model table (tiktoken/model.py): longest families first, since "gpt-4o" starts with "gpt-4".
+_O200K = ("gpt-4o", "gpt-4.1", "gpt-4.5", "chatgpt-4o", "gpt-5", "o1", "o3", "o4", "ft:gpt-4o", "gpt-oss")
+_CL100K = ("gpt-4", "gpt-3.5", "gpt-35", "ft:gpt-4", "ft:gpt-3.5", "davinci-002", "babbage-002", "text-embedding-")
+# OpenAI's cookbook (How_to_count_tokens_with_tiktoken): every message costs 3 tokens besides its
+# contents, a name 1 more, and the reply is primed with 3.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True)
+class Count:
+    tokens: int
+    approximate: bool = False
+
+    def __add__(self, other: "Count") -> "Count":
+        return Count(self.tokens + other.tokens, self.approximate or other.approximate)
+
+
+def encoding_for(model: str) -> tuple[str, bool]:
+    """(encoding name, whether the model is known to use it). Unknown models get o200k_base."""
+    name = model.rsplit("/", 1)[-1] if model.startswith("openai/") else model
+    if name.startswith(_O200K) and not name.startswith("gpt-oss"):
+        return "o200k_base", True
+    if name.startswith(_CL100K):
+        return "cl100k_base", True
+    return "o200k_base", False
+
+
+class Counter:
+    """Counts tokens, loading each encoding once. One counter per run; not shared across threads."""
+
+    def __init__(self) -> None:
+        self._encodings: dict[str, Any] = {}
+        self.offline = False
+
+    def _encoding(self, name: str) -> Any:
+        if name not in self._encodings:
+            try:
+                import tiktoken
+
+                self._encodings[name] = tiktoken.get_encoding(name)
+            except Exception as exc:  # tiktoken raises whatever its download raised
+                log.warning("tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token)",
+                            name, type(exc).__name__, CHARS_PER_TOKEN)
+                self._encodings[name] = None
+                self.offline = True
+        return self._encodings[name]
+
+    def text(self, model: str, text: str) -> Count:
+        name, known = encoding_for(model)
+        encoding = self._encoding(name)
+        if encoding is None:
+            return Count(-(-len(text) // CHARS_PER_TOKEN), True)
+        return Count(len(encoding.encode_ordinary(text)), not known)
+
+    def messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> Count:
+        total = Count(REPLY_PRIMING)
+        for message in messages:
+            total += Count(TOKENS_PER_MESSAGE)
+            for key, value in message.items():
+                total += self.text(model, value if isinstance(value, str) else _content_text(value))
+                if key == "name":
+                    total += Count(TOKENS_PER_NAME)
+        return total
+
+    def body(self, endpoint: str, body: Mapping[str, Any]) -> Count:
+        """The prompt tokens of a request body, for the endpoints billed by prompt tokens."""
+        model = str(body.get("model", ""))
+        if endpoint == "/chat/completions":
+            return self.messages(model, body.get("messages") or ())
+        text = body.get("prompt") if endpoint == "/completions" else body.get("input")
+        if isinstance(text, list):
+            return sum((self.text(model, t if isinstance(t, str) else _content_text(t)) for t in text), Count(0))
+        return self.text(model, text if isinstance(text, str) else "")
+
+
+def _content_text(value: Any) -> str:
+    """Text parts of a structured message content; images and audio are not counted here."""
+    if isinstance(value, list):
+        return "".join(part.get("text", "") for part in value if isinstance(part, Mapping))
+    return "" if value is None else str(value)
