@@ -280,7 +280,7 @@ def _check_outputs(job: Job, name: str, lines: Mapping[tuple, int], problems: li
 def _task(spec: Mapping[str, Any], index: int, all_tasks: list, defaults: Mapping[str, Any],
           provider: Provider, base_dir: Path) -> Task:
     kind = spec["type"]
-    same_type = [t for t in all_tasks if t.get("type") == kind]
+    same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
     label = spec.get("name") or (kind if len(same_type) == 1 else f"{kind}-{same_type.index(spec) + 1}")
     params = _merge_params(defaults, spec)
     options = {k: v for k, v in spec.items() if k not in PARAM_KEYS and k not in ("type", "name", "items", "items_from", "provider")}

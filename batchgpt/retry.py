@@ -16,6 +16,7 @@ RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
+MAX_RESET_WAIT = 60.0  # a 429 without retry-after waits for the nearest reset, at most this long
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -57,8 +58,11 @@ def decide(failure: Failure, attempt: int, max_retries: int, draw: float) -> Ver
     server = server_delay(headers)
     delay = server if server is not None else backoff(attempt, draw)
     if failure.status == 429:
-        reset = max(reset_delay(headers, "requests") or 0.0, reset_delay(headers, "tokens") or 0.0)
-        delay = server if server is not None else max(delay, min(reset, MAX_SERVER_DELAY))
+        if server is None:
+            # A reset header says when a limit is whole again; a retry needs only part of it back,
+            # so the nearest reset (capped) is the better guess than the furthest.
+            resets = [r for r in (reset_delay(headers, "requests"), reset_delay(headers, "tokens")) if r]
+            delay = max(delay, min(min(resets), MAX_RESET_WAIT)) if resets else delay
         return Verdict(attempt <= max_retries, delay, pause_run=delay)
     return Verdict(attempt <= max_retries, delay)
 
@@ -91,8 +95,11 @@ def server_delay(headers: Mapping[str, str]) -> float | None:
     try:
         return _capped(float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return _capped(parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        return _capped(email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (ValueError, TypeError):
+        return None
 
 
 def reset_delay(headers: Mapping[str, str], what: str) -> float | None:

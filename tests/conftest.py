@@ -1,0 +1,81 @@
+"""Shared fixtures: the mock server on 127.0.0.1, a job-file writer and a CLI runner.
+
+Tests never reach the internet: tiktoken reads its encodings from ../shared/tiktoken, and every
+request goes to batchgpt's own mock server on a free local port.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "tiktoken"
+if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED.is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED)
+
+from batchgpt.cli import main  # noqa: E402
+from batchgpt.mockserver import Config, Fault, MockServer  # noqa: E402
+
+SECRET = "sk-test-SECRET-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[MockServer]:
+    mock = MockServer(Config(api_key=SECRET, hang_s=5)).start()
+    yield mock
+    mock.stop()
+
+
+def faults(server: MockServer, *specs: str) -> None:
+    server.config.faults = [Fault.parse(s) for s in specs]
+
+
+@pytest.fixture
+def write_job(tmp_path: Path):
+    def write(job: dict[str, Any], name: str = "job.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(job, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return path
+    return write
+
+
+@pytest.fixture
+def cli(server: MockServer, monkeypatch: pytest.MonkeyPatch):
+    """Run the real CLI in-process against the mock server with the secret key set."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+
+    def invoke(*args: str, base_url: bool = True) -> Any:
+        extra = ["--base-url", server.base_url] if base_url and args and args[0] == "run" else []
+        return CliRunner().invoke(main, [*args, *extra], catch_exceptions=False)
+    return invoke
+
+
+def store_dump(directory: Path) -> str:
+    """Everything in a state store as text, to look for secrets in it."""
+    db = sqlite3.connect(directory / "state.db")
+    try:
+        return "\n".join(repr(row) for table in ("runs", "items") for row in db.execute(f"SELECT * FROM {table}"))
+    finally:
+        db.close()
+
+
+def chat_job(prompts: list[str], **extra: Any) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "name": "t",
+        "defaults": {"model": "gpt-4o-mini"},
+        "limits": {"concurrency": 4, "timeout": 2, "max_retries": 4},
+        "tasks": [{"type": "chat", "items": [{"id": f"p{i}", "prompt": p} for i, p in enumerate(prompts)]}],
+    }
+    job.update(extra)
+    return job

@@ -1,0 +1,214 @@
+"""Job loading and validation: every problem, located by file, line and JSON pointer."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from batchgpt.errors import JobError
+from batchgpt.jobs import MAX_YAML_BYTES, Overrides, load, requests
+
+
+def problems(path_or_doc) -> list[str]:
+    with pytest.raises(JobError) as caught:
+        load(path_or_doc)
+    return [str(p) for p in caught.value.problems]
+
+
+def write(tmp_path: Path, text: str, name: str = "job.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_error_is_reported_with_its_line_and_pointer(tmp_path):
+    job = write(tmp_path, """\
+defaults:
+  model: gpt-4o-mini
+limits:
+  concurrency: 0
+output:
+  results: out/r.txt
+tasks:
+  - type: chat
+    sytem: typo
+    items:
+      - prompt: hi
+  - type: translate
+    target_lang: fr
+    items:
+      - {id: a, text: one}
+      - {id: a, text: two}
+      - text: three
+        temperature: 2.5
+""")
+    found = problems(job)
+    assert f"{job}:4: 0 is less than the minimum of 1 (at /limits/concurrency)" in found
+    assert f"{job}:9: unknown key 'sytem' (did you mean 'system'?) (at /tasks/0/sytem)" in found
+    assert f"{job}:18: 2.5 is greater than the maximum of 2 (at /tasks/1/items/2/temperature)" in found
+    assert f"{job}:16: duplicate id 'a': ids must be unique within the job (at /tasks/1/items/1)" in found
+    assert any(p.startswith(f"{job}:6: unsupported results file suffix '.txt'") for p in found)
+    assert len(found) == 5
+
+
+def test_yaml_syntax_errors_point_at_their_line(tmp_path):
+    job = write(tmp_path, "tasks:\n  - type: chat\n    items: [\n      {prompt: a\n")
+    [message] = problems(job)
+    assert message.startswith(f"{job}:") and "YAML syntax error" in message
+    line = int(message.split(":")[1])
+    assert 3 <= line <= 5
+
+
+def test_only_safe_yaml_is_loaded(tmp_path):
+    job = write(tmp_path, "tasks: !!python/object/apply:os.system ['echo pwned']\n")
+    [message] = problems(job)
+    assert "YAML" in message and "python/object" in message
+
+
+def test_a_yaml_alias_bomb_fails_fast(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 9)]
+    job = write(tmp_path, "\n".join(lines) + "\ntasks: *a8\n")
+    started = time.monotonic()
+    [message] = problems(job)
+    assert "expands to more than" in message
+    assert time.monotonic() - started < 30  # it would be 10**9 nodes otherwise
+
+
+def test_a_huge_yaml_file_is_refused_before_parsing(tmp_path):
+    job = tmp_path / "big.yaml"
+    with job.open("w") as handle:
+        handle.write("tasks:\n")
+        handle.write("# padding\n" * (MAX_YAML_BYTES // 10 + 1))
+    [message] = problems(job)
+    assert "MiB" in message and "JSONL" in message
+
+
+def test_templates_need_their_fields_and_plain_names(tmp_path):
+    (tmp_path / "rows.csv").write_text("question\nfirst\n", encoding="utf-8")
+    job = write(tmp_path, """\
+defaults: {model: m}
+tasks:
+  - type: chat
+    template: "{question} in {language}"
+    items_from: rows.csv
+  - type: completion
+    template: "{x.__class__}"
+    items: [{x: 1}]
+""")
+    found = problems(job)
+    assert f"{tmp_path / 'rows.csv'}:2: the template needs 'language', which this item lacks (at /)" in found
+    assert any("must be a plain field name" in p for p in found)
+
+
+def test_unreadable_items_from_is_an_error(tmp_path):
+    job = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items_from: missing.csv}\n")
+    [message] = problems(job)
+    assert "missing.csv" in message and "cannot read items_from" in message
+
+
+def test_items_from_rows_are_validated_with_their_line(tmp_path):
+    (tmp_path / "rows.jsonl").write_text('{"prompt": "ok"}\n{"prompt": "x", "max_tokens": -1}\n{"promt": "y"}\n')
+    job = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items_from: rows.jsonl}\n")
+    found = problems(job)
+    rows = tmp_path / "rows.jsonl"
+    assert f"{rows}:2: -1 is less than the minimum of 1 (at /max_tokens)" in found
+    assert f"{rows}:3: missing required key 'prompt' (at /)" in found
+
+
+def test_items_from_parquet_and_csv_stream_in_order(tmp_path):
+    pq.write_table(pa.table({"id": ["p1", "p2"], "prompt": ["uno", "dos"]}), tmp_path / "rows.parquet")
+    (tmp_path / "rows.csv").write_text('prompt,temperature\n"multi\nline",0.5\nplain,\n', encoding="utf-8")
+    job = write(tmp_path, """\
+defaults: {model: gpt-4o-mini}
+tasks:
+  - {type: chat, items_from: rows.parquet}
+  - {type: completion, items_from: rows.csv}
+""")
+    built = list(requests(load(job)))
+    assert [r.id for r in built] == ["p1", "p2", "completion:1", "completion:2"]
+    assert [r.seq for r in built] == [0, 1, 2, 3]
+    assert built[2].body["prompt"] == "multi\nline" and built[2].body["temperature"] == 0.5
+    assert "temperature" not in built[3].body
+
+
+def test_jsonl_job_lines_are_checked_line_by_line(tmp_path):
+    job = write(tmp_path, "\n".join([
+        json.dumps({"type": "chat", "prompt": "ok", "model": "m"}),
+        "{not json",
+        json.dumps({"type": "chat", "prompt": "x", "model": "m", "colour": "red"}),
+        json.dumps({"custom_id": "c", "method": "POST", "url": "/v1/unknown", "body": {"model": "m"}}),
+        json.dumps({"type": "chat", "prompt": "no model"}),
+    ]) + "\n", "job.jsonl")
+    found = problems(job)
+    assert found[0].startswith(f"{job}:2: invalid JSON")
+    assert f"{job}:3: unknown key 'colour' (at /colour)" in found
+    assert any(p.startswith(f"{job}:4:") and "/url" in p for p in found)
+    assert any(p.startswith(f"{job}:5: no model") for p in found)
+
+
+def test_ids_are_stable_and_explicit_ids_kept(tmp_path):
+    job = write(tmp_path, """\
+defaults: {model: m}
+tasks:
+  - {type: chat, items: [{prompt: a}, {id: 42, prompt: b}]}
+  - {type: chat, items: [{prompt: c}]}
+  - {type: chat, name: named, items: [{prompt: d}]}
+""")
+    first = [r.id for r in requests(load(job))]
+    assert first == ["chat-1:1", "42", "chat-2:1", "named:1"]
+    assert [r.id for r in requests(load(job))] == first
+
+
+def test_parameters_cascade_defaults_task_item(tmp_path):
+    job = write(tmp_path, """\
+defaults: {model: gpt-4o-mini, temperature: 0.7, max_tokens: 100, params: {seed: 7, user: u}}
+tasks:
+  - type: chat
+    model: gpt-4.1
+    params: {seed: 8}
+    items:
+      - {prompt: a, temperature: 0, params: {user: v}}
+      - {prompt: b, model: o3-mini}
+""")
+    a, b = requests(load(job))
+    assert a.body["model"] == "gpt-4.1" and a.body["temperature"] == 0 and a.body["max_tokens"] == 100
+    assert a.body["seed"] == 8 and a.body["user"] == "v"
+    # Reasoning models take max_completion_tokens; max_tokens would be a 400.
+    assert b.body["model"] == "o3-mini" and b.body["max_completion_tokens"] == 100 and "max_tokens" not in b.body
+
+
+def test_a_changed_prompt_changes_the_hash_and_nothing_else_does(tmp_path):
+    one = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items: [{id: a, prompt: x}, {id: b, prompt: y}]}\n")
+    before = {r.id: r.hash for r in requests(load(one))}
+    one.write_text("defaults: {model: m}\ntasks:\n  - {type: chat, items: [{id: a, prompt: x}, {id: b, prompt: z}]}\n")
+    after = {r.id: r.hash for r in requests(load(one))}
+    assert before["a"] == after["a"] and before["b"] != after["b"]
+
+
+def test_overrides_win_and_paths_are_relative_to_the_job(tmp_path):
+    job = write(tmp_path, "defaults: {model: m}\nlimits: {concurrency: 3, rpm: 10}\n"
+                          "output: {results: o/r.parquet}\ntasks:\n  - {type: chat, items: [{prompt: a}]}\n")
+    loaded = load(job, Overrides(concurrency=7, base_url="http://127.0.0.1:9/v1/"))
+    assert loaded.limits.concurrency == 7 and loaded.limits.rpm == 10
+    assert loaded.provider.base_url == "http://127.0.0.1:9/v1"
+    assert loaded.results == tmp_path / "o" / "r.parquet"
+    assert loaded.report == tmp_path / "out" / "job-report.csv"
+    assert load(job, Overrides(out="x.jsonl")).results == Path("x.jsonl")
+
+
+def test_base_url_comes_from_the_environment_when_the_job_has_none(tmp_path, monkeypatch):
+    job = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items: [{prompt: a}]}\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1234/v1")
+    assert load(job).provider.base_url == "http://127.0.0.1:1234/v1"
+
+
+def test_non_latin_text_is_read_unchanged(tmp_path):
+    job = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items: [{prompt: '日本語 ☕ عربى'}]}\n")
+    [request] = requests(load(job))
+    assert request.body["messages"][-1]["content"] == "日本語 ☕ عربى"
+    assert "日本語".encode() in request.payload

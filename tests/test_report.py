@@ -1,0 +1,77 @@
+"""Results and report files: formats, order, atomic replacement."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from batchgpt.report import REPORT_COLUMNS, RESULT_COLUMNS, report_rows, write_results, write_table
+
+ROWS = [
+    {"task": "t", "type": "chat", "id": "1", "model": "m", "status": "ok", "output": "世界 🌍", "prompt_tokens": 3,
+     "completion_tokens": 2, "cost_usd": 0.001, "attempts": 1, "latency_s": 0.1, "error": None},
+    {"task": "t", "type": "chat", "id": "2", "model": "m", "status": "error", "output": None, "prompt_tokens": None,
+     "completion_tokens": None, "cost_usd": None, "attempts": 3, "latency_s": 2.0, "error": "HTTP 500: boom"},
+    {"task": "e", "type": "embedding", "id": "3", "model": "m", "status": "ok", "output": [0.5, -1.0],
+     "prompt_tokens": 1, "completion_tokens": 0, "cost_usd": 0.0, "attempts": 1, "latency_s": 0.1, "error": None},
+]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_results_round_trip(tmp_path, suffix):
+    path = tmp_path / f"r{suffix}"
+    assert write_results(path, iter(ROWS), "job") == 3
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert list(rows[0]) == RESULT_COLUMNS
+        assert [r["output"] for r in rows] == ["世界 🌍", None, [0.5, -1.0]]
+        assert rows[1]["prompt_tokens"] is None and rows[1]["error"] == "HTTP 500: boom"
+        return
+    frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    assert list(frame.columns)[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
+    assert frame["job"].tolist() == ["job"] * 3 and frame["id"].astype(str).tolist() == ["1", "2", "3"]
+    assert frame["output"].iloc[0] == "世界 🌍"
+    if suffix == ".csv":
+        assert json.loads(frame["output"].iloc[2]) == [0.5, -1.0]
+    else:
+        assert list(frame["vector"].iloc[2]) == [0.5, -1.0] and pd.isna(frame["output"].iloc[2])
+
+
+def test_an_empty_run_still_writes_a_header(tmp_path):
+    write_results(tmp_path / "r.csv", iter([]), "job")
+    assert (tmp_path / "r.csv").read_text().strip() == ",".join(RESULT_COLUMNS)
+    write_results(tmp_path / "r.parquet", iter([]), "job")
+    assert len(pd.read_parquet(tmp_path / "r.parquet")) == 0
+
+
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
+    path = tmp_path / "r.csv"
+    write_results(path, iter(ROWS), "job")
+    before = path.read_text()
+
+    def broken():
+        yield ROWS[0]
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        write_results(path, broken(), "job")
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]  # no temporary left behind
+
+
+def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
+    groups = [
+        {"task": "a", "model": "m", "requests": 2, "succeeded": 2, "failed": 0, "prompt_tokens": 10,
+         "completion_tokens": 5, "cost_usd": 0.3},
+        {"task": "b", "model": "x", "requests": 1, "succeeded": 1, "failed": 0, "prompt_tokens": 1,
+         "completion_tokens": 1, "cost_usd": None},
+    ]
+    rows = report_rows(groups)
+    assert rows[0]["total_tokens"] == 15
+    assert rows[-1] == {"task": "TOTAL", "model": "", "requests": 3, "succeeded": 3, "failed": 0,
+                        "prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17, "cost_usd": None}
+    assert report_rows(groups[:1])[-1]["cost_usd"] == 0.3
+    write_table(tmp_path / "rep.parquet", rows, REPORT_COLUMNS)
+    frame = pd.read_parquet(tmp_path / "rep.parquet")
+    assert frame["task"].tolist() == ["a", "b", "TOTAL"] and pd.isna(frame["cost_usd"].iloc[-1])

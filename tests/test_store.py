@@ -1,0 +1,109 @@
+"""The run state store: enrolment, resume decisions, answers and exports."""
+from __future__ import annotations
+
+import pytest
+
+from batchgpt.errors import StateError
+from batchgpt.records import Provider, Request, Result
+from batchgpt.store import Store
+
+
+def request(seq: int, ident: str, digest: str = "h", model: str = "m") -> Request:
+    return Request(seq=seq, id=ident, task="t", type="chat", model=model, endpoint="/chat/completions",
+                   body={}, payload=b"{}", hash=digest, provider=Provider())
+
+
+def answer(req: Request, status: str = "ok", **fields) -> Result:
+    return Result(seq=req.seq, id=req.id, task=req.task, type=req.type, model=req.model, status=status, **fields)
+
+
+def test_answered_items_are_not_sent_again_unless_their_request_changed(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    a, b, c = request(0, "a"), request(1, "b"), request(2, "c")
+    assert all(store.claim(run, "job", r) for r in (a, b, c))
+    store.record("job", answer(a, output="A", prompt_tokens=3, completion_tokens=1, cost_usd=0.5))
+    store.record("job", answer(b, "error", error="HTTP 400"))
+    # c never answered: the process died with it in flight
+    second = store.begin_run("job", None)
+    assert store.claim(second, "job", request(0, "a")) is False
+    assert store.claim(second, "job", request(1, "b")) is False  # an error stays unless asked
+    assert store.claim(second, "job", request(2, "c")) is True
+    assert store.claim(second, "job", request(3, "a", digest="changed")) is True
+    third = store.begin_run("job", None)
+    assert store.claim(third, "job", request(1, "b"), retry_failed=True) is True
+
+
+def test_results_come_back_in_input_order_with_structured_outputs(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    reqs = [request(2, "z"), request(0, "x"), request(1, "y")]
+    for r in reqs:
+        store.claim(run, "job", r)
+    store.record("job", answer(reqs[0], output=[0.1, 0.2]))
+    store.record("job", answer(reqs[1], output="日本"))
+    rows = list(store.results("job", run))
+    assert [r["id"] for r in rows] == ["x", "y", "z"]
+    assert rows[0]["output"] == "日本" and rows[1]["status"] == "pending" and rows[2]["output"] == [0.1, 0.2]
+
+
+def test_skip_keeps_an_earlier_answer(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    done = request(0, "a")
+    store.claim(run, "job", done)
+    store.record("job", answer(done, output="kept"))
+    second = store.begin_run("job", None)
+    store.skip(second, "job", request(0, "a"), "budget")
+    store.skip(second, "job", request(1, "b"), "budget")
+    rows = list(store.results("job", second))
+    assert [(r["status"], r["output"], r["error"]) for r in rows] == [("ok", "kept", None), ("skipped", None, "budget")]
+
+
+def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    rows = [request(0, "a", model="known"), request(1, "b", model="known"), request(2, "c", model="mystery")]
+    for r in rows:
+        store.claim(run, "job", r)
+    store.record("job", answer(rows[0], prompt_tokens=10, completion_tokens=5, cost_usd=0.25))
+    store.record("job", answer(rows[1], "error", error="x"))
+    store.record("job", answer(rows[2], prompt_tokens=4, completion_tokens=1, cost_usd=None))
+    report = {g["model"]: g for g in store.report("job", run)}
+    assert report["known"] == {"task": "t", "model": "known", "requests": 2, "succeeded": 1, "failed": 1,
+                               "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.25}
+    assert report["mystery"]["cost_usd"] is None
+
+
+def test_runs_are_listed_with_their_totals(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", "jobs/job.yaml")
+    r = request(0, "a")
+    store.claim(run, "job", r)
+    store.record("job", answer(r, prompt_tokens=2, completion_tokens=3, cost_usd=0.1))
+    store.finish_run(run, 0, None, "out.csv", "rep.csv")
+    [info] = store.runs()
+    assert (info.job, info.exit_code, info.ok, info.failed, info.prompt_tokens, info.cost_usd) == ("job", 0, 1, 0, 2, 0.1)
+
+
+def test_forget_starts_a_job_over(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    r = request(0, "a")
+    store.claim(run, "job", r)
+    store.record("job", answer(r))
+    assert store.forget("job") == 1
+    assert store.claim(store.begin_run("job", None), "job", r) is True
+
+
+def test_a_corrupt_store_is_a_clear_error(tmp_path):
+    (tmp_path / "state.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError, match="unusable"):
+        Store(tmp_path)
+
+
+def test_an_unusable_state_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StateError, match="cannot use the state directory"):
+        Store(blocker / "state")
