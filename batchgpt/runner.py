@@ -85,6 +85,23 @@ class Engine:
         self.sent = 0
         self._clients: dict[Provider, Client] = {}
         self._random = random.Random()
+        self._uncommitted: list[asyncio.Future[None]] = []
+
+    async def _committed(self) -> None:
+        """Wait until this worker's answer is committed. Answers written in the same turn of the
+        event loop share one commit; a worker takes no new request before its answer is durable,
+        so a killed run re-pays at most one request per worker."""
+        future = asyncio.get_running_loop().create_future()
+        if not self._uncommitted:
+            asyncio.get_running_loop().call_soon(self._commit)
+        self._uncommitted.append(future)
+        await future
+
+    def _commit(self) -> None:
+        waiting, self._uncommitted = self._uncommitted, []
+        self.store.commit()
+        for future in waiting:
+            future.set_result(None)
 
     def stop(self, reason: str) -> None:
         """No new request starts after this; the ones in flight finish."""
@@ -123,6 +140,7 @@ class Engine:
                 continue
             result = await self._execute(request)
             self.store.record(self.job.name, result)
+            await self._committed()
             self.progress.update(result)
 
     async def _client(self, provider: Provider) -> Client:

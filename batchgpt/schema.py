@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import jsonschema
+import jsonschema_rs
 
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
 _MAX_MESSAGE = 240
@@ -27,13 +28,22 @@ def job_schema() -> dict[str, Any]:
     raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")
 
 
+def _subschema(definition: str | None) -> dict[str, Any]:
+    schema = job_schema()
+    return schema if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
+
+
 @lru_cache(maxsize=None)
 def validator(definition: str | None = None) -> jsonschema.Draft202012Validator:
     """The validator for the whole job, or for one of its $defs (an item type, a JSONL line)."""
-    schema = job_schema()
-    if definition is not None:
-        schema = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_subschema(definition))
+
+
+@lru_cache(maxsize=None)
+def fast_validator(definition: str | None = None) -> Any:
+    """jsonschema-rs, some 500 times faster on our schema; it only says whether an instance is
+    valid, and the pure-Python validator then words the errors of the rare invalid one."""
+    return jsonschema_rs.validator_for(_subschema(definition))
 
 
 @lru_cache(maxsize=None)
@@ -64,6 +74,8 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[tuple
     keys "unevaluated". Such a complaint about a key the schema knows is a cascade when the same
     object has another error, and is left out; a key the schema knows nowhere is always reported.
     """
+    if fast_validator(definition).is_valid(instance):
+        return
     found = list(validator(definition).iter_errors(instance))
     others = [tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")]
     for error in found:

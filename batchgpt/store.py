@@ -103,6 +103,7 @@ class Store:
         except OSError as exc:
             raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc}") from None
         self._in_transaction = False
+        self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
 
     def close(self) -> None:
         self.commit()
@@ -161,6 +162,12 @@ class Store:
     def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
         """Enrol a request in this run; True when it must be sent, False when the store has its answer."""
         self._begin()
+        if (job, run_id) not in self._has_rows:
+            found = self._db.execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
+            self._has_rows[(job, run_id)] = found is not None
+        if not self._has_rows[(job, run_id)]:  # a job's first run has nothing to look up (its ids are unique)
+            self._write(run_id, job, request, "pending", None)
+            return True
         row = self._db.execute("SELECT hash, status FROM items WHERE job = ? AND id = ?",
                                (job, request.id)).fetchone()
         if row is not None and row[0] == request.hash and (row[1] == "ok" or (row[1] == "error" and not retry_failed)):
@@ -190,7 +197,7 @@ class Store:
              status, error))
 
     def record(self, job: str, result: Result) -> None:
-        """Store an answer and commit it: only then does it count as done."""
+        """Write an answer. It is durable, and counts as done, only after the next commit()."""
         self._begin()
         is_json = not isinstance(result.output, str) and result.output is not None
         output = json.dumps(result.output, ensure_ascii=False) if is_json else result.output
@@ -202,7 +209,6 @@ class Store:
             (result.status, output, int(is_json), result.prompt_tokens, result.completion_tokens,
              result.cached_tokens, result.reasoning_tokens, result.cost_usd, result.attempts, result.latency_s,
              result.ttft_s, result.error, time.time(), job, result.id))
-        self.commit()
 
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
@@ -235,4 +241,5 @@ class Store:
     def forget(self, job: str) -> int:
         """--fresh: drop every stored answer of a job, so the run starts over."""
         self.commit()
+        self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
         return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount

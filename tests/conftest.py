@@ -56,7 +56,7 @@ def cli(server: MockServer, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
 
     def invoke(*args: str, base_url: bool = True) -> Any:
-        extra = ["--base-url", server.base_url] if base_url and args and args[0] == "run" else []
+        extra = ["--base-url", server.base_url] if base_url and "run" in args else []
         return CliRunner().invoke(main, [*args, *extra], catch_exceptions=False)
     return invoke
 

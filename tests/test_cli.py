@@ -138,6 +138,9 @@ def test_the_key_appears_in_no_output_log_or_store(cli, server, write_job, tmp_p
     faults(server, "500:first=1", "400:match=BAD")
     result = cli("-v", "run", str(job))
     assert result.exit_code == 1
+    rows = [json.loads(line) for line in (tmp_path / "out" / "r.jsonl").read_text().splitlines()]
+    assert [(r["status"], r["attempts"]) for r in rows] == [("ok", 2), ("error", 2), ("ok", 2)]
+    assert "retrying p0" in result.stderr  # the verbose log ran, and is checked below too
     assert all(s.headers["authorization"] == f"Bearer {SECRET}" for s in server.seen)  # it was sent...
     texts = [result.output, (tmp_path / "out" / "r.jsonl").read_text(), (tmp_path / "out" / "rep.csv").read_text(),
              store_dump(tmp_path / ".batchgpt")]

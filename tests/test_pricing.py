@@ -1,0 +1,47 @@
+"""Prices: job overrides first, then genai-prices; unknown models are never free."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from batchgpt.pricing import Price, Pricing
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "gpt-5", "o3-mini"])
+def test_costs_match_genai_prices(model):
+    expected = calc_price(Usage(input_tokens=12_345, output_tokens=678), model_ref=model, provider_id="openai")
+    assert Pricing().cost(model, 12_345, 678) == pytest.approx(float(expected.total_price))
+
+
+def test_cached_tokens_are_cheaper():
+    pricing = Pricing()
+    full = pricing.cost("gpt-4o-mini", 1000, 0)
+    cached = pricing.cost("gpt-4o-mini", 1000, 0, cached=800)
+    assert cached < full
+    price = pricing.price("gpt-4o-mini")
+    assert cached == pytest.approx((200 * price.input + 800 * price.cached_input) / 1e6)
+
+
+def test_job_pricing_overrides_the_table():
+    pricing = Pricing({"gpt-4o-mini": {"input": 1.0, "output": 2.0}, "my-proxy-model": {"input": 0.5, "output": 1.5}})
+    assert pricing.cost("gpt-4o-mini", 1_000_000, 1_000_000) == 3.0
+    assert pricing.cost("my-proxy-model", 2_000_000, 0) == 1.0
+    assert pricing.price("my-proxy-model").source == "job"
+
+
+def test_an_unknown_model_has_no_price_and_one_warning(caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("batchgpt"), "propagate", True)  # the CLI tests turn it off
+    pricing = Pricing()
+    with caplog.at_level(logging.WARNING, logger="batchgpt"):
+        assert pricing.cost("llama-local-7b", 100, 100) is None
+        assert pricing.cost("llama-local-7b", 5, 5) is None
+    assert pricing.unknown == ["llama-local-7b"]
+    assert sum("llama-local-7b" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_batch_prices_where_the_provider_has_them():
+    price = Pricing().price("gpt-4o-mini")
+    assert price.batch_input == pytest.approx(price.input / 2)
+    assert Price(1.0, 2.0).cost(10, 10, batch=True) is None
