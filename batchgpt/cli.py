@@ -82,6 +82,8 @@ _RUN_OPTIONS = [
     click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
     click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
+    click.option("--budget", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+                 help="Stop starting requests before the spend could pass this many dollars."),
 ]
 
 
@@ -102,14 +104,18 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @click.option("--retry-failed", is_flag=True, help="Send again the items that ended in error.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
 @_errors_to_exit_codes
 def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_format: str,
-        progress: bool | None, **kwargs: Any) -> None:
+        progress: bool | None, dry_run: bool, **kwargs: Any) -> None:
     """Validate JOB, then run it: results and a token and cost report are written at the end."""
     from .api import execute
     from .jobs import load
     from .runner import RunOptions
 
+    if dry_run:
+        _estimate(job, kwargs)
+        return
     loaded = load(job, _overrides(kwargs))
     summary = execute(loaded, RunOptions(state_dir=state_dir, retry_failed=retry_failed, progress=progress,
                                          log_format=log_format), fresh)
@@ -123,6 +129,58 @@ def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
     sys.exit(summary.exit_code)
+
+
+@main.command()
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@_with(_RUN_OPTIONS)
+@_errors_to_exit_codes
+def estimate(job: Path, **kwargs: Any) -> None:
+    """Estimate JOB's tokens, cost and duration without sending anything (same as run --dry-run).
+
+    With --report PATH (.csv or .parquet) the table is also written to a file."""
+    _estimate(job, kwargs)
+
+
+def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
+    from .estimate import COLUMNS, estimate as estimate_job
+    from .jobs import load
+    from .report import write_table
+
+    report_path = kwargs.pop("report", None)
+    kwargs.pop("out", None)
+    loaded = load(job, _overrides(kwargs))
+    rows = estimate_job(loaded)
+    _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {loaded.count:,} items (nothing sent)")
+    if report_path:
+        path = Path(report_path)
+        if path.suffix.lower() not in (".csv", ".parquet"):
+            raise click.BadParameter("use a .csv or .parquet file", param_hint="--report")
+        write_table(path, rows, COLUMNS)
+        click.echo(f"estimate written to {path}", err=True)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column in ("task", "model", "notes") else "right",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(column, row.get(column)) for column in columns))
+    Console(width=max(160, Console().width)).print(table)
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "?" if column.startswith(("cost", "max_")) else ""
+    if isinstance(value, float):
+        return f"{value:.6f}" if column.startswith("cost") else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 @main.command()

@@ -12,6 +12,15 @@ from typing import Any, Mapping
 log = logging.getLogger("batchgpt")
 _MILLION = 1_000_000
 
+# Output token limits, for a worst case when a job sets no max_tokens. genai-prices has none.
+# Source: OpenAI's model pages (developers.openai.com/api/docs/models/*), read 2026-11.
+# Longest prefix first; a job's `pricing: {model: {max_output_tokens: N}}` wins.
+OUTPUT_LIMITS: tuple[tuple[str, int], ...] = (
+    ("gpt-5", 128_000), ("o1-mini", 65_536), ("o1", 100_000), ("o3", 100_000), ("o4-mini", 100_000),
+    ("gpt-4.1", 32_768), ("gpt-4o-mini", 16_384), ("gpt-4o", 16_384), ("chatgpt-4o", 16_384),
+    ("gpt-4-turbo", 4_096), ("gpt-4", 8_192), ("gpt-3.5-turbo", 4_096),
+)
+
 
 @dataclass(frozen=True)
 class Price:
@@ -49,6 +58,13 @@ class Pricing:
                 log.warning("no price known for model %r: its cost is left empty (add it under `pricing:` "
                             "in the job to price it)", model)
         return self._cache[model]
+
+    def output_limit(self, model: str) -> int | None:
+        override = self._overrides.get(model, {}).get("max_output_tokens")
+        if override:
+            return int(override)
+        name = model.rsplit("/", 1)[-1]
+        return next((limit for prefix, limit in OUTPUT_LIMITS if name.startswith(prefix)), None)
 
     def cost(self, model: str, prompt: int | None, completion: int | None, cached: int = 0) -> float | None:
         price = self.price(model)

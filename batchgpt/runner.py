@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jobs
+from .budget import Budget
 from .client import Answer, Client
+from .estimate import Estimator
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
 from .jobs import Job
 from .limits import Throttle
@@ -27,7 +29,6 @@ from .records import Provider, Request, Result
 from .retry import Failure, decide
 from .store import Store
 from .tasks import TASKS, MalformedReply
-from .tokens import Counter
 
 log = logging.getLogger("batchgpt")
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
@@ -79,7 +80,8 @@ class Engine:
         self.options = options
         self.progress = progress
         self.pricing = Pricing(job.pricing, job.provider.base_url)
-        self.counter = Counter()
+        self.estimator = Estimator(self.pricing)
+        self.budget = Budget(job.budget_usd) if job.budget_usd is not None else None
         self.throttle = Throttle(job.limits.rpm, job.limits.tpm)
         self.stopped: str | None = None
         self.sent = 0
@@ -149,15 +151,37 @@ class Engine:
             self._clients[provider] = await self._stack.enter_async_context(client)
         return self._clients[provider]
 
-    def _token_cost(self, request: Request) -> int:
-        if not self.throttle.counts_tokens:
-            return 0
-        return self.counter.body(request.endpoint, request.body).tokens + (request.max_tokens or 0)
+    def _reserve(self, request: Request) -> tuple[int, float] | str:
+        """(tokens for the limiter, dollars reserved), or why the request must not start."""
+        if not self.throttle.counts_tokens and self.budget is None:
+            return 0, 0.0
+        bound = self.estimator.bound(request)
+        tokens = bound.prompt.tokens + (request.max_tokens or 0)
+        if self.budget is None:
+            return tokens, 0.0
+        worst = self.estimator.worst_cost(request, bound)
+        if worst is None:
+            return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
+                    f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
+        if not self.budget.reserve(worst):
+            return (f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
+                    f"${self.budget.reserved:.6f} in flight, and the next request could cost ${worst:.6f}")
+        return tokens, worst
 
     async def _execute(self, request: Request) -> Result:
+        reservation = self._reserve(request)
+        if isinstance(reservation, str):
+            self.stop(reservation)
+            return self._skipped(request, f"not sent: {reservation}")
+        tokens, worst = reservation
+        result = await self._attempts(request, tokens)
+        if self.budget is not None:
+            self.budget.settle(worst, result.cost_usd)
+        return result
+
+    async def _attempts(self, request: Request, tokens: int) -> Result:
         client = await self._client(request.provider)
         started = time.monotonic()
-        tokens = self._token_cost(request)
         attempt = 0
         while True:
             attempt += 1
@@ -190,6 +214,10 @@ class Engine:
             latency_s=round(latency, 4), cached_tokens=reply.cached_tokens, reasoning_tokens=reply.reasoning_tokens,
             ttft_s=None if reply.ttft_s is None else round(reply.ttft_s, 4),
         )
+
+    def _skipped(self, request: Request, reason: str) -> Result:
+        return Result(seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
+                      status="skipped", error=reason)
 
     def _failure(self, request: Request, failure: Failure, attempts: int, latency: float) -> Result:
         return Result(

@@ -1,0 +1,69 @@
+"""The budget's invariant, alone and in a real run."""
+from __future__ import annotations
+
+import csv
+
+from batchgpt.budget import Budget
+
+from conftest import chat_job
+
+
+def test_reservations_never_pass_the_limit():
+    budget = Budget(1.0)
+    assert budget.reserve(0.4) and budget.reserve(0.4)
+    assert not budget.reserve(0.4)  # 1.2 could be spent
+    budget.settle(0.4, 0.1)  # the answer was cheaper than its worst case
+    assert budget.spent == 0.1 and budget.reserved == 0.4
+    assert budget.reserve(0.4)
+    assert budget.spent + budget.reserved <= budget.limit
+
+
+def test_the_budget_stops_a_run_with_exit_3_and_the_spend_under_it(cli, server, write_job, tmp_path):
+    job = chat_job([f"question number {i}" for i in range(30)], defaults={"model": "gpt-4o-mini", "max_tokens": 200})
+    job["limits"] = {"concurrency": 4}
+    job["budget_usd"] = 0.0005  # a worst case of ~$0.00012 a request: about four fit at once
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 3
+    assert "budget of $0.0005" in result.stderr and "spent" in result.stderr
+    rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
+    spent = sum(float(r["cost_usd"] or 0) for r in rows)
+    assert 0 < spent <= 0.0005
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("ok") >= 4 and statuses.count("skipped") > 0 and "error" not in statuses
+    assert all("budget" in r["error"] for r in rows if r["status"] == "skipped")
+    assert len(server.seen) == statuses.count("ok")
+
+
+def test_the_budget_option_overrides_the_job(cli, server, write_job, tmp_path):
+    job = chat_job(["a", "b", "c"], defaults={"model": "gpt-4o-mini", "max_tokens": 10}, budget_usd=0.00000001)
+    assert cli("run", str(write_job(job))).exit_code == 3
+    assert cli("run", str(write_job(job)), "--budget", "1").exit_code == 0
+
+
+def test_a_budget_with_an_unpriced_model_sends_nothing(cli, server, write_job):
+    job = chat_job(["a", "b"], defaults={"model": "mystery-model", "max_tokens": 10}, budget_usd=1)
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 3 and "cannot be bounded" in result.stderr
+    assert server.seen == []
+
+
+def test_a_dry_run_sends_nothing_even_with_a_key(cli, server, write_job, tmp_path):
+    job = write_job(chat_job(["a", "b"], defaults={"model": "gpt-4o-mini", "max_tokens": 10}))
+    result = cli("run", str(job), "--dry-run", "--report", str(tmp_path / "estimate.parquet"))
+    assert result.exit_code == 0, result.output
+    assert "TOTAL" in result.stdout and "nothing sent" in result.stdout
+    assert server.seen == [] and not (tmp_path / ".batchgpt").exists()
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "estimate.parquet")
+    assert frame["task"].tolist() == ["chat", "TOTAL"] and frame["requests"].tolist() == [2, 2]
+
+
+def test_a_dry_run_needs_no_key(write_job, monkeypatch):
+    from click.testing import CliRunner
+
+    from batchgpt.cli import main
+
+    job = write_job(chat_job(["a"]))
+    result = CliRunner().invoke(main, ["estimate", str(job)])
+    assert result.exit_code == 0 and "TOTAL" in result.stdout
