@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import JobError, Problem
+from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
 from .runner import RunOptions, Summary, run_job
 from .store import Store
@@ -59,3 +60,47 @@ def execute(job: Job, options: RunOptions, fresh: bool = False) -> Summary:
         store.forget(job.name)
         store.close()
     return run_job(job, options, job.count)
+
+
+def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Past runs, newest first, as rows for a table."""
+    store = _existing_store(state_dir)
+    try:
+        name = None
+        if job is not None:
+            name = load(job).name if job.exists() else job.stem
+        rows = []
+        for run in store.runs(name, limit):
+            duration = None if run.finished is None else round(run.finished - run.started, 1)
+            rows.append({"run": run.id, "job": run.job,
+                         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started)),
+                         "seconds": duration, "items": run.items, "ok": run.ok, "failed": run.failed,
+                         "skipped": run.skipped, "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
+                         "cost_usd": run.cost_usd, "exit": run.exit_code if run.exit_code is not None else "running?"})
+        return rows
+    finally:
+        store.close()
+
+
+def rewrite(state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None):
+    """Export a run's results and report again from the store: (run, results path, report path)."""
+    from .runner import export
+
+    store = _existing_store(state_dir)
+    try:
+        info = store.run(int(run_ref)) if run_ref.isdigit() else next(iter(store.runs(run_ref, 1)), None)
+        if info is None:
+            raise UsageError(f"no run {run_ref!r} in {state_dir}: `batchgpt runs --state {state_dir}` lists them")
+        results = out or Path(info.results or f"{info.job}.csv")
+        report_file = report_path or Path(info.report or f"{info.job}-report.csv")
+        export(store, info.job, store.latest_run_of(info.job, info.id), results, report_file)
+        return info, results, report_file
+    finally:
+        store.close()
+
+
+def _existing_store(state_dir: Path) -> Store:
+    if not (state_dir / "state.db").is_file():
+        raise StateError(f"no run state in {state_dir} (it is created beside the job file on its first run; "
+                         "use --state to point elsewhere)")
+    return Store(state_dir)

@@ -5,6 +5,7 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import click
 
 from . import __version__
-from .errors import EXIT_INVALID, BatchgptError, JobError
+from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
 
 log = logging.getLogger("batchgpt")
 
@@ -55,6 +56,9 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
         except BatchgptError as exc:
             click.echo(f"batchgpt: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("batchgpt: interrupted", err=True)
+            sys.exit(EXIT_SIGINT)
     return wrapper
 
 
@@ -119,16 +123,67 @@ def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_
     loaded = load(job, _overrides(kwargs))
     summary = execute(loaded, RunOptions(state_dir=state_dir, retry_failed=retry_failed, progress=progress,
                                          log_format=log_format), fresh)
+    _print_summary(summary, log_format)
+    sys.exit(summary.exit_code)
+
+
+def _print_summary(summary: Any, log_format: str) -> None:
+    if log_format == "json":
+        fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
+        click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
+        return
     cost = "unknown (see the warnings)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
     click.echo(
         f"{summary.job}: {summary.items} items: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
         f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
         err=True)
-    click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
+    if summary.exported:
+        click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
+    else:
+        click.echo(f"results not written (stopped at once): batchgpt report {summary.run_id} writes them", err=True)
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
-    sys.exit(summary.exit_code)
+
+
+def _state_dir(state: Path | None, job: Path | None) -> Path:
+    if state is not None:
+        return state
+    return (job.parent if job is not None else Path.cwd()) / ".batchgpt"
+
+
+@main.command()
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The state directory (default: .batchgpt/ beside JOB, or in this directory).")
+@click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
+@_errors_to_exit_codes
+def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
+    """List past runs: job, start, duration, items ok/failed, tokens, cost, exit code."""
+    from .api import list_runs
+
+    rows = list_runs(_state_dir(state_dir, job), job, limit)
+    if not rows:
+        click.echo("no runs recorded here", err=True)
+        return
+    _print_table(rows, list(rows[0]), title=f"runs in {_state_dir(state_dir, job)}")
+
+
+@main.command("report")
+@click.argument("run_ref", metavar="RUN")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".batchgpt"),
+              show_default=True, help="The state directory holding the run.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: the run's own).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file (default: the run's own).")
+@_errors_to_exit_codes
+def report_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
+    """Write the results and report of RUN (a run number, or a job name for its latest run) again
+    from the store, as its job stands now."""
+    from .api import rewrite
+
+    info, results, report_file = rewrite(state_dir, run_ref, out, report_path)
+    click.echo(f"run {info.id} of {info.job}: results {results}, report {report_file}", err=True)
 
 
 @main.command()

@@ -307,9 +307,12 @@ class MockServer:
                                             "invalid_request_error", "invalid_api_key"), status=401)
 
     def _fault(self, raw: bytes) -> Fault | None:
-        digest = hashlib.sha1(raw).hexdigest()
-        attempt = self._attempts.get(digest, 0) + 1
-        self._attempts[digest] = attempt
+        if not self.config.faults:
+            return None
+        attempt = 0
+        if any(f.first is not None for f in self.config.faults):  # counting costs memory per distinct body
+            digest = hashlib.sha1(raw).hexdigest()
+            attempt = self._attempts[digest] = self._attempts.get(digest, 0) + 1
         text = raw.decode("utf-8", "replace")
         for fault in self.config.faults:
             if fault.match is not None and fault.match not in text:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import random
+import signal
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from .pricing import Pricing
 from .progress import Progress
 from .records import Provider, Request, Result
 from .retry import Failure, decide
-from .store import Store
+from .report import REPORT_COLUMNS, report_rows, write_results, write_table
+from .store import JobLock, Store
 from .tasks import TASKS, MalformedReply
 
 log = logging.getLogger("batchgpt")
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
+GRACE_S = 10.0  # after SIGINT or SIGTERM, how long requests in flight may take to finish
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Summary:
     report: Path
     stopped: str | None = None
     unknown_models: tuple[str, ...] = field(default=())
+    exported: bool = True
 
 
 def api_key(provider: Provider) -> str | None:
@@ -84,6 +88,8 @@ class Engine:
         self.budget = Budget(job.budget_usd) if job.budget_usd is not None else None
         self.throttle = Throttle(job.limits.rpm, job.limits.tpm)
         self.stopped: str | None = None
+        self.signal: signal.Signals | None = None
+        self.hard_stop = False  # a second signal: no grace, no export
         self.sent = 0
         self._clients: dict[Provider, Client] = {}
         self._random = random.Random()
@@ -111,6 +117,30 @@ class Engine:
             self.stopped = reason
             self.progress.log("stopping", message=f"stopping: {reason}")
 
+    async def main(self) -> None:
+        """run() with SIGINT and SIGTERM handled: the first stops new requests and gives those in
+        flight GRACE_S seconds; the second (or the end of the grace) cancels them at once."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for number in signals:
+            loop.add_signal_handler(number, self._on_signal, number, task)
+        try:
+            await self.run()
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
+
+    def _on_signal(self, number: signal.Signals, task: asyncio.Task[None]) -> None:
+        if self.signal is None:
+            self.signal = number
+            self.stop(f"interrupted by {number.name}")
+            asyncio.get_running_loop().call_later(GRACE_S, task.cancel)
+        else:
+            self.hard_stop = True
+            task.cancel()
+
     async def run(self) -> None:
         limits = self.job.limits
         queue: asyncio.Queue[Request | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
@@ -119,10 +149,12 @@ class Engine:
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
             try:
                 await self._produce(queue)
-            finally:
                 for _ in workers:
                     await queue.put(None)
                 await asyncio.gather(*workers)
+            finally:
+                for worker in workers:  # only a cancelled run leaves any unfinished
+                    worker.cancel()
 
     async def _produce(self, queue: asyncio.Queue[Request | None]) -> None:
         for n, request in enumerate(jobs.requests(self.job)):
@@ -228,32 +260,49 @@ class Engine:
 
 def run_job(job: Job, options: RunOptions = RunOptions(), total: int | None = None) -> Summary:
     """Run a validated job to the end (or to a stop) and write its results and report."""
-    from . import report
-
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
-    store = Store(options.state_dir or job.base_dir / ".batchgpt")
+    state_dir = options.state_dir or job.base_dir / ".batchgpt"
+    with JobLock(state_dir, job.name):
+        store = Store(state_dir)
+        try:
+            return _run_locked(job, options, store, total or job.count)
+        finally:
+            store.close()
+
+
+def _run_locked(job: Job, options: RunOptions, store: Store, total: int) -> Summary:
     started = time.monotonic()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
-    with Progress(job.name, total or 0, options.progress, options.log_format) as progress:
+    with Progress(job.name, total, options.progress, options.log_format) as progress:
         engine = Engine(job, store, run_id, options, progress)
         try:
-            asyncio.run(engine.run())
-        finally:
-            store.count_sent(run_id, engine.sent)
-        report.write_results(job.results, store.results(job.name, run_id), job.name)
-        groups = store.report(job.name, run_id)
-        report.write_table(job.report, report.report_rows(groups), report.REPORT_COLUMNS)
-    totals = report.report_rows(groups)[-1]
+            asyncio.run(engine.main())
+        except asyncio.CancelledError:
+            pass  # a signal ended the run; what was answered is committed
+        store.count_sent(run_id, engine.sent)
+        store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
+        if not engine.hard_stop:
+            export(store, job.name, run_id, job.results, job.report)
+    groups = store.report(job.name, run_id)
+    totals = report_rows(groups)[-1]
     failed = totals["failed"]
-    skipped = totals["requests"] - totals["succeeded"] - failed
-    exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if failed else EXIT_OK
-    store.finish_run(run_id, exit_code, engine.stopped, str(job.results), str(job.report))
-    store.close()
+    if engine.signal is not None:
+        exit_code = 128 + int(engine.signal)
+    else:
+        exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if failed else EXIT_OK
+    store.finish_run(run_id, exit_code, engine.stopped, str(job.results.absolute()), str(job.report.absolute()))
     return Summary(
         run_id=run_id, job=job.name, items=totals["requests"], sent=engine.sent, ok=totals["succeeded"],
-        failed=failed, skipped=skipped, reused=progress.reused, prompt_tokens=totals["prompt_tokens"],
-        completion_tokens=totals["completion_tokens"], cost_usd=totals["cost_usd"],
-        elapsed_s=time.monotonic() - started, exit_code=exit_code, results=job.results, report=job.report,
-        stopped=engine.stopped, unknown_models=tuple(engine.pricing.unknown),
+        failed=failed, skipped=totals["requests"] - totals["succeeded"] - failed, reused=progress.reused,
+        prompt_tokens=totals["prompt_tokens"], completion_tokens=totals["completion_tokens"],
+        cost_usd=totals["cost_usd"], elapsed_s=time.monotonic() - started, exit_code=exit_code,
+        results=job.results, report=job.report, stopped=engine.stopped,
+        unknown_models=tuple(engine.pricing.unknown), exported=not engine.hard_stop,
     )
+
+
+def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
+    """Write a run's results and report from the store (atomically, so never half a file)."""
+    write_results(results, store.results(job, run_id), job)
+    write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)

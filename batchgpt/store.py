@@ -7,15 +7,17 @@ which are then simply sent again). Schema changes are numbered migrations on PRA
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import StateError
+from .errors import LockedError, StateError
 from .records import Request, Result
 
 DB_NAME = "state.db"
@@ -152,6 +154,11 @@ class Store:
                                 "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [RunInfo(*row) for row in rows]
 
+    def latest_run_of(self, job: str, run_id: int) -> int:
+        """The newest run of `job` that holds its items: `run_id`, or a later run that took them over."""
+        row = self._db.execute("SELECT MAX(run_id) FROM items WHERE job = ?", (job,)).fetchone()
+        return max(run_id, row[0] or run_id)
+
     def run(self, run_id: int) -> RunInfo | None:
         row = self._db.execute(f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE id = ?",
                                (run_id,)).fetchone()
@@ -238,8 +245,51 @@ class Store:
         names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
         return [dict(zip(names, row)) for row in rows]
 
+    def abandon(self, job: str, run_id: int, reason: str) -> None:
+        """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next
+        run sends them, since only `ok` (and, by default, `error`) answers are kept."""
+        self.commit()
+        self._db.execute("UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
+                         (reason, job, run_id))
+
     def forget(self, job: str) -> int:
         """--fresh: drop every stored answer of a job, so the run starts over."""
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
         return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+
+
+class JobLock:
+    """One run of a job at a time. flock() dies with its process, so a stale lock file from a
+    killed run never blocks; the file holds the owner's pid only to name it in the message."""
+
+    def __init__(self, directory: Path, job: str):
+        self.path = directory / f"{re.sub(r'[^A-Za-z0-9._-]', '_', job)}.lock"
+        self.job = job
+        self._file: Any = None
+
+    def __enter__(self) -> "JobLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise StateError(f"cannot use the state directory {self.path.parent}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise LockedError(f"job {self.job!r} is already running (process {owner} holds {self.path})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -1,0 +1,201 @@
+"""Crash safety, resumption, signals and locks, through the real CLI in a child process."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import SECRET, chat_job
+
+
+def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def answered(state: Path) -> int:
+    try:
+        db = sqlite3.connect(state / "state.db")
+        try:
+            return db.execute("SELECT COUNT(*) FROM items WHERE status = 'ok'").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def results(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open(encoding="utf-8")))
+
+
+def prompts_sent(server) -> Counter:
+    return Counter(s.body["messages"][-1]["content"] for s in server.seen)
+
+
+def test_kill_9_then_rerun_pays_again_at_most_the_requests_in_flight(server, write_job, tmp_path):
+    server.config.latency = 0.03
+    prompts = [f"item {i}" for i in range(200)]
+    job = write_job(chat_job(prompts, limits={"concurrency": 8}))
+    child = start(job, server.base_url)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 40)
+    child.kill()
+    child.wait()
+    assert answered(tmp_path / ".batchgpt") < 200
+    rerun = start(job, server.base_url)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    rows = results(tmp_path / "out" / "t.csv")
+    assert [r["id"] for r in rows] == [f"p{i}" for i in range(200)]
+    assert [r["output"] for r in rows] == [f"Echo: {p}" for p in prompts]
+    sent = prompts_sent(server)
+    assert set(sent) == set(prompts)
+    paid_twice = [p for p, n in sent.items() if n > 1]
+    assert len(paid_twice) <= 8 and max(sent.values()) <= 2
+    assert "answered by earlier runs" in err
+
+
+def test_a_changed_prompt_is_sent_again_and_an_unchanged_one_is_not(cli, server, write_job, tmp_path):
+    job = chat_job(["alpha", "beta", "gamma"])
+    assert cli("run", str(write_job(job))).exit_code == 0
+    job["tasks"][0]["items"][1]["prompt"] = "BETA, reworded"
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0
+    assert prompts_sent(server) == Counter({"alpha": 1, "beta": 1, "gamma": 1, "BETA, reworded": 1})
+    assert [r["output"] for r in results(tmp_path / "out" / "t.csv")] == ["Echo: alpha", "Echo: BETA, reworded", "Echo: gamma"]
+    assert "2 answered by earlier runs" in result.stderr
+
+
+def test_fresh_and_retry_failed(cli, server, write_job, tmp_path):
+    from conftest import faults
+
+    path = write_job(chat_job(["ok", "BAD"]))
+    faults(server, "400:match=BAD")
+    assert cli("run", str(path)).exit_code == 1
+    assert cli("run", str(path)).exit_code == 1  # the error is kept: nothing is sent
+    assert len(server.seen) == 2
+    server.config.faults = []
+    assert cli("run", str(path), "--retry-failed").exit_code == 0
+    assert prompts_sent(server) == Counter({"ok": 1, "BAD": 2})
+    assert cli("run", str(path), "--fresh").exit_code == 0
+    assert prompts_sent(server) == Counter({"ok": 2, "BAD": 3})
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_writes_partial_results_and_exits_128_plus_its_number(server, write_job, tmp_path, signum, code):
+    server.config.latency = 0.05
+    job = write_job(chat_job([f"item {i}" for i in range(300)], limits={"concurrency": 4}))
+    child = start(job, server.base_url)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 10)
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert "Traceback" not in err and f"interrupted by {signum.name}" in err
+    rows = results(tmp_path / "out" / "t.csv")
+    assert len(rows) == 300
+    statuses = Counter(r["status"] for r in rows)
+    assert statuses["ok"] >= 10 and statuses["skipped"] > 0 and set(statuses) <= {"ok", "skipped"}
+    assert all(f"interrupted by {signum.name}" in r["error"] for r in rows if r["status"] == "skipped")
+    rerun = start(job, server.base_url)
+    assert rerun.wait(timeout=120) == 0
+    assert len(server.seen) == 300  # the rerun sent exactly what the first run did not
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_store_survives(server, write_job, tmp_path):
+    server.config.latency = 0.05
+    server.config.hang_s = 60
+    from conftest import faults
+
+    faults(server, "hang:match=item 7")
+    job = write_job(chat_job([f"item {i}" for i in range(100)], limits={"concurrency": 2, "timeout": 50}))
+    child = start(job, server.base_url)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 5)
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    child.send_signal(signal.SIGINT)  # item 7 hangs, so the grace period would last 10 s
+    started = time.monotonic()
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130 and time.monotonic() - started < 5
+    assert "Traceback" not in err and "batchgpt report" in err
+    assert answered(tmp_path / ".batchgpt") >= 5
+    server.config.faults = []
+    rerun = start(job, server.base_url)
+    assert rerun.wait(timeout=120) == 0
+    assert len(results(tmp_path / "out" / "t.csv")) == 100
+
+
+def test_a_second_run_of_the_same_job_exits_4_and_a_dead_owner_does_not_block(server, write_job, tmp_path):
+    server.config.latency = 0.2
+    job = write_job(chat_job([f"item {i}" for i in range(50)], limits={"concurrency": 1}))
+    first = start(job, server.base_url)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 1)
+    second = start(job, server.base_url)
+    out, err = second.communicate(timeout=30)
+    assert second.returncode == 4
+    assert f"process {first.pid}" in err and "already running" in err
+    first.kill()
+    first.wait()
+    server.config.latency = 0
+    third = start(job, server.base_url)
+    assert third.wait(timeout=60) == 0  # the lock file is still there, but its owner is dead
+
+
+def test_a_corrupt_state_store_is_a_clear_error(cli, write_job, tmp_path):
+    state = tmp_path / ".batchgpt"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"garbage" * 1000)
+    result = cli("run", str(write_job(chat_job(["a"]))))
+    assert result.exit_code == 2
+    assert "unusable" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_unusable_state_directory_is_a_clear_error(cli, write_job, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    result = cli("run", str(write_job(chat_job(["a"]))), "--state", str(blocker / "state"))
+    assert result.exit_code == 2 and "cannot use the state directory" in result.stderr
+
+
+def test_runs_lists_past_runs_and_report_rewrites_them(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["a", "b"]))
+    assert cli("run", str(path)).exit_code == 0
+    assert cli("run", str(path)).exit_code == 0
+    listing = cli("runs", str(path))
+    assert listing.exit_code == 0
+    lines = [line for line in listing.stdout.splitlines() if "│ t " in line or "│ t  " in line or " t " in line]
+    assert len(lines) >= 2
+    (tmp_path / "out" / "t.csv").unlink()
+    rewritten = cli("report", "t", "--state", str(tmp_path / ".batchgpt"))
+    assert rewritten.exit_code == 0
+    assert [r["output"] for r in results(tmp_path / "out" / "t.csv")] == ["Echo: a", "Echo: b"]
+    missing = cli("report", "99", "--state", str(tmp_path / ".batchgpt"))
+    assert missing.exit_code == 2 and "no run '99'" in missing.stderr
+    nothing = cli("runs", "--state", str(tmp_path / "nowhere"))
+    assert nothing.exit_code == 2 and "no run state" in nothing.stderr
+
+
+def test_cron_gets_plain_or_json_log_lines(server, write_job, tmp_path):
+    import json
+
+    job = write_job(chat_job(["a", "b"]))
+    child = start(job, server.base_url, "--log-format", "json")
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0
+    assert "\x1b[" not in err  # no colour or bar off a terminal
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert summary["event"] == "summary" and summary["ok"] == 2 and summary["exit_code"] == 0
