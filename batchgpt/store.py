@@ -98,6 +98,8 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
+            # Checkpoints fsync; one per ~40 MB of log instead of SQLite's 4 MB keeps commits cheap.
+            self._db.execute("PRAGMA wal_autocheckpoint=10000")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StateError(f"the state store {directory / DB_NAME} is unusable ({exc}); move it away "
