@@ -168,13 +168,21 @@ class MockServer:
     def stop(self) -> None:
         if self._loop is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)  # type: ignore[union-attr]
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         try:
             future.result(10)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread:
                 self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()  # type: ignore[union-attr]
+        # Handlers still hanging (the `hang` fault) are cancelled, not left to warn at exit.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def serve_forever(self, port: int, host: str = "127.0.0.1") -> None:
         web.run_app(self.app(), host=host, port=port, access_log=None, print=None)

@@ -31,14 +31,20 @@ def test_job_pricing_overrides_the_table():
     assert pricing.price("my-proxy-model").source == "job"
 
 
-def test_an_unknown_model_has_no_price_and_one_warning(caplog, monkeypatch):
-    monkeypatch.setattr(logging.getLogger("batchgpt"), "propagate", True)  # the CLI tests turn it off
-    pricing = Pricing()
-    with caplog.at_level(logging.WARNING, logger="batchgpt"):
+def test_an_unknown_model_has_no_price_and_one_warning():
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("batchgpt")
+    logger.addHandler(handler)
+    try:
+        pricing = Pricing()
         assert pricing.cost("llama-local-7b", 100, 100) is None
         assert pricing.cost("llama-local-7b", 5, 5) is None
+    finally:
+        logger.removeHandler(handler)
     assert pricing.unknown == ["llama-local-7b"]
-    assert sum("llama-local-7b" in r.getMessage() for r in caplog.records) == 1
+    assert [r.levelno for r in records if "llama-local-7b" in r.getMessage()] == [logging.WARNING]
 
 
 def test_batch_prices_where_the_provider_has_them():
