@@ -17,7 +17,7 @@ import aiohttp
 from yarl import URL
 
 from . import __version__
-from .records import Provider, Request
+from .records import Pack, Provider, Request
 from .retry import Failure
 
 
@@ -26,7 +26,6 @@ class Answer:
     status: int
     headers: Mapping[str, str] = field(repr=False)
     data: Any = field(repr=False)
-    content: bytes | None = field(default=None, repr=False)  # binary answers (speech)
 
 
 class Client:
@@ -62,15 +61,16 @@ class Client:
             return f"{base}/openai/deployments/{request.model}{request.endpoint}?api-version={version}"
         return base + request.endpoint
 
-    async def send(self, request: Request) -> Answer | Failure:
+    async def send(self, pack: Pack) -> Answer | Failure:
+        """One attempt at one pack (usually a single request)."""
         assert self._session is not None, "use Client as an async context manager"
+        request = pack.first
         started = time.monotonic()
         try:
-            async with self._session.post(self.url(request), data=request.payload,
-                                          headers={"Content-Type": "application/json"},
+            async with self._session.post(self.url(request), data=_body(pack), headers=_content_type(pack),
                                           proxy=self._proxy) as response:
                 headers = response.headers  # case-insensitive, as HTTP header names are
-                if response.status < 300 and request.body.get("stream"):
+                if response.status < 300 and pack.body.get("stream"):
                     return await _read_stream(response, headers, started)
                 raw = await response.read()
         except asyncio.TimeoutError:
@@ -80,6 +80,23 @@ class Client:
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {_short(exc)}")
         return _answer(response.status, headers, raw)
+
+
+def _body(pack: Pack) -> bytes | aiohttp.FormData:
+    """JSON, or a multipart form for uploads (the file is read afresh on each attempt)."""
+    files = pack.first.files
+    if not files:
+        return pack.payload
+    form = aiohttp.FormData()
+    for key, value in pack.body.items():
+        form.add_field(key, value if isinstance(value, str) else json.dumps(value))
+    for field_name, path in files:
+        form.add_field(field_name, path.read_bytes(), filename=path.name)
+    return form
+
+
+def _content_type(pack: Pack) -> dict[str, str]:
+    return {} if pack.first.files else {"Content-Type": "application/json"}
 
 
 def _env_proxy(base_url: str) -> str | None:
@@ -107,8 +124,10 @@ def _auth_headers(provider: Provider, api_key: str | None) -> dict[str, str]:
 
 def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer | Failure:
     content_type = headers.get("content-type", "")
-    if status < 300 and not content_type.startswith(("application/json", "text/")) and raw:
-        return Answer(status, headers, None, raw)
+    if status < 300 and content_type.startswith(("audio/", "image/", "application/octet-stream")):
+        return Answer(status, headers, {"_binary": raw, "_content_type": content_type})
+    if status < 300 and content_type.startswith("text/plain"):  # transcripts as text, srt or vtt
+        return Answer(status, headers, {"text": raw.decode("utf-8", "replace")})
     try:
         data = json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError):

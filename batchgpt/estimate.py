@@ -13,10 +13,12 @@ from typing import Iterable
 from .jobs import Job, requests
 from .pricing import Pricing
 from .records import Limits, Request
+from .tasks import TASKS
 from .tokens import Count, Counter
 
 DEFAULT_EXPECTED_OUTPUT = 256
 COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_tokens is not sent
+IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
 FIRST_TOKEN_S = 0.5
@@ -27,12 +29,15 @@ COLUMNS = ["task", "model", "requests", "prompt_tokens", "max_completion_tokens"
 
 @dataclass(frozen=True)
 class Bound:
-    """One request's prompt tokens and its completion tokens at worst and as expected."""
+    """One request's prompt tokens, its completion tokens at worst and as expected, and what it
+    costs besides tokens (images, characters, minutes; None when that cannot be known)."""
 
     prompt: Count
     worst: int | None
     expected: int
     note: str | None = None
+    billing: str = "tokens"
+    fixed: float | None = 0.0
 
 
 class Estimator:
@@ -41,6 +46,9 @@ class Estimator:
         self.counter = counter or Counter()
 
     def bound(self, request: Request) -> Bound:
+        kind = TASKS[request.type]
+        if not kind.chat_family:
+            return self._unit_bound(request, kind.billing)
         prompt = self.counter.body(request.endpoint, request.body)
         worst, note = request.max_tokens, None
         if worst is None:
@@ -51,6 +59,21 @@ class Estimator:
                 note = (f"max_tokens not set: the model's output limit ({worst:,})" if worst
                         else "max_tokens not set and the model's output limit is unknown")
         return Bound(prompt, worst, self._expected(request, worst), note)
+
+    def _unit_bound(self, request: Request, billing: str) -> Bound:
+        """Endpoints without completions: embeddings bill their input tokens, moderation is free,
+        images, speech and transcription bill per image, character or minute."""
+        if billing in ("tokens", "free"):
+            prompt = self.counter.body(request.endpoint, request.body) if billing == "tokens" else Count(0)
+            return Bound(prompt, 0, 0, billing=billing)
+        unit = self.pricing.unit_price(request.model, billing, request.body.get("size"), request.body.get("quality"))
+        note = None
+        if billing == "minutes" and request.units is None:
+            note = "audio length unknown (only WAV files are measured)"
+        elif request.model.startswith("gpt-image") and unit is not None:
+            unit, note = unit * IMAGE_TOKEN_MARGIN, "gpt-image bills tokens: the published per-image price, plus half"
+        fixed = None if unit is None or request.units is None else unit * request.units
+        return Bound(Count(0), 0, 0, note, billing, fixed)
 
     def _expected(self, request: Request, worst: int | None) -> int:
         if request.expected_output_tokens is not None:
@@ -65,6 +88,10 @@ class Estimator:
     def worst_cost(self, request: Request, bound: Bound | None = None) -> float | None:
         """The most this request can cost; None when its price or its output limit is unknown."""
         bound = bound or self.bound(request)
+        if bound.billing == "free":
+            return 0.0
+        if bound.billing != "tokens":
+            return bound.fixed
         if bound.worst is None:
             return None
         # An approximate count may be low; half again is the margin a budget keeps for it.
@@ -76,12 +103,15 @@ class Estimator:
 class _Group:
     task: str
     model: str
+    billing: str = "tokens"
     requests: int = 0
+    sends: float = 0.0  # HTTP requests: packed items share one
     prompt_tokens: int = 0
     worst_tokens: int = 0
     expected_tokens: int = 0
     worst_known: bool = True
     approximate: bool = False
+    fixed: float | None = 0.0  # the sum of non-token costs; None once one is unknown
     notes: set[str] = field(default_factory=set)
 
 
@@ -98,7 +128,10 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         key = (request.task, request.model)
         group = groups.get(key) or groups.setdefault(key, _Group(*key))
         bound = estimator.bound(request)
+        group.billing = bound.billing
+        group.fixed = None if group.fixed is None or bound.fixed is None else group.fixed + bound.fixed
         group.requests += 1
+        group.sends += 1 / request.pack_size if request.pack_size else 1
         group.prompt_tokens += bound.prompt.tokens
         group.approximate |= bound.prompt.approximate
         group.expected_tokens += bound.expected
@@ -120,11 +153,12 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     for column in ("cost_usd_max", "cost_usd_expected", "cost_usd_batch"):
         values = [r[column] for r in rows]
         total[column] = None if None in values or not values else round(sum(values), 10)
-    whole = _Group("TOTAL", "", sum(g.requests for g in groups), sum(g.prompt_tokens for g in groups),
-                   sum(g.worst_tokens for g in groups), sum(g.expected_tokens for g in groups))
+    whole = _Group("TOTAL", "", requests=sum(g.requests for g in groups), sends=sum(g.sends for g in groups),
+                   prompt_tokens=sum(g.prompt_tokens for g in groups), worst_tokens=sum(g.worst_tokens for g in groups),
+                   expected_tokens=sum(g.expected_tokens for g in groups))
     total["minutes"] = _minutes(whole, limits)
     notes = []
-    unknown = sorted({g.model for g in groups if pricing.price(g.model) is None})
+    unknown = sorted({r["model"] for r in rows if "no price known" in r["notes"]})
     if unknown:
         notes.append(f"incomplete: no price for {', '.join(unknown)}")
     no_batch = sorted({r["model"] for r in rows if r["cost_usd_batch"] is None and r["cost_usd_expected"] is not None})
@@ -137,23 +171,34 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
 
 
 def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict:
-    price = pricing.price(group.model)
     notes = sorted(group.notes)
-    if price is None:
-        notes.insert(0, "no price known for this model")
+    worst = group.worst_tokens if group.worst_known else None
+    if group.billing == "tokens":
+        price = pricing.price(group.model)
+        if price is None:
+            notes.insert(0, "no price known for this model")
+
+        def cost(completion: int | None, batch: bool = False) -> float | None:
+            if price is None or completion is None:
+                return None
+            value = price.cost(group.prompt_tokens, completion, batch=batch)
+            return None if value is None else round(value, 10)
+
+        batch = cost(group.expected_tokens, batch=True)
+        if price is not None and batch is None:
+            notes.append("no Batch API price")
+    else:
+        if group.billing != "free" and pricing.unit_price(group.model, group.billing) is None \
+                and not pricing.price(group.model, warn=False):
+            notes.insert(0, "no price known for this model")
+        fixed = None if group.fixed is None else round(group.fixed, 10)
+
+        def cost(completion: int | None, batch: bool = False) -> float | None:
+            return None if batch else fixed
+
+        batch = 0.0 if group.billing == "free" else None
     if group.approximate:
         notes.append("approximate token count")
-    worst = group.worst_tokens if group.worst_known else None
-
-    def cost(completion: int | None, batch: bool = False) -> float | None:
-        if price is None or completion is None:
-            return None
-        value = price.cost(group.prompt_tokens, completion, batch=batch)
-        return None if value is None else round(value, 10)
-
-    batch = cost(group.expected_tokens, batch=True)
-    if price is not None and batch is None:
-        notes.append("no Batch API price")
     return {"task": group.task, "model": group.model, "requests": group.requests,
             "prompt_tokens": group.prompt_tokens, "max_completion_tokens": worst,
             "cost_usd_max": cost(worst), "cost_usd_expected": cost(group.expected_tokens),
@@ -162,11 +207,11 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict:
 
 def _minutes(group: _Group, limits: Limits) -> float:
     """The longest of: the request rate, the token rate (prompt + max_tokens, as the limiter
-    counts them) and the concurrency at a typical latency."""
-    bounds = [group.requests * (FIRST_TOKEN_S + group.expected_tokens / max(group.requests, 1) / TOKENS_PER_S)
-              / limits.concurrency / 60]
+    counts them) and the concurrency at a typical latency. Packed items count as one request."""
+    bounds = [group.sends * FIRST_TOKEN_S / limits.concurrency / 60
+              + group.expected_tokens / TOKENS_PER_S / limits.concurrency / 60]
     if limits.rpm:
-        bounds.append(group.requests / limits.rpm)
+        bounds.append(group.sends / limits.rpm)
     if limits.tpm:
         bounds.append((group.prompt_tokens + group.worst_tokens) / limits.tpm)
     return round(max(bounds), 2)

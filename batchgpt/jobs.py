@@ -56,6 +56,7 @@ class Task:
     provider: Provider
     items: tuple[Any, ...] = ()
     items_from: Path | None = None
+    base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
 
 
 @dataclass(frozen=True)
@@ -282,12 +283,21 @@ def _task(spec: Mapping[str, Any], index: int, all_tasks: list, defaults: Mappin
     kind = spec["type"]
     same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
     label = spec.get("name") or (kind if len(same_type) == 1 else f"{kind}-{same_type.index(spec) + 1}")
-    params = _merge_params(defaults, spec)
+    params = _merge_params(_defaults_for(kind, defaults), spec)
     options = {k: v for k, v in spec.items() if k not in PARAM_KEYS and k not in ("type", "name", "items", "items_from", "provider")}
     items_from = base_dir / spec["items_from"] if spec.get("items_from") else None
     return Task(label=label, type=kind, index=index, options=options, params=params,
                 provider=_merge_provider(provider, spec.get("provider")),
-                items=tuple(spec.get("items") or ()), items_from=items_from)
+                items=tuple(spec.get("items") or ()), items_from=items_from, base_dir=base_dir)
+
+
+def _defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`defaults` are chat request parameters; the other endpoints take none of them, and a model
+    of their own (the type's default unless the task or the item names one)."""
+    task_kind = TASKS.get(kind)
+    if task_kind is None or task_kind.chat_family:
+        return dict(defaults)
+    return {"model": task_kind.default_model} if task_kind.default_model else {}
 
 
 def _merge_params(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
@@ -346,7 +356,8 @@ def _jsonl_items(job: Job, problems: list[Problem] | None) -> Iterator[_Item]:
                 key = (kind, line.get("task") or kind)
             if key not in tasks:
                 tasks[key] = Task(label=key[1] if key[1] != "batch" else kind, type=kind, index=len(tasks),
-                                  options={}, params=dict(job.defaults), provider=job.provider)
+                                  options={}, params=_defaults_for(kind, job.defaults), provider=job.provider,
+                                  base_dir=job.base_dir)
             yield _Item(name, number, (), tasks[key], fields, _id(fields, f"line{number}"))
 
 
@@ -450,6 +461,9 @@ def _item_problems(item: _Item, templates: dict[int, list[str]]) -> Iterator[str
         yield "no model: set `model` in defaults, the task or the item (or --model)"
     if task.type == "translate" and not (fields.get("target_lang") or task.options.get("target_lang")):
         yield "no target language: set `target_lang` on the task or the item"
+    kind = TASKS[task.type]
+    if kind.file_field and not _upload_path(task, fields[kind.file_field]).is_file():
+        yield f"no such file: {fields[kind.file_field]} (paths are relative to the job file)"
     template = task.options.get("template")
     if template:
         if task.index not in templates:
@@ -473,23 +487,55 @@ def requests(job: Job) -> Iterator[Request]:
         yield build_request(item, seq)
 
 
+def _upload_path(task: Task, name: str) -> Path:
+    """A file named in an item, relative to the job file."""
+    path = Path(name)
+    return path if path.is_absolute() else task.base_dir / path
+
+
 def build_request(item: _Item, seq: int) -> Request:
     task, fields = item.task, item.fields
+    kind = TASKS[task.type]
     if "body" in fields:  # a Batch API line: its body is sent exactly as written
         body = dict(fields["body"])
         params: Mapping[str, Any] = {**task.params, **body}
+        options: Mapping[str, Any] = {}
     else:
         params = _merge_params(task.params, fields)
-        kind = TASKS[task.type]
         options = {**task.options, **{k: fields[k] for k in kind.options if k in fields}}
         body = kind.body(fields, options, params)
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    endpoint = TASKS[task.type].endpoint
+    digest = hashlib.blake2b(kind.endpoint.encode() + b"\0" + payload, digest_size=16)
+    files: tuple[tuple[str, Path], ...] = ()
+    units = kind.units(body)
+    if kind.file_field:
+        path = _upload_path(task, fields[kind.file_field])
+        files = ((kind.file_field, path),)
+        digest.update(_file_digest(path))  # a changed recording is sent again
+        units = _audio_minutes(path)
     return Request(
         seq=seq, id=item.id, task=task.label, type=task.type, model=str(body.get("model", "")),
-        endpoint=endpoint, body=body, payload=payload,
-        hash=hashlib.blake2b(endpoint.encode() + b"\0" + payload, digest_size=16).hexdigest(),
-        provider=task.provider,
+        endpoint=kind.endpoint, body=body, payload=payload, hash=digest.hexdigest(), provider=task.provider,
         max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
-        expected_output_tokens=params.get("expected_output_tokens"),
+        expected_output_tokens=params.get("expected_output_tokens"), files=files, units=units,
+        pack_size=int(options.get("batch_size") or kind.pack_size) if isinstance(body.get("input"), str) else 0,
     )
+
+
+def _file_digest(path: Path) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def _audio_minutes(path: Path) -> float | None:
+    """A WAV file's length; other formats need a decoder batchgpt does not carry (None)."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as audio:
+            return audio.getnframes() / audio.getframerate() / 60
+    except (wave.Error, EOFError, OSError, ZeroDivisionError):
+        return None

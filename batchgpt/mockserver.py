@@ -14,14 +14,20 @@ import json
 import math
 import random
 import threading
+from functools import partial
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from . import mockapi
+from .mockapi import error_body
 from .tokens import Counter
 
+ENDPOINTS = {"/chat/completions": "chat", "/completions": "completion", "/embeddings": "embeddings",
+             "/moderations": "moderations", "/images/generations": "images", "/audio/speech": "speech",
+             "/audio/transcriptions": "transcriptions"}
 FAULT_KINDS = ("500", "503", "429", "429-no-retry-after", "quota", "401", "400", "drop", "hang", "malformed")
 
 
@@ -63,6 +69,7 @@ class Config:
     faults: list[Fault] = field(default_factory=list)
     seed: int = 0
     hang_s: float = 30.0
+    billing: tuple[float, float] | None = (100.0, 0.0)  # (hard limit, used) in USD; None: no billing routes
     record: bool = True  # keep a log of requests (tests read it; a benchmark turns it off)
 
 
@@ -112,10 +119,6 @@ def duration(seconds: float) -> str:
     return f"{int(minutes)}m{round(rest, 3):g}s"
 
 
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
 class MockServer:
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
@@ -134,9 +137,13 @@ class MockServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/completions", self._completion)
+        for path, kind in ENDPOINTS.items():
+            app.router.add_post(f"/v1{path}", partial(self._post, kind=kind))
+            app.router.add_post(f"/openai/deployments/{{deployment}}{path}", partial(self._post, kind=kind))
         app.router.add_get("/v1/models", self._models)
+        for prefix in ("", "/v1"):
+            app.router.add_get(f"{prefix}/dashboard/billing/subscription", self._subscription)
+            app.router.add_get(f"{prefix}/dashboard/billing/usage", self._usage)
         return app
 
     @property
@@ -196,19 +203,65 @@ class MockServer:
         names = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
         return web.json_response({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in names]})
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._answer(request, chat=True)
+    async def _subscription(self, request: web.Request) -> web.Response:
+        denied = self._check_key(request)
+        if denied:
+            return denied
+        if self.config.billing is None:
+            raise web.HTTPNotFound()
+        hard_limit = self.config.billing[0]
+        return web.json_response({"object": "billing_subscription", "has_payment_method": True,
+                                  "soft_limit_usd": hard_limit, "hard_limit_usd": hard_limit,
+                                  "system_hard_limit_usd": hard_limit, "access_until": 0})
 
-    async def _completion(self, request: web.Request) -> web.StreamResponse:
-        return await self._answer(request, chat=False)
+    async def _usage(self, request: web.Request) -> web.Response:
+        denied = self._check_key(request)
+        if denied:
+            return denied
+        if self.config.billing is None:
+            raise web.HTTPNotFound()
+        if not (request.query.get("start_date") and request.query.get("end_date")):
+            # as the proxies do: an error object with HTTP 200
+            return web.json_response(error_body("start_date and end_date are required", "invalid_request_error", None))
+        return web.json_response({"object": "list", "total_usage": round(self.config.billing[1] * 100, 4)})
 
-    async def _answer(self, request: web.Request, chat: bool) -> web.StreamResponse:
+    async def _read(self, request: web.Request) -> tuple[dict[str, Any], bytes] | web.Response:
+        """The body as a dict (multipart forms too, with the upload under `_file`) and the raw
+        bytes that name the request for `first=N` faults."""
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            body: dict[str, Any] = {}
+            raw = b""
+            for key, value in form.items():
+                if isinstance(value, web.FileField):
+                    data = value.file.read()
+                    body["_file"] = (value.filename, data)
+                    raw += data
+                else:
+                    body[key] = value
+            return body, raw + json.dumps(sorted((k, v) for k, v in body.items() if k != "_file")).encode()
         raw = await request.read()
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
             return web.json_response(error_body("We could not parse the JSON body of your request.",
                                                 "invalid_request_error", None), status=400)
+        if not isinstance(body, dict):
+            return web.json_response(error_body("The body must be a JSON object.", "invalid_request_error", None),
+                                     status=400)
+        return body, raw
+
+    async def _post(self, request: web.Request, kind: str) -> web.StreamResponse:
+        read = await self._read(request)
+        if isinstance(read, web.Response):
+            return read
+        body, raw = read
+        deployment = request.match_info.get("deployment")
+        if deployment is not None:  # Azure: the deployment names the model; api-version is required
+            if not request.query.get("api-version"):
+                return web.json_response(error_body("Missing required query parameter: api-version",
+                                                    "invalid_request_error", "missing_api_version"), status=400)
+            body.setdefault("model", deployment)
         fault = self._fault(raw)
         self._record(request, body, fault)
         if self.config.latency:
@@ -216,13 +269,11 @@ class MockServer:
         denied = self._check_key(request)
         if denied:
             return denied
-        invalid = _invalid(body, chat)
-        if invalid:
-            return web.json_response(invalid, status=400)
-        prompt_tokens = (self.counter.messages(body["model"], body["messages"]) if chat
-                         else self.counter.text(body["model"], str(body["prompt"]))).tokens
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
-        headers, limited = self._rate_limit(prompt_tokens + (max_tokens or 0))
+        problem = mockapi.invalid(kind, body, self.counter) if kind != "transcriptions" else _invalid_upload(body)
+        if problem:
+            return web.json_response(problem, status=400)
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
+        headers, limited = self._rate_limit(mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens))
         if limited is not None:
             return limited
         if fault is not None:
@@ -230,6 +281,29 @@ class MockServer:
             if injected is not None:
                 injected.headers.update(headers)
                 return injected
+        if kind in ("chat", "completion"):
+            return await self._complete(request, body, raw, headers, kind == "chat")
+        if kind == "speech":
+            audio, content_type = mockapi.speech(body)
+            return web.Response(body=audio, content_type=content_type, headers=headers)
+        if kind == "transcriptions":
+            filename, data = body.pop("_file")
+            answer, content_type = mockapi.transcription(body, filename, data)
+            if content_type == "text/plain":
+                return web.Response(text=answer, content_type="text/plain", headers=headers)
+            return self._json(answer, headers)
+        answer = {"embeddings": lambda: mockapi.embeddings(body, self.counter), "moderations": lambda: mockapi.moderations(body),
+                  "images": lambda: mockapi.images(body, self.counter)}[kind]()
+        return self._json(answer, headers)
+
+    @staticmethod
+    def _json(answer: Any, headers: dict[str, str]) -> web.Response:
+        return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    async def _complete(self, request: web.Request, body: dict[str, Any], raw: bytes, headers: dict[str, str],
+                        chat: bool) -> web.StreamResponse:
+        prompt_tokens = mockapi.prompt_tokens("chat" if chat else "completion", body, self.counter)
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
         text, finish = self._reply_text(body, chat, max_tokens)
         completion_tokens = self.counter.text(body["model"], text).tokens
         usage = {
@@ -388,18 +462,9 @@ def _text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def _invalid(body: Any, chat: bool) -> dict[str, Any] | None:
-    """The 400s the real API gives for the mistakes a batch job can make."""
-    if not isinstance(body, dict) or not body.get("model"):
-        return error_body("you must provide a model parameter", "invalid_request_error", None, "model")
-    if chat:
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return error_body("'messages' must contain at least one message", "invalid_request_error", None, "messages")
-        if "max_tokens" in body and str(body["model"]).startswith(("o1", "o3", "o4", "gpt-5")):
-            return error_body("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                              "'max_completion_tokens' instead.", "invalid_request_error", "unsupported_parameter",
-                              "max_tokens")
-    elif "prompt" not in body:
-        return error_body("you must provide a prompt parameter", "invalid_request_error", None, "prompt")
+def _invalid_upload(body: dict[str, Any]) -> dict[str, Any] | None:
+    if "_file" not in body:
+        return error_body("'file' is a required property", "invalid_request_error", None, "file")
+    if not body.get("model"):
+        return error_body("'model' is a required property", "invalid_request_error", None, "model")
     return None

@@ -43,21 +43,75 @@ class Price:
         return ((prompt - cached) * self.input + cached * cached_price + completion * self.output) / _MILLION
 
 
+# Prices of what is not billed per token; genai-prices lists dall-e-3 not at all and tts-1 and
+# whisper-1 at $0. A job's `pricing:` (per_image, per_1m_chars, per_minute) overrides these.
+# USD per image by (model, quality, size): openai.com/pricing as kept in kevinhermawan/Canvas
+# model-info.json (2023-12-25) and one-api relay/billing/ratio/image.go; gpt-image-1 from
+# developers.openai.com/ja-JP/api/docs/models/gpt-image-1 (read 2026-11), where it is an
+# approximation: the API bills gpt-image tokens, and an answer's usage is priced instead.
+IMAGE_PRICES: dict[tuple[str, str, str], float] = {
+    ("dall-e-3", "standard", "1024x1024"): 0.040, ("dall-e-3", "standard", "1792x1024"): 0.080,
+    ("dall-e-3", "standard", "1024x1792"): 0.080, ("dall-e-3", "hd", "1024x1024"): 0.080,
+    ("dall-e-3", "hd", "1792x1024"): 0.120, ("dall-e-3", "hd", "1024x1792"): 0.120,
+    ("dall-e-2", "standard", "1024x1024"): 0.020, ("dall-e-2", "standard", "512x512"): 0.018,
+    ("dall-e-2", "standard", "256x256"): 0.016,
+    ("gpt-image-1", "low", "1024x1024"): 0.011, ("gpt-image-1", "low", "1024x1536"): 0.016,
+    ("gpt-image-1", "low", "1536x1024"): 0.016, ("gpt-image-1", "medium", "1024x1024"): 0.042,
+    ("gpt-image-1", "medium", "1024x1536"): 0.063, ("gpt-image-1", "medium", "1536x1024"): 0.063,
+    ("gpt-image-1", "high", "1024x1024"): 0.167, ("gpt-image-1", "high", "1024x1536"): 0.25,
+    ("gpt-image-1", "high", "1536x1024"): 0.25,
+}
+_IMAGE_DEFAULTS = {"dall-e-3": ("standard", "1024x1024"), "dall-e-2": ("standard", "1024x1024"),
+                   "gpt-image-1": ("high", "1024x1024")}  # the API's defaults (auto is priced as high)
+# USD per 1M characters: developers.openai.com/api/docs/models/tts-1 (read 2026-11); one-api agrees.
+CHARACTER_PRICES = {"tts-1": 15.0, "tts-1-hd": 30.0}
+# USD per minute of audio: developers.openai.com/ja-JP/api/docs/models/whisper-1 (read 2026-11).
+MINUTE_PRICES = {"whisper-1": 0.006}
+FREE_MODELS = ("omni-moderation", "text-moderation")  # the moderation endpoint is free
+
+
 class Pricing:
     def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None, base_url: str | None = None):
         self._overrides = dict(overrides or {})
         self._base_url = base_url
         self._cache: dict[str, Price | None] = {}
         self.unknown: list[str] = []
+        self.unmeasured: list[str] = []  # billed by the minute, but the audio's length was not known
 
-    def price(self, model: str) -> Price | None:
+    def price(self, model: str, warn: bool = True) -> Price | None:
         if model not in self._cache:
             self._cache[model] = self._lookup(model)
-            if self._cache[model] is None:
-                self.unknown.append(model)
-                log.warning("no price known for model %r: its cost is left empty (add it under `pricing:` "
-                            "in the job to price it)", model)
+        if self._cache[model] is None and warn:
+            self._unknown(model)
         return self._cache[model]
+
+    def _unknown(self, model: str) -> None:
+        if model not in self.unknown:
+            self.unknown.append(model)
+            log.warning("no price known for model %r: its cost is left empty (add it under `pricing:` "
+                        "in the job to price it)", model)
+
+    def charge(self, billing: str, model: str, body: Mapping[str, Any], prompt: int | None,
+               completion: int | None, cached: int = 0, units: float | None = None) -> float | None:
+        """The cost of one answer however its endpoint bills. Endpoints that report token usage
+        (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model."""
+        if billing == "tokens":
+            return self.cost(model, prompt, completion, cached)
+        if billing == "free" or model.startswith(FREE_MODELS):
+            return 0.0
+        if prompt is not None and self.price(model, warn=False) is not None:
+            return self.cost(model, prompt, completion, cached)
+        unit = self.unit_price(model, billing, body.get("size"), body.get("quality"))
+        if unit is None:
+            self._unknown(model)
+            return None
+        if units is None:
+            if model not in self.unmeasured:
+                self.unmeasured.append(model)
+                log.warning("the cost of %r answers is unknown without the audio's length: use WAV files or "
+                            "response_format verbose_json", model)
+            return None
+        return round(unit * units, 10)
 
     def output_limit(self, model: str) -> int | None:
         override = self._overrides.get(model, {}).get("max_output_tokens")
@@ -72,6 +126,25 @@ class Pricing:
             return None
         cost = price.cost(prompt, completion or 0, cached)
         return None if cost is None else round(cost, 10)  # no float dust like 1.3199999999999999e-05
+
+    def unit_price(self, model: str, billing: str, size: str | None = None, quality: str | None = None) -> float | None:
+        """USD per image, per character or per minute; 0 for free endpoints; None when unknown."""
+        if billing == "free" or model.startswith(FREE_MODELS):
+            return 0.0
+        override = self._overrides.get(model, {})
+        key = {"images": "per_image", "characters": "per_1m_chars", "minutes": "per_minute"}.get(billing)
+        if key in override:
+            return override[key] / (_MILLION if billing == "characters" else 1)
+        if billing == "images":
+            default_quality, default_size = _IMAGE_DEFAULTS.get(model, ("standard", "1024x1024"))
+            quality = default_quality if quality in (None, "auto") else quality
+            return IMAGE_PRICES.get((model, quality, size if size not in (None, "auto") else default_size))
+        if billing == "characters":
+            price = CHARACTER_PRICES.get(model)
+            return None if price is None else price / _MILLION
+        if billing == "minutes":
+            return MINUTE_PRICES.get(model)
+        return None
 
     def _lookup(self, model: str) -> Price | None:
         if model in self._overrides:

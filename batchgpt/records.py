@@ -50,12 +50,34 @@ class Request:
     provider: Provider
     max_tokens: int | None = None
     expected_output_tokens: int | None = None
-    files: tuple[tuple[str, Path], ...] = ()
+    files: tuple[tuple[str, Path], ...] = ()  # (form field, path) to upload as multipart
+    units: float | None = None  # images, characters or audio minutes, known before sending
+    pack_size: int = 0  # > 0: may share a request with up to this many items of the same body
+
+
+@dataclass(frozen=True)
+class Pack:
+    """What one HTTP request carries: one request, or many items of a packable task (embeddings,
+    moderations) sharing a body whose `input` is their list of texts."""
+
+    requests: tuple[Request, ...]
+    body: Mapping[str, Any] = field(repr=False)
+    payload: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, request: Request) -> "Pack":
+        return cls((request,), request.body, request.payload)
+
+    @property
+    def first(self) -> Request:
+        return self.requests[0]
 
 
 @dataclass(frozen=True)
 class Reply:
-    """What a successful answer means: the output and the usage the server reported."""
+    """What a successful answer means: the output and the usage the server reported.
+
+    For a pack, `output` and `details` are lists with one entry per item, in order."""
 
     output: Any
     prompt_tokens: int | None = None
@@ -64,6 +86,8 @@ class Reply:
     reasoning_tokens: int = 0
     units: float | None = None  # images, characters or minutes, for endpoints not billed per token
     ttft_s: float | None = None
+    details: Any = None  # JSON-able extras: moderation scores, a revised prompt, segments
+    media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
 
 
 @dataclass(frozen=True)
@@ -86,3 +110,4 @@ class Result:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     ttft_s: float | None = None
+    details: Any = None

@@ -17,7 +17,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import pandas as pd
 
 RESULT_COLUMNS = ["job", "task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
-                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s"]
+                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s",
+                  "details"]
 REPORT_COLUMNS = ["task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens",
                   "total_tokens", "cost_usd"]
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens")
@@ -64,7 +65,8 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> in
         with _atomic(path) as handle:
             first = True
             for chunk in _chunks(records):
-                frame = _frame([{**r, "output": _text_output(r.get("output"))} for r in chunk], RESULT_COLUMNS)
+                frame = _frame([{**r, "output": _text_output(r.get("output")), "details": _text_output(r.get("details"))}
+                                for r in chunk], RESULT_COLUMNS)
                 frame.to_csv(handle, header=first, index=False)
                 first, count = False, count + len(chunk)
             if first:
@@ -91,6 +93,7 @@ def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
             # A vector (an embedding) goes in its own list column; `output` keeps text for every type.
             columns["vector"] = [r["output"] if _is_vector(r.get("output")) else None for r in chunk]
             columns["output"] = [None if _is_vector(v) else _text_output(v) for v in columns["output"]]
+            columns["details"] = [_text_output(v) for v in columns["details"]]
             writer.write_table(pa.Table.from_pydict(columns, schema=schema))
             count += len(chunk)
         if count == 0:

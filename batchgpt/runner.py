@@ -14,8 +14,9 @@ import random
 import signal
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from . import jobs
 from .budget import Budget
@@ -25,8 +26,10 @@ from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
 from .jobs import Job
 from .limits import Throttle
 from .pricing import Pricing
+from .media import MediaWriter
+from .packing import Packer
 from .progress import Progress
-from .records import Provider, Request, Result
+from .records import Pack, Provider, Reply, Request, Result
 from .retry import Failure, decide
 from .report import REPORT_COLUMNS, report_rows, write_results, write_table
 from .store import JobLock, Store
@@ -86,6 +89,7 @@ class Engine:
         self.pricing = Pricing(job.pricing, job.provider.base_url)
         self.estimator = Estimator(self.pricing)
         self.budget = Budget(job.budget_usd) if job.budget_usd is not None else None
+        self.media = MediaWriter(job.results.parent / f"{job.name}-media")
         self.throttle = Throttle(job.limits.rpm, job.limits.tpm)
         self.stopped: str | None = None
         self.signal: signal.Signals | None = None
@@ -143,39 +147,51 @@ class Engine:
 
     async def run(self) -> None:
         limits = self.job.limits
-        queue: asyncio.Queue[Request | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
+        queue: asyncio.Queue[Pack | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
         async with AsyncExitStack() as stack:
             self._stack = stack
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
+            producer = asyncio.create_task(self._produce(queue, len(workers)))
+            tasks = [producer, *workers]
             try:
-                await self._produce(queue)
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
+                # A bug that kills a worker must end the run, not leave the producer waiting forever.
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()
             finally:
-                for worker in workers:  # only a cancelled run leaves any unfinished
-                    worker.cancel()
+                for task in tasks:  # only a failed or cancelled run leaves any unfinished
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _produce(self, queue: asyncio.Queue[Request | None]) -> None:
+    async def _produce(self, queue: asyncio.Queue[Pack | None], workers: int) -> None:
+        packer = Packer(self.estimator.counter)
         for n, request in enumerate(jobs.requests(self.job)):
             if n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if self.stopped:
                 self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
             elif self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed):
-                await queue.put(request)
+                for pack in packer.add(request):
+                    await queue.put(pack)
             else:
                 self.progress.reuse()
+        for pack in packer.flush():
+            await queue.put(pack)
+        for _ in range(workers):
+            await queue.put(None)
 
-    async def _worker(self, queue: asyncio.Queue[Request | None]) -> None:
-        while (request := await queue.get()) is not None:
+    async def _worker(self, queue: asyncio.Queue[Pack | None]) -> None:
+        while (pack := await queue.get()) is not None:
             if self.stopped:
-                self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
+                for request in pack.requests:
+                    self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
                 continue
-            result = await self._execute(request)
-            self.store.record(self.job.name, result)
+            results = await self._execute(pack)
+            for result in results:
+                self.store.record(self.job.name, result)
             await self._committed()
-            self.progress.update(result)
+            for result in results:
+                self.progress.update(result)
 
     async def _client(self, provider: Provider) -> Client:
         if provider not in self._clients:
@@ -183,47 +199,50 @@ class Engine:
             self._clients[provider] = await self._stack.enter_async_context(client)
         return self._clients[provider]
 
-    def _reserve(self, request: Request) -> tuple[int, float] | str:
-        """(tokens for the limiter, dollars reserved), or why the request must not start."""
+    def _reserve(self, pack: Pack) -> tuple[int, float] | str:
+        """(tokens for the limiter, dollars reserved), or why the pack must not start."""
         if not self.throttle.counts_tokens and self.budget is None:
             return 0, 0.0
-        bound = self.estimator.bound(request)
-        tokens = bound.prompt.tokens + (request.max_tokens or 0)
-        if self.budget is None:
-            return tokens, 0.0
-        worst = self.estimator.worst_cost(request, bound)
-        if worst is None:
-            return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
-                    f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
-        if not self.budget.reserve(worst):
+        tokens, worst = 0, 0.0
+        for request in pack.requests:
+            bound = self.estimator.bound(request)
+            tokens += bound.prompt.tokens + (request.max_tokens or 0)
+            if self.budget is not None:
+                cost = self.estimator.worst_cost(request, bound)
+                if cost is None:
+                    return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
+                            f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
+                worst += cost
+        if self.budget is not None and not self.budget.reserve(worst):
             return (f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
                     f"${self.budget.reserved:.6f} in flight, and the next request could cost ${worst:.6f}")
         return tokens, worst
 
-    async def _execute(self, request: Request) -> Result:
-        reservation = self._reserve(request)
+    async def _execute(self, pack: Pack) -> list[Result]:
+        reservation = self._reserve(pack)
         if isinstance(reservation, str):
             self.stop(reservation)
-            return self._skipped(request, f"not sent: {reservation}")
+            return [self._outcome(r, "skipped", error=f"not sent: {reservation}") for r in pack.requests]
         tokens, worst = reservation
-        result = await self._attempts(request, tokens)
+        results = await self._attempts(pack, tokens)
         if self.budget is not None:
-            self.budget.settle(worst, result.cost_usd)
-        return result
+            self.budget.settle(worst, sum(r.cost_usd or 0.0 for r in results))
+        return results
 
-    async def _attempts(self, request: Request, tokens: int) -> Result:
-        client = await self._client(request.provider)
+    async def _attempts(self, pack: Pack, tokens: int) -> list[Result]:
+        first = pack.first
+        client = await self._client(first.provider)
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             await self.throttle.acquire(tokens)
             self.sent += 1
-            outcome = await client.send(request)
+            outcome = await client.send(pack)
             if isinstance(outcome, Answer):
                 self.throttle.observe(outcome.headers)
                 try:
-                    return self._success(request, outcome, attempt, time.monotonic() - started)
+                    return self._answered(pack, outcome, attempt, time.monotonic() - started)
                 except MalformedReply as exc:
                     outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
             verdict = decide(outcome, attempt, self.job.limits.max_retries, self._random.random())
@@ -232,30 +251,57 @@ class Engine:
             if verdict.stop_run:
                 self.stop(verdict.stop_run)
             if not verdict.retry or self.stopped:
-                return self._failure(request, outcome, attempt, time.monotonic() - started)
-            log.debug("retrying %s in %.2fs after %s", request.id, verdict.delay, outcome.describe())
+                latency = round(time.monotonic() - started, 4)
+                return [self._outcome(r, "error", attempts=attempt, latency_s=latency, error=outcome.describe())
+                        for r in pack.requests]
+            log.debug("retrying %s in %.2fs after %s", first.id, verdict.delay, outcome.describe())
             await asyncio.sleep(verdict.delay)
 
-    def _success(self, request: Request, answer: Answer, attempts: int, latency: float) -> Result:
-        reply = TASKS[request.type].parse(answer.data)
-        cost = self.pricing.cost(request.model, reply.prompt_tokens, reply.completion_tokens, reply.cached_tokens)
-        return Result(
-            seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
-            status="ok", output=reply.output, prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens, cost_usd=cost, attempts=attempts,
-            latency_s=round(latency, 4), cached_tokens=reply.cached_tokens, reasoning_tokens=reply.reasoning_tokens,
-            ttft_s=None if reply.ttft_s is None else round(reply.ttft_s, 4),
-        )
+    def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
+        kind = TASKS[pack.first.type]
+        reply = kind.parse(answer.data)
+        results = []
+        for request, part in zip(pack.requests, self._split(pack, reply)):
+            output = self.media.save(request.id, part.media) if part.media else part.output
+            units = part.units if part.units is not None else request.units
+            cost = self.pricing.charge(kind.billing, request.model, request.body, part.prompt_tokens,
+                                       part.completion_tokens, part.cached_tokens, units)
+            results.append(self._outcome(
+                request, "ok", output=output, prompt_tokens=part.prompt_tokens,
+                completion_tokens=part.completion_tokens, cost_usd=cost, attempts=attempts,
+                latency_s=round(latency, 4), cached_tokens=part.cached_tokens,
+                reasoning_tokens=part.reasoning_tokens, details=part.details,
+                ttft_s=None if part.ttft_s is None else round(part.ttft_s, 4)))
+        return results
 
-    def _skipped(self, request: Request, reason: str) -> Result:
+    def _split(self, pack: Pack, reply: Reply) -> list[Reply]:
+        """One reply per item. A packable task answers a list; usage is split in proportion to
+        each input's own token count, so the parts add up to what the server reported."""
+        if not pack.first.pack_size:  # not a packable task, or a Batch API line with its own input list
+            return [reply]
+        outputs = reply.output
+        if not isinstance(outputs, list) or len(outputs) != len(pack.requests):
+            raise MalformedReply(f"{len(pack.requests)} inputs were sent, the answer has "
+                                 f"{len(outputs) if isinstance(outputs, list) else 'no'} results")
+        details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
+        counts = [self.estimator.counter.text(r.model, r.body["input"]).tokens for r in pack.requests]
+        shares = _apportion(reply.prompt_tokens, counts)
+        return [replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
+                for output, detail, share in zip(outputs, details, shares)]
+
+    def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
         return Result(seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
-                      status="skipped", error=reason)
+                      status=status, **fields)
 
-    def _failure(self, request: Request, failure: Failure, attempts: int, latency: float) -> Result:
-        return Result(
-            seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
-            status="error", attempts=attempts, latency_s=round(latency, 4), error=failure.describe(),
-        )
+
+def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
+    """Split `total` in proportion to `counts`, in whole tokens that add up to it."""
+    if total is None:
+        return [None] * len(counts)
+    weight = sum(counts) or len(counts)
+    shares = [total * (c if sum(counts) else 1) // weight for c in counts]
+    shares[-1] += total - sum(shares)
+    return shares
 
 
 def run_job(job: Job, options: RunOptions = RunOptions(), total: int | None = None) -> Summary:

@@ -7,6 +7,7 @@ which are then simply sent again). Schema changes are numbered migrations on PRA
 """
 from __future__ import annotations
 
+import array
 import fcntl
 import json
 import os
@@ -62,10 +63,16 @@ MIGRATIONS = (
     );
     CREATE INDEX items_by_run ON items (job, run_id, seq);
     """,
+    # 2: structured extras per answer (moderation scores, a revised image prompt, audio length)
+    "ALTER TABLE items ADD COLUMN details TEXT;",
 )
+# How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
+# embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
+TEXT, JSON, VECTOR = 0, 1, 2
 
 RESULT_COLUMNS = ("task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
-                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s")
+                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s",
+                  "details")
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,7 @@ class Store:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
-                   status = excluded.status, error = excluded.error, output = NULL, output_json = 0,
+                   status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
                    cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
             (job, request.id, request.seq, run_id, request.task, request.type, request.model, request.hash,
@@ -208,16 +215,16 @@ class Store:
     def record(self, job: str, result: Result) -> None:
         """Write an answer. It is durable, and counts as done, only after the next commit()."""
         self._begin()
-        is_json = not isinstance(result.output, str) and result.output is not None
-        output = json.dumps(result.output, ensure_ascii=False) if is_json else result.output
+        output, kind = _encode(result.output)
+        details = None if result.details is None else json.dumps(result.details, ensure_ascii=False)
         self._db.execute(
             """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?
+                   error = ?, answered = ?, details = ?
                WHERE job = ? AND id = ?""",
-            (result.status, output, int(is_json), result.prompt_tokens, result.completion_tokens,
+            (result.status, output, kind, result.prompt_tokens, result.completion_tokens,
              result.cached_tokens, result.reasoning_tokens, result.cost_usd, result.attempts, result.latency_s,
-             result.ttft_s, result.error, time.time(), job, result.id))
+             result.ttft_s, result.error, time.time(), details, job, result.id))
 
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
@@ -229,8 +236,9 @@ class Store:
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 record = dict(zip(names, row))
-                if record.pop("output_json"):
-                    record["output"] = json.loads(record["output"])
+                record["output"] = _decode(record["output"], record.pop("output_json"))
+                if record["details"] is not None:
+                    record["details"] = json.loads(record["details"])
                 yield record
 
     def report(self, job: str, run_id: int) -> list[dict[str, Any]]:
@@ -259,6 +267,22 @@ class Store:
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
         return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+
+
+def _encode(output: Any) -> tuple[Any, int]:
+    if output is None or isinstance(output, str):
+        return output, TEXT
+    if isinstance(output, list) and output and all(isinstance(v, float) for v in output):
+        return array.array("f", output).tobytes(), VECTOR
+    return json.dumps(output, ensure_ascii=False), JSON
+
+
+def _decode(value: Any, kind: int) -> Any:
+    if value is None or kind == TEXT:
+        return value
+    if kind == VECTOR:
+        return array.array("f", value).tolist()
+    return json.loads(value)
 
 
 class JobLock:

@@ -4,6 +4,9 @@ A task type never does I/O; jobs.py feeds it items and the runner feeds it parse
 """
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import re
 import string
 from typing import Any, Callable, Mapping
@@ -95,12 +98,21 @@ class TaskKind:
     endpoint = ""
     text_field = ""  # the item field a template fills
     options: tuple[str, ...] = ()  # task-level keys an item may override
+    billing = "tokens"  # tokens | images | characters | minutes | free
+    chat_family = True  # takes sampling parameters and the job's default model
+    default_model: str | None = None  # for the other families, when the task and item name none
+    pack_size = 0  # > 0: items are packed into one request's `input` list, up to this many
+    file_field: str | None = None  # an item field naming a file to upload (multipart)
 
     def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
         raise NotImplementedError
+
+    def units(self, body: Mapping[str, Any]) -> float | None:
+        """What a request bills when not by tokens: images, or characters (minutes need the file)."""
+        return None
 
     def text(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> str:
         template = options.get("template")
@@ -200,9 +212,176 @@ class Completion(TaskKind):
         return _usage_reply(data, text)
 
 
-TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (Translate(), Chat(), Completion(), Dialogue(), Code())}
+def _passthrough(body: dict[str, Any], options: Mapping[str, Any], keys: tuple[str, ...],
+                 params: Mapping[str, Any], rename: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Options sent as body fields (under the API's name), then the job's `params` as given."""
+    for key in keys:
+        if options.get(key) is not None:
+            body[(rename or {}).get(key, key)] = options[key]
+    body.update(params.get("params") or {})
+    return body
+
+
+def _data_list(data: Mapping[str, Any], key: str = "data") -> list[Any]:
+    entries = data.get(key)
+    if not isinstance(entries, list) or not entries:
+        raise MalformedReply(f"no `{key}` list in the answer")
+    return entries
+
+
+class Embedding(TaskKind):
+    name = "embedding"
+    endpoint = "/embeddings"
+    text_field = "text"
+    options = ("dimensions",)
+    chat_family = False
+    default_model = "text-embedding-3-small"
+    # The API takes up to 2048 inputs and 300,000 tokens a request; 256 vectors keep an answer a
+    # few MB. A task's `batch_size` changes it.
+    pack_size = 256
+
+    def body(self, item, options, params):
+        # base64, as the official SDK asks: a quarter of the bytes of a JSON float list.
+        body = {"model": params["model"], "input": self.text(item, options), "encoding_format": "base64"}
+        return _passthrough(body, options, ("dimensions",), params)
+
+    def parse(self, data):
+        vectors = []
+        for entry in sorted(_data_list(data), key=lambda e: e.get("index", 0) if isinstance(e, Mapping) else 0):
+            vector = entry.get("embedding") if isinstance(entry, Mapping) else None
+            if isinstance(vector, str):
+                try:
+                    vector = array.array("f", base64.b64decode(vector)).tolist()
+                except (ValueError, binascii.Error):
+                    raise MalformedReply("an embedding is not valid base64") from None
+            if not isinstance(vector, list):
+                raise MalformedReply("an embedding is missing")
+            vectors.append(vector)
+        usage = data.get("usage") or {}
+        return Reply(output=vectors, prompt_tokens=usage.get("prompt_tokens"), completion_tokens=0)
+
+
+class Moderation(TaskKind):
+    name = "moderation"
+    endpoint = "/moderations"
+    text_field = "text"
+    billing = "free"
+    chat_family = False
+    default_model = "omni-moderation-latest"
+    pack_size = 32  # the API's documented limit is not known; 32 texts a request is conservative
+
+    def body(self, item, options, params):
+        return _passthrough({"model": params["model"], "input": self.text(item, options)}, options, (), params)
+
+    def parse(self, data):
+        outputs, details = [], []
+        for result in _data_list(data, "results"):
+            if not isinstance(result, Mapping) or not isinstance(result.get("categories"), Mapping):
+                raise MalformedReply("a moderation result has no categories")
+            flagged_as = sorted(name for name, on in result["categories"].items() if on)
+            outputs.append(f"flagged: {', '.join(flagged_as)}" if result.get("flagged") else "not flagged")
+            details.append({"flagged": bool(result.get("flagged")), "categories": flagged_as,
+                            "scores": result.get("category_scores") or {}})
+        return Reply(output=outputs, details=details)
+
+
+class Image(TaskKind):
+    name = "image"
+    endpoint = "/images/generations"
+    text_field = "prompt"
+    options = ("size", "quality", "style", "n", "response_format")
+    billing = "images"
+    chat_family = False
+
+    def body(self, item, options, params):
+        body = {"model": params["model"], "prompt": self.text(item, options)}
+        return _passthrough(body, options, self.options, params)
+
+    def units(self, body):
+        return float(body.get("n") or 1)
+
+    def parse(self, data):
+        media, urls, revised = [], [], []
+        suffix = str(data.get("output_format") or "png")
+        for entry in _data_list(data):
+            if not isinstance(entry, Mapping):
+                raise MalformedReply("an image entry is not an object")
+            if entry.get("b64_json"):
+                try:
+                    media.append((suffix, base64.b64decode(entry["b64_json"])))
+                except (ValueError, binascii.Error):
+                    raise MalformedReply("an image is not valid base64") from None
+            elif entry.get("url"):
+                urls.append(entry["url"])
+            else:
+                raise MalformedReply("an image entry has neither url nor b64_json")
+            if entry.get("revised_prompt"):
+                revised.append(entry["revised_prompt"])
+        usage = data.get("usage") or {}
+        output = (urls[0] if len(urls) == 1 else urls) if urls else None
+        return Reply(output=output, media=tuple(media), units=float(len(media) + len(urls)),
+                     prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+                     details={"revised_prompt": revised} if revised else None)
+
+
+class Speech(TaskKind):
+    name = "speech"
+    endpoint = "/audio/speech"
+    text_field = "text"
+    options = ("voice", "format", "speed")
+    billing = "characters"
+    chat_family = False
+    default_model = "tts-1"
+
+    def body(self, item, options, params):
+        body = {"model": params["model"], "input": self.text(item, options), "voice": options.get("voice") or "alloy"}
+        return _passthrough(body, options, ("format", "speed"), params, rename={"format": "response_format"})
+
+    def units(self, body):
+        return float(len(body["input"]))
+
+    def parse(self, data):
+        audio = data.get("_binary")
+        if not isinstance(audio, bytes) or not audio:
+            raise MalformedReply("the answer holds no audio")
+        kind = str(data.get("_content_type", "")).split(";")[0].strip()
+        return Reply(output=None, media=((_AUDIO_SUFFIXES.get(kind, "mp3"), audio),))
+
+
+_AUDIO_SUFFIXES = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/opus": "opus", "audio/ogg": "opus",
+                   "audio/aac": "aac", "audio/flac": "flac", "audio/wav": "wav", "audio/x-wav": "wav",
+                   "audio/pcm": "pcm", "audio/l16": "pcm"}
+
+
+class Transcription(TaskKind):
+    name = "transcription"
+    endpoint = "/audio/transcriptions"
+    options = ("language", "prompt", "response_format")
+    billing = "minutes"
+    chat_family = False
+    default_model = "whisper-1"
+    file_field = "file"
+
+    def body(self, item, options, params):
+        return _passthrough({"model": params["model"]}, options, self.options, params)
+
+    def parse(self, data):
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise MalformedReply("the transcription has no text")
+        usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else {}
+        duration = data.get("duration")
+        details = {k: data[k] for k in ("language", "duration") if k in data} or None
+        return Reply(output=text, units=float(duration) / 60 if isinstance(duration, (int, float)) else None,
+                     prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+                     details=details)
+
+
+TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (
+    Translate(), Chat(), Completion(), Dialogue(), Code(), Embedding(), Image(), Moderation(), Speech(), Transcription())}
 
 # Batch API lines name an endpoint, not a type; their bodies are sent as given.
-BATCH_URLS: dict[str, str] = {"/v1/chat/completions": "chat", "/v1/completions": "completion"}
+BATCH_URLS: dict[str, str] = {"/v1/chat/completions": "chat", "/v1/completions": "completion",
+                              "/v1/embeddings": "embedding", "/v1/moderations": "moderation"}
 
 Parser = Callable[[Mapping[str, Any]], Reply]

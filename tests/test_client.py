@@ -7,7 +7,7 @@ import json
 import pytest
 
 from batchgpt.client import Answer, Client
-from batchgpt.records import Provider, Request
+from batchgpt.records import Pack, Provider, Request
 from batchgpt.retry import Failure
 
 from conftest import SECRET, faults
@@ -24,7 +24,7 @@ def chat_request(model: str = "gpt-4o-mini", stream: bool = False, text: str = "
 def send(provider: Provider, request: Request, key: str | None = SECRET, timeout: float = 2.0):
     async def go():
         async with Client(provider, key, timeout, 4) as client:
-            return await client.send(request)
+            return await client.send(Pack.of(request))
     return asyncio.run(go())
 
 

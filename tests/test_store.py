@@ -40,11 +40,27 @@ def test_results_come_back_in_input_order_with_structured_outputs(tmp_path):
     reqs = [request(2, "z"), request(0, "x"), request(1, "y")]
     for r in reqs:
         store.claim(run, "job", r)
-    store.record("job", answer(reqs[0], output=[0.1, 0.2]))
+    store.record("job", answer(reqs[0], output=[0.5, -0.25], details={"scores": {"hate": 0.01}}))
     store.record("job", answer(reqs[1], output="日本"))
     rows = list(store.results("job", run))
     assert [r["id"] for r in rows] == ["x", "y", "z"]
-    assert rows[0]["output"] == "日本" and rows[1]["status"] == "pending" and rows[2]["output"] == [0.1, 0.2]
+    assert rows[0]["output"] == "日本" and rows[1]["status"] == "pending" and rows[2]["output"] == [0.5, -0.25]
+    assert rows[2]["details"] == {"scores": {"hate": 0.01}} and rows[0]["details"] is None
+
+
+def test_vectors_are_stored_as_float32_and_other_structures_as_json(tmp_path):
+    import array
+
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    vector = array.array("f", [0.1, -2.5, 3e-7]).tolist()  # what the API's base64 float32 decodes to
+    for n, output in enumerate([vector, ["a", "b"], [1, 2]]):
+        r = request(n, f"i{n}")
+        store.claim(run, "job", r)
+        store.record("job", answer(r, output=output))
+    assert [row["output"] for row in store.results("job", run)] == [vector, ["a", "b"], [1, 2]]
+    raw = store._db.execute("SELECT typeof(output), output_json FROM items ORDER BY seq").fetchall()
+    assert raw == [("blob", 2), ("text", 1), ("text", 1)]
 
 
 def test_skip_keeps_an_earlier_answer(tmp_path):

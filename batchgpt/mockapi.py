@@ -1,0 +1,226 @@
+"""What the mock server answers, endpoint by endpoint: deterministic bodies shaped like the real API's.
+
+Pure functions of a request body (and a token counter): the server in mockserver.py adds the
+transport, the faults and the rate limits. Every answer says which request it answers: a chat
+reply echoes the last user message, a vector and a moderation verdict follow from the text.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import struct
+import wave
+import zlib
+from typing import Any
+
+from .tokens import Counter
+
+MODERATION_CATEGORIES = {  # category: a word that flags it (the real API has 13 categories)
+    "harassment": "idiot", "harassment/threatening": "threaten", "hate": "hate", "hate/threatening": "exterminate",
+    "illicit": "steal", "illicit/violent": "bomb", "self-harm": "self-harm", "self-harm/intent": "end it all",
+    "self-harm/instructions": "how to hurt myself", "sexual": "explicit", "sexual/minors": "underage",
+    "violence": "kill", "violence/graphic": "gore",
+}
+EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}  # others: 1536
+IMAGE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"},
+               "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}}
+GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
+SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
+                "wav": "audio/wav", "pcm": "audio/pcm"}
+_LEVELS = [((b - 128) / 128.0) for b in range(256)]
+
+
+def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _bad(message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return error_body(message, "invalid_request_error", code, param)
+
+
+def invalid(kind: str, body: dict[str, Any], counter: Counter) -> dict[str, Any] | None:
+    """The 400 the real API gives for this body, or None."""
+    if not body.get("model"):
+        return _bad("you must provide a model parameter", "model")
+    if kind == "chat":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _bad("'messages' must contain at least one message", "messages")
+        if "max_tokens" in body and str(body["model"]).startswith(("o1", "o3", "o4", "gpt-5")):
+            return _bad("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                        "'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+    elif kind == "completion" and "prompt" not in body:
+        return _bad("you must provide a prompt parameter", "prompt")
+    elif kind == "embeddings":
+        return _invalid_embeddings(body, counter)
+    elif kind == "moderations" and not isinstance(body.get("input"), (str, list)):
+        return _bad("'input' is a required property", "input")
+    elif kind == "images":
+        return _invalid_image(body)
+    elif kind == "speech":
+        if not body.get("voice"):
+            return _bad("'voice' is a required property", "voice")
+        if not isinstance(body.get("input"), str) or len(body["input"]) > 4096:
+            return _bad("'input' must be a string of at most 4096 characters", "input")
+    return None
+
+
+def _invalid_embeddings(body: dict[str, Any], counter: Counter) -> dict[str, Any] | None:
+    inputs = body.get("input")
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        return _bad("'input' cannot be an empty string or list", "input")
+    if len(inputs) > 2048:
+        return _bad("'input' must have at most 2048 items", "input")
+    counts = [counter.text(body["model"], text).tokens for text in inputs]
+    if max(counts) > 8192:
+        return _bad("This model's maximum context length is 8192 tokens", "input", "context_length_exceeded")
+    if sum(counts) > 300_000:
+        return _bad("Requested 300001 tokens, max 300000 tokens per request", "input", "max_tokens_per_request")
+    return None
+
+
+def _invalid_image(body: dict[str, Any]) -> dict[str, Any] | None:
+    model = str(body["model"])
+    size = body.get("size")
+    allowed = IMAGE_SIZES.get(model, GPT_IMAGE_SIZES if model.startswith("gpt-image") else None)
+    if size is not None and allowed is not None and size not in allowed:
+        return _bad(f"'{size}' is not one of {sorted(allowed)} - 'size'", "size")
+    if model == "dall-e-3" and int(body.get("n") or 1) != 1:
+        return _bad("You must provide n=1 for this model.", "n")
+    return None
+
+
+def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
+    """The tokens a request counts against a tokens-per-minute limit, besides its max_tokens."""
+    model = str(body.get("model"))
+    if kind == "chat":
+        return counter.messages(model, body["messages"]).tokens
+    if kind == "completion":
+        return counter.text(model, str(body["prompt"])).tokens
+    if kind in ("embeddings", "moderations"):
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
+    return 0
+
+
+def embeddings(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS.get(body["model"], 1536))
+    data = []
+    for index, text in enumerate(inputs):
+        vector = vector_for(text, dimensions)
+        encoded: Any = base64.b64encode(vector).decode() if body.get("encoding_format") == "base64" \
+            else list(struct.unpack(f"{dimensions}f", vector))
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = prompt_tokens("embeddings", body, counter)
+    return {"object": "list", "data": data, "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def vector_for(text: str, dimensions: int) -> bytes:
+    """A deterministic float32 vector for a text, as bytes."""
+    digest = hashlib.sha256(text.encode()).digest()
+    levels = [_LEVELS[b] for b in digest]
+    values = (levels * (dimensions // len(levels) + 1))[:dimensions]
+    return struct.pack(f"{dimensions}f", *values)
+
+
+def moderations(body: dict[str, Any]) -> dict[str, Any]:
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    results = []
+    for text in inputs:
+        lowered = str(text).lower()
+        categories = {name: word in lowered for name, word in MODERATION_CATEGORIES.items()}
+        scores = {name: 0.97 if on else round(int(hashlib.md5((name + lowered).encode()).hexdigest()[:4], 16) / 6.5e6, 6)
+                  for name, on in categories.items()}
+        results.append({"flagged": any(categories.values()), "categories": categories, "category_scores": scores,
+                        "category_applied_input_types": {name: ["text"] for name in categories}})
+    return {"id": "modr-" + hashlib.sha1(repr(inputs).encode()).hexdigest()[:24], "model": body["model"],
+            "results": results}
+
+
+def images(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
+    model = str(body["model"])
+    n = int(body.get("n") or 1)
+    gpt_image = model.startswith("gpt-image")
+    as_b64 = gpt_image or body.get("response_format") == "b64_json"
+    key = hashlib.sha1(f"{model}|{body['prompt']}".encode()).hexdigest()[:16]
+    data = []
+    for k in range(n):
+        entry: dict[str, Any] = {"b64_json": base64.b64encode(tiny_png(key, k)).decode()} if as_b64 \
+            else {"url": f"https://images.mock.invalid/{key}-{k}.png"}
+        if model == "dall-e-3":
+            entry["revised_prompt"] = f"A detailed rendering of: {body['prompt']}"
+        data.append(entry)
+    answer: dict[str, Any] = {"created": 1700000000, "data": data}
+    if gpt_image:
+        text_tokens = counter.text("gpt-4o", str(body["prompt"])).tokens
+        output_tokens = {"low": 272, "medium": 1056}.get(str(body.get("quality")), 4160) * n
+        answer["usage"] = {"input_tokens": text_tokens, "output_tokens": output_tokens,
+                           "total_tokens": text_tokens + output_tokens,
+                           "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0}}
+        answer["output_format"] = body.get("output_format", "png")
+    return answer
+
+
+def tiny_png(key: str, k: int) -> bytes:
+    """A valid 1x1 PNG whose colour comes from the request, so images differ by request."""
+    colour = hashlib.sha1(f"{key}{k}".encode()).digest()[:3]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" + colour)) + \
+        chunk(b"IEND", b"")
+
+
+def speech(body: dict[str, Any]) -> tuple[bytes, str]:
+    """Audio as long as the text would take to say (about 15 characters a second): silent WAV
+    for format wav, and for the others bytes that name the request (the mock encodes nothing)."""
+    fmt = str(body.get("response_format") or "mp3")
+    seconds = max(0.1, len(body["input"]) / 15 / float(body.get("speed") or 1.0))
+    if fmt == "wav":
+        return silent_wav(seconds), SPEECH_TYPES["wav"]
+    marker = f"mock {fmt} audio: {body['voice']}: {body['input']}".encode()
+    return marker, SPEECH_TYPES.get(fmt, "audio/mpeg")
+
+
+def silent_wav(seconds: float, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(rate)
+        audio.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+def transcription(fields: dict[str, Any], filename: str, data: bytes) -> tuple[Any, str]:
+    """(body, content type): JSON for json and verbose_json, plain text for text, srt and vtt."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as audio:
+            duration = round(audio.getnframes() / audio.getframerate(), 2)
+    except (wave.Error, EOFError):
+        duration = round(len(data) / 16000, 2)
+    text = f"Transcript of {filename} ({len(data)} bytes)"
+    if fields.get("language"):
+        text += f" in {fields['language']}"
+    fmt = fields.get("response_format") or "json"
+    if fmt == "text":
+        return text, "text/plain"
+    if fmt in ("srt", "vtt"):
+        head = "WEBVTT\n\n" if fmt == "vtt" else "1\n"
+        return f"{head}00:00:00.000 --> 00:00:{duration:06.3f}\n{text}\n", "text/plain"
+    if fmt == "verbose_json":
+        return {"task": "transcribe", "language": fields.get("language") or "english", "duration": duration,
+                "text": text, "segments": [{"id": 0, "start": 0.0, "end": duration, "text": text}]}, "application/json"
+    answer: dict[str, Any] = {"text": text}
+    if str(fields.get("model", "")).startswith("gpt-4o"):
+        audio_tokens = int(duration * 10) + 1
+        answer["usage"] = {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": len(text.split()),
+                           "total_tokens": audio_tokens + len(text.split()),
+                           "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0}}
+    return answer, "application/json"

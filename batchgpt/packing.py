@@ -1,0 +1,53 @@
+"""Packing: items of packable tasks (embeddings, moderations) share one request, within the API's limits.
+
+A pack holds items of one task whose bodies differ only in `input`, in input order, up to the
+task's `batch_size` and, for embeddings, 300,000 prompt tokens. An input over the embeddings
+limit of 8,192 tokens goes alone, so that its 400 fails no other item.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from .records import Pack, Request
+from .tokens import Counter
+
+MAX_PACK_TOKENS = 300_000  # /v1/embeddings: tokens in one request, all inputs together
+MAX_INPUT_TOKENS = 8_192  # /v1/embeddings: tokens in one input
+
+
+class Packer:
+    def __init__(self, counter: Counter):
+        self._counter = counter
+        self._open: dict[tuple, list[Request]] = {}
+        self._tokens: dict[tuple, int] = {}
+
+    def add(self, request: Request) -> Iterator[Pack]:
+        """The packs that are full once `request` is added (often none)."""
+        if not request.pack_size:
+            yield Pack.of(request)
+            return
+        tokens = self._counter.text(request.model, request.body["input"]).tokens if request.type == "embedding" else 0
+        if tokens > MAX_INPUT_TOKENS:
+            yield Pack.of(request)
+            return
+        shape = json.dumps({k: v for k, v in request.body.items() if k != "input"}, sort_keys=True)
+        key = (request.task, request.provider, shape)
+        if key in self._open and self._tokens[key] + tokens > MAX_PACK_TOKENS:
+            yield self._close(key)
+        self._open.setdefault(key, []).append(request)
+        self._tokens[key] = self._tokens.get(key, 0) + tokens
+        if len(self._open[key]) >= request.pack_size:
+            yield self._close(key)
+
+    def flush(self) -> Iterator[Pack]:
+        for key in list(self._open):
+            yield self._close(key)
+
+    def _close(self, key: tuple) -> Pack:
+        requests = tuple(self._open.pop(key))
+        self._tokens.pop(key, None)
+        if len(requests) == 1:
+            return Pack.of(requests[0])
+        body = {**requests[0].body, "input": [r.body["input"] for r in requests]}
+        return Pack(requests, body, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
