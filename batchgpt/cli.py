@@ -254,6 +254,31 @@ def validate(files: tuple[Path, ...]) -> None:
     click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid", err=True)
 
 
+@main.command()
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
+@_errors_to_exit_codes
+def balance(job: Path | None, base_url: str | None) -> None:
+    """The remaining balance and usage, where the endpoint exposes them (as proxy servers do)."""
+    import asyncio
+
+    from .client import fetch_balance
+    from .jobs import Overrides, load
+    from .records import DEFAULT_BASE_URL, Provider
+    from .runner import api_key
+
+    if job is not None:
+        provider = load(job, Overrides(base_url=base_url)).provider
+    else:
+        provider = Provider(base_url=(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"))
+    answer = asyncio.run(fetch_balance(provider, api_key(provider)))
+    if isinstance(answer, str):
+        click.echo(f"batchgpt: {answer}", err=True)
+        sys.exit(1)
+    click.echo(f"limit ${answer.hard_limit_usd:,.2f}, used ${answer.used_usd:,.2f}, remaining "
+               f"${answer.remaining_usd:,.2f} (from {answer.url})")
+
+
 @main.command("mock-server")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -265,9 +290,11 @@ def validate(files: tuple[Path, ...]) -> None:
                    "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts.")
 @click.option("--seed", default=0, type=int, help="Seed for fault rates.")
 @click.option("--api-key", envvar="MOCK_API_KEY", help="Require this key (401 otherwise).")
+@click.option("--billing", default="100:0", show_default=True, metavar="LIMIT:USED",
+              help="What the billing routes report, in USD; 'none' serves none (404).")
 @_errors_to_exit_codes
 def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: float | None,
-                faults: tuple[str, ...], seed: int, api_key: str | None) -> None:
+                faults: tuple[str, ...], seed: int, api_key: str | None, billing: str) -> None:
     """An OpenAI-compatible server for rehearsing jobs offline and for free."""
     from .mockserver import Config, Fault, MockServer
 
@@ -275,7 +302,13 @@ def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: fl
         parsed = [Fault.parse(f) for f in faults]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
-    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, faults=parsed, seed=seed, record=False)
+    try:
+        limits = None if billing == "none" else tuple(float(v) for v in billing.split(":"))
+        assert limits is None or len(limits) == 2
+    except (ValueError, AssertionError):
+        raise click.BadParameter("use LIMIT:USED in dollars, e.g. 100:12.5, or none", param_hint="--billing") from None
+    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, faults=parsed, seed=seed, record=False,
+                    billing=limits)  # type: ignore[arg-type]
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
 

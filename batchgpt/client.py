@@ -7,6 +7,7 @@ lives only in the session's default headers; no message built here ever contains
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import time
 import urllib.request
@@ -183,3 +184,64 @@ async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, s
 def _short(value: object, limit: int = 300) -> str:
     text = str(value).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Balance:
+    """What an endpoint's billing routes say: the account's limit and what has been used."""
+
+    hard_limit_usd: float
+    used_usd: float
+    url: str
+
+    @property
+    def remaining_usd(self) -> float:
+        return self.hard_limit_usd - self.used_usd
+
+
+async def fetch_balance(provider: Provider, api_key: str | None, timeout: float = 30.0) -> Balance | str:
+    """The balance from /dashboard/billing/subscription and /dashboard/billing/usage, which common
+    proxy servers (one-api, new-api) keep, tried under the base URL and at the host's root; or
+    why it cannot be had. `total_usage` comes in cents."""
+    today = datetime.date.today()
+    window = {"start_date": (today - datetime.timedelta(days=99)).isoformat(),
+              "end_date": (today + datetime.timedelta(days=1)).isoformat()}
+    base = provider.base_url
+    roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
+    async with aiohttp.ClientSession(headers=_auth_headers(provider, api_key),
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        reasons = []
+        for root in roots:
+            try:
+                subscription = await _get_json(session, f"{root}/dashboard/billing/subscription", {}, provider)
+                if isinstance(subscription, str):
+                    reasons.append(subscription)
+                    continue
+                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, provider)
+                if isinstance(usage, str):
+                    return usage
+                return Balance(float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100, root)
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                return f"cannot reach {root}: {type(exc).__name__}: {_short(exc)}"
+            except (KeyError, TypeError, ValueError):
+                reasons.append(f"{root}: the billing answer is not in the expected shape")
+    return "this endpoint does not expose its balance (" + "; ".join(reasons) + ")"
+
+
+async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, str],
+                    provider: Provider) -> dict[str, Any] | str:
+    async with session.get(url, params=params, proxy=provider.proxy or _env_proxy(url)) as response:
+        raw = await response.read()
+        if response.status == 404:
+            return f"GET {url} answered 404"
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            return f"GET {url} answered {response.status} with no JSON"
+        error = data.get("error") if isinstance(data, dict) else None
+        if error:  # the proxies answer errors here with HTTP 200
+            message = error.get("message") if isinstance(error, dict) else error
+            return f"GET {url}: {_short(message)}"
+        if response.status >= 300:
+            return f"GET {url} answered {response.status}"
+        return data

@@ -287,8 +287,8 @@ class MockServer:
             audio, content_type = mockapi.speech(body)
             return web.Response(body=audio, content_type=content_type, headers=headers)
         if kind == "transcriptions":
-            filename, data = body.pop("_file")
-            answer, content_type = mockapi.transcription(body, filename, data)
+            filename, data = body["_file"]
+            answer, content_type = mockapi.transcription({k: v for k, v in body.items() if k != "_file"}, filename, data)
             if content_type == "text/plain":
                 return web.Response(text=answer, content_type="text/plain", headers=headers)
             return self._json(answer, headers)
