@@ -140,10 +140,13 @@ def test_transcriptions_upload_the_file_and_a_changed_file_is_sent_again(cli, se
     assert float(call["cost_usd"]) == pytest.approx(0.5 * 0.006)  # 30 s of WAV, read locally
     assert memo["output"].startswith("Transcript of memo.mp3") and memo["cost_usd"] == ""  # length unknown
     assert "audio's length" in result.stderr
-    assert server.seen[0].body["language"] == "en" and server.seen[0].body["_file"][0] == "call.wav"
+    uploads = {s.body["_file"][0]: s.body for s in server.seen}
+    assert uploads["call.wav"]["language"] == "en" and uploads["call.wav"]["_file"][1] == silent_wav(30)
+    assert uploads["memo.mp3"]["response_format"] == "text"
     (tmp_path / "audio" / "memo.mp3").write_bytes(b"a new recording " * 100)
     assert cli("run", str(path)).exit_code == 0
-    assert [s.body["_file"][0] for s in server.seen] == ["call.wav", "memo.mp3", "memo.mp3"]
+    assert sorted(s.body["_file"][0] for s in server.seen) == ["call.wav", "memo.mp3", "memo.mp3"]
+    assert server.seen[-1].body["_file"][1] == b"a new recording " * 100
 
 
 def test_a_missing_audio_file_is_a_validation_error(cli, server, write_job):
