@@ -180,7 +180,7 @@ def test_a_jsonl_job_with_batch_api_lines(cli, server, tmp_path):
     assert [r["id"] for r in rows] == ["a1", "line2", "req-7"]
     assert rows[0]["output"] == "Echo: Bonjour 🌍" and rows[2]["output"] == "Echo: 你好"
     assert [r["model"] for r in rows] == ["gpt-4o-mini", "gpt-4o-mini", "gpt-4.1"]
-    assert server.seen[-1].body == lines[2]["body"] or any(s.body == lines[2]["body"] for s in server.seen)
+    assert lines[2]["body"] in [s.body for s in server.seen]  # a Batch API body is sent exactly as written
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
