@@ -35,9 +35,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port)],
-                              stderr=subprocess.DEVNULL)
+def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port),
+                               "--latency", str(latency)], stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
