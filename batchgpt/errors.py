@@ -15,6 +15,9 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
+NO_POINTER = "-"  # a problem with the file as a whole (syntax, size, reading)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a job, located as precisely as the input allows."""
@@ -26,7 +29,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        at = f" (at {self.pointer or '/'})" if self.pointer is not None and self.pointer != "-" else ""
+        at = "" if self.pointer == NO_POINTER else f" (at {self.pointer or '/'})"
         return f"{where}: {self.message}{at}"
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from . import schema
-from .errors import JobError, Problem
+from .errors import NO_POINTER, JobError, Problem
 from .records import DEFAULT_BASE_URL, Limits, Provider, Request
 from .tasks import BATCH_URLS, TASKS, template_fields
 
@@ -119,7 +119,7 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     if len(problems) <= MAX_PROBLEMS:
         return problems
     more = len(problems) - MAX_PROBLEMS
-    return problems[:MAX_PROBLEMS] + [Problem(problems[0].file, None, f"... and {more} more problems", "-")]
+    return problems[:MAX_PROBLEMS] + [Problem(problems[0].file, None, f"... and {more} more problems", NO_POINTER)]
 
 
 def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict[tuple, int]]:
@@ -128,17 +128,17 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict[tuple, in
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
             problems.append(Problem(name, None, f"the file is {size / 2**20:.0f} MiB; YAML and JSON jobs are limited "
-                                    f"to {MAX_YAML_BYTES // 2**20} MiB: put the items in a JSONL job or an items_from file", "-"))
+                                    f"to {MAX_YAML_BYTES // 2**20} MiB: put the items in a JSONL job or an items_from file", NO_POINTER))
             return None, {}
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, None, f"cannot read the job file: {_reason(exc)}", "-"))
+        problems.append(Problem(name, None, f"cannot read the job file: {_reason(exc)}", NO_POINTER))
         return None, {}
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            problems.append(Problem(name, None, "the job file is empty", "-"))
+            problems.append(Problem(name, None, "the job file is empty", NO_POINTER))
             return None, {}
         lines: dict[tuple, int] = {}
         _map_lines(node, (), lines, [0])
@@ -146,12 +146,12 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict[tuple, in
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problems.append(Problem(name, line, f"YAML syntax error: {exc.problem or exc.context}", "-"))
+        problems.append(Problem(name, line, f"YAML syntax error: {exc.problem or exc.context}", NO_POINTER))
     except yaml.YAMLError as exc:
-        problems.append(Problem(name, None, f"YAML error: {exc}", "-"))
+        problems.append(Problem(name, None, f"YAML error: {exc}", NO_POINTER))
     except _TooLarge:
         problems.append(Problem(name, None, f"the YAML expands to more than {MAX_YAML_NODES:,} nodes "
-                                "(aliases nested too deep?); refusing to load it", "-"))
+                                "(aliases nested too deep?); refusing to load it", NO_POINTER))
     finally:
         loader.dispose()
     return None, {}
@@ -225,7 +225,7 @@ def _from_document(doc: Any, path: Path | None, lines: dict[tuple, int], overrid
 
 def _jsonl_job(path: Path, overrides: Overrides, problems: list[Problem]) -> Job | None:
     if not path.is_file():
-        problems.append(Problem(str(path), None, "no such job file", "-"))
+        problems.append(Problem(str(path), None, "no such job file", NO_POINTER))
         return None
     defaults = {"model": overrides.model} if overrides.model else {}
     provider = _provider({}, overrides)
@@ -338,7 +338,7 @@ def _jsonl_items(job: Job, problems: list[Problem] | None) -> Iterator[_Item]:
             try:
                 line = json.loads(raw)
             except json.JSONDecodeError as exc:
-                _report(problems, Problem(name, number, f"invalid JSON: {exc.msg} (column {exc.colno})", "-"))
+                _report(problems, Problem(name, number, f"invalid JSON: {exc.msg} (column {exc.colno})", NO_POINTER))
                 continue
             definition = "batch_line" if isinstance(line, dict) and "custom_id" in line else "line"
             if problems is not None:
@@ -374,7 +374,7 @@ def _file_items(task: Task, offset: int, problems: list[Problem] | None) -> Iter
                     continue
             yield _Item(str(path), line, (), task, row, _id(row, f"{task.label}:{n}"))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
-        _report(problems, Problem(str(path), None, f"cannot read items_from: {_reason(exc)}", "-"))
+        _report(problems, Problem(str(path), None, f"cannot read items_from: {_reason(exc)}", NO_POINTER))
         if problems is None:
             raise
 

@@ -203,27 +203,27 @@ class MockServer:
         names = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
         return web.json_response({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in names]})
 
-    async def _subscription(self, request: web.Request) -> web.Response:
+    def _billing(self, request: web.Request) -> tuple[float, float]:
+        """(hard limit, used); raises the 401 or the 404 (no billing routes) instead."""
         denied = self._check_key(request)
-        if denied:
-            return denied
+        if denied is not None:
+            raise web.HTTPUnauthorized(body=denied.body, content_type="application/json")
         if self.config.billing is None:
             raise web.HTTPNotFound()
-        hard_limit = self.config.billing[0]
+        return self.config.billing
+
+    async def _subscription(self, request: web.Request) -> web.Response:
+        hard_limit = self._billing(request)[0]
         return web.json_response({"object": "billing_subscription", "has_payment_method": True,
                                   "soft_limit_usd": hard_limit, "hard_limit_usd": hard_limit,
                                   "system_hard_limit_usd": hard_limit, "access_until": 0})
 
     async def _usage(self, request: web.Request) -> web.Response:
-        denied = self._check_key(request)
-        if denied:
-            return denied
-        if self.config.billing is None:
-            raise web.HTTPNotFound()
+        used = self._billing(request)[1]
         if not (request.query.get("start_date") and request.query.get("end_date")):
             # as the proxies do: an error object with HTTP 200
             return web.json_response(error_body("start_date and end_date are required", "invalid_request_error", None))
-        return web.json_response({"object": "list", "total_usage": round(self.config.billing[1] * 100, 4)})
+        return web.json_response({"object": "list", "total_usage": round(used * 100, 4)})
 
     async def _read(self, request: web.Request) -> tuple[dict[str, Any], bytes] | web.Response:
         """The body as a dict (multipart forms too, with the upload under `_file`) and the raw
@@ -336,7 +336,7 @@ class MockServer:
         else:
             text = f"Echo: {body['prompt']}"
         if max_tokens is not None:
-            encoding = self.counter._encoding("o200k_base")
+            encoding = self.counter.encoding("o200k_base")
             if encoding is not None:
                 tokens = encoding.encode_ordinary(text)
                 if len(tokens) > max_tokens:

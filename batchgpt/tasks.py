@@ -9,7 +9,7 @@ import base64
 import binascii
 import re
 import string
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .records import Reply
 
@@ -383,5 +383,3 @@ TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (
 # Batch API lines name an endpoint, not a type; their bodies are sent as given.
 BATCH_URLS: dict[str, str] = {"/v1/chat/completions": "chat", "/v1/completions": "completion",
                               "/v1/embeddings": "embedding", "/v1/moderations": "moderation"}
-
-Parser = Callable[[Mapping[str, Any]], Reply]

@@ -49,7 +49,8 @@ class Counter:
         self._encodings: dict[str, Any] = {}
         self.offline = False
 
-    def _encoding(self, name: str) -> Any:
+    def encoding(self, name: str) -> Any:
+        """tiktoken's encoding, or None where it cannot be loaded."""
         if name not in self._encodings:
             try:
                 import tiktoken
@@ -64,7 +65,7 @@ class Counter:
 
     def text(self, model: str, text: str) -> Count:
         name, known = encoding_for(model)
-        encoding = self._encoding(name)
+        encoding = self.encoding(name)
         if encoding is None:
             return Count(-(-len(text) // CHARS_PER_TOKEN), True)
         return Count(len(encoding.encode_ordinary(text)), not known)

@@ -123,3 +123,21 @@ def test_an_unusable_state_directory_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StateError, match="cannot use the state directory"):
         Store(blocker / "state")
+
+
+def test_a_store_from_an_older_version_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    from batchgpt.store import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version=1; COMMIT;")
+    db.execute("INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, output) "
+               "VALUES ('job', 'a', 0, 1, 't', 'chat', 'm', 'h', 'ok', 'kept')")
+    db.commit()
+    db.close()
+    store = Store(tmp_path)
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    run = store.begin_run("job", None)
+    assert store.claim(run, "job", request(0, "a")) is False  # the old answer is kept
+    assert [(r["output"], r["details"]) for r in store.results("job", run)] == [("kept", None)]
