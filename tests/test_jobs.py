@@ -212,3 +212,9 @@ def test_non_latin_text_is_read_unchanged(tmp_path):
     [request] = requests(load(job))
     assert request.body["messages"][-1]["content"] == "日本語 ☕ عربى"
     assert "日本語".encode() in request.payload
+
+
+def test_json_jobs_are_read_with_line_numbers_too(tmp_path):
+    job = write(tmp_path, '{"defaults": {"model": "m"},\n "tasks": [{"type": "chat",\n   "items": [{"prompt": "x", '
+                          '"top_p": 3}]}]}\n', "job.json")
+    assert problems(job) == [f"{job}:3: 3 is greater than the maximum of 1 (at /tasks/0/items/0/top_p)"]
