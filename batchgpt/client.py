@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from . import __version__
@@ -130,8 +131,8 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer | Fai
     if status < 300 and content_type.startswith("text/plain"):  # transcripts as text, srt or vtt
         return Answer(status, headers, {"text": raw.decode("utf-8", "replace")})
     try:
-        data = json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
         if status < 300:
             return Failure("malformed", f"the answer is not JSON ({len(raw)} bytes)", status, headers=headers)
         return Failure("http", _short(raw.decode("utf-8", "replace")), status, headers=headers)

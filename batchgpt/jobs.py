@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+import orjson
 import yaml
 
 from . import schema
@@ -336,8 +337,8 @@ def _jsonl_items(job: Job, problems: list[Problem] | None) -> Iterator[_Item]:
             if not raw.strip():
                 continue
             try:
-                line = json.loads(raw)
-            except json.JSONDecodeError as exc:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
                 _report(problems, Problem(name, number, f"invalid JSON: {exc.msg} (column {exc.colno})", NO_POINTER))
                 continue
             definition = "batch_line" if isinstance(line, dict) and "custom_id" in line else "line"
@@ -433,7 +434,7 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
     seen: set[bytes] = set()
     templates: dict[int, list[str]] = {}
     for item in _walk(job, problems):
-        if not isinstance(item.fields, Mapping):
+        if not isinstance(item.fields, dict):
             continue
         line, pointer = item.line or _line_of(lines, item.path), schema.pointer(item.path)
         digest = hashlib.blake2b(item.id.encode(), digest_size=8).digest()
@@ -487,6 +488,12 @@ def requests(job: Job) -> Iterator[Request]:
         yield build_request(item, seq)
 
 
+def dump(body: Mapping[str, Any]) -> bytes:
+    """A request body as compact UTF-8 JSON. orjson: a tenth of the time of json.dumps, which
+    shows at thousands of requests a second; YAML may give integer keys (logit_bias)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _upload_path(task: Task, name: str) -> Path:
     """A file named in an item, relative to the job file."""
     path = Path(name)
@@ -504,7 +511,7 @@ def build_request(item: _Item, seq: int) -> Request:
         params = _merge_params(task.params, fields)
         options = {**task.options, **{k: fields[k] for k in kind.options if k in fields}}
         body = kind.body(fields, options, params)
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    payload = dump(body)
     digest = hashlib.blake2b(kind.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
     units = kind.units(body)

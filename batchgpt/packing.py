@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from .jobs import dump
 from .records import Pack, Request
 from .tokens import Counter
 
@@ -50,4 +51,4 @@ class Packer:
         if len(requests) == 1:
             return Pack.of(requests[0])
         body = {**requests[0].body, "input": [r.body["input"] for r in requests]}
-        return Pack(requests, body, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        return Pack(requests, body, dump(body))

@@ -38,6 +38,7 @@ from .tasks import TASKS, MalformedReply
 log = logging.getLogger("batchgpt")
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
 GRACE_S = 10.0  # after SIGINT or SIGTERM, how long requests in flight may take to finish
+COMMIT_WINDOW_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Engine:
         so a killed run re-pays at most one request per worker."""
         future = asyncio.get_running_loop().create_future()
         if not self._uncommitted:
-            asyncio.get_running_loop().call_soon(self._commit)
+            asyncio.get_running_loop().call_later(COMMIT_WINDOW_S, self._commit)
         self._uncommitted.append(future)
         await future
 
