@@ -441,7 +441,7 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
         if digest in seen:
             problems.append(Problem(item.file, line, f"duplicate id '{item.id}': ids must be unique within the job", pointer))
         seen.add(digest)
-        if any(p[: len(item.path)] == item.path for p in bad) and item.path:
+        if bad and item.path and any(p[: len(item.path)] == item.path for p in bad):
             continue  # the schema already said what is wrong with this item
         for message in _item_problems(item, templates):
             problems.append(Problem(item.file, line, message, pointer))
@@ -451,18 +451,15 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
 
 
 def _item_problems(item: _Item, templates: dict[int, list[str]]) -> Iterator[str]:
-    fields, task = item.fields, item.task
-    if task.type not in TASKS:
-        yield f"task type '{task.type}' is not supported yet"
-        return
+    fields, task, kind = item.fields, item.task, TASKS[item.task.type]
     if "body" in fields:
         return
     params = _merge_params(task.params, fields)
     if not params.get("model"):
-        yield "no model: set `model` in defaults, the task or the item (or --model)"
+        where = "defaults, the task or the item (or --model)" if kind.chat_family else "the task or the item"
+        yield f"no model: set `model` in {where}"
     if task.type == "translate" and not (fields.get("target_lang") or task.options.get("target_lang")):
         yield "no target language: set `target_lang` on the task or the item"
-    kind = TASKS[task.type]
     if kind.file_field and not _upload_path(task, fields[kind.file_field]).is_file():
         yield f"no such file: {fields[kind.file_field]} (paths are relative to the job file)"
     template = task.options.get("template")

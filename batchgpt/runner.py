@@ -25,9 +25,9 @@ from .estimate import Estimator
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
 from .jobs import Job
 from .limits import Throttle
-from .pricing import Pricing
 from .media import MediaWriter
 from .packing import Packer
+from .pricing import Pricing
 from .progress import Progress
 from .records import Pack, Provider, Reply, Request, Result
 from .retry import Failure, decide
@@ -38,7 +38,7 @@ from .tasks import TASKS, MalformedReply
 log = logging.getLogger("batchgpt")
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
 GRACE_S = 10.0  # after SIGINT or SIGTERM, how long requests in flight may take to finish
-COMMIT_WINDOW_S = 0.002
+COMMIT_WINDOW_S = 0.002  # answers arriving this close together share a commit (one alone costs ~13 us)
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,9 @@ class Engine:
         self._uncommitted: list[asyncio.Future[None]] = []
 
     async def _committed(self) -> None:
-        """Wait until this worker's answer is committed. Answers written in the same turn of the
-        event loop share one commit; a worker takes no new request before its answer is durable,
-        so a killed run re-pays at most one request per worker."""
+        """Wait until this worker's answer is committed. Answers written within COMMIT_WINDOW_S
+        share one commit; a worker takes no new request before its answer is durable, so a
+        killed run re-pays at most one request per worker."""
         future = asyncio.get_running_loop().create_future()
         if not self._uncommitted:
             asyncio.get_running_loop().call_later(COMMIT_WINDOW_S, self._commit)
@@ -114,7 +114,8 @@ class Engine:
         waiting, self._uncommitted = self._uncommitted, []
         self.store.commit()
         for future in waiting:
-            future.set_result(None)
+            if not future.done():  # a worker cancelled by a signal no longer waits
+                future.set_result(None)
 
     def stop(self, reason: str) -> None:
         """No new request starts after this; the ones in flight finish."""
