@@ -13,12 +13,13 @@ from .runner import RunOptions, Summary, run_job
 from .store import Store
 
 
-def validate(*sources: str | os.PathLike | Mapping[str, Any]) -> list[Problem]:
-    """Every problem in the given job files (or job dicts); an empty list means all are valid."""
+def validate(*sources: str | os.PathLike | Mapping[str, Any], model: str | None = None) -> list[Problem]:
+    """Every problem in the given job files (or job dicts); an empty list means all are valid.
+    `model` is the default for items that name none, as `--model` is for a run."""
     problems: list[Problem] = []
     for source in sources:
         try:
-            load(source)
+            load(source, Overrides(model=model))
         except JobError as exc:
             problems.extend(exc.problems)
     return problems

@@ -240,12 +240,13 @@ def _cell(column: str, value: Any) -> str:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs), as for run.")
 @_errors_to_exit_codes
-def validate(files: tuple[Path, ...]) -> None:
+def validate(files: tuple[Path, ...], model: str | None) -> None:
     """Check job files; print every problem as FILE:LINE: message (at /pointer)."""
     from .api import validate as validate_all
 
-    problems = validate_all(*files)
+    problems = validate_all(*files, model=model)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:

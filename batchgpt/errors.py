@@ -61,3 +61,9 @@ class StateError(BatchgptError):
 
 class LockedError(BatchgptError):
     exit_code = EXIT_LOCKED
+
+
+class OutputError(BatchgptError):
+    """The results or the report could not be written; the answers are in the store."""
+
+    exit_code = EXIT_INVALID

@@ -22,7 +22,7 @@ from . import jobs
 from .budget import Budget
 from .client import Answer, Client
 from .estimate import Estimator
-from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
 from .jobs import Job
 from .limits import Throttle
 from .media import MediaWriter
@@ -331,7 +331,12 @@ def _run_locked(job: Job, options: RunOptions, store: Store, total: int) -> Summ
         store.count_sent(run_id, engine.sent)
         store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
         if not engine.hard_stop:
-            export(store, job.name, run_id, job.results, job.report)
+            try:
+                export(store, job.name, run_id, job.results, job.report)
+            except OutputError:
+                store.finish_run(run_id, OutputError.exit_code, "the results could not be written",
+                                 str(job.results.absolute()), str(job.report.absolute()))
+                raise
     groups = store.report(job.name, run_id)
     totals = report_rows(groups)[-1]
     failed = totals["failed"]
@@ -352,5 +357,10 @@ def _run_locked(job: Job, options: RunOptions, store: Store, total: int) -> Summ
 
 def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
     """Write a run's results and report from the store (atomically, so never half a file)."""
-    write_results(results, store.results(job, run_id), job)
-    write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)
+    try:
+        write_results(results, store.results(job, run_id), job)
+        write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)
+    except OSError as exc:
+        raise OutputError(f"cannot write {exc.filename or results}: {exc.strerror or exc}. The answers are safe in "
+                          f"the store: `batchgpt report {run_id} --state {store.directory} --out PATH` writes "
+                          "them elsewhere") from None

@@ -242,3 +242,11 @@ def test_missing_key_for_the_official_api_is_a_usage_error(write_job, monkeypatc
     result = CliRunner().invoke(main, ["run", str(job)])
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.stderr and "Traceback" not in result.output
+
+
+def test_validate_takes_a_model_for_jsonl_jobs_like_run(cli, tmp_path):
+    job = tmp_path / "lines.jsonl"
+    job.write_text('{"type": "chat", "prompt": "hi"}\n', encoding="utf-8")
+    without = cli("validate", str(job))
+    assert without.exit_code == 2 and f"{job}:1: no model" in without.stderr
+    assert cli("validate", str(job), "--model", "gpt-4o-mini").exit_code == 0

@@ -199,3 +199,14 @@ def test_cron_gets_plain_or_json_log_lines(server, write_job, tmp_path):
     assert "\x1b[" not in err  # no colour or bar off a terminal
     summary = json.loads(err.strip().splitlines()[-1])
     assert summary["event"] == "summary" and summary["ok"] == 2 and summary["exit_code"] == 0
+
+
+def test_an_unwritable_results_path_keeps_the_answers_and_says_how_to_get_them(cli, server, write_job, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    result = cli("run", str(write_job(chat_job(["a", "b"]))), "--out", str(blocker / "r.csv"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write" in result.stderr and "batchgpt report" in result.stderr
+    assert answered(tmp_path / ".batchgpt") == 2
+    assert cli("report", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv")).exit_code == 0
+    assert [r["output"] for r in results(tmp_path / "r.csv")] == ["Echo: a", "Echo: b"]
