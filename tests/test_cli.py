@@ -250,3 +250,20 @@ def test_validate_takes_a_model_for_jsonl_jobs_like_run(cli, tmp_path):
     without = cli("validate", str(job))
     assert without.exit_code == 2 and f"{job}:1: no model" in without.stderr
     assert cli("validate", str(job), "--model", "gpt-4o-mini").exit_code == 0
+
+
+def test_a_rate_limited_server_slows_the_run_and_every_item_completes(cli, write_job, tmp_path, monkeypatch):
+    from batchgpt.mockserver import Config, MockServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    limited = MockServer(Config(api_key=SECRET, rpm=60)).start()  # 60 at once, then one a second
+    try:
+        job = write_job(chat_job([f"q{i}" for i in range(64)], limits={"concurrency": 8, "max_retries": 10}))
+        result = cli("run", str(job), "--base-url", limited.base_url, base_url=False)
+        assert result.exit_code == 0, result.output
+        rows = read_results(tmp_path / "out" / "t.csv")
+        assert [r["output"] for r in rows] == [f"Echo: q{i}" for i in range(64)]
+        # The x-ratelimit headers and the shared pause keep the 429s few: not one per worker per retry.
+        assert len(limited.seen) - 64 <= 16
+    finally:
+        limited.stop()

@@ -40,15 +40,21 @@ def test_a_pause_holds_every_request():
     assert elapsed(go()) >= 0.29
 
 
-def test_an_exhausted_limit_header_pauses_until_its_reset():
+def test_an_exhausted_limit_header_pauses_until_one_more_request_fits():
     now = [100.0]
     throttle = Throttle(rpm=None, tpm=None, clock=lambda: now[0])
     throttle.observe({"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "9s"})
     assert throttle._paused_until == 0.0
-    throttle.observe({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1.5s"})
-    assert throttle._paused_until == 101.5
+    # 60 requests a minute, none left, whole again in a minute: one more fits in a second.
+    throttle.observe({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
+                      "x-ratelimit-reset-requests": "1m0s"})
+    assert throttle._paused_until == 101.0
+    throttle.observe({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"})
+    assert throttle._paused_until == 101.0  # tokens: at most a second
+    throttle.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2.5s"})
+    assert throttle._paused_until == 102.5  # no limit header: the whole reset
     throttle.pause(0.5)  # a shorter pause never shortens a longer one
-    assert throttle._paused_until == 101.5
+    assert throttle._paused_until == 102.5
 
 
 def test_no_limits_means_no_waiting():
