@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 
 from aiolimiter import AsyncLimiter
 
-from .retry import reset_delay
+from .retry import refill_wait
 
 TOKEN_WINDOW = 6.0  # seconds of tokens the bucket holds
 
@@ -43,30 +43,14 @@ class Throttle:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Pause when the server says nothing is left of a limit. Its reset header says when the
-        limit is whole again, but one more request needs only part of it back: for requests,
-        reset / limit (the bucket refills evenly; the whole reset without a limit header); for
-        tokens, at most a second."""
+        """Pause when the server says a limit is used up, until one more request fits."""
         for what in ("requests", "tokens"):
-            remaining = headers.get(f"x-ratelimit-remaining-{what}")
-            if remaining is None or remaining.strip() not in ("0", "0.0"):
-                continue
-            reset = reset_delay(headers, what) or 1.0
-            limit = _number(headers.get(f"x-ratelimit-limit-{what}"))
-            if what == "tokens":
-                self.pause(min(reset, 1.0))
-            else:
-                self.pause(reset / limit if limit else reset)
+            wait = refill_wait(headers, what)
+            if wait:
+                self.pause(wait)
 
 
 def _bucket(per_minute: float, window: float) -> AsyncLimiter:
     """A bucket refilled at per_minute/60 a second that holds `window` seconds' worth (at least one)."""
     capacity = max(1.0, per_minute / 60.0 * window)
     return AsyncLimiter(capacity, capacity * 60.0 / per_minute)
-
-
-def _number(value: str | None) -> float:
-    try:
-        return max(float(value), 0.0) if value else 0.0
-    except ValueError:
-        return 0.0

@@ -16,7 +16,7 @@ RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
-MAX_RESET_WAIT = 60.0  # a 429 without retry-after waits for the nearest reset, at most this long
+MAX_RESET_WAIT = 60.0  # a 429 without retry-after waits for its limit to refill, at most this long
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -59,10 +59,8 @@ def decide(failure: Failure, attempt: int, max_retries: int, draw: float) -> Ver
     delay = server if server is not None else backoff(attempt, draw)
     if failure.status == 429:
         if server is None:
-            # A reset header says when a limit is whole again; a retry needs only part of it back,
-            # so the nearest reset (capped) is the better guess than the furthest.
-            resets = [r for r in (reset_delay(headers, "requests"), reset_delay(headers, "tokens")) if r]
-            delay = max(delay, min(min(resets), MAX_RESET_WAIT)) if resets else delay
+            waits = [w for w in (refill_wait(headers, "requests"), refill_wait(headers, "tokens")) if w]
+            delay = max(delay, min(max(waits), MAX_RESET_WAIT)) if waits else delay
         return Verdict(attempt <= max_retries, delay, pause_run=delay)
     return Verdict(attempt <= max_retries, delay)
 
@@ -100,6 +98,24 @@ def server_delay(headers: Mapping[str, str]) -> float | None:
         return _capped(email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (ValueError, TypeError):
         return None
+
+
+def refill_wait(headers: Mapping[str, str], what: str) -> float | None:
+    """How long until one more request fits a limit the headers say is used up (None when they
+    do not say so). x-ratelimit-reset-* is when the limit is whole again, but one request needs
+    only part of it back: reset / limit for requests (the bucket refills evenly; the whole reset
+    without a limit header), and at most a second's worth for tokens."""
+    remaining = headers.get(f"x-ratelimit-remaining-{what}")
+    if remaining is None or remaining.strip() not in ("0", "0.0"):
+        return None
+    reset = reset_delay(headers, what) or 1.0
+    if what == "tokens":
+        return min(reset, 1.0)
+    try:
+        limit = float(headers.get(f"x-ratelimit-limit-{what}") or 0)
+    except ValueError:
+        limit = 0.0
+    return reset / limit if limit > 0 else reset
 
 
 def reset_delay(headers: Mapping[str, str], what: str) -> float | None:

@@ -47,11 +47,16 @@ def test_a_429_pauses_the_whole_run_for_the_server_delay():
     assert verdict.retry and verdict.delay == pytest.approx(0.25) and verdict.pause_run == pytest.approx(0.25)
 
 
-def test_a_429_without_retry_after_waits_for_the_reset_header():
-    verdict = decide(http(429, **{"x-ratelimit-reset-requests": "2s", "x-ratelimit-reset-tokens": "6m0s"}), 1, 5, 0)
-    assert verdict.delay == pytest.approx(2) and verdict.pause_run == pytest.approx(2)
-    long = decide(http(429, **{"x-ratelimit-reset-tokens": "6m0s"}), 1, 5, 0)
-    assert long.delay == pytest.approx(60)
+def test_a_429_without_retry_after_waits_until_its_exhausted_limit_refills_one_request():
+    headers = {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": "1m0s", "x-ratelimit-remaining-tokens": "900",
+               "x-ratelimit-reset-tokens": "6m0s"}
+    verdict = decide(http(429, **headers), 1, 5, 0)
+    assert verdict.delay == pytest.approx(1) and verdict.pause_run == pytest.approx(1)
+    no_limit = decide(http(429, **{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"}), 1, 5, 0)
+    assert no_limit.delay == pytest.approx(2)
+    capped = decide(http(429, **{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "5m0s"}), 1, 5, 0)
+    assert capped.delay == pytest.approx(60)
     bare = decide(http(429), 1, 5, 0)
     assert bare.delay == pytest.approx(0.5) and bare.pause_run == pytest.approx(0.5)
 
