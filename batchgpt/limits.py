@@ -2,8 +2,8 @@
 
 The per-minute limits are leaky buckets (aiolimiter) holding about one second of requests and six
 seconds of tokens, so a run starts at its steady pace instead of spending a minute's allowance in
-a burst. A 429, or an `x-ratelimit-remaining-*` header at zero, pauses every request until the
-server's reset, since the limit belongs to the account, not to the request that hit it.
+a burst. A 429, or an `x-ratelimit-remaining-*` header at zero, pauses every request until one
+more fits, since the limit belongs to the account, not to the request that hit it.
 """
 from __future__ import annotations
 
