@@ -112,7 +112,7 @@ class Store:
             raise StateError(f"the state store {directory / DB_NAME} is unusable ({exc}); move it away "
                              "or run with --fresh --state NEWDIR") from None
         except OSError as exc:
-            raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc}") from None
+            raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc} (--state DIR puts it elsewhere)") from None
         self._in_transaction = False
         self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
 
@@ -299,7 +299,7 @@ class JobLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+", encoding="utf-8")
         except OSError as exc:
-            raise StateError(f"cannot use the state directory {self.path.parent}: {exc.strerror or exc}") from None
+            raise StateError(f"cannot use the state directory {self.path.parent}: {exc.strerror or exc} (--state DIR puts it elsewhere)") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

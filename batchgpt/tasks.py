@@ -65,9 +65,13 @@ def apply_params(body: dict[str, Any], params: Mapping[str, Any], chat: bool) ->
     return body
 
 
+# Answers are decoded JSON, so their objects are dicts; isinstance(x, dict) is what is checked
+# (a tenth of the cost of an abstract Mapping check, at thousands of answers a second).
+
+
 def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
     usage = data.get("usage") or {}
-    if not isinstance(usage, Mapping):
+    if not isinstance(usage, dict):
         raise MalformedReply("usage is not an object")
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
@@ -86,7 +90,7 @@ def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any]:
         choice = data["choices"][0]
     except (KeyError, IndexError, TypeError) as exc:
         raise MalformedReply(f"no choices in the answer ({type(exc).__name__})") from None
-    if not isinstance(choice, Mapping):
+    if not isinstance(choice, dict):
         raise MalformedReply("choices[0] is not an object")
     return choice
 
@@ -134,7 +138,7 @@ class ChatKind(TaskKind):
 
     def parse(self, data):
         message = _first_choice(data).get("message")
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             raise MalformedReply("choices[0].message is missing")
         content = message.get("content")
         if content is None and message.get("refusal"):
@@ -247,8 +251,8 @@ class Embedding(TaskKind):
 
     def parse(self, data):
         vectors = []
-        for entry in sorted(_data_list(data), key=lambda e: e.get("index", 0) if isinstance(e, Mapping) else 0):
-            vector = entry.get("embedding") if isinstance(entry, Mapping) else None
+        for entry in sorted(_data_list(data), key=lambda e: e.get("index", 0) if isinstance(e, dict) else 0):
+            vector = entry.get("embedding") if isinstance(entry, dict) else None
             if isinstance(vector, str):
                 try:
                     vector = array.array("f", base64.b64decode(vector)).tolist()
@@ -276,7 +280,7 @@ class Moderation(TaskKind):
     def parse(self, data):
         outputs, details = [], []
         for result in _data_list(data, "results"):
-            if not isinstance(result, Mapping) or not isinstance(result.get("categories"), Mapping):
+            if not isinstance(result, dict) or not isinstance(result.get("categories"), dict):
                 raise MalformedReply("a moderation result has no categories")
             flagged_as = sorted(name for name, on in result["categories"].items() if on)
             outputs.append(f"flagged: {', '.join(flagged_as)}" if result.get("flagged") else "not flagged")
@@ -304,7 +308,7 @@ class Image(TaskKind):
         media, urls, revised = [], [], []
         suffix = str(data.get("output_format") or "png")
         for entry in _data_list(data):
-            if not isinstance(entry, Mapping):
+            if not isinstance(entry, dict):
                 raise MalformedReply("an image entry is not an object")
             if entry.get("b64_json"):
                 try:
@@ -369,7 +373,7 @@ class Transcription(TaskKind):
         text = data.get("text")
         if not isinstance(text, str):
             raise MalformedReply("the transcription has no text")
-        usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         duration = data.get("duration")
         details = {k: data[k] for k in ("language", "duration") if k in data} or None
         return Reply(output=text, units=float(duration) / 60 if isinstance(duration, (int, float)) else None,

@@ -1,7 +1,7 @@
 """Requests per second against `batchgpt mock-server` (no latency): batchgpt, a bare aiohttp loop,
 and the official openai SDK with an asyncio semaphore, in the same run on the same machine.
 
-    python bench/throughput.py                 # 4000 requests, concurrency 64, 3 rounds
+    python bench/throughput.py                 # 20,000 requests, concurrency 64, 3 rounds
     python bench/throughput.py -n 10000 -c 128
 
 batchgpt is timed from loading the job to the results file being written, so validation, the
@@ -112,7 +112,7 @@ def bench_openai(base_url: str, n: int, concurrency: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=4000, help="requests per client per round")
+    parser.add_argument("-n", type=int, default=20000, help="requests per client per round")
     parser.add_argument("-c", "--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
