@@ -76,7 +76,7 @@ class Pricing:
         self._base_url = base_url
         self._cache: dict[str, Price | None] = {}
         self.unknown: list[str] = []
-        self.unmeasured: list[str] = []  # billed by the minute, but the audio's length was not known
+        self.unmeasured: list[str] = []  # priced, but an answer lacked what it bills (usage, audio length)
 
     def price(self, model: str, warn: bool = True) -> Price | None:
         if model not in self._cache:
@@ -96,6 +96,10 @@ class Pricing:
         """The cost of one answer however its endpoint bills. Endpoints that report token usage
         (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model."""
         if billing == "tokens":
+            if prompt is None and model not in self.unmeasured:
+                self.unmeasured.append(model)
+                log.warning("answers from %r carry no usage: their tokens and cost are unknown (a server that "
+                            "ignores stream_options.include_usage?)", model)
             return self.cost(model, prompt, completion, cached)
         if billing == "free" or model.startswith(FREE_MODELS):
             return 0.0

@@ -243,12 +243,12 @@ class Store:
 
     def report(self, job: str, run_id: int) -> list[dict[str, Any]]:
         """One row per task and model in input order. A cost is None (unknown), never 0, when any
-        answered item of the group has no price."""
+        answered item of the group has no cost: no price, or no usage in the answer."""
         self.commit()
         rows = self._db.execute(
             """SELECT task, model, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
                       COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
-                      CASE WHEN SUM(prompt_tokens IS NOT NULL AND cost_usd IS NULL) > 0 THEN NULL
+                      CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END
                FROM items WHERE job = ? AND run_id = ? GROUP BY task, model ORDER BY MIN(seq)""",
             (job, run_id)).fetchall()

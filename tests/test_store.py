@@ -86,6 +86,10 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
     store.record("job", answer(rows[1], "error", error="x"))
     store.record("job", answer(rows[2], prompt_tokens=4, completion_tokens=1, cost_usd=None))
     report = {g["model"]: g for g in store.report("job", run)}
+    no_usage = request(3, "d", model="streamed")
+    store.claim(run, "job", no_usage)
+    store.record("job", answer(no_usage, prompt_tokens=None, cost_usd=None))  # a server that sent no usage
+    assert {g["model"]: g for g in store.report("job", run)}["streamed"]["cost_usd"] is None
     assert report["known"] == {"task": "t", "model": "known", "requests": 2, "succeeded": 1, "failed": 1,
                                "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.25}
     assert report["mystery"]["cost_usd"] is None
