@@ -142,6 +142,8 @@ class Engine:
         if self.signal is None:
             self.signal = number
             self.stop(f"interrupted by {number.name}")
+            self.progress.log("grace", message=f"requests in flight have {GRACE_S:g} s to finish; "
+                                               "a second Ctrl-C stops at once")
             asyncio.get_running_loop().call_later(GRACE_S, task.cancel)
         else:
             self.hard_stop = True
