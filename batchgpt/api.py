@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
-from .runner import RunOptions, Summary, run_job
+from .runner import RunOptions, run_job
 from .store import Store
 
 
@@ -44,8 +44,8 @@ def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.Pa
     from . import report
 
     job = load_job(source, **settings)
-    summary = execute(job, RunOptions(state_dir=Path(state_dir) if state_dir else None, retry_failed=retry_failed,
-                                      progress=progress), fresh)
+    summary = run_job(job, RunOptions(state_dir=Path(state_dir) if state_dir else None, fresh=fresh,
+                                      retry_failed=retry_failed, progress=progress))
     store = Store(Path(state_dir) if state_dir else job.base_dir / ".batchgpt")
     try:
         frame = report.dataframe(store.results(job.name, summary.run_id), job.name)
@@ -54,13 +54,6 @@ def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.Pa
     frame.attrs["summary"] = summary
     return frame
 
-
-def execute(job: Job, options: RunOptions, fresh: bool = False) -> Summary:
-    if fresh:
-        store = Store(options.state_dir or job.base_dir / ".batchgpt")
-        store.forget(job.name)
-        store.close()
-    return run_job(job, options, job.count)
 
 
 def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:

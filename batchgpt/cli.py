@@ -113,16 +113,15 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_format: str,
         progress: bool | None, dry_run: bool, **kwargs: Any) -> None:
     """Validate JOB, then run it: results and a token and cost report are written at the end."""
-    from .api import execute
     from .jobs import load
-    from .runner import RunOptions
+    from .runner import RunOptions, run_job
 
     if dry_run:
         _estimate(job, kwargs)
         return
     loaded = load(job, _overrides(kwargs))
-    summary = execute(loaded, RunOptions(state_dir=state_dir, retry_failed=retry_failed, progress=progress,
-                                         log_format=log_format), fresh)
+    summary = run_job(loaded, RunOptions(state_dir=state_dir, fresh=fresh, retry_failed=retry_failed,
+                                         progress=progress, log_format=log_format))
     _print_summary(summary, log_format)
     sys.exit(summary.exit_code)
 

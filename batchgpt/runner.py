@@ -44,6 +44,7 @@ COMMIT_WINDOW_S = 0.002  # answers arriving this close together share a commit (
 @dataclass(frozen=True)
 class RunOptions:
     state_dir: Path | None = None
+    fresh: bool = False  # forget the job's earlier answers (under the job's lock, never under another run)
     retry_failed: bool = False
     progress: bool | None = None  # None: a bar when stderr is a terminal
     log_format: str = "text"
@@ -315,6 +316,8 @@ def run_job(job: Job, options: RunOptions = RunOptions(), total: int | None = No
     state_dir = options.state_dir or job.base_dir / ".batchgpt"
     with JobLock(state_dir, job.name):
         store = Store(state_dir)
+        if options.fresh:
+            store.forget(job.name)
         try:
             return _run_locked(job, options, store, total or job.count)
         finally:

@@ -52,9 +52,8 @@ def prompts(n: int) -> list[str]:
 
 
 def bench_batchgpt(base_url: str, n: int, concurrency: int, work: Path) -> float:
-    from batchgpt.api import execute
     from batchgpt.jobs import Overrides, load
-    from batchgpt.runner import RunOptions
+    from batchgpt.runner import RunOptions, run_job
 
     job_path = work / "bench.jsonl"
     with job_path.open("w") as handle:
@@ -65,7 +64,7 @@ def bench_batchgpt(base_url: str, n: int, concurrency: int, work: Path) -> float
     started = time.perf_counter()
     job = load(job_path, Overrides(base_url=base_url, model=MODEL, concurrency=concurrency, out=str(state / "r.csv"),
                                    report=str(state / "rep.csv")))
-    summary = execute(job, RunOptions(state_dir=state, progress=False))
+    summary = run_job(job, RunOptions(state_dir=state, progress=False))
     elapsed = time.perf_counter() - started
     assert summary.ok == n, summary
     return n / elapsed

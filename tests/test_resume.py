@@ -210,3 +210,15 @@ def test_an_unwritable_results_path_keeps_the_answers_and_says_how_to_get_them(c
     assert answered(tmp_path / ".batchgpt") == 2
     assert cli("report", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv")).exit_code == 0
     assert [r["output"] for r in results(tmp_path / "r.csv")] == ["Echo: a", "Echo: b"]
+
+
+def test_fresh_never_forgets_under_a_running_job(server, write_job, tmp_path):
+    server.config.latency = 0.2
+    job = write_job(chat_job([f"item {i}" for i in range(30)], limits={"concurrency": 1}))
+    first = start(job, server.base_url)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 2)
+    second = start(job, server.base_url, "--fresh")
+    assert second.wait(timeout=30) == 4
+    assert answered(tmp_path / ".batchgpt") >= 2  # the locked-out --fresh deleted nothing
+    first.kill()
+    first.wait()
