@@ -20,7 +20,7 @@ MAX_INPUT_TOKENS = 8_192  # /v1/embeddings: tokens in one input
 class Packer:
     def __init__(self, counter: Counter):
         self._counter = counter
-        self._open: dict[tuple, list[Request]] = {}
+        self._open: dict[tuple, list[tuple[Request, int]]] = {}
         self._tokens: dict[tuple, int] = {}
 
     def add(self, request: Request) -> Iterator[Pack]:
@@ -36,7 +36,7 @@ class Packer:
         key = (request.task, request.provider, shape)
         if key in self._open and self._tokens[key] + tokens > MAX_PACK_TOKENS:
             yield self._close(key)
-        self._open.setdefault(key, []).append(request)
+        self._open.setdefault(key, []).append((request, tokens))
         self._tokens[key] = self._tokens.get(key, 0) + tokens
         if len(self._open[key]) >= request.pack_size:
             yield self._close(key)
@@ -46,9 +46,9 @@ class Packer:
             yield self._close(key)
 
     def _close(self, key: tuple) -> Pack:
-        requests = tuple(self._open.pop(key))
+        members = self._open.pop(key)
         self._tokens.pop(key, None)
-        if len(requests) == 1:
-            return Pack.of(requests[0])
-        body = {**requests[0].body, "input": [r.body["input"] for r in requests]}
-        return Pack(requests, body, dump(body))
+        requests = tuple(request for request, _ in members)
+        body = {**requests[0].body, "input": [r.body["input"] for r in requests]} if len(requests) > 1 else requests[0].body
+        payload = dump(body) if len(requests) > 1 else requests[0].payload
+        return Pack(requests, body, payload, tokens=tuple(tokens for _, tokens in members))

@@ -63,6 +63,7 @@ class Pack:
     requests: tuple[Request, ...]
     body: Mapping[str, Any] = field(repr=False)
     payload: bytes = field(repr=False)
+    tokens: tuple[int, ...] = ()  # each item's own prompt tokens, where packing counted them
 
     @classmethod
     def of(cls, request: Request) -> "Pack":

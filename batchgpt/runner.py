@@ -289,7 +289,7 @@ class Engine:
             raise MalformedReply(f"{len(pack.requests)} inputs were sent, the answer has "
                                  f"{len(outputs) if isinstance(outputs, list) else 'no'} results")
         details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
-        counts = [self.estimator.counter.text(r.model, r.body["input"]).tokens for r in pack.requests]
+        counts = list(pack.tokens) if any(pack.tokens) else [1] * len(outputs)  # the packer counted embeddings
         shares = _apportion(reply.prompt_tokens, counts)
         return [replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
                 for output, detail, share in zip(outputs, details, shares)]
@@ -300,11 +300,11 @@ class Engine:
 
 
 def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
-    """Split `total` in proportion to `counts`, in whole tokens that add up to it."""
+    """Split `total` in proportion to `counts` (not all zero), in whole tokens that add up to it."""
     if total is None:
         return [None] * len(counts)
-    weight = sum(counts) or len(counts)
-    shares = [total * (c if sum(counts) else 1) // weight for c in counts]
+    weight = sum(counts)
+    shares = [total * c // weight for c in counts]
     shares[-1] += total - sum(shares)
     return shares
 
