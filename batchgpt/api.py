@@ -46,14 +46,13 @@ def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.Pa
     job = load_job(source, **settings)
     summary = run_job(job, RunOptions(state_dir=Path(state_dir) if state_dir else None, fresh=fresh,
                                       retry_failed=retry_failed, progress=progress))
-    store = Store(Path(state_dir) if state_dir else job.base_dir / ".batchgpt")
+    store = Store(summary.state_dir)
     try:
         frame = report.dataframe(store.results(job.name, summary.run_id), job.name)
     finally:
         store.close()
     frame.attrs["summary"] = summary
     return frame
-
 
 
 def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:

@@ -42,16 +42,19 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
+def _print_problems(problems: Any, suffix: str = "") -> None:
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"batchgpt: {len(problems)} problem{'s' if len(problems) != 1 else ''} found{suffix}", err=True)
+
+
 def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except JobError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            count = len(exc.problems)
-            click.echo(f"batchgpt: {count} problem{'s' if count != 1 else ''} found; nothing was sent", err=True)
+            _print_problems(exc.problems, "; nothing was sent")
             sys.exit(exc.exit_code)
         except BatchgptError as exc:
             click.echo(f"batchgpt: {exc}", err=True)
@@ -146,9 +149,11 @@ def _print_summary(summary: Any, log_format: str) -> None:
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:
+    from .store import STATE_DIR
+
     if state is not None:
         return state
-    return (job.parent if job is not None else Path.cwd()) / ".batchgpt"
+    return (job.parent if job is not None else Path.cwd()) / STATE_DIR
 
 
 @main.command()
@@ -161,11 +166,12 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     """List past runs: job, start, duration, items ok/failed, tokens, cost, exit code."""
     from .api import list_runs
 
-    rows = list_runs(_state_dir(state_dir, job), job, limit)
+    directory = _state_dir(state_dir, job)
+    rows = list_runs(directory, job, limit)
     if not rows:
         click.echo("no runs recorded here", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"runs in {_state_dir(state_dir, job)}")
+    _print_table(rows, list(rows[0]), title=f"runs in {directory}")
 
 
 @main.command("report")
@@ -198,7 +204,7 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     from .estimate import COLUMNS, estimate as estimate_job
-    from .jobs import load
+    from .jobs import REPORT_SUFFIXES, load
     from .report import write_table
 
     report_path = kwargs.pop("report", None)
@@ -208,8 +214,8 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {loaded.count:,} items (nothing sent)")
     if report_path:
         path = Path(report_path)
-        if path.suffix.lower() not in (".csv", ".parquet"):
-            raise click.BadParameter("use a .csv or .parquet file", param_hint="--report")
+        if path.suffix.lower() not in REPORT_SUFFIXES:
+            raise click.BadParameter(f"use a {' or '.join(REPORT_SUFFIXES)} file", param_hint="--report")
         write_table(path, rows, COLUMNS)
         click.echo(f"estimate written to {path}", err=True)
 
@@ -246,10 +252,8 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
     from .api import validate as validate_all
 
     problems = validate_all(*files, model=model)
-    for problem in problems:
-        click.echo(str(problem), err=True)
     if problems:
-        click.echo(f"batchgpt: {len(problems)} problem{'s' if len(problems) != 1 else ''} found", err=True)
+        _print_problems(problems)
         sys.exit(EXIT_INVALID)
     click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid", err=True)
 

@@ -177,32 +177,28 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict:
         price = pricing.price(group.model)
         if price is None:
             notes.insert(0, "no price known for this model")
-
-        def cost(completion: int | None, batch: bool = False) -> float | None:
-            if price is None or completion is None:
-                return None
-            value = price.cost(group.prompt_tokens, completion, batch=batch)
-            return None if value is None else round(value, 10)
-
-        batch = cost(group.expected_tokens, batch=True)
+        max_cost, expected, batch = (None if price is None or tokens is None else
+                                     price.cost(group.prompt_tokens, tokens, batch=batch)
+                                     for tokens, batch in ((worst, False), (group.expected_tokens, False),
+                                                           (group.expected_tokens, True)))
         if price is not None and batch is None:
             notes.append("no Batch API price")
-    else:
+    else:  # images, characters, minutes, or free: the same whatever the model answers
+        max_cost = expected = group.fixed
+        batch = 0.0 if group.billing == "free" else None
         if group.billing != "free" and pricing.unit_price(group.model, group.billing) is None \
                 and not pricing.price(group.model, warn=False):
             notes.insert(0, "no price known for this model")
-        fixed = None if group.fixed is None else round(group.fixed, 10)
-
-        def cost(completion: int | None, batch: bool = False) -> float | None:
-            return None if batch else fixed
-
-        batch = 0.0 if group.billing == "free" else None
     if group.approximate:
         notes.append("approximate token count")
     return {"task": group.task, "model": group.model, "requests": group.requests,
             "prompt_tokens": group.prompt_tokens, "max_completion_tokens": worst,
-            "cost_usd_max": cost(worst), "cost_usd_expected": cost(group.expected_tokens),
-            "cost_usd_batch": batch, "minutes": _minutes(group, limits), "notes": "; ".join(notes)}
+            "cost_usd_max": _round(max_cost), "cost_usd_expected": _round(expected),
+            "cost_usd_batch": _round(batch), "minutes": _minutes(group, limits), "notes": "; ".join(notes)}
+
+
+def _round(cost: float | None) -> float | None:
+    return None if cost is None else round(cost, 10)
 
 
 def _minutes(group: _Group, limits: Limits) -> float:

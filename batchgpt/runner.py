@@ -32,7 +32,7 @@ from .progress import Progress
 from .records import Pack, Provider, Reply, Request, Result
 from .retry import Failure, decide
 from .report import REPORT_COLUMNS, report_rows, write_results, write_table
-from .store import JobLock, Store
+from .store import STATE_DIR, JobLock, Store
 from .tasks import TASKS, MalformedReply
 
 log = logging.getLogger("batchgpt")
@@ -67,6 +67,7 @@ class Summary:
     exit_code: int
     results: Path
     report: Path
+    state_dir: Path
     stopped: str | None = None
     unknown_models: tuple[str, ...] = field(default=())
     exported: bool = True
@@ -309,25 +310,25 @@ def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
     return shares
 
 
-def run_job(job: Job, options: RunOptions = RunOptions(), total: int | None = None) -> Summary:
+def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     """Run a validated job to the end (or to a stop) and write its results and report."""
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
-    state_dir = options.state_dir or job.base_dir / ".batchgpt"
+    state_dir = options.state_dir or job.base_dir / STATE_DIR
     with JobLock(state_dir, job.name):
         store = Store(state_dir)
         if options.fresh:
             store.forget(job.name)
         try:
-            return _run_locked(job, options, store, total or job.count)
+            return _run_locked(job, options, store, state_dir)
         finally:
             store.close()
 
 
-def _run_locked(job: Job, options: RunOptions, store: Store, total: int) -> Summary:
+def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
-    with Progress(job.name, total, options.progress, options.log_format) as progress:
+    with Progress(job.name, job.count, options.progress, options.log_format) as progress:
         engine = Engine(job, store, run_id, options, progress)
         try:
             asyncio.run(engine.main())
@@ -355,7 +356,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, total: int) -> Summ
         failed=failed, skipped=totals["requests"] - totals["succeeded"] - failed, reused=progress.reused,
         prompt_tokens=totals["prompt_tokens"], completion_tokens=totals["completion_tokens"],
         cost_usd=totals["cost_usd"], elapsed_s=time.monotonic() - started, exit_code=exit_code,
-        results=job.results, report=job.report, stopped=engine.stopped,
+        results=job.results, report=job.report, state_dir=state_dir, stopped=engine.stopped,
         unknown_models=tuple(engine.pricing.unknown), exported=not engine.hard_stop,
     )
 

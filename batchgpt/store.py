@@ -22,6 +22,7 @@ from .errors import LockedError, StateError
 from .records import Request, Result
 
 DB_NAME = "state.db"
+STATE_DIR = ".batchgpt"  # the default state directory's name, beside the job file
 
 MIGRATIONS = (
     """
