@@ -4,7 +4,10 @@ It answers like the real API (see the shared API facts): the documented error bo
 `x-ratelimit-*`, `retry-after` and `retry-after-ms` headers, `usage` counted with tiktoken as
 the API counts it, and server-sent events with `stream_options.include_usage`. Answers are
 deterministic and say which request they answer (a chat reply echoes the last user message).
-Faults are injected on demand, at a rate or for the first N attempts of each distinct request.
+Faults are injected on demand: at a rate, for the first N attempts of each distinct request, or
+for the first N seconds. Rate limits are per model, as the API's are, and like the API's they may
+be enforced over a window shorter than their minute (`window`), so a burst can be refused while
+the per-minute figure is kept. Every answer's status is logged for tests and benchmarks to count.
 """
 from __future__ import annotations
 
@@ -33,16 +36,18 @@ FAULT_KINDS = ("500", "503", "429", "429-no-retry-after", "quota", "401", "400",
 
 @dataclass
 class Fault:
-    """Inject `kind` into matching requests: at `rate`, or for the `first` N attempts of each body."""
+    """Inject `kind` into matching requests: at `rate`, for the `first` N attempts of each body, or
+    to every request during the first `seconds` after the first one the server sees."""
 
     kind: str
     rate: float = 1.0
     first: int | None = None
     match: str | None = None  # only requests whose body contains this text
+    seconds: float | None = None
 
     @classmethod
     def parse(cls, spec: str) -> "Fault":
-        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD'."""
+        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '429:for=20'."""
         kind, _, rest = spec.partition(":")
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
@@ -55,6 +60,8 @@ class Fault:
                 fault.first = int(value)
             elif key == "match":
                 fault.match = value
+            elif key == "for":
+                fault.seconds = float(value)
             else:
                 raise ValueError(f"unknown fault option {key!r}")
         return fault
@@ -64,8 +71,12 @@ class Fault:
 class Config:
     api_key: str | None = None
     latency: float = 0.0
-    rpm: float | None = None
+    rpm: float | None = None  # per model, as the API's limits are
     tpm: float | None = None
+    window: float = 60.0  # seconds of the per-minute limits a burst may take at once
+    limit_headers: bool = True  # send x-ratelimit-* (proxies and local servers often do not)
+    retry_after: bool = True  # send retry-after(-ms) with a rate-limit 429
+    capacity: int | None = None  # requests in flight before 503 "overloaded", as a busy local server
     faults: list[Fault] = field(default_factory=list)
     seed: int = 0
     hang_s: float = 30.0
@@ -82,11 +93,13 @@ class Seen:
 
 
 class _Bucket:
-    """A token bucket like the API's: full at start, refilled continuously."""
+    """A token bucket like the API's: full at start, refilled continuously at `per_minute`, holding
+    `window` seconds of it (the API's per-minute figure, enforced over a shorter period)."""
 
-    def __init__(self, per_minute: float):
-        self.capacity = per_minute
-        self.level = per_minute
+    def __init__(self, per_minute: float, window: float = 60.0):
+        self.per_minute = per_minute
+        self.capacity = max(1.0, per_minute * window / 60.0)
+        self.level = self.capacity
         self.rate = per_minute / 60.0
         self.stamp = time.monotonic()
 
@@ -126,8 +139,10 @@ class MockServer:
         self.counter = Counter()
         self._attempts: dict[str, int] = {}
         self._random = random.Random(self.config.seed)
-        self._requests = _Bucket(self.config.rpm) if self.config.rpm else None
-        self._tokens = _Bucket(self.config.tpm) if self.config.tpm else None
+        self._buckets: dict[tuple[str, str], _Bucket] = {}  # (model, requests|tokens)
+        self._fault_clock: dict[int, float] = {}  # id(fault): when its `for=` window opened
+        self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer
+        self.in_flight = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -136,7 +151,7 @@ class MockServer:
     # ------------------------------------------------------------------ app
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 2**20)
+        app = web.Application(client_max_size=64 * 2**20, middlewares=[self._account])
         for path, kind in ENDPOINTS.items():
             app.router.add_post(f"/v1{path}", partial(self._post, kind=kind))
             app.router.add_post(f"/openai/deployments/{{deployment}}{path}", partial(self._post, kind=kind))
@@ -195,6 +210,31 @@ class MockServer:
         web.run_app(self.app(), host=host, port=port, access_log=None, print=None)
 
     # ------------------------------------------------------------------ handlers
+
+    @web.middleware
+    async def _account(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Log every answer's status, and refuse work past `capacity` as an overloaded server does."""
+        self.in_flight += 1
+        status = 599  # a dropped connection or a cancelled handler answers nothing
+        try:
+            capacity = self.config.capacity
+            if capacity is not None and self.in_flight > capacity and request.method == "POST":
+                response: web.StreamResponse = web.json_response(error_body(
+                    "The engine is currently overloaded, please try again later", "server_error", None), status=503)
+            else:
+                response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            self.in_flight -= 1
+            self.answers.append((time.monotonic(), status))
+
+    def refused(self) -> int:
+        """How many answers were rate-limit or overload refusals (429, 503)."""
+        return sum(1 for _, status in self.answers if status in (429, 503))
 
     async def _models(self, request: web.Request) -> web.Response:
         denied = self._check_key(request)
@@ -273,7 +313,8 @@ class MockServer:
         if problem:
             return web.json_response(problem, status=400)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
-        headers, limited = self._rate_limit(mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens))
+        headers, limited = self._rate_limit(str(body.get("model", "")),
+                                            mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens))
         if limited is not None:
             return limited
         if fault is not None:
@@ -399,7 +440,11 @@ class MockServer:
         for fault in self.config.faults:
             if fault.match is not None and fault.match not in text:
                 continue
-            if fault.first is not None:
+            if fault.seconds is not None:
+                opened = self._fault_clock.setdefault(id(fault), time.monotonic())
+                if time.monotonic() - opened < fault.seconds:
+                    return fault
+            elif fault.first is not None:
                 if attempt <= fault.first:
                     return fault
             elif self._random.random() < fault.rate:
@@ -413,7 +458,7 @@ class MockServer:
                 else "The engine is currently overloaded, please try again later"
             return web.json_response(error_body(message, "server_error", None), status=int(kind))
         if kind in ("429", "429-no-retry-after"):
-            headers = {"retry-after": "1", "retry-after-ms": "50"} if kind == "429" else {}
+            headers = {"retry-after": "1", "retry-after-ms": "50"} if kind == "429" and self.config.retry_after else {}
             return web.json_response(error_body("Rate limit reached for requests. Please try again in 50ms.",
                                                 "requests", "rate_limit_exceeded"), status=429, headers=headers)
         if kind == "quota":
@@ -436,23 +481,28 @@ class MockServer:
             raise asyncio.CancelledError
         return None
 
-    def _rate_limit(self, cost: int) -> tuple[dict[str, str], web.Response | None]:
+    def _rate_limit(self, model: str, cost: int) -> tuple[dict[str, str], web.Response | None]:
         headers: dict[str, str] = {"x-request-id": f"req_{self._random.getrandbits(64):016x}"}
         limited = None
-        for name, bucket, amount in (("requests", self._requests, 1), ("tokens", self._tokens, cost)):
-            if bucket is None:
+        for name, per_minute, amount in (("requests", self.config.rpm, 1), ("tokens", self.config.tpm, cost)):
+            if not per_minute:
                 continue
+            bucket = self._buckets.get((model, name))
+            if bucket is None:
+                bucket = self._buckets[(model, name)] = _Bucket(per_minute, self.config.window)
             ok = bucket.take(amount)
-            headers[f"x-ratelimit-limit-{name}"] = str(int(bucket.capacity))
-            headers[f"x-ratelimit-remaining-{name}"] = str(int(bucket.level))
-            headers[f"x-ratelimit-reset-{name}"] = duration(bucket.reset_in())
+            if self.config.limit_headers:
+                headers[f"x-ratelimit-limit-{name}"] = str(int(bucket.per_minute))
+                headers[f"x-ratelimit-remaining-{name}"] = str(int(bucket.level))
+                headers[f"x-ratelimit-reset-{name}"] = duration(bucket.reset_in())
             if not ok and limited is None:
                 wait = bucket.wait_for(amount)
+                retry = {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(max(1, int(wait * 1000)))}
                 limited = web.json_response(
-                    error_body(f"Rate limit reached for gpt-4o-mini on {name} per min (RPM/TPM): Limit "
-                               f"{int(bucket.capacity)}. Please try again in {duration(wait)}.", name, "rate_limit_exceeded"),
-                    status=429, headers={**headers, "retry-after": str(max(1, math.ceil(wait))),
-                                         "retry-after-ms": str(max(1, int(wait * 1000)))})
+                    error_body(f"Rate limit reached for {model} on {name} per min (RPM/TPM): Limit "
+                               f"{int(bucket.per_minute)}. Please try again in {duration(wait)}.", name,
+                               "rate_limit_exceeded"),
+                    status=429, headers={**headers, **(retry if self.config.retry_after else {})})
         return headers, limited
 
 

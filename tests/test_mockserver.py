@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
@@ -91,9 +92,68 @@ def test_fault_specs_parse():
     assert Fault.parse("503:0.1") == Fault("503", rate=0.1)
     assert Fault.parse("500:first=2") == Fault("500", first=2)
     assert Fault.parse("400:match=BAD") == Fault("400", match="BAD")
+    assert Fault.parse("429:for=20") == Fault("429", seconds=20.0)
     with pytest.raises(ValueError):
         Fault.parse("teapot")
 
 
 def test_durations_look_like_the_apis():
     assert [duration(s) for s in (0.012, 1, 1.5, 360)] == ["12ms", "1s", "1.5s", "6m0s"]
+
+
+def chat(model: str = "gpt-4o-mini") -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": "x"}]}
+
+
+def test_limits_are_per_model_and_may_be_enforced_over_a_short_window():
+    # 600 a minute over a one-second window: a burst of 10, though the headers say 600 a minute.
+    server = MockServer(Config(rpm=600, window=1)).start()
+    try:
+        statuses = [post(server, "/chat/completions", chat(), key=None)[0] for _ in range(12)]
+        assert statuses[:10] == [200] * 10 and 429 in statuses[10:]
+        status, headers, _ = post(server, "/chat/completions", chat("gpt-4.1"), key=None)
+        assert status == 200 and headers["x-ratelimit-limit-requests"] == "600"
+        assert headers["x-ratelimit-remaining-requests"] == "9"  # gpt-4.1's own bucket
+        assert server.refused() == statuses.count(429)
+        assert [status for _, status in server.answers] == statuses + [200]
+    finally:
+        server.stop()
+
+
+def test_a_server_may_send_no_rate_limit_headers_and_no_retry_after():
+    server = MockServer(Config(rpm=1, limit_headers=False, retry_after=False)).start()
+    try:
+        first, refused = (post(server, "/chat/completions", chat(), key=None) for _ in range(2))
+        assert first[0] == 200 and refused[0] == 429
+        assert not [h for h in {**first[1], **refused[1]} if h.startswith(("x-ratelimit", "retry-after"))]
+        assert json.loads(refused[2])["error"]["code"] == "rate_limit_exceeded"
+    finally:
+        server.stop()
+
+
+def test_a_time_window_fault_refuses_everything_then_recovers():
+    server = MockServer(Config(faults=[Fault("429", seconds=0.3)])).start()
+    try:
+        assert post(server, "/chat/completions", chat(), key=None)[0] == 429
+        assert post(server, "/chat/completions", chat(), key=None)[0] == 429
+        time.sleep(0.35)
+        assert post(server, "/chat/completions", chat(), key=None)[0] == 200
+    finally:
+        server.stop()
+
+
+def test_an_overloaded_server_answers_503_past_its_capacity():
+    server = MockServer(Config(capacity=2, latency=0.2)).start()
+
+    async def burst():
+        async with aiohttp.ClientSession() as session:
+            async def one():
+                async with session.post(server.base_url + "/chat/completions", json=chat()) as response:
+                    return response.status, await response.json()
+            return await asyncio.gather(*(one() for _ in range(5)))
+    try:
+        answers = asyncio.run(burst())
+        assert sorted(status for status, _ in answers) == [200, 200, 503, 503, 503]
+        assert {body["error"]["type"] for status, body in answers if status == 503} == {"server_error"}
+    finally:
+        server.stop()
