@@ -22,6 +22,7 @@ from .errors import LockedError, StateError
 from .records import Request, Result
 
 DB_NAME = "state.db"
+BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
 STATE_DIR = ".batchgpt"  # the default state directory's name, beside the job file
 
 MIGRATIONS = (
@@ -66,6 +67,14 @@ MIGRATIONS = (
     """,
     # 2: structured extras per answer (moderation scores, a revised image prompt, audio length)
     "ALTER TABLE items ADD COLUMN details TEXT;",
+    # 3: whether an error is worth sending again by a plain rerun (the server or the network failed,
+    # not the request); errors stored before this are judged by their message
+    """
+    ALTER TABLE items ADD COLUMN transient INTEGER NOT NULL DEFAULT 0;
+    UPDATE items SET transient = 1 WHERE status = 'error' AND (error LIKE 'timeout:%' OR error LIKE 'connection:%'
+        OR error LIKE 'malformed:%' OR error LIKE 'HTTP 5%' OR error LIKE 'HTTP 408%' OR error LIKE 'HTTP 409%'
+        OR error LIKE 'HTTP 429%' OR error LIKE 'HTTP 401%');
+    """,
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -102,10 +111,12 @@ class Store:
         self.directory = directory
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Other runs (other jobs) may share the store: a busy store waits for them, never fails,
+            # from the first statement on (switching to WAL takes a lock too).
+            self._db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_S)
+            _wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
             # Checkpoints fsync; one per ~40 MB of log instead of SQLite's 4 MB keeps commits cheap.
             self._db.execute("PRAGMA wal_autocheckpoint=10000")
             self._migrate()
@@ -122,13 +133,25 @@ class Store:
         self._db.close()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], version + 1):
-            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+        """Bring the schema up to date. The version is read inside the write transaction, so two
+        processes opening a new store at once migrate it once."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _begin(self) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads first cannot
+        # wait its turn to write once another process has written, and fails with "locked".
         if not self._in_transaction:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
 
     def commit(self) -> None:
@@ -177,7 +200,8 @@ class Store:
     # ------------------------------------------------------------------ items
 
     def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
-        """Enrol a request in this run; True when it must be sent, False when the store has its answer."""
+        """Enrol a request in this run; True when it must be sent, False when the store has its answer
+        (an `ok` one, or a permanent error unless `retry_failed`)."""
         self._begin()
         if (job, run_id) not in self._has_rows:
             found = self._db.execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
@@ -185,9 +209,10 @@ class Store:
         if not self._has_rows[(job, run_id)]:  # a job's first run has nothing to look up (its ids are unique)
             self._write(run_id, job, request, "pending", None)
             return True
-        row = self._db.execute("SELECT hash, status FROM items WHERE job = ? AND id = ?",
+        row = self._db.execute("SELECT hash, status, transient FROM items WHERE job = ? AND id = ?",
                                (job, request.id)).fetchone()
-        if row is not None and row[0] == request.hash and (row[1] == "ok" or (row[1] == "error" and not retry_failed)):
+        if row is not None and row[0] == request.hash and (row[1] == "ok" or (row[1] == "error" and not retry_failed
+                                                                               and not row[2])):
             self._db.execute("UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
                              (request.seq, run_id, request.task, job, request.id))
             return False
@@ -208,6 +233,7 @@ class Store:
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
+                   transient = 0,
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
                    cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
             (job, request.id, request.seq, run_id, request.task, request.type, request.model, request.hash,
@@ -221,11 +247,11 @@ class Store:
         self._db.execute(
             """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?
+                   error = ?, answered = ?, details = ?, transient = ?
                WHERE job = ? AND id = ?""",
             (result.status, output, kind, result.prompt_tokens, result.completion_tokens,
              result.cached_tokens, result.reasoning_tokens, result.cost_usd, result.attempts, result.latency_s,
-             result.ttft_s, result.error, time.time(), details, job, result.id))
+             result.ttft_s, result.error, time.time(), details, result.transient, job, result.id))
 
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
@@ -256,6 +282,13 @@ class Store:
         names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
         return [dict(zip(names, row)) for row in rows]
 
+    def failures(self, job: str, run_id: int) -> tuple[int, int]:
+        """The run's failed items: (transient, which a plain rerun sends again; permanent)."""
+        self.commit()
+        row = self._db.execute("SELECT SUM(transient = 1), SUM(transient = 0) FROM items "
+                               "WHERE job = ? AND run_id = ? AND status = 'error'", (job, run_id)).fetchone()
+        return row[0] or 0, row[1] or 0
+
     def abandon(self, job: str, run_id: int, reason: str) -> None:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next
         run sends them, since only `ok` (and, by default, `error`) answers are kept."""
@@ -268,6 +301,20 @@ class Store:
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
         return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. Two processes creating one store at once may find it locked here without
+    SQLite's busy handler waiting for them, so this waits itself."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _encode(output: Any) -> tuple[Any, int]:

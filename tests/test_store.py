@@ -34,6 +34,19 @@ def test_answered_items_are_not_sent_again_unless_their_request_changed(tmp_path
     assert store.claim(third, "job", request(1, "b"), retry_failed=True) is True
 
 
+def test_a_transient_error_is_sent_again_by_a_plain_rerun_and_a_permanent_one_is_not(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    bad, flaky = request(0, "bad"), request(1, "flaky")
+    assert store.claim(run, "job", bad) and store.claim(run, "job", flaky)
+    store.record("job", answer(bad, "error", error="HTTP 400: no"))
+    store.record("job", answer(flaky, "error", error="HTTP 503: busy", transient=True))
+    assert store.failures("job", run) == (1, 1)
+    rerun = store.begin_run("job", None)
+    assert store.claim(rerun, "job", bad) is False
+    assert store.claim(rerun, "job", flaky) is True
+
+
 def test_results_come_back_in_input_order_with_structured_outputs(tmp_path):
     store = Store(tmp_path)
     run = store.begin_run("job", None)
@@ -145,3 +158,60 @@ def test_a_store_from_an_older_version_is_migrated_in_place(tmp_path):
     run = store.begin_run("job", None)
     assert store.claim(run, "job", request(0, "a")) is False  # the old answer is kept
     assert [(r["output"], r["details"]) for r in store.results("job", run)] == [("kept", None)]
+
+
+def test_errors_stored_before_transient_was_recorded_are_judged_by_their_message(tmp_path):
+    import sqlite3
+
+    from batchgpt.store import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript(f"BEGIN; {MIGRATIONS[0]}; {MIGRATIONS[1]}; PRAGMA user_version=2; COMMIT;")
+    for ident, error in (("a", "HTTP 429 rate_limit_exceeded: slow down"), ("b", "connection: refused"),
+                         ("c", "HTTP 400 invalid_request_error: bad"), ("d", "timeout: no answer")):
+        db.execute("INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error) "
+                   "VALUES ('job', ?, 0, 1, 't', 'chat', 'm', 'h', 'error', ?)", (ident, error))
+    db.commit()
+    db.close()
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    assert [store.claim(run, "job", request(n, i)) for n, i in enumerate("abcd")] == [True, True, False, True]
+
+
+def _busy_writer(directory, job: str, start, errors) -> None:
+    """One process's run: open the store, claim and answer items, commit often, as the engine does."""
+    try:
+        start.wait()
+        store = Store(directory)
+        run = store.begin_run(job, None)
+        for n in range(150):
+            req = request(n, f"{job}-{n}")
+            store.claim(run, job, req)
+            store.record(job, answer(req, output="x"))
+            if n % 5 == 0:
+                store.commit()
+        store.finish_run(run, 0, None, "r", "p")
+        store.close()
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        errors.put(f"{job}: {type(exc).__name__}: {exc}")
+
+
+def test_runs_of_different_jobs_share_one_store_at_once_without_locking_errors(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(3):  # a fresh store each time: creating it at once is the narrowest race
+        directory = tmp_path / f"state{attempt}"
+        start, errors = context.Event(), context.Queue()
+        workers = [context.Process(target=_busy_writer, args=(directory, f"job{i}", start, errors)) for i in range(4)]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(60)
+        assert errors.empty(), errors.get()
+        assert [w.exitcode for w in workers] == [0] * 4
+        store = Store(directory)
+        assert [(run.job, run.ok) for run in sorted(store.runs(), key=lambda r: r.job)] == \
+            [(f"job{i}", 150) for i in range(4)]
+        store.close()
