@@ -38,7 +38,7 @@ def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.Pa
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
-    max_retries, timeout, model, budget. Raises JobError for an invalid job (nothing is sent).
+    max_retries, timeout, model, budget, shared_limits. Raises JobError for an invalid job (nothing is sent).
     The run's summary is in the frame's `attrs["summary"]`.
     """
     from . import report

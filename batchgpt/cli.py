@@ -107,8 +107,10 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @_with(_RUN_OPTIONS)
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where run state lives (default: .batchgpt/ beside the job file).")
+@click.option("--shared-limits", metavar="URL", callback=lambda _c, _p, v: _redis_url(v),
+              help="Share one rate limit with every process on the same key through this Redis (redis://HOST:PORT/DB).")
 @click.option("--fresh", is_flag=True, help="Forget earlier answers and send every item again.")
-@click.option("--retry-failed", is_flag=True, help="Send again the items that ended in error.")
+@click.option("--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
@@ -129,6 +131,12 @@ def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_
     sys.exit(summary.exit_code)
 
 
+def _redis_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise click.BadParameter("use a Redis URL: redis://HOST:PORT/DB", param_hint="--shared-limits")
+    return value
+
+
 def _print_summary(summary: Any, log_format: str) -> None:
     if log_format == "json":
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
@@ -137,9 +145,20 @@ def _print_summary(summary: Any, log_format: str) -> None:
     cost = "unknown (see the warnings)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
     click.echo(
         f"{summary.job}: {summary.items} items: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
-        f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s; "
+        f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s"
+        f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
         err=True)
+    if summary.failed:
+        permanent = summary.failed - summary.failed_transient
+        parts = []
+        if summary.failed_transient:
+            parts.append(f"{summary.failed_transient} for a passing reason (rate limits, server errors, timeouts, "
+                         "connections): a plain rerun sends them again")
+        if permanent:
+            parts.append(f"{permanent} for a reason in the request (such as a 400): they stay failed unless you "
+                         "rerun with --retry-failed")
+        click.echo(f"failed: {'; '.join(parts)}", err=True)
     if summary.exported:
         click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
     else:
@@ -287,17 +306,24 @@ def balance(job: Path | None, base_url: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds before each answer.")
-@click.option("--rpm", type=float, help="Requests per minute before 429s.")
-@click.option("--tpm", type=float, help="Tokens per minute before 429s.")
-@click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE|:first=N][,match=TEXT]",
+@click.option("--rpm", type=float, help="Requests per minute per model before 429s.")
+@click.option("--tpm", type=float, help="Tokens per minute per model before 429s.")
+@click.option("--window", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds of the per-minute limits a burst may take (the API enforces over shorter periods).")
+@click.option("--no-limit-headers", is_flag=True, help="Send no x-ratelimit-* headers, as many proxies.")
+@click.option("--no-retry-after", is_flag=True, help="Send no retry-after with rate-limit 429s.")
+@click.option("--capacity", type=click.IntRange(min=1), help="Requests in flight before 503 'overloaded'.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT]",
               help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed. "
-                   "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts.")
+                   "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
+                   "'429:for=20' refuses everything for 20 s from the first request.")
 @click.option("--seed", default=0, type=int, help="Seed for fault rates.")
 @click.option("--api-key", envvar="MOCK_API_KEY", help="Require this key (401 otherwise).")
 @click.option("--billing", default="100:0", show_default=True, metavar="LIMIT:USED",
               help="What the billing routes report, in USD; 'none' serves none (404).")
 @_errors_to_exit_codes
-def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: float | None,
+def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: float | None, window: float,
+                no_limit_headers: bool, no_retry_after: bool, capacity: int | None,
                 faults: tuple[str, ...], seed: int, api_key: str | None, billing: str) -> None:
     """An OpenAI-compatible server for rehearsing jobs offline and for free."""
     from .mockserver import Config, Fault, MockServer
@@ -311,8 +337,9 @@ def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: fl
         assert limits is None or len(limits) == 2
     except (ValueError, AssertionError):
         raise click.BadParameter("use LIMIT:USED in dollars, e.g. 100:12.5, or none", param_hint="--billing") from None
-    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, faults=parsed, seed=seed, record=False,
-                    billing=limits)  # type: ignore[arg-type]
+    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, window=window,
+                    limit_headers=not no_limit_headers, retry_after=not no_retry_after, capacity=capacity,
+                    faults=parsed, seed=seed, record=False, billing=limits)  # type: ignore[arg-type]
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
 

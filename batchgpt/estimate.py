@@ -156,7 +156,14 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     whole = _Group("TOTAL", "", requests=sum(g.requests for g in groups), sends=sum(g.sends for g in groups),
                    prompt_tokens=sum(g.prompt_tokens for g in groups), worst_tokens=sum(g.worst_tokens for g in groups),
                    expected_tokens=sum(g.expected_tokens for g in groups))
-    total["minutes"] = _minutes(whole, limits)
+    # Each model is paced by its own rpm and tpm (as the API limits each), all at once.
+    models: dict[str, _Group] = {}
+    for g in groups:
+        m = models.setdefault(g.model, _Group("", g.model))
+        m.sends, m.prompt_tokens, m.worst_tokens = m.sends + g.sends, m.prompt_tokens + g.prompt_tokens, \
+            m.worst_tokens + g.worst_tokens
+    total["minutes"] = round(max([_concurrency_minutes(whole, limits)]
+                                 + [_rate_minutes(m, limits) for m in models.values()]), 2)
     notes = []
     unknown = sorted({r["model"] for r in rows if "no price known" in r["notes"]})
     if unknown:
@@ -204,10 +211,17 @@ def _round(cost: float | None) -> float | None:
 def _minutes(group: _Group, limits: Limits) -> float:
     """The longest of: the request rate, the token rate (prompt + max_tokens, as the limiter
     counts them) and the concurrency at a typical latency. Packed items count as one request."""
-    bounds = [group.sends * FIRST_TOKEN_S / limits.concurrency / 60
-              + group.expected_tokens / TOKENS_PER_S / limits.concurrency / 60]
+    return round(max(_concurrency_minutes(group, limits), _rate_minutes(group, limits)), 2)
+
+
+def _concurrency_minutes(group: _Group, limits: Limits) -> float:
+    return (group.sends * FIRST_TOKEN_S + group.expected_tokens / TOKENS_PER_S) / limits.concurrency / 60
+
+
+def _rate_minutes(group: _Group, limits: Limits) -> float:
+    bounds = [0.0]
     if limits.rpm:
         bounds.append(group.sends / limits.rpm)
     if limits.tpm:
         bounds.append((group.prompt_tokens + group.worst_tokens) / limits.tpm)
-    return round(max(bounds), 2)
+    return max(bounds)

@@ -45,6 +45,7 @@ class Overrides:
     timeout: float | None = None
     model: str | None = None
     budget: float | None = None
+    shared_limits: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,8 @@ def _limits(spec: Mapping[str, Any], overrides: Overrides) -> Limits:
     for key in ("concurrency", "rpm", "tpm", "max_retries", "timeout"):
         if getattr(overrides, key) is not None:
             values[key] = getattr(overrides, key)
+    if overrides.shared_limits is not None:
+        values["shared"] = overrides.shared_limits
     return Limits(**values)
 
 

@@ -27,6 +27,7 @@ class Progress:
         self.done = self.ok = self.failed = self.reused = 0
         self.tokens = 0
         self.cost = 0.0
+        self.pace_text = ""  # how fast requests may go, and why (set by the engine's pacers)
         self.started = time.monotonic()
         self._last_log = self.started
         self._rich: Any = None
@@ -65,6 +66,11 @@ class Progress:
         self.cost += result.cost_usd or 0.0
         self._refresh()
 
+    def pace(self, text: str) -> None:
+        """What paces the run now: '9.8 req/s (headers)', 'waiting 20.0 s for the rate limit'."""
+        self.pace_text = text
+        self._refresh()
+
     def _rate(self) -> float:
         elapsed = time.monotonic() - self.started
         return (self.done - self.reused) / elapsed if elapsed > 0 else 0.0
@@ -72,13 +78,15 @@ class Progress:
     def _refresh(self) -> None:
         if self._rich is not None:
             stats = f"{self._rate():.1f} req/s  {self.tokens:,} tokens  ${self.cost:.4f}  {self.failed} failed"
+            if self.pace_text:
+                stats += f"  pace: {self.pace_text}"
             self._rich.update(self._task, completed=self.done, stats=stats)
             return
         now = time.monotonic()
         if now - self._last_log >= self.interval:
             self._last_log = now
             self.log("progress", done=self.done, total=self.total, ok=self.ok, failed=self.failed,
-                     rate=round(self._rate(), 2), tokens=self.tokens, cost_usd=round(self.cost, 6))
+                     rate=round(self._rate(), 2), tokens=self.tokens, cost_usd=round(self.cost, 6), pace=self.pace_text)
 
     def log(self, event: str, **fields: Any) -> None:
         """One line of the run's log: JSON for log shippers, or readable text."""
@@ -87,7 +95,8 @@ class Progress:
                               ensure_ascii=False, default=str)
         elif event == "progress":
             line = (f"{self.job}: {fields['done']}/{fields['total']} done ({fields['ok']} ok, {fields['failed']} failed), "
-                    f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}")
+                    f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}"
+                    + (f"; pace {fields['pace']}" if fields.get("pace") else ""))
         else:
             message = fields.pop("message", "")
             extra = " ".join(f"{k}={v}" for k, v in fields.items())

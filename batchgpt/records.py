@@ -28,10 +28,13 @@ class Provider:
 @dataclass(frozen=True)
 class Limits:
     concurrency: int = 16
-    rpm: float | None = None
+    rpm: float | None = None  # per model, as the API's own limits are; the server's headers may lower it
     tpm: float | None = None
     max_retries: int = 6
     timeout: float = 60.0
+    patience: float = 900.0  # seconds a limit may refuse everything before its items fail
+    outage: float = 60.0  # seconds of nothing but failures run-wide before the run stops
+    shared: str | None = field(default=None, repr=False)  # redis://HOST:PORT/DB shared by processes on one key
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,4 @@ class Result:
     reasoning_tokens: int = 0
     ttft_s: float | None = None
     details: Any = None
+    transient: bool = False  # an error a plain rerun sends again (the server or the network failed)

@@ -1,13 +1,16 @@
 """Retry policy: which failures deserve another attempt, how long to wait, and which stop the run.
 
-Pure functions of a failure, an attempt number and a random draw: no I/O and no clock, so every
+Pure functions of a failure, the attempts so far and a random draw: no I/O and no clock, so every
 rule is tested directly. Modelled on openai-python's _base_client: 408, 409, 429 and 5xx are
 retried, `x-should-retry` overrides that, and `retry-after-ms` is read before `retry-after`.
+
+Waiting is not failing: a rate-limit 429 and a 503 that says when to come back use up none of
+`max_retries` (the pacer slows down for them, and the engine gives up on a limit only after its
+patience). What the server's headers say about the limit itself is pacing.py's business.
 """
 from __future__ import annotations
 
 import email.utils
-import re
 import time
 from dataclasses import dataclass
 from typing import Mapping
@@ -16,8 +19,6 @@ RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
-MAX_RESET_WAIT = 60.0  # a 429 without retry-after waits for its limit to refill, at most this long
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
 @dataclass(frozen=True)
@@ -37,32 +38,64 @@ class Failure:
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status}{code}: {self.message}"
 
+    @property
+    def transient(self) -> bool:
+        """Worth sending again on a later run: the server or the network failed, not the request
+        (a wrong key is fixed outside the job, so that counts too)."""
+        if self.kind != "http":
+            return True
+        status = self.status or 0
+        return status in RETRY_STATUSES or status >= 500 or status == 401
+
+    @property
+    def rate_limited(self) -> bool:
+        """A 429 that waiting cures (not an empty quota, which needs the user)."""
+        return self.status == 429 and not self.out_of_quota
+
+    @property
+    def out_of_quota(self) -> bool:
+        return self.status == 429 and "insufficient_quota" in (self.code, self.type)
+
+    @property
+    def overloaded(self) -> bool:
+        """The server is busy (a local vLLM or llama.cpp says so with 503): fewer at once helps."""
+        return self.status == 503
+
+    @property
+    def unreachable(self) -> bool:
+        """No useful answer from the endpoint at all: what an outage looks like."""
+        return self.kind in ("timeout", "connection") or (self.status or 0) >= 500
+
 
 @dataclass(frozen=True)
 class Verdict:
     retry: bool
     delay: float = 0.0  # seconds before this request's next attempt
-    pause_run: float = 0.0  # seconds every request should wait (a rate limit is shared)
+    counts: bool = True  # the attempt used up one of max_retries
     stop_run: str | None = None  # why no further request should start
+    transient: bool = True  # if the item ends on this failure, a plain rerun sends it again
+    exhausted: bool = False  # worth another try, but max_retries are used up
+    rule: str = ""  # which rule decided, for the log
 
 
-def decide(failure: Failure, attempt: int, max_retries: int, draw: float) -> Verdict:
-    """`attempt` counts from 1; `draw` is uniform in [0, 1) and jitters the backoff."""
+def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, draw: float) -> Verdict:
+    """`tries` counts every attempt so far, this one included (it sets the backoff);
+    `retries_used` those before this one that used up a retry. `draw` is uniform in [0, 1)."""
     if failure.status == 401:
-        return Verdict(False, stop_run=f"authentication failed ({failure.describe()}): check the API key")
-    if failure.status == 429 and "insufficient_quota" in (failure.code, failure.type):
-        return Verdict(False, stop_run=f"the account is out of quota ({failure.describe()})")
+        return Verdict(False, stop_run=f"authentication failed ({failure.describe()}): check the API key",
+                       rule="401 stops the run")
+    if failure.out_of_quota:
+        return Verdict(False, stop_run=f"the account is out of quota ({failure.describe()})",
+                       rule="insufficient_quota stops the run")
     if not _retryable(failure):
-        return Verdict(False)
-    headers = failure.headers or {}
-    server = server_delay(headers)
-    delay = server if server is not None else backoff(attempt, draw)
-    if failure.status == 429:
-        if server is None:
-            waits = [w for w in (refill_wait(headers, "requests"), refill_wait(headers, "tokens")) if w]
-            delay = max(delay, min(max(waits), MAX_RESET_WAIT)) if waits else delay
-        return Verdict(attempt <= max_retries, delay, pause_run=delay)
-    return Verdict(attempt <= max_retries, delay)
+        return Verdict(False, transient=failure.transient, rule="not retryable")
+    server = server_delay(failure.headers or {})
+    delay = server if server is not None else backoff(tries, draw)
+    if failure.rate_limited or (failure.overloaded and server is not None):
+        return Verdict(True, delay, counts=False, rule="waiting for the limit")
+    if retries_used >= max_retries:
+        return Verdict(False, delay, exhausted=True, rule=f"{max_retries} retries used")
+    return Verdict(True, delay, rule="transient")
 
 
 def _retryable(failure: Failure) -> bool:
@@ -98,43 +131,6 @@ def server_delay(headers: Mapping[str, str]) -> float | None:
         return _capped(email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (ValueError, TypeError):
         return None
-
-
-def refill_wait(headers: Mapping[str, str], what: str) -> float | None:
-    """How long until one more request fits a limit the headers say is used up (None when they
-    do not say so). x-ratelimit-reset-* is when the limit is whole again, but one request needs
-    only part of it back: reset / limit for requests (the bucket refills evenly; the whole reset
-    without a limit header), and at most a second's worth for tokens."""
-    remaining = headers.get(f"x-ratelimit-remaining-{what}")
-    if remaining is None or remaining.strip() not in ("0", "0.0"):
-        return None
-    reset = reset_delay(headers, what) or 1.0
-    if what == "tokens":
-        return min(reset, 1.0)
-    try:
-        limit = float(headers.get(f"x-ratelimit-limit-{what}") or 0)
-    except ValueError:
-        limit = 0.0
-    return reset / limit if limit > 0 else reset
-
-
-def reset_delay(headers: Mapping[str, str], what: str) -> float | None:
-    """Seconds until x-ratelimit-reset-{requests,tokens} ('1s', '6m0s', '12ms')."""
-    value = headers.get(f"x-ratelimit-reset-{what}")
-    return parse_duration(value) if value else None
-
-
-def parse_duration(value: str) -> float | None:
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return None
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
 
 
 def _capped(seconds: float) -> float:

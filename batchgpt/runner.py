@@ -1,9 +1,14 @@
-"""The engine: stream a job's requests through the store, the limits and the client, with retries.
+"""The engine: stream a job's requests through the store, the pacers and the client, with retries.
 
 One producer walks the job in input order and enrols each request in the store (skipping those
-already answered); `concurrency` workers send them. A bounded queue between the two keeps memory
-flat however long the job. Each answer is committed to the store before it counts as done, and
-the results file and report are exported from the store at the end, so they are always whole.
+already answered); `concurrency` workers send them, each request when its rate limit's pacer
+gives it a turn. A bounded queue between the two keeps memory flat however long the job. Each
+answer is committed to the store before it counts as done, and the results file and report are
+exported from the store at the end, so they are always whole.
+
+Waiting is not failing: rate-limit refusals use up no retries (an item gives up on its limit only
+after `limits.patience`), and an item whose failures may be an outage's is held until something
+answers or the outage watch stops the run, when it is `skipped` for the next run to send.
 """
 from __future__ import annotations
 
@@ -16,21 +21,23 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import jobs
 from .budget import Budget
 from .client import Answer, Client
-from .estimate import Estimator
+from .estimate import Bound, Estimator
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
 from .jobs import Job
-from .limits import Throttle
 from .media import MediaWriter
+from .outage import Outage
+from .pacing import Pace, Pacer, Pacing, Stopped
 from .packing import Packer
 from .pricing import Pricing
 from .progress import Progress
 from .records import Pack, Provider, Reply, Request, Result
-from .retry import Failure, decide
+from .retry import Failure, Verdict, decide
+from .shared import SharedLimits
 from .report import REPORT_COLUMNS, report_rows, write_results, write_table
 from .store import STATE_DIR, JobLock, Store
 from .tasks import TASKS, MalformedReply
@@ -39,6 +46,8 @@ log = logging.getLogger("batchgpt")
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
 GRACE_S = 10.0  # after SIGINT or SIGTERM, how long requests in flight may take to finish
 COMMIT_WINDOW_S = 0.002  # answers arriving this close together share a commit (one alone costs ~13 us)
+WATCH_S = 1.0  # how often the outage watch and the pace display look
+SHOWN_PAUSE_S = 0.5  # shorter rate-limit pauses are pacing, not news
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class Summary:
     failed: int
     skipped: int
     reused: int
+    failed_transient: int  # of `failed`: sent again by a plain rerun
+    refused: int  # 429 and 503 answers the run waited out
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
@@ -93,7 +104,14 @@ class Engine:
         self.estimator = Estimator(self.pricing)
         self.budget = Budget(job.budget_usd) if job.budget_usd is not None else None
         self.media = MediaWriter(job.results.parent / f"{job.name}-media")
-        self.throttle = Throttle(job.limits.rpm, job.limits.tpm)
+        limits = job.limits
+        self.shared = SharedLimits(limits.shared) if limits.shared else None
+        self.pacing = Pacing(limits.rpm, limits.tpm, limits.concurrency, limits.patience,
+                             shared=self.shared.limit if self.shared else None)
+        self.outage = Outage(limits.outage)
+        self._pacers: dict[tuple[Provider, str], Pacer] = {}
+        self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
+        self.refused = 0  # 429 and 503 answers: waits, not failures
         self.stopped: str | None = None
         self.signal: signal.Signals | None = None
         self.hard_stop = False  # a second signal: no grace, no export
@@ -101,19 +119,28 @@ class Engine:
         self._clients: dict[Provider, Client] = {}
         self._random = random.Random()
         self._uncommitted: list[asyncio.Future[None]] = []
+        self._commit_due = False
+        self._stopping: asyncio.Event | None = None
 
     async def _committed(self) -> None:
         """Wait until this worker's answer is committed. Answers written within COMMIT_WINDOW_S
         share one commit; a worker takes no new request before its answer is durable, so a
         killed run re-pays at most one request per worker."""
         future = asyncio.get_running_loop().create_future()
-        if not self._uncommitted:
-            asyncio.get_running_loop().call_later(COMMIT_WINDOW_S, self._commit)
+        self._commit_soon()
         self._uncommitted.append(future)
         await future
 
+    def _commit_soon(self) -> None:
+        """Commit within COMMIT_WINDOW_S. Every write is followed by this, so no transaction stays
+        open longer: other runs sharing the store (other jobs) wait for it only that long."""
+        if not self._commit_due:
+            self._commit_due = True
+            asyncio.get_running_loop().call_later(COMMIT_WINDOW_S, self._commit)
+
     def _commit(self) -> None:
         waiting, self._uncommitted = self._uncommitted, []
+        self._commit_due = False
         self.store.commit()
         for future in waiting:
             if not future.done():  # a worker cancelled by a signal no longer waits
@@ -124,6 +151,9 @@ class Engine:
         if self.stopped is None:
             self.stopped = reason
             self.progress.log("stopping", message=f"stopping: {reason}")
+            self.pacing.close()
+            if self._stopping is not None:
+                self._stopping.set()
 
     async def main(self) -> None:
         """run() with SIGINT and SIGTERM handled: the first stops new requests and gives those in
@@ -153,21 +183,53 @@ class Engine:
 
     async def run(self) -> None:
         limits = self.job.limits
+        self._stopping = asyncio.Event()
         queue: asyncio.Queue[Pack | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
         async with AsyncExitStack() as stack:
             self._stack = stack
+            if self.shared is not None:
+                stack.push_async_callback(self.shared.close)
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
             producer = asyncio.create_task(self._produce(queue, len(workers)))
             tasks = [producer, *workers]
+            watch = asyncio.create_task(self._watch())
             try:
                 # A bug that kills a worker must end the run, not leave the producer waiting forever.
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
                     task.result()
             finally:
-                for task in tasks:  # only a failed or cancelled run leaves any unfinished
+                for task in (*tasks, watch):  # only a failed or cancelled run leaves any unfinished
                     task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*tasks, watch, return_exceptions=True)
+                self._show_pace()  # a run shorter than a look still says how it was paced
+
+    async def _watch(self) -> None:
+        """Stop the run when the outage watch says so (even while every request hangs), and keep
+        the pace on show."""
+        while True:
+            await asyncio.sleep(WATCH_S)
+            verdict = self.outage.verdict()
+            if verdict is not None:
+                self.stop(verdict)
+            self._show_pace()
+
+    def _show_pace(self) -> None:
+        """The pace on the bar and in each progress line; a log line when it changes for a reason."""
+        paces = self.pacing.paces()
+        shown = [_describe(p) for p in paces if p.rate or p.paused_for >= SHOWN_PAUSE_S or p.window]
+        silent = self.outage.silent_for()
+        if silent is not None and silent >= WATCH_S:
+            shown.append(f"no answer for {silent:.0f} s (the run stops at {self.outage.seconds:g} s)")
+        if self.refused:
+            shown.append(f"{self.refused:,} refused (429/503)")
+        self.progress.pace("; ".join(shown))
+        for pace in paces:
+            log.debug("pace of %s: %s", pace.name, pace)
+            state = (pace.source, pace.window, pace.paused_for >= WATCH_S)
+            if self._told_pace.get(pace.name, ("unlimited", None, False)) != state:
+                self._told_pace[pace.name] = state
+                self.progress.log("pace", message=f"{pace.name}: {_describe(pace, long=True)}")
 
     async def _produce(self, queue: asyncio.Queue[Pack | None], workers: int) -> None:
         packer = Packer(self.estimator.counter)
@@ -177,9 +239,11 @@ class Engine:
             if self.stopped:
                 self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
             elif self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed):
+                self._commit_soon()
                 for pack in packer.add(request):
                     await queue.put(pack)
             else:
+                self._commit_soon()
                 self.progress.reuse()
         for pack in packer.flush():
             await queue.put(pack)
@@ -205,63 +269,129 @@ class Engine:
             self._clients[provider] = await self._stack.enter_async_context(client)
         return self._clients[provider]
 
-    def _reserve(self, pack: Pack) -> tuple[int, float] | str:
-        """(tokens for the limiter, dollars reserved), or why the pack must not start."""
-        if not self.throttle.counts_tokens and self.budget is None:
-            return 0, 0.0
-        tokens, worst = 0, 0.0
-        for request in pack.requests:
-            bound = self.estimator.bound(request)
-            tokens += bound.prompt.tokens + (request.max_tokens or 0)
-            if self.budget is not None:
-                cost = self.estimator.worst_cost(request, bound)
-                if cost is None:
-                    return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
-                            f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
-                worst += cost
-        if self.budget is not None and not self.budget.reserve(worst):
+    def _pacer(self, request: Request) -> Pacer:
+        pacer = self._pacers.get((request.provider, request.model))
+        if pacer is None:
+            pacer = self.pacing.pacer(request.provider.base_url, api_key(request.provider), request.model)
+            self._pacers[(request.provider, request.model)] = pacer
+        return pacer
+
+    def _reserve(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
+        """Dollars reserved for the pack's worst case, or why it must not start."""
+        if self.budget is None:
+            return 0.0
+        worst = 0.0
+        for request, bound in zip(pack.requests, bounds()):
+            cost = self.estimator.worst_cost(request, bound)
+            if cost is None:
+                return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
+                        f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
+            worst += cost
+        if not self.budget.reserve(worst):
             return (f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
                     f"${self.budget.reserved:.6f} in flight, and the next request could cost ${worst:.6f}")
-        return tokens, worst
+        return worst
+
+    def _bounds(self, pack: Pack) -> Callable[[], list[Bound]]:
+        """The pack's token bounds, counted once and only when the budget or a token limit asks."""
+        counted: list[list[Bound]] = []
+
+        def bounds() -> list[Bound]:
+            if not counted:
+                counted.append([self.estimator.bound(request) for request in pack.requests])
+            return counted[0]
+        return bounds
 
     async def _execute(self, pack: Pack) -> list[Result]:
-        reservation = self._reserve(pack)
+        bounds = self._bounds(pack)
+        reservation = self._reserve(pack, bounds)
         if isinstance(reservation, str):
             self.stop(reservation)
             return [self._outcome(r, "skipped", error=f"not sent: {reservation}") for r in pack.requests]
-        tokens, worst = reservation
+
+        def tokens() -> int:  # as the limits count them: prompt plus max_tokens
+            return sum(b.prompt.tokens + (r.max_tokens or 0) for r, b in zip(pack.requests, bounds()))
         results = await self._attempts(pack, tokens)
         if self.budget is not None:
-            self.budget.settle(worst, sum(r.cost_usd or 0.0 for r in results))
+            self.budget.settle(reservation, sum(r.cost_usd or 0.0 for r in results))
         return results
 
-    async def _attempts(self, pack: Pack, tokens: int) -> list[Result]:
+    async def _attempts(self, pack: Pack, tokens: Callable[[], int]) -> list[Result]:
         first = pack.first
         client = await self._client(first.provider)
+        pacer = self._pacer(first)
         started = time.monotonic()
-        attempt = 0
+        tries = retries_used = 0
+        failing_since: float | None = None  # when this pack's first unanswered attempt started
         while True:
-            attempt += 1
-            await self.throttle.acquire(tokens)
+            try:
+                ticket = await pacer.acquire(tokens)
+            except Stopped:
+                return self._unanswered(pack, tries, started)
+            tries += 1
             self.sent += 1
+            attempt_started = time.monotonic()
             outcome = await client.send(pack)
             if isinstance(outcome, Answer):
-                self.throttle.observe(outcome.headers)
                 try:
-                    return self._answered(pack, outcome, attempt, time.monotonic() - started)
+                    results = self._answered(pack, outcome, tries, time.monotonic() - started)
                 except MalformedReply as exc:
                     outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
-            verdict = decide(outcome, attempt, self.job.limits.max_retries, self._random.random())
-            if verdict.pause_run:
-                self.throttle.pause(verdict.pause_run)
-            if verdict.stop_run:
-                self.stop(verdict.stop_run)
-            if not verdict.retry or self.stopped:
+                else:
+                    pacer.done(ticket, outcome.headers)
+                    self.outage.answered()
+                    return results
+            pacer.done(ticket, outcome.headers, outcome)
+            self.refused += outcome.rate_limited or outcome.overloaded
+            if outcome.unreachable:
+                self.outage.failed(attempt_started, outcome, first.provider.base_url)
+                failing_since = attempt_started if failing_since is None else failing_since
+            else:
+                self.outage.answered()
+            verdict = decide(outcome, tries, retries_used, self.job.limits.max_retries, self._random.random())
+            retries_used += verdict.counts
+            self._stop_for(verdict)
+            give_up = self._give_up(verdict, outcome, pacer, failing_since)
+            if give_up is not None:
+                log.warning("%s failed after %d attempt%s: %s", first.id, tries, "s" if tries > 1 else "", give_up)
                 latency = round(time.monotonic() - started, 4)
-                return [self._outcome(r, "error", attempts=attempt, latency_s=latency, error=outcome.describe())
-                        for r in pack.requests]
-            log.debug("retrying %s in %.2fs after %s", first.id, verdict.delay, outcome.describe())
-            await asyncio.sleep(verdict.delay)
+                return [self._outcome(r, "error", attempts=tries, latency_s=latency, error=give_up,
+                                      transient=verdict.transient) for r in pack.requests]
+            log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
+            if self.stopped or not await self._wait(verdict.delay):
+                return self._unanswered(pack, tries, started)
+
+    def _stop_for(self, verdict: Verdict) -> None:
+        """Stop the run when an answer says to (quota, key) or the endpoint seems down."""
+        reason = verdict.stop_run or self.outage.verdict()
+        if reason is not None:
+            self.stop(reason)
+
+    def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, failing_since: float | None) -> str | None:
+        """Why this item ends as an error now; None to try it again."""
+        if verdict.retry:
+            if failure.rate_limited and not pacer.patient():
+                return (f"{failure.describe()} (no request to {pacer.name} succeeded for "
+                        f"{self.job.limits.patience:g} s: limits.patience)")
+            return None
+        if verdict.exhausted and failure.unreachable and failing_since is not None \
+                and self.outage.silent_since(failing_since):
+            return None  # nothing has answered since this item began failing: maybe an outage, so hold it
+        return failure.describe()
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep before a retry; False when the run stopped meanwhile."""
+        assert self._stopping is not None
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def _unanswered(self, pack: Pack, tries: int, started: float) -> list[Result]:
+        latency = round(time.monotonic() - started, 4) if tries else None
+        return [self._outcome(r, "skipped", attempts=tries, latency_s=latency, error=f"not answered: {self.stopped}")
+                for r in pack.requests]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         kind = TASKS[pack.first.type]
@@ -300,6 +430,21 @@ class Engine:
                       status=status, **fields)
 
 
+def _describe(pace: Pace, long: bool = False) -> str:
+    """'9.8 req/s (headers)', or in the log 'pacing at 9.8 req/s, from the server's x-ratelimit headers'."""
+    if pace.paused_for >= SHOWN_PAUSE_S:
+        return f"waiting {pace.paused_for:.1f} s for the rate limit, as the server asked"
+    rate = f"{pace.rate:.3g} req/s" if pace.rate else "no request limit"
+    if pace.token_rate:
+        rate += f", {pace.token_rate:,.0f} tokens/s"
+    if not long:
+        return f"{rate} ({pace.source})"
+    why = {"told": "as the job says", "headers": "from the server's x-ratelimit headers",
+           "backing off": "backing off after 429s", "unlimited": "no limit known"}[pace.source]
+    window = "" if pace.window is None else f", at most {pace.window} in flight (the server said it is overloaded)"
+    return f"pacing at {rate}, {why}{window}"
+
+
 def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
     """Split `total` in proportion to `counts` (not all zero), in whole tokens that add up to it."""
     if total is None:
@@ -314,6 +459,8 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     """Run a validated job to the end (or to a stop) and write its results and report."""
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
+    if job.limits.shared:
+        asyncio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
     state_dir = options.state_dir or job.base_dir / STATE_DIR
     with JobLock(state_dir, job.name):
         store = Store(state_dir)
@@ -354,6 +501,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
     return Summary(
         run_id=run_id, job=job.name, items=totals["requests"], sent=engine.sent, ok=totals["succeeded"],
         failed=failed, skipped=totals["requests"] - totals["succeeded"] - failed, reused=progress.reused,
+        failed_transient=store.failures(job.name, run_id)[0], refused=engine.refused,
         prompt_tokens=totals["prompt_tokens"], completion_tokens=totals["completion_tokens"],
         cost_usd=totals["cost_usd"], elapsed_s=time.monotonic() - started, exit_code=exit_code,
         results=job.results, report=job.report, state_dir=state_dir, stopped=engine.stopped,

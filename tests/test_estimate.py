@@ -92,3 +92,12 @@ def test_minutes_follow_the_binding_limit(write_job):
     job["limits"] = {"tpm": 1000, "concurrency": 50}
     row = rows_of(write_job, job)[("chat", "gpt-4o-mini")]
     assert row["minutes"] == pytest.approx((row["prompt_tokens"] + 120 * 100) / 1000, abs=0.01)
+
+
+def test_two_models_run_side_by_side_each_at_its_own_rate(write_job):
+    job = {"defaults": {"max_tokens": 100}, "limits": {"rpm": 60, "concurrency": 50},
+           "tasks": [{"type": "chat", "name": model, "model": model, "items": [{"prompt": f"p{i}"} for i in range(120)]}
+                     for model in ("gpt-4o-mini", "gpt-4.1")]}
+    rows = rows_of(write_job, job)
+    assert rows[("gpt-4o-mini", "gpt-4o-mini")]["minutes"] == rows[("gpt-4.1", "gpt-4.1")]["minutes"] == 2.0
+    assert rows[("TOTAL", "")]["minutes"] == 2.0  # not 4: each model has its own 60 a minute

@@ -124,7 +124,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_store_survives(server, write_job,
     faults(server, "hang:match=item 7")
     job = write_job(chat_job([f"item {i}" for i in range(100)], limits={"concurrency": 2, "timeout": 50}))
     child = start(job, server.base_url)
-    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 5)
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 5 and prompts_sent(server)["item 7"])
     child.send_signal(signal.SIGINT)
     time.sleep(0.3)
     child.send_signal(signal.SIGINT)  # item 7 hangs, so the grace period would last 10 s

@@ -1,0 +1,391 @@
+"""Pacing: when the next request to a rate limit may start, learned from the server as a run goes.
+
+A rate limit belongs to an endpoint, a key and a model (OpenAI's limits are per model), and each
+has a Pacer. A pacer starts requests one at a time, evenly spaced, at the lowest of:
+- what the job says (`rpm`, `tpm`);
+- what the server says in its `x-ratelimit-limit-*` headers (a little under it); and
+- while it is backing off, a rate it found by itself (AIMD): a 429 cuts the rate to 0.7 of what
+  was being sent, and each success raises it again, quickly up to the last rate known to work
+  and slowly (about 5% a second) beyond it, so a run told ten times too much by a server that
+  sends no headers converges within seconds and then keeps probing for more.
+A 429's `retry-after`, or a header saying a limit is used up, pauses the pacer; after a pause
+requests resume at the pace, one at a time, never every worker at once. A 503 from
+an overloaded server cuts how many requests may be in flight the same way. The first request on
+a limit goes alone, so that its answer's headers set the pace before anything else is sent.
+
+Time comes from an injected clock, and nothing here does I/O but the optional shared limit.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from .retry import Failure, server_delay
+
+if TYPE_CHECKING:
+    from .shared import SharedLimit
+
+MARGIN = 0.98  # pace this close to a limit the server states: its window absorbs the network's jitter
+BETA = 0.7  # a 429 cuts the rate, and a 503 the requests in flight, to this share
+MIN_RATE = 1.0  # requests a second: backing off goes no lower, unless the limit itself is lower
+SLOW_START_STEP = 1.0  # requests a second added per success, up to the last rate known to work
+PROBE_STEP = 0.05  # ... and beyond it: 5% of the rate per second of successes, at any rate
+LATE = 0.01  # a request that starts up to this late keeps its slot: timers firing late cost no pace
+PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
+TOKEN_WAIT_CAP = 1.0  # an exhausted token limit pauses at most this long (the request size is unknown)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+class Stopped(Exception):
+    """The run stopped while a request waited for its turn."""
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one answer's `x-ratelimit-*` headers say about its limit."""
+
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    wait: float = 0.0  # seconds until one more request fits, when a limit is used up
+
+    @classmethod
+    def parse(cls, headers: Mapping[str, str]) -> ServerLimits:
+        return cls(_number(headers.get("x-ratelimit-limit-requests")),
+                   _number(headers.get("x-ratelimit-limit-tokens")),
+                   max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0))
+
+
+def refill_wait(headers: Mapping[str, str], what: str) -> float | None:
+    """How long until one more request fits a limit the headers say is used up (None when they do
+    not say so). `x-ratelimit-reset-*` is when the limit is whole again, but one request needs only
+    part of it back: a minute's share (60 / limit) for requests, and at most TOKEN_WAIT_CAP for
+    tokens, whose next request's size is not known here."""
+    remaining = _number(headers.get(f"x-ratelimit-remaining-{what}"))
+    if remaining is None or remaining > 0:
+        return None
+    reset = reset_delay(headers, what) or 1.0
+    if what == "tokens":
+        return min(reset, TOKEN_WAIT_CAP)
+    limit = _number(headers.get(f"x-ratelimit-limit-{what}"))
+    return min(reset, 60.0 / limit) if limit else reset
+
+
+def reset_delay(headers: Mapping[str, str], what: str) -> float | None:
+    """Seconds until x-ratelimit-reset-{requests,tokens} ('1s', '6m0s', '12ms')."""
+    value = headers.get(f"x-ratelimit-reset-{what}")
+    return parse_duration(value) if value else None
+
+
+def parse_duration(value: str) -> float | None:
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A pacer's state, for the progress display and the log."""
+
+    name: str
+    rate: float | None  # requests a second allowed now; None: no limit known
+    token_rate: float | None
+    source: str  # what sets the rate: told | headers | backing off | unlimited
+    paused_for: float  # seconds until a pause ends (0: not paused)
+    in_flight: int
+    window: int | None  # requests allowed in flight, when a 503 cut it below the concurrency
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A started request, handed back to done()."""
+
+    started: float
+    on_credit: bool  # it started early, on the server's word that its limit had room (x-ratelimit-remaining)
+
+
+class Pacer:
+    def __init__(self, name: str, rpm: float | None = None, tpm: float | None = None, concurrency: int = 16,
+                 patience: float = 900.0, clock: Callable[[], float] = time.monotonic,
+                 shared: SharedLimit | None = None, draw: Callable[[], float] = random.random):
+        self.name = name
+        self._clock = clock
+        self._draw = draw
+        self._shared = shared
+        self._told = (rpm / 60 if rpm else None, tpm / 60 if tpm else None)
+        self._server: tuple[float | None, float | None] = (None, None)
+        self._backoff: float | None = None  # requests a second while backing off; None: at the ceiling
+        self._known_good = float("inf")  # the last rate known to work: slow start runs up to it
+        self._concurrency = concurrency
+        self._window = float(concurrency)  # requests allowed in flight; a 503 cuts it
+        self._in_flight = 0
+        self._probing = True  # until the first answer, one request at a time
+        self._paused_until = 0.0
+        self._last_start = float("-inf")
+        self._tokens_free_at = float("-inf")  # when the tokens of the requests started so far are paid off
+        # What the last x-ratelimit-remaining-* said is left, less what started since: requests may
+        # start early on that credit (a short job need not wait out a limit it will never reach),
+        # until a refusal shows the server enforces its limit over a shorter period than it says.
+        self._credit: list[float] | None = None  # [requests, tokens] left, when the server says
+        self._trust_credit = True
+        self._most_left = 0.0  # the most x-ratelimit-remaining-requests seen: about the server's burst
+        self._room = False  # the last answer said at least half of that is left: nobody else is pressing
+        self._settled_at = float("-inf")  # a cut reacts only to refusals of requests started after this
+        self._last_ok = True
+        self._last_success = clock()
+        self._patience = patience
+        self._starts: deque[float] = deque(maxlen=32)
+        self._gate = asyncio.Lock()  # waiters take their turn in order, one at a time
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    # ------------------------------------------------------------------ what the pace is
+
+    @property
+    def rate(self) -> float | None:
+        """Requests a second allowed now, or None when nothing limits them."""
+        return _lowest(self._ceiling(), self._backoff)
+
+    @property
+    def token_rate(self) -> float | None:
+        told, server = self._told[1], self._server[1]
+        return _lowest(told, server * MARGIN if server else None)
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self.token_rate is not None
+
+    def _ceiling(self) -> float | None:
+        """The request rate the job and the server allow, before any backing off."""
+        told, server = self._told[0], self._server[0]
+        return _lowest(told, server * MARGIN if server else None)
+
+    def patient(self) -> bool:
+        """False once the limit has refused everything for `patience` seconds since its last success."""
+        return self._clock() - self._last_success < self._patience
+
+    def pace(self) -> Pace:
+        server = self._server[0]
+        rate = self.rate
+        if rate is None:
+            source = "unlimited"
+        elif rate == self._backoff:
+            source = "backing off"
+        elif server is not None and rate == server * MARGIN:
+            source = "headers"
+        else:
+            source = "told"
+        window = int(self._window) if self._window < self._concurrency else None
+        return Pace(self.name, rate, self.token_rate, source, max(0.0, self._paused_until - self._clock()),
+                    self._in_flight, window)
+
+    # ------------------------------------------------------------------ taking a turn
+
+    async def acquire(self, tokens: Callable[[], int] | None = None) -> Ticket:
+        """Wait for this request's turn and count it in flight; returns the ticket to give done().
+        `tokens` tells the request's size as a token limit counts it, asked only when one applies."""
+        if self._shared is None and not self._gate.locked() and self._delay(tokens, self._clock()) <= 0:
+            return self._start(tokens)
+        async with self._gate:
+            while (wait := self._delay(tokens, self._clock())) > 0:
+                await self._sleep(wait)
+            if self._shared is not None:
+                size = tokens() if tokens is not None and self.counts_tokens else 0
+                await self._shared.take(self.rate, size, self.token_rate, self._check_open)
+            return self._start(tokens)
+
+    def close(self) -> None:
+        """Stop every waiting request: they raise Stopped."""
+        self._closed = True
+        self._changed.set()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Stopped()
+
+    def _delay(self, tokens: Callable[[], int] | None, now: float) -> float:
+        """Seconds until a request may start; inf while it must wait for one in flight to end."""
+        self._check_open()
+        if self._in_flight >= (1 if self._probing else int(self._window)):
+            return float("inf")
+        if self._on_credit(tokens):
+            return self._paused_until - now
+        return self._due(tokens) - now
+
+    def _due(self, tokens: Callable[[], int] | None) -> float:
+        """When the pace lets the next request start."""
+        start = self._paused_until
+        rate = self.rate
+        if rate:
+            start = max(start, self._last_start + 1 / rate)
+        if tokens is not None and self.counts_tokens:
+            start = max(start, self._tokens_free_at)
+        return start
+
+    def _on_credit(self, tokens: Callable[[], int] | None) -> bool:
+        if self._credit is None or not self._trust_credit:
+            return False
+        requests, left = self._credit
+        size = tokens() if tokens is not None and self.counts_tokens else 0
+        return requests - self._in_flight >= 1 and (not size or left >= size)
+
+    def _start(self, tokens: Callable[[], int] | None) -> Ticket:
+        now = self._clock()
+        on_credit = self._due(tokens) > now
+        rate, token_rate = self.rate, self.token_rate
+        due = self._last_start + 1 / rate if rate else now
+        self._last_start = min(now, max(due, now - LATE))
+        size = tokens() if tokens is not None and token_rate else 0
+        if size and token_rate:
+            self._tokens_free_at = max(self._tokens_free_at, now - LATE) + size / token_rate
+        if self._credit is not None:
+            self._credit[0] -= 1
+            self._credit[1] -= size
+        self._in_flight += 1
+        self._starts.append(now)
+        return Ticket(now, on_credit)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early when anything changes (an answer, a pause, a new rate, a stop)."""
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), None if seconds == float("inf") else seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    # ------------------------------------------------------------------ learning from answers
+
+    def done(self, ticket: Ticket, headers: Mapping[str, str] | None, failure: Failure | None = None) -> None:
+        """A request ended: answered (failure None), refused, or failed. `headers` are the answer's."""
+        now = self._clock()
+        self._in_flight -= 1
+        self._probing = False
+        if headers:
+            self._learn(headers, now)
+        if failure is None:
+            self._succeeded(now)
+        elif failure.rate_limited or failure.overloaded:
+            if ticket.on_credit:
+                self._trust_credit = False
+            self._pause(server_delay(failure.headers or {}) or 0.0, now)
+            self._cut(ticket, now, window=failure.overloaded)
+        self._changed.set()
+
+    def _learn(self, headers: Mapping[str, str], now: float) -> None:
+        limits = ServerLimits.parse(headers)
+        requests, tokens = self._server
+        self._server = (limits.requests_per_minute / 60 if limits.requests_per_minute else requests,
+                        limits.tokens_per_minute / 60 if limits.tokens_per_minute else tokens)
+        left = _number(headers.get("x-ratelimit-remaining-requests"))
+        if left is not None:
+            tokens_left = _number(headers.get("x-ratelimit-remaining-tokens"))
+            self._credit = [left, tokens_left if tokens_left is not None else float("inf")]
+            self._most_left = max(self._most_left, left)
+            self._room = left >= self._most_left / 2
+        self._pause(limits.wait, now)
+
+    def _pause(self, seconds: float, now: float) -> None:
+        """Hold every request `seconds`, and up to a quarter more at random, so that processes
+        sharing a limit do not all come back at the same moment."""
+        if seconds > 0 and now + seconds > self._paused_until:
+            self._paused_until = now + seconds * (1 + PAUSE_JITTER * self._draw())
+            self._credit = None  # the server's word on what is left no longer holds
+
+    def _succeeded(self, now: float) -> None:
+        self._last_success = now
+        self._last_ok = True
+        if self._window < self._concurrency:
+            self._window = min(float(self._concurrency), self._window + 1 / self._window)
+        if self._backoff is None:
+            return
+        # Quickly back to the rate known to work, or while the server shows room to spare (another
+        # process on the key finished), and slowly beyond.
+        fast = self._backoff < self._known_good or self._room
+        self._backoff += SLOW_START_STEP if fast else PROBE_STEP
+        ceiling = self._ceiling()
+        if ceiling is not None and self._backoff >= ceiling:
+            self._backoff = None  # back at the ceiling: nothing learned by backing off still binds
+
+    def _cut(self, ticket: Ticket, now: float, window: bool) -> None:
+        """Multiplicative decrease, once per round trip: refusals of requests sent before the last
+        cut took effect (its pause, then one interval at the new pace) say nothing about that pace."""
+        if ticket.started < self._settled_at:
+            return
+        if window:
+            self._window = max(1.0, self._window * BETA)
+            self._settled_at = max(now, self._paused_until)
+            return
+        measured = self._measured(now)
+        ceiling = self._ceiling()
+        floor = min(MIN_RATE, ceiling / 2) if ceiling else MIN_RATE
+        if self._last_ok and measured is not None:  # the first refusal after a success: a bit less worked
+            self._known_good = max(floor, _lowest(self.rate, measured) * BETA)  # type: ignore[operator]
+        self._backoff = max(floor, (_lowest(self.rate, measured) or MIN_RATE) * BETA)
+        self._last_ok = False
+        self._settled_at = max(now, self._paused_until) + 1 / self._backoff
+
+    def _measured(self, now: float) -> float | None:
+        """The rate requests were actually started at lately."""
+        if len(self._starts) < 2 or now <= self._starts[0]:
+            return None
+        return (len(self._starts) - 1) / (now - self._starts[0])
+
+
+def _lowest(*rates: float | None) -> float | None:
+    known = [r for r in rates if r]
+    return min(known) if known else None
+
+
+class Pacing:
+    """A run's pacers, one per (endpoint, key, model)."""
+
+    def __init__(self, rpm: float | None, tpm: float | None, concurrency: int, patience: float,
+                 clock: Callable[[], float] = time.monotonic, shared: Callable[[str], SharedLimit] | None = None,
+                 draw: Callable[[], float] = random.random):
+        self._settings = (rpm, tpm, concurrency, patience)
+        self._clock = clock
+        self._draw = draw
+        self._shared = shared
+        self._pacers: dict[tuple[str, str, str], Pacer] = {}
+
+    def pacer(self, endpoint: str, key: str | None, model: str) -> Pacer:
+        identity = (endpoint, limit_id(endpoint, key), model)
+        pacer = self._pacers.get(identity)
+        if pacer is None:
+            rpm, tpm, concurrency, patience = self._settings
+            shared = self._shared(f"{identity[1]}:{model}") if self._shared else None
+            name = f"{model} at {endpoint}" if model else endpoint
+            pacer = self._pacers[identity] = Pacer(name, rpm, tpm, concurrency, patience, self._clock, shared,
+                                                   self._draw)
+        return pacer
+
+    def close(self) -> None:
+        for pacer in self._pacers.values():
+            pacer.close()
+
+    def paces(self) -> list[Pace]:
+        return [pacer.pace() for pacer in self._pacers.values()]
+
+
+def limit_id(endpoint: str, key: str | None) -> str:
+    """Names an (endpoint, key) pair without revealing the key: processes that share one share this."""
+    return hashlib.sha256(f"{endpoint}\0{key or ''}".encode()).hexdigest()[:16]

@@ -1,0 +1,233 @@
+"""The pacer: what the server's headers and refusals teach it, and how requests take their turns.
+
+Rules about rates are checked on a fake clock through `pace()`; waiting is checked with real time,
+asserting only lower bounds (a loaded machine makes things slower, never faster).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from batchgpt.pacing import MARGIN, MIN_RATE, Pacer, Pacing, ServerLimits, Stopped, parse_duration, refill_wait
+from batchgpt.retry import Failure
+
+LIMITS = {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "100ms", "x-ratelimit-limit-tokens": "60000"}
+REFUSED = Failure("http", "Rate limit reached", 429, code="rate_limit_exceeded", type="requests", headers={})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def started(pacer: Pacer, n: int = 1) -> list:
+    async def go():
+        return [await pacer.acquire() for _ in range(n)]
+    return run(go())
+
+
+def test_told_limits_pace_evenly_and_the_servers_lower_limit_wins():
+    clock = Clock()
+    pacer = Pacer("m", rpm=6000, clock=clock)
+    assert pacer.pace().rate == 100 and pacer.pace().source == "told"
+    [ticket] = started(pacer)
+    pacer.done(ticket, {"x-ratelimit-limit-requests": "600", "x-ratelimit-limit-tokens": "60000"})
+    pace = pacer.pace()
+    assert pace.rate == pytest.approx(10 * MARGIN) and pace.source == "headers"
+    assert pace.token_rate == pytest.approx(1000 * MARGIN)
+    higher = Pacer("m", rpm=60, clock=clock)
+    [ticket] = started(higher)
+    higher.done(ticket, {"x-ratelimit-limit-requests": "600"})
+    assert higher.pace().rate == 1 and higher.pace().source == "told"
+
+
+def test_a_used_up_limit_pauses_until_one_more_request_fits():
+    clock = Clock()
+    pacer = Pacer("m", clock=clock, draw=lambda: 0.0)
+    [ticket] = started(pacer)
+    pacer.done(ticket, LIMITS)
+    assert pacer.pace().paused_for == pytest.approx(0.1)  # 600 a minute: one more fits in 0.1 s
+    clock.now += 0.1
+    assert pacer.pace().paused_for == 0
+
+
+def answered_probe(pacer: Pacer, headers: dict | None = None) -> None:
+    """The first request on a limit goes alone: answer it, so that the others may start."""
+    [probe] = started(pacer)
+    pacer.done(probe, headers)
+
+
+def test_a_refusal_without_headers_cuts_the_rate_and_successes_bring_it_back():
+    clock = Clock()
+    pacer = Pacer("m", rpm=6000, clock=clock)
+    answered_probe(pacer)
+    tickets = []
+    for _ in range(11):  # 100 a second, as told
+        tickets += started(pacer)
+        clock.now += 0.01
+    pacer.done(tickets[-1], None, REFUSED)
+    pace = pacer.pace()
+    assert pace.source == "backing off" and pace.rate == pytest.approx(70, rel=0.02)
+    pacer.done(tickets[-2], None, REFUSED)  # sent before the cut: says nothing about the new rate
+    assert pacer.pace().rate == pace.rate
+    for ticket in tickets[:-2]:
+        pacer.done(ticket, None)
+    assert pacer.pace().rate > pace.rate
+
+
+def test_backing_off_converges_from_ten_times_too_much_and_keeps_a_floor():
+    clock = Clock()
+    pacer = Pacer("m", rpm=6000, clock=clock)
+    answered_probe(pacer)
+    rates = []
+    for _ in range(16):  # every request refused, each sent at the pace of the last cut
+        clock.now += 1 / pacer.pace().rate
+        [ticket] = started(pacer)
+        clock.now += 0.001
+        pacer.done(ticket, None, REFUSED)
+        rates.append(pacer.pace().rate)
+    assert rates == sorted(rates, reverse=True)
+    assert rates[6] < 10 and rates[-1] == MIN_RATE
+
+
+def test_a_retry_after_pause_is_kept_and_then_requests_resume_one_at_a_time():
+    async def go():
+        pacer = Pacer("m", rpm=600, draw=lambda: 0.0)  # 10 a second
+        first = await pacer.acquire()
+        pacer.done(first, {"retry-after-ms": "300"}, Failure("http", "slow down", 429, headers={"retry-after-ms": "300"}))
+        refused_at = time.monotonic()
+        starts = []
+        for _ in range(4):
+            await pacer.acquire()
+            starts.append(time.monotonic())
+        return refused_at, starts
+    refused_at, starts = run(go())
+    assert starts[0] - refused_at >= 0.29  # never before the server's retry-after
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(gap >= 0.09 for gap in gaps)  # then at the pace, not every worker at once
+
+
+def test_the_first_request_on_a_limit_goes_alone():
+    async def go():
+        pacer = Pacer("m", concurrency=8)
+        first = await pacer.acquire()
+        second = asyncio.ensure_future(pacer.acquire())
+        await asyncio.sleep(0.05)
+        waited = not second.done()
+        pacer.done(first, {})
+        await asyncio.wait_for(second, 1)
+        return waited
+    assert run(go())
+
+
+def test_an_overloaded_server_gets_fewer_requests_at_once():
+    async def go():
+        pacer = Pacer("m", concurrency=4)
+        probe = await pacer.acquire()
+        pacer.done(probe, {})
+        tickets = [await pacer.acquire() for _ in range(4)]
+        pacer.done(tickets[-1], None, Failure("http", "overloaded", 503, headers={}))
+        window = pacer.pace().window
+        blocked = asyncio.ensure_future(pacer.acquire())  # three in flight, and a window of two
+        await asyncio.sleep(0.05)
+        went_early = blocked.done()
+        pacer.done(tickets[0], None)
+        pacer.done(tickets[1], None)
+        await asyncio.wait_for(blocked, 1)
+        return window, went_early
+    window, went_early = run(go())
+    assert window == 2 and not went_early
+
+
+def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_it_is_refused():
+    clock = Clock()
+    pacer = Pacer("m", rpm=60, clock=clock)  # one a second
+    [probe] = started(pacer)
+    pacer.done(probe, {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59"})
+    tickets = started(pacer, 5)  # no clock time passes: all five start on the server's credit
+    assert all(t.on_credit for t in tickets)
+    pacer.done(tickets[0], None, REFUSED)  # yet it refused: it enforces over a shorter period
+    pacer.done(tickets[1], {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "50"})
+    clock.now += 60
+    [next_one] = started(pacer)
+    assert not next_one.on_credit
+
+    async def paced():
+        return await asyncio.wait_for(pacer.acquire(), 0.2)
+    with pytest.raises(asyncio.TimeoutError):
+        run(paced())  # the next slot is a second away
+
+
+def test_patience_runs_out_only_after_a_whole_spell_without_success():
+    clock = Clock()
+    pacer = Pacer("m", patience=900, clock=clock)
+    [ticket] = started(pacer)
+    clock.now += 899
+    assert pacer.patient()
+    pacer.done(ticket, None)
+    clock.now += 899
+    assert pacer.patient()
+    clock.now += 2
+    assert not pacer.patient()
+
+
+def test_a_stopped_run_releases_every_waiting_request():
+    async def go():
+        pacer = Pacer("m", rpm=6)  # one every ten seconds
+        await pacer.acquire()
+        waiting = [asyncio.ensure_future(pacer.acquire()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        pacer.close()
+        return await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, Stopped) for r in run(go()))
+
+
+def test_token_limits_hold_back_big_requests():
+    async def go():
+        pacer = Pacer("m", tpm=6000)  # 100 tokens a second
+        start = time.monotonic()
+        for _ in range(3):
+            pacer.done(await pacer.acquire(lambda: 50), None)
+        return time.monotonic() - start
+    assert run(go()) >= 0.95  # 150 tokens: the third waits until the first two are paid off
+
+
+def test_limits_belong_to_an_endpoint_a_key_and_a_model():
+    pacing = Pacing(None, None, 4, 900)
+    a = pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o")
+    assert pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o") is a
+    others = {pacing.pacer("https://api.openai.com/v1", "sk-2", "gpt-4o"),
+              pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o-mini"),
+              pacing.pacer("http://127.0.0.1:8000/v1", "sk-1", "gpt-4o")}
+    assert a not in others and len(others) == 3
+    assert all("sk-" not in repr(p.pace()) for p in [a, *others])
+
+
+def test_header_parsing():
+    assert ServerLimits.parse(LIMITS) == ServerLimits(600, 60000, pytest.approx(0.1))
+    assert ServerLimits.parse({"x-ratelimit-limit-requests": "soon"}) == ServerLimits()
+    assert refill_wait({"x-ratelimit-remaining-requests": "3"}, "requests") is None
+    assert refill_wait({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
+                        "x-ratelimit-reset-requests": "1m0s"}, "requests") == 1.0
+    assert refill_wait({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2.5s"}, "requests") == 2.5
+    assert refill_wait({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}, "tokens") == 1.0
+
+
+@pytest.mark.parametrize("text,seconds", [("1s", 1), ("6m0s", 360), ("12ms", 0.012), ("0s", 0), ("1.5s", 1.5),
+                                          ("1h2m3s", 3723), ("20", 20)])
+def test_reset_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_garbage_durations_are_ignored():
+    assert parse_duration("soon") is None and parse_duration("5x") is None

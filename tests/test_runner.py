@@ -1,0 +1,171 @@
+"""The engine end to end through the CLI: pacing by what the server says, waiting out rate limits,
+outages, and which failures a rerun sends again. Figures for the real limits are in bench/pacing.py;
+these runs use faster limits so that the suite stays quick, and assert what must always hold."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from batchgpt.mockserver import Config, Fault, MockServer
+
+from conftest import SECRET, chat_job, faults
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def statuses(path: Path) -> Counter:
+    return Counter(r["status"] for r in rows_of(path))
+
+
+@pytest.fixture
+def limited() -> Iterator[Any]:
+    """Start mock servers with the given settings; all are stopped after the test."""
+    started: list[MockServer] = []
+
+    def start(**config: Any) -> MockServer:
+        server = MockServer(Config(api_key=SECRET, **config)).start()
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+def run_against(cli, server: MockServer, job: Path, *extra: str):
+    return cli("run", str(job), "--base-url", server.base_url, *extra, base_url=False)
+
+
+def test_told_ten_times_the_limit_the_run_paces_by_the_servers_headers(cli, limited, write_job, tmp_path):
+    server = limited(rpm=1200, window=1)  # 20 a second, a one-second burst; said in x-ratelimit-*
+    job = write_job(chat_job([f"q{i}" for i in range(80)], limits={"rpm": 12000, "concurrency": 16}))
+    result = run_against(cli, server, job)
+    assert result.exit_code == 0, result.output
+    assert statuses(tmp_path / "out" / "t.csv") == {"ok": 80}
+    assert server.refused() <= 0.05 * len(server.answers)
+
+
+def test_without_any_rate_limit_headers_the_run_backs_off_and_loses_nothing(cli, limited, write_job, tmp_path):
+    server = limited(rpm=1200, window=1, limit_headers=False, retry_after=False)
+    job = write_job(chat_job([f"q{i}" for i in range(80)], limits={"rpm": 12000, "max_retries": 1}))
+    result = run_against(cli, server, job)
+    assert result.exit_code == 0, result.output  # 429s used up none of the single retry
+    assert statuses(tmp_path / "out" / "t.csv") == {"ok": 80}
+    assert 0 < server.refused() <= 0.2 * len(server.answers)
+    assert "refused by rate limits and waited out" in result.stderr
+
+
+def test_a_spell_of_429s_is_waited_out(cli, limited, write_job, tmp_path):
+    server = limited(faults=[Fault("429", seconds=2.5)])
+    job = write_job(chat_job([f"q{i}" for i in range(3)], limits={"max_retries": 1, "concurrency": 1}))
+    result = run_against(cli, server, job)
+    assert result.exit_code == 0, result.output
+    rows = rows_of(tmp_path / "out" / "t.csv")
+    assert {r["status"] for r in rows} == {"ok"}
+    assert int(rows[0]["attempts"]) >= 3  # refused more often than max_retries allows, yet answered
+
+
+def test_a_limit_that_never_lets_up_fails_its_items_after_patience_and_a_rerun_sends_them(cli, server, write_job,
+                                                                                          tmp_path):
+    faults(server, "429")
+    job = write_job(chat_job(["a", "b", "c"], limits={"patience": 1.5, "concurrency": 2}))
+    started = time.monotonic()
+    result = cli("run", str(job))
+    assert result.exit_code == 1 and time.monotonic() - started < 15
+    rows = rows_of(tmp_path / "out" / "t.csv")
+    assert {r["status"] for r in rows} == {"error"}
+    assert all("HTTP 429" in r["error"] and "limits.patience" in r["error"] for r in rows)
+    assert "a plain rerun sends them again" in result.stderr
+    faults(server)
+    assert cli("run", str(job)).exit_code == 0
+    assert statuses(tmp_path / "out" / "t.csv") == {"ok": 3}
+
+
+def test_nothing_listening_stops_the_run_with_items_skipped_and_a_rerun_answers_them(cli, write_job, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    job = write_job(chat_job([f"q{i}" for i in range(10)], limits={"outage": 2, "max_retries": 1}))
+    started = time.monotonic()
+    result = cli("run", str(job), "--base-url", f"http://127.0.0.1:{port}/v1", base_url=False)
+    assert result.exit_code == 3 and time.monotonic() - started < 15
+    assert f"127.0.0.1:{port}" in result.stderr and "no answer from the endpoint for 2 s" in result.stderr
+    assert statuses(tmp_path / "out" / "t.csv") == {"skipped": 10}
+    server = MockServer(Config(api_key=SECRET)).start(port)
+    try:
+        rerun = cli("run", str(job), "--base-url", server.base_url, base_url=False)
+        assert rerun.exit_code == 0, rerun.output
+        assert statuses(tmp_path / "out" / "t.csv") == {"ok": 10} and len(server.seen) == 10
+    finally:
+        server.stop()
+
+
+def test_a_rerun_sends_transient_failures_again_and_permanent_ones_only_when_asked(cli, server, write_job, tmp_path):
+    faults(server, "400:match=BAD", "malformed:match=FLAKY")
+    job = write_job(chat_job(["fine", "BAD", "FLAKY"], limits={"max_retries": 1}))
+    first = cli("run", str(job))
+    assert first.exit_code == 1
+    assert "1 for a passing reason" in first.stderr and "1 for a reason in the request" in first.stderr
+    assert "--retry-failed" in first.stderr
+    faults(server)
+    sent = len(server.seen)
+    second = cli("run", str(job))
+    assert second.exit_code == 1  # BAD is still failed
+    assert [s.body["messages"][-1]["content"] for s in server.seen[sent:]] == ["FLAKY"]
+    third = cli("run", str(job), "--retry-failed")
+    assert third.exit_code == 0 and server.seen[-1].body["messages"][-1]["content"] == "BAD"
+
+
+def test_an_overloaded_server_gets_fewer_requests_at_once_and_every_item_completes(cli, limited, write_job,
+                                                                                   tmp_path):
+    server = limited(capacity=2, latency=0.05)
+    job = write_job(chat_job([f"q{i}" for i in range(30)], limits={"concurrency": 8}))
+    result = run_against(cli, server, job, "--log-format", "json")
+    assert result.exit_code == 0, result.output
+    assert statuses(tmp_path / "out" / "t.csv") == {"ok": 30}
+    assert server.refused() < 30
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "pace" and "in flight" in e["message"] for e in events)
+
+
+def test_each_model_is_paced_by_its_own_limit_and_the_log_says_how(cli, limited, write_job, tmp_path):
+    server = limited(rpm=1200, window=1)
+    job = write_job({
+        "name": "t", "limits": {"concurrency": 8},
+        "tasks": [{"type": "chat", "model": model, "items": [{"id": f"{model}-{i}", "prompt": f"q{i}"} for i in range(30)]}
+                  for model in ("gpt-4o-mini", "gpt-4.1")]})
+    result = run_against(cli, server, job, "--log-format", "json")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    paced = {e["message"].split(" at ")[0] for e in events if e["event"] == "pace" and "x-ratelimit" in e["message"]}
+    assert paced == {"gpt-4o-mini", "gpt-4.1"}
+    assert server.refused() <= 0.05 * len(server.answers)
+
+
+def start_job(job: Path, base_url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url,
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_jobs_at_once_from_one_folder_on_one_limit_both_finish(limited, write_job, tmp_path):
+    server = limited(rpm=1200, window=1)
+    jobs = [write_job({**chat_job([f"{n}-{i}" for i in range(60)], limits={"rpm": 1200}), "name": n}, f"{n}.yaml")
+            for n in ("one", "two")]
+    children = [start_job(job, server.base_url) for job in jobs]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [c.returncode for c in children] == [0, 0], [err for _, err in outputs]
+    assert all("Traceback" not in err for _, err in outputs)
+    assert statuses(tmp_path / "out" / "one.csv") == statuses(tmp_path / "out" / "two.csv") == {"ok": 60}
