@@ -11,7 +11,8 @@ has a Pacer. A pacer starts requests one at a time, evenly spaced, at the lowest
 A 429's `retry-after`, or a header saying a limit is used up, pauses the pacer; after a pause
 requests resume at the pace, one at a time, never every worker at once. A 503 from
 an overloaded server cuts how many requests may be in flight the same way. The first request on
-a limit goes alone, so that its answer's headers set the pace before anything else is sent.
+a limit goes alone (for up to PROBE_S), so that its answer's headers set the pace before
+anything else is sent.
 
 Time comes from an injected clock, and nothing here does I/O but the optional shared limit.
 """
@@ -38,6 +39,7 @@ SLOW_START_STEP = 1.0  # requests a second added per success, up to the last rat
 PROBE_STEP = 0.05  # ... and beyond it: 5% of the rate per second of successes, at any rate
 LATE = 0.01  # a request that starts up to this late keeps its slot: timers firing late cost no pace
 PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
+PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
 TOKEN_WAIT_CAP = 1.0  # an exhausted token limit pauses at most this long (the request size is unknown)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -138,7 +140,8 @@ class Pacer:
         self._concurrency = concurrency
         self._window = float(concurrency)  # requests allowed in flight; a 503 cuts it
         self._in_flight = 0
-        self._probing = True  # until the first answer, one request at a time
+        self._probe_until: float | None = None  # until the first answer (or PROBE_S), one request at a time
+        self._probing = True
         self._paused_until = 0.0
         self._last_start = float("-inf")
         self._tokens_free_at = float("-inf")  # when the tokens of the requests started so far are paid off
@@ -225,8 +228,10 @@ class Pacer:
     def _delay(self, tokens: Callable[[], int] | None, now: float) -> float:
         """Seconds until a request may start; inf while it must wait for one in flight to end."""
         self._check_open()
+        if self._probing and self._probe_until is not None and now >= self._probe_until:
+            self._probing = False  # a slow first answer: its headers are not worth more waiting
         if self._in_flight >= (1 if self._probing else int(self._window)):
-            return float("inf")
+            return self._probe_until - now if self._probing and self._probe_until is not None else float("inf")
         if self._on_credit(tokens):
             return self._paused_until - now
         return self._due(tokens) - now
@@ -250,6 +255,8 @@ class Pacer:
 
     def _start(self, tokens: Callable[[], int] | None) -> Ticket:
         now = self._clock()
+        if self._probe_until is None:
+            self._probe_until = now + PROBE_S
         on_credit = self._due(tokens) > now
         rate, token_rate = self.rate, self.token_rate
         due = self._last_start + 1 / rate if rate else now

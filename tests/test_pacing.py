@@ -231,3 +231,11 @@ def test_reset_durations(text, seconds):
 
 def test_garbage_durations_are_ignored():
     assert parse_duration("soon") is None and parse_duration("5x") is None
+
+
+def test_a_slow_first_answer_holds_the_others_back_only_for_a_moment():
+    clock = Clock()
+    pacer = Pacer("m", concurrency=4, clock=clock)
+    started(pacer)  # the first request: no answer yet
+    clock.now += 2.0  # PROBE_S later, its headers are not worth more waiting
+    assert len(started(pacer, 3)) == 3
