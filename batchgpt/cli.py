@@ -132,7 +132,7 @@ def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_
 
 
 def _redis_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+    if value is not None and not value.startswith(("redis://", "rediss://")):
         raise click.BadParameter("use a Redis URL: redis://HOST:PORT/DB", param_hint="--shared-limits")
     return value
 

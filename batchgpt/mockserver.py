@@ -141,7 +141,7 @@ class MockServer:
         self._random = random.Random(self.config.seed)
         self._buckets: dict[tuple[str, str], _Bucket] = {}  # (model, requests|tokens)
         self._fault_clock: dict[int, float] = {}  # id(fault): when its `for=` window opened
-        self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer
+        self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
         self.in_flight = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -230,7 +230,8 @@ class MockServer:
             raise
         finally:
             self.in_flight -= 1
-            self.answers.append((time.monotonic(), status))
+            if self.config.record:
+                self.answers.append((time.monotonic(), status))
 
     def refused(self) -> int:
         """How many answers were rate-limit or overload refusals (429, 503)."""

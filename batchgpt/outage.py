@@ -29,9 +29,11 @@ class Outage:
         self._last_answer = self._clock()
 
     def failed(self, started: float, failure: Failure, endpoint: str) -> None:
-        """An attempt that started at `started` got no useful answer (`failure.unreachable`)."""
-        if self._since is None or started < self._since:
-            self._since = started
+        """An attempt that started at `started` got no useful answer (`failure.unreachable`). A
+        spell begins no earlier than the last answer: one slow failure among answers is no outage."""
+        begins = max(started, self._last_answer)
+        if self._since is None or begins < self._since:
+            self._since = begins
         self._last_error = f"{endpoint}: {failure.describe()}"
 
     def silent_since(self, moment: float) -> bool:

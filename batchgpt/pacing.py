@@ -19,6 +19,7 @@ Time comes from an injected clock, and nothing here does I/O but the optional sh
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
@@ -27,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from .records import shown_url
 from .retry import Failure, server_delay
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ SLOW_START_STEP = 1.0  # requests a second added per success, up to the last rat
 PROBE_STEP = 0.05  # ... and beyond it: 5% of the rate per second of successes, at any rate
 LATE = 0.01  # a request that starts up to this late keeps its slot: timers firing late cost no pace
 PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
+WINDOW_STEP = 0.1  # requests in flight added per window of successes after a 503: one per ten round trips
 PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
 TOKEN_WAIT_CAP = 1.0  # an exhausted token limit pauses at most this long (the request size is unknown)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -145,7 +148,8 @@ class Pacer:
         self._paused_until = 0.0
         self._last_start = float("-inf")
         self._tokens_free_at = float("-inf")  # when the tokens of the requests started so far are paid off
-        # What the last x-ratelimit-remaining-* said is left, less what started since: requests may
+        # What the last x-ratelimit-remaining-* said is left, less what was in flight then and what
+        # started since: requests may
         # start early on that credit (a short job need not wait out a limit it will never reach),
         # until a refusal shows the server enforces its limit over a shorter period than it says.
         self._credit: list[float] | None = None  # [requests, tokens] left, when the server says
@@ -209,12 +213,17 @@ class Pacer:
         if self._shared is None and not self._gate.locked() and self._delay(tokens, self._clock()) <= 0:
             return self._start(tokens)
         async with self._gate:
-            while (wait := self._delay(tokens, self._clock())) > 0:
+            # Everything is checked again after every wait, the shared limit's included: a pause
+            # or a stop may have come meanwhile.
+            while (wait := self._delay(tokens, self._clock())) > 0 or (wait := await self._take_shared(tokens)) > 0:
                 await self._sleep(wait)
-            if self._shared is not None:
-                size = tokens() if tokens is not None and self.counts_tokens else 0
-                await self._shared.take(self.rate, size, self.token_rate, self._check_open)
             return self._start(tokens)
+
+    async def _take_shared(self, tokens: Callable[[], int] | None) -> float:
+        if self._shared is None:
+            return 0.0
+        size = tokens() if tokens is not None and self.counts_tokens else 0
+        return await self._shared.take(self.rate, size, self.token_rate)
 
     def close(self) -> None:
         """Stop every waiting request: they raise Stopped."""
@@ -232,17 +241,16 @@ class Pacer:
             self._probing = False  # a slow first answer: its headers are not worth more waiting
         if self._in_flight >= (1 if self._probing else int(self._window)):
             return self._probe_until - now if self._probing and self._probe_until is not None else float("inf")
-        if self._on_credit(tokens):
-            return self._paused_until - now
-        return self._due(tokens) - now
+        return self._due(tokens, self._on_credit(tokens)) - now
 
-    def _due(self, tokens: Callable[[], int] | None) -> float:
-        """When the pace lets the next request start."""
+    def _due(self, tokens: Callable[[], int] | None, on_credit: bool = False) -> float:
+        """When the pace lets the next request start. On the server's credit its own limit need not
+        be paced, but the job's limits and any backing off still are."""
         start = self._paused_until
-        rate = self.rate
+        rate = _lowest(self._told[0], self._backoff) if on_credit else self.rate
         if rate:
             start = max(start, self._last_start + 1 / rate)
-        if tokens is not None and self.counts_tokens:
+        if tokens is not None and (self._told[1] if on_credit else self.counts_tokens):
             start = max(start, self._tokens_free_at)
         return start
 
@@ -251,7 +259,7 @@ class Pacer:
             return False
         requests, left = self._credit
         size = tokens() if tokens is not None and self.counts_tokens else 0
-        return requests - self._in_flight >= 1 and (not size or left >= size)
+        return requests >= 1 and (not size or left >= size)
 
     def _start(self, tokens: Callable[[], int] | None) -> Ticket:
         now = self._clock()
@@ -281,6 +289,16 @@ class Pacer:
 
     # ------------------------------------------------------------------ learning from answers
 
+    def release(self) -> None:
+        """A request ended with nothing learned from it (its task was cancelled)."""
+        self._in_flight -= 1
+        self._changed.set()
+
+    def too_big(self, tokens: int) -> float | None:
+        """The token limit a request of `tokens` can never fit (a minute's worth), else None."""
+        per_second = _lowest(self._told[1], self._server[1])
+        return per_second * 60 if per_second and tokens > per_second * 60 else None
+
     def done(self, ticket: Ticket, headers: Mapping[str, str] | None, failure: Failure | None = None) -> None:
         """A request ended: answered (failure None), refused, or failed. `headers` are the answer's."""
         now = self._clock()
@@ -305,7 +323,8 @@ class Pacer:
         left = _number(headers.get("x-ratelimit-remaining-requests"))
         if left is not None:
             tokens_left = _number(headers.get("x-ratelimit-remaining-tokens"))
-            self._credit = [left, tokens_left if tokens_left is not None else float("inf")]
+            # Requests in flight may not have reached the server when it counted: assume they had not.
+            self._credit = [left - self._in_flight, tokens_left if tokens_left is not None else float("inf")]
             self._most_left = max(self._most_left, left)
             self._room = left >= self._most_left / 2
         self._pause(limits.wait, now)
@@ -321,7 +340,7 @@ class Pacer:
         self._last_success = now
         self._last_ok = True
         if self._window < self._concurrency:
-            self._window = min(float(self._concurrency), self._window + 1 / self._window)
+            self._window = min(float(self._concurrency), self._window + WINDOW_STEP / self._window)
         if self._backoff is None:
             return
         # Quickly back to the rate known to work, or while the server shows room to spare (another
@@ -373,6 +392,7 @@ class Pacing:
         self._draw = draw
         self._shared = shared
         self._pacers: dict[tuple[str, str, str], Pacer] = {}
+        self._closed = False
 
     def pacer(self, endpoint: str, key: str | None, model: str) -> Pacer:
         identity = (endpoint, limit_id(endpoint, key), model)
@@ -380,12 +400,15 @@ class Pacing:
         if pacer is None:
             rpm, tpm, concurrency, patience = self._settings
             shared = self._shared(f"{identity[1]}:{model}") if self._shared else None
-            name = f"{model} at {endpoint}" if model else endpoint
+            name = f"{model} at {shown_url(endpoint)}" if model else shown_url(endpoint)
             pacer = self._pacers[identity] = Pacer(name, rpm, tpm, concurrency, patience, self._clock, shared,
                                                    self._draw)
+            if self._closed:  # a run that stopped starts nothing, on a limit it had not used yet neither
+                pacer.close()
         return pacer
 
     def close(self) -> None:
+        self._closed = True
         for pacer in self._pacers.values():
             pacer.close()
 
@@ -393,6 +416,7 @@ class Pacing:
         return [pacer.pace() for pacer in self._pacers.values()]
 
 
+@functools.lru_cache(maxsize=64)
 def limit_id(endpoint: str, key: str | None) -> str:
     """Names an (endpoint, key) pair without revealing the key: processes that share one share this."""
     return hashlib.sha256(f"{endpoint}\0{key or ''}".encode()).hexdigest()[:16]

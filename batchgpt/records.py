@@ -11,6 +11,13 @@ from typing import Any, Mapping
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+def shown_url(url: str) -> str:
+    """A URL as it may be shown: without credentials (user:password@) or a query (keys hide there)."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path.partition('?')[0]}"
+
+
 @dataclass(frozen=True)
 class Provider:
     """Where requests go. The key itself is never held here, only the name of its variable."""

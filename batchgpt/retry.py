@@ -73,7 +73,6 @@ class Verdict:
     delay: float = 0.0  # seconds before this request's next attempt
     counts: bool = True  # the attempt used up one of max_retries
     stop_run: str | None = None  # why no further request should start
-    transient: bool = True  # if the item ends on this failure, a plain rerun sends it again
     exhausted: bool = False  # worth another try, but max_retries are used up
     rule: str = ""  # which rule decided, for the log
 
@@ -88,7 +87,7 @@ def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, dr
         return Verdict(False, stop_run=f"the account is out of quota ({failure.describe()})",
                        rule="insufficient_quota stops the run")
     if not _retryable(failure):
-        return Verdict(False, transient=failure.transient, rule="not retryable")
+        return Verdict(False, rule="not retryable")
     server = server_delay(failure.headers or {})
     delay = server if server is not None else backoff(tries, draw)
     if failure.rate_limited or (failure.overloaded and server is not None):

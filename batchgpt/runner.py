@@ -35,7 +35,7 @@ from .pacing import Pace, Pacer, Pacing, Stopped
 from .packing import Packer
 from .pricing import Pricing
 from .progress import Progress
-from .records import Pack, Provider, Reply, Request, Result
+from .records import Pack, Provider, Reply, Request, Result, shown_url
 from .retry import Failure, Verdict, decide
 from .shared import SharedLimits
 from .report import REPORT_COLUMNS, report_rows, write_results, write_table
@@ -109,7 +109,6 @@ class Engine:
         self.pacing = Pacing(limits.rpm, limits.tpm, limits.concurrency, limits.patience,
                              shared=self.shared.limit if self.shared else None)
         self.outage = Outage(limits.outage)
-        self._pacers: dict[tuple[Provider, str], Pacer] = {}
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
         self.stopped: str | None = None
@@ -270,11 +269,7 @@ class Engine:
         return self._clients[provider]
 
     def _pacer(self, request: Request) -> Pacer:
-        pacer = self._pacers.get((request.provider, request.model))
-        if pacer is None:
-            pacer = self.pacing.pacer(request.provider.base_url, api_key(request.provider), request.model)
-            self._pacers[(request.provider, request.model)] = pacer
-        return pacer
+        return self.pacing.pacer(request.provider.base_url, api_key(request.provider), request.model)
 
     def _reserve(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
         """Dollars reserved for the pack's worst case, or why it must not start."""
@@ -324,6 +319,11 @@ class Engine:
         tries = retries_used = 0
         failing_since: float | None = None  # when this pack's first unanswered attempt started
         while True:
+            limit = pacer.too_big(tokens()) if pacer.counts_tokens else None
+            if limit is not None:  # the API refuses it ("Request too large") however long one waits
+                error = (f"the request needs {tokens():,} tokens (prompt + max_tokens), more than the limit of "
+                         f"{limit:,.0f} tokens a minute on {pacer.name}: lower max_tokens or split the input")
+                return [self._outcome(r, "error", attempts=tries, error=error) for r in pack.requests]
             try:
                 ticket = await pacer.acquire(tokens)
             except Stopped:
@@ -331,20 +331,24 @@ class Engine:
             tries += 1
             self.sent += 1
             attempt_started = time.monotonic()
-            outcome = await client.send(pack)
-            if isinstance(outcome, Answer):
-                try:
-                    results = self._answered(pack, outcome, tries, time.monotonic() - started)
-                except MalformedReply as exc:
-                    outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
-                else:
-                    pacer.done(ticket, outcome.headers)
-                    self.outage.answered()
-                    return results
+            try:
+                outcome = await client.send(pack)
+                if isinstance(outcome, Answer):
+                    try:
+                        results = self._answered(pack, outcome, tries, time.monotonic() - started)
+                    except MalformedReply as exc:
+                        outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
+                    else:
+                        pacer.done(ticket, outcome.headers)
+                        self.outage.answered()
+                        return results
+            except BaseException:  # cancelled by a signal, or a bug: the request is no longer in flight
+                pacer.release()
+                raise
             pacer.done(ticket, outcome.headers, outcome)
             self.refused += outcome.rate_limited or outcome.overloaded
             if outcome.unreachable:
-                self.outage.failed(attempt_started, outcome, first.provider.base_url)
+                self.outage.failed(attempt_started, outcome, shown_url(first.provider.base_url))
                 failing_since = attempt_started if failing_since is None else failing_since
             else:
                 self.outage.answered()
@@ -356,7 +360,7 @@ class Engine:
                 log.warning("%s failed after %d attempt%s: %s", first.id, tries, "s" if tries > 1 else "", give_up)
                 latency = round(time.monotonic() - started, 4)
                 return [self._outcome(r, "error", attempts=tries, latency_s=latency, error=give_up,
-                                      transient=verdict.transient) for r in pack.requests]
+                                      transient=outcome.transient) for r in pack.requests]
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries, started)
@@ -370,7 +374,7 @@ class Engine:
     def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, failing_since: float | None) -> str | None:
         """Why this item ends as an error now; None to try it again."""
         if verdict.retry:
-            if failure.rate_limited and not pacer.patient():
+            if not verdict.counts and not pacer.patient():  # a wait for the limit that never ends
                 return (f"{failure.describe()} (no request to {pacer.name} succeeded for "
                         f"{self.job.limits.patience:g} s: limits.patience)")
             return None
@@ -501,7 +505,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
     return Summary(
         run_id=run_id, job=job.name, items=totals["requests"], sent=engine.sent, ok=totals["succeeded"],
         failed=failed, skipped=totals["requests"] - totals["succeeded"] - failed, reused=progress.reused,
-        failed_transient=store.failures(job.name, run_id)[0], refused=engine.refused,
+        failed_transient=store.transient_failures(job.name, run_id), refused=engine.refused,
         prompt_tokens=totals["prompt_tokens"], completion_tokens=totals["completion_tokens"],
         cost_usd=totals["cost_usd"], elapsed_s=time.monotonic() - started, exit_code=exit_code,
         results=job.results, report=job.report, state_dir=state_dir, stopped=engine.stopped,

@@ -3,20 +3,19 @@
 `limits.shared: redis://HOST:PORT/DB` makes each request, after its own process's pacer, also take
 a slot from a sliding-window counter in Redis (the `limits` library's atomic Lua script, on the
 Redis server's clock), so two cron jobs on one key together stay within the key's limit. The
-counter is named by the endpoint, a hash of the key and the model, never by the key itself, and
-each process applies the limit it knows (told or learned) to the common count, so the most
-careful process sets the pace for itself. Windows are one second long, so the count allows no
-burst bigger than a second's worth, to within one request a second.
+counter is named by a hash of the endpoint and the key, and the model, never by the key itself,
+and each process applies the limit it knows (told or learned) to the common count, so the most
+careful process sets the pace for itself. Windows are one second long (longer only for limits
+under about one request a second, which need a window to hold one), so the count allows no burst
+bigger than a second's worth, to within one request a second.
 
 If Redis stops answering mid-run, the run goes on with each process pacing itself, and says so
 once: a missing shared limit costs some 429s, never an item.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from typing import Any, Callable
 
 from .errors import UsageError
 
@@ -35,15 +34,18 @@ class SharedLimits:
         except ImportError:
             raise UsageError("limits.shared needs the Redis client: pip install 'batchgpt[shared]'") from None
         self.url = url
-        self._pool = ConnectionPool.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        self._storage = RedisStorage(f"async+{url}", implementation="redispy", connection_pool=self._pool,
-                                     key_prefix=KEY_PREFIX, wrap_exceptions=True)
+        try:
+            self._pool = ConnectionPool.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+            self._storage = RedisStorage(f"async+{url}", implementation="redispy", connection_pool=self._pool,
+                                         key_prefix=KEY_PREFIX, wrap_exceptions=True)
+        except Exception as exc:  # a URL the client cannot use: say so, without its password
+            raise UsageError(f"cannot use the shared limit at {redacted(url)}: {exc}") from None
         self.broken: str | None = None
 
     @classmethod
     async def verify(cls, url: str) -> None:
         """Fail before anything is sent when the Redis cannot be used."""
-        shared = cls(url)
+        shared = cls(url)  # a UsageError for a URL the client cannot take
         try:
             await shared._storage.get_sliding_window("probe", 1)
         except Exception as exc:  # the client's errors vary by version; all mean "unusable"
@@ -75,28 +77,32 @@ class SharedLimits:
 
 
 class SharedLimit:
-    """One limit (endpoint, key, model) in the shared Redis."""
+    """One limit (endpoint, key, model) in the shared Redis. Its pacer asks for one request at a time."""
 
     def __init__(self, limits: SharedLimits, name: str):
         self._limits = limits
         self._requests = f"{name}:requests"
         self._tokens = f"{name}:tokens"
+        self._tokens_taken = False  # the request asking now has its tokens and waits for a request slot
 
-    async def take(self, rate: float | None, tokens: int, token_rate: float | None,
-                   check_open: Callable[[], Any]) -> None:
-        """Wait until both counts have room for this request; `check_open` raises when the run stops."""
-        for key, per_second, cost in ((self._tokens, token_rate, tokens), (self._requests, rate, 1)):
-            if not per_second or not cost:
-                continue
-            while (wait := await self._limits.take(key, per_second, cost)) > 0:
-                check_open()
-                await asyncio.sleep(wait)
-            check_open()
+    async def take(self, rate: float | None, tokens: int, token_rate: float | None) -> float:
+        """Take this request's tokens, then its request slot: 0.0 once both are taken, else the
+        seconds to wait before asking again (what was taken stays taken)."""
+        if token_rate and tokens and not self._tokens_taken:
+            wait = await self._limits.take(self._tokens, token_rate, tokens)
+            if wait > 0:
+                return wait
+            self._tokens_taken = True
+        if rate:
+            wait = await self._limits.take(self._requests, rate, 1)
+            if wait > 0:
+                return wait
+        self._tokens_taken = False
+        return 0.0
 
 
 def redacted(url: str) -> str:
-    """A Redis URL without its password."""
+    """A Redis URL without its password (before the host, or as ?password=)."""
     scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
+    rest = rest.partition("?")[0]
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}" if "@" in rest else f"{scheme}{sep}{rest}"

@@ -282,12 +282,12 @@ class Store:
         names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
         return [dict(zip(names, row)) for row in rows]
 
-    def failures(self, job: str, run_id: int) -> tuple[int, int]:
-        """The run's failed items: (transient, which a plain rerun sends again; permanent)."""
+    def transient_failures(self, job: str, run_id: int) -> int:
+        """The run's failed items that a plain rerun sends again."""
         self.commit()
-        row = self._db.execute("SELECT SUM(transient = 1), SUM(transient = 0) FROM items "
-                               "WHERE job = ? AND run_id = ? AND status = 'error'", (job, run_id)).fetchone()
-        return row[0] or 0, row[1] or 0
+        row = self._db.execute("SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status = 'error' "
+                               "AND transient = 1", (job, run_id)).fetchone()
+        return int(row[0])
 
     def abandon(self, job: str, run_id: int, reason: str) -> None:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next

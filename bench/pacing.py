@@ -96,7 +96,7 @@ def server_figures(server: MockServer, models: int = 1) -> str:
 
 
 def limited_server(**config: Any) -> MockServer:
-    return MockServer(Config(rpm=RATE * 60, window=1.0, record=False, **config)).start()
+    return MockServer(Config(rpm=RATE * 60, window=1.0, **config)).start()
 
 
 def scenario_headers(work: Path, items: int) -> None:
@@ -118,7 +118,7 @@ def paced(work: Path, items: int, name: str, **config: Any) -> None:
 
 
 def scenario_spell(work: Path, items: int) -> None:
-    server = MockServer(Config(record=False, faults=[Fault("429", seconds=20.0)])).start()
+    server = MockServer(Config(faults=[Fault("429", seconds=20.0)])).start()
     try:
         job = write_job(work, "spell", min(items, 40), {})
         code, seconds, _ = run(job, server.base_url)
@@ -134,7 +134,7 @@ def scenario_outage(work: Path, items: int) -> None:
     code, seconds, err = run(job, f"http://127.0.0.1:{port}/v1")
     last = [line for line in err.splitlines() if "stop" in line][-1:] or err.splitlines()[-1:]
     print(f"outage: exit {code} in {seconds:.1f} s, items {statuses(job)}; {' '.join(last)}")
-    server = MockServer(Config(record=False)).start(port)
+    server = MockServer(Config()).start(port)
     try:
         code, seconds, _ = run(job, server.base_url)
         print(f"outage, rerun once the server is up: exit {code} in {seconds:.1f} s, items {statuses(job)}, "

@@ -53,3 +53,13 @@ def test_an_item_is_held_only_while_nothing_has_answered_since_it_began_failing(
     outage.answered()
     assert outage.silent_since(11.0)
     assert not outage.silent_since(9.0)
+
+
+def test_one_slow_failure_among_answers_is_no_outage():
+    clock = Clock()
+    outage = Outage(60, clock)
+    clock.now = 59.0
+    outage.answered()  # others answered while one request hung
+    clock.now = 60.0
+    outage.failed(0.0, Failure("timeout", "no complete answer within 60 s"), "e")
+    assert outage.verdict() is None and outage.silent_for() == 1.0

@@ -31,8 +31,9 @@ def run(coroutine):
 
 
 def started(pacer: Pacer, n: int = 1) -> list:
+    """Start n requests; on a fake clock they must all be free to start now."""
     async def go():
-        return [await pacer.acquire() for _ in range(n)]
+        return [await asyncio.wait_for(pacer.acquire(), 5) for _ in range(n)]
     return run(go())
 
 
@@ -151,7 +152,7 @@ def test_an_overloaded_server_gets_fewer_requests_at_once():
 
 def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_it_is_refused():
     clock = Clock()
-    pacer = Pacer("m", rpm=60, clock=clock)  # one a second
+    pacer = Pacer("m", clock=clock)  # the server says one a second
     [probe] = started(pacer)
     pacer.done(probe, {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59"})
     tickets = started(pacer, 5)  # no clock time passes: all five start on the server's credit
@@ -239,3 +240,58 @@ def test_a_slow_first_answer_holds_the_others_back_only_for_a_moment():
     started(pacer)  # the first request: no answer yet
     clock.now += 2.0  # PROBE_S later, its headers are not worth more waiting
     assert len(started(pacer, 3)) == 3
+
+
+def test_the_servers_credit_never_outruns_the_jobs_own_limit():
+    clock = Clock()
+    pacer = Pacer("m", rpm=60, clock=clock)  # the job says one a second, whatever the server allows
+    answered_probe(pacer, {"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "9999"})
+    clock.now += 1.0
+    started(pacer)
+
+    async def second():
+        return await asyncio.wait_for(pacer.acquire(), 0.2)
+    with pytest.raises(asyncio.TimeoutError):
+        run(second())
+
+
+def test_credit_counts_what_was_in_flight_when_the_server_counted():
+    clock = Clock()
+    pacer = Pacer("m", clock=clock)
+    answered_probe(pacer, {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "9"})
+    in_flight = started(pacer, 4)
+    pacer.done(in_flight[0], {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "5"})
+    assert all(t.on_credit for t in started(pacer, 2))  # 5 left, less the 3 still in flight
+
+    async def third():
+        return await asyncio.wait_for(pacer.acquire(), 0.2)
+    with pytest.raises(asyncio.TimeoutError):
+        run(third())  # no credit left: the next waits for the pace
+
+
+def test_a_limit_first_used_after_the_run_stopped_starts_nothing():
+    pacing = Pacing(None, None, 4, 900)
+    pacing.close()
+    with pytest.raises(Stopped):
+        started(pacing.pacer("http://x/v1", None, "m"))
+
+
+def test_a_request_bigger_than_a_minute_of_tokens_is_told_apart():
+    pacer = Pacer("m", tpm=600)
+    assert pacer.too_big(601) == 600 and pacer.too_big(600) is None
+    assert Pacer("m").too_big(10**9) is None
+
+
+def test_a_cancelled_request_leaves_the_count_in_flight_as_it_was():
+    async def go():
+        pacer = Pacer("m", concurrency=1)
+        pacer.done(await pacer.acquire(), {})
+        await pacer.acquire()
+        pacer.release()
+        return await asyncio.wait_for(pacer.acquire(), 1)  # the one slot is free again
+    assert run(go())
+
+
+def test_names_show_no_credentials():
+    pacer = Pacing(None, None, 4, 900).pacer("https://user:secret@proxy.example/v1?key=sk-123", "sk-123", "m")
+    assert pacer.name == "m at https://proxy.example/v1"

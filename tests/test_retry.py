@@ -25,7 +25,7 @@ def test_transient_statuses_are_retried(status):
 @pytest.mark.parametrize("status", [400, 403, 404, 422])
 def test_client_errors_are_not_retried_do_not_stop_the_run_and_stay_failed(status):
     verdict = first(http(status))
-    assert not verdict.retry and verdict.stop_run is None and not verdict.transient
+    assert not verdict.retry and verdict.stop_run is None
 
 
 @pytest.mark.parametrize("kind", ["timeout", "connection", "malformed"])
@@ -34,10 +34,10 @@ def test_transport_failures_are_retried(kind):
     assert verdict.retry and verdict.counts
 
 
-def test_retries_run_out_and_the_item_stays_transient():
+def test_retries_run_out():
     assert decide(http(500), tries=3, retries_used=2, max_retries=3, draw=0).retry
     last = decide(http(500), tries=4, retries_used=3, max_retries=3, draw=0)
-    assert not last.retry and last.exhausted and last.transient
+    assert not last.retry and last.exhausted
     assert not decide(http(500), tries=1, retries_used=0, max_retries=0, draw=0).retry
 
 
@@ -55,11 +55,11 @@ def test_a_503_that_says_when_to_come_back_is_waited_for_and_one_that_does_not_i
     assert untold.retry and untold.counts
 
 
-def test_quota_and_authentication_stop_the_run_and_come_back_on_a_rerun():
+def test_quota_and_authentication_stop_the_run():
     quota = first(http(429, "insufficient_quota", "insufficient_quota"), 5)
-    assert not quota.retry and "quota" in quota.stop_run and quota.transient
+    assert not quota.retry and "quota" in quota.stop_run
     auth = first(http(401, "invalid_api_key"), 5)
-    assert not auth.retry and "authentication" in auth.stop_run and auth.transient
+    assert not auth.retry and "authentication" in auth.stop_run
 
 
 def test_no_retry_before_the_server_delay():

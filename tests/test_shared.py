@@ -39,13 +39,15 @@ def test_an_unreachable_redis_is_a_clear_error_that_shows_no_password(redis_url)
         asyncio.run(SharedLimits.verify(url))
     assert "hunter2" not in str(caught.value) and "127.0.0.1:1" in str(caught.value)
     assert redacted(url) == "redis://***@127.0.0.1:1/0"
+    assert redacted("redis://127.0.0.1:1/0?password=hunter2") == "redis://127.0.0.1:1/0"
     asyncio.run(SharedLimits.verify(redis_url))  # a reachable one passes
 
 
-def test_a_shared_limit_that_is_not_a_redis_url_is_refused(cli, write_job):
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "unix:///tmp/redis.sock"])
+def test_a_shared_limit_that_is_not_a_redis_url_is_refused(cli, write_job, url):
     job = write_job(chat_job(["a"]))
-    result = cli("run", str(job), "--shared-limits", "http://127.0.0.1:6379")
-    assert result.exit_code == 2 and "redis://" in result.stderr
+    result = cli("run", str(job), "--shared-limits", url)
+    assert result.exit_code == 2 and "redis://" in result.stderr and "Traceback" not in result.output
 
 
 def start_job(job: Path, base_url: str) -> subprocess.Popen[str]:

@@ -41,7 +41,7 @@ def test_a_transient_error_is_sent_again_by_a_plain_rerun_and_a_permanent_one_is
     assert store.claim(run, "job", bad) and store.claim(run, "job", flaky)
     store.record("job", answer(bad, "error", error="HTTP 400: no"))
     store.record("job", answer(flaky, "error", error="HTTP 503: busy", transient=True))
-    assert store.failures("job", run) == (1, 1)
+    assert store.transient_failures("job", run) == 1
     rerun = store.begin_run("job", None)
     assert store.claim(rerun, "job", bad) is False
     assert store.claim(rerun, "job", flaky) is True
