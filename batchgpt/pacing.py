@@ -44,6 +44,8 @@ PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
 WINDOW_STEP = 0.1  # requests in flight added per window of successes after a 503: one per ten round trips
 PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
 TOKEN_WAIT_CAP = 1.0  # an exhausted token limit pauses at most this long (the request size is unknown)
+RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -164,22 +166,21 @@ class Pacer:
         self._gate = asyncio.Lock()  # waiters take their turn in order, one at a time
         self._changed = asyncio.Event()
         self._closed = False
+        self.rate: float | None = None
+        self.token_rate: float | None = None
+        self._repace()
 
     # ------------------------------------------------------------------ what the pace is
 
     @property
-    def rate(self) -> float | None:
-        """Requests a second allowed now, or None when nothing limits them."""
-        return _lowest(self._ceiling(), self._backoff)
-
-    @property
-    def token_rate(self) -> float | None:
-        told, server = self._told[1], self._server[1]
-        return _lowest(told, server * MARGIN if server else None)
-
-    @property
     def counts_tokens(self) -> bool:
         return self.token_rate is not None
+
+    def _repace(self) -> None:
+        """Work out the pace again after what sets it changed; every request reads it."""
+        told, server = self._told[1], self._server[1]
+        self.rate = _lowest(self._ceiling(), self._backoff)  # requests a second, or None: nothing limits them
+        self.token_rate = _lowest(told, server * MARGIN if server else None)
 
     def _ceiling(self) -> float | None:
         """The request rate the job and the server allow, before any backing off."""
@@ -316,10 +317,13 @@ class Pacer:
         self._changed.set()
 
     def _learn(self, headers: Mapping[str, str], now: float) -> None:
+        if not any(name in headers for name in RATE_HEADERS):
+            return
         limits = ServerLimits.parse(headers)
         requests, tokens = self._server
         self._server = (limits.requests_per_minute / 60 if limits.requests_per_minute else requests,
                         limits.tokens_per_minute / 60 if limits.tokens_per_minute else tokens)
+        self._repace()
         left = _number(headers.get("x-ratelimit-remaining-requests"))
         if left is not None:
             tokens_left = _number(headers.get("x-ratelimit-remaining-tokens"))
@@ -350,6 +354,7 @@ class Pacer:
         ceiling = self._ceiling()
         if ceiling is not None and self._backoff >= ceiling:
             self._backoff = None  # back at the ceiling: nothing learned by backing off still binds
+        self._repace()
 
     def _cut(self, ticket: Ticket, now: float, window: bool) -> None:
         """Multiplicative decrease, once per round trip: refusals of requests sent before the last
@@ -366,6 +371,7 @@ class Pacer:
         if self._last_ok and measured is not None:  # the first refusal after a success: a bit less worked
             self._known_good = max(floor, _lowest(self.rate, measured) * BETA)  # type: ignore[operator]
         self._backoff = max(floor, (_lowest(self.rate, measured) or MIN_RATE) * BETA)
+        self._repace()
         self._last_ok = False
         self._settled_at = max(now, self._paused_until) + 1 / self._backoff
 

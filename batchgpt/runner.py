@@ -116,6 +116,7 @@ class Engine:
         self.hard_stop = False  # a second signal: no grace, no export
         self.sent = 0
         self._clients: dict[Provider, Client] = {}
+        self._keys: dict[Provider, str | None] = {}
         self._random = random.Random()
         self._uncommitted: list[asyncio.Future[None]] = []
         self._commit_due = False
@@ -269,7 +270,10 @@ class Engine:
         return self._clients[provider]
 
     def _pacer(self, request: Request) -> Pacer:
-        return self.pacing.pacer(request.provider.base_url, api_key(request.provider), request.model)
+        provider = request.provider
+        if provider not in self._keys:
+            self._keys[provider] = api_key(provider)
+        return self.pacing.pacer(provider.base_url, self._keys[provider], request.model)
 
     def _reserve(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
         """Dollars reserved for the pack's worst case, or why it must not start."""
