@@ -2,10 +2,14 @@
 the real cost when its answer arrives.
 
 Invariant: spent + reserved <= limit at all times, and a request's real cost never exceeds its
-reservation, so the real spend never exceeds the limit. A request that cannot be reserved is not
-started; the run stops starting requests from then on.
+reservation, so the real spend never exceeds the limit. An attempt that may have been billed
+without saying so (a timeout, a cut connection, an unreadable answer) is settled at its worst
+case, and its retry reserves again. A request that does not fit waits while requests in flight
+may still free room; only when it cannot fit with nothing in flight is the budget reached.
 """
 from __future__ import annotations
+
+import asyncio
 
 
 class Budget:
@@ -13,6 +17,8 @@ class Budget:
         self.limit = limit_usd
         self.spent = 0.0
         self.reserved = 0.0
+        self._settled: asyncio.Event | None = None  # set at the next settle, for requests waiting for room
+        self._closed = False
 
     def reserve(self, worst_usd: float) -> bool:
         if self.spent + self.reserved + worst_usd > self.limit:
@@ -20,9 +26,31 @@ class Budget:
         self.reserved += worst_usd
         return True
 
+    async def hold(self, worst_usd: float) -> bool:
+        """Reserve `worst_usd`, waiting for requests in flight to settle while they may free room.
+        False once it cannot fit with nothing in flight, or the run stopped."""
+        while not self._closed and not self.reserve(worst_usd):
+            if self.reserved <= 0:
+                return False
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            await self._settled.wait()
+        return not self._closed
+
     def settle(self, worst_usd: float, actual_usd: float | None) -> None:
         self.reserved = max(0.0, self.reserved - worst_usd)
         self.spent += actual_usd or 0.0
+        self._wake()
+
+    def close(self) -> None:
+        """The run stopped: requests waiting for room give up."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
 
     def __repr__(self) -> str:
         return f"Budget(limit=${self.limit:.4f}, spent=${self.spent:.4f}, reserved=${self.reserved:.4f})"

@@ -2,7 +2,11 @@
 
 A Client sends one attempt of one request and says what came back: a parsed JSON answer with its
 status and headers, or a retry.Failure. Whether to try again is retry.py's business. The API key
-lives only in the session's default headers; no message built here ever contains it.
+lives only in the session's default headers. Everything a server sends is stripped of the key,
+the configured header values and URL credentials as it arrives (some proxies echo a request's
+headers in their errors), so no message, output, log or stored row downstream can hold them.
+Redirects are not followed: they would carry the key and gateway headers to another address, or
+turn a POST into a GET that drops the prompt.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import datetime
 import json
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import aiohttp
@@ -19,8 +23,11 @@ import orjson
 from yarl import URL
 
 from . import __version__
-from .records import Pack, Provider, Request
-from .retry import Failure
+from .records import Pack, Provider, Request, shown_url
+from .retry import UNSENT, Failure
+
+REDACTED = "****"
+MIN_SECRET = 8  # shorter header values (a "1", a "true") are no secrets, and replacing them would mangle answers
 
 
 @dataclass(frozen=True)
@@ -36,13 +43,14 @@ class Client:
     def __init__(self, provider: Provider, api_key: str | None, timeout: float, connections: int):
         self.provider = provider
         self._headers = _auth_headers(provider, api_key)
+        self._redact = Redactor(provider, api_key)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
 
     def __repr__(self) -> str:
-        return f"Client(base_url={self.provider.base_url!r})"
+        return f"Client(base_url={shown_url(self.provider.base_url)!r})"
 
     async def __aenter__(self) -> "Client":
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
@@ -65,23 +73,68 @@ class Client:
 
     async def send(self, pack: Pack) -> Answer | Failure:
         """One attempt at one pack (usually a single request)."""
+        outcome = await self._send(pack)
+        if isinstance(outcome, Failure):
+            return replace(outcome, message=self._redact.text(outcome.message))
+        return outcome
+
+    async def _send(self, pack: Pack) -> Answer | Failure:
         assert self._session is not None, "use Client as an async context manager"
-        request = pack.first
         started = time.monotonic()
         try:
-            async with self._session.post(self.url(request), data=_body(pack), headers=_content_type(pack),
-                                          proxy=self._proxy) as response:
+            async with self._session.post(self.url(pack.first), data=_body(pack), headers=_content_type(pack),
+                                          proxy=self._proxy, allow_redirects=False) as response:
                 headers = response.headers  # case-insensitive, as HTTP header names are
-                if response.status < 300 and pack.body.get("stream"):
-                    return await _read_stream(response, headers, started)
-                raw = await response.read()
+                if 300 <= response.status < 400:
+                    return _redirected(response.status, headers)
+                event_stream = headers.get("content-type", "").startswith("text/event-stream")
+                if response.status < 300 and pack.body.get("stream") and event_stream:
+                    return await _read_stream(response, headers, started, self._redact)
+                raw = self._redact.bytes(await response.read())
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {self._timeout.total:g} s")
         except aiohttp.ClientPayloadError as exc:
             return Failure("connection", f"the answer was cut off ({_short(exc)})")
+        except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS: the request never left
+            return Failure("connection", f"{UNSENT}: {type(exc).__name__}: {_short(exc)}")
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {_short(exc)}")
         return _answer(response.status, headers, raw)
+
+
+class Redactor:
+    """Replaces a provider's secrets in whatever a server sends: the key, every configured header
+    value (and its token after a scheme such as "Bearer"), and passwords in the base or proxy URL."""
+
+    def __init__(self, provider: Provider, api_key: str | None):
+        values = [api_key, *(value for _, value in provider.headers), _password(provider.base_url),
+                  _password(provider.proxy or "")]
+        secrets = {v for value in values if value for v in (value, value.split()[-1]) if len(v) >= MIN_SECRET}
+        self._secrets = sorted(secrets, key=len, reverse=True)  # a longer secret first: it may hold a shorter
+        self._encoded = [secret.encode() for secret in self._secrets]
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+
+    def bytes(self, value: bytes) -> bytes:
+        for secret in self._encoded:
+            if secret in value:
+                value = value.replace(secret, REDACTED.encode())
+        return value
+
+
+def _password(url: str) -> str | None:
+    userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+    return userinfo.partition(":")[2] or None
+
+
+def _redirected(status: int, headers: Mapping[str, str]) -> Failure:
+    """A redirect is an error: following it would send the key elsewhere, or drop the prompt."""
+    location = shown_url(headers.get("location", "")) or "nowhere"
+    return Failure("http", f"the server redirected to {location}; batchgpt does not follow redirects with "
+                           "the key and the prompt: if that address is right, make it the base URL", status)
 
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:
@@ -147,8 +200,11 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer | Fai
     return Failure("http", _short(json.dumps(data)), status, headers=headers)
 
 
-async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float) -> Answer | Failure:
-    """Assemble a server-sent-events answer into the shape of a non-streamed one."""
+async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float,
+                       redact: Redactor) -> Answer | Failure:
+    """Assemble a server-sent-events answer into the shape of a non-streamed one. A stream that
+    ends without `[DONE]` is malformed (it may have been cut short), and so is an event that is not
+    a JSON object."""
     parts: list[str] = []
     usage = None
     ttft = None
@@ -161,23 +217,33 @@ async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, s
         if payload.startswith(b"[DONE]"):
             break
         try:
-            chunk = json.loads(payload)
+            chunk = json.loads(redact.bytes(payload))
         except json.JSONDecodeError:
             return Failure("malformed", "a stream event is not JSON", response.status, headers=headers)
+        if not isinstance(chunk, dict):
+            return Failure("malformed", "a stream event is not a JSON object", response.status, headers=headers)
         if "error" in chunk:  # an error in the middle of a stream, as the SDK raises it
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
             return Failure("http", _short(str(error.get("message"))), 500, code=error.get("code"), headers=headers)
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                return Failure("malformed", "a stream choice is not an object", response.status, headers=headers)
             delta = choice.get("delta")
             text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
             chat = isinstance(delta, dict)
             if text:
+                if not isinstance(text, str):
+                    return Failure("malformed", "a stream delta is not text", response.status, headers=headers)
                 ttft = ttft if ttft is not None else time.monotonic() - started
                 parts.append(text)
     else:
-        return Failure("connection", "the stream ended before [DONE]", response.status, headers=headers)
-    text = "".join(parts)
+        return Failure("malformed", "the stream ended before [DONE]", response.status, headers=headers)
+    try:  # a character may come in two events, each half a lone UTF-16 surrogate: join the halves
+        text = "".join(parts).encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return Failure("malformed", "the stream holds half a character", response.status, headers=headers)
+    text = redact.text(text)  # a secret may also have been split between two events
     choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
     return Answer(response.status, headers, {"choices": [choice], "usage": usage, "_ttft_s": ttft})
 
@@ -209,40 +275,46 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
               "end_date": (today + datetime.timedelta(days=1)).isoformat()}
     base = provider.base_url
     roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
+    redact = Redactor(provider, api_key)
     async with aiohttp.ClientSession(headers=_auth_headers(provider, api_key),
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         reasons = []
         for root in roots:
+            shown = shown_url(root)
             try:
-                subscription = await _get_json(session, f"{root}/dashboard/billing/subscription", {}, provider)
+                subscription = await _get_json(session, f"{root}/dashboard/billing/subscription", {}, provider, redact)
                 if isinstance(subscription, str):
                     reasons.append(subscription)
                     continue
-                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, provider)
+                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, provider, redact)
                 if isinstance(usage, str):
                     return usage
-                return Balance(float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100, root)
+                return Balance(float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100, shown)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                return f"cannot reach {root}: {type(exc).__name__}: {_short(exc)}"
+                return redact.text(f"cannot reach {shown}: {type(exc).__name__}: {_short(exc)}")
             except (KeyError, TypeError, ValueError):
-                reasons.append(f"{root}: the billing answer is not in the expected shape")
+                reasons.append(f"{shown}: the billing answer is not in the expected shape")
     return "this endpoint does not expose its balance (" + "; ".join(reasons) + ")"
 
 
 async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, str],
-                    provider: Provider) -> dict[str, Any] | str:
-    async with session.get(url, params=params, proxy=provider.proxy or _env_proxy(url)) as response:
-        raw = await response.read()
+                    provider: Provider, redact: Redactor) -> dict[str, Any] | str:
+    shown = shown_url(url)
+    async with session.get(url, params=params, proxy=provider.proxy or _env_proxy(url),
+                           allow_redirects=False) as response:
+        raw = redact.bytes(await response.read())
+        if 300 <= response.status < 400:
+            return f"GET {shown}: {_redirected(response.status, response.headers).message}"
         if response.status == 404:
-            return f"GET {url} answered 404"
+            return f"GET {shown} answered 404"
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
-            return f"GET {url} answered {response.status} with no JSON"
+            return f"GET {shown} answered {response.status} with no JSON"
         error = data.get("error") if isinstance(data, dict) else None
         if error:  # the proxies answer errors here with HTTP 200
             message = error.get("message") if isinstance(error, dict) else error
-            return f"GET {url}: {_short(message)}"
+            return f"GET {shown}: {_short(message)}"
         if response.status >= 300:
-            return f"GET {url} answered {response.status}"
-        return data
+            return f"GET {shown} answered {response.status}"
+        return data if isinstance(data, dict) else f"GET {shown} answered {response.status} with no JSON object"

@@ -8,7 +8,7 @@ about the source length for a translation, else `expected_output_tokens`, else 2
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from .jobs import Job, requests
 from .pricing import Pricing
@@ -40,6 +40,12 @@ class Bound:
     fixed: float | None = 0.0
 
 
+def choices(body: Mapping[str, Any]) -> int:
+    """How many completions a request asks for, each billed: `n`, or the legacy `best_of`."""
+    counts = [v for v in (body.get("n"), body.get("best_of")) if isinstance(v, int) and not isinstance(v, bool)]
+    return max([1, *counts])
+
+
 class Estimator:
     def __init__(self, pricing: Pricing, counter: Counter | None = None):
         self.pricing = pricing
@@ -58,7 +64,10 @@ class Estimator:
                 worst = self.pricing.output_limit(request.model)
                 note = (f"max_tokens not set: the model's output limit ({worst:,})" if worst
                         else "max_tokens not set and the model's output limit is unknown")
-        return Bound(prompt, worst, self._expected(request, worst), note)
+        # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
+        each = choices(request.body)
+        expected = self._expected(request, worst) * each
+        return Bound(prompt, None if worst is None else worst * each, expected, note)
 
     def _unit_bound(self, request: Request, billing: str) -> Bound:
         """Endpoints without completions: embeddings bill their input tokens, moderation is free,

@@ -31,7 +31,13 @@ from .tokens import Counter
 ENDPOINTS = {"/chat/completions": "chat", "/completions": "completion", "/embeddings": "embeddings",
              "/moderations": "moderations", "/images/generations": "images", "/audio/speech": "speech",
              "/audio/transcriptions": "transcriptions"}
-FAULT_KINDS = ("500", "503", "429", "429-no-retry-after", "quota", "401", "400", "drop", "hang", "malformed")
+FAULT_KINDS = ("500", "503", "429", "429-no-retry-after", "quota", "401", "400", "drop", "hang", "malformed",
+               # hostile or broken servers: an error echoing the request's headers (keys included),
+               # redirects, usage that is no count, streams cut short of [DONE] or split inside a
+               # character, and a server that ignores `stream: true`
+               "echo-headers", "307", "301", "usage-strings", "usage-negative", "no-done", "split-emoji",
+               "ignore-stream")
+ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream")
 
 
 @dataclass
@@ -77,6 +83,7 @@ class Config:
     limit_headers: bool = True  # send x-ratelimit-* (proxies and local servers often do not)
     retry_after: bool = True  # send retry-after(-ms) with a rate-limit 429
     capacity: int | None = None  # requests in flight before 503 "overloaded", as a busy local server
+    redirect_to: str | None = None  # where the 307 and 301 faults send requests (default: this server)
     faults: list[Fault] = field(default_factory=list)
     seed: int = 0
     hang_s: float = 30.0
@@ -324,7 +331,8 @@ class MockServer:
                 injected.headers.update(headers)
                 return injected
         if kind in ("chat", "completion"):
-            return await self._complete(request, body, raw, headers, kind == "chat")
+            return await self._complete(request, body, raw, headers, kind == "chat",
+                                        fault.kind if fault and fault.kind in ANSWER_FAULTS else None)
         if kind == "speech":
             audio, content_type = mockapi.speech(body)
             return web.Response(body=audio, content_type=content_type, headers=headers)
@@ -343,11 +351,12 @@ class MockServer:
         return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     async def _complete(self, request: web.Request, body: dict[str, Any], raw: bytes, headers: dict[str, str],
-                        chat: bool) -> web.StreamResponse:
+                        chat: bool, fault: str | None = None) -> web.StreamResponse:
         prompt_tokens = mockapi.prompt_tokens("chat" if chat else "completion", body, self.counter)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
         text, finish = self._reply_text(body, chat, max_tokens)
-        completion_tokens = self.counter.text(body["model"], text).tokens
+        each = body.get("n") if isinstance(body.get("n"), int) else 1  # n answers, as many billed
+        completion_tokens = self.counter.text(body["model"], text).tokens * each
         usage = {
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
@@ -355,16 +364,25 @@ class MockServer:
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
                                           "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
         }
+        if fault == "usage-strings":
+            usage = {k: str(v) if isinstance(v, int) else v for k, v in usage.items()}
+        elif fault == "usage-negative":
+            usage = {**usage, "prompt_tokens": -prompt_tokens * 1000, "total_tokens": -prompt_tokens * 1000}
+        elif fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
+            text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001F600"
         ident = "chatcmpl-" + hashlib.sha1(raw).hexdigest()[:24] if chat else "cmpl-" + hashlib.sha1(raw).hexdigest()[:24]
-        if body.get("stream"):
-            return await self._stream(request, headers, ident, body, text, finish, usage, chat)
-        choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
-        if chat:
-            choice["message"] = {"role": "assistant", "content": text, "refusal": None}
-        else:
-            choice["text"] = text
+        if body.get("stream") and fault != "ignore-stream":
+            return await self._stream(request, headers, ident, body, text, finish, usage, chat, fault)
+        choices = []
+        for index in range(each):
+            choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
+            if chat:
+                choice["message"] = {"role": "assistant", "content": text, "refusal": None}
+            else:
+                choice["text"] = text
+            choices.append(choice)
         answer = {"id": ident, "object": "chat.completion" if chat else "text_completion",
-                  "created": 1700000000, "model": body["model"], "choices": [choice], "usage": usage,
+                  "created": 1700000000, "model": body["model"], "choices": choices, "usage": usage,
                   "system_fingerprint": "fp_mock"}
         return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
@@ -386,17 +404,23 @@ class MockServer:
         return text, "stop"
 
     async def _stream(self, request: web.Request, headers: dict[str, str], ident: str, body: dict[str, Any],
-                      text: str, finish: str, usage: dict[str, Any], chat: bool) -> web.StreamResponse:
+                      text: str, finish: str, usage: dict[str, Any], chat: bool,
+                      fault: str | None = None) -> web.StreamResponse:
         response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await response.prepare(request)
         include_usage = (body.get("stream_options") or {}).get("include_usage")
         kind = "chat.completion.chunk" if chat else "text_completion"
-        pieces = [text[i:i + 8] for i in range(0, len(text), 8)] or [""]
+        # Pieces of 8 UTF-16 code units: `split-emoji` then cuts a character between two events,
+        # each half a lone surrogate escaped in its own JSON string.
+        units = text.encode("utf-16-le", "surrogatepass")
+        pieces = [units[i:i + 16].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 16)] or [""]
+        if fault != "split-emoji":
+            pieces = [text[i:i + 8] for i in range(0, len(text), 8)] or [""]
 
         def event(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
             chunk = {"id": ident, "object": kind, "created": 1700000000, "model": body["model"],
                      "choices": choices, "usage": usage_}
-            return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
+            return b"data: " + json.dumps(chunk, ensure_ascii=fault == "split-emoji").encode() + b"\n\n"
 
         for n, piece in enumerate(pieces):
             last = n == len(pieces) - 1
@@ -408,7 +432,8 @@ class MockServer:
             await response.write(event([choice]))
         if include_usage:
             await response.write(event([], usage))
-        await response.write(b"data: [DONE]\n\n")
+        if fault != "no-done":
+            await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
@@ -473,6 +498,14 @@ class MockServer:
                                                 "invalid_request_error", "context_length_exceeded", "messages"), status=400)
         if kind == "malformed":
             return web.Response(body=b'{"choices": [{"message": ', content_type="application/json")
+        if kind == "echo-headers":  # as some proxies do: the request's headers, keys and all, in the error
+            seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+            return web.json_response(error_body(f"Bad request. Headers received: {seen}", "invalid_request_error",
+                                                None), status=400)
+        if kind in ("307", "301"):
+            target = (self.config.redirect_to or f"http://127.0.0.1:{self.port}/moved/v1").rstrip("/")
+            path = request.path.removeprefix("/v1")
+            raise (web.HTTPTemporaryRedirect if kind == "307" else web.HTTPMovedPermanently)(target + path)
         if kind == "hang":
             await asyncio.sleep(self.config.hang_s)
             return None

@@ -17,6 +17,7 @@ from typing import Mapping
 
 RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE = 0.5  # seconds before the first retry
+UNSENT = "could not connect"  # how a connection failure that never reached the server begins
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
 
@@ -35,6 +36,8 @@ class Failure:
     def describe(self) -> str:
         if self.status is None:
             return f"{self.kind}: {self.message}"
+        if self.kind == "malformed":
+            return f"malformed answer (HTTP {self.status}): {self.message}"
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status}{code}: {self.message}"
 
@@ -46,6 +49,13 @@ class Failure:
             return True
         status = self.status or 0
         return status in RETRY_STATUSES or status >= 500 or status == 401
+
+    @property
+    def maybe_billed(self) -> bool:
+        """The server may have done the work (and billed it) without saying how much: it timed out,
+        was cut off after it answered, or answered what cannot be read."""
+        return self.kind in ("timeout", "malformed") or (self.kind == "connection" and not self.message.startswith(
+            UNSENT))
 
     @property
     def rate_limited(self) -> bool:

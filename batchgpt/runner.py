@@ -26,12 +26,12 @@ from typing import Any, Callable
 from . import jobs
 from .budget import Budget
 from .client import Answer, Client
-from .estimate import Bound, Estimator
+from .estimate import Bound, Estimator, choices
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
 from .jobs import Job
 from .media import MediaWriter
 from .outage import Outage
-from .pacing import Pace, Pacer, Pacing, Stopped
+from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
 from .packing import Packer
 from .pricing import Pricing
 from .progress import Progress
@@ -90,6 +90,10 @@ def api_key(provider: Provider) -> str | None:
     official = "api.openai.com" in provider.base_url or provider.kind == "azure"
     if key is None and official:
         raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
+    if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
+        raise UsageError(f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "
+                         f"{provider.api_key_env} is set too: a request can carry only one of them, so take "
+                         "the credentials out of the URL (or unset the key, to log in with them)")
     return key
 
 
@@ -152,6 +156,8 @@ class Engine:
             self.stopped = reason
             self.progress.log("stopping", message=f"stopping: {reason}")
             self.pacing.close()
+            if self.budget is not None:
+                self.budget.close()
             if self._stopping is not None:
                 self._stopping.set()
 
@@ -275,8 +281,8 @@ class Engine:
             self._keys[provider] = api_key(provider)
         return self.pacing.pacer(provider.base_url, self._keys[provider], request.model)
 
-    def _reserve(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
-        """Dollars reserved for the pack's worst case, or why it must not start."""
+    def _worst(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
+        """The most the pack can cost (0 without a budget), or why that cannot be known."""
         if self.budget is None:
             return 0.0
         worst = 0.0
@@ -286,10 +292,15 @@ class Engine:
                 return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
                         f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
             worst += cost
-        if not self.budget.reserve(worst):
-            return (f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
-                    f"${self.budget.reserved:.6f} in flight, and the next request could cost ${worst:.6f}")
         return worst
+
+    async def _hold(self, worst: float) -> bool:
+        """Reserve the worst case of one attempt; False (and the run stops) when the budget is reached."""
+        if self.budget is None or await self.budget.hold(worst):
+            return True
+        self.stop(f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
+                  f"and the next request could cost ${worst:.6f}")
+        return False
 
     def _bounds(self, pack: Pack) -> Callable[[], list[Bound]]:
         """The pack's token bounds, counted once and only when the budget or a token limit asks."""
@@ -303,71 +314,88 @@ class Engine:
 
     async def _execute(self, pack: Pack) -> list[Result]:
         bounds = self._bounds(pack)
-        reservation = self._reserve(pack, bounds)
-        if isinstance(reservation, str):
-            self.stop(reservation)
-            return [self._outcome(r, "skipped", error=f"not sent: {reservation}") for r in pack.requests]
+        worst = self._worst(pack, bounds)
+        if isinstance(worst, str):
+            self.stop(worst)
+            return [self._outcome(r, "skipped", error=f"not sent: {worst}") for r in pack.requests]
 
-        def tokens() -> int:  # as the limits count them: prompt plus max_tokens
-            return sum(b.prompt.tokens + (r.max_tokens or 0) for r, b in zip(pack.requests, bounds()))
-        results = await self._attempts(pack, tokens)
-        if self.budget is not None:
-            self.budget.settle(reservation, sum(r.cost_usd or 0.0 for r in results))
-        return results
+        def tokens() -> int:  # as the limits count them: prompt plus max_tokens for each answer asked for
+            return sum(b.prompt.tokens + (r.max_tokens or 0) * choices(r.body) for r, b in zip(pack.requests, bounds()))
+        tries = _Tries(time.monotonic())
+        results: list[Result] = []
+        try:
+            results = await self._attempts(pack, tokens, worst, tries)
+            return results
+        finally:
+            if tries.held and self.budget is not None:
+                self.budget.settle(worst, sum(r.cost_usd or 0.0 for r in results))
 
-    async def _attempts(self, pack: Pack, tokens: Callable[[], int]) -> list[Result]:
+    async def _attempts(self, pack: Pack, tokens: Callable[[], int], worst: float, tries: _Tries) -> list[Result]:
         first = pack.first
         client = await self._client(first.provider)
         pacer = self._pacer(first)
-        started = time.monotonic()
-        tries = retries_used = 0
-        failing_since: float | None = None  # when this pack's first unanswered attempt started
         while True:
             limit = pacer.too_big(tokens()) if pacer.counts_tokens else None
             if limit is not None:  # the API refuses it ("Request too large") however long one waits
                 error = (f"the request needs {tokens():,} tokens (prompt + max_tokens), more than the limit of "
                          f"{limit:,.0f} tokens a minute on {pacer.name}: lower max_tokens or split the input")
-                return [self._outcome(r, "error", attempts=tries, error=error) for r in pack.requests]
+                return [self._outcome(r, "error", attempts=tries.count, error=error) for r in pack.requests]
+            if not tries.held:
+                if not await self._hold(worst):
+                    return self._unanswered(pack, tries)
+                tries.held = True
             try:
                 ticket = await pacer.acquire(tokens)
             except Stopped:
-                return self._unanswered(pack, tries, started)
-            tries += 1
-            self.sent += 1
-            attempt_started = time.monotonic()
-            try:
-                outcome = await client.send(pack)
-                if isinstance(outcome, Answer):
-                    try:
-                        results = self._answered(pack, outcome, tries, time.monotonic() - started)
-                    except MalformedReply as exc:
-                        outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
-                    else:
-                        pacer.done(ticket, outcome.headers)
-                        self.outage.answered()
-                        return results
-            except BaseException:  # cancelled by a signal, or a bug: the request is no longer in flight
-                pacer.release()
-                raise
-            pacer.done(ticket, outcome.headers, outcome)
-            self.refused += outcome.rate_limited or outcome.overloaded
-            if outcome.unreachable:
-                self.outage.failed(attempt_started, outcome, shown_url(first.provider.base_url))
-                failing_since = attempt_started if failing_since is None else failing_since
-            else:
-                self.outage.answered()
-            verdict = decide(outcome, tries, retries_used, self.job.limits.max_retries, self._random.random())
-            retries_used += verdict.counts
+                return self._unanswered(pack, tries)
+            outcome = await self._attempt(pack, client, pacer, ticket, tries)
+            if isinstance(outcome, list):
+                return outcome
+            if self.budget is not None and outcome.maybe_billed:
+                self.budget.settle(worst, worst)  # billed in full, as far as anyone can tell; a retry reserves again
+                tries.held = False
+            verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries,
+                             self._random.random())
+            tries.retries_used += verdict.counts
             self._stop_for(verdict)
-            give_up = self._give_up(verdict, outcome, pacer, failing_since)
+            give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
             if give_up is not None:
-                log.warning("%s failed after %d attempt%s: %s", first.id, tries, "s" if tries > 1 else "", give_up)
-                latency = round(time.monotonic() - started, 4)
-                return [self._outcome(r, "error", attempts=tries, latency_s=latency, error=give_up,
+                log.warning("%s failed after %d attempt%s: %s", first.id, tries.count, "s" * (tries.count > 1), give_up)
+                latency = round(time.monotonic() - tries.started, 4)
+                return [self._outcome(r, "error", attempts=tries.count, latency_s=latency, error=give_up,
                                       transient=outcome.transient) for r in pack.requests]
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
             if self.stopped or not await self._wait(verdict.delay):
-                return self._unanswered(pack, tries, started)
+                return self._unanswered(pack, tries)
+
+    async def _attempt(self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket,
+                       tries: _Tries) -> list[Result] | Failure:
+        """Send once: the results, or what went wrong (told to the pacer and the outage watch)."""
+        tries.count += 1
+        self.sent += 1
+        started = time.monotonic()
+        try:
+            outcome = await client.send(pack)
+            if isinstance(outcome, Answer):
+                try:
+                    results = self._answered(pack, outcome, tries.count, time.monotonic() - tries.started)
+                except MalformedReply as exc:
+                    outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
+                else:
+                    pacer.done(ticket, outcome.headers)
+                    self.outage.answered()
+                    return results
+        except BaseException:  # cancelled by a signal, or a bug: the request is no longer in flight
+            pacer.release()
+            raise
+        pacer.done(ticket, outcome.headers, outcome)
+        self.refused += outcome.rate_limited or outcome.overloaded
+        if outcome.unreachable:
+            self.outage.failed(started, outcome, shown_url(pack.first.provider.base_url))
+            tries.failing_since = started if tries.failing_since is None else tries.failing_since
+        else:
+            self.outage.answered()
+        return outcome
 
     def _stop_for(self, verdict: Verdict) -> None:
         """Stop the run when an answer says to (quota, key) or the endpoint seems down."""
@@ -396,10 +424,10 @@ class Engine:
             return True
         return False
 
-    def _unanswered(self, pack: Pack, tries: int, started: float) -> list[Result]:
-        latency = round(time.monotonic() - started, 4) if tries else None
-        return [self._outcome(r, "skipped", attempts=tries, latency_s=latency, error=f"not answered: {self.stopped}")
-                for r in pack.requests]
+    def _unanswered(self, pack: Pack, tries: _Tries) -> list[Result]:
+        latency = round(time.monotonic() - tries.started, 4) if tries.count else None
+        return [self._outcome(r, "skipped", attempts=tries.count, latency_s=latency,
+                              error=f"not answered: {self.stopped}") for r in pack.requests]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         kind = TASKS[pack.first.type]
@@ -436,6 +464,17 @@ class Engine:
     def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
         return Result(seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
                       status=status, **fields)
+
+
+@dataclass
+class _Tries:
+    """One pack's attempts so far."""
+
+    started: float
+    count: int = 0
+    retries_used: int = 0
+    failing_since: float | None = None  # when its first unanswered attempt started
+    held: bool = False  # its worst case is reserved in the budget
 
 
 def _describe(pace: Pace, long: bool = False) -> str:

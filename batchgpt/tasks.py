@@ -69,18 +69,40 @@ def apply_params(body: dict[str, Any], params: Mapping[str, Any], chat: bool) ->
 # (a tenth of the cost of an abstract Mapping check, at thousands of answers a second).
 
 
-def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
+def _usage(data: Mapping[str, Any]) -> dict[str, Any]:
     usage = data.get("usage") or {}
     if not isinstance(usage, dict):
         raise MalformedReply("usage is not an object")
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
+    return usage
+
+
+def _count(usage: Mapping[str, Any], name: str, where: str = "usage") -> int | None:
+    """A token count from the answer: a whole number, not negative, or absent (None). Anything else
+    (a string, -8000) is a malformed answer, never a cost."""
+    value = usage.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedReply(f"{where}.{name} is {value!r}, not a token count")
+    return value
+
+
+def _details(usage: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    details = usage.get(name) or {}
+    if not isinstance(details, dict):
+        raise MalformedReply(f"usage.{name} is not an object")
+    return details
+
+
+def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
+    usage = _usage(data)
     return Reply(
         output=output,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
-        cached_tokens=prompt_details.get("cached_tokens") or 0,
-        reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+        prompt_tokens=_count(usage, "prompt_tokens"),
+        completion_tokens=_count(usage, "completion_tokens"),
+        cached_tokens=_count(_details(usage, "prompt_tokens_details"), "cached_tokens", "prompt_tokens_details") or 0,
+        reasoning_tokens=_count(_details(usage, "completion_tokens_details"), "reasoning_tokens",
+                                "completion_tokens_details") or 0,
         ttft_s=data.get("_ttft_s"),
     )
 
@@ -261,8 +283,7 @@ class Embedding(TaskKind):
             if not isinstance(vector, list):
                 raise MalformedReply("an embedding is missing")
             vectors.append(vector)
-        usage = data.get("usage") or {}
-        return Reply(output=vectors, prompt_tokens=usage.get("prompt_tokens"), completion_tokens=0)
+        return Reply(output=vectors, prompt_tokens=_count(_usage(data), "prompt_tokens"), completion_tokens=0)
 
 
 class Moderation(TaskKind):
@@ -321,10 +342,10 @@ class Image(TaskKind):
                 raise MalformedReply("an image entry has neither url nor b64_json")
             if entry.get("revised_prompt"):
                 revised.append(entry["revised_prompt"])
-        usage = data.get("usage") or {}
+        usage = _usage(data)
         output = (urls[0] if len(urls) == 1 else urls) if urls else None
         return Reply(output=output, media=tuple(media), units=float(len(media) + len(urls)),
-                     prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+                     prompt_tokens=_count(usage, "input_tokens"), completion_tokens=_count(usage, "output_tokens"),
                      details={"revised_prompt": revised} if revised else None)
 
 
@@ -373,11 +394,14 @@ class Transcription(TaskKind):
         text = data.get("text")
         if not isinstance(text, str):
             raise MalformedReply("the transcription has no text")
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = _usage(data)
         duration = data.get("duration")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
+                                     or not 0 <= duration < float("inf")):
+            raise MalformedReply(f"duration is {duration!r}, not a length in seconds")
         details = {k: data[k] for k in ("language", "duration") if k in data} or None
-        return Reply(output=text, units=float(duration) / 60 if isinstance(duration, (int, float)) else None,
-                     prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+        return Reply(output=text, units=None if duration is None else float(duration) / 60,
+                     prompt_tokens=_count(usage, "input_tokens"), completion_tokens=_count(usage, "output_tokens"),
                      details=details)
 
 

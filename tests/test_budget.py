@@ -5,7 +5,7 @@ import csv
 
 from batchgpt.budget import Budget
 
-from conftest import chat_job
+from conftest import chat_job, faults
 
 
 def test_reservations_never_pass_the_limit():
@@ -21,13 +21,15 @@ def test_reservations_never_pass_the_limit():
 def test_the_budget_stops_a_run_with_exit_3_and_the_spend_under_it(cli, server, write_job, tmp_path):
     job = chat_job([f"question number {i}" for i in range(30)], defaults={"model": "gpt-4o-mini", "max_tokens": 200})
     job["limits"] = {"concurrency": 4}
-    job["budget_usd"] = 0.0005  # a worst case of ~$0.00012 a request: about four fit at once
+    # A worst case of ~$0.00012 a request and a real cost of ~$0.000006: the run goes on while the
+    # spend leaves room for one more worst case, then stops.
+    job["budget_usd"] = 0.0002
     result = cli("run", str(write_job(job)))
     assert result.exit_code == 3
-    assert "budget of $0.0005" in result.stderr and "spent" in result.stderr
+    assert "budget of $0.0002" in result.stderr and "spent" in result.stderr
     rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
     spent = sum(float(r["cost_usd"] or 0) for r in rows)
-    assert 0 < spent <= 0.0005
+    assert 0.0002 - 0.00013 < spent <= 0.0002
     statuses = [r["status"] for r in rows]
     assert statuses.count("ok") >= 4 and statuses.count("skipped") > 0 and "error" not in statuses
     assert all("budget" in r["error"] for r in rows if r["status"] == "skipped")
@@ -67,3 +69,36 @@ def test_a_dry_run_needs_no_key(write_job, monkeypatch):
     job = write_job(chat_job(["a"]))
     result = CliRunner().invoke(main, ["estimate", str(job)])
     assert result.exit_code == 0 and "TOTAL" in result.stdout
+
+
+def test_requests_in_flight_never_stop_a_run_their_settling_makes_room_for(cli, server, write_job, tmp_path):
+    # 64 at once, each reserving ~$0.00012 at worst, against $0.002: only 16 worst cases fit beside
+    # each other, but what is really spent leaves room for all 100. Nothing may be skipped.
+    server.config.latency = 0.02
+    job = chat_job([f"question number {i}" for i in range(100)], defaults={"model": "gpt-4o-mini", "max_tokens": 200},
+                   limits={"concurrency": 64}, budget_usd=0.002)
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
+    assert {r["status"] for r in rows} == {"ok"}
+
+
+def test_every_answer_asked_for_counts_against_the_budget(cli, server, write_job, tmp_path):
+    job = chat_job(["a", "b", "c"], defaults={"model": "gpt-4o-mini", "max_tokens": 100, "params": {"n": 10}},
+                   budget_usd=0.0015)
+    result = cli("run", str(write_job(job)))  # 10 answers of 100 tokens: $0.0006 at worst, two fit
+    rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
+    assert sum(float(r["cost_usd"] or 0) for r in rows) <= 0.0015
+    dry = cli("run", str(write_job(job)), "--dry-run")
+    assert "3,000" in dry.stdout and "0.001804" in dry.stdout  # 10 answers of up to 100 tokens each, 3 times
+
+
+def test_a_timed_out_attempt_is_counted_as_spent_before_its_retry(cli, server, write_job, tmp_path):
+    # A timeout may have been billed in full with no usage to say so: the retry must fit beside it.
+    faults(server, "hang:first=1")
+    job = chat_job(["a"], defaults={"model": "gpt-4o-mini", "max_tokens": 200},
+                   limits={"timeout": 0.5, "max_retries": 2}, budget_usd=0.0002)
+    result = cli("run", str(write_job(job)))  # a worst case of ~$0.00012: a second one does not fit
+    assert result.exit_code == 3 and "budget" in result.stderr
+    [row] = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
+    assert row["status"] == "skipped" and row["attempts"] == "1"
