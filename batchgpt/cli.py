@@ -314,7 +314,8 @@ def balance(job: Path | None, base_url: str | None) -> None:
 @click.option("--no-retry-after", is_flag=True, help="Send no retry-after with rate-limit 429s.")
 @click.option("--capacity", type=click.IntRange(min=1), help="Requests in flight before 503 'overloaded'.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT]",
-              help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed. "
+              help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
+                   "echo-headers, 307, 301, usage-strings, usage-negative, no-done, split-emoji, ignore-stream. "
                    "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
                    "'429:for=20' refuses everything for 20 s from the first request.")
 @click.option("--seed", default=0, type=int, help="Seed for fault rates.")
