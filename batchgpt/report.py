@@ -1,20 +1,21 @@
 """Writing results and reports as CSV, JSONL or Parquet: the only module that imports pandas.
 
 Rows arrive as an iterator and are written in chunks, so memory stays flat however many items a
-job has. Every file is written beside its destination and renamed into place: a reader (or a
-cron job downstream) never sees half a file, and a failed write leaves the old file whole.
+job has. Every file goes through files.atomic_write: a reader (or a cron job downstream) never
+sees half a file, a failed write leaves the old file whole, and an OSError while writing is an
+OutputError naming the file.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
-from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
+
+from .files import atomic_write
 
 RESULT_COLUMNS = ["job", "task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
                   "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s",
@@ -23,18 +24,6 @@ REPORT_COLUMNS = ["task", "model", "requests", "succeeded", "failed", "prompt_to
                   "total_tokens", "cost_usd"]
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens")
 CHUNK = 5000
-
-
-@contextmanager
-def _atomic(path: Path, mode: str = "w") -> Iterator[Any]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, mode, **({"encoding": "utf-8", "newline": ""} if "b" not in mode else {})) as handle:
-            yield handle
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -55,14 +44,14 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> in
     records = ({"job": job, **row} for row in rows)
     count = 0
     if suffix == ".jsonl":
-        with _atomic(path) as handle:
+        with atomic_write(path) as handle:
             for record in records:
                 handle.write(json.dumps({c: _jsonable(record.get(c)) for c in RESULT_COLUMNS}, ensure_ascii=False))
                 handle.write("\n")
                 count += 1
         return count
     if suffix == ".csv":
-        with _atomic(path) as handle:
+        with atomic_write(path) as handle:
             first = True
             for chunk in _chunks(records):
                 frame = _frame([{**r, "output": _text_output(r.get("output")), "details": _text_output(r.get("details"))}
@@ -87,7 +76,7 @@ def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
     fields.append(pa.field("vector", vector))
     schema = pa.schema(fields)
     count = 0
-    with _atomic(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
+    with atomic_write(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
         for chunk in _chunks(records):
             columns = {c: [r.get(c) for r in chunk] for c in RESULT_COLUMNS}
             # A vector (an embedding) goes in its own list column; `output` keeps text for every type.
@@ -124,10 +113,10 @@ def write_table(path: Path, rows: list[Mapping[str, Any]], columns: list[str]) -
     frame = _frame(list(rows), columns)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with _atomic(path) as handle:
+        with atomic_write(path) as handle:
             frame.to_csv(handle, index=False)
     elif suffix == ".parquet":
-        with _atomic(path, "wb") as handle:
+        with atomic_write(path, "wb") as handle:
             frame.to_parquet(handle, index=False)
     else:
         raise ValueError(f"unsupported report suffix {suffix!r}")

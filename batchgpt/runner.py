@@ -16,20 +16,22 @@ import asyncio
 import logging
 import os
 import random
+import shlex
 import signal
+import sqlite3
 import time
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from . import jobs
+from . import files, jobs
 from .budget import Budget
 from .client import Answer, Client
 from .estimate import Bound, Estimator, choices
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
 from .jobs import Job
-from .media import MediaWriter
+from .media import MEDIA_TYPES, MediaWriter, media_folder
 from .outage import Outage
 from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
 from .packing import Packer
@@ -107,7 +109,7 @@ class Engine:
         self.pricing = Pricing(job.pricing, job.provider.base_url)
         self.estimator = Estimator(self.pricing)
         self.budget = Budget(job.budget_usd) if job.budget_usd is not None else None
-        self.media = MediaWriter(job.results.parent / f"{job.name}-media")
+        self.media = MediaWriter(media_folder(job.results, job.name))
         limits = job.limits
         self.shared = SharedLimits(limits.shared) if limits.shared else None
         self.pacing = Pacing(limits.rpm, limits.tpm, limits.concurrency, limits.patience,
@@ -381,6 +383,11 @@ class Engine:
                     results = self._answered(pack, outcome, tries.count, time.monotonic() - tries.started)
                 except MalformedReply as exc:
                     outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
+                except OutputError as exc:  # a generated file cannot be saved: nothing more can be kept
+                    pacer.done(ticket, outcome.headers)
+                    self.stop(str(exc))
+                    return [self._outcome(r, "error", attempts=tries.count, error=str(exc), transient=True)
+                            for r in pack.requests]
                 else:
                     pacer.done(ticket, outcome.headers)
                     self.outage.answered()
@@ -506,17 +513,33 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     """Run a validated job to the end (or to a stop) and write its results and report."""
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
+    # An output that cannot be written is found now, not after the answers are paid for.
+    try:
+        for path in (job.results, job.report):
+            files.check_writable(path)
+        if job.fmt == "jsonl" or any(task.type in MEDIA_TYPES for task in job.tasks):
+            files.check_folder(media_folder(job.results, job.name))
+    except OutputError as exc:
+        raise OutputError(f"{exc}; nothing was sent") from None
     if job.limits.shared:
         asyncio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
     state_dir = options.state_dir or job.base_dir / STATE_DIR
     with JobLock(state_dir, job.name):
         store = Store(state_dir)
-        if options.fresh:
-            store.forget(job.name)
         try:
-            return _run_locked(job, options, store, state_dir)
-        finally:
-            store.close()
+            if options.fresh:
+                store.forget(job.name)
+            summary = _run_locked(job, options, store, state_dir)
+        except BaseException as exc:
+            # A full disk fails the store's bookkeeping of the run (and its close) too. The answers
+            # are committed already, and the first failure is the news.
+            with suppress(sqlite3.Error):
+                store.close()
+            if isinstance(exc, sqlite3.OperationalError) and isinstance(exc.__context__, OutputError):
+                raise exc.__context__ from None
+            raise
+        store.close()
+        return summary
 
 
 def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:
@@ -561,7 +584,7 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
     try:
         write_results(results, store.results(job, run_id), job)
         write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)
-    except OSError as exc:
-        raise OutputError(f"cannot write {exc.filename or results}: {exc.strerror or exc}. The answers are safe in "
-                          f"the store: `batchgpt report {run_id} --state {store.directory} --out PATH` writes "
-                          "them elsewhere") from None
+    except OutputError as exc:  # it names the file that failed, results or report
+        state = shlex.quote(str(store.directory))
+        raise OutputError(f"{exc}. The answers are safe in the store: `batchgpt report {run_id} --state {state} "
+                          "--out PATH` writes them elsewhere") from None

@@ -12,18 +12,21 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import files
 from .errors import LockedError, StateError
 from .records import Request, Result
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
 STATE_DIR = ".batchgpt"  # the default state directory's name, beside the job file
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 MIGRATIONS = (
     """
@@ -109,20 +112,21 @@ class RunInfo:
 class Store:
     def __init__(self, directory: Path):
         self.directory = directory
+        path = directory / DB_NAME
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            # Other runs (other jobs) may share the store: a busy store waits for them, never fails,
-            # from the first statement on (switching to WAL takes a lock too).
-            self._db = sqlite3.connect(directory / DB_NAME, isolation_level=None, check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_S)
+            files.sweep(directory)  # a new store's temporary that a killed process left
+            if not path.exists():
+                _create(path)
+            _check_file(path)
+            self._db = _connect(path)
             _wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints fsync; one per ~40 MB of log instead of SQLite's 4 MB keeps commits cheap.
             self._db.execute("PRAGMA wal_autocheckpoint=10000")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"the state store {directory / DB_NAME} is unusable ({exc}); move it away "
-                             "or run with --fresh --state NEWDIR") from None
+            self._migrate(self._db)
+        except (sqlite3.DatabaseError, _NotAStore) as exc:
+            raise StateError(_unusable(path, str(exc))) from None
         except OSError as exc:
             raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc} (--state DIR puts it elsewhere)") from None
         self._in_transaction = False
@@ -132,20 +136,23 @@ class Store:
         self.commit()
         self._db.close()
 
-    def _migrate(self) -> None:
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
         """Bring the schema up to date. The version is read inside the write transaction, so two
         processes opening a new store at once migrate it once."""
-        self._db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0 and db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                raise _NotAStore("an SQLite database with tables of its own, not a batchgpt store")
             for number, script in enumerate(MIGRATIONS[version:], version + 1):
                 for statement in filter(str.strip, script.split(";")):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version={number}")
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number}")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        db.execute("COMMIT")
 
     def _begin(self) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads first cannot
@@ -301,6 +308,58 @@ class Store:
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
         return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+
+
+class _NotAStore(Exception):
+    """A file at the store's name that is not a store: never to be taken for a new, empty one."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # Other runs (other jobs) may share the store: a busy store waits for them, never fails,
+    # from the first statement on (switching to WAL takes a lock too).
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+
+
+def _create(path: Path) -> None:
+    """Build a new store under a temporary name and link it into place whole. So a store file is
+    never seen half made, and an empty or broken one is damage, never a store being born."""
+    fd, temporary = files.create_temporary(path)
+    os.close(fd)
+    try:
+        db = _connect(temporary)
+        try:
+            Store._migrate(db)
+        finally:
+            db.close()
+        try:
+            os.link(temporary, path)  # unlike a rename, never replaces a store another process just made
+        except FileExistsError:
+            pass  # that process's store is as new as ours
+        except OSError:
+            pass  # no hard links on this filesystem: SQLite makes the store in place, as it always did
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _check_file(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return  # made in place just below (see _create)
+    if not head:
+        raise _NotAStore("the file is empty: 0 bytes")
+    if head != _SQLITE_HEADER:
+        raise _NotAStore("the file is not an SQLite database")
+
+
+def _unusable(path: Path, reason: str) -> str:
+    """The message for a broken store, with a command that moves it (and its -wal and -shm files)
+    aside when pasted into a shell."""
+    aside = path.parent.absolute() / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
+    move = f"mkdir -p {shlex.quote(str(aside))} && mv {shlex.quote(str(path.absolute()))}* {shlex.quote(str(aside))}/"
+    return (f"the state store {path} is unusable ({reason}); move it aside to start afresh (`{move}`) "
+            "or run with --fresh --state NEWDIR")
 
 
 def _wal(db: sqlite3.Connection) -> None:

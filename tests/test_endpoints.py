@@ -94,7 +94,8 @@ def test_images_are_saved_as_files_or_kept_as_urls_and_priced_per_image(cli, ser
     assert result.exit_code == 0, result.output
     saved, linked = rows(tmp_path / "out" / "t.csv")
     image = Path(saved["output"])
-    assert image.parent == tmp_path / "out" / "t-media" and image.name == "cat_1.png"
+    assert image.parent == tmp_path / "out" / "t-media"
+    assert image.name.startswith("cat_1-") and image.suffix == ".png"  # a readable slug, then the id's hash
     assert image.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert float(saved["cost_usd"]) == pytest.approx(0.12)
     assert json.loads(saved["details"])["revised_prompt"][0].endswith("a cat")
@@ -120,7 +121,7 @@ def test_speech_is_saved_as_audio_files_and_priced_per_character(cli, server, wr
     assert cli("run", str(path)).exit_code == 0
     [row] = rows(tmp_path / "out" / "t.csv")
     audio = Path(row["output"])
-    assert audio.name == "notice.wav" and audio.read_bytes()[:4] == b"RIFF"
+    assert audio.name.startswith("notice-") and audio.suffix == ".wav" and audio.read_bytes()[:4] == b"RIFF"
     assert float(row["cost_usd"]) == pytest.approx(len(text) * 15 / 1e6)
     assert server.seen[0].body == {"model": "tts-1", "input": text, "voice": "nova", "response_format": "wav",
                                    "speed": 1.5}

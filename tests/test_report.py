@@ -75,3 +75,37 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
     write_table(tmp_path / "rep.parquet", rows, REPORT_COLUMNS)
     frame = pd.read_parquet(tmp_path / "rep.parquet")
     assert frame["task"].tolist() == ["a", "b", "TOTAL"] and pd.isna(frame["cost_usd"].iloc[-1])
+
+
+def test_a_planted_symlink_never_redirects_the_results(tmp_path):
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / f".r.csv.{os.getpid()}.tmp").symlink_to(victim)  # where the old writer wrote first
+    write_results(tmp_path / "out" / "r.csv", iter(ROWS), "job")
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "out" / "r.csv").is_symlink() and len(pd.read_csv(tmp_path / "out" / "r.csv")) == 3
+
+
+def test_an_unwritable_report_is_an_output_error_naming_it(tmp_path):
+    from batchgpt.errors import OutputError
+
+    (tmp_path / "rep.csv").mkdir()
+    with pytest.raises(OutputError, match=f"^cannot write {tmp_path / 'rep.csv'}: "):
+        write_table(tmp_path / "rep.csv", report_rows([]), REPORT_COLUMNS)
+
+
+def test_the_file_writers_do_without_pandas_and_pyarrow():
+    import ast
+    from pathlib import Path
+
+    import batchgpt
+
+    for name in ("files.py", "media.py", "store.py"):
+        tree = ast.parse((Path(batchgpt.__file__).parent / name).read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"pandas", "pyarrow"}, name

@@ -24,7 +24,8 @@ def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen:
 
 def answered(state: Path) -> int:
     try:
-        db = sqlite3.connect(state / "state.db")
+        # Read-only: connecting read-write would create an empty state.db before the run does.
+        db = sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True)
         try:
             return db.execute("SELECT COUNT(*) FROM items WHERE status = 'ok'").fetchone()[0]
         finally:
@@ -201,17 +202,6 @@ def test_cron_gets_plain_or_json_log_lines(server, write_job, tmp_path):
     assert summary["event"] == "summary" and summary["ok"] == 2 and summary["exit_code"] == 0
 
 
-def test_an_unwritable_results_path_keeps_the_answers_and_says_how_to_get_them(cli, server, write_job, tmp_path):
-    blocker = tmp_path / "blocker"
-    blocker.write_text("a file where a folder should be")
-    result = cli("run", str(write_job(chat_job(["a", "b"]))), "--out", str(blocker / "r.csv"))
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "cannot write" in result.stderr and "batchgpt report" in result.stderr
-    assert answered(tmp_path / ".batchgpt") == 2
-    assert cli("report", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv")).exit_code == 0
-    assert [r["output"] for r in results(tmp_path / "r.csv")] == ["Echo: a", "Echo: b"]
-
-
 def test_fresh_never_forgets_under_a_running_job(server, write_job, tmp_path):
     server.config.latency = 0.2
     job = write_job(chat_job([f"item {i}" for i in range(30)], limits={"concurrency": 1}))
@@ -222,3 +212,103 @@ def test_fresh_never_forgets_under_a_running_job(server, write_job, tmp_path):
     assert answered(tmp_path / ".batchgpt") >= 2  # the locked-out --fresh deleted nothing
     first.kill()
     first.wait()
+
+
+def _blocked_output(tmp_path: Path, how: str) -> Path:
+    if how == "a folder":
+        (tmp_path / "r.csv").mkdir()
+        return tmp_path / "r.csv"
+    if how == "a parent that cannot be made":
+        (tmp_path / "blocker").write_text("a file where a folder should be")
+        return tmp_path / "blocker" / "r.csv"
+    if os.geteuid() != 0:
+        (tmp_path / "read-only").mkdir(mode=0o555)
+        return tmp_path / "read-only" / "r.csv"
+    try:  # root writes anywhere chmod forbids, but not in /sys
+        (Path("/sys") / "r.csv").touch()
+    except OSError:
+        return Path("/sys") / "r.csv"
+    (Path("/sys") / "r.csv").unlink()
+    pytest.skip("no folder here refuses root")
+
+
+@pytest.mark.parametrize("how", ["a folder", "a parent that cannot be made", "a read-only folder"])
+@pytest.mark.parametrize("option", ["--out", "--report"])
+def test_an_output_that_cannot_be_written_is_found_before_anything_is_sent(cli, server, write_job, tmp_path, how,
+                                                                           option):
+    target = _blocked_output(tmp_path, how)
+    result = cli("run", str(write_job(chat_job(["a", "b"]))), option, str(target))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"cannot write {target}: " in result.stderr and "nothing was sent" in result.stderr
+    assert ".tmp" not in result.stderr
+    assert server.seen == [] and answered(tmp_path / ".batchgpt") == 0
+
+
+def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewhere(cli, server, write_job, tmp_path,
+                                                                                  monkeypatch):
+    import errno
+
+    import pandas as pd
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = write_job(chat_job(["a", "b"]))
+    with monkeypatch.context() as disk:
+        disk.setattr(pd.DataFrame, "to_csv", full)  # results go to JSONL; the report (CSV) meets the full disk
+        result = cli("run", str(path), "--out", str(tmp_path / "out" / "t.jsonl"))
+    report = tmp_path / "out" / "t-report.csv"
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"cannot write {report}: No space left on device" in result.stderr and ".tmp" not in result.stderr
+    assert "batchgpt report" in result.stderr
+    assert answered(tmp_path / ".batchgpt") == 2 and sorted(os.listdir(tmp_path / "out")) == ["t.jsonl"]
+    elsewhere = cli("report", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv"))
+    assert elsewhere.exit_code == 0
+    assert [r["output"] for r in results(tmp_path / "r.csv")] == ["Echo: a", "Echo: b"]
+    assert cli("run", str(path)).exit_code == 0 and len(server.seen) == 2  # nothing paid twice
+
+
+def test_a_truncated_state_store_stops_the_run_instead_of_paying_again(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["a", "b"]))
+    assert cli("run", str(path)).exit_code == 0
+    (tmp_path / ".batchgpt" / "state.db").write_bytes(b"")
+    result = cli("run", str(path))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "unusable" in result.stderr and str(tmp_path / ".batchgpt" / "state.db") in result.stderr
+    assert len(server.seen) == 2
+
+
+def test_temporaries_left_by_a_killed_run_are_cleaned_up_and_other_files_kept(cli, server, write_job, tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    leftovers = [f".t.csv.{gone.pid}.tmp", f".t-report.csv.{gone.pid}.tmp"]
+    kept = [f".t.csv.{os.getpid()}.tmp", f".notes.txt.{gone.pid}.tmp", "notes.tmp"]
+    for name in leftovers + kept:
+        (out / name).write_text("x")
+    assert cli("run", str(write_job(chat_job(["a"])))).exit_code == 0
+    assert sorted(os.listdir(out)) == sorted(kept + ["t.csv", "t-report.csv"])
+
+
+def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file(cli, server, write_job, tmp_path,
+                                                                                monkeypatch):
+    import errno
+
+    import pandas as pd
+
+    from batchgpt.store import Store
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def store_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as disk:
+        disk.setattr(pd.DataFrame, "to_csv", full)
+        disk.setattr(Store, "finish_run", store_full)
+        result = cli("run", str(write_job(chat_job(["a"]))))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"cannot write {tmp_path / 'out' / 't.csv'}: No space left on device" in result.stderr
+    assert answered(tmp_path / ".batchgpt") == 1

@@ -215,3 +215,60 @@ def test_runs_of_different_jobs_share_one_store_at_once_without_locking_errors(t
         assert [(run.job, run.ok) for run in sorted(store.runs(), key=lambda r: r.job)] == \
             [(f"job{i}", 150) for i in range(4)]
         store.close()
+
+
+def _answered_store(directory) -> None:
+    store = Store(directory)
+    run = store.begin_run("job", None)
+    r = request(0, "a")
+    store.claim(run, "job", r)
+    store.record("job", answer(r, output="paid for"))
+    store.close()
+
+
+def test_a_store_truncated_to_zero_bytes_is_an_error_not_a_new_store(tmp_path):
+    _answered_store(tmp_path)
+    (tmp_path / "state.db").write_bytes(b"")
+    with pytest.raises(StateError, match="unusable") as caught:
+        Store(tmp_path)
+    assert str(tmp_path / "state.db") in str(caught.value) and "empty" in str(caught.value)
+    assert (tmp_path / "state.db").stat().st_size == 0  # left as found
+
+
+def test_the_hint_for_an_unusable_store_works_when_pasted(tmp_path):
+    import re
+    import subprocess
+
+    directory = tmp_path / "state dir"  # a space, to be quoted
+    _answered_store(directory)
+    (directory / "state.db").write_bytes(b"")
+    with pytest.raises(StateError) as caught:
+        Store(directory)
+    command = re.search(r"`([^`]+)`", str(caught.value)).group(1)
+    subprocess.run(["sh", "-c", command], check=True, cwd=tmp_path / "..")
+    store = Store(directory)  # a new, empty store; the broken one is kept aside
+    assert list(store.results("job", 1)) == []
+    store.close()
+    [aside] = directory.glob("broken-*")
+    assert (aside / "state.db").stat().st_size == 0
+
+
+def test_a_sqlite_file_that_is_not_a_store_is_an_error(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute("CREATE TABLE contacts (name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="unusable"):
+        Store(tmp_path)
+    db = sqlite3.connect(tmp_path / "state.db")
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["contacts"]  # untouched
+    db.close()
+
+
+def test_a_new_store_is_made_whole_and_leaves_nothing_else_behind(tmp_path):
+    store = Store(tmp_path / "state")
+    store.close()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.db"]
+    assert (tmp_path / "state" / "state.db").read_bytes()[:16] == b"SQLite format 3\x00"
