@@ -10,12 +10,18 @@ import csv
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import orjson
 import yaml
+
+try:
+    from yaml.cyaml import CParser
+except ImportError:  # PyYAML built without libyaml
+    CParser = None
 
 from . import schema
 from .errors import NO_POINTER, JobError, Problem
@@ -25,9 +31,17 @@ from .tasks import BATCH_URLS, TASKS, template_fields
 PARAM_KEYS = frozenset({"model", "temperature", "top_p", "max_tokens", "stop", "stream", "expected_output_tokens", "params"})
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
-MAX_YAML_BYTES = 16 * 2**20  # bigger batches belong in JSONL or items_from, which are streamed
-MAX_YAML_NODES = 2_000_000  # an alias bomb expands past this long before memory runs out
+# A YAML or JSON job is read whole, at some 650 bytes of memory a node from text to validated
+# job: the node bound keeps the worst accepted one near 130 MB and 2 s, and refuses a bigger one
+# while composing, before its tree exists; the byte bound refuses a huge file before reading it.
+# Bigger batches belong in JSONL or items_from, which are streamed.
+MAX_YAML_BYTES = 16 * 2**20
+MAX_YAML_NODES = 200_000
+MAX_YAML_EXPANDED = 2_000_000  # nodes counted once per alias that reaches them: an alias bomb stops here
+MAX_DEPTH = 100  # levels of nesting; orjson writes at most 254, and deeper structures recurse in Python
+MAX_CSV_CELL = 64 * 2**20  # far past any prompt an API takes; past it, a quote was left open
 MAX_PROBLEMS = 1000
+_STREAMED = "put the items in a JSONL job or an items_from file (both are streamed)"
 _CSV_NUMBERS = ("temperature", "top_p", "max_tokens", "expected_output_tokens")
 
 
@@ -100,21 +114,28 @@ def load(source: str | os.PathLike | Mapping[str, Any], overrides: Overrides = O
     """Read and fully validate a job; raises JobError listing every problem found."""
     problems: list[Problem] = []
     lines: dict[tuple, int] = {}
-    bad: list[tuple] = []  # paths with schema errors
+    bad: list[tuple] = []  # paths with schema errors, or values left out as not JSON
     if isinstance(source, Mapping):
-        job = _from_document(dict(source), None, {}, overrides, problems, bad)
+        job = _from_mapping(dict(source), overrides, problems, bad)
+    elif Path(source).suffix.lower() == ".jsonl":
+        job = _jsonl_job(Path(source), overrides, problems)
     else:
-        path = Path(source)
-        if path.suffix.lower() == ".jsonl":
-            job = _jsonl_job(path, overrides, problems)
-        else:
-            document, lines = _read_yaml(path, problems)
-            job = _from_document(document, path, lines, overrides, problems, bad) if not problems else None
+        parsed = _read_yaml(Path(source), problems)
+        if parsed is not None:
+            lines, bad = parsed.lines, parsed.blanks
+        job = _from_document(parsed.document, Path(source), lines, overrides, problems, bad) if parsed else None
     count = _check_items(job, problems, lines, bad) if job is not None else 0
     if problems:
         raise JobError(_capped(problems))
     assert job is not None
     return replace(job, count=count)
+
+
+def _from_mapping(doc: dict[str, Any], overrides: Overrides, problems: list[Problem], bad: list[tuple]) -> Job | None:
+    """A job given as a dict (the Python API) is held to what a job file can say."""
+    found = schema.json_problems(doc, MAX_DEPTH)
+    problems.extend(Problem("<job>", None, message, schema.pointer(where)) for where, message in found)
+    return None if found else _from_document(doc, None, {}, overrides, problems, bad)
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:
@@ -124,59 +145,227 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     return problems[:MAX_PROBLEMS] + [Problem(problems[0].file, None, f"... and {more} more problems", NO_POINTER)]
 
 
-def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict[tuple, int]]:
+def _read_yaml(path: Path, problems: list[Problem]) -> _Parsed | None:
+    """The document, with the line of every key and value; None when it cannot be read at all.
+    Values JSON cannot carry are reported here and left as None for the checks that follow."""
     name = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            problems.append(Problem(name, None, f"the file is {size / 2**20:.0f} MiB; YAML and JSON jobs are limited "
-                                    f"to {MAX_YAML_BYTES // 2**20} MiB: put the items in a JSONL job or an items_from file", NO_POINTER))
-            return None, {}
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, None, f"cannot read the job file: {_reason(exc)}", NO_POINTER))
-        return None, {}
-    loader = yaml.SafeLoader(text)
+    text = _yaml_text(path, problems)
+    if text is None:
+        return None
+    loader = _LOADER(text, json_rules=path.suffix.lower() == ".json")
     try:
         node = loader.get_single_node()
         if node is None:
             problems.append(Problem(name, None, "the job file is empty", NO_POINTER))
-            return None, {}
-        lines: dict[tuple, int] = {}
-        _map_lines(node, (), lines, [0])
-        return loader.construct_document(node), lines
+            return None
+        walk = _Walk(loader)
+        walk.node(node, (), 1)
+        problems.extend(Problem(name, line, message, schema.pointer(where)) for where, line, message in walk.found)
+        return _Parsed(loader.construct_document(node), walk.lines, walk.blanks)
+    except _Refused as exc:
+        problems.append(Problem(name, exc.line, exc.message, NO_POINTER))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problems.append(Problem(name, line, f"YAML syntax error: {exc.problem or exc.context}", NO_POINTER))
     except yaml.YAMLError as exc:
         problems.append(Problem(name, None, f"YAML error: {exc}", NO_POINTER))
-    except _TooLarge:
-        problems.append(Problem(name, None, f"the YAML expands to more than {MAX_YAML_NODES:,} nodes "
-                                "(aliases nested too deep?); refusing to load it", NO_POINTER))
     finally:
         loader.dispose()
-    return None, {}
+    return None
 
 
-class _TooLarge(Exception):
+def _yaml_text(path: Path, problems: list[Problem]) -> str | None:
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            problems.append(Problem(name, None, f"the file is {size / 2**20:.1f} MiB; YAML and JSON jobs are read whole "
+                                    f"into memory and limited to {MAX_YAML_BYTES / 2**20:g} MiB: {_STREAMED}", NO_POINTER))
+            return None
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(name, None, f"cannot read the job file: {_reason(exc)}", NO_POINTER))
+        return None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    document: Any
+    lines: dict[tuple, int]
+    blanks: list[tuple]  # where a value JSON cannot carry was left out (as None)
+
+
+class _Refused(Exception):
+    """A YAML too big or too deep to load; nothing more of it is read."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _too_deep(line: int | None) -> _Refused:
+    return _Refused(line, f"nested more than {MAX_DEPTH} levels deep: refusing to read it")
+
+
+_TAG = "tag:yaml.org,2002:"
+_BARE_WORD = "tag:batchgpt,2024:bare-word"  # an unquoted word in a JSON job
+_NOT_JSON = {_TAG + "binary": "write the text itself", _TAG + "set": "write a list",
+             _TAG + "omap": "write a mapping", _TAG + "pairs": "write a mapping"}
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_JSON_WORDS = {"true": _TAG + "bool", "false": _TAG + "bool", "null": _TAG + "null"}
+
+
+class _JobRules:
+    """Mixed into a safe loader, makes it give only what JSON can carry, and stop early.
+
+    Timestamps stay the text that was written (an Azure `api_version: 2024-10-21`, a date as an
+    id); mapping keys are text, as in JSON (`logit_bias: {50256: -100}`); binaries, sets, NaN and
+    the like become None, and `_Walk` reports them at their line. Node count and depth are bounded
+    while composing, so a huge or deep file is refused before its tree exists."""
+
+    def __init__(self, text: str, json_rules: bool) -> None:
+        super().__init__(text)  # type: ignore[call-arg]
+        self.json_rules, self.nodes, self.depth = json_rules, 0, 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        self.nodes += 1
+        self.depth += 1
+        try:
+            if self.nodes > MAX_YAML_NODES:
+                raise _Refused(self._line(), f"the job has more than {MAX_YAML_NODES:,} keys and values; YAML and JSON jobs "
+                               f"are read whole into memory: {_STREAMED}")
+            if self.depth > MAX_DEPTH:
+                raise _too_deep(self._line())
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self.depth -= 1
+
+    def _line(self) -> int:
+        return self.peek_event().start_mark.line + 1  # type: ignore[attr-defined]
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        # A JSON job's unquoted scalars follow JSON: 1e5 is a number (YAML 1.1 says text), yes is no boolean.
+        if self.json_rules and kind is yaml.ScalarNode and implicit[0]:
+            return _json_tag(value)
+        return super().resolve(kind, value, implicit)  # type: ignore[misc]
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[str, Any]:
+        if not isinstance(node, yaml.MappingNode):  # `!!map [a]`: the base class words the error
+            return super().construct_mapping(node, deep)  # type: ignore[misc]
+        self.flatten_mapping(node)  # type: ignore[attr-defined]  # `<<` merges first, so keys written here win
+        return {key.value: self.construct_object(value, deep=deep)  # type: ignore[attr-defined]
+                for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+
+    def finite_float(self, node: yaml.ScalarNode) -> float | None:
+        number = self.construct_yaml_float(node)  # type: ignore[attr-defined]
+        return None if schema.number_problem(number, node.value) else number
+
+    def whole_number(self, node: yaml.ScalarNode) -> int | None:
+        number = self.construct_yaml_int(node)  # type: ignore[attr-defined]
+        return None if schema.number_problem(number, node.value) else number
+
+
+class _PyLoader(_JobRules, yaml.SafeLoader):
     pass
 
 
-def _map_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int], count: list[int]) -> None:
-    """Record the line of every key and value; counts nodes so that aliases cannot expand forever."""
-    count[0] += 1
-    if count[0] > MAX_YAML_NODES:
-        raise _TooLarge
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+_LOADER: type = _PyLoader
+if CParser is not None:
+    class _CSafeLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """SafeLoader on libyaml's parser: a third of the time. Composing stays in Python, where
+        `_JobRules` bounds it (libyaml's own composer cannot be bounded)."""
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    class _CLoader(_JobRules, _CSafeLoader):
+        pass
+
+    _LOADER = _CLoader
+
+
+def _json_tag(value: str) -> str:
+    match = _JSON_NUMBER.fullmatch(value)
+    if match:
+        return _TAG + ("float" if match.group(1) or match.group(2) else "int")
+    return _JSON_WORDS.get(value, _BARE_WORD)
+
+
+def _blank(loader: Any, node: yaml.Node) -> None:
+    return None
+
+
+for _loader in {_PyLoader, _LOADER}:
+    _loader.add_constructor(_TAG + "timestamp", yaml.SafeLoader.construct_scalar)
+    _loader.add_constructor(_TAG + "float", _JobRules.finite_float)
+    _loader.add_constructor(_TAG + "int", _JobRules.whole_number)
+    for _tag in (*_NOT_JSON, _BARE_WORD):
+        _loader.add_constructor(_tag, _blank)
+
+
+class _Walk:
+    """One pass over the composed tree, aliases followed: the line of every key and value, and a
+    problem for each value the loader leaves out and each duplicate key. It counts and limits the
+    depth of what aliases expand to, which composing cannot see."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.lines: dict[tuple, int] = {}
+        self.found: list[tuple[tuple, int, str]] = []
+        self.blanks: list[tuple] = []
+        self.count = 0
+
+    def node(self, node: yaml.Node, path: tuple, depth: int) -> None:
+        line = node.start_mark.line + 1
+        self.count += 1
+        if self.count > MAX_YAML_EXPANDED:
+            raise _Refused(None, f"the YAML expands to more than {MAX_YAML_EXPANDED:,} nodes "
+                           "(aliases nested too deep?); refusing to load it")
+        if depth > MAX_DEPTH:
+            raise _too_deep(line)
+        self.lines.setdefault(path, line)
+        message = self._not_json(node)
+        if message:
+            self.found.append((path, line, message))
+            self.blanks.append(path)
+        elif isinstance(node, yaml.MappingNode):
+            self.mapping(node, path, depth)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                self.node(value, path + (i,), depth + 1)
+
+    def mapping(self, node: yaml.MappingNode, path: tuple, depth: int) -> None:
+        seen: set[str] = set()
         for key, value in node.value:
-            child = path + (key.value if isinstance(key, yaml.ScalarNode) else "?",)
-            lines.setdefault(child, key.start_mark.line + 1)
-            _map_lines(value, child, lines, count)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, value in enumerate(node.value):
-            _map_lines(value, path + (i,), lines, count)
+            line = key.start_mark.line + 1
+            if key.tag == _TAG + "merge":
+                for merged in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+                    self.node(merged, path, depth)
+            elif not isinstance(key, yaml.ScalarNode):
+                self.found.append((path, line, "a key must be text, not a list or a mapping"))
+            else:
+                child = path + (key.value,)
+                if key.value in seen:
+                    self.found.append((child, line, f"duplicate key '{key.value}': the first one would be ignored"))
+                seen.add(key.value)
+                self.lines.setdefault(child, line)
+                self.node(value, child, depth + 1)
+
+    def _not_json(self, node: yaml.Node) -> str | None:
+        if node.tag in _NOT_JSON:
+            return f"!!{node.tag.rsplit(':', 1)[1]} values are not JSON: {_NOT_JSON[node.tag]}"
+        if node.tag == _BARE_WORD:
+            known = node.value in ("NaN", "Infinity", "-Infinity")
+            return f"{node.value} is not a number JSON can carry" if known else f"unquoted {node.value!r} is not JSON: quote it"
+        if node.tag == _TAG + "float":
+            return schema.number_problem(self.loader.construct_yaml_float(node), node.value)
+        if node.tag == _TAG + "int" and len(node.value) > 18:
+            return schema.number_problem(self.loader.construct_yaml_int(node), node.value)
+        return None
 
 
 def _line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
@@ -191,7 +380,10 @@ def _from_document(doc: Any, path: Path | None, lines: dict[tuple, int], overrid
     """The job from a parsed document. With schema errors, the parts that are valid are still built,
     so that item checks (ids, templates, files) report their problems in the same pass."""
     name = str(path) if path else "<job>"
+    blanks = list(bad)
     for error_path, message in schema.errors(doc):
+        if any(error_path[: len(b)] == b for b in blanks):
+            continue  # the None left for a value that is not JSON; that value is already reported
         bad.append(error_path)
         problems.append(Problem(name, _line_of(lines, error_path), message, schema.pointer(error_path)))
 
@@ -346,7 +538,10 @@ def _jsonl_items(job: Job, problems: list[Problem] | None) -> Iterator[_Item]:
                 continue
             definition = "batch_line" if isinstance(line, dict) and "custom_id" in line else "line"
             if problems is not None:
-                found = [Problem(name, number, m, schema.pointer(p)) for p, m in schema.errors(line, definition)]
+                # orjson has refused NaN, infinity and keys that are not text: only depth is left to
+                # check, and a line with fewer brackets than MAX_DEPTH cannot be too deep.
+                deep = raw.count("[") + raw.count("{") >= MAX_DEPTH
+                found = [Problem(name, number, m, schema.pointer(p)) for p, m in _row_problems(line, definition, deep)]
                 if found:
                     problems.extend(found)
                     continue
@@ -372,36 +567,34 @@ def _file_items(task: Task, offset: int, problems: list[Problem] | None) -> Iter
     try:
         for n, (line, row) in enumerate(_rows(path), offset + 1):
             if problems is not None:
-                found = [Problem(str(path), line, m, schema.pointer(p)) for p, m in schema.errors(row, definition)]
+                found = [Problem(str(path), line, m, schema.pointer(p)) for p, m in _row_problems(row, definition)]
                 if found:
                     problems.extend(found)
                     continue
-            yield _Item(str(path), line, (), task, row, _id(row, f"{task.label}:{n}"))
+            if not isinstance(row, str):  # a str is a row that could not be read, reported above
+                yield _Item(str(path), line, (), task, row, _id(row, f"{task.label}:{n}"))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         _report(problems, Problem(str(path), None, f"cannot read items_from: {_reason(exc)}", NO_POINTER))
         if problems is None:
             raise
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number, row) for each row of a CSV, JSONL or Parquet file."""
+def _row_problems(row: Any, definition: str, check_json: bool = True) -> list[tuple[tuple, str]]:
+    """A row's problems: what reading it found (a message instead of the row), what JSON cannot
+    carry (the schema validators cannot take it), then the schema's."""
+    if isinstance(row, str):
+        return [((), row)]
+    return (check_json and schema.json_problems(row, MAX_DEPTH)) or list(schema.errors(row, definition))
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line or row number, row) for each row of a CSV, JSONL or Parquet file; a message in place
+    of a row that cannot be read."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            reader.fieldnames  # reads the header, so that line_num counts from the first row
-            line = reader.line_num + 1
-            for row in reader:
-                yield line, {k: _csv_value(k, v) for k, v in row.items() if k and v not in (None, "")}
-                line = reader.line_num + 1
+        yield from _csv_rows(path)
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8-sig") as handle:
-            for line, raw in enumerate(handle, 1):
-                if raw.strip():
-                    try:
-                        yield line, json.loads(raw)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"line {line}: invalid JSON: {exc.msg}") from None
+        yield from _jsonl_rows(path)
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -414,11 +607,53 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise ValueError(f"unsupported file type '{suffix}'")
 
 
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for line, raw in enumerate(handle, 1):
+            if raw.strip():
+                try:
+                    yield line, json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    yield line, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                except RecursionError:
+                    yield line, f"nested more than {MAX_DEPTH} levels deep: refusing to read it"
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    # The cell limit is process-wide; it is raised only while this file is read.
+    previous = csv.field_size_limit(MAX_CSV_CELL)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            yield from _csv_records(csv.reader(handle))
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_records(reader: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    try:
+        header = next(reader, None)
+        twice = sorted({name for name in header or () if name and header.count(name) > 1})
+        if twice:
+            yield reader.line_num, f"the header names {', '.join(map(repr, twice))} twice: each column needs its own name"
+            return
+        line = reader.line_num + 1
+        for cells in reader:
+            if len(cells) > len(header):
+                yield line, f"the row has {len(cells)} cells but the header names {len(header)} columns"
+            elif cells:
+                yield line, {k: _csv_value(k, v) for k, v in zip(header, cells) if k and v}
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        too_big = "field limit" in str(exc)
+        yield reader.line_num, (f"a cell is larger than {MAX_CSV_CELL:,} bytes (is a quote left open?)"
+                                if too_big else f"cannot read the CSV: {exc}")
+
+
 def _csv_value(key: str, value: str) -> Any:
     if key in _CSV_NUMBERS:
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return orjson.loads(value)  # strict JSON: NaN, Infinity and 1e999 stay text, for the schema to refuse
+        except orjson.JSONDecodeError:
             return value
     return value
 
@@ -441,7 +676,7 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
             continue
         line, pointer = item.line or _line_of(lines, item.path), schema.pointer(item.path)
         digest = hashlib.blake2b(item.id.encode(), digest_size=8).digest()
-        if digest in seen:
+        if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
             problems.append(Problem(item.file, line, f"duplicate id '{item.id}': ids must be unique within the job", pointer))
         seen.add(digest)
         if bad and item.path and any(p[: len(item.path)] == item.path for p in bad):
