@@ -85,3 +85,33 @@ def test_the_key_is_not_in_reprs():
 def test_connection_refused_is_a_connection_failure():
     failure = send(Provider(base_url="http://127.0.0.1:9/v1"), chat_request())
     assert isinstance(failure, Failure) and failure.kind == "connection"
+
+
+def test_the_redactor_hides_every_secret_a_provider_holds():
+    from batchgpt.client import Redactor
+
+    provider = Provider(base_url="https://user:url-PASSWORD-1@proxy.example/v1",
+                        headers=(("cf-aig-authorization", "Bearer gateway-TOKEN-1"), ("x-flag", "1")),
+                        proxy="http://me:proxy-PASSWORD-1@proxy:3128")
+    redact = Redactor(provider, SECRET)
+    text = (f"key {SECRET}; gateway Bearer gateway-TOKEN-1; token gateway-TOKEN-1; url-PASSWORD-1; "
+            "proxy-PASSWORD-1; flag 1")
+    shown = redact.text(text)
+    assert all(s not in shown for s in (SECRET, "gateway-TOKEN-1", "url-PASSWORD-1", "proxy-PASSWORD-1"))
+    assert shown.endswith("flag 1")  # a short header value is no secret: answers keep their 1s
+    assert redact.bytes(text.encode()) == shown.encode()
+
+
+def test_redirects_are_failures_naming_where_they_point(server):
+    from batchgpt.mockserver import Config, MockServer
+
+    other = MockServer(Config()).start()
+    try:
+        server.config.redirect_to = other.base_url.replace("http://", "http://user:pw-SECRET@")
+        faults(server, "307")
+        outcome = send(Provider(base_url=server.base_url), chat_request())
+        assert isinstance(outcome, Failure) and outcome.status == 307 and not outcome.transient
+        assert f"redirected to {other.base_url}/chat/completions;" in outcome.message  # no credentials shown
+        assert other.seen == []
+    finally:
+        other.stop()
