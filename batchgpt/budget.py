@@ -17,6 +17,7 @@ class Budget:
         self.limit = limit_usd
         self.spent = 0.0
         self.reserved = 0.0
+        self.holding = 0  # reservations not yet settled: counted, since sums of floats drift from zero
         self._settled: asyncio.Event | None = None  # set at the next settle, for requests waiting for room
         self._closed = False
 
@@ -24,13 +25,14 @@ class Budget:
         if self.spent + self.reserved + worst_usd > self.limit:
             return False
         self.reserved += worst_usd
+        self.holding += 1
         return True
 
     async def hold(self, worst_usd: float) -> bool:
         """Reserve `worst_usd`, waiting for requests in flight to settle while they may free room.
         False once it cannot fit with nothing in flight, or the run stopped."""
         while not self._closed and not self.reserve(worst_usd):
-            if self.reserved <= 0:
+            if self.holding == 0:
                 return False
             if self._settled is None:
                 self._settled = asyncio.Event()
@@ -38,7 +40,8 @@ class Budget:
         return not self._closed
 
     def settle(self, worst_usd: float, actual_usd: float | None) -> None:
-        self.reserved = max(0.0, self.reserved - worst_usd)
+        self.holding -= 1
+        self.reserved = max(0.0, self.reserved - worst_usd) if self.holding else 0.0
         self.spent += actual_usd or 0.0
         self._wake()
 

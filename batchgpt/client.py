@@ -11,10 +11,14 @@ turn a POST into a GET that drops the prompt.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import json
+import math
+import re
 import time
 import urllib.request
+from urllib.parse import unquote
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -27,7 +31,11 @@ from .records import Pack, Provider, Request, shown_url
 from .retry import UNSENT, Failure
 
 REDACTED = "****"
-MIN_SECRET = 8  # shorter header values (a "1", a "true") are no secrets, and replacing them would mangle answers
+MIN_SECRET = 4  # a shorter key or password would be found in every other word of an answer
+# Headers that carry credentials (by their name). Others (X-Title, HTTP-Referer) are no secrets,
+# and hiding their values would mangle answers that mention them.
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password|signature", re.IGNORECASE)
+_SCHEMES = ("bearer", "basic", "token")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Answer:
     status: int
     headers: Mapping[str, str] = field(repr=False)
     data: Any = field(repr=False)
+    ttft_s: float | None = None  # a streamed answer's time to its first token
 
 
 class Client:
@@ -42,6 +51,7 @@ class Client:
 
     def __init__(self, provider: Provider, api_key: str | None, timeout: float, connections: int):
         self.provider = provider
+        self._key = api_key
         self._headers = _auth_headers(provider, api_key)
         self._redact = Redactor(provider, api_key)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -57,6 +67,7 @@ class Client:
         # HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read here, once: aiohttp's trust_env would look
         # them (and ~/.netrc) up in a thread for every request, which costs a third of throughput.
         self._proxy = self.provider.proxy or _env_proxy(self.provider.base_url)
+        self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
         self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, timeout=self._timeout)
         return self
 
@@ -94,28 +105,39 @@ class Client:
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {self._timeout.total:g} s")
         except aiohttp.ClientPayloadError as exc:
-            return Failure("connection", f"the answer was cut off ({_short(exc)})")
-        except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS: the request never left
-            return Failure("connection", f"{UNSENT}: {type(exc).__name__}: {_short(exc)}")
+            return Failure("connection", f"the answer was cut off ({self._said(exc)})")
+        except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:  # the request never left
+            return Failure("connection", f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
         except (aiohttp.ClientError, OSError) as exc:
-            return Failure("connection", f"{type(exc).__name__}: {_short(exc)}")
-        return _answer(response.status, headers, raw)
+            return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
+        return _answer(response.status, headers, raw, self._redact)
+
+    def _said(self, exc: BaseException) -> str:
+        """An exception's text (which may hold a proxy URL), without secrets, then shortened."""
+        return _short(self._redact.text(str(exc)))
 
 
 class Redactor:
-    """Replaces a provider's secrets in whatever a server sends: the key, every configured header
-    value (and its token after a scheme such as "Bearer"), and passwords in the base or proxy URL."""
+    """Replaces a provider's secrets in whatever a server sends: the key, the values of headers that
+    carry credentials (and their token after a scheme such as "Bearer"), and the credentials of
+    the base and proxy URLs (as written, and as the Basic auth they are sent as)."""
 
-    def __init__(self, provider: Provider, api_key: str | None):
-        values = [api_key, *(value for _, value in provider.headers), _password(provider.base_url),
-                  _password(provider.proxy or "")]
-        secrets = {v for value in values if value for v in (value, value.split()[-1]) if len(v) >= MIN_SECRET}
-        self._secrets = sorted(secrets, key=len, reverse=True)  # a longer secret first: it may hold a shorter
+    def __init__(self, provider: Provider, api_key: str | None, proxy: str | None = None):
+        secrets = {api_key}
+        for name, value in provider.headers:
+            if _SECRET_HEADER.search(name):
+                scheme, _, token = value.partition(" ")
+                secrets |= {value, token if scheme.lower() in _SCHEMES else None}
+        for url in (provider.base_url, provider.proxy, proxy):
+            secrets |= _credentials(url or "")
+        found = {s for s in secrets if s and len(s) >= MIN_SECRET}
+        self._secrets = sorted(found, key=len, reverse=True)  # a longer secret first: it may hold a shorter
         self._encoded = [secret.encode() for secret in self._secrets]
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
-            value = value.replace(secret, REDACTED)
+            if secret in value:
+                value = value.replace(secret, REDACTED)
         return value
 
     def bytes(self, value: bytes) -> bytes:
@@ -124,10 +146,31 @@ class Redactor:
                 value = value.replace(secret, REDACTED.encode())
         return value
 
+    def tree(self, value: Any) -> Any:
+        """A decoded answer with secrets replaced in every string, keys included: JSON escapes
+        (`\\u0073k-...`) hide a secret from `bytes` until it is decoded."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self.tree(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.tree(v) for v in value]
+        return value
 
-def _password(url: str) -> str | None:
+    def escaped(self, raw: bytes) -> bool:
+        """Whether a JSON text may hold a secret `bytes` could not see: it has \\u or \\/ escapes
+        (no secret holds the quotes, line breaks or tabs that other escapes stand for)."""
+        return bool(self._secrets) and (b"\\u" in raw or b"\\/" in raw)
+
+
+def _credentials(url: str) -> set[str | None]:
+    """A URL's password, its user:password, and that as Basic auth sends it (base64)."""
     userinfo = url.partition("://")[2].partition("/")[0].rpartition("@")[0]
-    return userinfo.partition(":")[2] or None
+    if not userinfo:
+        return set()
+    user, _, password = userinfo.partition(":")
+    plain = unquote(userinfo)
+    return {password, unquote(password), userinfo, plain, base64.b64encode(plain.encode()).decode()}
 
 
 def _redirected(status: int, headers: Mapping[str, str]) -> Failure:
@@ -177,27 +220,34 @@ def _auth_headers(provider: Provider, api_key: str | None) -> dict[str, str]:
     return headers
 
 
-def _answer(status: int, headers: Mapping[str, str], raw: bytes) -> Answer | Failure:
+def _answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redactor) -> Answer | Failure:
     content_type = headers.get("content-type", "")
     if status < 300 and content_type.startswith(("audio/", "image/", "application/octet-stream")):
         return Answer(status, headers, {"_binary": raw, "_content_type": content_type})
     if status < 300 and content_type.startswith("text/plain"):  # transcripts as text, srt or vtt
-        return Answer(status, headers, {"text": raw.decode("utf-8", "replace")})
+        return Answer(status, headers, {"text": redact.text(raw.decode("utf-8", "replace"))})
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         if status < 300:
             return Failure("malformed", f"the answer is not JSON ({len(raw)} bytes)", status, headers=headers)
-        return Failure("http", _short(raw.decode("utf-8", "replace")), status, headers=headers)
+        return Failure("http", _short(redact.text(raw.decode("utf-8", "replace"))), status, headers=headers)
+    if redact.escaped(raw):
+        data = redact.tree(data)
     if status < 300:
         if not isinstance(data, dict):
             return Failure("malformed", "the answer is not a JSON object", status, headers=headers)
         return Answer(status, headers, data)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        return Failure("http", _short(str(error.get("message") or "")), status,
-                       code=error.get("code"), type=error.get("type"), headers=headers)
-    return Failure("http", _short(json.dumps(data)), status, headers=headers)
+        return Failure("http", _short(redact.text(str(error.get("message") or ""))), status,
+                       code=_label(error.get("code"), redact), type=_label(error.get("type"), redact), headers=headers)
+    return Failure("http", _short(redact.text(json.dumps(data))), status, headers=headers)
+
+
+def _label(value: Any, redact: Redactor) -> str | None:
+    """An error's `code` or `type`: short text, or nothing."""
+    return None if value is None else _short(redact.text(str(value)), 80)
 
 
 async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float,
@@ -216,15 +266,16 @@ async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, s
         payload = line[5:].strip()
         if payload.startswith(b"[DONE]"):
             break
-        try:
+        try:  # the standard library's json, which keeps a lone surrogate for the join below
             chunk = json.loads(redact.bytes(payload))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past all sense
             return Failure("malformed", "a stream event is not JSON", response.status, headers=headers)
-        if not isinstance(chunk, dict):
-            return Failure("malformed", "a stream event is not a JSON object", response.status, headers=headers)
+        if not isinstance(chunk, dict) or not isinstance(chunk.get("choices") or [], list):
+            return Failure("malformed", "a stream event is not a chunk object", response.status, headers=headers)
         if "error" in chunk:  # an error in the middle of a stream, as the SDK raises it
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return Failure("http", _short(str(error.get("message"))), 500, code=error.get("code"), headers=headers)
+            return Failure("http", _short(redact.text(str(error.get("message")))), 500,
+                           code=_label(error.get("code"), redact), headers=headers)
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
@@ -245,7 +296,7 @@ async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, s
         return Failure("malformed", "the stream holds half a character", response.status, headers=headers)
     text = redact.text(text)  # a secret may also have been split between two events
     choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
-    return Answer(response.status, headers, {"choices": [choice], "usage": usage, "_ttft_s": ttft})
+    return Answer(response.status, headers, {"choices": [choice], "usage": redact.tree(usage)}, ttft)
 
 
 def _short(value: object, limit: int = 300) -> str:
@@ -289,7 +340,10 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
                 usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, provider, redact)
                 if isinstance(usage, str):
                     return usage
-                return Balance(float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100, shown)
+                limit, used = float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100
+                if not (math.isfinite(limit) and math.isfinite(used)):
+                    raise ValueError("not a finite amount")
+                return Balance(limit, used, shown)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
                 return redact.text(f"cannot reach {shown}: {type(exc).__name__}: {_short(exc)}")
             except (KeyError, TypeError, ValueError):
@@ -308,8 +362,8 @@ async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, 
         if response.status == 404:
             return f"GET {shown} answered 404"
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
+            data = redact.tree(orjson.loads(raw))
+        except orjson.JSONDecodeError:  # not JSON, or nested past all sense
             return f"GET {shown} answered {response.status} with no JSON"
         error = data.get("error") if isinstance(data, dict) else None
         if error:  # the proxies answer errors here with HTTP 200

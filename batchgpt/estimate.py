@@ -41,9 +41,19 @@ class Bound:
 
 
 def choices(body: Mapping[str, Any]) -> int:
-    """How many completions a request asks for, each billed: `n`, or the legacy `best_of`."""
-    counts = [v for v in (body.get("n"), body.get("best_of")) if isinstance(v, int) and not isinstance(v, bool)]
-    return max([1, *counts])
+    """How many completions a request asks for, each billed: `n`, or the legacy `best_of`, as a
+    server reads them (10, 10.0 and "10" all ask for ten)."""
+    return max([1, *(_whole(body.get(key)) for key in ("n", "best_of"))])
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value if isinstance(value, int) else 1
 
 
 class Estimator:

@@ -24,12 +24,18 @@ class Provider:
 
     base_url: str = DEFAULT_BASE_URL
     api_key_env: str = "OPENAI_API_KEY"
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # gateway credentials among them
     kind: str = "openai"
     api_version: str | None = None
     proxy: str | None = None
     organization: str | None = None
     project: str | None = None
+
+    def __repr__(self) -> str:
+        """Without credentials: the base and proxy URLs as shown_url shows them, header names only."""
+        return (f"Provider(base_url={shown_url(self.base_url)!r}, kind={self.kind!r}, "
+                f"api_key_env={self.api_key_env!r}, headers={[name for name, _ in self.headers]!r}, "
+                f"proxy={shown_url(self.proxy) if self.proxy else None!r})")
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,6 @@ class Reply:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     units: float | None = None  # images, characters or minutes, for endpoints not billed per token
-    ttft_s: float | None = None
     details: Any = None  # JSON-able extras: moderation scores, a revised prompt, segments
     media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
 

@@ -330,7 +330,16 @@ class Engine:
             return results
         finally:
             if tries.held and self.budget is not None:
-                self.budget.settle(worst, sum(r.cost_usd or 0.0 for r in results))
+                self._settle(pack, worst, worst if tries.unpriced else sum(r.cost_usd or 0.0 for r in results))
+
+    def _settle(self, pack: Pack, worst: float, cost: float) -> None:
+        assert self.budget is not None
+        self.budget.settle(worst, cost)
+        if cost > worst * 1.01 + 1e-9:  # the server reported more than max_tokens allows, or more images
+            log.warning("%s cost $%.6f, more than its worst case of $%.6f", pack.first.id, cost, worst)
+        if self.budget.spent > self.budget.limit:
+            self.stop(f"budget of ${self.budget.limit:.4f} passed: ${self.budget.spent:.6f} spent, as answers cost "
+                      "more than their worst case")
 
     async def _attempts(self, pack: Pack, tokens: Callable[[], int], worst: float, tries: _Tries) -> list[Result]:
         first = pack.first
@@ -386,6 +395,7 @@ class Engine:
                 except OutputError as exc:  # a generated file cannot be saved: nothing more can be kept
                     pacer.done(ticket, outcome.headers)
                     self.stop(str(exc))
+                    tries.unpriced = True  # it was billed all the same
                     return [self._outcome(r, "error", attempts=tries.count, error=str(exc), transient=True)
                             for r in pack.requests]
                 else:
@@ -438,9 +448,15 @@ class Engine:
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         kind = TASKS[pack.first.type]
-        reply = kind.parse(answer.data)
+        try:
+            parts = self._split(pack, kind.parse(answer.data))
+        except MalformedReply:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            # An answer in a shape no parser foresaw is the server's fault, never a crash.
+            raise MalformedReply(f"the answer is not in the documented shape ({type(exc).__name__})") from None
         results = []
-        for request, part in zip(pack.requests, self._split(pack, reply)):
+        for request, part in zip(pack.requests, parts):
             output = self.media.save(request.id, part.media) if part.media else part.output
             units = part.units if part.units is not None else request.units
             cost = self.pricing.charge(kind.billing, request.model, request.body, part.prompt_tokens,
@@ -450,7 +466,7 @@ class Engine:
                 completion_tokens=part.completion_tokens, cost_usd=cost, attempts=attempts,
                 latency_s=round(latency, 4), cached_tokens=part.cached_tokens,
                 reasoning_tokens=part.reasoning_tokens, details=part.details,
-                ttft_s=None if part.ttft_s is None else round(part.ttft_s, 4)))
+                ttft_s=None if answer.ttft_s is None else round(answer.ttft_s, 4)))
         return results
 
     def _split(self, pack: Pack, reply: Reply) -> list[Reply]:
@@ -482,6 +498,7 @@ class _Tries:
     retries_used: int = 0
     failing_since: float | None = None  # when its first unanswered attempt started
     held: bool = False  # its worst case is reserved in the budget
+    unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
 
 
 def _describe(pace: Pace, long: bool = False) -> str:

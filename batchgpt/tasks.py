@@ -103,8 +103,19 @@ def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
         cached_tokens=_count(_details(usage, "prompt_tokens_details"), "cached_tokens", "prompt_tokens_details") or 0,
         reasoning_tokens=_count(_details(usage, "completion_tokens_details"), "reasoning_tokens",
                                 "completion_tokens_details") or 0,
-        ttft_s=data.get("_ttft_s"),
     )
+
+
+def _text_of(content: Any) -> str:
+    """A message's content: text, or a list of parts whose text parts are joined (as some servers
+    answer); anything else is not an answer."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        texts = [p.get("text") for p in content if p.get("type", "text") in ("text", "output_text")]
+        if all(isinstance(t, str) for t in texts):
+            return "".join(texts)
+    raise MalformedReply("choices[0].message.content is neither text nor a list of text parts")
 
 
 def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -165,7 +176,7 @@ class ChatKind(TaskKind):
         content = message.get("content")
         if content is None and message.get("refusal"):
             content = message["refusal"]
-        return _usage_reply(data, self.clean(content or ""))
+        return _usage_reply(data, self.clean(_text_of(content)))
 
     def clean(self, content: str) -> str:
         return content
@@ -273,8 +284,11 @@ class Embedding(TaskKind):
 
     def parse(self, data):
         vectors = []
-        for entry in sorted(_data_list(data), key=lambda e: e.get("index", 0) if isinstance(e, dict) else 0):
-            vector = entry.get("embedding") if isinstance(entry, dict) else None
+        entries = _data_list(data)
+        if not all(isinstance(e, dict) and isinstance(e.get("index", 0), int) for e in entries):
+            raise MalformedReply("an embedding entry has no whole-number index")
+        for entry in sorted(entries, key=lambda e: e.get("index", 0)):
+            vector = entry.get("embedding")
             if isinstance(vector, str):
                 try:
                     vector = array.array("f", base64.b64decode(vector)).tolist()
@@ -332,6 +346,8 @@ class Image(TaskKind):
             if not isinstance(entry, dict):
                 raise MalformedReply("an image entry is not an object")
             if entry.get("b64_json"):
+                if not isinstance(entry["b64_json"], str):
+                    raise MalformedReply("an image's b64_json is not text")
                 try:
                     media.append((suffix, base64.b64decode(entry["b64_json"])))
                 except (ValueError, binascii.Error):

@@ -86,7 +86,8 @@ def test_requests_in_flight_never_stop_a_run_their_settling_makes_room_for(cli, 
 def test_every_answer_asked_for_counts_against_the_budget(cli, server, write_job, tmp_path):
     job = chat_job(["a", "b", "c"], defaults={"model": "gpt-4o-mini", "max_tokens": 100, "params": {"n": 10}},
                    budget_usd=0.0015)
-    result = cli("run", str(write_job(job)))  # 10 answers of 100 tokens: $0.0006 at worst, two fit
+    result = cli("run", str(write_job(job)))  # 10 answers of 100 tokens: $0.0006 at worst, two fit at once
+    assert result.exit_code == 0  # and each settles for far less, so all three run
     rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
     assert sum(float(r["cost_usd"] or 0) for r in rows) <= 0.0015
     dry = cli("run", str(write_job(job)), "--dry-run")
@@ -102,3 +103,25 @@ def test_a_timed_out_attempt_is_counted_as_spent_before_its_retry(cli, server, w
     assert result.exit_code == 3 and "budget" in result.stderr
     [row] = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
     assert row["status"] == "skipped" and row["attempts"] == "1"
+
+
+def test_when_nothing_is_in_flight_a_request_that_does_not_fit_never_waits():
+    import asyncio
+    import random
+
+    async def go():
+        budget = Budget(1.0)
+        amounts = [random.Random(seed).uniform(0.01, 0.15) for seed in range(6)]
+        for amount in amounts:
+            assert await budget.hold(amount)
+        for amount in amounts:  # float sums of these need not come back to exactly zero
+            budget.settle(amount, 0.0)
+        return await asyncio.wait_for(budget.hold(2.0), 1)
+    assert asyncio.run(go()) is False
+
+
+def test_every_way_a_server_reads_n_is_counted():
+    from batchgpt.estimate import choices
+
+    assert [choices({"n": n}) for n in (10, 10.0, "10", True, None, "ten")] == [10, 10, 10, 1, 1, 1]
+    assert choices({"best_of": 3, "n": 2}) == 3

@@ -56,7 +56,7 @@ def test_a_429_keeps_its_retry_headers(server):
 def test_streamed_answers_are_assembled_with_usage(server):
     answer = send(Provider(base_url=server.base_url), chat_request(stream=True, text="a streamed reply, in pieces"))
     assert answer.data["choices"][0]["message"]["content"] == "Echo: a streamed reply, in pieces"
-    assert answer.data["usage"]["completion_tokens"] > 0 and answer.data["_ttft_s"] >= 0
+    assert answer.data["usage"]["completion_tokens"] > 0 and answer.ttft_s is not None and answer.ttft_s >= 0
 
 
 def test_provider_headers_organization_project_and_gateway_auth(server):
@@ -115,3 +115,115 @@ def test_redirects_are_failures_naming_where_they_point(server):
         assert other.seen == []
     finally:
         other.stop()
+
+
+@pytest.fixture
+def hostile():
+    """A server of our own that answers exactly the bytes a test gives it (status, type, body)."""
+    import threading
+
+    from aiohttp import web
+
+    answers: list[tuple[int, str, bytes]] = []
+    state: dict = {}
+
+    async def handle(request):
+        await request.read()
+        status, content_type, body = answers[0]
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    def serve():
+        loop = asyncio.new_event_loop()
+        runner = web.AppRunner(_app(handle))
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        state["port"] = site._server.sockets[0].getsockname()[1]
+        state["loop"], state["runner"] = loop, runner
+        ready.set()
+        loop.run_forever()
+
+    def _app(handler):
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", handler)
+        app.router.add_post("/v1/embeddings", handler)
+        return app
+
+    ready = threading.Event()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(5)
+
+    def answer(status: int, content_type: str, body: bytes) -> Provider:
+        answers[:] = [(status, content_type, body)]
+        return Provider(base_url=f"http://127.0.0.1:{state['port']}/v1")
+    yield answer
+    asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), state["loop"]).result(5)
+    state["loop"].call_soon_threadsafe(state["loop"].stop)
+    thread.join(5)
+
+
+def stream(*events: bytes) -> bytes:
+    return b"".join(b"data: " + e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("body", [
+    stream(b'{"choices": 5}'),  # choices that are no list
+    stream(b'{"choices": [{"delta": {"content": "\xff\xfe"}}]}'),  # not UTF-8
+    stream(b"[" * 100_000 + b"]" * 100_000),  # nested past all sense
+    stream(b'{"choices": ["x"]}'),
+])
+def test_stream_events_no_server_should_send_are_malformed_answers(hostile, body):
+    provider = hostile(200, "text/event-stream", body)
+    outcome = send(provider, chat_request(stream=True))
+    assert isinstance(outcome, Failure) and outcome.kind == "malformed"
+
+
+def test_a_key_the_server_escaped_is_hidden_all_the_same(hostile):
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
+    body = ('{"error": {"message": "bad key %s", "type": "invalid_request_error", "code": "%s"}}'
+            % (escaped, escaped)).encode()
+    outcome = send(hostile(401, "application/json", body), chat_request())
+    assert isinstance(outcome, Failure) and SECRET not in outcome.describe() and "****" in outcome.describe()
+    answer = ('{"choices": [{"message": {"role": "assistant", "content": "your key is %s"}}], '
+              '"usage": {"prompt_tokens": 1, "completion_tokens": 1}}' % escaped).encode()
+    outcome = send(hostile(200, "application/json", answer), chat_request())
+    assert isinstance(outcome, Answer)
+    assert outcome.data["choices"][0]["message"]["content"] == "your key is ****"
+
+
+def test_a_long_error_is_hidden_before_it_is_shortened(hostile):
+    body = ('{"error": {"message": "%s Bearer %s", "type": "x", "code": null}}' % ("x" * 280, SECRET)).encode()
+    outcome = send(hostile(400, "application/json", body), chat_request())
+    assert SECRET[:12] not in outcome.describe()
+
+
+def test_url_credentials_are_hidden_as_written_and_as_basic_auth():
+    import base64
+
+    from batchgpt.client import Redactor
+
+    provider = Provider(base_url="http://alice:hunter2-pass@proxy.example/v1")
+    redact = Redactor(provider, None, proxy="http://bob:proxy%2Dsecret@corp:3128")
+    basic = base64.b64encode(b"alice:hunter2-pass").decode()
+    text = redact.text(f"Authorization: Basic {basic}; url http://bob:proxy-secret@corp; alice:hunter2-pass")
+    assert "hunter2" not in text and basic not in text and "proxy-secret" not in text
+
+
+def test_only_credentials_are_hidden_and_short_keys_too():
+    from batchgpt.client import Redactor
+
+    provider = Provider(headers=(("X-Title", "Contract Review Application"), ("HTTP-Referer", "https://c.example"),
+                                 ("x-api-key", "k3y-42x-header")))
+    redact = Redactor(provider, "k3y-42x")
+    assert redact.text("Summarise the Contract Review Application at https://c.example") == \
+        "Summarise the Contract Review Application at https://c.example"
+    assert redact.text("keys k3y-42x and k3y-42x-header") == "keys **** and ****"
+
+
+def test_a_provider_shows_no_credentials():
+    provider = Provider(base_url="http://u:pw-secret-99@h/v1", headers=(("cf-aig-authorization", "Bearer cf-tok-123"),),
+                        proxy="http://p:proxy-pw@corp:3128")
+    shown = repr(provider)
+    assert "pw-secret-99" not in shown and "cf-tok-123" not in shown and "proxy-pw" not in shown
+    assert "http://h/v1" in shown and "cf-aig-authorization" in shown

@@ -1,7 +1,6 @@
 """Every endpoint users batch, and every way they reach the API, end to end through the CLI."""
 from __future__ import annotations
 
-import array
 import csv
 import json
 import struct
@@ -236,3 +235,9 @@ def test_estimates_price_every_endpoint_by_what_it_bills(write_job, tmp_path):
     assert by_type["transcription"]["cost_usd_max"] == pytest.approx(2 * 0.006)
     assert by_type["TOTAL"]["cost_usd_max"] == pytest.approx(sum(by_type[k]["cost_usd_max"] for k in
                                                                 ("embedding", "moderation", "image", "speech", "transcription")))
+
+
+def test_a_balance_that_is_no_number_is_not_shown_as_one(cli, server):
+    server.config.billing = (float("nan"), 0.0)
+    result = cli("balance", "--base-url", server.base_url)
+    assert result.exit_code == 1 and "$nan" not in result.output and "no JSON" in result.output

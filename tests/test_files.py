@@ -38,16 +38,19 @@ def test_outputs_get_the_permissions_of_an_ordinary_file(tmp_path):
     assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o666 & ~umask
 
 
-def test_the_temporary_is_never_a_planted_symlink(tmp_path):
+def test_the_temporary_is_never_a_planted_symlink(tmp_path, monkeypatch):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     folder = tmp_path / "out"
     folder.mkdir()
-    (folder / f".r.csv.{os.getpid()}.tmp").symlink_to(victim)  # the name the old writer would have used
+    planted = ".planted.tmp"
+    (folder / planted).symlink_to(victim)
+    names = iter([planted, ".fresh.tmp"])  # the first name drawn is the one an attacker guessed
+    monkeypatch.setattr(files, "temporary_name", lambda target, pid=None: next(names))
     with files.atomic_write(folder / "r.csv") as handle:
         handle.write("results")
     assert victim.read_text() == "precious" and (folder / "r.csv").read_text() == "results"
-    assert not (folder / "r.csv").is_symlink()
+    assert not (folder / "r.csv").is_symlink() and (folder / planted).is_symlink()
 
 
 def test_temporaries_left_by_a_killed_run_are_removed_and_nothing_else(tmp_path):

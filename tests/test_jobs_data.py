@@ -9,14 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from batchgpt import jobs
-from batchgpt.errors import JobError
 from batchgpt.jobs import MAX_DEPTH, load, requests
 
-
-def problems(path) -> list[str]:
-    with pytest.raises(JobError) as caught:
-        load(path)
-    return [str(p) for p in caught.value.problems]
+from test_jobs import problems
 
 
 def job_from(tmp_path: Path, rows: str, text: str | bytes) -> Path:

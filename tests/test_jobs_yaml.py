@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from batchgpt import jobs
-from batchgpt.errors import JobError
 from batchgpt.jobs import MAX_DEPTH, MAX_YAML_BYTES, load, requests
+
+from test_jobs import problems, write
 
 
 @pytest.fixture(autouse=True, params=["libyaml", "python"])
@@ -18,18 +18,6 @@ def loader(request, monkeypatch):
         monkeypatch.setattr(jobs, "_LOADER", jobs._PyLoader)
     elif jobs._LOADER is jobs._PyLoader:
         pytest.skip("PyYAML is built without libyaml")
-
-
-def problems(path_or_doc) -> list[str]:
-    with pytest.raises(JobError) as caught:
-        load(path_or_doc)
-    return [str(p) for p in caught.value.problems]
-
-
-def write(tmp_path: Path, text: str, name: str = "job.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # ----------------------------------------------------------------------------- item 11: values YAML reads as non-JSON types

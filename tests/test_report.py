@@ -77,13 +77,15 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
     assert frame["task"].tolist() == ["a", "b", "TOTAL"] and pd.isna(frame["cost_usd"].iloc[-1])
 
 
-def test_a_planted_symlink_never_redirects_the_results(tmp_path):
-    import os
+def test_a_planted_symlink_never_redirects_the_results(tmp_path, monkeypatch):
+    from batchgpt import files
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / f".r.csv.{os.getpid()}.tmp").symlink_to(victim)  # where the old writer wrote first
+    (tmp_path / "out" / ".guessed.tmp").symlink_to(victim)
+    names = iter([".guessed.tmp", ".fresh.tmp"])  # the writer's first name is the planted one
+    monkeypatch.setattr(files, "temporary_name", lambda target, pid=None: next(names))
     write_results(tmp_path / "out" / "r.csv", iter(ROWS), "job")
     assert victim.read_text() == "precious"
     assert not (tmp_path / "out" / "r.csv").is_symlink() and len(pd.read_csv(tmp_path / "out" / "r.csv")) == 3

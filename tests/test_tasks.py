@@ -71,3 +71,34 @@ def test_template_fields():
             template_fields(bad)
     with pytest.raises(ValueError):
         template_fields("{unclosed")
+
+
+def usage(**extra):
+    return {"usage": {"prompt_tokens": 1, "completion_tokens": 1}, **extra}
+
+
+def test_content_as_a_list_of_parts_is_read_and_anything_else_is_malformed():
+    from batchgpt.tasks import TASKS, MalformedReply
+
+    parts = [{"type": "text", "text": "Bon"}, {"type": "text", "text": "jour "}]
+    answer = usage(choices=[{"message": {"role": "assistant", "content": parts}}])
+    assert TASKS["translate"].parse(answer).output == "Bonjour"
+    for content in (42, [{"type": "text", "text": 7}], {"text": "x"}):
+        with pytest.raises(MalformedReply):
+            TASKS["code"].parse(usage(choices=[{"message": {"role": "assistant", "content": content}}]))
+
+
+def test_odd_shapes_of_embeddings_and_images_are_malformed_not_crashes():
+    from batchgpt.tasks import TASKS, MalformedReply
+
+    with pytest.raises(MalformedReply):
+        TASKS["embedding"].parse(usage(data=[{"index": "1", "embedding": [0.1]}, {"index": 0, "embedding": [0.2]}]))
+    with pytest.raises(MalformedReply):
+        TASKS["image"].parse({"data": [{"b64_json": 12345}]})
+
+
+def test_a_servers_own_underscore_fields_are_no_timings():
+    from batchgpt.tasks import TASKS
+
+    reply = TASKS["chat"].parse(usage(choices=[{"message": {"content": "hi"}}], _ttft_s="soon"))
+    assert reply.output == "hi"  # the time to first token comes from the client, never from the answer
