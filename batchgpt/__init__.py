@@ -6,6 +6,7 @@ The Python API mirrors the CLI, which is a thin layer over it:
     problems = batchgpt.validate("jobs/translate.yaml")
     frame = batchgpt.run("jobs/translate.yaml", concurrency=8)
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

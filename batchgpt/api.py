@@ -1,11 +1,13 @@
 """The Python API: validate and run jobs from a notebook or an Airflow task, without the CLI."""
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
@@ -33,8 +35,15 @@ def load_job(source: str | os.PathLike | Mapping[str, Any], **settings: Any) -> 
     return load(source, Overrides(**settings))
 
 
-def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.PathLike | None = None,
-        fresh: bool = False, retry_failed: bool = False, progress: bool = False, **settings: Any):
+def run(
+    source: str | os.PathLike | Mapping[str, Any],
+    *,
+    state_dir: str | os.PathLike | None = None,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    progress: bool = False,
+    **settings: Any,
+):
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
@@ -44,8 +53,12 @@ def run(source: str | os.PathLike | Mapping[str, Any], *, state_dir: str | os.Pa
     from . import report
 
     job = load_job(source, **settings)
-    summary = run_job(job, RunOptions(state_dir=Path(state_dir) if state_dir else None, fresh=fresh,
-                                      retry_failed=retry_failed, progress=progress))
+    summary = run_job(
+        job,
+        RunOptions(
+            state_dir=Path(state_dir) if state_dir else None, fresh=fresh, retry_failed=retry_failed, progress=progress
+        ),
+    )
     store = Store(summary.state_dir)
     try:
         frame = report.dataframe(store.results(job.name, summary.run_id), job.name)
@@ -65,11 +78,21 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
         rows = []
         for run in store.runs(name, limit):
             duration = None if run.finished is None else round(run.finished - run.started, 1)
-            rows.append({"run": run.id, "job": run.job,
-                         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started)),
-                         "seconds": duration, "items": run.items, "ok": run.ok, "failed": run.failed,
-                         "skipped": run.skipped, "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
-                         "cost_usd": run.cost_usd, "exit": run.exit_code if run.exit_code is not None else "running?"})
+            rows.append(
+                {
+                    "run": run.id,
+                    "job": run.job,
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started)),
+                    "seconds": duration,
+                    "items": run.items,
+                    "ok": run.ok,
+                    "failed": run.failed,
+                    "skipped": run.skipped,
+                    "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
+                    "cost_usd": run.cost_usd,
+                    "exit": run.exit_code if run.exit_code is not None else "running?",
+                }
+            )
         return rows
     finally:
         store.close()
@@ -94,6 +117,8 @@ def rewrite(state_dir: Path, run_ref: str, out: Path | None = None, report_path:
 
 def _existing_store(state_dir: Path) -> Store:
     if not (state_dir / "state.db").is_file():
-        raise StateError(f"no run state in {state_dir} (it is created beside the job file on its first run; "
-                         "use --state to point elsewhere)")
+        raise StateError(
+            f"no run state in {state_dir} (it is created beside the job file on its first run; "
+            "use --state to point elsewhere)"
+        )
     return Store(state_dir)

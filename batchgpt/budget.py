@@ -7,6 +7,7 @@ without saying so (a timeout, a cut connection, an unreadable answer) is settled
 case, and its retry reserves again. A request that does not fit waits while requests in flight
 may still free room; only when it cannot fit with nothing in flight is the budget reached.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -3,15 +3,17 @@
 Exit codes: 0 all ok, 1 some items failed, 2 invalid job or usage, 3 stopped early (quota,
 authentication, budget), 4 locked by another run, 130/143 interrupted.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -62,6 +64,7 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("batchgpt: interrupted", err=True)
             sys.exit(EXIT_SIGINT)
+
     return wrapper
 
 
@@ -89,8 +92,12 @@ _RUN_OPTIONS = [
     click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
     click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
-    click.option("--budget", type=click.FloatRange(min=0, min_open=True), metavar="USD",
-                 help="Stop starting requests before the spend could pass this many dollars."),
+    click.option(
+        "--budget",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="USD",
+        help="Stop starting requests before the spend could pass this many dollars.",
+    ),
 ]
 
 
@@ -99,24 +106,43 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
         for option in reversed(options):
             command = option(command)
         return command
+
     return decorate
 
 
 @main.command()
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_with(_RUN_OPTIONS)
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where run state lives (default: .batchgpt/ beside the job file).")
-@click.option("--shared-limits", metavar="URL", callback=lambda _c, _p, v: _redis_url(v),
-              help="Share one rate limit with every process on the same key through this Redis (redis://HOST:PORT/DB).")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run state lives (default: .batchgpt/ beside the job file).",
+)
+@click.option(
+    "--shared-limits",
+    metavar="URL",
+    callback=lambda _c, _p, v: _redis_url(v),
+    help="Share one rate limit with every process on the same key through this Redis (redis://HOST:PORT/DB).",
+)
 @click.option("--fresh", is_flag=True, help="Forget earlier answers and send every item again.")
-@click.option("--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx).")
+@click.option(
+    "--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx)."
+)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
 @_errors_to_exit_codes
-def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_format: str,
-        progress: bool | None, dry_run: bool, **kwargs: Any) -> None:
+def run(
+    job: Path,
+    state_dir: Path | None,
+    fresh: bool,
+    retry_failed: bool,
+    log_format: str,
+    progress: bool | None,
+    dry_run: bool,
+    **kwargs: Any,
+) -> None:
     """Validate JOB, then run it: results and a token and cost report are written at the end."""
     from .jobs import load
     from .runner import RunOptions, run_job
@@ -125,8 +151,12 @@ def run(job: Path, state_dir: Path | None, fresh: bool, retry_failed: bool, log_
         _estimate(job, kwargs)
         return
     loaded = load(job, _overrides(kwargs))
-    summary = run_job(loaded, RunOptions(state_dir=state_dir, fresh=fresh, retry_failed=retry_failed,
-                                         progress=progress, log_format=log_format))
+    summary = run_job(
+        loaded,
+        RunOptions(
+            state_dir=state_dir, fresh=fresh, retry_failed=retry_failed, progress=progress, log_format=log_format
+        ),
+    )
     _print_summary(summary, log_format)
     sys.exit(summary.exit_code)
 
@@ -148,16 +178,21 @@ def _print_summary(summary: Any, log_format: str) -> None:
         f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s"
         f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
-        err=True)
+        err=True,
+    )
     if summary.failed:
         permanent = summary.failed - summary.failed_transient
         parts = []
         if summary.failed_transient:
-            parts.append(f"{summary.failed_transient} for a passing reason (rate limits, server errors, timeouts, "
-                         "connections): a plain rerun sends them again")
+            parts.append(
+                f"{summary.failed_transient} for a passing reason (rate limits, server errors, timeouts, "
+                "connections): a plain rerun sends them again"
+            )
         if permanent:
-            parts.append(f"{permanent} for a reason in the request (such as a 400): they stay failed unless you "
-                         "rerun with --retry-failed")
+            parts.append(
+                f"{permanent} for a reason in the request (such as a 400): they stay failed unless you "
+                "rerun with --retry-failed"
+            )
         click.echo(f"failed: {'; '.join(parts)}", err=True)
     if summary.exported:
         click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
@@ -177,8 +212,12 @@ def _state_dir(state: Path | None, job: Path | None) -> Path:
 
 @main.command()
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The state directory (default: .batchgpt/ beside JOB, or in this directory).")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
+)
 @click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
 @_errors_to_exit_codes
 def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
@@ -195,11 +234,21 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
 
 @main.command("report")
 @click.argument("run_ref", metavar="RUN")
-@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".batchgpt"),
-              show_default=True, help="The state directory holding the run.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".batchgpt"),
+    show_default=True,
+    help="The state directory holding the run.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: the run's own).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Report file (default: the run's own).")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Report file (default: the run's own).",
+)
 @_errors_to_exit_codes
 def report_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
     """Write the results and report of RUN (a run number, or a job name for its latest run) again
@@ -222,7 +271,8 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
-    from .estimate import COLUMNS, estimate as estimate_job
+    from .estimate import COLUMNS
+    from .estimate import estimate as estimate_job
     from .jobs import REPORT_SUFFIXES, load
     from .report import write_table
 
@@ -245,8 +295,11 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> 
 
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column.replace("_", " "), justify="left" if column in ("task", "model", "notes") else "right",
-                         overflow="fold")
+        table.add_column(
+            column.replace("_", " "),
+            justify="left" if column in ("task", "model", "notes") else "right",
+            overflow="fold",
+        )
     for row in rows:
         table.add_row(*(_cell(column, row.get(column)) for column in columns))
     Console(width=max(160, Console().width)).print(table)
@@ -298,8 +351,10 @@ def balance(job: Path | None, base_url: str | None) -> None:
     if isinstance(answer, str):
         click.echo(f"batchgpt: {answer}", err=True)
         sys.exit(1)
-    click.echo(f"limit ${answer.hard_limit_usd:,.2f}, used ${answer.used_usd:,.2f}, remaining "
-               f"${answer.remaining_usd:,.2f} (from {answer.url})")
+    click.echo(
+        f"limit ${answer.hard_limit_usd:,.2f}, used ${answer.used_usd:,.2f}, remaining "
+        f"${answer.remaining_usd:,.2f} (from {answer.url})"
+    )
 
 
 @main.command("mock-server")
@@ -308,24 +363,51 @@ def balance(job: Path | None, base_url: str | None) -> None:
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds before each answer.")
 @click.option("--rpm", type=float, help="Requests per minute per model before 429s.")
 @click.option("--tpm", type=float, help="Tokens per minute per model before 429s.")
-@click.option("--window", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Seconds of the per-minute limits a burst may take (the API enforces over shorter periods).")
+@click.option(
+    "--window",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds of the per-minute limits a burst may take (the API enforces over shorter periods).",
+)
 @click.option("--no-limit-headers", is_flag=True, help="Send no x-ratelimit-* headers, as many proxies.")
 @click.option("--no-retry-after", is_flag=True, help="Send no retry-after with rate-limit 429s.")
 @click.option("--capacity", type=click.IntRange(min=1), help="Requests in flight before 503 'overloaded'.")
-@click.option("--fault", "faults", multiple=True, metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT]",
-              help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
-                   "echo-headers, 307, 301, usage-strings, usage-negative, no-done, split-emoji, ignore-stream. "
-                   "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
-                   "'429:for=20' refuses everything for 20 s from the first request.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT]",
+    help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
+    "echo-headers, 307, 301, usage-strings, usage-negative, no-done, split-emoji, ignore-stream. "
+    "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
+    "'429:for=20' refuses everything for 20 s from the first request.",
+)
 @click.option("--seed", default=0, type=int, help="Seed for fault rates.")
 @click.option("--api-key", envvar="MOCK_API_KEY", help="Require this key (401 otherwise).")
-@click.option("--billing", default="100:0", show_default=True, metavar="LIMIT:USED",
-              help="What the billing routes report, in USD; 'none' serves none (404).")
+@click.option(
+    "--billing",
+    default="100:0",
+    show_default=True,
+    metavar="LIMIT:USED",
+    help="What the billing routes report, in USD; 'none' serves none (404).",
+)
 @_errors_to_exit_codes
-def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: float | None, window: float,
-                no_limit_headers: bool, no_retry_after: bool, capacity: int | None,
-                faults: tuple[str, ...], seed: int, api_key: str | None, billing: str) -> None:
+def mock_server(
+    host: str,
+    port: int,
+    latency: float,
+    rpm: float | None,
+    tpm: float | None,
+    window: float,
+    no_limit_headers: bool,
+    no_retry_after: bool,
+    capacity: int | None,
+    faults: tuple[str, ...],
+    seed: int,
+    api_key: str | None,
+    billing: str,
+) -> None:
     """An OpenAI-compatible server for rehearsing jobs offline and for free."""
     from .mockserver import Config, Fault, MockServer
 
@@ -338,9 +420,20 @@ def mock_server(host: str, port: int, latency: float, rpm: float | None, tpm: fl
         assert limits is None or len(limits) == 2
     except (ValueError, AssertionError):
         raise click.BadParameter("use LIMIT:USED in dollars, e.g. 100:12.5, or none", param_hint="--billing") from None
-    config = Config(api_key=api_key, latency=latency, rpm=rpm, tpm=tpm, window=window,
-                    limit_headers=not no_limit_headers, retry_after=not no_retry_after, capacity=capacity,
-                    faults=parsed, seed=seed, record=False, billing=limits)  # type: ignore[arg-type]
+    config = Config(
+        api_key=api_key,
+        latency=latency,
+        rpm=rpm,
+        tpm=tpm,
+        window=window,
+        limit_headers=not no_limit_headers,
+        retry_after=not no_retry_after,
+        capacity=capacity,
+        faults=parsed,
+        seed=seed,
+        record=False,
+        billing=limits,
+    )  # type: ignore[arg-type]
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
 

@@ -8,6 +8,7 @@ headers in their errors), so no message, output, log or stored row downstream ca
 Redirects are not followed: they would carry the key and gateway headers to another address, or
 turn a POST into a GET that drops the prompt.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,10 @@ import math
 import re
 import time
 import urllib.request
-from urllib.parse import unquote
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 import orjson
@@ -62,7 +64,7 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(base_url={shown_url(self.provider.base_url)!r})"
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
         # HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read here, once: aiohttp's trust_env would look
         # them (and ~/.netrc) up in a thread for every request, which costs a third of throughput.
@@ -93,8 +95,13 @@ class Client:
         assert self._session is not None, "use Client as an async context manager"
         started = time.monotonic()
         try:
-            async with self._session.post(self.url(pack.first), data=_body(pack), headers=_content_type(pack),
-                                          proxy=self._proxy, allow_redirects=False) as response:
+            async with self._session.post(
+                self.url(pack.first),
+                data=_body(pack),
+                headers=_content_type(pack),
+                proxy=self._proxy,
+                allow_redirects=False,
+            ) as response:
                 headers = response.headers  # case-insensitive, as HTTP header names are
                 if 300 <= response.status < 400:
                     return _redirected(response.status, headers)
@@ -176,8 +183,12 @@ def _credentials(url: str) -> set[str | None]:
 def _redirected(status: int, headers: Mapping[str, str]) -> Failure:
     """A redirect is an error: following it would send the key elsewhere, or drop the prompt."""
     location = shown_url(headers.get("location", "")) or "nowhere"
-    return Failure("http", f"the server redirected to {location}; batchgpt does not follow redirects with "
-                           "the key and the prompt: if that address is right, make it the base URL", status)
+    return Failure(
+        "http",
+        f"the server redirected to {location}; batchgpt does not follow redirects with "
+        "the key and the prompt: if that address is right, make it the base URL",
+        status,
+    )
 
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:
@@ -240,8 +251,14 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redacto
         return Answer(status, headers, data)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        return Failure("http", _short(redact.text(str(error.get("message") or ""))), status,
-                       code=_label(error.get("code"), redact), type=_label(error.get("type"), redact), headers=headers)
+        return Failure(
+            "http",
+            _short(redact.text(str(error.get("message") or ""))),
+            status,
+            code=_label(error.get("code"), redact),
+            type=_label(error.get("type"), redact),
+            headers=headers,
+        )
     return Failure("http", _short(redact.text(json.dumps(data))), status, headers=headers)
 
 
@@ -250,8 +267,9 @@ def _label(value: Any, redact: Redactor) -> str | None:
     return None if value is None else _short(redact.text(str(value)), 80)
 
 
-async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float,
-                       redact: Redactor) -> Answer | Failure:
+async def _read_stream(
+    response: aiohttp.ClientResponse, headers: Mapping[str, str], started: float, redact: Redactor
+) -> Answer | Failure:
     """Assemble a server-sent-events answer into the shape of a non-streamed one. A stream that
     ends without `[DONE]` is malformed (it may have been cut short), and so is an event that is not
     a JSON object."""
@@ -274,8 +292,13 @@ async def _read_stream(response: aiohttp.ClientResponse, headers: Mapping[str, s
             return Failure("malformed", "a stream event is not a chunk object", response.status, headers=headers)
         if "error" in chunk:  # an error in the middle of a stream, as the SDK raises it
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return Failure("http", _short(redact.text(str(error.get("message")))), 500,
-                           code=_label(error.get("code"), redact), headers=headers)
+            return Failure(
+                "http",
+                _short(redact.text(str(error.get("message")))),
+                500,
+                code=_label(error.get("code"), redact),
+                headers=headers,
+            )
         usage = chunk.get("usage") or usage
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
@@ -322,13 +345,16 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     proxy servers (one-api, new-api) keep, tried under the base URL and at the host's root; or
     why it cannot be had. `total_usage` comes in cents."""
     today = datetime.date.today()
-    window = {"start_date": (today - datetime.timedelta(days=99)).isoformat(),
-              "end_date": (today + datetime.timedelta(days=1)).isoformat()}
+    window = {
+        "start_date": (today - datetime.timedelta(days=99)).isoformat(),
+        "end_date": (today + datetime.timedelta(days=1)).isoformat(),
+    }
     base = provider.base_url
     roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
     redact = Redactor(provider, api_key)
-    async with aiohttp.ClientSession(headers=_auth_headers(provider, api_key),
-                                     timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    async with aiohttp.ClientSession(
+        headers=_auth_headers(provider, api_key), timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as session:
         reasons = []
         for root in roots:
             shown = shown_url(root)
@@ -351,11 +377,13 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     return "this endpoint does not expose its balance (" + "; ".join(reasons) + ")"
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, params: dict[str, str],
-                    provider: Provider, redact: Redactor) -> dict[str, Any] | str:
+async def _get_json(
+    session: aiohttp.ClientSession, url: str, params: dict[str, str], provider: Provider, redact: Redactor
+) -> dict[str, Any] | str:
     shown = shown_url(url)
-    async with session.get(url, params=params, proxy=provider.proxy or _env_proxy(url),
-                           allow_redirects=False) as response:
+    async with session.get(
+        url, params=params, proxy=provider.proxy or _env_proxy(url), allow_redirects=False
+    ) as response:
         raw = redact.bytes(await response.read())
         if 300 <= response.status < 400:
             return f"GET {shown}: {_redirected(response.status, response.headers).message}"

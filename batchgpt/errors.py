@@ -2,6 +2,7 @@
 
 Anything else escaping to the CLI is a bug and shows a traceback; these never do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,10 +5,12 @@ bounded by `max_tokens` (or, when a job sets none, the model's output limit, or 
 completions endpoint's default of 16) for the worst case, and guessed for the expected case:
 about the source length for a translation, else `expected_output_tokens`, else 256.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .jobs import Job, requests
 from .pricing import Pricing
@@ -23,8 +25,18 @@ IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are Ope
 # streams at about 80 tokens a second.
 FIRST_TOKEN_S = 0.5
 TOKENS_PER_S = 80.0
-COLUMNS = ["task", "model", "requests", "prompt_tokens", "max_completion_tokens", "cost_usd_max",
-           "cost_usd_expected", "cost_usd_batch", "minutes", "notes"]
+COLUMNS = [
+    "task",
+    "model",
+    "requests",
+    "prompt_tokens",
+    "max_completion_tokens",
+    "cost_usd_max",
+    "cost_usd_expected",
+    "cost_usd_batch",
+    "minutes",
+    "notes",
+]
 
 
 @dataclass(frozen=True)
@@ -72,8 +84,11 @@ class Estimator:
                 worst, note = COMPLETIONS_DEFAULT_MAX, "max_tokens not set: the API's default of 16"
             else:
                 worst = self.pricing.output_limit(request.model)
-                note = (f"max_tokens not set: the model's output limit ({worst:,})" if worst
-                        else "max_tokens not set and the model's output limit is unknown")
+                note = (
+                    f"max_tokens not set: the model's output limit ({worst:,})"
+                    if worst
+                    else "max_tokens not set and the model's output limit is unknown"
+                )
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
@@ -172,17 +187,27 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     for column in ("cost_usd_max", "cost_usd_expected", "cost_usd_batch"):
         values = [r[column] for r in rows]
         total[column] = None if None in values or not values else round(sum(values), 10)
-    whole = _Group("TOTAL", "", requests=sum(g.requests for g in groups), sends=sum(g.sends for g in groups),
-                   prompt_tokens=sum(g.prompt_tokens for g in groups), worst_tokens=sum(g.worst_tokens for g in groups),
-                   expected_tokens=sum(g.expected_tokens for g in groups))
+    whole = _Group(
+        "TOTAL",
+        "",
+        requests=sum(g.requests for g in groups),
+        sends=sum(g.sends for g in groups),
+        prompt_tokens=sum(g.prompt_tokens for g in groups),
+        worst_tokens=sum(g.worst_tokens for g in groups),
+        expected_tokens=sum(g.expected_tokens for g in groups),
+    )
     # Each model is paced by its own rpm and tpm (as the API limits each), all at once.
     models: dict[str, _Group] = {}
     for g in groups:
         m = models.setdefault(g.model, _Group("", g.model))
-        m.sends, m.prompt_tokens, m.worst_tokens = m.sends + g.sends, m.prompt_tokens + g.prompt_tokens, \
-            m.worst_tokens + g.worst_tokens
-    total["minutes"] = round(max([_concurrency_minutes(whole, limits)]
-                                 + [_rate_minutes(m, limits) for m in models.values()]), 2)
+        m.sends, m.prompt_tokens, m.worst_tokens = (
+            m.sends + g.sends,
+            m.prompt_tokens + g.prompt_tokens,
+            m.worst_tokens + g.worst_tokens,
+        )
+    total["minutes"] = round(
+        max([_concurrency_minutes(whole, limits)] + [_rate_minutes(m, limits) for m in models.values()]), 2
+    )
     notes = []
     unknown = sorted({r["model"] for r in rows if "no price known" in r["notes"]})
     if unknown:
@@ -203,24 +228,35 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict:
         price = pricing.price(group.model)
         if price is None:
             notes.insert(0, "no price known for this model")
-        max_cost, expected, batch = (None if price is None or tokens is None else
-                                     price.cost(group.prompt_tokens, tokens, batch=batch)
-                                     for tokens, batch in ((worst, False), (group.expected_tokens, False),
-                                                           (group.expected_tokens, True)))
+        max_cost, expected, batch = (
+            None if price is None or tokens is None else price.cost(group.prompt_tokens, tokens, batch=batch)
+            for tokens, batch in ((worst, False), (group.expected_tokens, False), (group.expected_tokens, True))
+        )
         if price is not None and batch is None:
             notes.append("no Batch API price")
     else:  # images, characters, minutes, or free: the same whatever the model answers
         max_cost = expected = group.fixed
         batch = 0.0 if group.billing == "free" else None
-        if group.billing != "free" and pricing.unit_price(group.model, group.billing) is None \
-                and not pricing.price(group.model, warn=False):
+        if (
+            group.billing != "free"
+            and pricing.unit_price(group.model, group.billing) is None
+            and not pricing.price(group.model, warn=False)
+        ):
             notes.insert(0, "no price known for this model")
     if group.approximate:
         notes.append("approximate token count")
-    return {"task": group.task, "model": group.model, "requests": group.requests,
-            "prompt_tokens": group.prompt_tokens, "max_completion_tokens": worst,
-            "cost_usd_max": _round(max_cost), "cost_usd_expected": _round(expected),
-            "cost_usd_batch": _round(batch), "minutes": _minutes(group, limits), "notes": "; ".join(notes)}
+    return {
+        "task": group.task,
+        "model": group.model,
+        "requests": group.requests,
+        "prompt_tokens": group.prompt_tokens,
+        "max_completion_tokens": worst,
+        "cost_usd_max": _round(max_cost),
+        "cost_usd_expected": _round(expected),
+        "cost_usd_batch": _round(batch),
+        "minutes": _minutes(group, limits),
+        "notes": "; ".join(notes),
+    }
 
 
 def _round(cost: float | None) -> float | None:

@@ -10,6 +10,7 @@ This module also owns the pre-flight check that an output can be written before 
 anything, and the messages for outputs that cannot be written: they name the output, never the
 temporary. It must not import pandas or pyarrow (report.py owns those).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,9 +18,10 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from .errors import OutputError
 
@@ -29,8 +31,9 @@ SUFFIX = ".tmp"
 # process ids mean nothing here.
 HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _NAME_KEPT = 80  # characters of the destination's name kept in a temporary's name, for a reader
-_OURS = re.compile(r"\.batchgpt-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\..*\.tmp(-wal|-shm|-journal)?",
-                   re.DOTALL)
+_OURS = re.compile(
+    r"\.batchgpt-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}\..*\.tmp(-wal|-shm|-journal)?", re.DOTALL
+)
 _DRAWS = 16
 _swept: set[Path] = set()  # folders already cleaned by this process
 

@@ -4,6 +4,7 @@ Validation and request building walk the same item stream (`_walk`), so ids, ord
 always agree. Items are streamed: a JSONL job or an `items_from` file is never held in memory.
 Paths inside a job file are relative to the job file, so a job runs the same from cron as by hand.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,9 +12,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import orjson
 import yaml
@@ -28,7 +30,9 @@ from .errors import NO_POINTER, JobError, Problem
 from .records import DEFAULT_BASE_URL, Limits, Provider, Request
 from .tasks import BATCH_URLS, TASKS, template_fields
 
-PARAM_KEYS = frozenset({"model", "temperature", "top_p", "max_tokens", "stop", "stream", "expected_output_tokens", "params"})
+PARAM_KEYS = frozenset(
+    {"model", "temperature", "top_p", "max_tokens", "stop", "stream", "expected_output_tokens", "params"}
+)
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
 # A YAML or JSON job is read whole, at some 650 bytes of memory a node from text to validated
@@ -180,8 +184,15 @@ def _yaml_text(path: Path, problems: list[Problem]) -> str | None:
     try:
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
-            problems.append(Problem(name, None, f"the file is {size / 2**20:.1f} MiB; YAML and JSON jobs are read whole "
-                                    f"into memory and limited to {MAX_YAML_BYTES / 2**20:g} MiB: {_STREAMED}", NO_POINTER))
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    f"the file is {size / 2**20:.1f} MiB; YAML and JSON jobs are read whole "
+                    f"into memory and limited to {MAX_YAML_BYTES / 2**20:g} MiB: {_STREAMED}",
+                    NO_POINTER,
+                )
+            )
             return None
         return path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -210,8 +221,12 @@ def _too_deep(line: int | None) -> _Refused:
 
 _TAG = "tag:yaml.org,2002:"
 _BARE_WORD = "tag:batchgpt,2024:bare-word"  # an unquoted word in a JSON job
-_NOT_JSON = {_TAG + "binary": "write the text itself", _TAG + "set": "write a list",
-             _TAG + "omap": "write a mapping", _TAG + "pairs": "write a mapping"}
+_NOT_JSON = {
+    _TAG + "binary": "write the text itself",
+    _TAG + "set": "write a list",
+    _TAG + "omap": "write a mapping",
+    _TAG + "pairs": "write a mapping",
+}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _JSON_WORDS = {"true": _TAG + "bool", "false": _TAG + "bool", "null": _TAG + "null"}
 
@@ -233,8 +248,11 @@ class _JobRules:
         self.depth += 1
         try:
             if self.nodes > MAX_YAML_NODES:
-                raise _Refused(self._line(), f"the job has more than {MAX_YAML_NODES:,} keys and values; YAML and JSON jobs "
-                               f"are read whole into memory: {_STREAMED}")
+                raise _Refused(
+                    self._line(),
+                    f"the job has more than {MAX_YAML_NODES:,} keys and values; YAML and JSON jobs "
+                    f"are read whole into memory: {_STREAMED}",
+                )
             if self.depth > MAX_DEPTH:
                 raise _too_deep(self._line())
             return super().compose_node(parent, index)  # type: ignore[misc]
@@ -254,8 +272,11 @@ class _JobRules:
         if not isinstance(node, yaml.MappingNode):  # `!!map [a]`: the base class words the error
             return super().construct_mapping(node, deep)  # type: ignore[misc]
         self.flatten_mapping(node)  # type: ignore[attr-defined]  # `<<` merges first, so keys written here win
-        return {key.value: self.construct_object(value, deep=deep)  # type: ignore[attr-defined]
-                for key, value in node.value if isinstance(key, yaml.ScalarNode)}
+        return {
+            key.value: self.construct_object(value, deep=deep)  # type: ignore[attr-defined]
+            for key, value in node.value
+            if isinstance(key, yaml.ScalarNode)
+        }
 
     def finite_float(self, node: yaml.ScalarNode) -> float | None:
         number = self.construct_yaml_float(node)  # type: ignore[attr-defined]
@@ -272,6 +293,7 @@ class _PyLoader(_JobRules, yaml.SafeLoader):
 
 _LOADER: type = _PyLoader
 if CParser is not None:
+
     class _CSafeLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
         """SafeLoader on libyaml's parser: a third of the time. Composing stays in Python, where
         `_JobRules` bounds it (libyaml's own composer cannot be bounded)."""
@@ -323,8 +345,11 @@ class _Walk:
         line = node.start_mark.line + 1
         self.count += 1
         if self.count > MAX_YAML_EXPANDED:
-            raise _Refused(None, f"the YAML expands to more than {MAX_YAML_EXPANDED:,} nodes "
-                           "(aliases nested too deep?); refusing to load it")
+            raise _Refused(
+                None,
+                f"the YAML expands to more than {MAX_YAML_EXPANDED:,} nodes "
+                "(aliases nested too deep?); refusing to load it",
+            )
         if depth > MAX_DEPTH:
             raise _too_deep(line)
         self.lines.setdefault(path, line)
@@ -360,7 +385,11 @@ class _Walk:
             return f"!!{node.tag.rsplit(':', 1)[1]} values are not JSON: {_NOT_JSON[node.tag]}"
         if node.tag == _BARE_WORD:
             known = node.value in ("NaN", "Infinity", "-Infinity")
-            return f"{node.value} is not a number JSON can carry" if known else f"unquoted {node.value!r} is not JSON: quote it"
+            return (
+                f"{node.value} is not a number JSON can carry"
+                if known
+                else f"unquoted {node.value!r} is not JSON: quote it"
+            )
         if node.tag == _TAG + "float":
             return schema.number_problem(self.loader.construct_yaml_float(node), node.value)
         if node.tag == _TAG + "int" and len(node.value) > 18:
@@ -375,8 +404,14 @@ def _line_of(lines: Mapping[tuple, int], path: tuple) -> int | None:
     return None
 
 
-def _from_document(doc: Any, path: Path | None, lines: dict[tuple, int], overrides: Overrides,
-                   problems: list[Problem], bad: list[tuple]) -> Job | None:
+def _from_document(
+    doc: Any,
+    path: Path | None,
+    lines: dict[tuple, int],
+    overrides: Overrides,
+    problems: list[Problem],
+    bad: list[tuple],
+) -> Job | None:
     """The job from a parsed document. With schema errors, the parts that are valid are still built,
     so that item checks (ids, templates, files) report their problems in the same pass."""
     name = str(path) if path else "<job>"
@@ -402,16 +437,24 @@ def _from_document(doc: Any, path: Path | None, lines: dict[tuple, int], overrid
         defaults["model"] = overrides.model
     # A task whose own keys are wrong is left out; one with only some bad items is kept, and
     # _check_items skips those items, so that duplicate ids and the like are still found.
-    tasks = tuple(_task(t, i, doc["tasks"], defaults, provider, base_dir) for i, t in enumerate(doc["tasks"])
-                  if all(p[:3] == ("tasks", i, "items") and len(p) > 3 for p in bad if p[:2] == ("tasks", i)))
+    tasks = tuple(
+        _task(t, i, doc["tasks"], defaults, provider, base_dir)
+        for i, t in enumerate(doc["tasks"])
+        if all(p[:3] == ("tasks", i, "items") and len(p) > 3 for p in bad if p[:2] == ("tasks", i))
+    )
     output = (doc.get("output") or {}) if clean(("output",)) else {}
     job = Job(
-        name=job_name, path=path, fmt="yaml", provider=provider,
+        name=job_name,
+        path=path,
+        fmt="yaml",
+        provider=provider,
         limits=_limits(doc.get("limits") or {}, overrides),
         results=_output_path(overrides.out, output.get("results"), base_dir, f"{job_name}.csv"),
         report=_output_path(overrides.report, output.get("report"), base_dir, f"{job_name}-report.csv"),
-        pricing=doc.get("pricing") or {}, budget_usd=overrides.budget or doc.get("budget_usd"),
-        defaults=defaults, tasks=tasks,
+        pricing=doc.get("pricing") or {},
+        budget_usd=overrides.budget or doc.get("budget_usd"),
+        defaults=defaults,
+        tasks=tasks,
     )
     _check_outputs(job, name, lines, problems)
     return job
@@ -424,10 +467,15 @@ def _jsonl_job(path: Path, overrides: Overrides, problems: list[Problem]) -> Job
     defaults = {"model": overrides.model} if overrides.model else {}
     provider = _provider({}, overrides)
     job = Job(
-        name=path.stem, path=path, fmt="jsonl", provider=provider, limits=_limits({}, overrides),
+        name=path.stem,
+        path=path,
+        fmt="jsonl",
+        provider=provider,
+        limits=_limits({}, overrides),
         results=_output_path(overrides.out, None, path.parent, f"{path.stem}.csv"),
         report=_output_path(overrides.report, None, path.parent, f"{path.stem}-report.csv"),
-        budget_usd=overrides.budget, defaults=defaults,
+        budget_usd=overrides.budget,
+        defaults=defaults,
     )
     _check_outputs(job, str(path), {}, problems)
     return job
@@ -435,7 +483,9 @@ def _jsonl_job(path: Path, overrides: Overrides, problems: list[Problem]) -> Job
 
 def _provider(spec: Mapping[str, Any], overrides: Overrides) -> Provider:
     base_url = overrides.base_url or spec.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    fields = {k: v for k, v in spec.items() if k in ("api_key_env", "kind", "api_version", "proxy", "organization", "project")}
+    fields = {
+        k: v for k, v in spec.items() if k in ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
+    }
     return Provider(base_url=base_url.rstrip("/"), headers=tuple(sorted((spec.get("headers") or {}).items())), **fields)
 
 
@@ -470,21 +520,45 @@ def _check_outputs(job: Job, name: str, lines: Mapping[tuple, int], problems: li
     for key, value, allowed in (("results", job.results, RESULT_SUFFIXES), ("report", job.report, REPORT_SUFFIXES)):
         if value.suffix.lower() not in allowed:
             where = ("output", key)
-            problems.append(Problem(name, _line_of(lines, where), f"unsupported {key} file suffix "
-                                    f"'{value.suffix}': use {', '.join(allowed)}", schema.pointer(where)))
+            problems.append(
+                Problem(
+                    name,
+                    _line_of(lines, where),
+                    f"unsupported {key} file suffix '{value.suffix}': use {', '.join(allowed)}",
+                    schema.pointer(where),
+                )
+            )
 
 
-def _task(spec: Mapping[str, Any], index: int, all_tasks: list, defaults: Mapping[str, Any],
-          provider: Provider, base_dir: Path) -> Task:
+def _task(
+    spec: Mapping[str, Any],
+    index: int,
+    all_tasks: list,
+    defaults: Mapping[str, Any],
+    provider: Provider,
+    base_dir: Path,
+) -> Task:
     kind = spec["type"]
     same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
     label = spec.get("name") or (kind if len(same_type) == 1 else f"{kind}-{same_type.index(spec) + 1}")
     params = _merge_params(_defaults_for(kind, defaults), spec)
-    options = {k: v for k, v in spec.items() if k not in PARAM_KEYS and k not in ("type", "name", "items", "items_from", "provider")}
+    options = {
+        k: v
+        for k, v in spec.items()
+        if k not in PARAM_KEYS and k not in ("type", "name", "items", "items_from", "provider")
+    }
     items_from = base_dir / spec["items_from"] if spec.get("items_from") else None
-    return Task(label=label, type=kind, index=index, options=options, params=params,
-                provider=_merge_provider(provider, spec.get("provider")),
-                items=tuple(spec.get("items") or ()), items_from=items_from, base_dir=base_dir)
+    return Task(
+        label=label,
+        type=kind,
+        index=index,
+        options=options,
+        params=params,
+        provider=_merge_provider(provider, spec.get("provider")),
+        items=tuple(spec.get("items") or ()),
+        items_from=items_from,
+        base_dir=base_dir,
+    )
 
 
 def _defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -554,9 +628,15 @@ def _jsonl_items(job: Job, problems: list[Problem] | None) -> Iterator[_Item]:
                 fields = {k: v for k, v in line.items() if k not in ("type", "task")}
                 key = (kind, line.get("task") or kind)
             if key not in tasks:
-                tasks[key] = Task(label=key[1] if key[1] != "batch" else kind, type=kind, index=len(tasks),
-                                  options={}, params=_defaults_for(kind, job.defaults), provider=job.provider,
-                                  base_dir=job.base_dir)
+                tasks[key] = Task(
+                    label=key[1] if key[1] != "batch" else kind,
+                    type=kind,
+                    index=len(tasks),
+                    options={},
+                    params=_defaults_for(kind, job.defaults),
+                    provider=job.provider,
+                    base_dir=job.base_dir,
+                )
             yield _Item(name, number, (), tasks[key], fields, _id(fields, f"line{number}"))
 
 
@@ -596,13 +676,10 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     elif suffix == ".jsonl":
         yield from _jsonl_rows(path)
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
+        from .report import parquet_rows  # pyarrow's home
 
-        row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            for record in batch.to_pylist():
-                row += 1
-                yield row, {k: v for k, v in record.items() if v is not None}
+        for row, record in enumerate(parquet_rows(path), 1):
+            yield row, {k: v for k, v in record.items() if v is not None}
     else:
         raise ValueError(f"unsupported file type '{suffix}'")
 
@@ -634,19 +711,29 @@ def _csv_records(reader: Any) -> Iterator[tuple[int, dict[str, Any] | str]]:
         header = next(reader, None)
         twice = sorted({name for name in header or () if name and header.count(name) > 1})
         if twice:
-            yield reader.line_num, f"the header names {', '.join(map(repr, twice))} twice: each column needs its own name"
+            yield (
+                reader.line_num,
+                f"the header names {', '.join(map(repr, twice))} twice: each column needs its own name",
+            )
             return
         line = reader.line_num + 1
         for cells in reader:
             if len(cells) > len(header):
                 yield line, f"the row has {len(cells)} cells but the header names {len(header)} columns"
             elif cells:
-                yield line, {k: _csv_value(k, v) for k, v in zip(header, cells) if k and v}
+                # a short row leaves its last columns empty
+                yield line, {k: _csv_value(k, v) for k, v in zip(header, cells, strict=False) if k and v}
             line = reader.line_num + 1
     except csv.Error as exc:
         too_big = "field limit" in str(exc)
-        yield reader.line_num, (f"a cell is larger than {MAX_CSV_CELL:,} bytes (is a quote left open?)"
-                                if too_big else f"cannot read the CSV: {exc}")
+        yield (
+            reader.line_num,
+            (
+                f"a cell is larger than {MAX_CSV_CELL:,} bytes (is a quote left open?)"
+                if too_big
+                else f"cannot read the CSV: {exc}"
+            ),
+        )
 
 
 def _csv_value(key: str, value: str) -> Any:
@@ -677,7 +764,9 @@ def _check_items(job: Job, problems: list[Problem], lines: Mapping[tuple, int], 
         line, pointer = item.line or _line_of(lines, item.path), schema.pointer(item.path)
         digest = hashlib.blake2b(item.id.encode(), digest_size=8).digest()
         if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
-            problems.append(Problem(item.file, line, f"duplicate id '{item.id}': ids must be unique within the job", pointer))
+            problems.append(
+                Problem(item.file, line, f"duplicate id '{item.id}': ids must be unique within the job", pointer)
+            )
         seen.add(digest)
         if bad and item.path and any(p[: len(item.path)] == item.path for p in bad):
             continue  # the schema already said what is wrong with this item
@@ -756,10 +845,20 @@ def build_request(item: _Item, seq: int) -> Request:
         digest.update(_file_digest(path))  # a changed recording is sent again
         units = _audio_minutes(path)
     return Request(
-        seq=seq, id=item.id, task=task.label, type=task.type, model=str(body.get("model", "")),
-        endpoint=kind.endpoint, body=body, payload=payload, hash=digest.hexdigest(), provider=task.provider,
+        seq=seq,
+        id=item.id,
+        task=task.label,
+        type=task.type,
+        model=str(body.get("model", "")),
+        endpoint=kind.endpoint,
+        body=body,
+        payload=payload,
+        hash=digest.hexdigest(),
+        provider=task.provider,
         max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
-        expected_output_tokens=params.get("expected_output_tokens"), files=files, units=units,
+        expected_output_tokens=params.get("expected_output_tokens"),
+        files=files,
+        units=units,
         pack_size=int(options.get("batch_size") or kind.pack_size) if isinstance(body.get("input"), str) else 0,
     )
 

@@ -5,6 +5,7 @@ ids that slug alike (`a/b`, `a_b`, `a b`, or `猫` and `犬`) never share a file
 overwrites another's, while a rerun of the same item replaces its own file rather than piling
 up. Files are written through files.atomic_write, so a reader never sees half an image.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,10 @@ class MediaWriter:
             try:
                 files.write_bytes(path, data)
             except OutputError as exc:
-                raise OutputError(f"{exc}; the answers received before it are kept in the state store, "
-                                  "and a rerun sends only the rest") from None
+                raise OutputError(
+                    f"{exc}; the answers received before it are kept in the state store, "
+                    "and a rerun sends only the rest"
+                ) from None
             paths.append(str(path.absolute()))
         return paths[0] if len(paths) == 1 else paths
 

@@ -4,6 +4,7 @@ Pure functions of a request body (and a token counter): the server in mockserver
 transport, the faults and the rate limits. Every answer says which request it answers: a chat
 reply echoes the last user message, a vector and a moderation verdict follow from the text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,17 +18,31 @@ from typing import Any
 from .tokens import Counter
 
 MODERATION_CATEGORIES = {  # category: a word that flags it (the real API has 13 categories)
-    "harassment": "idiot", "harassment/threatening": "threaten", "hate": "hate", "hate/threatening": "exterminate",
-    "illicit": "steal", "illicit/violent": "bomb", "self-harm": "self-harm", "self-harm/intent": "end it all",
-    "self-harm/instructions": "how to hurt myself", "sexual": "explicit", "sexual/minors": "underage",
-    "violence": "kill", "violence/graphic": "gore",
+    "harassment": "idiot",
+    "harassment/threatening": "threaten",
+    "hate": "hate",
+    "hate/threatening": "exterminate",
+    "illicit": "steal",
+    "illicit/violent": "bomb",
+    "self-harm": "self-harm",
+    "self-harm/intent": "end it all",
+    "self-harm/instructions": "how to hurt myself",
+    "sexual": "explicit",
+    "sexual/minors": "underage",
+    "violence": "kill",
+    "violence/graphic": "gore",
 }
 EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}  # others: 1536
-IMAGE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"},
-               "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}}
+IMAGE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"}, "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}}
 GPT_IMAGE_SIZES = {"1024x1024", "1536x1024", "1024x1536", "auto"}
-SPEECH_TYPES = {"mp3": "audio/mpeg", "opus": "audio/opus", "aac": "audio/aac", "flac": "audio/flac",
-                "wav": "audio/wav", "pcm": "audio/pcm"}
+SPEECH_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
 _LEVELS = [((b - 128) / 128.0) for b in range(256)]
 
 
@@ -48,8 +63,12 @@ def invalid(kind: str, body: dict[str, Any], counter: Counter) -> dict[str, Any]
         if not isinstance(messages, list) or not messages:
             return _bad("'messages' must contain at least one message", "messages")
         if "max_tokens" in body and str(body["model"]).startswith(("o1", "o3", "o4", "gpt-5")):
-            return _bad("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
-                        "'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+            return _bad(
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                "'max_completion_tokens' instead.",
+                "max_tokens",
+                "unsupported_parameter",
+            )
     elif kind == "completion" and "prompt" not in body:
         return _bad("you must provide a prompt parameter", "prompt")
     elif kind == "embeddings":
@@ -111,12 +130,19 @@ def embeddings(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
     data = []
     for index, text in enumerate(inputs):
         vector = vector_for(text, dimensions)
-        encoded: Any = base64.b64encode(vector).decode() if body.get("encoding_format") == "base64" \
+        encoded: Any = (
+            base64.b64encode(vector).decode()
+            if body.get("encoding_format") == "base64"
             else list(struct.unpack(f"{dimensions}f", vector))
+        )
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     tokens = prompt_tokens("embeddings", body, counter)
-    return {"object": "list", "data": data, "model": body["model"],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def vector_for(text: str, dimensions: int) -> bytes:
@@ -133,12 +159,23 @@ def moderations(body: dict[str, Any]) -> dict[str, Any]:
     for text in inputs:
         lowered = str(text).lower()
         categories = {name: word in lowered for name, word in MODERATION_CATEGORIES.items()}
-        scores = {name: 0.97 if on else round(int(hashlib.md5((name + lowered).encode()).hexdigest()[:4], 16) / 6.5e6, 6)
-                  for name, on in categories.items()}
-        results.append({"flagged": any(categories.values()), "categories": categories, "category_scores": scores,
-                        "category_applied_input_types": {name: ["text"] for name in categories}})
-    return {"id": "modr-" + hashlib.sha1(repr(inputs).encode()).hexdigest()[:24], "model": body["model"],
-            "results": results}
+        scores = {
+            name: 0.97 if on else round(int(hashlib.md5((name + lowered).encode()).hexdigest()[:4], 16) / 6.5e6, 6)
+            for name, on in categories.items()
+        }
+        results.append(
+            {
+                "flagged": any(categories.values()),
+                "categories": categories,
+                "category_scores": scores,
+                "category_applied_input_types": {name: ["text"] for name in categories},
+            }
+        )
+    return {
+        "id": "modr-" + hashlib.sha1(repr(inputs).encode()).hexdigest()[:24],
+        "model": body["model"],
+        "results": results,
+    }
 
 
 def images(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
@@ -149,8 +186,11 @@ def images(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
     key = hashlib.sha1(f"{model}|{body['prompt']}".encode()).hexdigest()[:16]
     data = []
     for k in range(n):
-        entry: dict[str, Any] = {"b64_json": base64.b64encode(tiny_png(key, k)).decode()} if as_b64 \
+        entry: dict[str, Any] = (
+            {"b64_json": base64.b64encode(tiny_png(key, k)).decode()}
+            if as_b64
             else {"url": f"https://images.mock.invalid/{key}-{k}.png"}
+        )
         if model == "dall-e-3":
             entry["revised_prompt"] = f"A detailed rendering of: {body['prompt']}"
         data.append(entry)
@@ -158,9 +198,12 @@ def images(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
     if gpt_image:
         text_tokens = counter.text("gpt-4o", str(body["prompt"])).tokens
         output_tokens = {"low": 272, "medium": 1056}.get(str(body.get("quality")), 4160) * n
-        answer["usage"] = {"input_tokens": text_tokens, "output_tokens": output_tokens,
-                           "total_tokens": text_tokens + output_tokens,
-                           "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0}}
+        answer["usage"] = {
+            "input_tokens": text_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": text_tokens + output_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},
+        }
         answer["output_format"] = body.get("output_format", "png")
     return answer
 
@@ -173,8 +216,12 @@ def tiny_png(key: str, k: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" + colour)) + \
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" + colour))
+        + chunk(b"IEND", b"")
+    )
 
 
 def speech(body: dict[str, Any]) -> tuple[bytes, str]:
@@ -215,12 +262,21 @@ def transcription(fields: dict[str, Any], filename: str, data: bytes) -> tuple[A
         head = "WEBVTT\n\n" if fmt == "vtt" else "1\n"
         return f"{head}00:00:00.000 --> 00:00:{duration:06.3f}\n{text}\n", "text/plain"
     if fmt == "verbose_json":
-        return {"task": "transcribe", "language": fields.get("language") or "english", "duration": duration,
-                "text": text, "segments": [{"id": 0, "start": 0.0, "end": duration, "text": text}]}, "application/json"
+        return {
+            "task": "transcribe",
+            "language": fields.get("language") or "english",
+            "duration": duration,
+            "text": text,
+            "segments": [{"id": 0, "start": 0.0, "end": duration, "text": text}],
+        }, "application/json"
     answer: dict[str, Any] = {"text": text}
     if str(fields.get("model", "")).startswith("gpt-4o"):
         audio_tokens = int(duration * 10) + 1
-        answer["usage"] = {"type": "tokens", "input_tokens": audio_tokens, "output_tokens": len(text.split()),
-                           "total_tokens": audio_tokens + len(text.split()),
-                           "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0}}
+        answer["usage"] = {
+            "type": "tokens",
+            "input_tokens": audio_tokens,
+            "output_tokens": len(text.split()),
+            "total_tokens": audio_tokens + len(text.split()),
+            "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
+        }
     return answer, "application/json"

@@ -9,6 +9,7 @@ for the first N seconds. Rate limits are per model, as the API's are, and like t
 be enforced over a window shorter than their minute (`window`), so a burst can be refused while
 the per-minute figure is kept. Every answer's status is logged for tests and benchmarks to count.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,9 +18,9 @@ import json
 import math
 import random
 import threading
-from functools import partial
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -28,15 +29,38 @@ from . import mockapi
 from .mockapi import error_body
 from .tokens import Counter
 
-ENDPOINTS = {"/chat/completions": "chat", "/completions": "completion", "/embeddings": "embeddings",
-             "/moderations": "moderations", "/images/generations": "images", "/audio/speech": "speech",
-             "/audio/transcriptions": "transcriptions"}
-FAULT_KINDS = ("500", "503", "429", "429-no-retry-after", "quota", "401", "400", "drop", "hang", "malformed",
-               # hostile or broken servers: an error echoing the request's headers (keys included),
-               # redirects, usage that is no count, streams cut short of [DONE] or split inside a
-               # character, and a server that ignores `stream: true`
-               "echo-headers", "307", "301", "usage-strings", "usage-negative", "no-done", "split-emoji",
-               "ignore-stream")
+ENDPOINTS = {
+    "/chat/completions": "chat",
+    "/completions": "completion",
+    "/embeddings": "embeddings",
+    "/moderations": "moderations",
+    "/images/generations": "images",
+    "/audio/speech": "speech",
+    "/audio/transcriptions": "transcriptions",
+}
+FAULT_KINDS = (
+    "500",
+    "503",
+    "429",
+    "429-no-retry-after",
+    "quota",
+    "401",
+    "400",
+    "drop",
+    "hang",
+    "malformed",
+    # hostile or broken servers: an error echoing the request's headers (keys included),
+    # redirects, usage that is no count, streams cut short of [DONE] or split inside a
+    # character, and a server that ignores `stream: true`
+    "echo-headers",
+    "307",
+    "301",
+    "usage-strings",
+    "usage-negative",
+    "no-done",
+    "split-emoji",
+    "ignore-stream",
+)
 ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream")
 
 
@@ -52,7 +76,7 @@ class Fault:
     seconds: float | None = None
 
     @classmethod
-    def parse(cls, spec: str) -> "Fault":
+    def parse(cls, spec: str) -> Fault:
         """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '429:for=20'."""
         kind, _, rest = spec.partition(":")
         if kind not in FAULT_KINDS:
@@ -172,7 +196,7 @@ class MockServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self, port: int = 0) -> "MockServer":
+    def start(self, port: int = 0) -> MockServer:
         """Serve on a thread of its own (for tests); returns once the port is bound."""
         ready = threading.Event()
 
@@ -226,8 +250,10 @@ class MockServer:
         try:
             capacity = self.config.capacity
             if capacity is not None and self.in_flight > capacity and request.method == "POST":
-                response: web.StreamResponse = web.json_response(error_body(
-                    "The engine is currently overloaded, please try again later", "server_error", None), status=503)
+                response: web.StreamResponse = web.json_response(
+                    error_body("The engine is currently overloaded, please try again later", "server_error", None),
+                    status=503,
+                )
             else:
                 response = await handler(request)
             status = response.status
@@ -249,7 +275,9 @@ class MockServer:
         if denied:
             return denied
         names = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
-        return web.json_response({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in names]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in names]}
+        )
 
     def _billing(self, request: web.Request) -> tuple[float, float]:
         """(hard limit, used); raises the 401 or the 404 (no billing routes) instead."""
@@ -262,9 +290,16 @@ class MockServer:
 
     async def _subscription(self, request: web.Request) -> web.Response:
         hard_limit = self._billing(request)[0]
-        return web.json_response({"object": "billing_subscription", "has_payment_method": True,
-                                  "soft_limit_usd": hard_limit, "hard_limit_usd": hard_limit,
-                                  "system_hard_limit_usd": hard_limit, "access_until": 0})
+        return web.json_response(
+            {
+                "object": "billing_subscription",
+                "has_payment_method": True,
+                "soft_limit_usd": hard_limit,
+                "hard_limit_usd": hard_limit,
+                "system_hard_limit_usd": hard_limit,
+                "access_until": 0,
+            }
+        )
 
     async def _usage(self, request: web.Request) -> web.Response:
         used = self._billing(request)[1]
@@ -292,11 +327,14 @@ class MockServer:
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
-            return web.json_response(error_body("We could not parse the JSON body of your request.",
-                                                "invalid_request_error", None), status=400)
+            return web.json_response(
+                error_body("We could not parse the JSON body of your request.", "invalid_request_error", None),
+                status=400,
+            )
         if not isinstance(body, dict):
-            return web.json_response(error_body("The body must be a JSON object.", "invalid_request_error", None),
-                                     status=400)
+            return web.json_response(
+                error_body("The body must be a JSON object.", "invalid_request_error", None), status=400
+            )
         return body, raw
 
     async def _post(self, request: web.Request, kind: str) -> web.StreamResponse:
@@ -307,8 +345,12 @@ class MockServer:
         deployment = request.match_info.get("deployment")
         if deployment is not None:  # Azure: the deployment names the model; api-version is required
             if not request.query.get("api-version"):
-                return web.json_response(error_body("Missing required query parameter: api-version",
-                                                    "invalid_request_error", "missing_api_version"), status=400)
+                return web.json_response(
+                    error_body(
+                        "Missing required query parameter: api-version", "invalid_request_error", "missing_api_version"
+                    ),
+                    status=400,
+                )
             body.setdefault("model", deployment)
         fault = self._fault(raw)
         self._record(request, body, fault)
@@ -321,8 +363,9 @@ class MockServer:
         if problem:
             return web.json_response(problem, status=400)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
-        headers, limited = self._rate_limit(str(body.get("model", "")),
-                                            mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens))
+        headers, limited = self._rate_limit(
+            str(body.get("model", "")), mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens)
+        )
         if limited is not None:
             return limited
         if fault is not None:
@@ -331,46 +374,71 @@ class MockServer:
                 injected.headers.update(headers)
                 return injected
         if kind in ("chat", "completion"):
-            return await self._complete(request, body, raw, headers, kind == "chat",
-                                        fault.kind if fault and fault.kind in ANSWER_FAULTS else None)
+            return await self._complete(
+                request,
+                body,
+                raw,
+                headers,
+                kind == "chat",
+                fault.kind if fault and fault.kind in ANSWER_FAULTS else None,
+            )
         if kind == "speech":
             audio, content_type = mockapi.speech(body)
             return web.Response(body=audio, content_type=content_type, headers=headers)
         if kind == "transcriptions":
             filename, data = body["_file"]
-            answer, content_type = mockapi.transcription({k: v for k, v in body.items() if k != "_file"}, filename, data)
+            answer, content_type = mockapi.transcription(
+                {k: v for k, v in body.items() if k != "_file"}, filename, data
+            )
             if content_type == "text/plain":
                 return web.Response(text=answer, content_type="text/plain", headers=headers)
             return self._json(answer, headers)
-        answer = {"embeddings": lambda: mockapi.embeddings(body, self.counter), "moderations": lambda: mockapi.moderations(body),
-                  "images": lambda: mockapi.images(body, self.counter)}[kind]()
+        answer = {
+            "embeddings": lambda: mockapi.embeddings(body, self.counter),
+            "moderations": lambda: mockapi.moderations(body),
+            "images": lambda: mockapi.images(body, self.counter),
+        }[kind]()
         return self._json(answer, headers)
 
     @staticmethod
     def _json(answer: Any, headers: dict[str, str]) -> web.Response:
         return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
-    async def _complete(self, request: web.Request, body: dict[str, Any], raw: bytes, headers: dict[str, str],
-                        chat: bool, fault: str | None = None) -> web.StreamResponse:
+    async def _complete(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        raw: bytes,
+        headers: dict[str, str],
+        chat: bool,
+        fault: str | None = None,
+    ) -> web.StreamResponse:
         prompt_tokens = mockapi.prompt_tokens("chat" if chat else "completion", body, self.counter)
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
         text, finish = self._reply_text(body, chat, max_tokens)
         each = body.get("n") if isinstance(body.get("n"), int) else 1  # n answers, as many billed
         completion_tokens = self.counter.text(body["model"], text).tokens * each
         usage = {
-            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         }
         if fault == "usage-strings":
             usage = {k: str(v) if isinstance(v, int) else v for k, v in usage.items()}
         elif fault == "usage-negative":
             usage = {**usage, "prompt_tokens": -prompt_tokens * 1000, "total_tokens": -prompt_tokens * 1000}
         elif fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
-            text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001F600"
-        ident = "chatcmpl-" + hashlib.sha1(raw).hexdigest()[:24] if chat else "cmpl-" + hashlib.sha1(raw).hexdigest()[:24]
+            text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001f600"
+        ident = (
+            "chatcmpl-" + hashlib.sha1(raw).hexdigest()[:24] if chat else "cmpl-" + hashlib.sha1(raw).hexdigest()[:24]
+        )
         if body.get("stream") and fault != "ignore-stream":
             return await self._stream(request, headers, ident, body, text, finish, usage, chat, fault)
         choices = []
@@ -381,9 +449,15 @@ class MockServer:
             else:
                 choice["text"] = text
             choices.append(choice)
-        answer = {"id": ident, "object": "chat.completion" if chat else "text_completion",
-                  "created": 1700000000, "model": body["model"], "choices": choices, "usage": usage,
-                  "system_fingerprint": "fp_mock"}
+        answer = {
+            "id": ident,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": 1700000000,
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage,
+            "system_fingerprint": "fp_mock",
+        }
         return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def _reply_text(self, body: dict[str, Any], chat: bool, max_tokens: int | None) -> tuple[str, str]:
@@ -391,7 +465,9 @@ class MockServer:
             messages = body["messages"]
             last = next((m for m in reversed(messages) if m.get("role") == "user"), messages[-1])
             said = _text(last.get("content"))
-            wants_code = any("code" in _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
+            wants_code = any(
+                "code" in _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+            )
             text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
         else:
             text = f"Echo: {body['prompt']}"
@@ -403,9 +479,18 @@ class MockServer:
                     return encoding.decode(tokens[:max_tokens]), "length"
         return text, "stop"
 
-    async def _stream(self, request: web.Request, headers: dict[str, str], ident: str, body: dict[str, Any],
-                      text: str, finish: str, usage: dict[str, Any], chat: bool,
-                      fault: str | None = None) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        headers: dict[str, str],
+        ident: str,
+        body: dict[str, Any],
+        text: str,
+        finish: str,
+        usage: dict[str, Any],
+        chat: bool,
+        fault: str | None = None,
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await response.prepare(request)
         include_usage = (body.get("stream_options") or {}).get("include_usage")
@@ -413,13 +498,19 @@ class MockServer:
         # Pieces of 8 UTF-16 code units: `split-emoji` then cuts a character between two events,
         # each half a lone surrogate escaped in its own JSON string.
         units = text.encode("utf-16-le", "surrogatepass")
-        pieces = [units[i:i + 16].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 16)] or [""]
+        pieces = [units[i : i + 16].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 16)] or [""]
         if fault != "split-emoji":
-            pieces = [text[i:i + 8] for i in range(0, len(text), 8)] or [""]
+            pieces = [text[i : i + 8] for i in range(0, len(text), 8)] or [""]
 
         def event(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
-            chunk = {"id": ident, "object": kind, "created": 1700000000, "model": body["model"],
-                     "choices": choices, "usage": usage_}
+            chunk = {
+                "id": ident,
+                "object": kind,
+                "created": 1700000000,
+                "model": body["model"],
+                "choices": choices,
+                "usage": usage_,
+            }
             return b"data: " + json.dumps(chunk, ensure_ascii=fault == "split-emoji").encode() + b"\n\n"
 
         for n, piece in enumerate(pieces):
@@ -451,9 +542,15 @@ class MockServer:
         if given == self.config.api_key:
             return None
         shown = given[:3] + "*" * 4 + given[-4:] if len(given) > 8 else "****"
-        return web.json_response(error_body(f"Incorrect API key provided: {shown}. You can find your API key at "
-                                            "https://platform.openai.com/account/api-keys.",
-                                            "invalid_request_error", "invalid_api_key"), status=401)
+        return web.json_response(
+            error_body(
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                "invalid_api_key",
+            ),
+            status=401,
+        )
 
     def _fault(self, raw: bytes) -> Fault | None:
         if not self.config.faults:
@@ -480,28 +577,51 @@ class MockServer:
     async def _inject(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
         kind = fault.kind
         if kind in ("500", "503"):
-            message = "The server had an error while processing your request. Sorry about that!" if kind == "500" \
+            message = (
+                "The server had an error while processing your request. Sorry about that!"
+                if kind == "500"
                 else "The engine is currently overloaded, please try again later"
+            )
             return web.json_response(error_body(message, "server_error", None), status=int(kind))
         if kind in ("429", "429-no-retry-after"):
             headers = {"retry-after": "1", "retry-after-ms": "50"} if kind == "429" and self.config.retry_after else {}
-            return web.json_response(error_body("Rate limit reached for requests. Please try again in 50ms.",
-                                                "requests", "rate_limit_exceeded"), status=429, headers=headers)
+            return web.json_response(
+                error_body(
+                    "Rate limit reached for requests. Please try again in 50ms.", "requests", "rate_limit_exceeded"
+                ),
+                status=429,
+                headers=headers,
+            )
         if kind == "quota":
-            return web.json_response(error_body("You exceeded your current quota, please check your plan and "
-                                                "billing details.", "insufficient_quota", "insufficient_quota"), status=429)
+            return web.json_response(
+                error_body(
+                    "You exceeded your current quota, please check your plan and billing details.",
+                    "insufficient_quota",
+                    "insufficient_quota",
+                ),
+                status=429,
+            )
         if kind == "401":
-            return web.json_response(error_body("Incorrect API key provided.", "invalid_request_error",
-                                                "invalid_api_key"), status=401)
+            return web.json_response(
+                error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), status=401
+            )
         if kind == "400":
-            return web.json_response(error_body("This model's maximum context length is 128000 tokens.",
-                                                "invalid_request_error", "context_length_exceeded", "messages"), status=400)
+            return web.json_response(
+                error_body(
+                    "This model's maximum context length is 128000 tokens.",
+                    "invalid_request_error",
+                    "context_length_exceeded",
+                    "messages",
+                ),
+                status=400,
+            )
         if kind == "malformed":
             return web.Response(body=b'{"choices": [{"message": ', content_type="application/json")
         if kind == "echo-headers":  # as some proxies do: the request's headers, keys and all, in the error
             seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
-            return web.json_response(error_body(f"Bad request. Headers received: {seen}", "invalid_request_error",
-                                                None), status=400)
+            return web.json_response(
+                error_body(f"Bad request. Headers received: {seen}", "invalid_request_error", None), status=400
+            )
         if kind in ("307", "301"):
             target = (self.config.redirect_to or f"http://127.0.0.1:{self.port}/moved/v1").rstrip("/")
             path = request.path.removeprefix("/v1")
@@ -533,10 +653,15 @@ class MockServer:
                 wait = bucket.wait_for(amount)
                 retry = {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(max(1, int(wait * 1000)))}
                 limited = web.json_response(
-                    error_body(f"Rate limit reached for {model} on {name} per min (RPM/TPM): Limit "
-                               f"{int(bucket.per_minute)}. Please try again in {duration(wait)}.", name,
-                               "rate_limit_exceeded"),
-                    status=429, headers={**headers, **(retry if self.config.retry_after else {})})
+                    error_body(
+                        f"Rate limit reached for {model} on {name} per min (RPM/TPM): Limit "
+                        f"{int(bucket.per_minute)}. Please try again in {duration(wait)}.",
+                        name,
+                        "rate_limit_exceeded",
+                    ),
+                    status=429,
+                    headers={**headers, **(retry if self.config.retry_after else {})},
+                )
         return headers, limited
 
 

@@ -7,10 +7,11 @@ answer below 500 (a 429 or a 400 included) shows an endpoint is up and ends a sp
 starts when its first failing attempt started, so a server that hangs is found as soon as the
 first timeout comes back.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .retry import Failure
 
@@ -49,5 +50,7 @@ class Outage:
         """Why the run should stop, once the spell has lasted `seconds`; None until then."""
         if self._since is None or self._clock() - self._since < self.seconds:
             return None
-        return (f"no answer from the endpoint for {self.seconds:g} s (last error: {self._last_error}); "
-                "unanswered items are skipped, and a plain rerun sends them")
+        return (
+            f"no answer from the endpoint for {self.seconds:g} s (last error: {self._last_error}); "
+            "unanswered items are skipped, and a plain rerun sends them"
+        )

@@ -16,6 +16,7 @@ anything else is sent.
 
 Time comes from an injected clock, and nothing here does I/O but the optional shared limit.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,9 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from .records import shown_url
 from .retry import Failure, server_delay
@@ -44,8 +46,12 @@ PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
 WINDOW_STEP = 0.1  # requests in flight added per window of successes after a 503: one per ten round trips
 PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
 TOKEN_WAIT_CAP = 1.0  # an exhausted token limit pauses at most this long (the request size is unknown)
-RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-limit-tokens",
-                "x-ratelimit-remaining-tokens")
+RATE_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -63,9 +69,11 @@ class ServerLimits:
 
     @classmethod
     def parse(cls, headers: Mapping[str, str]) -> ServerLimits:
-        return cls(_number(headers.get("x-ratelimit-limit-requests")),
-                   _number(headers.get("x-ratelimit-limit-tokens")),
-                   max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0))
+        return cls(
+            _number(headers.get("x-ratelimit-limit-requests")),
+            _number(headers.get("x-ratelimit-limit-tokens")),
+            max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0),
+        )
 
 
 def refill_wait(headers: Mapping[str, str], what: str) -> float | None:
@@ -131,9 +139,17 @@ class Ticket:
 
 
 class Pacer:
-    def __init__(self, name: str, rpm: float | None = None, tpm: float | None = None, concurrency: int = 16,
-                 patience: float = 900.0, clock: Callable[[], float] = time.monotonic,
-                 shared: SharedLimit | None = None, draw: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        name: str,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        concurrency: int = 16,
+        patience: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        shared: SharedLimit | None = None,
+        draw: Callable[[], float] = random.random,
+    ):
         self.name = name
         self._clock = clock
         self._draw = draw
@@ -203,8 +219,15 @@ class Pacer:
         else:
             source = "told"
         window = int(self._window) if self._window < self._concurrency else None
-        return Pace(self.name, rate, self.token_rate, source, max(0.0, self._paused_until - self._clock()),
-                    self._in_flight, window)
+        return Pace(
+            self.name,
+            rate,
+            self.token_rate,
+            source,
+            max(0.0, self._paused_until - self._clock()),
+            self._in_flight,
+            window,
+        )
 
     # ------------------------------------------------------------------ taking a turn
 
@@ -321,8 +344,10 @@ class Pacer:
             return
         limits = ServerLimits.parse(headers)
         requests, tokens = self._server
-        self._server = (limits.requests_per_minute / 60 if limits.requests_per_minute else requests,
-                        limits.tokens_per_minute / 60 if limits.tokens_per_minute else tokens)
+        self._server = (
+            limits.requests_per_minute / 60 if limits.requests_per_minute else requests,
+            limits.tokens_per_minute / 60 if limits.tokens_per_minute else tokens,
+        )
         self._repace()
         left = _number(headers.get("x-ratelimit-remaining-requests"))
         if left is not None:
@@ -390,9 +415,16 @@ def _lowest(*rates: float | None) -> float | None:
 class Pacing:
     """A run's pacers, one per (endpoint, key, model)."""
 
-    def __init__(self, rpm: float | None, tpm: float | None, concurrency: int, patience: float,
-                 clock: Callable[[], float] = time.monotonic, shared: Callable[[str], SharedLimit] | None = None,
-                 draw: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        rpm: float | None,
+        tpm: float | None,
+        concurrency: int,
+        patience: float,
+        clock: Callable[[], float] = time.monotonic,
+        shared: Callable[[str], SharedLimit] | None = None,
+        draw: Callable[[], float] = random.random,
+    ):
         self._settings = (rpm, tpm, concurrency, patience)
         self._clock = clock
         self._draw = draw
@@ -407,8 +439,9 @@ class Pacing:
             rpm, tpm, concurrency, patience = self._settings
             shared = self._shared(f"{identity[1]}:{model}") if self._shared else None
             name = f"{model} at {shown_url(endpoint)}" if model else shown_url(endpoint)
-            pacer = self._pacers[identity] = Pacer(name, rpm, tpm, concurrency, patience, self._clock, shared,
-                                                   self._draw)
+            pacer = self._pacers[identity] = Pacer(
+                name, rpm, tpm, concurrency, patience, self._clock, shared, self._draw
+            )
             if self._closed:  # a run that stopped starts nothing, on a limit it had not used yet neither
                 pacer.close()
         return pacer

@@ -4,10 +4,11 @@ A pack holds items of one task whose bodies differ only in `input`, in input ord
 task's `batch_size` and, for embeddings, 300,000 prompt tokens. An input over the embeddings
 limit of 8,192 tokens goes alone, so that its 400 fails no other item.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from .jobs import dump
 from .records import Pack, Request
@@ -49,6 +50,10 @@ class Packer:
         members = self._open.pop(key)
         self._tokens.pop(key, None)
         requests = tuple(request for request, _ in members)
-        body = {**requests[0].body, "input": [r.body["input"] for r in requests]} if len(requests) > 1 else requests[0].body
+        body = (
+            {**requests[0].body, "input": [r.body["input"] for r in requests]}
+            if len(requests) > 1
+            else requests[0].body
+        )
         payload = dump(body) if len(requests) > 1 else requests[0].payload
         return Pack(requests, body, payload, tokens=tuple(tokens for _, tokens in members))

@@ -2,12 +2,14 @@
 
 An unknown model has no price, never a price of zero: its cost is None and it is named once.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 log = logging.getLogger("batchgpt")
 _MILLION = 1_000_000
@@ -16,9 +18,18 @@ _MILLION = 1_000_000
 # Source: OpenAI's model pages (developers.openai.com/api/docs/models/*), read 2026-11.
 # Longest prefix first; a job's `pricing: {model: {max_output_tokens: N}}` wins.
 OUTPUT_LIMITS: tuple[tuple[str, int], ...] = (
-    ("gpt-5", 128_000), ("o1-mini", 65_536), ("o1", 100_000), ("o3", 100_000), ("o4-mini", 100_000),
-    ("gpt-4.1", 32_768), ("gpt-4o-mini", 16_384), ("gpt-4o", 16_384), ("chatgpt-4o", 16_384),
-    ("gpt-4-turbo", 4_096), ("gpt-4", 8_192), ("gpt-3.5-turbo", 4_096),
+    ("gpt-5", 128_000),
+    ("o1-mini", 65_536),
+    ("o1", 100_000),
+    ("o3", 100_000),
+    ("o4-mini", 100_000),
+    ("gpt-4.1", 32_768),
+    ("gpt-4o-mini", 16_384),
+    ("gpt-4o", 16_384),
+    ("chatgpt-4o", 16_384),
+    ("gpt-4-turbo", 4_096),
+    ("gpt-4", 8_192),
+    ("gpt-3.5-turbo", 4_096),
 )
 
 
@@ -50,19 +61,30 @@ class Price:
 # developers.openai.com/ja-JP/api/docs/models/gpt-image-1 (read 2026-11), where it is an
 # approximation: the API bills gpt-image tokens, and an answer's usage is priced instead.
 IMAGE_PRICES: dict[tuple[str, str, str], float] = {
-    ("dall-e-3", "standard", "1024x1024"): 0.040, ("dall-e-3", "standard", "1792x1024"): 0.080,
-    ("dall-e-3", "standard", "1024x1792"): 0.080, ("dall-e-3", "hd", "1024x1024"): 0.080,
-    ("dall-e-3", "hd", "1792x1024"): 0.120, ("dall-e-3", "hd", "1024x1792"): 0.120,
-    ("dall-e-2", "standard", "1024x1024"): 0.020, ("dall-e-2", "standard", "512x512"): 0.018,
+    ("dall-e-3", "standard", "1024x1024"): 0.040,
+    ("dall-e-3", "standard", "1792x1024"): 0.080,
+    ("dall-e-3", "standard", "1024x1792"): 0.080,
+    ("dall-e-3", "hd", "1024x1024"): 0.080,
+    ("dall-e-3", "hd", "1792x1024"): 0.120,
+    ("dall-e-3", "hd", "1024x1792"): 0.120,
+    ("dall-e-2", "standard", "1024x1024"): 0.020,
+    ("dall-e-2", "standard", "512x512"): 0.018,
     ("dall-e-2", "standard", "256x256"): 0.016,
-    ("gpt-image-1", "low", "1024x1024"): 0.011, ("gpt-image-1", "low", "1024x1536"): 0.016,
-    ("gpt-image-1", "low", "1536x1024"): 0.016, ("gpt-image-1", "medium", "1024x1024"): 0.042,
-    ("gpt-image-1", "medium", "1024x1536"): 0.063, ("gpt-image-1", "medium", "1536x1024"): 0.063,
-    ("gpt-image-1", "high", "1024x1024"): 0.167, ("gpt-image-1", "high", "1024x1536"): 0.25,
+    ("gpt-image-1", "low", "1024x1024"): 0.011,
+    ("gpt-image-1", "low", "1024x1536"): 0.016,
+    ("gpt-image-1", "low", "1536x1024"): 0.016,
+    ("gpt-image-1", "medium", "1024x1024"): 0.042,
+    ("gpt-image-1", "medium", "1024x1536"): 0.063,
+    ("gpt-image-1", "medium", "1536x1024"): 0.063,
+    ("gpt-image-1", "high", "1024x1024"): 0.167,
+    ("gpt-image-1", "high", "1024x1536"): 0.25,
     ("gpt-image-1", "high", "1536x1024"): 0.25,
 }
-_IMAGE_DEFAULTS = {"dall-e-3": ("standard", "1024x1024"), "dall-e-2": ("standard", "1024x1024"),
-                   "gpt-image-1": ("high", "1024x1024")}  # the API's defaults (auto is priced as high)
+_IMAGE_DEFAULTS = {
+    "dall-e-3": ("standard", "1024x1024"),
+    "dall-e-2": ("standard", "1024x1024"),
+    "gpt-image-1": ("high", "1024x1024"),
+}  # the API's defaults (auto is priced as high)
 # USD per 1M characters: developers.openai.com/api/docs/models/tts-1 (read 2026-11); one-api agrees.
 CHARACTER_PRICES = {"tts-1": 15.0, "tts-1-hd": 30.0}
 # USD per minute of audio: developers.openai.com/ja-JP/api/docs/models/whisper-1 (read 2026-11).
@@ -88,18 +110,31 @@ class Pricing:
     def _unknown(self, model: str) -> None:
         if model not in self.unknown:
             self.unknown.append(model)
-            log.warning("no price known for model %r: its cost is left empty (add it under `pricing:` "
-                        "in the job to price it)", model)
+            log.warning(
+                "no price known for model %r: its cost is left empty (add it under `pricing:` in the job to price it)",
+                model,
+            )
 
-    def charge(self, billing: str, model: str, body: Mapping[str, Any], prompt: int | None,
-               completion: int | None, cached: int = 0, units: float | None = None) -> float | None:
+    def charge(
+        self,
+        billing: str,
+        model: str,
+        body: Mapping[str, Any],
+        prompt: int | None,
+        completion: int | None,
+        cached: int = 0,
+        units: float | None = None,
+    ) -> float | None:
         """The cost of one answer however its endpoint bills. Endpoints that report token usage
         (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model."""
         if billing == "tokens":
             if prompt is None and model not in self.unmeasured:
                 self.unmeasured.append(model)
-                log.warning("answers from %r carry no usage: their tokens and cost are unknown (a server that "
-                            "ignores stream_options.include_usage?)", model)
+                log.warning(
+                    "answers from %r carry no usage: their tokens and cost are unknown (a server that "
+                    "ignores stream_options.include_usage?)",
+                    model,
+                )
             return self.cost(model, prompt, completion, cached)
         if billing == "free" or model.startswith(FREE_MODELS):
             return 0.0
@@ -112,8 +147,11 @@ class Pricing:
         if units is None:
             if model not in self.unmeasured:
                 self.unmeasured.append(model)
-                log.warning("the cost of %r answers is unknown without the audio's length: use WAV files or "
-                            "response_format verbose_json", model)
+                log.warning(
+                    "the cost of %r answers is unknown without the audio's length: use WAV files or "
+                    "response_format verbose_json",
+                    model,
+                )
             return None
         return round(unit * units, 10)
 
@@ -156,9 +194,12 @@ class Pricing:
             if "input" not in spec and "output" not in spec:
                 return None
             return Price(
-                input=spec.get("input", 0.0), output=spec.get("output", 0.0),
-                cached_input=spec.get("cached_input"), batch_input=spec.get("batch_input"),
-                batch_output=spec.get("batch_output"), source="job",
+                input=spec.get("input", 0.0),
+                output=spec.get("output", 0.0),
+                cached_input=spec.get("cached_input"),
+                batch_input=spec.get("batch_input"),
+                batch_output=spec.get("batch_output"),
+                source="job",
             )
         return _genai_price(model, self._base_url)
 

@@ -3,6 +3,7 @@
 Cron mails whatever a job prints, so off a terminal there is no bar and no colour, only a line
 every `interval` seconds and the summary. NO_COLOR is honoured by rich itself.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ LOG_INTERVAL = 5.0
 
 
 class Progress:
-    def __init__(self, job: str, total: int, bar: bool | None = None, log_format: str = "text",
-                 stream: TextIO | None = None, interval: float = LOG_INTERVAL):
+    def __init__(
+        self,
+        job: str,
+        total: int,
+        bar: bool | None = None,
+        log_format: str = "text",
+        stream: TextIO | None = None,
+        interval: float = LOG_INTERVAL,
+    ):
         self.job = job
         self.total = total
         self.stream = stream or sys.stderr
@@ -33,14 +41,27 @@ class Progress:
         self._rich: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.bar:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import (
+                Progress as RichProgress,
+            )
 
             self._rich = RichProgress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                TextColumn("{task.fields[stats]}"), console=Console(file=self.stream), transient=False,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[stats]}"),
+                console=Console(file=self.stream),
+                transient=False,
             )
             self._rich.start()
             self._task = self._rich.add_task(self.job, total=self.total, stats="")
@@ -85,18 +106,32 @@ class Progress:
         now = time.monotonic()
         if now - self._last_log >= self.interval:
             self._last_log = now
-            self.log("progress", done=self.done, total=self.total, ok=self.ok, failed=self.failed,
-                     rate=round(self._rate(), 2), tokens=self.tokens, cost_usd=round(self.cost, 6), pace=self.pace_text)
+            self.log(
+                "progress",
+                done=self.done,
+                total=self.total,
+                ok=self.ok,
+                failed=self.failed,
+                rate=round(self._rate(), 2),
+                tokens=self.tokens,
+                cost_usd=round(self.cost, 6),
+                pace=self.pace_text,
+            )
 
     def log(self, event: str, **fields: Any) -> None:
         """One line of the run's log: JSON for log shippers, or readable text."""
         if self.log_format == "json":
-            line = json.dumps({"time": round(time.time(), 3), "job": self.job, "event": event, **fields},
-                              ensure_ascii=False, default=str)
+            line = json.dumps(
+                {"time": round(time.time(), 3), "job": self.job, "event": event, **fields},
+                ensure_ascii=False,
+                default=str,
+            )
         elif event == "progress":
-            line = (f"{self.job}: {fields['done']}/{fields['total']} done ({fields['ok']} ok, {fields['failed']} failed), "
-                    f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}"
-                    + (f"; pace {fields['pace']}" if fields.get("pace") else ""))
+            line = (
+                f"{self.job}: {fields['done']}/{fields['total']} done ({fields['ok']} ok, {fields['failed']} failed), "
+                f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}"
+                + (f"; pace {fields['pace']}" if fields.get("pace") else "")
+            )
         else:
             message = fields.pop("message", "")
             extra = " ".join(f"{k}={v}" for k, v in fields.items())

@@ -2,11 +2,13 @@
 
 No behaviour lives here beyond derived names; each layer owns what it does with them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -33,9 +35,11 @@ class Provider:
 
     def __repr__(self) -> str:
         """Without credentials: the base and proxy URLs as shown_url shows them, header names only."""
-        return (f"Provider(base_url={shown_url(self.base_url)!r}, kind={self.kind!r}, "
-                f"api_key_env={self.api_key_env!r}, headers={[name for name, _ in self.headers]!r}, "
-                f"proxy={shown_url(self.proxy) if self.proxy else None!r})")
+        return (
+            f"Provider(base_url={shown_url(self.base_url)!r}, kind={self.kind!r}, "
+            f"api_key_env={self.api_key_env!r}, headers={[name for name, _ in self.headers]!r}, "
+            f"proxy={shown_url(self.proxy) if self.proxy else None!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ class Pack:
     tokens: tuple[int, ...] = ()  # each item's own prompt tokens, where packing counted them
 
     @classmethod
-    def of(cls, request: Request) -> "Pack":
+    def of(cls, request: Request) -> Pack:
         return cls((request,), request.body, request.payload)
 
     @property

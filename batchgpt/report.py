@@ -1,27 +1,55 @@
-"""Writing results and reports as CSV, JSONL or Parquet: the only module that imports pandas.
+"""Tables in and out: results and reports written as CSV, JSONL or Parquet, and Parquet item files
+read. The only module that imports pandas and pyarrow.
 
 Rows arrive as an iterator and are written in chunks, so memory stays flat however many items a
 job has. Every file goes through files.atomic_write: a reader (or a cron job downstream) never
 sees half a file, a failed write leaves the old file whole, and an OSError while writing is an
 OutputError naming the file.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
 from .files import atomic_write
 
-RESULT_COLUMNS = ["job", "task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
-                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s",
-                  "details"]
-REPORT_COLUMNS = ["task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens",
-                  "total_tokens", "cost_usd"]
+RESULT_COLUMNS = [
+    "job",
+    "task",
+    "type",
+    "id",
+    "model",
+    "status",
+    "output",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "attempts",
+    "latency_s",
+    "error",
+    "cached_tokens",
+    "reasoning_tokens",
+    "ttft_s",
+    "details",
+]
+REPORT_COLUMNS = [
+    "task",
+    "model",
+    "requests",
+    "succeeded",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost_usd",
+]
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens")
 CHUNK = 5000
 
@@ -54,8 +82,13 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> in
         with atomic_write(path) as handle:
             first = True
             for chunk in _chunks(records):
-                frame = _frame([{**r, "output": _text_output(r.get("output")), "details": _text_output(r.get("details"))}
-                                for r in chunk], RESULT_COLUMNS)
+                frame = _frame(
+                    [
+                        {**r, "output": _text_output(r.get("output")), "details": _text_output(r.get("details"))}
+                        for r in chunk
+                    ],
+                    RESULT_COLUMNS,
+                )
                 frame.to_csv(handle, header=first, index=False)
                 first, count = False, count + len(chunk)
             if first:
@@ -71,8 +104,12 @@ def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
     import pyarrow.parquet as pq
 
     vector = pa.list_(pa.float64())
-    fields = [pa.field(c, pa.int64() if c in _INTS else pa.float64() if c in ("cost_usd", "latency_s", "ttft_s")
-                       else pa.string()) for c in RESULT_COLUMNS]
+    fields = [
+        pa.field(
+            c, pa.int64() if c in _INTS else pa.float64() if c in ("cost_usd", "latency_s", "ttft_s") else pa.string()
+        )
+        for c in RESULT_COLUMNS
+    ]
     fields.append(pa.field("vector", vector))
     schema = pa.schema(fields)
     count = 0
@@ -135,3 +172,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def parquet_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file (an items_from file), streamed a batch at a time."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        yield from batch.to_pylist()

@@ -8,12 +8,13 @@ Waiting is not failing: a rate-limit 429 and a 503 that says when to come back u
 `max_retries` (the pacer slows down for them, and the engine gives up on a limit only after its
 patience). What the server's headers say about the limit itself is pacing.py's business.
 """
+
 from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 RETRY_STATUSES = frozenset({408, 409, 429})
 BACKOFF_BASE = 0.5  # seconds before the first retry
@@ -54,8 +55,9 @@ class Failure:
     def maybe_billed(self) -> bool:
         """The server may have done the work (and billed it) without saying how much: it timed out,
         was cut off after it answered, or answered what cannot be read."""
-        return self.kind in ("timeout", "malformed") or (self.kind == "connection" and not self.message.startswith(
-            UNSENT))
+        return self.kind in ("timeout", "malformed") or (
+            self.kind == "connection" and not self.message.startswith(UNSENT)
+        )
 
     @property
     def rate_limited(self) -> bool:
@@ -91,11 +93,15 @@ def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, dr
     """`tries` counts every attempt so far, this one included (it sets the backoff);
     `retries_used` those before this one that used up a retry. `draw` is uniform in [0, 1)."""
     if failure.status == 401:
-        return Verdict(False, stop_run=f"authentication failed ({failure.describe()}): check the API key",
-                       rule="401 stops the run")
+        return Verdict(
+            False, stop_run=f"authentication failed ({failure.describe()}): check the API key", rule="401 stops the run"
+        )
     if failure.out_of_quota:
-        return Verdict(False, stop_run=f"the account is out of quota ({failure.describe()})",
-                       rule="insufficient_quota stops the run")
+        return Verdict(
+            False,
+            stop_run=f"the account is out of quota ({failure.describe()})",
+            rule="insufficient_quota stops the run",
+        )
     if not _retryable(failure):
         return Verdict(False, rule="not retryable")
     server = server_delay(failure.headers or {})

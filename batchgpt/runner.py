@@ -10,6 +10,7 @@ Waiting is not failing: rate-limit refusals use up no retries (an item gives up 
 after `limits.patience`), and an item whose failures may be an outage's is held until something
 answers or the outage watch stops the run, when it is `skipped` for the next run to send.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,16 +21,17 @@ import shlex
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import files, jobs
 from .budget import Budget
 from .client import Answer, Client
-from .estimate import Bound, Estimator, choices
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
+from .estimate import Bound, Estimator, choices
 from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
 from .outage import Outage
@@ -38,9 +40,9 @@ from .packing import Packer
 from .pricing import Pricing
 from .progress import Progress
 from .records import Pack, Provider, Reply, Request, Result, shown_url
+from .report import REPORT_COLUMNS, report_rows, write_results, write_table
 from .retry import Failure, Verdict, decide
 from .shared import SharedLimits
-from .report import REPORT_COLUMNS, report_rows, write_results, write_table
 from .store import STATE_DIR, JobLock, Store
 from .tasks import TASKS, MalformedReply
 
@@ -93,9 +95,11 @@ def api_key(provider: Provider) -> str | None:
     if key is None and official:
         raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
     if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
-        raise UsageError(f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "
-                         f"{provider.api_key_env} is set too: a request can carry only one of them, so take "
-                         "the credentials out of the URL (or unset the key, to log in with them)")
+        raise UsageError(
+            f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "
+            f"{provider.api_key_env} is set too: a request can carry only one of them, so take "
+            "the credentials out of the URL (or unset the key, to log in with them)"
+        )
     return key
 
 
@@ -112,8 +116,13 @@ class Engine:
         self.media = MediaWriter(media_folder(job.results, job.name))
         limits = job.limits
         self.shared = SharedLimits(limits.shared) if limits.shared else None
-        self.pacing = Pacing(limits.rpm, limits.tpm, limits.concurrency, limits.patience,
-                             shared=self.shared.limit if self.shared else None)
+        self.pacing = Pacing(
+            limits.rpm,
+            limits.tpm,
+            limits.concurrency,
+            limits.patience,
+            shared=self.shared.limit if self.shared else None,
+        )
         self.outage = Outage(limits.outage)
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
@@ -182,8 +191,9 @@ class Engine:
         if self.signal is None:
             self.signal = number
             self.stop(f"interrupted by {number.name}")
-            self.progress.log("grace", message=f"requests in flight have {GRACE_S:g} s to finish; "
-                                               "a second Ctrl-C stops at once")
+            self.progress.log(
+                "grace", message=f"requests in flight have {GRACE_S:g} s to finish; a second Ctrl-C stops at once"
+            )
             asyncio.get_running_loop().call_later(GRACE_S, task.cancel)
         else:
             self.hard_stop = True
@@ -288,11 +298,13 @@ class Engine:
         if self.budget is None:
             return 0.0
         worst = 0.0
-        for request, bound in zip(pack.requests, bounds()):
+        for request, bound in zip(pack.requests, bounds(), strict=True):
             cost = self.estimator.worst_cost(request, bound)
             if cost is None:
-                return (f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
-                        f"so the budget cannot be kept: add it under `pricing:` or set max_tokens")
+                return (
+                    f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
+                    f"so the budget cannot be kept: add it under `pricing:` or set max_tokens"
+                )
             worst += cost
         return worst
 
@@ -300,8 +312,10 @@ class Engine:
         """Reserve the worst case of one attempt; False (and the run stops) when the budget is reached."""
         if self.budget is None or await self.budget.hold(worst):
             return True
-        self.stop(f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
-                  f"and the next request could cost ${worst:.6f}")
+        self.stop(
+            f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
+            f"and the next request could cost ${worst:.6f}"
+        )
         return False
 
     def _bounds(self, pack: Pack) -> Callable[[], list[Bound]]:
@@ -312,6 +326,7 @@ class Engine:
             if not counted:
                 counted.append([self.estimator.bound(request) for request in pack.requests])
             return counted[0]
+
         return bounds
 
     async def _execute(self, pack: Pack) -> list[Result]:
@@ -322,7 +337,11 @@ class Engine:
             return [self._outcome(r, "skipped", error=f"not sent: {worst}") for r in pack.requests]
 
         def tokens() -> int:  # as the limits count them: prompt plus max_tokens for each answer asked for
-            return sum(b.prompt.tokens + (r.max_tokens or 0) * choices(r.body) for r, b in zip(pack.requests, bounds()))
+            return sum(
+                b.prompt.tokens + (r.max_tokens or 0) * choices(r.body)
+                for r, b in zip(pack.requests, bounds(), strict=True)
+            )
+
         tries = _Tries(time.monotonic())
         results: list[Result] = []
         try:
@@ -338,8 +357,10 @@ class Engine:
         if cost > worst * 1.01 + 1e-9:  # the server reported more than max_tokens allows, or more images
             log.warning("%s cost $%.6f, more than its worst case of $%.6f", pack.first.id, cost, worst)
         if self.budget.spent > self.budget.limit:
-            self.stop(f"budget of ${self.budget.limit:.4f} passed: ${self.budget.spent:.6f} spent, as answers cost "
-                      "more than their worst case")
+            self.stop(
+                f"budget of ${self.budget.limit:.4f} passed: ${self.budget.spent:.6f} spent, as answers cost "
+                "more than their worst case"
+            )
 
     async def _attempts(self, pack: Pack, tokens: Callable[[], int], worst: float, tries: _Tries) -> list[Result]:
         first = pack.first
@@ -348,8 +369,10 @@ class Engine:
         while True:
             limit = pacer.too_big(tokens()) if pacer.counts_tokens else None
             if limit is not None:  # the API refuses it ("Request too large") however long one waits
-                error = (f"the request needs {tokens():,} tokens (prompt + max_tokens), more than the limit of "
-                         f"{limit:,.0f} tokens a minute on {pacer.name}: lower max_tokens or split the input")
+                error = (
+                    f"the request needs {tokens():,} tokens (prompt + max_tokens), more than the limit of "
+                    f"{limit:,.0f} tokens a minute on {pacer.name}: lower max_tokens or split the input"
+                )
                 return [self._outcome(r, "error", attempts=tries.count, error=error) for r in pack.requests]
             if not tries.held:
                 if not await self._hold(worst):
@@ -365,22 +388,28 @@ class Engine:
             if self.budget is not None and outcome.maybe_billed:
                 self.budget.settle(worst, worst)  # billed in full, as far as anyone can tell; a retry reserves again
                 tries.held = False
-            verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries,
-                             self._random.random())
+            verdict = decide(
+                outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self._random.random()
+            )
             tries.retries_used += verdict.counts
             self._stop_for(verdict)
             give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
             if give_up is not None:
                 log.warning("%s failed after %d attempt%s: %s", first.id, tries.count, "s" * (tries.count > 1), give_up)
                 latency = round(time.monotonic() - tries.started, 4)
-                return [self._outcome(r, "error", attempts=tries.count, latency_s=latency, error=give_up,
-                                      transient=outcome.transient) for r in pack.requests]
+                return [
+                    self._outcome(
+                        r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=outcome.transient
+                    )
+                    for r in pack.requests
+                ]
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries)
 
-    async def _attempt(self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket,
-                       tries: _Tries) -> list[Result] | Failure:
+    async def _attempt(
+        self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket, tries: _Tries
+    ) -> list[Result] | Failure:
         """Send once: the results, or what went wrong (told to the pacer and the outage watch)."""
         tries.count += 1
         self.sent += 1
@@ -396,8 +425,10 @@ class Engine:
                     pacer.done(ticket, outcome.headers)
                     self.stop(str(exc))
                     tries.unpriced = True  # it was billed all the same
-                    return [self._outcome(r, "error", attempts=tries.count, error=str(exc), transient=True)
-                            for r in pack.requests]
+                    return [
+                        self._outcome(r, "error", attempts=tries.count, error=str(exc), transient=True)
+                        for r in pack.requests
+                    ]
                 else:
                     pacer.done(ticket, outcome.headers)
                     self.outage.answered()
@@ -424,11 +455,17 @@ class Engine:
         """Why this item ends as an error now; None to try it again."""
         if verdict.retry:
             if not verdict.counts and not pacer.patient():  # a wait for the limit that never ends
-                return (f"{failure.describe()} (no request to {pacer.name} succeeded for "
-                        f"{self.job.limits.patience:g} s: limits.patience)")
+                return (
+                    f"{failure.describe()} (no request to {pacer.name} succeeded for "
+                    f"{self.job.limits.patience:g} s: limits.patience)"
+                )
             return None
-        if verdict.exhausted and failure.unreachable and failing_since is not None \
-                and self.outage.silent_since(failing_since):
+        if (
+            verdict.exhausted
+            and failure.unreachable
+            and failing_since is not None
+            and self.outage.silent_since(failing_since)
+        ):
             return None  # nothing has answered since this item began failing: maybe an outage, so hold it
         return failure.describe()
 
@@ -443,8 +480,10 @@ class Engine:
 
     def _unanswered(self, pack: Pack, tries: _Tries) -> list[Result]:
         latency = round(time.monotonic() - tries.started, 4) if tries.count else None
-        return [self._outcome(r, "skipped", attempts=tries.count, latency_s=latency,
-                              error=f"not answered: {self.stopped}") for r in pack.requests]
+        return [
+            self._outcome(r, "skipped", attempts=tries.count, latency_s=latency, error=f"not answered: {self.stopped}")
+            for r in pack.requests
+        ]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         kind = TASKS[pack.first.type]
@@ -456,17 +495,34 @@ class Engine:
             # An answer in a shape no parser foresaw is the server's fault, never a crash.
             raise MalformedReply(f"the answer is not in the documented shape ({type(exc).__name__})") from None
         results = []
-        for request, part in zip(pack.requests, parts):
+        for request, part in zip(pack.requests, parts, strict=True):
             output = self.media.save(request.id, part.media) if part.media else part.output
             units = part.units if part.units is not None else request.units
-            cost = self.pricing.charge(kind.billing, request.model, request.body, part.prompt_tokens,
-                                       part.completion_tokens, part.cached_tokens, units)
-            results.append(self._outcome(
-                request, "ok", output=output, prompt_tokens=part.prompt_tokens,
-                completion_tokens=part.completion_tokens, cost_usd=cost, attempts=attempts,
-                latency_s=round(latency, 4), cached_tokens=part.cached_tokens,
-                reasoning_tokens=part.reasoning_tokens, details=part.details,
-                ttft_s=None if answer.ttft_s is None else round(answer.ttft_s, 4)))
+            cost = self.pricing.charge(
+                kind.billing,
+                request.model,
+                request.body,
+                part.prompt_tokens,
+                part.completion_tokens,
+                part.cached_tokens,
+                units,
+            )
+            results.append(
+                self._outcome(
+                    request,
+                    "ok",
+                    output=output,
+                    prompt_tokens=part.prompt_tokens,
+                    completion_tokens=part.completion_tokens,
+                    cost_usd=cost,
+                    attempts=attempts,
+                    latency_s=round(latency, 4),
+                    cached_tokens=part.cached_tokens,
+                    reasoning_tokens=part.reasoning_tokens,
+                    details=part.details,
+                    ttft_s=None if answer.ttft_s is None else round(answer.ttft_s, 4),
+                )
+            )
         return results
 
     def _split(self, pack: Pack, reply: Reply) -> list[Reply]:
@@ -476,17 +532,28 @@ class Engine:
             return [reply]
         outputs = reply.output
         if not isinstance(outputs, list) or len(outputs) != len(pack.requests):
-            raise MalformedReply(f"{len(pack.requests)} inputs were sent, the answer has "
-                                 f"{len(outputs) if isinstance(outputs, list) else 'no'} results")
+            raise MalformedReply(
+                f"{len(pack.requests)} inputs were sent, the answer has "
+                f"{len(outputs) if isinstance(outputs, list) else 'no'} results"
+            )
         details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
         counts = list(pack.tokens) if any(pack.tokens) else [1] * len(outputs)  # the packer counted embeddings
         shares = _apportion(reply.prompt_tokens, counts)
-        return [replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
-                for output, detail, share in zip(outputs, details, shares)]
+        return [
+            replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
+            for output, detail, share in zip(outputs, details, shares, strict=True)
+        ]
 
     def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
-        return Result(seq=request.seq, id=request.id, task=request.task, type=request.type, model=request.model,
-                      status=status, **fields)
+        return Result(
+            seq=request.seq,
+            id=request.id,
+            task=request.task,
+            type=request.type,
+            model=request.model,
+            status=status,
+            **fields,
+        )
 
 
 @dataclass
@@ -510,8 +577,12 @@ def _describe(pace: Pace, long: bool = False) -> str:
         rate += f", {pace.token_rate:,.0f} tokens/s"
     if not long:
         return f"{rate} ({pace.source})"
-    why = {"told": "as the job says", "headers": "from the server's x-ratelimit headers",
-           "backing off": "backing off after 429s", "unlimited": "no limit known"}[pace.source]
+    why = {
+        "told": "as the job says",
+        "headers": "from the server's x-ratelimit headers",
+        "backing off": "backing off after 429s",
+        "unlimited": "no limit known",
+    }[pace.source]
     window = "" if pace.window is None else f", at most {pace.window} in flight (the server said it is overloaded)"
     return f"pacing at {rate}, {why}{window}"
 
@@ -574,8 +645,13 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
             try:
                 export(store, job.name, run_id, job.results, job.report)
             except OutputError:
-                store.finish_run(run_id, OutputError.exit_code, "the results could not be written",
-                                 str(job.results.absolute()), str(job.report.absolute()))
+                store.finish_run(
+                    run_id,
+                    OutputError.exit_code,
+                    "the results could not be written",
+                    str(job.results.absolute()),
+                    str(job.report.absolute()),
+                )
                 raise
     groups = store.report(job.name, run_id)
     totals = report_rows(groups)[-1]
@@ -586,13 +662,27 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if failed else EXIT_OK
     store.finish_run(run_id, exit_code, engine.stopped, str(job.results.absolute()), str(job.report.absolute()))
     return Summary(
-        run_id=run_id, job=job.name, items=totals["requests"], sent=engine.sent, ok=totals["succeeded"],
-        failed=failed, skipped=totals["requests"] - totals["succeeded"] - failed, reused=progress.reused,
-        failed_transient=store.transient_failures(job.name, run_id), refused=engine.refused,
-        prompt_tokens=totals["prompt_tokens"], completion_tokens=totals["completion_tokens"],
-        cost_usd=totals["cost_usd"], elapsed_s=time.monotonic() - started, exit_code=exit_code,
-        results=job.results, report=job.report, state_dir=state_dir, stopped=engine.stopped,
-        unknown_models=tuple(engine.pricing.unknown), exported=not engine.hard_stop,
+        run_id=run_id,
+        job=job.name,
+        items=totals["requests"],
+        sent=engine.sent,
+        ok=totals["succeeded"],
+        failed=failed,
+        skipped=totals["requests"] - totals["succeeded"] - failed,
+        reused=progress.reused,
+        failed_transient=store.transient_failures(job.name, run_id),
+        refused=engine.refused,
+        prompt_tokens=totals["prompt_tokens"],
+        completion_tokens=totals["completion_tokens"],
+        cost_usd=totals["cost_usd"],
+        elapsed_s=time.monotonic() - started,
+        exit_code=exit_code,
+        results=job.results,
+        report=job.report,
+        state_dir=state_dir,
+        stopped=engine.stopped,
+        unknown_models=tuple(engine.pricing.unknown),
+        exported=not engine.hard_stop,
     )
 
 
@@ -603,5 +693,7 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
         write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)
     except OutputError as exc:  # it names the file that failed, results or report
         state = shlex.quote(str(store.directory))
-        raise OutputError(f"{exc}. The answers are safe in the store: `batchgpt report {run_id} --state {state} "
-                          "--out PATH` writes them elsewhere") from None
+        raise OutputError(
+            f"{exc}. The answers are safe in the store: `batchgpt report {run_id} --state {state} "
+            "--out PATH` writes them elsewhere"
+        ) from None

@@ -1,4 +1,5 @@
 """The JSON Schemas shipped in schemas/ (as batchgpt.schemas), and readable messages for their errors."""
+
 from __future__ import annotations
 
 import ast
@@ -6,9 +7,10 @@ import difflib
 import json
 import math
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import jsonschema_rs
@@ -18,7 +20,7 @@ _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
 _MAX_MESSAGE = 240
 
 
-@lru_cache(maxsize=None)
+@cache
 def job_schema() -> dict[str, Any]:
     # A wheel carries schemas/ inside the package (pyproject maps it to batchgpt/schemas); a
     # checkout or an editable install reads the top-level folder itself.
@@ -35,20 +37,20 @@ def _subschema(definition: str | None) -> dict[str, Any]:
     return schema if definition is None else {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(definition: str | None = None) -> jsonschema.Draft202012Validator:
     """The validator for the whole job, or for one of its $defs (an item type, a JSONL line)."""
     return jsonschema.Draft202012Validator(_subschema(definition))
 
 
-@lru_cache(maxsize=None)
+@cache
 def fast_validator(definition: str | None = None) -> Any:
     """jsonschema-rs, some 500 times faster on our schema; it only says whether an instance is
     valid, and the pure-Python validator then words the errors of the rare invalid one."""
     return jsonschema_rs.validator_for(_subschema(definition))
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_keys() -> frozenset[str]:
     keys: set[str] = set()
 
@@ -79,7 +81,9 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[tuple
     if fast_validator(definition).is_valid(instance):
         return
     found = list(validator(definition).iter_errors(instance))
-    others = [tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")]
+    others = [
+        tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")
+    ]
     for error in found:
         path = tuple(error.absolute_path)
         if error.validator in ("unevaluatedProperties", "additionalProperties"):

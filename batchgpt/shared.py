@@ -12,6 +12,7 @@ bigger than a second's worth, to within one request a second.
 If Redis stops answering mid-run, the run goes on with each process pacing itself, and says so
 once: a missing shared limit costs some 429s, never an item.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,13 @@ class SharedLimits:
         self.url = url
         try:
             self._pool = ConnectionPool.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-            self._storage = RedisStorage(f"async+{url}", implementation="redispy", connection_pool=self._pool,
-                                         key_prefix=KEY_PREFIX, wrap_exceptions=True)
+            self._storage = RedisStorage(
+                f"async+{url}",
+                implementation="redispy",
+                connection_pool=self._pool,
+                key_prefix=KEY_PREFIX,
+                wrap_exceptions=True,
+            )
         except Exception as exc:  # a URL the client cannot use: say so, without its password
             raise UsageError(f"cannot use the shared limit at {redacted(url)}: {exc}") from None
         self.broken: str | None = None
@@ -70,8 +76,9 @@ class SharedLimits:
             taken = await self._storage.acquire_sliding_window_entry(key, allowed, window, cost)
         except Exception as exc:
             self.broken = f"{type(exc).__name__}: {exc}"
-            log.warning("the shared limit at %s failed (%s); each process now paces itself",
-                        redacted(self.url), self.broken)
+            log.warning(
+                "the shared limit at %s failed (%s); each process now paces itself", redacted(self.url), self.broken
+            )
             return 0.0
         return 0.0 if taken else window * cost / allowed
 

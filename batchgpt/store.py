@@ -5,6 +5,7 @@ whole, and a rerun skips what is already answered. WAL mode with synchronous=NOR
 answer's commit cheap and safe against a killed process (a power cut may lose the last commits,
 which are then simply sent again). Schema changes are numbered migrations on PRAGMA user_version.
 """
+
 from __future__ import annotations
 
 import array
@@ -15,9 +16,10 @@ import re
 import shlex
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import files
 from .errors import LockedError, StateError
@@ -83,9 +85,24 @@ MIGRATIONS = (
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
 TEXT, JSON, VECTOR = 0, 1, 2
 
-RESULT_COLUMNS = ("task", "type", "id", "model", "status", "output", "prompt_tokens", "completion_tokens",
-                  "cost_usd", "attempts", "latency_s", "error", "cached_tokens", "reasoning_tokens", "ttft_s",
-                  "details")
+RESULT_COLUMNS = (
+    "task",
+    "type",
+    "id",
+    "model",
+    "status",
+    "output",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "attempts",
+    "latency_s",
+    "error",
+    "cached_tokens",
+    "reasoning_tokens",
+    "ttft_s",
+    "details",
+)
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,7 @@ class Store:
         except (sqlite3.DatabaseError, _NotAStore) as exc:
             raise StateError(_unusable(path, str(exc))) from None
         except OSError as exc:
-            raise StateError(f"cannot use the state directory {directory}: {exc.strerror or exc} (--state DIR puts it elsewhere)") from None
+            raise StateError(_unusable_directory(directory, exc)) from None
         self._in_transaction = False
         self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
 
@@ -169,8 +186,10 @@ class Store:
     # ------------------------------------------------------------------ runs
 
     def begin_run(self, job: str, job_path: str | None) -> int:
-        cursor = self._db.execute("INSERT INTO runs (job, job_path, started, pid) VALUES (?, ?, ?, ?)",
-                                  (job, job_path, time.time(), os.getpid()))
+        cursor = self._db.execute(
+            "INSERT INTO runs (job, job_path, started, pid) VALUES (?, ?, ?, ?)",
+            (job, job_path, time.time(), os.getpid()),
+        )
         return int(cursor.lastrowid or 0)
 
     def finish_run(self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str) -> None:
@@ -179,19 +198,25 @@ class Store:
         totals = self._db.execute(
             """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'skipped'),
                       SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)
-               FROM items WHERE job = ? AND run_id = ?""", (job, run_id)).fetchone()
+               FROM items WHERE job = ? AND run_id = ?""",
+            (job, run_id),
+        ).fetchone()
         self._db.execute(
             """UPDATE runs SET finished = ?, exit_code = ?, items = ?, ok = ?, failed = ?, skipped = ?,
                       prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?
-               WHERE id = ?""", (time.time(), exit_code, *totals, stopped, results, report, run_id))
+               WHERE id = ?""",
+            (time.time(), exit_code, *totals, stopped, results, report, run_id),
+        )
 
     def count_sent(self, run_id: int, sent: int) -> None:
         self._db.execute("UPDATE runs SET sent = ? WHERE id = ?", (sent, run_id))
 
     def runs(self, job: str | None = None, limit: int = 50) -> list[RunInfo]:
         where, args = ("WHERE job = ?", (job,)) if job else ("", ())
-        rows = self._db.execute(f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs {where} "
-                                "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = self._db.execute(
+            f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs {where} ORDER BY id DESC LIMIT ?",
+            (*args, limit),
+        ).fetchall()
         return [RunInfo(*row) for row in rows]
 
     def latest_run_of(self, job: str, run_id: int) -> int:
@@ -200,8 +225,9 @@ class Store:
         return max(run_id, row[0] or run_id)
 
     def run(self, run_id: int) -> RunInfo | None:
-        row = self._db.execute(f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE id = ?",
-                               (run_id,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
         return RunInfo(*row) if row else None
 
     # ------------------------------------------------------------------ items
@@ -216,12 +242,18 @@ class Store:
         if not self._has_rows[(job, run_id)]:  # a job's first run has nothing to look up (its ids are unique)
             self._write(run_id, job, request, "pending", None)
             return True
-        row = self._db.execute("SELECT hash, status, transient FROM items WHERE job = ? AND id = ?",
-                               (job, request.id)).fetchone()
-        if row is not None and row[0] == request.hash and (row[1] == "ok" or (row[1] == "error" and not retry_failed
-                                                                               and not row[2])):
-            self._db.execute("UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
-                             (request.seq, run_id, request.task, job, request.id))
+        row = self._db.execute(
+            "SELECT hash, status, transient FROM items WHERE job = ? AND id = ?", (job, request.id)
+        ).fetchone()
+        if (
+            row is not None
+            and row[0] == request.hash
+            and (row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2]))
+        ):
+            self._db.execute(
+                "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
+                (request.seq, run_id, request.task, job, request.id),
+            )
             return False
         self._write(run_id, job, request, "pending", None)
         return True
@@ -243,8 +275,19 @@ class Store:
                    transient = 0,
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
                    cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
-            (job, request.id, request.seq, run_id, request.task, request.type, request.model, request.hash,
-             status, error))
+            (
+                job,
+                request.id,
+                request.seq,
+                run_id,
+                request.task,
+                request.type,
+                request.model,
+                request.hash,
+                status,
+                error,
+            ),
+        )
 
     def record(self, job: str, result: Result) -> None:
         """Write an answer. It is durable, and counts as done, only after the next commit()."""
@@ -256,20 +299,38 @@ class Store:
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
                    error = ?, answered = ?, details = ?, transient = ?
                WHERE job = ? AND id = ?""",
-            (result.status, output, kind, result.prompt_tokens, result.completion_tokens,
-             result.cached_tokens, result.reasoning_tokens, result.cost_usd, result.attempts, result.latency_s,
-             result.ttft_s, result.error, time.time(), details, result.transient, job, result.id))
+            (
+                result.status,
+                output,
+                kind,
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.cached_tokens,
+                result.reasoning_tokens,
+                result.cost_usd,
+                result.attempts,
+                result.latency_s,
+                result.ttft_s,
+                result.error,
+                time.time(),
+                details,
+                result.transient,
+                job,
+                result.id,
+            ),
+        )
 
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
         self.commit()
         cursor = self._db.execute(
             f"SELECT {', '.join(RESULT_COLUMNS)}, output_json FROM items WHERE job = ? AND run_id = ? ORDER BY seq",
-            (job, run_id))
+            (job, run_id),
+        )
         names = RESULT_COLUMNS + ("output_json",)
         while rows := cursor.fetchmany(batch):
             for row in rows:
-                record = dict(zip(names, row))
+                record = dict(zip(names, row, strict=True))
                 record["output"] = _decode(record["output"], record.pop("output_json"))
                 if record["details"] is not None:
                     record["details"] = json.loads(record["details"])
@@ -285,23 +346,28 @@ class Store:
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END
                FROM items WHERE job = ? AND run_id = ? GROUP BY task, model ORDER BY MIN(seq)""",
-            (job, run_id)).fetchall()
+            (job, run_id),
+        ).fetchall()
         names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
-        return [dict(zip(names, row)) for row in rows]
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def transient_failures(self, job: str, run_id: int) -> int:
         """The run's failed items that a plain rerun sends again."""
         self.commit()
-        row = self._db.execute("SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status = 'error' "
-                               "AND transient = 1", (job, run_id)).fetchone()
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status = 'error' AND transient = 1",
+            (job, run_id),
+        ).fetchone()
         return int(row[0])
 
     def abandon(self, job: str, run_id: int, reason: str) -> None:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next
         run sends them, since only `ok` (and, by default, `error`) answers are kept."""
         self.commit()
-        self._db.execute("UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
-                         (reason, job, run_id))
+        self._db.execute(
+            "UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
+            (reason, job, run_id),
+        )
 
     def forget(self, job: str) -> int:
         """--fresh: drop every stored answer of a job, so the run starts over."""
@@ -353,13 +419,19 @@ def _check_file(path: Path) -> None:
         raise _NotAStore("the file is not an SQLite database")
 
 
+def _unusable_directory(directory: Path, exc: OSError) -> str:
+    return f"cannot use the state directory {directory}: {exc.strerror or exc} (--state DIR puts it elsewhere)"
+
+
 def _unusable(path: Path, reason: str) -> str:
     """The message for a broken store, with a command that moves it (and its -wal and -shm files)
     aside when pasted into a shell."""
     aside = path.parent.absolute() / f"broken-{time.strftime('%Y%m%d-%H%M%S')}"
     move = f"mkdir -p {shlex.quote(str(aside))} && mv {shlex.quote(str(path.absolute()))}* {shlex.quote(str(aside))}/"
-    return (f"the state store {path} is unusable ({reason}); move it aside to start afresh (`{move}`) "
-            "or run with --fresh --state NEWDIR")
+    return (
+        f"the state store {path} is unusable ({reason}); move it aside to start afresh (`{move}`) "
+        "or run with --fresh --state NEWDIR"
+    )
 
 
 def _wal(db: sqlite3.Connection) -> None:
@@ -401,12 +473,12 @@ class JobLock:
         self.job = job
         self._file: Any = None
 
-    def __enter__(self) -> "JobLock":
+    def __enter__(self) -> JobLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(self.path, "a+", encoding="utf-8")
         except OSError as exc:
-            raise StateError(f"cannot use the state directory {self.path.parent}: {exc.strerror or exc} (--state DIR puts it elsewhere)") from None
+            raise StateError(_unusable_directory(self.path.parent, exc)) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

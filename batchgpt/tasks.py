@@ -2,6 +2,7 @@
 
 A task type never does I/O; jobs.py feeds it items and the runner feeds it parsed JSON replies.
 """
+
 from __future__ import annotations
 
 import array
@@ -9,7 +10,8 @@ import base64
 import binascii
 import re
 import string
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .records import Reply
 
@@ -101,8 +103,10 @@ def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
         prompt_tokens=_count(usage, "prompt_tokens"),
         completion_tokens=_count(usage, "completion_tokens"),
         cached_tokens=_count(_details(usage, "prompt_tokens_details"), "cached_tokens", "prompt_tokens_details") or 0,
-        reasoning_tokens=_count(_details(usage, "completion_tokens_details"), "reasoning_tokens",
-                                "completion_tokens_details") or 0,
+        reasoning_tokens=_count(
+            _details(usage, "completion_tokens_details"), "reasoning_tokens", "completion_tokens_details"
+        )
+        or 0,
     )
 
 
@@ -249,8 +253,13 @@ class Completion(TaskKind):
         return _usage_reply(data, text)
 
 
-def _passthrough(body: dict[str, Any], options: Mapping[str, Any], keys: tuple[str, ...],
-                 params: Mapping[str, Any], rename: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _passthrough(
+    body: dict[str, Any],
+    options: Mapping[str, Any],
+    keys: tuple[str, ...],
+    params: Mapping[str, Any],
+    rename: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Options sent as body fields (under the API's name), then the job's `params` as given."""
     for key in keys:
         if options.get(key) is not None:
@@ -319,8 +328,13 @@ class Moderation(TaskKind):
                 raise MalformedReply("a moderation result has no categories")
             flagged_as = sorted(name for name, on in result["categories"].items() if on)
             outputs.append(f"flagged: {', '.join(flagged_as)}" if result.get("flagged") else "not flagged")
-            details.append({"flagged": bool(result.get("flagged")), "categories": flagged_as,
-                            "scores": result.get("category_scores") or {}})
+            details.append(
+                {
+                    "flagged": bool(result.get("flagged")),
+                    "categories": flagged_as,
+                    "scores": result.get("category_scores") or {},
+                }
+            )
         return Reply(output=outputs, details=details)
 
 
@@ -360,9 +374,14 @@ class Image(TaskKind):
                 revised.append(entry["revised_prompt"])
         usage = _usage(data)
         output = (urls[0] if len(urls) == 1 else urls) if urls else None
-        return Reply(output=output, media=tuple(media), units=float(len(media) + len(urls)),
-                     prompt_tokens=_count(usage, "input_tokens"), completion_tokens=_count(usage, "output_tokens"),
-                     details={"revised_prompt": revised} if revised else None)
+        return Reply(
+            output=output,
+            media=tuple(media),
+            units=float(len(media) + len(urls)),
+            prompt_tokens=_count(usage, "input_tokens"),
+            completion_tokens=_count(usage, "output_tokens"),
+            details={"revised_prompt": revised} if revised else None,
+        )
 
 
 class Speech(TaskKind):
@@ -389,9 +408,18 @@ class Speech(TaskKind):
         return Reply(output=None, media=((_AUDIO_SUFFIXES.get(kind, "mp3"), audio),))
 
 
-_AUDIO_SUFFIXES = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/opus": "opus", "audio/ogg": "opus",
-                   "audio/aac": "aac", "audio/flac": "flac", "audio/wav": "wav", "audio/x-wav": "wav",
-                   "audio/pcm": "pcm", "audio/l16": "pcm"}
+_AUDIO_SUFFIXES = {
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/opus": "opus",
+    "audio/ogg": "opus",
+    "audio/aac": "aac",
+    "audio/flac": "flac",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/pcm": "pcm",
+    "audio/l16": "pcm",
+}
 
 
 class Transcription(TaskKind):
@@ -412,18 +440,40 @@ class Transcription(TaskKind):
             raise MalformedReply("the transcription has no text")
         usage = _usage(data)
         duration = data.get("duration")
-        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float))
-                                     or not 0 <= duration < float("inf")):
+        if duration is not None and (
+            isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 <= duration < float("inf")
+        ):
             raise MalformedReply(f"duration is {duration!r}, not a length in seconds")
         details = {k: data[k] for k in ("language", "duration") if k in data} or None
-        return Reply(output=text, units=None if duration is None else float(duration) / 60,
-                     prompt_tokens=_count(usage, "input_tokens"), completion_tokens=_count(usage, "output_tokens"),
-                     details=details)
+        return Reply(
+            output=text,
+            units=None if duration is None else float(duration) / 60,
+            prompt_tokens=_count(usage, "input_tokens"),
+            completion_tokens=_count(usage, "output_tokens"),
+            details=details,
+        )
 
 
-TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (
-    Translate(), Chat(), Completion(), Dialogue(), Code(), Embedding(), Image(), Moderation(), Speech(), Transcription())}
+TASKS: dict[str, TaskKind] = {
+    kind.name: kind
+    for kind in (
+        Translate(),
+        Chat(),
+        Completion(),
+        Dialogue(),
+        Code(),
+        Embedding(),
+        Image(),
+        Moderation(),
+        Speech(),
+        Transcription(),
+    )
+}
 
 # Batch API lines name an endpoint, not a type; their bodies are sent as given.
-BATCH_URLS: dict[str, str] = {"/v1/chat/completions": "chat", "/v1/completions": "completion",
-                              "/v1/embeddings": "embedding", "/v1/moderations": "moderation"}
+BATCH_URLS: dict[str, str] = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completion",
+    "/v1/embeddings": "embedding",
+    "/v1/moderations": "moderation",
+}

@@ -4,11 +4,13 @@ Counts feed the tokens-per-minute limiter, the budget's worst case and the dry-r
 tiktoken cannot load an encoding (no internet and no cache) the count falls back to about four
 characters per token, and every count made that way is marked approximate.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 log = logging.getLogger("batchgpt")
 
@@ -28,7 +30,7 @@ class Count:
     tokens: int
     approximate: bool = False
 
-    def __add__(self, other: "Count") -> "Count":
+    def __add__(self, other: Count) -> Count:
         return Count(self.tokens + other.tokens, self.approximate or other.approximate)
 
 
@@ -57,8 +59,12 @@ class Counter:
 
                 self._encodings[name] = tiktoken.get_encoding(name)
             except Exception as exc:  # tiktoken raises whatever its download raised
-                log.warning("tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token)",
-                            name, type(exc).__name__, CHARS_PER_TOKEN)
+                log.warning(
+                    "tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token)",
+                    name,
+                    type(exc).__name__,
+                    CHARS_PER_TOKEN,
+                )
                 self._encodings[name] = None
                 self.offline = True
         return self._encodings[name]

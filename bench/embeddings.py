@@ -8,6 +8,7 @@ and wall time of each, same machine, same run.
 
 Results go to Parquet (the vector as a list column), so the figure includes writing them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,26 @@ def run(job: Path, base_url: str, out: Path) -> tuple[float, int]:
     """(seconds, requests sent) of one `batchgpt run`."""
     env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url,
-                           "--out", str(out), "--no-progress", "--log-format", "json", "--fresh"],
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "batchgpt.cli",
+            "run",
+            str(job),
+            "--base-url",
+            base_url,
+            "--out",
+            str(out),
+            "--no-progress",
+            "--log-format",
+            "json",
+            "--fresh",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(done.stderr[-3000:])
@@ -53,25 +71,42 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as work:
             data = Path(work) / "corpus.csv"
-            data.write_text("id,text\n" + "".join(f"d{i},Short text number {i} about topic {i % 97}\n"
-                                                   for i in range(args.n)))
+            data.write_text(
+                "id,text\n" + "".join(f"d{i},Short text number {i} about topic {i % 97}\n" for i in range(args.n))
+            )
             figures = {}
             for label, batch_size in (("packed", args.batch_size), ("one per request", 1)):
                 job = Path(work) / f"{batch_size}.yaml"
-                job.write_text(json.dumps({
-                    "name": f"embed-{batch_size}", "limits": {"concurrency": args.concurrency},
-                    "tasks": [{"type": "embedding", "dimensions": args.dimensions, "batch_size": batch_size,
-                               "items_from": str(data)}]}))
+                job.write_text(
+                    json.dumps(
+                        {
+                            "name": f"embed-{batch_size}",
+                            "limits": {"concurrency": args.concurrency},
+                            "tasks": [
+                                {
+                                    "type": "embedding",
+                                    "dimensions": args.dimensions,
+                                    "batch_size": batch_size,
+                                    "items_from": str(data),
+                                }
+                            ],
+                        }
+                    )
+                )
                 seconds, sent = run(job, f"http://127.0.0.1:{port}/v1", Path(work) / f"{batch_size}.parquet")
                 figures[label] = (seconds, sent)
-                print(f"{label:>16}: {sent:>7,} requests, {seconds:6.1f} s, {args.n / seconds:8,.0f} texts/s", flush=True)
+                print(
+                    f"{label:>16}: {sent:>7,} requests, {seconds:6.1f} s, {args.n / seconds:8,.0f} texts/s", flush=True
+                )
     finally:
         server.terminate()
         server.wait()
     (packed_s, packed_n), (single_s, single_n) = figures["packed"], figures["one per request"]
-    print(f"\n{args.n:,} texts, {args.dimensions} dimensions, concurrency {args.concurrency}, server latency "
-          f"{args.latency:g} s: packing sends "
-          f"{single_n / packed_n:,.0f}x fewer requests and is {single_s / packed_s:.1f}x faster")
+    print(
+        f"\n{args.n:,} texts, {args.dimensions} dimensions, concurrency {args.concurrency}, server latency "
+        f"{args.latency:g} s: packing sends "
+        f"{single_n / packed_n:,.0f}x fewer requests and is {single_s / packed_s:.1f}x faster"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Scenarios (the figures issue 8 asks for in brackets):
 - pair: two jobs at once from one folder, each told 600 rpm, one 10 req/s limit (both exit 0)
 - shared: the pair again with `limits.shared` on one Redis (refused <= 3%); needs redis-server
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,12 @@ def free_port() -> int:
 
 
 def write_job(folder: Path, name: str, items: int, limits: dict[str, Any]) -> Path:
-    job = {"name": name, "defaults": {"model": "gpt-4o-mini", "max_tokens": 20}, "limits": limits,
-           "tasks": [{"type": "chat", "items": [{"id": f"{name}-{i}", "prompt": f"question {i}"} for i in range(items)]}]}
+    job = {
+        "name": name,
+        "defaults": {"model": "gpt-4o-mini", "max_tokens": 20},
+        "limits": limits,
+        "tasks": [{"type": "chat", "items": [{"id": f"{name}-{i}", "prompt": f"question {i}"} for i in range(items)]}],
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(job), encoding="utf-8")
     return path
@@ -64,8 +69,12 @@ def write_job(folder: Path, name: str, items: int, limits: dict[str, Any]) -> Pa
 
 def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_API_KEY": KEY}
-    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url,
-                             "--no-progress", *extra], env=env, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, "--no-progress", *extra],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run(job: Path, base_url: str, *extra: str) -> tuple[int, float, str]:
@@ -91,8 +100,10 @@ def server_figures(server: MockServer, models: int = 1) -> str:
         return f"requests {total}, refused {refused}"
     span = accepted[-1] - accepted[0]
     rate = (len(accepted) - 1) / span
-    return (f"requests {total}, refused {refused} ({refused / total:.1%}), "
-            f"utilization {rate / (models * RATE):.1%} ({rate:.2f} accepted/s over {span:.1f} s)")
+    return (
+        f"requests {total}, refused {refused} ({refused / total:.1%}), "
+        f"utilization {rate / (models * RATE):.1%} ({rate:.2f} accepted/s over {span:.1f} s)"
+    )
 
 
 def limited_server(**config: Any) -> MockServer:
@@ -122,8 +133,10 @@ def scenario_spell(work: Path, items: int) -> None:
     try:
         job = write_job(work, "spell", min(items, 40), {})
         code, seconds, _ = run(job, server.base_url)
-        print(f"spell: exit {code} in {seconds:.1f} s, items {statuses(job)}; requests {len(server.answers)}, "
-              f"refused {server.refused()}")
+        print(
+            f"spell: exit {code} in {seconds:.1f} s, items {statuses(job)}; requests {len(server.answers)}, "
+            f"refused {server.refused()}"
+        )
     finally:
         server.stop()
 
@@ -137,8 +150,10 @@ def scenario_outage(work: Path, items: int) -> None:
     server = MockServer(Config()).start(port)
     try:
         code, seconds, _ = run(job, server.base_url)
-        print(f"outage, rerun once the server is up: exit {code} in {seconds:.1f} s, items {statuses(job)}, "
-              f"requests {len(server.answers)}")
+        print(
+            f"outage, rerun once the server is up: exit {code} in {seconds:.1f} s, items {statuses(job)}, "
+            f"requests {len(server.answers)}"
+        )
     finally:
         server.stop()
 
@@ -153,11 +168,13 @@ def scenario_pair(work: Path, items: int, shared: str | None = None) -> None:
         processes = [start(job, server.base_url) for job in jobs]
         errors = [p.communicate()[1] for p in processes]
         codes = [p.returncode for p in processes]
-        for code, err in zip(codes, errors):
+        for code, err in zip(codes, errors, strict=True):
             if code not in (0, 1, 3):
                 print(err)
         seconds = time.monotonic() - started
-        print(f"{name}: exits {codes} in {seconds:.1f} s, items {[statuses(j) for j in jobs]}; {server_figures(server)}")
+        print(
+            f"{name}: exits {codes} in {seconds:.1f} s, items {[statuses(j) for j in jobs]}; {server_figures(server)}"
+        )
     finally:
         server.stop()
 
@@ -168,8 +185,10 @@ def scenario_shared(work: Path, items: int) -> None:
         print("shared: skipped (no redis-server on PATH)")
         return
     port = free_port()
-    redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -183,8 +202,14 @@ def scenario_shared(work: Path, items: int) -> None:
         redis.wait()
 
 
-SCENARIOS = {"headers": scenario_headers, "bare": scenario_bare, "spell": scenario_spell,
-             "outage": scenario_outage, "pair": scenario_pair, "shared": scenario_shared}
+SCENARIOS = {
+    "headers": scenario_headers,
+    "bare": scenario_bare,
+    "spell": scenario_spell,
+    "outage": scenario_outage,
+    "pair": scenario_pair,
+    "shared": scenario_shared,
+}
 
 
 def main() -> None:

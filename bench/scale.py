@@ -7,6 +7,7 @@
 
 Each command runs in its own process, so the peak RSS is that command's alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktok
 def write_job(path: Path, n: int) -> None:
     with path.open("w") as handle:
         for i in range(n):
-            handle.write(json.dumps({"type": "chat", "id": f"i{i}", "prompt": f"Question {i}: what is {i} plus {i}?",
-                                     "max_tokens": 20}) + "\n")
+            handle.write(
+                json.dumps(
+                    {"type": "chat", "id": f"i{i}", "prompt": f"Question {i}: what is {i} plus {i}?", "max_tokens": 20}
+                )
+                + "\n"
+            )
 
 
 def timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -57,15 +62,31 @@ def main() -> None:
         print(f"{args.n:,} items, {job.stat().st_size / 2**20:.0f} MiB of JSONL", flush=True)
         cli = [sys.executable, "-m", "batchgpt.cli"]
         seconds, rss, code = timed([*cli, "estimate", str(job), "--model", "gpt-4o-mini"], env)
-        print(f"estimate: {seconds:.1f} s ({args.n / seconds:,.0f} items/s), peak RSS {rss:.0f} MB, exit {code}",
-              flush=True)
+        print(
+            f"estimate: {seconds:.1f} s ({args.n / seconds:,.0f} items/s), peak RSS {rss:.0f} MB, exit {code}",
+            flush=True,
+        )
         if args.run:
             port = free_port()
             server = start_server(port)
             try:
-                seconds, rss, code = timed([*cli, "run", str(job), "--model", "gpt-4o-mini", "--base-url",
-                                            f"http://127.0.0.1:{port}/v1", "--concurrency", str(args.concurrency),
-                                            "--out", str(Path(work) / "r.jsonl"), "--no-progress"], env)
+                seconds, rss, code = timed(
+                    [
+                        *cli,
+                        "run",
+                        str(job),
+                        "--model",
+                        "gpt-4o-mini",
+                        "--base-url",
+                        f"http://127.0.0.1:{port}/v1",
+                        "--concurrency",
+                        str(args.concurrency),
+                        "--out",
+                        str(Path(work) / "r.jsonl"),
+                        "--no-progress",
+                    ],
+                    env,
+                )
             finally:
                 server.terminate()
                 server.wait()

@@ -4,6 +4,7 @@
 
     python bench/store_cost.py              # 20,000 items, concurrency 64, 3 rounds each
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ class NoStore:
 
 
 def timed(job, store) -> float:
-    engine = Engine(job, store, 1, RunOptions(progress=False), Progress(job.name, job.count, bar=False,
-                                                                        stream=io.StringIO()))
+    engine = Engine(
+        job, store, 1, RunOptions(progress=False), Progress(job.name, job.count, bar=False, stream=io.StringIO())
+    )
     started = time.perf_counter()
     asyncio.run(engine.run())
     return time.perf_counter() - started
@@ -63,18 +65,26 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / "job.jsonl"
-            path.write_text("".join(f'{{"type": "chat", "id": "i{i}", "prompt": "Question {i}?", "max_tokens": 20}}\n'
-                                    for i in range(args.n)))
-            job = load(path, Overrides(base_url=f"http://127.0.0.1:{port}/v1", model="gpt-4o-mini",
-                                       concurrency=args.concurrency))
+            path.write_text(
+                "".join(
+                    f'{{"type": "chat", "id": "i{i}", "prompt": "Question {i}?", "max_tokens": 20}}\n'
+                    for i in range(args.n)
+                )
+            )
+            job = load(
+                path,
+                Overrides(base_url=f"http://127.0.0.1:{port}/v1", model="gpt-4o-mini", concurrency=args.concurrency),
+            )
             with_store, without = [], []
             for round_ in range(args.rounds):
                 store = Store(Path(work) / f"state{round_}")
                 with_store.append(timed(job, store))
                 store.close()
                 without.append(timed(job, NoStore()))
-                print(f"round {round_ + 1}: with the store {with_store[-1]:.2f} s, without {without[-1]:.2f} s",
-                      flush=True)
+                print(
+                    f"round {round_ + 1}: with the store {with_store[-1]:.2f} s, without {without[-1]:.2f} s",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait()

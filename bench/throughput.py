@@ -8,6 +8,7 @@ batchgpt is timed from loading the job to the results file being written, so val
 state store and the export are all in its figure. The server runs in its own process; each
 round runs the three clients back to back and the best round of each is reported.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def free_port() -> int:
 
 
 def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port),
-                               "--latency", str(latency)], stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port), "--latency", str(latency)],
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
@@ -62,8 +65,16 @@ def bench_batchgpt(base_url: str, n: int, concurrency: int, work: Path) -> float
     state = Path(tempfile.mkdtemp(dir=work))
     os.environ["OPENAI_API_KEY"] = KEY
     started = time.perf_counter()
-    job = load(job_path, Overrides(base_url=base_url, model=MODEL, concurrency=concurrency, out=str(state / "r.csv"),
-                                   report=str(state / "rep.csv")))
+    job = load(
+        job_path,
+        Overrides(
+            base_url=base_url,
+            model=MODEL,
+            concurrency=concurrency,
+            out=str(state / "r.csv"),
+            report=str(state / "rep.csv"),
+        ),
+    )
     summary = run_job(job, RunOptions(state_dir=state, progress=False))
     elapsed = time.perf_counter() - started
     assert summary.ok == n, summary
@@ -75,12 +86,14 @@ def bench_bare(base_url: str, n: int, concurrency: int) -> float:
         semaphore = asyncio.Semaphore(concurrency)
         headers = {"Authorization": f"Bearer {KEY}"}
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
             async def one(prompt: str) -> None:
                 body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 30}
                 async with semaphore:
                     async with session.post(base_url + "/chat/completions", json=body, headers=headers) as response:
                         data = await response.json()
                         assert data["choices"][0]["message"]["content"]
+
             await asyncio.gather(*(one(p) for p in prompts(n)))
 
     started = time.perf_counter()
@@ -98,7 +111,8 @@ def bench_openai(base_url: str, n: int, concurrency: int) -> float:
         async def one(prompt: str) -> None:
             async with semaphore:
                 answer = await client.chat.completions.create(
-                    model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=30)
+                    model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=30
+                )
                 assert answer.choices[0].message.content
 
         await asyncio.gather(*(one(p) for p in prompts(n)))

@@ -3,12 +3,14 @@
 Tests never reach the internet: tiktoken reads its encodings from ../shared/tiktoken, and every
 request goes to batchgpt's own mock server on a free local port.
 """
+
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -47,6 +49,7 @@ def write_job(tmp_path: Path):
         path = tmp_path / name
         path.write_text(yaml.safe_dump(job, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path
+
     return write
 
 
@@ -58,6 +61,7 @@ def cli(server: MockServer, monkeypatch: pytest.MonkeyPatch):
     def invoke(*args: str, base_url: bool = True) -> Any:
         extra = ["--base-url", server.base_url] if base_url and "run" in args else []
         return CliRunner().invoke(main, [*args, *extra], catch_exceptions=False)
+
     return invoke
 
 
@@ -97,8 +101,22 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while True:

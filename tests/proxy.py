@@ -1,4 +1,5 @@
 """A small forwarding HTTP proxy on 127.0.0.1, for testing that requests really go through one."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,11 +23,14 @@ class ForwardingProxy:
         async with aiohttp.ClientSession() as session:
             async with session.request(request.method, target, data=await request.read(), headers=headers) as answer:
                 body = await answer.read()
-                keep = {k: v for k, v in answer.headers.items()
-                        if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")}
+                keep = {
+                    k: v
+                    for k, v in answer.headers.items()
+                    if k.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection")
+                }
                 return web.Response(status=answer.status, body=body, headers=keep)
 
-    def start(self) -> "ForwardingProxy":
+    def start(self) -> ForwardingProxy:
         ready = threading.Event()
 
         async def serve() -> None:

@@ -1,11 +1,12 @@
 """The budget's invariant, alone and in a real run."""
+
 from __future__ import annotations
 
 import csv
 
-from batchgpt.budget import Budget
-
 from conftest import chat_job, faults
+
+from batchgpt.budget import Budget
 
 
 def test_reservations_never_pass_the_limit():
@@ -75,8 +76,12 @@ def test_requests_in_flight_never_stop_a_run_their_settling_makes_room_for(cli, 
     # 64 at once, each reserving ~$0.00012 at worst, against $0.002: only 16 worst cases fit beside
     # each other, but what is really spent leaves room for all 100. Nothing may be skipped.
     server.config.latency = 0.02
-    job = chat_job([f"question number {i}" for i in range(100)], defaults={"model": "gpt-4o-mini", "max_tokens": 200},
-                   limits={"concurrency": 64}, budget_usd=0.002)
+    job = chat_job(
+        [f"question number {i}" for i in range(100)],
+        defaults={"model": "gpt-4o-mini", "max_tokens": 200},
+        limits={"concurrency": 64},
+        budget_usd=0.002,
+    )
     result = cli("run", str(write_job(job)))
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
@@ -84,8 +89,9 @@ def test_requests_in_flight_never_stop_a_run_their_settling_makes_room_for(cli, 
 
 
 def test_every_answer_asked_for_counts_against_the_budget(cli, server, write_job, tmp_path):
-    job = chat_job(["a", "b", "c"], defaults={"model": "gpt-4o-mini", "max_tokens": 100, "params": {"n": 10}},
-                   budget_usd=0.0015)
+    job = chat_job(
+        ["a", "b", "c"], defaults={"model": "gpt-4o-mini", "max_tokens": 100, "params": {"n": 10}}, budget_usd=0.0015
+    )
     result = cli("run", str(write_job(job)))  # 10 answers of 100 tokens: $0.0006 at worst, two fit at once
     assert result.exit_code == 0  # and each settles for far less, so all three run
     rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
@@ -97,8 +103,12 @@ def test_every_answer_asked_for_counts_against_the_budget(cli, server, write_job
 def test_a_timed_out_attempt_is_counted_as_spent_before_its_retry(cli, server, write_job, tmp_path):
     # A timeout may have been billed in full with no usage to say so: the retry must fit beside it.
     faults(server, "hang:first=1")
-    job = chat_job(["a"], defaults={"model": "gpt-4o-mini", "max_tokens": 200},
-                   limits={"timeout": 0.5, "max_retries": 2}, budget_usd=0.0002)
+    job = chat_job(
+        ["a"],
+        defaults={"model": "gpt-4o-mini", "max_tokens": 200},
+        limits={"timeout": 0.5, "max_retries": 2},
+        budget_usd=0.0002,
+    )
     result = cli("run", str(write_job(job)))  # a worst case of ~$0.00012: a second one does not fit
     assert result.exit_code == 3 and "budget" in result.stderr
     [row] = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
@@ -117,6 +127,7 @@ def test_when_nothing_is_in_flight_a_request_that_does_not_fit_never_waits():
         for amount in amounts:  # float sums of these need not come back to exactly zero
             budget.settle(amount, 0.0)
         return await asyncio.wait_for(budget.hold(2.0), 1)
+
     assert asyncio.run(go()) is False
 
 

@@ -1,4 +1,5 @@
 """End to end: the real CLI against the mock server, faults included."""
+
 from __future__ import annotations
 
 import csv
@@ -7,12 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SECRET, chat_job, faults, store_dump
 
 import batchgpt
 from batchgpt.pricing import Pricing
 from batchgpt.tokens import Counter
-
-from conftest import SECRET, chat_job, faults, store_dump
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
@@ -26,21 +26,43 @@ def read_report(path: Path) -> dict[str, dict[str, str]]:
 
 def test_every_task_type_runs_and_reports_usage_and_cost(cli, server, write_job, tmp_path):
     (tmp_path / "questions.csv").write_text("id,question\nq-a,What is 2+2?\nq-b,Who wrote Faust?\n", encoding="utf-8")
-    job = write_job({
-        "name": "all-types",
-        "defaults": {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 50},
-        "output": {"results": "out/results.csv", "report": "out/report.csv"},
-        "tasks": [
-            {"type": "translate", "source_lang": "en", "target_lang": "fr", "items": [{"id": "t1", "text": "Hello"}]},
-            {"type": "chat", "system": "Be brief.", "items": [{"id": "c1", "prompt": "Say this is a test"}]},
-            {"type": "completion", "items": [{"id": "k1", "prompt": "Once upon a time"}]},
-            {"type": "dialogue", "items": [{"id": "d1", "messages": [
-                {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-                {"role": "user", "content": "Can you help me with my issue?"}]}]},
-            {"type": "code", "language": "python", "items": [{"id": "x1", "description": "fibonacci"}]},
-            {"type": "chat", "name": "faq", "template": "Answer in one line: {question}", "items_from": "questions.csv"},
-        ],
-    })
+    job = write_job(
+        {
+            "name": "all-types",
+            "defaults": {"model": "gpt-4o-mini", "temperature": 0.2, "max_tokens": 50},
+            "output": {"results": "out/results.csv", "report": "out/report.csv"},
+            "tasks": [
+                {
+                    "type": "translate",
+                    "source_lang": "en",
+                    "target_lang": "fr",
+                    "items": [{"id": "t1", "text": "Hello"}],
+                },
+                {"type": "chat", "system": "Be brief.", "items": [{"id": "c1", "prompt": "Say this is a test"}]},
+                {"type": "completion", "items": [{"id": "k1", "prompt": "Once upon a time"}]},
+                {
+                    "type": "dialogue",
+                    "items": [
+                        {
+                            "id": "d1",
+                            "messages": [
+                                {"role": "user", "content": "Hi"},
+                                {"role": "assistant", "content": "Hello!"},
+                                {"role": "user", "content": "Can you help me with my issue?"},
+                            ],
+                        }
+                    ],
+                },
+                {"type": "code", "language": "python", "items": [{"id": "x1", "description": "fibonacci"}]},
+                {
+                    "type": "chat",
+                    "name": "faq",
+                    "template": "Answer in one line: {question}",
+                    "items_from": "questions.csv",
+                },
+            ],
+        }
+    )
     result = cli("run", str(job))
     assert result.exit_code == 0, result.output
     rows = read_results(tmp_path / "out" / "results.csv")
@@ -58,12 +80,14 @@ def test_every_task_type_runs_and_reports_usage_and_cost(cli, server, write_job,
     # Tokens are the server's usage; the chat prompt count is also what OpenAI's formula gives.
     counter = Counter()
     chat = next(r for r in rows if r["id"] == "c1")
-    expected = counter.messages("gpt-4o-mini", [{"role": "system", "content": "Be brief."},
-                                                {"role": "user", "content": "Say this is a test"}]).tokens
+    expected = counter.messages(
+        "gpt-4o-mini", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say this is a test"}]
+    ).tokens
     assert int(chat["prompt_tokens"]) == expected
     price = Pricing().price("gpt-4o-mini")
     assert float(chat["cost_usd"]) == pytest.approx(
-        (int(chat["prompt_tokens"]) * price.input + int(chat["completion_tokens"]) * price.output) / 1e6)
+        (int(chat["prompt_tokens"]) * price.input + int(chat["completion_tokens"]) * price.output) / 1e6
+    )
 
     report = read_report(tmp_path / "out" / "report.csv")
     total = report[("TOTAL", "")]
@@ -73,15 +97,25 @@ def test_every_task_type_runs_and_reports_usage_and_cost(cli, server, write_job,
     assert float(total["cost_usd"]) == pytest.approx(sum(float(r["cost_usd"]) for r in rows))
     assert int(report[("faq", "gpt-4o-mini")]["requests"]) == 2
 
-    sent = {s.body["messages"][-1]["content"] if "messages" in s.body else s.body["prompt"]: s.body for s in server.seen}
+    sent = {
+        s.body["messages"][-1]["content"] if "messages" in s.body else s.body["prompt"]: s.body for s in server.seen
+    }
     assert sent["Hello"]["temperature"] == 0.2 and sent["Hello"]["max_tokens"] == 50
     assert "French" in sent["Hello"]["messages"][0]["content"] or "fr" in sent["Hello"]["messages"][0]["content"]
 
 
-@pytest.mark.parametrize("fault", [
-    "500:first=2", "503:first=2", "429:first=2", "429-no-retry-after:first=1",
-    "drop:first=1", "hang:first=1", "malformed:first=2",
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "500:first=2",
+        "503:first=2",
+        "429:first=2",
+        "429-no-retry-after:first=1",
+        "drop:first=1",
+        "hang:first=1",
+        "malformed:first=2",
+    ],
+)
 def test_faults_still_give_every_item_exactly_once(cli, server, write_job, tmp_path, fault):
     prompts = [f"question {i}" for i in range(4)]
     job = write_job(chat_job(prompts, limits={"concurrency": 3, "timeout": 1, "max_retries": 4}))
@@ -142,23 +176,40 @@ def test_the_key_appears_in_no_output_log_or_store(cli, server, write_job, tmp_p
     assert [(r["status"], r["attempts"]) for r in rows] == [("ok", 2), ("error", 2), ("ok", 2)]
     assert "retrying p0" in result.stderr  # the verbose log ran, and is checked below too
     assert all(s.headers["authorization"] == f"Bearer {SECRET}" for s in server.seen)  # it was sent...
-    texts = [result.output, (tmp_path / "out" / "r.jsonl").read_text(), (tmp_path / "out" / "rep.csv").read_text(),
-             store_dump(tmp_path / ".batchgpt")]
+    texts = [
+        result.output,
+        (tmp_path / "out" / "r.jsonl").read_text(),
+        (tmp_path / "out" / "rep.csv").read_text(),
+        store_dump(tmp_path / ".batchgpt"),
+    ]
     assert not any(SECRET in text for text in texts)  # ...and is nowhere else
 
 
 def test_an_invalid_job_sends_nothing_and_says_where(cli, server, write_job, tmp_path):
-    job = write_job({"defaults": {"model": "gpt-4o-mini"}, "tasks": [
-        {"type": "chat", "items": [{"id": "a", "prompt": "ok"}, {"id": "a", "prompt": "dup"},
-                                   {"prompt": "x", "temperature": 3}]},
-        {"type": "translate", "items": [{"text": "no target"}]},
-    ]})
+    job = write_job(
+        {
+            "defaults": {"model": "gpt-4o-mini"},
+            "tasks": [
+                {
+                    "type": "chat",
+                    "items": [
+                        {"id": "a", "prompt": "ok"},
+                        {"id": "a", "prompt": "dup"},
+                        {"prompt": "x", "temperature": 3},
+                    ],
+                },
+                {"type": "translate", "items": [{"text": "no target"}]},
+            ],
+        }
+    )
     result = cli("run", str(job))
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     lines = result.stderr.splitlines()
-    assert any(line.startswith(f"{job}:") and "temperature" in line and "(at /tasks/0/items/2/temperature)" in line
-               for line in lines), lines
+    assert any(
+        line.startswith(f"{job}:") and "temperature" in line and "(at /tasks/0/items/2/temperature)" in line
+        for line in lines
+    ), lines
     assert any("duplicate id 'a'" in line for line in lines)
     assert any("target_lang" in line and "/tasks/1/items/0" in line for line in lines)
     assert server.seen == []
@@ -170,8 +221,12 @@ def test_a_jsonl_job_with_batch_api_lines(cli, server, tmp_path):
     lines = [
         {"type": "chat", "id": "a1", "prompt": "Bonjour 🌍"},
         {"type": "translate", "text": "Hello", "target_lang": "ar"},
-        {"custom_id": "req-7", "method": "POST", "url": "/v1/chat/completions",
-         "body": {"model": "gpt-4.1", "messages": [{"role": "user", "content": "你好"}], "max_tokens": 5}},
+        {
+            "custom_id": "req-7",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4.1", "messages": [{"role": "user", "content": "你好"}], "max_tokens": 5},
+        },
     ]
     job.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
     result = cli("run", str(job), "--model", "gpt-4o-mini", "--out", str(tmp_path / "r.jsonl"))
@@ -201,7 +256,9 @@ def test_non_latin_text_survives_every_output_format(cli, server, write_job, tmp
 
 
 def test_streaming_answers_keep_exact_usage_and_time_to_first_token(cli, server, write_job, tmp_path):
-    job = write_job(chat_job(["stream me a long enough answer please"], defaults={"model": "gpt-4o-mini", "stream": True}))
+    job = write_job(
+        chat_job(["stream me a long enough answer please"], defaults={"model": "gpt-4o-mini", "stream": True})
+    )
     result = cli("run", str(job))
     assert result.exit_code == 0, result.output
     row = read_results(tmp_path / "out" / "t.csv")[0]
@@ -215,8 +272,13 @@ def test_the_python_api_returns_a_dataframe(server, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     job = chat_job(["a", "b"])
     assert batchgpt.validate(job) == []
-    frame = batchgpt.run(job, base_url=server.base_url, state_dir=tmp_path / "state",
-                         out=str(tmp_path / "r.csv"), report=str(tmp_path / "rep.csv"))
+    frame = batchgpt.run(
+        job,
+        base_url=server.base_url,
+        state_dir=tmp_path / "state",
+        out=str(tmp_path / "r.csv"),
+        report=str(tmp_path / "rep.csv"),
+    )
     assert list(frame["output"]) == ["Echo: a", "Echo: b"]
     assert frame.attrs["summary"].exit_code == 0
     problems = batchgpt.validate({"tasks": [{"type": "chat", "items": [{"prompt": "x"}]}]})
@@ -274,8 +336,13 @@ GATEWAY = "Bearer gw-SECRET-0123456789"
 
 def test_a_server_echoing_the_keys_shows_them_to_no_sink(cli, server, write_job, tmp_path):
     # Some proxies answer errors with the request's headers: the key and the gateway's secret.
-    job = write_job(chat_job(["a", "b"], provider={"headers": {"cf-aig-authorization": GATEWAY}},
-                             output={"results": "out/r.jsonl", "report": "out/rep.csv"}))
+    job = write_job(
+        chat_job(
+            ["a", "b"],
+            provider={"headers": {"cf-aig-authorization": GATEWAY}},
+            output={"results": "out/r.jsonl", "report": "out/rep.csv"},
+        )
+    )
     faults(server, "echo-headers")
     result = cli("-v", "run", str(job), "--log-format", "json")
     assert result.exit_code == 1
@@ -316,11 +383,15 @@ def test_a_base_url_with_credentials_is_never_shown_and_never_sent_beside_a_key(
 
 @pytest.mark.parametrize("fault", ["usage-strings", "usage-negative", "no-done"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_answers_no_real_api_gives_are_retried_then_failed_never_a_crash(cli, server, write_job, tmp_path, fault,
-                                                                      stream):
+def test_answers_no_real_api_gives_are_retried_then_failed_never_a_crash(
+    cli, server, write_job, tmp_path, fault, stream
+):
     faults(server, fault)
-    job = write_job(chat_job(["a", "b"], defaults={"model": "gpt-4o-mini", "stream": stream},
-                             limits={"max_retries": 1}, budget_usd=1))
+    job = write_job(
+        chat_job(
+            ["a", "b"], defaults={"model": "gpt-4o-mini", "stream": stream}, limits={"max_retries": 1}, budget_usd=1
+        )
+    )
     result = cli("run", str(job))
     if fault == "no-done" and not stream:
         assert result.exit_code == 0  # a plain answer has no [DONE] to miss
@@ -336,7 +407,7 @@ def test_a_character_split_between_two_stream_events_is_put_back_together(cli, s
     job = write_job(chat_job(["a"], defaults={"model": "gpt-4o-mini", "stream": True}))
     assert cli("run", str(job)).exit_code == 0
     [row] = read_results(tmp_path / "out" / "t.csv")
-    assert row["output"].endswith("\U0001F600")
+    assert row["output"].endswith("\U0001f600")
 
 
 def test_a_server_that_ignores_stream_true_is_read_as_a_plain_answer(cli, server, write_job, tmp_path):

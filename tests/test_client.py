@@ -1,30 +1,41 @@
 """The HTTP client against the mock server: answers, failures and headers."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 
 import pytest
+from conftest import SECRET, faults
 
 from batchgpt.client import Answer, Client
 from batchgpt.records import Pack, Provider, Request
 from batchgpt.retry import Failure
-
-from conftest import SECRET, faults
 
 
 def chat_request(model: str = "gpt-4o-mini", stream: bool = False, text: str = "hello") -> Request:
     body = {"model": model, "messages": [{"role": "user", "content": text}]}
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-    return Request(seq=0, id="a", task="t", type="chat", model=model, endpoint="/chat/completions", body=body,
-                   payload=json.dumps(body).encode(), hash="h", provider=Provider())
+    return Request(
+        seq=0,
+        id="a",
+        task="t",
+        type="chat",
+        model=model,
+        endpoint="/chat/completions",
+        body=body,
+        payload=json.dumps(body).encode(),
+        hash="h",
+        provider=Provider(),
+    )
 
 
 def send(provider: Provider, request: Request, key: str | None = SECRET, timeout: float = 2.0):
     async def go():
         async with Client(provider, key, timeout, 4) as client:
             return await client.send(Pack.of(request))
+
     return asyncio.run(go())
 
 
@@ -35,10 +46,17 @@ def test_an_answer_carries_status_headers_and_json(server):
     assert answer.headers["x-request-id"].startswith("req_")
 
 
-@pytest.mark.parametrize("fault,kind,status,code", [
-    ("500", "http", 500, None), ("429", "http", 429, "rate_limit_exceeded"), ("quota", "http", 429, "insufficient_quota"),
-    ("malformed", "malformed", 200, None), ("drop", "connection", None, None), ("hang", "timeout", None, None),
-])
+@pytest.mark.parametrize(
+    "fault,kind,status,code",
+    [
+        ("500", "http", 500, None),
+        ("429", "http", 429, "rate_limit_exceeded"),
+        ("quota", "http", 429, "insufficient_quota"),
+        ("malformed", "malformed", 200, None),
+        ("drop", "connection", None, None),
+        ("hang", "timeout", None, None),
+    ],
+)
 def test_failures_say_what_happened(server, fault, kind, status, code):
     faults(server, fault)
     failure = send(Provider(base_url=server.base_url), chat_request(), timeout=0.5)
@@ -60,8 +78,12 @@ def test_streamed_answers_are_assembled_with_usage(server):
 
 
 def test_provider_headers_organization_project_and_gateway_auth(server):
-    provider = Provider(base_url=server.base_url, organization="org-1", project="proj-2",
-                        headers=(("cf-aig-authorization", "Bearer gateway"),))
+    provider = Provider(
+        base_url=server.base_url,
+        organization="org-1",
+        project="proj-2",
+        headers=(("cf-aig-authorization", "Bearer gateway"),),
+    )
     send(provider, chat_request())
     headers = server.seen[-1].headers
     assert headers["authorization"] == f"Bearer {SECRET}"
@@ -70,10 +92,13 @@ def test_provider_headers_organization_project_and_gateway_auth(server):
 
 
 def test_azure_uses_deployment_urls_and_the_api_key_header():
-    client = Client(Provider(base_url="https://res.openai.azure.com", kind="azure", api_version="2024-10-21"),
-                    SECRET, 1, 1)
-    assert client.url(chat_request("my-deployment")) == \
-        "https://res.openai.azure.com/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21"
+    client = Client(
+        Provider(base_url="https://res.openai.azure.com", kind="azure", api_version="2024-10-21"), SECRET, 1, 1
+    )
+    assert (
+        client.url(chat_request("my-deployment"))
+        == "https://res.openai.azure.com/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21"
+    )
     assert client._headers["api-key"] == SECRET and "Authorization" not in client._headers
 
 
@@ -90,12 +115,15 @@ def test_connection_refused_is_a_connection_failure():
 def test_the_redactor_hides_every_secret_a_provider_holds():
     from batchgpt.client import Redactor
 
-    provider = Provider(base_url="https://user:url-PASSWORD-1@proxy.example/v1",
-                        headers=(("cf-aig-authorization", "Bearer gateway-TOKEN-1"), ("x-flag", "1")),
-                        proxy="http://me:proxy-PASSWORD-1@proxy:3128")
+    provider = Provider(
+        base_url="https://user:url-PASSWORD-1@proxy.example/v1",
+        headers=(("cf-aig-authorization", "Bearer gateway-TOKEN-1"), ("x-flag", "1")),
+        proxy="http://me:proxy-PASSWORD-1@proxy:3128",
+    )
     redact = Redactor(provider, SECRET)
-    text = (f"key {SECRET}; gateway Bearer gateway-TOKEN-1; token gateway-TOKEN-1; url-PASSWORD-1; "
-            "proxy-PASSWORD-1; flag 1")
+    text = (
+        f"key {SECRET}; gateway Bearer gateway-TOKEN-1; token gateway-TOKEN-1; url-PASSWORD-1; proxy-PASSWORD-1; flag 1"
+    )
     shown = redact.text(text)
     assert all(s not in shown for s in (SECRET, "gateway-TOKEN-1", "url-PASSWORD-1", "proxy-PASSWORD-1"))
     assert shown.endswith("flag 1")  # a short header value is no secret: answers keep their 1s
@@ -157,6 +185,7 @@ def hostile():
     def answer(status: int, content_type: str, body: bytes) -> Provider:
         answers[:] = [(status, content_type, body)]
         return Provider(base_url=f"http://127.0.0.1:{state['port']}/v1")
+
     yield answer
     asyncio.run_coroutine_threadsafe(state["runner"].cleanup(), state["loop"]).result(5)
     state["loop"].call_soon_threadsafe(state["loop"].stop)
@@ -167,12 +196,15 @@ def stream(*events: bytes) -> bytes:
     return b"".join(b"data: " + e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
 
 
-@pytest.mark.parametrize("body", [
-    stream(b'{"choices": 5}'),  # choices that are no list
-    stream(b'{"choices": [{"delta": {"content": "\xff\xfe"}}]}'),  # not UTF-8
-    stream(b"[" * 100_000 + b"]" * 100_000),  # nested past all sense
-    stream(b'{"choices": ["x"]}'),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        stream(b'{"choices": 5}'),  # choices that are no list
+        stream(b'{"choices": [{"delta": {"content": "\xff\xfe"}}]}'),  # not UTF-8
+        stream(b"[" * 100_000 + b"]" * 100_000),  # nested past all sense
+        stream(b'{"choices": ["x"]}'),
+    ],
+)
 def test_stream_events_no_server_should_send_are_malformed_answers(hostile, body):
     provider = hostile(200, "text/event-stream", body)
     outcome = send(provider, chat_request(stream=True))
@@ -180,20 +212,23 @@ def test_stream_events_no_server_should_send_are_malformed_answers(hostile, body
 
 
 def test_a_key_the_server_escaped_is_hidden_all_the_same(hostile):
+    # json.dumps with ensure_ascii escapes nothing in a key, so the escapes are written by hand.
     escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
-    body = ('{"error": {"message": "bad key %s", "type": "invalid_request_error", "code": "%s"}}'
-            % (escaped, escaped)).encode()
+    error = {"error": {"message": f"bad key {escaped}", "type": "invalid_request_error", "code": escaped}}
+    body = json.dumps(error).replace("\\\\u", "\\u").encode()
     outcome = send(hostile(401, "application/json", body), chat_request())
     assert isinstance(outcome, Failure) and SECRET not in outcome.describe() and "****" in outcome.describe()
-    answer = ('{"choices": [{"message": {"role": "assistant", "content": "your key is %s"}}], '
-              '"usage": {"prompt_tokens": 1, "completion_tokens": 1}}' % escaped).encode()
-    outcome = send(hostile(200, "application/json", answer), chat_request())
+    choice = {"message": {"role": "assistant", "content": f"your key is {escaped}"}}
+    answer = {"choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    outcome = send(
+        hostile(200, "application/json", json.dumps(answer).replace("\\\\u", "\\u").encode()), chat_request()
+    )
     assert isinstance(outcome, Answer)
     assert outcome.data["choices"][0]["message"]["content"] == "your key is ****"
 
 
 def test_a_long_error_is_hidden_before_it_is_shortened(hostile):
-    body = ('{"error": {"message": "%s Bearer %s", "type": "x", "code": null}}' % ("x" * 280, SECRET)).encode()
+    body = json.dumps({"error": {"message": f"{'x' * 280} Bearer {SECRET}", "type": "x", "code": None}}).encode()
     outcome = send(hostile(400, "application/json", body), chat_request())
     assert SECRET[:12] not in outcome.describe()
 
@@ -213,17 +248,27 @@ def test_url_credentials_are_hidden_as_written_and_as_basic_auth():
 def test_only_credentials_are_hidden_and_short_keys_too():
     from batchgpt.client import Redactor
 
-    provider = Provider(headers=(("X-Title", "Contract Review Application"), ("HTTP-Referer", "https://c.example"),
-                                 ("x-api-key", "k3y-42x-header")))
+    provider = Provider(
+        headers=(
+            ("X-Title", "Contract Review Application"),
+            ("HTTP-Referer", "https://c.example"),
+            ("x-api-key", "k3y-42x-header"),
+        )
+    )
     redact = Redactor(provider, "k3y-42x")
-    assert redact.text("Summarise the Contract Review Application at https://c.example") == \
-        "Summarise the Contract Review Application at https://c.example"
+    assert (
+        redact.text("Summarise the Contract Review Application at https://c.example")
+        == "Summarise the Contract Review Application at https://c.example"
+    )
     assert redact.text("keys k3y-42x and k3y-42x-header") == "keys **** and ****"
 
 
 def test_a_provider_shows_no_credentials():
-    provider = Provider(base_url="http://u:pw-secret-99@h/v1", headers=(("cf-aig-authorization", "Bearer cf-tok-123"),),
-                        proxy="http://p:proxy-pw@corp:3128")
+    provider = Provider(
+        base_url="http://u:pw-secret-99@h/v1",
+        headers=(("cf-aig-authorization", "Bearer cf-tok-123"),),
+        proxy="http://p:proxy-pw@corp:3128",
+    )
     shown = repr(provider)
     assert "pw-secret-99" not in shown and "cf-tok-123" not in shown and "proxy-pw" not in shown
     assert "http://h/v1" in shown and "cf-aig-authorization" in shown

@@ -1,4 +1,5 @@
 """Every endpoint users batch, and every way they reach the API, end to end through the CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -8,15 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SECRET, chat_job, faults
+from proxy import ForwardingProxy
 
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load
 from batchgpt.mockapi import silent_wav, vector_for
 from batchgpt.mockserver import Config, MockServer
 from batchgpt.tokens import Counter
-
-from conftest import SECRET, chat_job, faults
-from proxy import ForwardingProxy
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -29,16 +29,26 @@ def job(tasks: list[dict], **extra) -> dict:
 
 def test_embeddings_are_packed_and_split_back_per_item(cli, server, write_job, tmp_path):
     texts = [f"document number {i} about {'cats' if i % 2 else 'dogs'}" for i in range(10)]
-    path = write_job(job([{"type": "embedding", "dimensions": 64, "batch_size": 4,
-                           "items": [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]}],
-                         output={"results": "out/r.parquet"}))
+    path = write_job(
+        job(
+            [
+                {
+                    "type": "embedding",
+                    "dimensions": 64,
+                    "batch_size": 4,
+                    "items": [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)],
+                }
+            ],
+            output={"results": "out/r.parquet"},
+        )
+    )
     result = cli("run", str(path))
     assert result.exit_code == 0, result.output
     assert sorted((len(s.body["input"]) for s in server.seen), reverse=True) == [4, 4, 2]
     assert all(s.body["model"] == "text-embedding-3-small" and s.body["dimensions"] == 64 for s in server.seen)
     frame = pd.read_parquet(tmp_path / "out" / "r.parquet")
     assert frame["id"].tolist() == [f"d{i}" for i in range(10)]
-    for text, vector in zip(texts, frame["vector"]):
+    for text, vector in zip(texts, frame["vector"], strict=True):
         assert list(vector) == list(struct.unpack("64f", vector_for(text, 64)))
     counter = Counter()
     assert frame["prompt_tokens"].sum() == sum(counter.text("text-embedding-3-small", t).tokens for t in texts)
@@ -49,8 +59,11 @@ def test_embeddings_are_packed_and_split_back_per_item(cli, server, write_job, t
 
 def test_embeddings_in_csv_are_json_arrays_and_a_failed_pack_fails_only_its_items(cli, server, write_job, tmp_path):
     texts = ["fine one", "fine two", "BAD three", "fine four"]
-    path = write_job(job([{"type": "embedding", "batch_size": 2,
-                           "items": [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]}]))
+    path = write_job(
+        job(
+            [{"type": "embedding", "batch_size": 2, "items": [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)]}]
+        )
+    )
     faults(server, "400:match=BAD")
     result = cli("run", str(path))
     assert result.exit_code == 1
@@ -61,8 +74,20 @@ def test_embeddings_in_csv_are_json_arrays_and_a_failed_pack_fails_only_its_item
 
 def test_an_input_over_the_embedding_limit_goes_alone(cli, server, write_job, tmp_path):
     huge = "word " * 9000
-    path = write_job(job([{"type": "embedding", "items": [{"id": "a", "text": "short"}, {"id": "b", "text": huge},
-                                                          {"id": "c", "text": "also short"}]}]))
+    path = write_job(
+        job(
+            [
+                {
+                    "type": "embedding",
+                    "items": [
+                        {"id": "a", "text": "short"},
+                        {"id": "b", "text": huge},
+                        {"id": "c", "text": "also short"},
+                    ],
+                }
+            ]
+        )
+    )
     result = cli("run", str(path))
     assert result.exit_code == 1
     assert [r["status"] for r in rows(tmp_path / "out" / "t.csv")] == ["ok", "error", "ok"]
@@ -70,25 +95,59 @@ def test_an_input_over_the_embedding_limit_goes_alone(cli, server, write_job, tm
 
 
 def test_moderation_says_what_was_flagged_with_scores_and_costs_nothing(cli, server, write_job, tmp_path):
-    path = write_job(job([{"type": "moderation", "items": [{"id": "a", "text": "have a nice day"},
-                                                           {"id": "b", "text": "I will kill you, I hate you"}]}]))
+    path = write_job(
+        job(
+            [
+                {
+                    "type": "moderation",
+                    "items": [
+                        {"id": "a", "text": "have a nice day"},
+                        {"id": "b", "text": "I will kill you, I hate you"},
+                    ],
+                }
+            ]
+        )
+    )
     result = cli("run", str(path))
     assert result.exit_code == 0, result.output
     assert "no price" not in result.stderr
     a, b = rows(tmp_path / "out" / "t.csv")
     assert a["output"] == "not flagged" and b["output"] == "flagged: hate, violence"
     details = json.loads(b["details"])
-    assert details["flagged"] and details["categories"] == ["hate", "violence"] and details["scores"]["violence"] == 0.97
-    assert float(a["cost_usd"]) == 0 and len(server.seen) == 1 and server.seen[0].body["input"] == ["have a nice day", "I will kill you, I hate you"]
+    assert (
+        details["flagged"] and details["categories"] == ["hate", "violence"] and details["scores"]["violence"] == 0.97
+    )
+    assert (
+        float(a["cost_usd"]) == 0
+        and len(server.seen) == 1
+        and server.seen[0].body["input"] == ["have a nice day", "I will kill you, I hate you"]
+    )
 
 
 def test_images_are_saved_as_files_or_kept_as_urls_and_priced_per_image(cli, server, write_job, tmp_path):
-    path = write_job(job([
-        {"type": "image", "name": "files", "model": "dall-e-3", "size": "1792x1024", "quality": "hd",
-         "response_format": "b64_json", "items": [{"id": "cat/1", "prompt": "a cat"}]},
-        {"type": "image", "name": "links", "model": "dall-e-2", "size": "512x512", "n": 2,
-         "items": [{"id": "dog", "prompt": "a dog"}]},
-    ]))
+    path = write_job(
+        job(
+            [
+                {
+                    "type": "image",
+                    "name": "files",
+                    "model": "dall-e-3",
+                    "size": "1792x1024",
+                    "quality": "hd",
+                    "response_format": "b64_json",
+                    "items": [{"id": "cat/1", "prompt": "a cat"}],
+                },
+                {
+                    "type": "image",
+                    "name": "links",
+                    "model": "dall-e-2",
+                    "size": "512x512",
+                    "n": 2,
+                    "items": [{"id": "dog", "prompt": "a dog"}],
+                },
+            ]
+        )
+    )
     result = cli("run", str(path))
     assert result.exit_code == 0, result.output
     saved, linked = rows(tmp_path / "out" / "t.csv")
@@ -101,8 +160,13 @@ def test_images_are_saved_as_files_or_kept_as_urls_and_priced_per_image(cli, ser
     urls = json.loads(linked["output"])
     assert len(urls) == 2 and all(u.startswith("https://images.mock.invalid/") for u in urls)
     assert float(linked["cost_usd"]) == pytest.approx(2 * 0.018)
-    assert {"model": "dall-e-3", "prompt": "a cat", "size": "1792x1024", "quality": "hd",
-            "response_format": "b64_json"} in [s.body for s in server.seen]
+    assert {
+        "model": "dall-e-3",
+        "prompt": "a cat",
+        "size": "1792x1024",
+        "quality": "hd",
+        "response_format": "b64_json",
+    } in [s.body for s in server.seen]
 
 
 def test_gpt_image_answers_are_priced_by_their_token_usage(cli, server, write_job, tmp_path):
@@ -115,23 +179,49 @@ def test_gpt_image_answers_are_priced_by_their_token_usage(cli, server, write_jo
 
 def test_speech_is_saved_as_audio_files_and_priced_per_character(cli, server, write_job, tmp_path):
     text = "The library closes at six o'clock today."
-    path = write_job(job([{"type": "speech", "voice": "nova", "format": "wav", "speed": 1.5,
-                           "items": [{"id": "notice", "text": text}]}]))
+    path = write_job(
+        job(
+            [
+                {
+                    "type": "speech",
+                    "voice": "nova",
+                    "format": "wav",
+                    "speed": 1.5,
+                    "items": [{"id": "notice", "text": text}],
+                }
+            ]
+        )
+    )
     assert cli("run", str(path)).exit_code == 0
     [row] = rows(tmp_path / "out" / "t.csv")
     audio = Path(row["output"])
     assert audio.name.startswith("notice-") and audio.suffix == ".wav" and audio.read_bytes()[:4] == b"RIFF"
     assert float(row["cost_usd"]) == pytest.approx(len(text) * 15 / 1e6)
-    assert server.seen[0].body == {"model": "tts-1", "input": text, "voice": "nova", "response_format": "wav",
-                                   "speed": 1.5}
+    assert server.seen[0].body == {
+        "model": "tts-1",
+        "input": text,
+        "voice": "nova",
+        "response_format": "wav",
+        "speed": 1.5,
+    }
 
 
 def test_transcriptions_upload_the_file_and_a_changed_file_is_sent_again(cli, server, write_job, tmp_path):
     (tmp_path / "audio").mkdir()
     (tmp_path / "audio" / "call.wav").write_bytes(silent_wav(30))
     (tmp_path / "audio" / "memo.mp3").write_bytes(b"not really mp3 " * 100)
-    spec = job([{"type": "transcription", "language": "en", "items": [
-        {"id": "call", "file": "audio/call.wav"}, {"id": "memo", "file": "audio/memo.mp3", "response_format": "text"}]}])
+    spec = job(
+        [
+            {
+                "type": "transcription",
+                "language": "en",
+                "items": [
+                    {"id": "call", "file": "audio/call.wav"},
+                    {"id": "memo", "file": "audio/memo.mp3", "response_format": "text"},
+                ],
+            }
+        ]
+    )
     path = write_job(spec)
     result = cli("run", str(path))
     assert result.exit_code == 0, result.output
@@ -156,8 +246,16 @@ def test_a_missing_audio_file_is_a_validation_error(cli, server, write_job):
 
 
 def test_a_gateway_header_and_organization_are_sent(cli, server, write_job):
-    path = write_job(chat_job(["a"], provider={"headers": {"cf-aig-authorization": "Bearer gw-token"},
-                                               "organization": "org-1", "project": "proj-1"}))
+    path = write_job(
+        chat_job(
+            ["a"],
+            provider={
+                "headers": {"cf-aig-authorization": "Bearer gw-token"},
+                "organization": "org-1",
+                "project": "proj-1",
+            },
+        )
+    )
     assert cli("run", str(path)).exit_code == 0
     headers = server.seen[0].headers
     assert headers["cf-aig-authorization"] == "Bearer gw-token"
@@ -185,8 +283,13 @@ def test_requests_go_through_an_http_proxy(cli, server, write_job, tmp_path, mon
 
 def test_azure_deployment_urls_and_the_api_key_header(cli, server, write_job, tmp_path):
     root = server.base_url[: -len("/v1")]
-    path = write_job(chat_job(["hello azure"], defaults={"model": "my-gpt4o-deployment"},
-                              provider={"kind": "azure", "base_url": root, "api_version": "2024-10-21"}))
+    path = write_job(
+        chat_job(
+            ["hello azure"],
+            defaults={"model": "my-gpt4o-deployment"},
+            provider={"kind": "azure", "base_url": root, "api_version": "2024-10-21"},
+        )
+    )
     result = cli("run", str(path), base_url=False)
     assert result.exit_code == 0, result.output
     [seen] = server.seen
@@ -198,8 +301,14 @@ def test_one_job_can_use_two_endpoints(cli, server, write_job, tmp_path):
     other = MockServer(Config(api_key=SECRET)).start()
     try:
         spec = chat_job(["first"])
-        spec["tasks"].append({"type": "chat", "name": "elsewhere", "provider": {"base_url": other.base_url},
-                              "items": [{"id": "x", "prompt": "second"}]})
+        spec["tasks"].append(
+            {
+                "type": "chat",
+                "name": "elsewhere",
+                "provider": {"base_url": other.base_url},
+                "items": [{"id": "x", "prompt": "second"}],
+            }
+        )
         assert cli("run", str(write_job(spec))).exit_code == 0
         assert [s.body["messages"][-1]["content"] for s in other.seen] == ["second"]
         assert [s.body["messages"][-1]["content"] for s in server.seen] == ["first"]
@@ -219,13 +328,27 @@ def test_balance_from_the_billing_routes(cli, server, monkeypatch):
 
 def test_estimates_price_every_endpoint_by_what_it_bills(write_job, tmp_path):
     (tmp_path / "call.wav").write_bytes(silent_wav(120))
-    table = estimate(load(write_job(job([
-        {"type": "embedding", "items": [{"text": "hello world"}] * 3},
-        {"type": "moderation", "items": [{"text": "x"}]},
-        {"type": "image", "model": "dall-e-3", "quality": "hd", "size": "1024x1024", "items": [{"prompt": "p"}] * 2},
-        {"type": "speech", "items": [{"text": "x" * 1000}]},
-        {"type": "transcription", "items": [{"file": "call.wav"}]},
-    ]))))
+    table = estimate(
+        load(
+            write_job(
+                job(
+                    [
+                        {"type": "embedding", "items": [{"text": "hello world"}] * 3},
+                        {"type": "moderation", "items": [{"text": "x"}]},
+                        {
+                            "type": "image",
+                            "model": "dall-e-3",
+                            "quality": "hd",
+                            "size": "1024x1024",
+                            "items": [{"prompt": "p"}] * 2,
+                        },
+                        {"type": "speech", "items": [{"text": "x" * 1000}]},
+                        {"type": "transcription", "items": [{"file": "call.wav"}]},
+                    ]
+                )
+            )
+        )
+    )
     by_type = {row["task"]: row for row in table}
     assert by_type["embedding"]["prompt_tokens"] == 3 * Counter().text("text-embedding-3-small", "hello world").tokens
     assert by_type["embedding"]["cost_usd_max"] == pytest.approx(by_type["embedding"]["prompt_tokens"] * 0.02 / 1e6)
@@ -233,8 +356,9 @@ def test_estimates_price_every_endpoint_by_what_it_bills(write_job, tmp_path):
     assert by_type["image"]["cost_usd_max"] == pytest.approx(2 * 0.08)
     assert by_type["speech"]["cost_usd_max"] == pytest.approx(1000 * 15 / 1e6)
     assert by_type["transcription"]["cost_usd_max"] == pytest.approx(2 * 0.006)
-    assert by_type["TOTAL"]["cost_usd_max"] == pytest.approx(sum(by_type[k]["cost_usd_max"] for k in
-                                                                ("embedding", "moderation", "image", "speech", "transcription")))
+    assert by_type["TOTAL"]["cost_usd_max"] == pytest.approx(
+        sum(by_type[k]["cost_usd_max"] for k in ("embedding", "moderation", "image", "speech", "transcription"))
+    )
 
 
 def test_a_balance_that_is_no_number_is_not_shown_as_one(cli, server):

@@ -1,4 +1,5 @@
 """Dry-run estimates: exact where they can be, bounded where they cannot, never a made-up $0."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,39 +17,68 @@ def rows_of(write_job, job: dict) -> dict[tuple[str, str], dict]:
 
 def test_completion_prompts_are_counted_exactly(write_job):
     prompts = ["Translate the following English text to French: 'Hello'", "日本語のテキスト 🌸", "x" * 500]
-    rows = rows_of(write_job, {"defaults": {"model": "gpt-4o-mini", "max_tokens": 10}, "tasks": [
-        {"type": "completion", "items": [{"prompt": p} for p in prompts]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "gpt-4o-mini", "max_tokens": 10},
+            "tasks": [{"type": "completion", "items": [{"prompt": p} for p in prompts]}],
+        },
+    )
     encoding = tiktoken.get_encoding("o200k_base")
     assert rows[("completion", "gpt-4o-mini")]["prompt_tokens"] == sum(len(encoding.encode(p)) for p in prompts)
 
 
 def test_chat_prompts_include_the_documented_message_overhead(write_job):
-    rows = rows_of(write_job, {"defaults": {"model": "gpt-4", "max_tokens": 5}, "tasks": [
-        {"type": "chat", "system": "Be brief.", "items": [{"prompt": "Hello there"}]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "gpt-4", "max_tokens": 5},
+            "tasks": [{"type": "chat", "system": "Be brief.", "items": [{"prompt": "Hello there"}]}],
+        },
+    )
     encoding = tiktoken.get_encoding("cl100k_base")
-    content = len(encoding.encode("system")) + len(encoding.encode("Be brief.")) + \
-        len(encoding.encode("user")) + len(encoding.encode("Hello there"))
+    content = (
+        len(encoding.encode("system"))
+        + len(encoding.encode("Be brief."))
+        + len(encoding.encode("user"))
+        + len(encoding.encode("Hello there"))
+    )
     assert rows[("chat", "gpt-4")]["prompt_tokens"] == content + 2 * 3 + 3  # 3 a message, 3 to prime the reply
 
 
 def test_worst_case_cost_is_the_price_table_arithmetic(write_job):
-    rows = rows_of(write_job, {"defaults": {"model": "gpt-4.1", "max_tokens": 120}, "tasks": [
-        {"type": "chat", "items": [{"prompt": f"question {i}"} for i in range(7)]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "gpt-4.1", "max_tokens": 120},
+            "tasks": [{"type": "chat", "items": [{"prompt": f"question {i}"} for i in range(7)]}],
+        },
+    )
     row = rows[("chat", "gpt-4.1")]
     assert row["max_completion_tokens"] == 7 * 120
-    expected = calc_price(Usage(input_tokens=row["prompt_tokens"], output_tokens=7 * 120), model_ref="gpt-4.1",
-                          provider_id="openai").total_price
+    expected = calc_price(
+        Usage(input_tokens=row["prompt_tokens"], output_tokens=7 * 120), model_ref="gpt-4.1", provider_id="openai"
+    ).total_price
     assert row["cost_usd_max"] == pytest.approx(float(expected))
     expected_output = min(DEFAULT_EXPECTED_OUTPUT, 120) * 7
-    batch = calc_price(Usage(input_tokens=row["prompt_tokens"], output_tokens=expected_output), model_ref="gpt-4.1",
-                       provider_id="openai", price_context={"processing": "batch"}).total_price
+    batch = calc_price(
+        Usage(input_tokens=row["prompt_tokens"], output_tokens=expected_output),
+        model_ref="gpt-4.1",
+        provider_id="openai",
+        price_context={"processing": "batch"},
+    ).total_price
     assert row["cost_usd_batch"] == pytest.approx(float(batch))
     assert row["cost_usd_expected"] <= row["cost_usd_max"]
 
 
 def test_without_max_tokens_the_model_output_limit_is_the_worst_case_and_said(write_job):
-    rows = rows_of(write_job, {"defaults": {"model": "gpt-4o-mini"}, "tasks": [
-        {"type": "chat", "items": [{"prompt": "a"}]}, {"type": "completion", "items": [{"prompt": "b"}]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "gpt-4o-mini"},
+            "tasks": [{"type": "chat", "items": [{"prompt": "a"}]}, {"type": "completion", "items": [{"prompt": "b"}]}],
+        },
+    )
     chat, completion = rows[("chat", "gpt-4o-mini")], rows[("completion", "gpt-4o-mini")]
     assert chat["max_completion_tokens"] == 16_384 and "output limit (16,384)" in chat["notes"]
     assert completion["max_completion_tokens"] == 16 and "default of 16" in completion["notes"]
@@ -56,9 +86,16 @@ def test_without_max_tokens_the_model_output_limit_is_the_worst_case_and_said(wr
 
 def test_translations_expect_about_the_source_length(write_job):
     text = "The quick brown fox jumps over the lazy dog. " * 4
-    rows = rows_of(write_job, {"defaults": {"model": "gpt-4o-mini", "max_tokens": 1000}, "tasks": [
-        {"type": "translate", "target_lang": "de", "items": [{"text": text}]},
-        {"type": "chat", "expected_output_tokens": 42, "items": [{"prompt": "p"}]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "gpt-4o-mini", "max_tokens": 1000},
+            "tasks": [
+                {"type": "translate", "target_lang": "de", "items": [{"text": text}]},
+                {"type": "chat", "expected_output_tokens": 42, "items": [{"prompt": "p"}]},
+            ],
+        },
+    )
     price_out = 0.6 / 1e6
     translate = rows[("translate", "gpt-4o-mini")]
     source = Counter().text("gpt-4o-mini", text).tokens
@@ -68,8 +105,19 @@ def test_translations_expect_about_the_source_length(write_job):
 
 
 def test_unknown_models_are_named_and_never_priced_at_zero(write_job):
-    table = estimate(load(write_job({"defaults": {"model": "my-local-llama", "max_tokens": 5}, "tasks": [
-        {"type": "chat", "items": [{"prompt": "a"}]}, {"type": "chat", "model": "gpt-4o-mini", "items": [{"prompt": "b"}]}]})))
+    table = estimate(
+        load(
+            write_job(
+                {
+                    "defaults": {"model": "my-local-llama", "max_tokens": 5},
+                    "tasks": [
+                        {"type": "chat", "items": [{"prompt": "a"}]},
+                        {"type": "chat", "model": "gpt-4o-mini", "items": [{"prompt": "b"}]},
+                    ],
+                }
+            )
+        )
+    )
     local, known, total = table
     assert local["cost_usd_max"] is None and local["cost_usd_expected"] is None and local["cost_usd_batch"] is None
     assert "no price known" in local["notes"] and "approximate token count" in local["notes"]
@@ -78,16 +126,24 @@ def test_unknown_models_are_named_and_never_priced_at_zero(write_job):
 
 
 def test_job_pricing_prices_a_proxy_model(write_job):
-    rows = rows_of(write_job, {"defaults": {"model": "my-proxy-model", "max_tokens": 100},
-                               "pricing": {"my-proxy-model": {"input": 0.5, "output": 1.5}},
-                               "tasks": [{"type": "chat", "items": [{"prompt": "a"}]}]})
+    rows = rows_of(
+        write_job,
+        {
+            "defaults": {"model": "my-proxy-model", "max_tokens": 100},
+            "pricing": {"my-proxy-model": {"input": 0.5, "output": 1.5}},
+            "tasks": [{"type": "chat", "items": [{"prompt": "a"}]}],
+        },
+    )
     row = rows[("chat", "my-proxy-model")]
     assert row["cost_usd_max"] == pytest.approx((row["prompt_tokens"] * 0.5 + 100 * 1.5) / 1e6)
 
 
 def test_minutes_follow_the_binding_limit(write_job):
-    job = {"defaults": {"model": "gpt-4o-mini", "max_tokens": 100}, "limits": {"rpm": 60, "concurrency": 50},
-           "tasks": [{"type": "chat", "items": [{"prompt": f"p{i}"} for i in range(120)]}]}
+    job = {
+        "defaults": {"model": "gpt-4o-mini", "max_tokens": 100},
+        "limits": {"rpm": 60, "concurrency": 50},
+        "tasks": [{"type": "chat", "items": [{"prompt": f"p{i}"} for i in range(120)]}],
+    }
     assert rows_of(write_job, job)[("chat", "gpt-4o-mini")]["minutes"] == 2.0
     job["limits"] = {"tpm": 1000, "concurrency": 50}
     row = rows_of(write_job, job)[("chat", "gpt-4o-mini")]
@@ -95,9 +151,14 @@ def test_minutes_follow_the_binding_limit(write_job):
 
 
 def test_two_models_run_side_by_side_each_at_its_own_rate(write_job):
-    job = {"defaults": {"max_tokens": 100}, "limits": {"rpm": 60, "concurrency": 50},
-           "tasks": [{"type": "chat", "name": model, "model": model, "items": [{"prompt": f"p{i}"} for i in range(120)]}
-                     for model in ("gpt-4o-mini", "gpt-4.1")]}
+    job = {
+        "defaults": {"max_tokens": 100},
+        "limits": {"rpm": 60, "concurrency": 50},
+        "tasks": [
+            {"type": "chat", "name": model, "model": model, "items": [{"prompt": f"p{i}"} for i in range(120)]}
+            for model in ("gpt-4o-mini", "gpt-4.1")
+        ],
+    }
     rows = rows_of(write_job, job)
     assert rows[("gpt-4o-mini", "gpt-4o-mini")]["minutes"] == rows[("gpt-4.1", "gpt-4.1")]["minutes"] == 2.0
     assert rows[("TOTAL", "")]["minutes"] == 2.0  # not 4: each model has its own 60 a minute

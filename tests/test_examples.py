@@ -1,14 +1,14 @@
 """The example jobs in jobs/ are valid and run against the mock server."""
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SECRET
 
 import batchgpt
-
-from conftest import SECRET
 
 JOBS = sorted((Path(__file__).resolve().parents[1] / "jobs").glob("*.[yj]*"))
 

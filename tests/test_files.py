@@ -1,4 +1,5 @@
 """Atomic writes of output files: exclusive temporaries, cleanup, clear errors, pre-flight checks."""
+
 from __future__ import annotations
 
 import errno
@@ -56,8 +57,15 @@ def test_the_temporary_is_never_a_planted_symlink(tmp_path, monkeypatch):
 def test_temporaries_left_by_a_killed_run_are_removed_and_nothing_else(tmp_path):
     dead, alive = dead_pid(), os.getpid()
     ours_dead = [files.temporary_name(tmp_path / "r.csv", pid=dead), f".r.csv.{dead}.tmp"]
-    kept = [files.temporary_name(tmp_path / "r.csv", pid=alive), f".r.csv.{alive}.tmp", f".other.csv.{dead}.tmp",
-            "notes.tmp", ".batchgpt-notes", "r.csv.bak", f".batchgpt-x-{dead}-zz.tmp"]
+    kept = [
+        files.temporary_name(tmp_path / "r.csv", pid=alive),
+        f".r.csv.{alive}.tmp",
+        f".other.csv.{dead}.tmp",
+        "notes.tmp",
+        ".batchgpt-notes",
+        "r.csv.bak",
+        f".batchgpt-x-{dead}-zz.tmp",
+    ]
     for name in ours_dead + kept:
         (tmp_path / name).write_text("x")
     files.check_writable(tmp_path / "r.csv")

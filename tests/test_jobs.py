@@ -1,4 +1,5 @@
 """Job loading and validation: every problem, located by file, line and JSON pointer."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def write(tmp_path: Path, text: str, name: str = "job.yaml") -> Path:
 
 
 def test_every_error_is_reported_with_its_line_and_pointer(tmp_path):
-    job = write(tmp_path, """\
+    job = write(
+        tmp_path,
+        """\
 defaults:
   model: gpt-4o-mini
 limits:
@@ -45,7 +48,8 @@ tasks:
       - {id: a, text: two}
       - text: three
         temperature: 2.5
-""")
+""",
+    )
     found = problems(job)
     assert f"{job}:4: 0 is less than the minimum of 1 (at /limits/concurrency)" in found
     assert f"{job}:9: unknown key 'sytem' (did you mean 'system'?) (at /tasks/0/sytem)" in found
@@ -90,7 +94,9 @@ def test_a_huge_yaml_file_is_refused_before_parsing(tmp_path):
 
 def test_templates_need_their_fields_and_plain_names(tmp_path):
     (tmp_path / "rows.csv").write_text("question\nfirst\n", encoding="utf-8")
-    job = write(tmp_path, """\
+    job = write(
+        tmp_path,
+        """\
 defaults: {model: m}
 tasks:
   - type: chat
@@ -99,7 +105,8 @@ tasks:
   - type: completion
     template: "{x.__class__}"
     items: [{x: 1}]
-""")
+""",
+    )
     found = problems(job)
     assert f"{tmp_path / 'rows.csv'}:2: the template needs 'language', which this item lacks (at /)" in found
     assert any("must be a plain field name" in p for p in found)
@@ -123,12 +130,15 @@ def test_items_from_rows_are_validated_with_their_line(tmp_path):
 def test_items_from_parquet_and_csv_stream_in_order(tmp_path):
     pq.write_table(pa.table({"id": ["p1", "p2"], "prompt": ["uno", "dos"]}), tmp_path / "rows.parquet")
     (tmp_path / "rows.csv").write_text('prompt,temperature\n"multi\nline",0.5\nplain,\n', encoding="utf-8")
-    job = write(tmp_path, """\
+    job = write(
+        tmp_path,
+        """\
 defaults: {model: gpt-4o-mini}
 tasks:
   - {type: chat, items_from: rows.parquet}
   - {type: completion, items_from: rows.csv}
-""")
+""",
+    )
     built = list(requests(load(job)))
     assert [r.id for r in built] == ["p1", "p2", "completion:1", "completion:2"]
     assert [r.seq for r in built] == [0, 1, 2, 3]
@@ -137,13 +147,20 @@ tasks:
 
 
 def test_jsonl_job_lines_are_checked_line_by_line(tmp_path):
-    job = write(tmp_path, "\n".join([
-        json.dumps({"type": "chat", "prompt": "ok", "model": "m"}),
-        "{not json",
-        json.dumps({"type": "chat", "prompt": "x", "model": "m", "colour": "red"}),
-        json.dumps({"custom_id": "c", "method": "POST", "url": "/v1/unknown", "body": {"model": "m"}}),
-        json.dumps({"type": "chat", "prompt": "no model"}),
-    ]) + "\n", "job.jsonl")
+    job = write(
+        tmp_path,
+        "\n".join(
+            [
+                json.dumps({"type": "chat", "prompt": "ok", "model": "m"}),
+                "{not json",
+                json.dumps({"type": "chat", "prompt": "x", "model": "m", "colour": "red"}),
+                json.dumps({"custom_id": "c", "method": "POST", "url": "/v1/unknown", "body": {"model": "m"}}),
+                json.dumps({"type": "chat", "prompt": "no model"}),
+            ]
+        )
+        + "\n",
+        "job.jsonl",
+    )
     found = problems(job)
     assert found[0].startswith(f"{job}:2: invalid JSON")
     assert f"{job}:3: unknown key 'colour' (at /colour)" in found
@@ -152,20 +169,25 @@ def test_jsonl_job_lines_are_checked_line_by_line(tmp_path):
 
 
 def test_ids_are_stable_and_explicit_ids_kept(tmp_path):
-    job = write(tmp_path, """\
+    job = write(
+        tmp_path,
+        """\
 defaults: {model: m}
 tasks:
   - {type: chat, items: [{prompt: a}, {id: 42, prompt: b}]}
   - {type: chat, items: [{prompt: c}]}
   - {type: chat, name: named, items: [{prompt: d}]}
-""")
+""",
+    )
     first = [r.id for r in requests(load(job))]
     assert first == ["chat-1:1", "42", "chat-2:1", "named:1"]
     assert [r.id for r in requests(load(job))] == first
 
 
 def test_parameters_cascade_defaults_task_item(tmp_path):
-    job = write(tmp_path, """\
+    job = write(
+        tmp_path,
+        """\
 defaults: {model: gpt-4o-mini, temperature: 0.7, max_tokens: 100, params: {seed: 7, user: u}}
 tasks:
   - type: chat
@@ -174,7 +196,8 @@ tasks:
     items:
       - {prompt: a, temperature: 0, params: {user: v}}
       - {prompt: b, model: o3-mini}
-""")
+""",
+    )
     a, b = requests(load(job))
     assert a.body["model"] == "gpt-4.1" and a.body["temperature"] == 0 and a.body["max_tokens"] == 100
     assert a.body["seed"] == 8 and a.body["user"] == "v"
@@ -183,7 +206,9 @@ tasks:
 
 
 def test_a_changed_prompt_changes_the_hash_and_nothing_else_does(tmp_path):
-    one = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items: [{id: a, prompt: x}, {id: b, prompt: y}]}\n")
+    one = write(
+        tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items: [{id: a, prompt: x}, {id: b, prompt: y}]}\n"
+    )
     before = {r.id: r.hash for r in requests(load(one))}
     one.write_text("defaults: {model: m}\ntasks:\n  - {type: chat, items: [{id: a, prompt: x}, {id: b, prompt: z}]}\n")
     after = {r.id: r.hash for r in requests(load(one))}
@@ -191,8 +216,11 @@ def test_a_changed_prompt_changes_the_hash_and_nothing_else_does(tmp_path):
 
 
 def test_overrides_win_and_paths_are_relative_to_the_job(tmp_path):
-    job = write(tmp_path, "defaults: {model: m}\nlimits: {concurrency: 3, rpm: 10}\n"
-                          "output: {results: o/r.parquet}\ntasks:\n  - {type: chat, items: [{prompt: a}]}\n")
+    job = write(
+        tmp_path,
+        "defaults: {model: m}\nlimits: {concurrency: 3, rpm: 10}\n"
+        "output: {results: o/r.parquet}\ntasks:\n  - {type: chat, items: [{prompt: a}]}\n",
+    )
     loaded = load(job, Overrides(concurrency=7, base_url="http://127.0.0.1:9/v1/"))
     assert loaded.limits.concurrency == 7 and loaded.limits.rpm == 10
     assert loaded.provider.base_url == "http://127.0.0.1:9/v1"
@@ -215,6 +243,9 @@ def test_non_latin_text_is_read_unchanged(tmp_path):
 
 
 def test_json_jobs_are_read_with_line_numbers_too(tmp_path):
-    job = write(tmp_path, '{"defaults": {"model": "m"},\n "tasks": [{"type": "chat",\n   "items": [{"prompt": "x", '
-                          '"top_p": 3}]}]}\n', "job.json")
+    job = write(
+        tmp_path,
+        '{"defaults": {"model": "m"},\n "tasks": [{"type": "chat",\n   "items": [{"prompt": "x", "top_p": 3}]}]}\n',
+        "job.json",
+    )
     assert problems(job) == [f"{job}:3: 3 is greater than the maximum of 1 (at /tasks/0/items/0/top_p)"]

@@ -1,4 +1,5 @@
 """items_from files and JSONL jobs: what JSON cannot carry, and what CSV gets wrong, is located by line."""
+
 from __future__ import annotations
 
 import json
@@ -7,11 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_jobs import problems
 
 from batchgpt import jobs
 from batchgpt.jobs import MAX_DEPTH, load, requests
-
-from test_jobs import problems
 
 
 def job_from(tmp_path: Path, rows: str, text: str | bytes) -> Path:
@@ -30,8 +30,9 @@ def job_from(tmp_path: Path, rows: str, text: str | bytes) -> Path:
 
 def test_a_csv_with_a_duplicated_header_is_a_located_error(tmp_path):
     job = job_from(tmp_path, "rows.csv", "id,prompt,prompt\na,one,two\n")
-    assert problems(job) == [f"{tmp_path / 'rows.csv'}:1: the header names 'prompt' twice: "
-                             "each column needs its own name (at /)"]
+    assert problems(job) == [
+        f"{tmp_path / 'rows.csv'}:1: the header names 'prompt' twice: each column needs its own name (at /)"
+    ]
 
 
 def test_csv_rows_with_extra_cells_are_located_errors(tmp_path):
@@ -72,8 +73,12 @@ def test_a_runaway_csv_cell_is_refused_with_its_line(tmp_path, monkeypatch):
 
 
 def test_jsonl_rows_with_nan_or_infinity_are_located_errors(tmp_path):
-    job = job_from(tmp_path, "rows.jsonl", '{"prompt": "a", "temperature": NaN}\n{"prompt": "b"}\n'
-                                          '{"prompt": "c", "params": {"x": [Infinity]}}\n{"prompt": "d", "top_p": 1e999}\n')
+    job = job_from(
+        tmp_path,
+        "rows.jsonl",
+        '{"prompt": "a", "temperature": NaN}\n{"prompt": "b"}\n'
+        '{"prompt": "c", "params": {"x": [Infinity]}}\n{"prompt": "d", "top_p": 1e999}\n',
+    )
     rows = tmp_path / "rows.jsonl"
     found = problems(job)
     assert f"{rows}:1: NaN is not a number JSON can carry (at /temperature)" in found
@@ -100,7 +105,11 @@ def test_deep_jsonl_rows_are_located_errors(tmp_path, depth):
 def test_deep_jsonl_job_lines_are_located_errors(tmp_path):
     deep = "[" * 300 + "]" * 300
     job = tmp_path / "job.jsonl"
-    job.write_text(json.dumps({"type": "chat", "prompt": "a", "model": "m"}) + "\n"
-                   + f'{{"type": "chat", "prompt": "b", "model": "m", "params": {{"x": {deep}}}}}\n', encoding="utf-8")
+    job.write_text(
+        json.dumps({"type": "chat", "prompt": "a", "model": "m"})
+        + "\n"
+        + f'{{"type": "chat", "prompt": "b", "model": "m", "params": {{"x": {deep}}}}}\n',
+        encoding="utf-8",
+    )
     [message] = problems(job)
     assert message.startswith(f"{job}:2: ") and f"nested more than {MAX_DEPTH} levels" in message

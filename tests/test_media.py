@@ -1,4 +1,5 @@
 """Media files: one file per item id, named readably, never another item's file."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The mock server behaves like the real API where batchgpt and its users depend on it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,11 +8,10 @@ import time
 
 import aiohttp
 import pytest
+from conftest import SECRET
 
 from batchgpt.mockserver import Config, Fault, MockServer, duration
 from batchgpt.tokens import Counter
-
-from conftest import SECRET
 
 
 def post(server: MockServer, path: str, body: dict, key: str | None = SECRET):
@@ -20,6 +20,7 @@ def post(server: MockServer, path: str, body: dict, key: str | None = SECRET):
         async with aiohttp.ClientSession() as session:
             async with session.post(server.base_url + path, json=body, headers=headers) as response:
                 return response.status, {k.lower(): v for k, v in response.headers.items()}, await response.read()
+
     return asyncio.run(go())
 
 
@@ -29,11 +30,16 @@ def test_chat_answers_are_deterministic_and_counted_like_the_api(server):
     again = post(server, "/chat/completions", body)[2]
     answer = json.loads(raw)
     assert status == 200 and raw == again
-    assert answer["object"] == "chat.completion" and answer["choices"][0]["message"]["content"] == "Echo: Say this is a test"
+    assert (
+        answer["object"] == "chat.completion"
+        and answer["choices"][0]["message"]["content"] == "Echo: Say this is a test"
+    )
     usage = answer["usage"]
     assert usage["prompt_tokens"] == Counter().messages("gpt-4o-mini", body["messages"]).tokens
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
-    assert "cached_tokens" in usage["prompt_tokens_details"] and "reasoning_tokens" in usage["completion_tokens_details"]
+    assert (
+        "cached_tokens" in usage["prompt_tokens_details"] and "reasoning_tokens" in usage["completion_tokens_details"]
+    )
 
 
 def test_max_tokens_truncates_with_finish_reason_length(server):
@@ -43,8 +49,12 @@ def test_max_tokens_truncates_with_finish_reason_length(server):
 
 
 def test_a_bad_key_gets_the_documented_401(server):
-    status, _, raw = post(server, "/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}]},
-                          key="sk-wrong-0000000000")
+    status, _, raw = post(
+        server,
+        "/chat/completions",
+        {"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        key="sk-wrong-0000000000",
+    )
     error = json.loads(raw)["error"]
     assert status == 401 and error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
     assert set(error) == {"message", "type", "param", "code"}
@@ -72,12 +82,18 @@ def test_rate_limits_answer_429_with_headers():
 
 def test_streams_end_with_a_usage_chunk_and_done(server):
     async def go():
-        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "stream"}], "stream": True,
-                "stream_options": {"include_usage": True}}
+        body = {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "stream"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         async with aiohttp.ClientSession() as session:
-            async with session.post(server.base_url + "/chat/completions", json=body,
-                                    headers={"Authorization": f"Bearer {SECRET}"}) as response:
+            async with session.post(
+                server.base_url + "/chat/completions", json=body, headers={"Authorization": f"Bearer {SECRET}"}
+            ) as response:
                 return response.headers["content-type"], (await response.read()).decode()
+
     content_type, text = asyncio.run(go())
     events = [line[6:] for line in text.split("\n\n") if line.startswith("data: ")]
     assert content_type.startswith("text/event-stream") and events[-1] == "[DONE]"
@@ -147,10 +163,13 @@ def test_an_overloaded_server_answers_503_past_its_capacity():
 
     async def burst():
         async with aiohttp.ClientSession() as session:
+
             async def one():
                 async with session.post(server.base_url + "/chat/completions", json=chat()) as response:
                     return response.status, await response.json()
+
             return await asyncio.gather(*(one() for _ in range(5)))
+
     try:
         answers = asyncio.run(burst())
         assert sorted(status for status, _ in answers) == [200, 200, 503, 503, 503]

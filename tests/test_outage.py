@@ -1,4 +1,5 @@
 """The outage watch, on a fake clock."""
+
 from __future__ import annotations
 
 from batchgpt.outage import Outage

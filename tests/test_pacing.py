@@ -3,6 +3,7 @@
 Rules about rates are checked on a fake clock through `pace()`; waiting is checked with real time,
 asserting only lower bounds (a loaded machine makes things slower, never faster).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,12 @@ import pytest
 from batchgpt.pacing import MARGIN, MIN_RATE, Pacer, Pacing, ServerLimits, Stopped, parse_duration, refill_wait
 from batchgpt.retry import Failure
 
-LIMITS = {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "0",
-          "x-ratelimit-reset-requests": "100ms", "x-ratelimit-limit-tokens": "60000"}
+LIMITS = {
+    "x-ratelimit-limit-requests": "600",
+    "x-ratelimit-remaining-requests": "0",
+    "x-ratelimit-reset-requests": "100ms",
+    "x-ratelimit-limit-tokens": "60000",
+}
 REFUSED = Failure("http", "Rate limit reached", 429, code="rate_limit_exceeded", type="requests", headers={})
 
 
@@ -32,8 +37,10 @@ def run(coroutine):
 
 def started(pacer: Pacer, n: int = 1) -> list:
     """Start n requests; on a fake clock they must all be free to start now."""
+
     async def go():
         return [await asyncio.wait_for(pacer.acquire(), 5) for _ in range(n)]
+
     return run(go())
 
 
@@ -105,16 +112,19 @@ def test_a_retry_after_pause_is_kept_and_then_requests_resume_one_at_a_time():
     async def go():
         pacer = Pacer("m", rpm=600, draw=lambda: 0.0)  # 10 a second
         first = await pacer.acquire()
-        pacer.done(first, {"retry-after-ms": "300"}, Failure("http", "slow down", 429, headers={"retry-after-ms": "300"}))
+        pacer.done(
+            first, {"retry-after-ms": "300"}, Failure("http", "slow down", 429, headers={"retry-after-ms": "300"})
+        )
         refused_at = time.monotonic()
         starts = []
         for _ in range(4):
             await pacer.acquire()
             starts.append(time.monotonic())
         return refused_at, starts
+
     refused_at, starts = run(go())
     assert starts[0] - refused_at >= 0.29  # never before the server's retry-after
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert all(gap >= 0.09 for gap in gaps)  # then at the pace, not every worker at once
 
 
@@ -128,6 +138,7 @@ def test_the_first_request_on_a_limit_goes_alone():
         pacer.done(first, {})
         await asyncio.wait_for(second, 1)
         return waited
+
     assert run(go())
 
 
@@ -146,6 +157,7 @@ def test_an_overloaded_server_gets_fewer_requests_at_once():
         pacer.done(tickets[1], None)
         await asyncio.wait_for(blocked, 1)
         return window, went_early
+
     window, went_early = run(go())
     assert window == 2 and not went_early
 
@@ -165,6 +177,7 @@ def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_i
 
     async def paced():
         return await asyncio.wait_for(pacer.acquire(), 0.2)
+
     with pytest.raises(asyncio.TimeoutError):
         run(paced())  # the next slot is a second away
 
@@ -190,6 +203,7 @@ def test_a_stopped_run_releases_every_waiting_request():
         await asyncio.sleep(0.05)
         pacer.close()
         return await asyncio.gather(*waiting, return_exceptions=True)
+
     assert all(isinstance(r, Stopped) for r in run(go()))
 
 
@@ -200,6 +214,7 @@ def test_token_limits_hold_back_big_requests():
         for _ in range(3):
             pacer.done(await pacer.acquire(lambda: 50), None)
         return time.monotonic() - start
+
     assert run(go()) >= 0.95  # 150 tokens: the third waits until the first two are paid off
 
 
@@ -207,9 +222,11 @@ def test_limits_belong_to_an_endpoint_a_key_and_a_model():
     pacing = Pacing(None, None, 4, 900)
     a = pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o")
     assert pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o") is a
-    others = {pacing.pacer("https://api.openai.com/v1", "sk-2", "gpt-4o"),
-              pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o-mini"),
-              pacing.pacer("http://127.0.0.1:8000/v1", "sk-1", "gpt-4o")}
+    others = {
+        pacing.pacer("https://api.openai.com/v1", "sk-2", "gpt-4o"),
+        pacing.pacer("https://api.openai.com/v1", "sk-1", "gpt-4o-mini"),
+        pacing.pacer("http://127.0.0.1:8000/v1", "sk-1", "gpt-4o"),
+    }
     assert a not in others and len(others) == 3
     assert all("sk-" not in repr(p.pace()) for p in [a, *others])
 
@@ -218,14 +235,24 @@ def test_header_parsing():
     assert ServerLimits.parse(LIMITS) == ServerLimits(600, 60000, pytest.approx(0.1))
     assert ServerLimits.parse({"x-ratelimit-limit-requests": "soon"}) == ServerLimits()
     assert refill_wait({"x-ratelimit-remaining-requests": "3"}, "requests") is None
-    assert refill_wait({"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
-                        "x-ratelimit-reset-requests": "1m0s"}, "requests") == 1.0
+    assert (
+        refill_wait(
+            {
+                "x-ratelimit-limit-requests": "60",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "1m0s",
+            },
+            "requests",
+        )
+        == 1.0
+    )
     assert refill_wait({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2.5s"}, "requests") == 2.5
     assert refill_wait({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}, "tokens") == 1.0
 
 
-@pytest.mark.parametrize("text,seconds", [("1s", 1), ("6m0s", 360), ("12ms", 0.012), ("0s", 0), ("1.5s", 1.5),
-                                          ("1h2m3s", 3723), ("20", 20)])
+@pytest.mark.parametrize(
+    "text,seconds", [("1s", 1), ("6m0s", 360), ("12ms", 0.012), ("0s", 0), ("1.5s", 1.5), ("1h2m3s", 3723), ("20", 20)]
+)
 def test_reset_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -251,6 +278,7 @@ def test_the_servers_credit_never_outruns_the_jobs_own_limit():
 
     async def second():
         return await asyncio.wait_for(pacer.acquire(), 0.2)
+
     with pytest.raises(asyncio.TimeoutError):
         run(second())
 
@@ -265,6 +293,7 @@ def test_credit_counts_what_was_in_flight_when_the_server_counted():
 
     async def third():
         return await asyncio.wait_for(pacer.acquire(), 0.2)
+
     with pytest.raises(asyncio.TimeoutError):
         run(third())  # no credit left: the next waits for the pace
 
@@ -289,6 +318,7 @@ def test_a_cancelled_request_leaves_the_count_in_flight_as_it_was():
         await pacer.acquire()
         pacer.release()
         return await asyncio.wait_for(pacer.acquire(), 1)  # the one slot is free again
+
     assert run(go())
 
 

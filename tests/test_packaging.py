@@ -1,4 +1,5 @@
 """The wheel carries the JSON Schemas, so an installed CLI (not only a checkout) can validate."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,8 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_ships_the_schemas(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     [wheel] = tmp_path.glob("batchgpt-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "batchgpt/schemas/job.schema.json" in names

@@ -1,4 +1,5 @@
 """Prices: job overrides first, then genai-prices; unknown models are never free."""
+
 from __future__ import annotations
 
 import logging

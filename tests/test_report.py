@@ -1,4 +1,5 @@
 """Results and report files: formats, order, atomic replacement."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,48 @@ import pytest
 from batchgpt.report import REPORT_COLUMNS, RESULT_COLUMNS, report_rows, write_results, write_table
 
 ROWS = [
-    {"task": "t", "type": "chat", "id": "1", "model": "m", "status": "ok", "output": "世界 🌍", "prompt_tokens": 3,
-     "completion_tokens": 2, "cost_usd": 0.001, "attempts": 1, "latency_s": 0.1, "error": None},
-    {"task": "t", "type": "chat", "id": "2", "model": "m", "status": "error", "output": None, "prompt_tokens": None,
-     "completion_tokens": None, "cost_usd": None, "attempts": 3, "latency_s": 2.0, "error": "HTTP 500: boom"},
-    {"task": "e", "type": "embedding", "id": "3", "model": "m", "status": "ok", "output": [0.5, -1.0],
-     "prompt_tokens": 1, "completion_tokens": 0, "cost_usd": 0.0, "attempts": 1, "latency_s": 0.1, "error": None},
+    {
+        "task": "t",
+        "type": "chat",
+        "id": "1",
+        "model": "m",
+        "status": "ok",
+        "output": "世界 🌍",
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "cost_usd": 0.001,
+        "attempts": 1,
+        "latency_s": 0.1,
+        "error": None,
+    },
+    {
+        "task": "t",
+        "type": "chat",
+        "id": "2",
+        "model": "m",
+        "status": "error",
+        "output": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "cost_usd": None,
+        "attempts": 3,
+        "latency_s": 2.0,
+        "error": "HTTP 500: boom",
+    },
+    {
+        "task": "e",
+        "type": "embedding",
+        "id": "3",
+        "model": "m",
+        "status": "ok",
+        "output": [0.5, -1.0],
+        "prompt_tokens": 1,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "attempts": 1,
+        "latency_s": 0.1,
+        "error": None,
+    },
 ]
 
 
@@ -62,15 +99,40 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
 
 def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
     groups = [
-        {"task": "a", "model": "m", "requests": 2, "succeeded": 2, "failed": 0, "prompt_tokens": 10,
-         "completion_tokens": 5, "cost_usd": 0.3},
-        {"task": "b", "model": "x", "requests": 1, "succeeded": 1, "failed": 0, "prompt_tokens": 1,
-         "completion_tokens": 1, "cost_usd": None},
+        {
+            "task": "a",
+            "model": "m",
+            "requests": 2,
+            "succeeded": 2,
+            "failed": 0,
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "cost_usd": 0.3,
+        },
+        {
+            "task": "b",
+            "model": "x",
+            "requests": 1,
+            "succeeded": 1,
+            "failed": 0,
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "cost_usd": None,
+        },
     ]
     rows = report_rows(groups)
     assert rows[0]["total_tokens"] == 15
-    assert rows[-1] == {"task": "TOTAL", "model": "", "requests": 3, "succeeded": 3, "failed": 0,
-                        "prompt_tokens": 11, "completion_tokens": 6, "total_tokens": 17, "cost_usd": None}
+    assert rows[-1] == {
+        "task": "TOTAL",
+        "model": "",
+        "requests": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "prompt_tokens": 11,
+        "completion_tokens": 6,
+        "total_tokens": 17,
+        "cost_usd": None,
+    }
     assert report_rows(groups[:1])[-1]["cost_usd"] == 0.3
     write_table(tmp_path / "rep.parquet", rows, REPORT_COLUMNS)
     frame = pd.read_parquet(tmp_path / "rep.parquet")
@@ -107,7 +169,8 @@ def test_the_file_writers_do_without_pandas_and_pyarrow():
 
     for name in ("files.py", "media.py", "store.py"):
         tree = ast.parse((Path(batchgpt.__file__).parent / name).read_text(encoding="utf-8"))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"pandas", "pyarrow"}, name

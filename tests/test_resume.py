@@ -1,4 +1,5 @@
 """Crash safety, resumption, signals and locks, through the real CLI in a child process."""
+
 from __future__ import annotations
 
 import csv
@@ -12,14 +13,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import SECRET, chat_job
 
 
 def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
-    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, *extra],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def answered(state: Path) -> int:
@@ -78,7 +83,11 @@ def test_a_changed_prompt_is_sent_again_and_an_unchanged_one_is_not(cli, server,
     result = cli("run", str(write_job(job)))
     assert result.exit_code == 0
     assert prompts_sent(server) == Counter({"alpha": 1, "beta": 1, "gamma": 1, "BETA, reworded": 1})
-    assert [r["output"] for r in results(tmp_path / "out" / "t.csv")] == ["Echo: alpha", "Echo: BETA, reworded", "Echo: gamma"]
+    assert [r["output"] for r in results(tmp_path / "out" / "t.csv")] == [
+        "Echo: alpha",
+        "Echo: BETA, reworded",
+        "Echo: gamma",
+    ]
     assert "2 answered by earlier runs" in result.stderr
 
 
@@ -234,8 +243,9 @@ def _blocked_output(tmp_path: Path, how: str) -> Path:
 
 @pytest.mark.parametrize("how", ["a folder", "a parent that cannot be made", "a read-only folder"])
 @pytest.mark.parametrize("option", ["--out", "--report"])
-def test_an_output_that_cannot_be_written_is_found_before_anything_is_sent(cli, server, write_job, tmp_path, how,
-                                                                           option):
+def test_an_output_that_cannot_be_written_is_found_before_anything_is_sent(
+    cli, server, write_job, tmp_path, how, option
+):
     target = _blocked_output(tmp_path, how)
     result = cli("run", str(write_job(chat_job(["a", "b"]))), option, str(target))
     assert result.exit_code == 2 and "Traceback" not in result.output
@@ -244,8 +254,9 @@ def test_an_output_that_cannot_be_written_is_found_before_anything_is_sent(cli, 
     assert server.seen == [] and answered(tmp_path / ".batchgpt") == 0
 
 
-def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewhere(cli, server, write_job, tmp_path,
-                                                                                  monkeypatch):
+def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewhere(
+    cli, server, write_job, tmp_path, monkeypatch
+):
     import errno
 
     import pandas as pd
@@ -291,8 +302,9 @@ def test_temporaries_left_by_a_killed_run_are_cleaned_up_and_other_files_kept(cl
     assert sorted(os.listdir(out)) == sorted(kept + ["t.csv", "t-report.csv"])
 
 
-def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file(cli, server, write_job, tmp_path,
-                                                                                monkeypatch):
+def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file(
+    cli, server, write_job, tmp_path, monkeypatch
+):
     import errno
 
     import pandas as pd

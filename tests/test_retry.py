@@ -1,4 +1,5 @@
 """The retry policy, rule by rule."""
+
 from __future__ import annotations
 
 import email.utils
@@ -94,11 +95,22 @@ def test_server_delay_formats():
     assert server_delay({}) is None
 
 
-@pytest.mark.parametrize("failure,transient", [
-    (Failure("timeout", "x"), True), (Failure("connection", "x"), True), (Failure("malformed", "x", 200), True),
-    (http(500), True), (http(429), True), (http(408), True), (http(401), True),
-    (http(400), False), (http(404), False), (http(422), False), (http(403), False),
-])
+@pytest.mark.parametrize(
+    "failure,transient",
+    [
+        (Failure("timeout", "x"), True),
+        (Failure("connection", "x"), True),
+        (Failure("malformed", "x", 200), True),
+        (http(500), True),
+        (http(429), True),
+        (http(408), True),
+        (http(401), True),
+        (http(400), False),
+        (http(404), False),
+        (http(422), False),
+        (http(403), False),
+    ],
+)
 def test_which_failures_a_plain_rerun_sends_again(failure, transient):
     assert failure.transient is transient
 

@@ -1,6 +1,7 @@
 """The engine end to end through the CLI: pacing by what the server says, waiting out rate limits,
 outages, and which failures a rerun sends again. Figures for the real limits are in bench/pacing.py;
 these runs use faster limits so that the suite stays quick, and assert what must always hold."""
+
 from __future__ import annotations
 
 import csv
@@ -11,14 +12,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from conftest import SECRET, chat_job, faults
 
 from batchgpt.mockserver import Config, Fault, MockServer
-
-from conftest import SECRET, chat_job, faults
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
@@ -39,6 +40,7 @@ def limited() -> Iterator[Any]:
         server = MockServer(Config(api_key=SECRET, **config)).start()
         started.append(server)
         return server
+
     yield start
     for server in started:
         server.stop()
@@ -77,8 +79,9 @@ def test_a_spell_of_429s_is_waited_out(cli, limited, write_job, tmp_path):
     assert int(rows[0]["attempts"]) >= 3  # refused more often than max_retries allows, yet answered
 
 
-def test_a_limit_that_never_lets_up_fails_its_items_after_patience_and_a_rerun_sends_them(cli, server, write_job,
-                                                                                          tmp_path):
+def test_a_limit_that_never_lets_up_fails_its_items_after_patience_and_a_rerun_sends_them(
+    cli, server, write_job, tmp_path
+):
     faults(server, "429")
     job = write_job(chat_job(["a", "b", "c"], limits={"patience": 1.5, "concurrency": 2}))
     started = time.monotonic()
@@ -131,8 +134,9 @@ def test_a_rerun_sends_transient_failures_again_and_permanent_ones_only_when_ask
 def test_one_item_failing_among_answers_is_an_error_not_an_outage(cli, server, write_job, tmp_path):
     server.config.latency = 0.05
     faults(server, "500:match=POISON")
-    job = write_job(chat_job(["POISON"] + [f"q{i}" for i in range(59)],
-                             limits={"max_retries": 2, "concurrency": 2, "outage": 3}))
+    job = write_job(
+        chat_job(["POISON"] + [f"q{i}" for i in range(59)], limits={"max_retries": 2, "concurrency": 2, "outage": 3})
+    )
     result = cli("run", str(job))
     assert result.exit_code == 1, result.output  # not held until an outage verdict (exit 3)
     rows = {r["id"]: r for r in rows_of(tmp_path / "out" / "t.csv")}
@@ -160,8 +164,7 @@ def test_a_request_bigger_than_its_token_limit_fails_at_once_and_for_good(cli, s
     assert cli("run", str(job)).exit_code == 1 and len(server.seen) == 1  # permanent: not sent again
 
 
-def test_an_overloaded_server_gets_fewer_requests_at_once_and_every_item_completes(cli, limited, write_job,
-                                                                                   tmp_path):
+def test_an_overloaded_server_gets_fewer_requests_at_once_and_every_item_completes(cli, limited, write_job, tmp_path):
     server = limited(capacity=2, latency=0.05)
     job = write_job(chat_job([f"q{i}" for i in range(60)], limits={"concurrency": 8}))
     result = run_against(cli, server, job, "--log-format", "json")
@@ -174,10 +177,20 @@ def test_an_overloaded_server_gets_fewer_requests_at_once_and_every_item_complet
 
 def test_each_model_is_paced_by_its_own_limit_and_the_log_says_how(cli, limited, write_job, tmp_path):
     server = limited(rpm=1200, window=1)
-    job = write_job({
-        "name": "t", "limits": {"concurrency": 8},
-        "tasks": [{"type": "chat", "model": model, "items": [{"id": f"{model}-{i}", "prompt": f"q{i}"} for i in range(30)]}
-                  for model in ("gpt-4o-mini", "gpt-4.1")]})
+    job = write_job(
+        {
+            "name": "t",
+            "limits": {"concurrency": 8},
+            "tasks": [
+                {
+                    "type": "chat",
+                    "model": model,
+                    "items": [{"id": f"{model}-{i}", "prompt": f"q{i}"} for i in range(30)],
+                }
+                for model in ("gpt-4o-mini", "gpt-4.1")
+            ],
+        }
+    )
     result = run_against(cli, server, job, "--log-format", "json")
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -188,14 +201,21 @@ def test_each_model_is_paced_by_its_own_limit_and_the_log_says_how(cli, limited,
 
 def start_job(job: Path, base_url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
-    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url,
-                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_jobs_at_once_from_one_folder_on_one_limit_both_finish(limited, write_job, tmp_path):
     server = limited(rpm=1200, window=1)
-    jobs = [write_job({**chat_job([f"{n}-{i}" for i in range(60)], limits={"rpm": 1200}), "name": n}, f"{n}.yaml")
-            for n in ("one", "two")]
+    jobs = [
+        write_job({**chat_job([f"{n}-{i}" for i in range(60)], limits={"rpm": 1200}), "name": n}, f"{n}.yaml")
+        for n in ("one", "two")
+    ]
     children = [start_job(job, server.base_url) for job in jobs]
     outputs = [child.communicate(timeout=120) for child in children]
     assert [c.returncode for c in children] == [0, 0], [err for _, err in outputs]

@@ -1,4 +1,5 @@
 """One rate limit shared by processes through a real Redis."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,12 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import SECRET, chat_job
 
 from batchgpt.errors import UsageError
 from batchgpt.mockserver import Config, MockServer
 from batchgpt.shared import SharedLimits, redacted
-
-from conftest import SECRET, chat_job
 
 
 def test_processes_share_one_count(redis_url):
@@ -27,6 +27,7 @@ def test_processes_share_one_count(redis_url):
         finally:
             await first.close()
             await second.close()
+
     waits, other_limit = asyncio.run(go())
     assert waits[:9] == [0.0] * 9  # 97% of 10 a second fit in one second's window
     assert waits[9] > 0  # the tenth must wait, whichever process asks
@@ -52,15 +53,25 @@ def test_a_shared_limit_that_is_not_a_redis_url_is_refused(cli, write_job, url):
 
 def start_job(job: Path, base_url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
-    return subprocess.Popen([sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url,
-                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "run", str(job), "--base-url", base_url, "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_jobs_on_one_key_stay_within_its_limit_together(redis_url, write_job, tmp_path):
     server = MockServer(Config(api_key=SECRET, rpm=1200, window=1)).start()  # 20 a second
     try:
-        jobs = [write_job({**chat_job([f"{n}-{i}" for i in range(60)], limits={"rpm": 1200, "shared": redis_url}),
-                           "name": n}, f"{n}.yaml") for n in ("one", "two")]
+        jobs = [
+            write_job(
+                {**chat_job([f"{n}-{i}" for i in range(60)], limits={"rpm": 1200, "shared": redis_url}), "name": n},
+                f"{n}.yaml",
+            )
+            for n in ("one", "two")
+        ]
         children = [start_job(job, server.base_url) for job in jobs]
         outputs = [child.communicate(timeout=120) for child in children]
         assert [c.returncode for c in children] == [0, 0], [err for _, err in outputs]
@@ -71,10 +82,12 @@ def test_two_jobs_on_one_key_stay_within_its_limit_together(redis_url, write_job
 
     async def keys():
         from redis.asyncio import Redis
+
         client = Redis.from_url(redis_url)
         try:
             return [k.decode() for k in await client.keys("*")]
         finally:
             await client.aclose()
+
     names = asyncio.run(keys())
     assert names and all(k.startswith("batchgpt:") and SECRET not in k for k in names)

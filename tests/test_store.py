@@ -1,4 +1,5 @@
 """The run state store: enrolment, resume decisions, answers and exports."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,18 @@ from batchgpt.store import Store
 
 
 def request(seq: int, ident: str, digest: str = "h", model: str = "m") -> Request:
-    return Request(seq=seq, id=ident, task="t", type="chat", model=model, endpoint="/chat/completions",
-                   body={}, payload=b"{}", hash=digest, provider=Provider())
+    return Request(
+        seq=seq,
+        id=ident,
+        task="t",
+        type="chat",
+        model=model,
+        endpoint="/chat/completions",
+        body={},
+        payload=b"{}",
+        hash=digest,
+        provider=Provider(),
+    )
 
 
 def answer(req: Request, status: str = "ok", **fields) -> Result:
@@ -103,8 +114,16 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
     store.claim(run, "job", no_usage)
     store.record("job", answer(no_usage, prompt_tokens=None, cost_usd=None))  # a server that sent no usage
     assert {g["model"]: g for g in store.report("job", run)}["streamed"]["cost_usd"] is None
-    assert report["known"] == {"task": "t", "model": "known", "requests": 2, "succeeded": 1, "failed": 1,
-                               "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.25}
+    assert report["known"] == {
+        "task": "t",
+        "model": "known",
+        "requests": 2,
+        "succeeded": 1,
+        "failed": 1,
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost_usd": 0.25,
+    }
     assert report["mystery"]["cost_usd"] is None
 
 
@@ -116,7 +135,14 @@ def test_runs_are_listed_with_their_totals(tmp_path):
     store.record("job", answer(r, prompt_tokens=2, completion_tokens=3, cost_usd=0.1))
     store.finish_run(run, 0, None, "out.csv", "rep.csv")
     [info] = store.runs()
-    assert (info.job, info.exit_code, info.ok, info.failed, info.prompt_tokens, info.cost_usd) == ("job", 0, 1, 0, 2, 0.1)
+    assert (info.job, info.exit_code, info.ok, info.failed, info.prompt_tokens, info.cost_usd) == (
+        "job",
+        0,
+        1,
+        0,
+        2,
+        0.1,
+    )
 
 
 def test_forget_starts_a_job_over(tmp_path):
@@ -149,8 +175,10 @@ def test_a_store_from_an_older_version_is_migrated_in_place(tmp_path):
 
     db = sqlite3.connect(tmp_path / "state.db")
     db.executescript(f"BEGIN; {MIGRATIONS[0]}; PRAGMA user_version=1; COMMIT;")
-    db.execute("INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, output) "
-               "VALUES ('job', 'a', 0, 1, 't', 'chat', 'm', 'h', 'ok', 'kept')")
+    db.execute(
+        "INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, output) "
+        "VALUES ('job', 'a', 0, 1, 't', 'chat', 'm', 'h', 'ok', 'kept')"
+    )
     db.commit()
     db.close()
     store = Store(tmp_path)
@@ -167,10 +195,17 @@ def test_errors_stored_before_transient_was_recorded_are_judged_by_their_message
 
     db = sqlite3.connect(tmp_path / "state.db")
     db.executescript(f"BEGIN; {MIGRATIONS[0]}; {MIGRATIONS[1]}; PRAGMA user_version=2; COMMIT;")
-    for ident, error in (("a", "HTTP 429 rate_limit_exceeded: slow down"), ("b", "connection: refused"),
-                         ("c", "HTTP 400 invalid_request_error: bad"), ("d", "timeout: no answer")):
-        db.execute("INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error) "
-                   "VALUES ('job', ?, 0, 1, 't', 'chat', 'm', 'h', 'error', ?)", (ident, error))
+    for ident, error in (
+        ("a", "HTTP 429 rate_limit_exceeded: slow down"),
+        ("b", "connection: refused"),
+        ("c", "HTTP 400 invalid_request_error: bad"),
+        ("d", "timeout: no answer"),
+    ):
+        db.execute(
+            "INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error) "
+            "VALUES ('job', ?, 0, 1, 't', 'chat', 'm', 'h', 'error', ?)",
+            (ident, error),
+        )
     db.commit()
     db.close()
     store = Store(tmp_path)
@@ -212,8 +247,9 @@ def test_runs_of_different_jobs_share_one_store_at_once_without_locking_errors(t
         assert errors.empty(), errors.get()
         assert [w.exitcode for w in workers] == [0] * 4
         store = Store(directory)
-        assert [(run.job, run.ok) for run in sorted(store.runs(), key=lambda r: r.job)] == \
-            [(f"job{i}", 150) for i in range(4)]
+        assert [(run.job, run.ok) for run in sorted(store.runs(), key=lambda r: r.job)] == [
+            (f"job{i}", 150) for i in range(4)
+        ]
         store.close()
 
 

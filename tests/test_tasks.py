@@ -1,4 +1,5 @@
 """Task types: bodies built and answers read."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,10 @@ from batchgpt.tasks import TASKS, MalformedReply, strip_fences, template_fields
 
 
 def chat_answer(content, **usage):
-    return {"choices": [{"message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 2, **usage}}
+    return {
+        "choices": [{"message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, **usage},
+    }
 
 
 def test_translate_asks_for_the_translation_only():
@@ -27,25 +30,37 @@ def test_code_asks_for_code_only_and_strips_fences():
     assert TASKS["code"].parse(answer).output == "fn main() {}"
 
 
-@pytest.mark.parametrize("text,code", [
-    ("```python\nx = 1\n```", "x = 1"),
-    ("```\nplain\n```", "plain"),
-    ("no fence at all\n", "no fence at all"),
-    ("```js\nunclosed()", "unclosed()"),
-    ("```py\na\n```\n```py\nb\n```", "a"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("```python\nx = 1\n```", "x = 1"),
+        ("```\nplain\n```", "plain"),
+        ("no fence at all\n", "no fence at all"),
+        ("```js\nunclosed()", "unclosed()"),
+        ("```py\na\n```\n```py\nb\n```", "a"),
+    ],
+)
 def test_strip_fences(text, code):
     assert strip_fences(text) == code
 
 
 def test_chat_answer_usage_details_are_read():
-    reply = TASKS["chat"].parse(chat_answer("hi", prompt_tokens_details={"cached_tokens": 3},
-                                            completion_tokens_details={"reasoning_tokens": 1}))
+    reply = TASKS["chat"].parse(
+        chat_answer("hi", prompt_tokens_details={"cached_tokens": 3}, completion_tokens_details={"reasoning_tokens": 1})
+    )
     assert reply == Reply(output="hi", prompt_tokens=5, completion_tokens=2, cached_tokens=3, reasoning_tokens=1)
 
 
-@pytest.mark.parametrize("data", [{}, {"choices": []}, {"choices": ["x"]}, {"choices": [{"message": None}]},
-                                  {"choices": [{"message": {"content": "x"}}], "usage": "bad"}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"choices": []},
+        {"choices": ["x"]},
+        {"choices": [{"message": None}]},
+        {"choices": [{"message": {"content": "x"}}], "usage": "bad"},
+    ],
+)
 def test_malformed_chat_answers_raise(data):
     with pytest.raises(MalformedReply):
         TASKS["chat"].parse(data)
@@ -58,8 +73,16 @@ def test_completion_reads_text_and_rejects_bad_shapes():
 
 
 def test_stream_and_params_go_into_the_body():
-    body = TASKS["chat"].body({"prompt": "p"}, {}, {"model": "gpt-4o", "stream": True, "stop": "x",
-                                                    "params": {"seed": 1, "response_format": {"type": "json_object"}}})
+    body = TASKS["chat"].body(
+        {"prompt": "p"},
+        {},
+        {
+            "model": "gpt-4o",
+            "stream": True,
+            "stop": "x",
+            "params": {"seed": 1, "response_format": {"type": "json_object"}},
+        },
+    )
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
     assert body["stop"] == "x" and body["seed"] == 1 and body["response_format"] == {"type": "json_object"}
 

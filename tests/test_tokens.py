@@ -1,4 +1,5 @@
 """Token counts: tiktoken's own counts, OpenAI's chat overhead, and the offline fallback."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,12 +9,28 @@ from batchgpt.tokens import Counter, encoding_for
 
 # The cookbook's example conversation; OpenAI's API counted it as 129 (cl100k) and 124 (o200k).
 COOKBOOK = [
-    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
+    {
+        "role": "system",
+        "content": "You are a helpful, pattern-following assistant that translates corporate jargon "
+        "into plain English.",
+    },
     {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
     {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."},
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "Let's circle back when we have more bandwidth to touch base on opportunities for "
+        "increased leverage.",
+    },
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Let's talk later when we're less busy about how to do better.",
+    },
+    {
+        "role": "user",
+        "content": "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+    },
 ]
 
 
@@ -30,12 +47,21 @@ def test_completion_prompts_count_exactly_like_tiktoken(model, encoding):
     assert not count.approximate
 
 
-@pytest.mark.parametrize("model,encoding,known", [
-    ("gpt-4o", "o200k_base", True), ("gpt-4.1-mini", "o200k_base", True), ("gpt-5", "o200k_base", True),
-    ("o3-mini", "o200k_base", True), ("gpt-4", "cl100k_base", True), ("gpt-4-turbo", "cl100k_base", True),
-    ("gpt-3.5-turbo", "cl100k_base", True), ("text-embedding-3-small", "cl100k_base", True),
-    ("llama3", "o200k_base", False), ("gpt-oss-20b", "o200k_base", False),
-])
+@pytest.mark.parametrize(
+    "model,encoding,known",
+    [
+        ("gpt-4o", "o200k_base", True),
+        ("gpt-4.1-mini", "o200k_base", True),
+        ("gpt-5", "o200k_base", True),
+        ("o3-mini", "o200k_base", True),
+        ("gpt-4", "cl100k_base", True),
+        ("gpt-4-turbo", "cl100k_base", True),
+        ("gpt-3.5-turbo", "cl100k_base", True),
+        ("text-embedding-3-small", "cl100k_base", True),
+        ("llama3", "o200k_base", False),
+        ("gpt-oss-20b", "o200k_base", False),
+    ],
+)
 def test_model_families_pick_their_encoding(model, encoding, known):
     assert encoding_for(model) == (encoding, known)
 
