@@ -340,13 +340,9 @@ def balance(job: Path | None, base_url: str | None) -> None:
 
     from .client import fetch_balance
     from .jobs import Overrides, load
-    from .records import DEFAULT_BASE_URL, Provider
-    from .runner import api_key
+    from .provider import api_key, provider_from
 
-    if job is not None:
-        provider = load(job, Overrides(base_url=base_url)).provider
-    else:
-        provider = Provider(base_url=(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"))
+    provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
     answer = asyncio.run(fetch_balance(provider, api_key(provider)))
     if isinstance(answer, str):
         click.echo(f"batchgpt: {answer}", err=True)

@@ -29,8 +29,7 @@ import orjson
 from yarl import URL
 
 from . import __version__
-from .records import Pack, Provider, Request, shown_url
-from .retry import UNSENT, Failure
+from .records import UNSENT, Failure, Pack, Provider, Request, shown_url
 
 REDACTED = "****"
 MIN_SECRET = 4  # a shorter key or password would be found in every other word of an answer

@@ -27,7 +27,8 @@ except ImportError:  # PyYAML built without libyaml
 
 from . import schema
 from .errors import NO_POINTER, JobError, Problem
-from .records import DEFAULT_BASE_URL, Limits, Provider, Request
+from .provider import merged, provider_from
+from .records import Limits, Provider, Request
 from .tasks import BATCH_URLS, TASKS, template_fields
 
 PARAM_KEYS = frozenset(
@@ -431,7 +432,7 @@ def _from_document(
         doc = {k: v for k, v in doc.items() if k in ("tasks", "defaults") or clean((k,))}
     base_dir = path.parent if path else Path.cwd()
     job_name = doc.get("name") or (path.stem if path else "job")
-    provider = _provider(doc.get("provider") or {}, overrides)
+    provider = provider_from(doc.get("provider") or {}, overrides.base_url)
     defaults = dict(doc.get("defaults") or {})
     if overrides.model:
         defaults["model"] = overrides.model
@@ -465,7 +466,7 @@ def _jsonl_job(path: Path, overrides: Overrides, problems: list[Problem]) -> Job
         problems.append(Problem(str(path), None, "no such job file", NO_POINTER))
         return None
     defaults = {"model": overrides.model} if overrides.model else {}
-    provider = _provider({}, overrides)
+    provider = provider_from({}, overrides.base_url)
     job = Job(
         name=path.stem,
         path=path,
@@ -479,25 +480,6 @@ def _jsonl_job(path: Path, overrides: Overrides, problems: list[Problem]) -> Job
     )
     _check_outputs(job, str(path), {}, problems)
     return job
-
-
-def _provider(spec: Mapping[str, Any], overrides: Overrides) -> Provider:
-    base_url = overrides.base_url or spec.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    fields = {
-        k: v for k, v in spec.items() if k in ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
-    }
-    return Provider(base_url=base_url.rstrip("/"), headers=tuple(sorted((spec.get("headers") or {}).items())), **fields)
-
-
-def _merge_provider(base: Provider, spec: Mapping[str, Any] | None) -> Provider:
-    if not spec:
-        return base
-    changes = {k: v for k, v in spec.items() if k != "headers"}
-    if "base_url" in changes:
-        changes["base_url"] = changes["base_url"].rstrip("/")
-    if "headers" in spec:
-        changes["headers"] = tuple(sorted({**dict(base.headers), **spec["headers"]}.items()))
-    return replace(base, **changes)
 
 
 def _limits(spec: Mapping[str, Any], overrides: Overrides) -> Limits:
@@ -554,7 +536,7 @@ def _task(
         index=index,
         options=options,
         params=params,
-        provider=_merge_provider(provider, spec.get("provider")),
+        provider=merged(provider, spec.get("provider")),
         items=tuple(spec.get("items") or ()),
         items_from=items_from,
         base_dir=base_dir,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .retry import Failure
+from .records import Failure
 
 
 class Outage:

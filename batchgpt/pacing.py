@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .records import shown_url
-from .retry import Failure, server_delay
+from .records import Failure, shown_url
+from .retry import server_delay
 
 if TYPE_CHECKING:
     from .shared import SharedLimit

@@ -16,67 +16,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RETRY_STATUSES = frozenset({408, 409, 429})
+from .records import RETRY_STATUSES, Failure
+
 BACKOFF_BASE = 0.5  # seconds before the first retry
-UNSENT = "could not connect"  # how a connection failure that never reached the server begins
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
-
-
-@dataclass(frozen=True)
-class Failure:
-    """What went wrong with one attempt. `status` is None when no HTTP answer arrived."""
-
-    kind: str  # http | timeout | connection | malformed
-    message: str
-    status: int | None = None
-    code: str | None = None
-    type: str | None = None
-    headers: Mapping[str, str] | None = None
-
-    def describe(self) -> str:
-        if self.status is None:
-            return f"{self.kind}: {self.message}"
-        if self.kind == "malformed":
-            return f"malformed answer (HTTP {self.status}): {self.message}"
-        code = f" {self.code}" if self.code else ""
-        return f"HTTP {self.status}{code}: {self.message}"
-
-    @property
-    def transient(self) -> bool:
-        """Worth sending again on a later run: the server or the network failed, not the request
-        (a wrong key is fixed outside the job, so that counts too)."""
-        if self.kind != "http":
-            return True
-        status = self.status or 0
-        return status in RETRY_STATUSES or status >= 500 or status == 401
-
-    @property
-    def maybe_billed(self) -> bool:
-        """The server may have done the work (and billed it) without saying how much: it timed out,
-        was cut off after it answered, or answered what cannot be read."""
-        return self.kind in ("timeout", "malformed") or (
-            self.kind == "connection" and not self.message.startswith(UNSENT)
-        )
-
-    @property
-    def rate_limited(self) -> bool:
-        """A 429 that waiting cures (not an empty quota, which needs the user)."""
-        return self.status == 429 and not self.out_of_quota
-
-    @property
-    def out_of_quota(self) -> bool:
-        return self.status == 429 and "insufficient_quota" in (self.code, self.type)
-
-    @property
-    def overloaded(self) -> bool:
-        """The server is busy (a local vLLM or llama.cpp says so with 503): fewer at once helps."""
-        return self.status == 503
-
-    @property
-    def unreachable(self) -> bool:
-        """No useful answer from the endpoint at all: what an outage looks like."""
-        return self.kind in ("timeout", "connection") or (self.status or 0) >= 500
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import shlex
 import signal
@@ -30,7 +29,7 @@ from typing import Any
 from . import files, jobs
 from .budget import Budget
 from .client import Answer, Client
-from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError
 from .estimate import Bound, Estimator, choices
 from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
@@ -39,9 +38,10 @@ from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
 from .packing import Packer
 from .pricing import Pricing
 from .progress import Progress
-from .records import Pack, Provider, Reply, Request, Result, shown_url
+from .provider import api_key
+from .records import Failure, Pack, Provider, Reply, Request, Result, shown_url
 from .report import REPORT_COLUMNS, report_rows, write_results, write_table
-from .retry import Failure, Verdict, decide
+from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, Store
 from .tasks import TASKS, MalformedReply
@@ -86,21 +86,6 @@ class Summary:
     stopped: str | None = None
     unknown_models: tuple[str, ...] = field(default=())
     exported: bool = True
-
-
-def api_key(provider: Provider) -> str | None:
-    """The key from the provider's variable. The official hosts need one; local servers may not."""
-    key = os.environ.get(provider.api_key_env) or None
-    official = "api.openai.com" in provider.base_url or provider.kind == "azure"
-    if key is None and official:
-        raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
-    if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
-        raise UsageError(
-            f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "
-            f"{provider.api_key_env} is set too: a request can carry only one of them, so take "
-            "the credentials out of the URL (or unset the key, to log in with them)"
-        )
-    return key
 
 
 class Engine:

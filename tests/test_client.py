@@ -9,8 +9,7 @@ import pytest
 from conftest import SECRET, faults
 
 from batchgpt.client import Answer, Client
-from batchgpt.records import Pack, Provider, Request
-from batchgpt.retry import Failure
+from batchgpt.records import Failure, Pack, Provider, Request
 
 
 def chat_request(model: str = "gpt-4o-mini", stream: bool = False, text: str = "hello") -> Request:

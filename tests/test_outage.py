@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batchgpt.outage import Outage
-from batchgpt.retry import Failure
+from batchgpt.records import Failure
 
 REFUSED = Failure("connection", "Cannot connect to host")
 

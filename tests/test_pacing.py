@@ -12,7 +12,7 @@ import time
 import pytest
 
 from batchgpt.pacing import MARGIN, MIN_RATE, Pacer, Pacing, ServerLimits, Stopped, parse_duration, refill_wait
-from batchgpt.retry import Failure
+from batchgpt.records import Failure
 
 LIMITS = {
     "x-ratelimit-limit-requests": "600",

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from batchgpt.retry import BACKOFF_CAP, MAX_SERVER_DELAY, Failure, backoff, decide, server_delay
+from batchgpt.records import Failure
+from batchgpt.retry import BACKOFF_CAP, MAX_SERVER_DELAY, backoff, decide, server_delay
 
 
 def http(status: int, code: str | None = None, type_: str | None = None, **headers: str) -> Failure:

@@ -1,0 +1,52 @@
+"""Where requests go and with which key: a provider from the job's settings, the command line and
+the environment, and the key from the variable it names.
+
+One place for both, so the job loader, the engine and `batchgpt balance` resolve them alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from .errors import UsageError
+from .records import DEFAULT_BASE_URL, Provider, shown_url
+
+_FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
+
+
+def provider_from(spec: Mapping[str, Any], base_url: str | None = None) -> Provider:
+    """The job's `provider:` settings; the base URL is the command line's, else the job's, else
+    $OPENAI_BASE_URL, else OpenAI's."""
+    url = base_url or spec.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    fields = {k: v for k, v in spec.items() if k in _FIELDS}
+    return Provider(base_url=url.rstrip("/"), headers=tuple(sorted((spec.get("headers") or {}).items())), **fields)
+
+
+def merged(base: Provider, spec: Mapping[str, Any] | None) -> Provider:
+    """A task's own `provider:` settings over the job's; headers are merged name by name."""
+    if not spec:
+        return base
+    changes = {k: v for k, v in spec.items() if k != "headers"}
+    if "base_url" in changes:
+        changes["base_url"] = changes["base_url"].rstrip("/")
+    if "headers" in spec:
+        changes["headers"] = tuple(sorted({**dict(base.headers), **spec["headers"]}.items()))
+    return replace(base, **changes)
+
+
+def api_key(provider: Provider) -> str | None:
+    """The key from the provider's variable. The official hosts need one; local servers may not."""
+    key = os.environ.get(provider.api_key_env) or None
+    official = "api.openai.com" in provider.base_url or provider.kind == "azure"
+    if key is None and official:
+        raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
+    if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
+        raise UsageError(
+            f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "
+            f"{provider.api_key_env} is set too: a request can carry only one of them, so take "
+            "the credentials out of the URL (or unset the key, to log in with them)"
+        )
+    return key
