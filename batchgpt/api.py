@@ -98,9 +98,9 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
         store.close()
 
 
-def rewrite(state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None):
+def export_run(state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None):
     """Export a run's results and report again from the store: (run, results path, report path)."""
-    from .runner import export
+    from .report import export
 
     store = _existing_store(state_dir)
     try:

@@ -197,7 +197,7 @@ def _print_summary(summary: Any, log_format: str) -> None:
     if summary.exported:
         click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
     else:
-        click.echo(f"results not written (stopped at once): batchgpt report {summary.run_id} writes them", err=True)
+        click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
 
@@ -232,7 +232,7 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     _print_table(rows, list(rows[0]), title=f"runs in {directory}")
 
 
-@main.command("report")
+@main.command("export")
 @click.argument("run_ref", metavar="RUN")
 @click.option(
     "--state",
@@ -250,12 +250,12 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     help="Report file (default: the run's own).",
 )
 @_errors_to_exit_codes
-def report_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
+def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
     """Write the results and report of RUN (a run number, or a job name for its latest run) again
     from the store, as its job stands now."""
-    from .api import rewrite
+    from .api import export_run
 
-    info, results, report_file = rewrite(state_dir, run_ref, out, report_path)
+    info, results, report_file = export_run(state_dir, run_ref, out, report_path)
     click.echo(f"run {info.id} of {info.job}: results {results}, report {report_file}", err=True)
 
 

@@ -13,7 +13,6 @@ EXIT_INVALID = 2
 EXIT_STOPPED = 3
 EXIT_LOCKED = 4
 EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 
 NO_POINTER = "-"  # a problem with the file as a whole (syntax, size, reading)

@@ -110,6 +110,27 @@ class Reply:
     media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
 
 
+# A result row's columns, in the order results files have them (after the job's name).
+RESULT_COLUMNS = (
+    "task",
+    "type",
+    "id",
+    "model",
+    "status",
+    "output",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "attempts",
+    "latency_s",
+    "error",
+    "cached_tokens",
+    "reasoning_tokens",
+    "ttft_s",
+    "details",
+)
+
+
 @dataclass(frozen=True)
 class Result:
     """The outcome of one request, as stored and exported."""
@@ -142,7 +163,7 @@ UNSENT = "could not connect"  # how a connection failure that never reached the 
 class Failure:
     """What went wrong with one attempt. `status` is None when no HTTP answer arrived."""
 
-    kind: str  # http | timeout | connection | malformed
+    cause: str  # http | timeout | connection | malformed: what kind of thing went wrong
     message: str
     status: int | None = None
     code: str | None = None
@@ -151,8 +172,8 @@ class Failure:
 
     def describe(self) -> str:
         if self.status is None:
-            return f"{self.kind}: {self.message}"
-        if self.kind == "malformed":
+            return f"{self.cause}: {self.message}"
+        if self.cause == "malformed":
             return f"malformed answer (HTTP {self.status}): {self.message}"
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status}{code}: {self.message}"
@@ -161,7 +182,7 @@ class Failure:
     def transient(self) -> bool:
         """Worth sending again on a later run: the server or the network failed, not the request
         (a wrong key is fixed outside the job, so that counts too)."""
-        if self.kind != "http":
+        if self.cause != "http":
             return True
         status = self.status or 0
         return status in RETRY_STATUSES or status >= 500 or status == 401
@@ -170,8 +191,8 @@ class Failure:
     def maybe_billed(self) -> bool:
         """The server may have done the work (and billed it) without saying how much: it timed out,
         was cut off after it answered, or answered what cannot be read."""
-        return self.kind in ("timeout", "malformed") or (
-            self.kind == "connection" and not self.message.startswith(UNSENT)
+        return self.cause in ("timeout", "malformed") or (
+            self.cause == "connection" and not self.message.startswith(UNSENT)
         )
 
     @property
@@ -191,4 +212,4 @@ class Failure:
     @property
     def unreachable(self) -> bool:
         """No useful answer from the endpoint at all: what an outage looks like."""
-        return self.kind in ("timeout", "connection") or (self.status or 0) >= 500
+        return self.cause in ("timeout", "connection") or (self.status or 0) >= 500

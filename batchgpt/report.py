@@ -11,34 +11,22 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .errors import OutputError
 from .files import atomic_write
+from .records import RESULT_COLUMNS as RECORD_COLUMNS
 
-RESULT_COLUMNS = [
-    "job",
-    "task",
-    "type",
-    "id",
-    "model",
-    "status",
-    "output",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "attempts",
-    "latency_s",
-    "error",
-    "cached_tokens",
-    "reasoning_tokens",
-    "ttft_s",
-    "details",
-]
+if TYPE_CHECKING:
+    from .store import Store
+
+RESULT_COLUMNS = ["job", *RECORD_COLUMNS]  # a results file names its job in every row
 REPORT_COLUMNS = [
     "task",
     "model",
@@ -180,3 +168,16 @@ def parquet_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
         yield from batch.to_pylist()
+
+
+def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
+    """Write a run's results and report from the store (atomically, so never half a file)."""
+    try:
+        write_results(results, store.results(job, run_id), job)
+        write_table(report_path, report_rows(store.groups(job, run_id)), REPORT_COLUMNS)
+    except OutputError as exc:  # it names the file that failed, results or report
+        state = shlex.quote(str(store.directory))
+        raise OutputError(
+            f"{exc}. The answers are safe in the store: `batchgpt export {run_id} --state {state} "
+            "--out PATH` writes them elsewhere"
+        ) from None

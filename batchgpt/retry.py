@@ -61,7 +61,7 @@ def _retryable(failure: Failure) -> bool:
     should = (failure.headers or {}).get("x-should-retry")
     if should in ("true", "false"):
         return should == "true"
-    if failure.status is None or failure.kind == "malformed":
+    if failure.status is None or failure.cause == "malformed":
         return True
     return failure.status in RETRY_STATUSES or failure.status >= 500
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import shlex
 import signal
 import sqlite3
 import time
@@ -40,7 +39,7 @@ from .pricing import Pricing
 from .progress import Progress
 from .provider import api_key
 from .records import Failure, Pack, Provider, Reply, Request, Result, shown_url
-from .report import REPORT_COLUMNS, report_rows, write_results, write_table
+from .report import export
 from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, Store
@@ -624,42 +623,36 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
             asyncio.run(engine.main())
         except asyncio.CancelledError:
             pass  # a signal ended the run; what was answered is committed
-        store.count_sent(run_id, engine.sent)
+            store.count_sent(run_id, engine.sent)
         store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
+        paths = (str(job.results.absolute()), str(job.report.absolute()))
         if not engine.hard_stop:
             try:
                 export(store, job.name, run_id, job.results, job.report)
             except OutputError:
-                store.finish_run(
-                    run_id,
-                    OutputError.exit_code,
-                    "the results could not be written",
-                    str(job.results.absolute()),
-                    str(job.report.absolute()),
-                )
+                totals = store.totals(job.name, run_id)
+                store.finish_run(run_id, OutputError.exit_code, "the results could not be written", *paths, totals)
                 raise
-    groups = store.report(job.name, run_id)
-    totals = report_rows(groups)[-1]
-    failed = totals["failed"]
+    totals = store.totals(job.name, run_id)
     if engine.signal is not None:
         exit_code = 128 + int(engine.signal)
     else:
-        exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if failed else EXIT_OK
-    store.finish_run(run_id, exit_code, engine.stopped, str(job.results.absolute()), str(job.report.absolute()))
+        exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
+    store.finish_run(run_id, exit_code, engine.stopped, *paths, totals)
     return Summary(
         run_id=run_id,
         job=job.name,
-        items=totals["requests"],
+        items=totals.items,
         sent=engine.sent,
-        ok=totals["succeeded"],
-        failed=failed,
-        skipped=totals["requests"] - totals["succeeded"] - failed,
+        ok=totals.ok,
+        failed=totals.failed,
+        skipped=totals.skipped,
         reused=progress.reused,
-        failed_transient=store.transient_failures(job.name, run_id),
+        failed_transient=totals.failed_transient,
         refused=engine.refused,
-        prompt_tokens=totals["prompt_tokens"],
-        completion_tokens=totals["completion_tokens"],
-        cost_usd=totals["cost_usd"],
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_usd=totals.cost_usd,
         elapsed_s=time.monotonic() - started,
         exit_code=exit_code,
         results=job.results,
@@ -669,16 +662,3 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         unknown_models=tuple(engine.pricing.unknown),
         exported=not engine.hard_stop,
     )
-
-
-def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
-    """Write a run's results and report from the store (atomically, so never half a file)."""
-    try:
-        write_results(results, store.results(job, run_id), job)
-        write_table(report_path, report_rows(store.report(job, run_id)), REPORT_COLUMNS)
-    except OutputError as exc:  # it names the file that failed, results or report
-        state = shlex.quote(str(store.directory))
-        raise OutputError(
-            f"{exc}. The answers are safe in the store: `batchgpt report {run_id} --state {state} "
-            "--out PATH` writes them elsewhere"
-        ) from None

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import files
 from .errors import LockedError, StateError
-from .records import Request, Result
+from .records import RESULT_COLUMNS, Request, Result
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
@@ -85,24 +85,17 @@ MIGRATIONS = (
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
 TEXT, JSON, VECTOR = 0, 1, 2
 
-RESULT_COLUMNS = (
-    "task",
-    "type",
-    "id",
-    "model",
-    "status",
-    "output",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "attempts",
-    "latency_s",
-    "error",
-    "cached_tokens",
-    "reasoning_tokens",
-    "ttft_s",
-    "details",
-)
+
+@dataclass(frozen=True)
+class RunTotals:
+    items: int
+    ok: int
+    failed: int
+    failed_transient: int  # of `failed`: sent again by a plain rerun
+    skipped: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
 
 
 @dataclass(frozen=True)
@@ -192,20 +185,42 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
-    def finish_run(self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str) -> None:
+    def totals(self, job: str, run_id: int) -> RunTotals:
+        """The run's counts, tokens and cost: the one place they are added up. The cost is None
+        (unknown), never a partial sum, when an answered item has no cost."""
         self.commit()
-        job = self._db.execute("SELECT job FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        totals = self._db.execute(
-            """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'skipped'),
-                      SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)
+        row = self._db.execute(
+            """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'error' AND transient = 1),
+                      SUM(status = 'skipped'), SUM(prompt_tokens), SUM(completion_tokens),
+                      CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
+                           ELSE COALESCE(SUM(cost_usd), 0) END
                FROM items WHERE job = ? AND run_id = ?""",
             (job, run_id),
         ).fetchone()
+        return RunTotals(*(value or 0 for value in row[:7]), cost_usd=row[7])
+
+    def finish_run(
+        self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str, totals: RunTotals
+    ) -> None:
         self._db.execute(
             """UPDATE runs SET finished = ?, exit_code = ?, items = ?, ok = ?, failed = ?, skipped = ?,
                       prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?
                WHERE id = ?""",
-            (time.time(), exit_code, *totals, stopped, results, report, run_id),
+            (
+                time.time(),
+                exit_code,
+                totals.items,
+                totals.ok,
+                totals.failed,
+                totals.skipped,
+                totals.prompt_tokens,
+                totals.completion_tokens,
+                totals.cost_usd,
+                stopped,
+                results,
+                report,
+                run_id,
+            ),
         )
 
     def count_sent(self, run_id: int, sent: int) -> None:
@@ -336,7 +351,7 @@ class Store:
                     record["details"] = json.loads(record["details"])
                 yield record
 
-    def report(self, job: str, run_id: int) -> list[dict[str, Any]]:
+    def groups(self, job: str, run_id: int) -> list[dict[str, Any]]:
         """One row per task and model in input order. A cost is None (unknown), never 0, when any
         answered item of the group has no cost: no price, or no usage in the answer."""
         self.commit()
@@ -350,15 +365,6 @@ class Store:
         ).fetchall()
         names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
         return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def transient_failures(self, job: str, run_id: int) -> int:
-        """The run's failed items that a plain rerun sends again."""
-        self.commit()
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status = 'error' AND transient = 1",
-            (job, run_id),
-        ).fetchone()
-        return int(row[0])
 
     def abandon(self, job: str, run_id: int, reason: str) -> None:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next

@@ -60,7 +60,7 @@ def test_failures_say_what_happened(server, fault, kind, status, code):
     faults(server, fault)
     failure = send(Provider(base_url=server.base_url), chat_request(), timeout=0.5)
     assert isinstance(failure, Failure)
-    assert (failure.kind, failure.status, failure.code) == (kind, status, code)
+    assert (failure.cause, failure.status, failure.code) == (kind, status, code)
     assert SECRET not in failure.describe()
 
 
@@ -108,7 +108,7 @@ def test_the_key_is_not_in_reprs():
 
 def test_connection_refused_is_a_connection_failure():
     failure = send(Provider(base_url="http://127.0.0.1:9/v1"), chat_request())
-    assert isinstance(failure, Failure) and failure.kind == "connection"
+    assert isinstance(failure, Failure) and failure.cause == "connection"
 
 
 def test_the_redactor_hides_every_secret_a_provider_holds():
@@ -207,7 +207,7 @@ def stream(*events: bytes) -> bytes:
 def test_stream_events_no_server_should_send_are_malformed_answers(hostile, body):
     provider = hostile(200, "text/event-stream", body)
     outcome = send(provider, chat_request(stream=True))
-    assert isinstance(outcome, Failure) and outcome.kind == "malformed"
+    assert isinstance(outcome, Failure) and outcome.cause == "malformed"
 
 
 def test_a_key_the_server_escaped_is_hidden_all_the_same(hostile):

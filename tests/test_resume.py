@@ -141,7 +141,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_store_survives(server, write_job,
     started = time.monotonic()
     out, err = child.communicate(timeout=30)
     assert child.returncode == 130 and time.monotonic() - started < 5
-    assert "Traceback" not in err and "batchgpt report" in err
+    assert "Traceback" not in err and "batchgpt export" in err
     assert answered(tmp_path / ".batchgpt") >= 5
     server.config.faults = []
     rerun = start(job, server.base_url)
@@ -181,7 +181,7 @@ def test_an_unusable_state_directory_is_a_clear_error(cli, write_job, tmp_path):
     assert result.exit_code == 2 and "cannot use the state directory" in result.stderr
 
 
-def test_runs_lists_past_runs_and_report_rewrites_them(cli, server, write_job, tmp_path):
+def test_runs_lists_past_runs_and_export_writes_them_again(cli, server, write_job, tmp_path):
     path = write_job(chat_job(["a", "b"]))
     assert cli("run", str(path)).exit_code == 0
     assert cli("run", str(path)).exit_code == 0
@@ -190,10 +190,10 @@ def test_runs_lists_past_runs_and_report_rewrites_them(cli, server, write_job, t
     lines = [line for line in listing.stdout.splitlines() if "│ t " in line or "│ t  " in line or " t " in line]
     assert len(lines) >= 2
     (tmp_path / "out" / "t.csv").unlink()
-    rewritten = cli("report", "t", "--state", str(tmp_path / ".batchgpt"))
+    rewritten = cli("export", "t", "--state", str(tmp_path / ".batchgpt"))
     assert rewritten.exit_code == 0
     assert [r["output"] for r in results(tmp_path / "out" / "t.csv")] == ["Echo: a", "Echo: b"]
-    missing = cli("report", "99", "--state", str(tmp_path / ".batchgpt"))
+    missing = cli("export", "99", "--state", str(tmp_path / ".batchgpt"))
     assert missing.exit_code == 2 and "no run '99'" in missing.stderr
     nothing = cli("runs", "--state", str(tmp_path / "nowhere"))
     assert nothing.exit_code == 2 and "no run state" in nothing.stderr
@@ -271,9 +271,9 @@ def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewh
     report = tmp_path / "out" / "t-report.csv"
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"cannot write {report}: No space left on device" in result.stderr and ".tmp" not in result.stderr
-    assert "batchgpt report" in result.stderr
+    assert "batchgpt export" in result.stderr
     assert answered(tmp_path / ".batchgpt") == 2 and sorted(os.listdir(tmp_path / "out")) == ["t.jsonl"]
-    elsewhere = cli("report", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv"))
+    elsewhere = cli("export", "t", "--state", str(tmp_path / ".batchgpt"), "--out", str(tmp_path / "r.csv"))
     assert elsewhere.exit_code == 0
     assert [r["output"] for r in results(tmp_path / "r.csv")] == ["Echo: a", "Echo: b"]
     assert cli("run", str(path)).exit_code == 0 and len(server.seen) == 2  # nothing paid twice

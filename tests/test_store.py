@@ -52,7 +52,8 @@ def test_a_transient_error_is_sent_again_by_a_plain_rerun_and_a_permanent_one_is
     assert store.claim(run, "job", bad) and store.claim(run, "job", flaky)
     store.record("job", answer(bad, "error", error="HTTP 400: no"))
     store.record("job", answer(flaky, "error", error="HTTP 503: busy", transient=True))
-    assert store.transient_failures("job", run) == 1
+    totals = store.totals("job", run)
+    assert (totals.failed, totals.failed_transient) == (2, 1)
     rerun = store.begin_run("job", None)
     assert store.claim(rerun, "job", bad) is False
     assert store.claim(rerun, "job", flaky) is True
@@ -109,11 +110,11 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
     store.record("job", answer(rows[0], prompt_tokens=10, completion_tokens=5, cost_usd=0.25))
     store.record("job", answer(rows[1], "error", error="x"))
     store.record("job", answer(rows[2], prompt_tokens=4, completion_tokens=1, cost_usd=None))
-    report = {g["model"]: g for g in store.report("job", run)}
+    report = {g["model"]: g for g in store.groups("job", run)}
     no_usage = request(3, "d", model="streamed")
     store.claim(run, "job", no_usage)
     store.record("job", answer(no_usage, prompt_tokens=None, cost_usd=None))  # a server that sent no usage
-    assert {g["model"]: g for g in store.report("job", run)}["streamed"]["cost_usd"] is None
+    assert {g["model"]: g for g in store.groups("job", run)}["streamed"]["cost_usd"] is None
     assert report["known"] == {
         "task": "t",
         "model": "known",
@@ -133,7 +134,7 @@ def test_runs_are_listed_with_their_totals(tmp_path):
     r = request(0, "a")
     store.claim(run, "job", r)
     store.record("job", answer(r, prompt_tokens=2, completion_tokens=3, cost_usd=0.1))
-    store.finish_run(run, 0, None, "out.csv", "rep.csv")
+    store.finish_run(run, 0, None, "out.csv", "rep.csv", store.totals("job", run))
     [info] = store.runs()
     assert (info.job, info.exit_code, info.ok, info.failed, info.prompt_tokens, info.cost_usd) == (
         "job",
@@ -225,7 +226,7 @@ def _busy_writer(directory, job: str, start, errors) -> None:
             store.record(job, answer(req, output="x"))
             if n % 5 == 0:
                 store.commit()
-        store.finish_run(run, 0, None, "r", "p")
+        store.finish_run(run, 0, None, "r", "p", store.totals(job, run))
         store.close()
     except Exception as exc:  # reported to the parent, which fails the test with it
         errors.put(f"{job}: {type(exc).__name__}: {exc}")
