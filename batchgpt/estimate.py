@@ -149,7 +149,7 @@ class _Group:
     notes: set[str] = field(default_factory=set)
 
 
-def estimate(job: Job, pricing: Pricing | None = None) -> list[dict]:
+def estimate(job: Job, pricing: Pricing | None = None) -> list[dict[str, Any]]:
     """The dry-run table: one row per task and model in input order, then TOTAL."""
     pricing = pricing or Pricing(job.pricing, job.provider.base_url)
     estimator = Estimator(pricing)
@@ -178,9 +178,9 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
     return list(groups.values())
 
 
-def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool) -> list[dict]:
+def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool) -> list[dict[str, Any]]:
     rows = [_row(g, pricing, limits) for g in groups]
-    total = {"task": "TOTAL", "model": ""}
+    total: dict[str, Any] = {"task": "TOTAL", "model": ""}
     for column in ("requests", "prompt_tokens", "max_completion_tokens"):
         values = [r[column] for r in rows]
         total[column] = None if None in values else sum(values)
@@ -221,7 +221,7 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     return rows + [total]
 
 
-def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict:
+def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
     notes = sorted(group.notes)
     worst = group.worst_tokens if group.worst_known else None
     if group.billing == "tokens":

@@ -26,7 +26,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -149,10 +149,12 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedLimit | None = None,
         draw: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ):
         self.name = name
         self._clock = clock
         self._draw = draw
+        self._fake_sleep = sleep  # a test's sleep that moves `clock`: waits for the pace then cost no time
         self._shared = shared
         self._told = (rpm / 60 if rpm else None, tpm / 60 if tpm else None)
         self._server: tuple[float | None, float | None] = (None, None)
@@ -305,6 +307,9 @@ class Pacer:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, waking early when anything changes (an answer, a pause, a new rate, a stop)."""
+        if self._fake_sleep is not None and seconds != float("inf"):
+            await self._fake_sleep(seconds)
+            return
         self._changed.clear()
         try:
             await asyncio.wait_for(self._changed.wait(), None if seconds == float("inf") else seconds)
@@ -424,10 +429,12 @@ class Pacing:
         clock: Callable[[], float] = time.monotonic,
         shared: Callable[[str], SharedLimit] | None = None,
         draw: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ):
         self._settings = (rpm, tpm, concurrency, patience)
         self._clock = clock
         self._draw = draw
+        self._sleep = sleep
         self._shared = shared
         self._pacers: dict[tuple[str, str, str], Pacer] = {}
         self._closed = False
@@ -440,7 +447,7 @@ class Pacing:
             shared = self._shared(f"{identity[1]}:{model}") if self._shared else None
             name = f"{model} at {shown_url(endpoint)}" if model else shown_url(endpoint)
             pacer = self._pacers[identity] = Pacer(
-                name, rpm, tpm, concurrency, patience, self._clock, shared, self._draw
+                name, rpm, tpm, concurrency, patience, self._clock, shared, self._draw, self._sleep
             )
             if self._closed:  # a run that stopped starts nothing, on a limit it had not used yet neither
                 pacer.close()

@@ -11,18 +11,24 @@ import json
 from collections.abc import Iterator
 
 from .jobs import dump
-from .records import Pack, Request
+from .records import Pack, Provider, Request
 from .tokens import Counter
 
 MAX_PACK_TOKENS = 300_000  # /v1/embeddings: tokens in one request, all inputs together
 MAX_INPUT_TOKENS = 8_192  # /v1/embeddings: tokens in one input
 
 
+# What items must share to share a pack: their task, their provider and their body but for `input`.
+_Key = tuple[str, Provider, str]
+
+
 class Packer:
-    def __init__(self, counter: Counter):
+    """Groups requests into packs as they come, in input order; `flush` closes what is left open."""
+
+    def __init__(self, counter: Counter) -> None:
         self._counter = counter
-        self._open: dict[tuple, list[tuple[Request, int]]] = {}
-        self._tokens: dict[tuple, int] = {}
+        self._open: dict[_Key, list[tuple[Request, int]]] = {}
+        self._tokens: dict[_Key, int] = {}
 
     def add(self, request: Request) -> Iterator[Pack]:
         """The packs that are full once `request` is added (often none)."""
@@ -43,10 +49,11 @@ class Packer:
             yield self._close(key)
 
     def flush(self) -> Iterator[Pack]:
+        """Every pack still open, full or not."""
         for key in list(self._open):
             yield self._close(key)
 
-    def _close(self, key: tuple) -> Pack:
+    def _close(self, key: _Key) -> Pack:
         members = self._open.pop(key)
         self._tokens.pop(key, None)
         requests = tuple(request for request, _ in members)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -175,7 +176,7 @@ class Pricing:
             return 0.0
         override = self._overrides.get(model, {})
         key = {"images": "per_image", "characters": "per_1m_chars", "minutes": "per_minute"}.get(billing)
-        if key in override:
+        if key is not None and key in override:
             return override[key] / (_MILLION if billing == "characters" else 1)
         if billing == "images":
             default_quality, default_size = _IMAGE_DEFAULTS.get(model, ("standard", "1024x1024"))
@@ -233,12 +234,16 @@ def _genai_price(model: str, base_url: str | None) -> Price | None:
     if batch is not None:
         values["batch_input"] = _per_m(getattr(batch, "input_mtok", None))
         values["batch_output"] = _per_m(getattr(batch, "output_mtok", None))
-    return Price(input=values.pop("input") or 0.0, output=values.pop("output") or 0.0, **values)
+    return Price(
+        input=values["input"] or 0.0,
+        output=values["output"] or 0.0,
+        cached_input=values["cached_input"],
+        batch_input=values.get("batch_input"),
+        batch_output=values.get("batch_output"),
+    )
 
 
-def _now():
-    from datetime import datetime, timezone
-
+def _now() -> datetime:
     return datetime.now(tz=timezone.utc)
 
 

@@ -19,7 +19,7 @@ import random
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -87,8 +87,20 @@ class Summary:
     exported: bool = True
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Where the engine takes time and chance from. Tests give it a fake clock and a sleep that
+    only moves that clock, so a fault test waits out no real backoff."""
+
+    clock: Callable[[], float] = time.monotonic
+    draw: Callable[[], float] = random.random  # uniform in [0, 1): jitter
+    sleep: Callable[[float], Awaitable[None]] | None = None  # None: really wait, waking when the run stops
+
+
 class Engine:
-    def __init__(self, job: Job, store: Store, run_id: int, options: RunOptions, progress: Progress):
+    def __init__(
+        self, job: Job, store: Store, run_id: int, options: RunOptions, progress: Progress, timing: Timing = Timing()
+    ):
         self.job = job
         self.store = store
         self.run_id = run_id
@@ -100,14 +112,18 @@ class Engine:
         self.media = MediaWriter(media_folder(job.results, job.name))
         limits = job.limits
         self.shared = SharedLimits(limits.shared) if limits.shared else None
+        self.timing = timing
         self.pacing = Pacing(
             limits.rpm,
             limits.tpm,
             limits.concurrency,
             limits.patience,
+            clock=timing.clock,
             shared=self.shared.limit if self.shared else None,
+            draw=timing.draw,
+            sleep=timing.sleep,
         )
-        self.outage = Outage(limits.outage)
+        self.outage = Outage(limits.outage, timing.clock)
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
         self.stopped: str | None = None
@@ -116,7 +132,6 @@ class Engine:
         self.sent = 0
         self._clients: dict[Provider, Client] = {}
         self._keys: dict[Provider, str | None] = {}
-        self._random = random.Random()
         self._uncommitted: list[asyncio.Future[None]] = []
         self._commit_due = False
         self._stopping: asyncio.Event | None = None
@@ -326,7 +341,7 @@ class Engine:
                 for r, b in zip(pack.requests, bounds(), strict=True)
             )
 
-        tries = _Tries(time.monotonic())
+        tries = _Tries(self.timing.clock())
         results: list[Result] = []
         try:
             results = await self._attempts(pack, tokens, worst, tries)
@@ -372,15 +387,13 @@ class Engine:
             if self.budget is not None and outcome.maybe_billed:
                 self.budget.settle(worst, worst)  # billed in full, as far as anyone can tell; a retry reserves again
                 tries.held = False
-            verdict = decide(
-                outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self._random.random()
-            )
+            verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
             tries.retries_used += verdict.counts
             self._stop_for(verdict)
             give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
             if give_up is not None:
                 log.warning("%s failed after %d attempt%s: %s", first.id, tries.count, "s" * (tries.count > 1), give_up)
-                latency = round(time.monotonic() - tries.started, 4)
+                latency = round(self.timing.clock() - tries.started, 4)
                 return [
                     self._outcome(
                         r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=outcome.transient
@@ -397,12 +410,12 @@ class Engine:
         """Send once: the results, or what went wrong (told to the pacer and the outage watch)."""
         tries.count += 1
         self.sent += 1
-        started = time.monotonic()
+        started = self.timing.clock()
         try:
             outcome = await client.send(pack)
             if isinstance(outcome, Answer):
                 try:
-                    results = self._answered(pack, outcome, tries.count, time.monotonic() - tries.started)
+                    results = self._answered(pack, outcome, tries.count, self.timing.clock() - tries.started)
                 except MalformedReply as exc:
                     outcome = Failure("malformed", str(exc), outcome.status, headers=outcome.headers)
                 except OutputError as exc:  # a generated file cannot be saved: nothing more can be kept
@@ -456,6 +469,9 @@ class Engine:
     async def _wait(self, seconds: float) -> bool:
         """Sleep before a retry; False when the run stopped meanwhile."""
         assert self._stopping is not None
+        if self.timing.sleep is not None:
+            await self.timing.sleep(seconds)
+            return not self.stopped
         try:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         except asyncio.TimeoutError:
@@ -463,7 +479,7 @@ class Engine:
         return False
 
     def _unanswered(self, pack: Pack, tries: _Tries) -> list[Result]:
-        latency = round(time.monotonic() - tries.started, 4) if tries.count else None
+        latency = round(self.timing.clock() - tries.started, 4) if tries.count else None
         return [
             self._outcome(r, "skipped", attempts=tries.count, latency_s=latency, error=f"not answered: {self.stopped}")
             for r in pack.requests

@@ -162,18 +162,18 @@ class TaskKind:
 
 class ChatKind(TaskKind):
     endpoint = "/chat/completions"
-    options = ("system",)
+    options: tuple[str, ...] = ("system",)
 
     def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
         system = options.get("system")
         head = [{"role": "system", "content": system}] if system else []
         return head + [{"role": "user", "content": self.text(item, options)}]
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         body = {"model": params["model"], "messages": self.messages(item, options)}
         return apply_params(body, params, chat=True)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         message = _first_choice(data).get("message")
         if not isinstance(message, dict):
             raise MalformedReply("choices[0].message is missing")
@@ -196,7 +196,7 @@ class Translate(ChatKind):
     text_field = "text"
     options = ("source_lang", "target_lang")
 
-    def messages(self, item, options):
+    def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
         source = options.get("source_lang")
         direction = f"from {source} into {options['target_lang']}" if source else f"into {options['target_lang']}"
         system = (
@@ -206,14 +206,14 @@ class Translate(ChatKind):
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": self.text(item, options)}]
 
-    def clean(self, content):
+    def clean(self, content: str) -> str:
         return content.strip()
 
 
 class Dialogue(ChatKind):
     name = "dialogue"
 
-    def messages(self, item, options):
+    def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
         system = options.get("system")
         head = [{"role": "system", "content": system}] if system else []
         return head + [dict(m) for m in item["messages"]]
@@ -224,7 +224,7 @@ class Code(ChatKind):
     text_field = "description"
     options = ("language",)
 
-    def messages(self, item, options):
+    def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
         language = options.get("language")
         what = f"{language} code" if language else "code"
         system = (
@@ -233,7 +233,7 @@ class Code(ChatKind):
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": self.text(item, options)}]
 
-    def clean(self, content):
+    def clean(self, content: str) -> str:
         return strip_fences(content)
 
 
@@ -242,11 +242,11 @@ class Completion(TaskKind):
     endpoint = "/completions"
     text_field = "prompt"
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         body = {"model": params["model"], "prompt": self.text(item, options)}
         return apply_params(body, params, chat=False)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         text = _first_choice(data).get("text")
         if not isinstance(text, str):
             raise MalformedReply("choices[0].text is missing")
@@ -286,12 +286,12 @@ class Embedding(TaskKind):
     # few MB. A task's `batch_size` changes it.
     pack_size = 256
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         # base64, as the official SDK asks: a quarter of the bytes of a JSON float list.
         body = {"model": params["model"], "input": self.text(item, options), "encoding_format": "base64"}
         return _passthrough(body, options, ("dimensions",), params)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         vectors = []
         entries = _data_list(data)
         if not all(isinstance(e, dict) and isinstance(e.get("index", 0), int) for e in entries):
@@ -318,10 +318,10 @@ class Moderation(TaskKind):
     default_model = "omni-moderation-latest"
     pack_size = 32  # the API's documented limit is not known; 32 texts a request is conservative
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         return _passthrough({"model": params["model"], "input": self.text(item, options)}, options, (), params)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         outputs, details = [], []
         for result in _data_list(data, "results"):
             if not isinstance(result, dict) or not isinstance(result.get("categories"), dict):
@@ -346,14 +346,14 @@ class Image(TaskKind):
     billing = "images"
     chat_family = False
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         body = {"model": params["model"], "prompt": self.text(item, options)}
         return _passthrough(body, options, self.options, params)
 
-    def units(self, body):
+    def units(self, body: Mapping[str, Any]) -> float | None:
         return float(body.get("n") or 1)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         media, urls, revised = [], [], []
         suffix = str(data.get("output_format") or "png")
         for entry in _data_list(data):
@@ -393,14 +393,14 @@ class Speech(TaskKind):
     chat_family = False
     default_model = "tts-1"
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         body = {"model": params["model"], "input": self.text(item, options), "voice": options.get("voice") or "alloy"}
         return _passthrough(body, options, ("format", "speed"), params, rename={"format": "response_format"})
 
-    def units(self, body):
+    def units(self, body: Mapping[str, Any]) -> float | None:
         return float(len(body["input"]))
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         audio = data.get("_binary")
         if not isinstance(audio, bytes) or not audio:
             raise MalformedReply("the answer holds no audio")
@@ -431,10 +431,10 @@ class Transcription(TaskKind):
     default_model = "whisper-1"
     file_field = "file"
 
-    def body(self, item, options, params):
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         return _passthrough({"model": params["model"]}, options, self.options, params)
 
-    def parse(self, data):
+    def parse(self, data: Mapping[str, Any]) -> Reply:
         text = data.get("text")
         if not isinstance(text, str):
             raise MalformedReply("the transcription has no text")

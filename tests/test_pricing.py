@@ -52,3 +52,14 @@ def test_batch_prices_where_the_provider_has_them():
     price = Pricing().price("gpt-4o-mini")
     assert price.batch_input == pytest.approx(price.input / 2)
     assert Price(1.0, 2.0).cost(10, 10, batch=True) is None
+
+
+def test_unit_prices_come_from_the_jobs_pricing_first():
+    pricing = Pricing({"my-image": {"per_image": 0.5}, "my-tts": {"per_1m_chars": 20}, "my-stt": {"per_minute": 0.01}})
+    assert pricing.unit_price("my-image", "images") == 0.5
+    assert pricing.unit_price("my-tts", "characters") == pytest.approx(20 / 1_000_000)
+    assert pricing.unit_price("my-stt", "minutes") == 0.01
+    assert pricing.unit_price("my-image", "tokens") is None  # token billing has no unit price
+    assert pricing.unit_price("my-image", "free") == 0.0
+    assert pricing.unit_price("dall-e-3", "images", size="1792x1024", quality="hd") == 0.12
+    assert pricing.unit_price("nobody-knows", "minutes") is None

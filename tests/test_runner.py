@@ -4,6 +4,7 @@ these runs use faster limits so that the suite stays quick, and assert what must
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -221,3 +222,74 @@ def test_two_jobs_at_once_from_one_folder_on_one_limit_both_finish(limited, writ
     assert [c.returncode for c in children] == [0, 0], [err for _, err in outputs]
     assert all("Traceback" not in err for _, err in outputs)
     assert statuses(tmp_path / "out" / "one.csv") == statuses(tmp_path / "out" / "two.csv") == {"ok": 60}
+
+
+# ----------------------------------------------------------------------------- the engine alone, on a fake clock
+
+
+class FakeTime:
+    """A clock that moves only when the engine sleeps: backoff costs no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def engine_run(job_spec: dict, base_url: str, tmp_path: Path, fake: FakeTime, draw: float = 0.5):
+    """Run a job through the Engine itself, with injected time; (engine, rows by id)."""
+    import io
+
+    from batchgpt.jobs import Overrides, load
+    from batchgpt.progress import Progress
+    from batchgpt.runner import Engine, RunOptions, Timing
+    from batchgpt.store import Store
+
+    os.environ["OPENAI_API_KEY"] = SECRET
+    job = load({**job_spec, "output": {"results": str(tmp_path / "r.csv")}}, Overrides(base_url=base_url))
+    store = Store(tmp_path / "state")
+    run_id = store.begin_run(job.name, None)
+    with Progress(job.name, job.count, bar=False, stream=io.StringIO()) as progress:
+        engine = Engine(job, store, run_id, RunOptions(), progress, Timing(fake.clock, lambda: draw, fake.sleep))
+        asyncio.run(engine.main())
+    rows = {row["id"]: row for row in store.results(job.name, run_id)}
+    store.close()
+    return engine, rows
+
+
+def test_retries_back_off_exponentially_on_the_engines_clock(server, tmp_path):
+    faults(server, "500:first=3")
+    fake = FakeTime()
+    started = time.monotonic()
+    engine, rows = engine_run(chat_job(["a"], limits={"max_retries": 3}), server.base_url, tmp_path, fake, draw=0.0)
+    assert rows["p0"]["status"] == "ok" and rows["p0"]["attempts"] == 4
+    assert fake.slept == [0.5, 1.0, 2.0]  # the policy's backoff, with no jitter drawn
+    assert time.monotonic() - started < 5  # and none of it waited for real
+
+
+def test_an_outage_is_declared_by_the_engines_clock(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fake = FakeTime()
+    job = chat_job(["a", "b"], limits={"outage": 60, "max_retries": 2, "concurrency": 1})
+    engine, rows = engine_run(job, f"http://127.0.0.1:{port}/v1", tmp_path, fake)
+    assert engine.stopped is not None and "no answer from the endpoint for 60 s" in engine.stopped
+    assert {row["status"] for row in rows.values()} == {"skipped"}
+    assert sum(fake.slept) >= 60  # held past max_retries until the spell was long enough
+
+
+def test_a_limit_refusing_everything_fails_its_items_after_patience_on_the_engines_clock(server, tmp_path):
+    faults(server, "429-no-retry-after")
+    fake = FakeTime()
+    engine, rows = engine_run(chat_job(["a"], limits={"patience": 120}), server.base_url, tmp_path, fake)
+    [row] = rows.values()
+    assert row["status"] == "error" and "limits.patience" in row["error"]
+    assert 120 <= sum(fake.slept) < 160 and row["attempts"] > 7  # waited, not counted against max_retries
