@@ -365,3 +365,10 @@ def test_a_balance_that_is_no_number_is_not_shown_as_one(cli, server):
     server.config.billing = (float("nan"), 0.0)
     result = cli("balance", "--base-url", server.base_url)
     assert result.exit_code == 1 and "$nan" not in result.output and "no JSON" in result.output
+
+
+def test_batch_size_is_a_tasks_setting_and_an_item_that_sets_it_is_told_so(cli, write_job):
+    # It was accepted on an item and silently ignored: the item still packed 256 at a time.
+    job = write_job({"tasks": [{"type": "embedding", "batch_size": 8, "items": [{"text": "a", "batch_size": 1}]}]})
+    result = cli("validate", str(job))
+    assert result.exit_code == 2 and "batch_size" in result.stderr and "/tasks/0/items/0" in result.stderr
