@@ -7,8 +7,6 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,29 +17,6 @@ import click
 
 from . import __version__
 from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
-
-log = logging.getLogger("batchgpt")
-
-
-class _Redact(logging.Filter):
-    """Defence in depth: whatever a log line says, it never shows an API key."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for name, value in os.environ.items():
-            if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name) and value in message:
-                message = message.replace(value, "****")
-        record.msg, record.args = message, ()
-        return True
-
-
-def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("batchgpt: %(levelname)s: %(message)s"))
-    handler.addFilter(_Redact())
-    log.handlers[:] = [handler]
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 def _print_problems(problems: Any, suffix: str = "") -> None:
@@ -71,9 +46,13 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="batchgpt")
 @click.option("-v", "--verbose", is_flag=True, help="Log every retry.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(context: click.Context, verbose: bool) -> None:
     """Run batches of prompts against OpenAI-compatible APIs from job files."""
-    _setup_logging(verbose)
+    from . import logs
+
+    context.obj = {"verbose": verbose}
+    logs.setup(verbose)
 
 
 def _overrides(kwargs: dict[str, Any]):
@@ -144,9 +123,11 @@ def run(
     **kwargs: Any,
 ) -> None:
     """Validate JOB, then run it: results and a token and cost report are written at the end."""
+    from . import logs
     from .jobs import load
     from .runner import RunOptions, run_job
 
+    logs.setup(click.get_current_context().find_root().obj["verbose"], log_format)
     if dry_run:
         _estimate(job, kwargs)
         return

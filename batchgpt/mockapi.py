@@ -1,8 +1,10 @@
 """What the mock server answers, endpoint by endpoint: deterministic bodies shaped like the real API's.
 
 Pure functions of a request body (and a token counter): the server in mockserver.py adds the
-transport, the faults and the rate limits. Every answer says which request it answers: a chat
-reply echoes the last user message, a vector and a moderation verdict follow from the text.
+transport, mockfaults.py the faults and mocklimits.py the rate limits. Every answer says which
+request it answers: a chat reply echoes the last user message, a vector and a moderation verdict
+follow from the text. `reply` maps each kind of request to its answer, streams included as their
+server-sent events; an answer fault (usage-strings, no-done, ...) breaks the answer here.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import struct
 import wave
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .tokens import Counter
@@ -56,6 +61,8 @@ def _bad(message: str, param: str | None = None, code: str | None = None) -> dic
 
 def invalid(kind: str, body: dict[str, Any], counter: Counter) -> dict[str, Any] | None:
     """The 400 the real API gives for this body, or None."""
+    if kind == "transcriptions":  # a form: the upload is checked first
+        return _invalid_upload(body)
     if not body.get("model"):
         return _bad("you must provide a model parameter", "model")
     if kind == "chat":
@@ -82,6 +89,14 @@ def invalid(kind: str, body: dict[str, Any], counter: Counter) -> dict[str, Any]
             return _bad("'voice' is a required property", "voice")
         if not isinstance(body.get("input"), str) or len(body["input"]) > 4096:
             return _bad("'input' must be a string of at most 4096 characters", "input")
+    return None
+
+
+def _invalid_upload(body: dict[str, Any]) -> dict[str, Any] | None:
+    if "_file" not in body:
+        return _bad("'file' is a required property", "file")
+    if not body.get("model"):
+        return _bad("'model' is a required property", "model")
     return None
 
 
@@ -122,6 +137,13 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
     return 0
+
+
+def tokens_charged(kind: str, body: dict[str, Any], counter: Counter) -> int:
+    """What a request costs against a tokens-per-minute limit: its prompt and its max_tokens, as
+    the API estimates it (legacy completions default to 16)."""
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
+    return prompt_tokens(kind, body, counter) + int(max_tokens)
 
 
 def embeddings(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
@@ -280,3 +302,175 @@ def transcription(fields: dict[str, Any], filename: str, data: bytes) -> tuple[A
             "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
         }
     return answer, "application/json"
+
+
+# ------------------------------------------------------------------ chat and legacy completions
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer for the server to send: `body` as JSON, or as the text or bytes of `content_type`;
+    or, when `events` is set, a stream of server-sent events, each written as it is."""
+
+    body: Any = None
+    content_type: str = "application/json"
+    events: list[bytes] | None = None
+
+
+def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, fault: str | None = None) -> Reply:
+    """A chat or legacy completion, streamed when asked; its id follows from the request's bytes."""
+    prompt = prompt_tokens("chat" if chat else "completion", body, counter)
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
+    text, finish = reply_text(body, chat, max_tokens, counter)
+    n = body.get("n")
+    each = n if isinstance(n, int) else 1  # n answers, as many billed
+    usage = _usage(prompt, counter.text(body["model"], text).tokens * each, fault)
+    if fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
+        text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001f600"
+    ident = ("chatcmpl-" if chat else "cmpl-") + hashlib.sha1(raw).hexdigest()[:24]
+    if body.get("stream") and fault != "ignore-stream":
+        return Reply(events=stream_events(ident, body, text, finish, usage, chat, fault))
+    choices = []
+    for index in range(each):
+        choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text, "refusal": None}
+        else:
+            choice["text"] = text
+        choices.append(choice)
+    return Reply(
+        {
+            "id": ident,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": 1700000000,
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage,
+            "system_fingerprint": "fp_mock",
+        }
+    )
+
+
+def reply_text(body: dict[str, Any], chat: bool, max_tokens: int | None, counter: Counter) -> tuple[str, str]:
+    """(text, finish_reason): an echo of the last user message (or the prompt), in a fenced block
+    when a system prompt asks for code, cut to `max_tokens` with finish_reason `length`."""
+    if chat:
+        messages = body["messages"]
+        last = next((m for m in reversed(messages) if m.get("role") == "user"), messages[-1])
+        said = _text(last.get("content"))
+        wants_code = any(
+            "code" in _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+        )
+        text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
+    else:
+        text = f"Echo: {body['prompt']}"
+    if max_tokens is not None:
+        encoding = counter.encoding("o200k_base")
+        if encoding is not None:
+            tokens = encoding.encode_ordinary(text)
+            if len(tokens) > max_tokens:
+                return encoding.decode(tokens[:max_tokens]), "length"
+    return text, "stop"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return "" if content is None else str(content)
+
+
+def _usage(prompt: int, completion: int, fault: str | None) -> dict[str, Any]:
+    """CompletionUsage with its details, or the broken counts of the usage-* faults."""
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    if fault == "usage-strings":
+        return {k: str(v) if isinstance(v, int) else v for k, v in usage.items()}
+    if fault == "usage-negative":
+        return {**usage, "prompt_tokens": -prompt * 1000, "total_tokens": -prompt * 1000}
+    return usage
+
+
+def stream_events(
+    ident: str,
+    body: dict[str, Any],
+    text: str,
+    finish: str,
+    usage: dict[str, Any],
+    chat: bool,
+    fault: str | None = None,
+) -> list[bytes]:
+    """The server-sent events of a streamed answer: the text in pieces, then the usage chunk when
+    `stream_options.include_usage` asks for it, then `data: [DONE]` (which `no-done` leaves out)."""
+    kind = "chat.completion.chunk" if chat else "text_completion"
+
+    def event(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
+        chunk = {
+            "id": ident,
+            "object": kind,
+            "created": 1700000000,
+            "model": body["model"],
+            "choices": choices,
+            "usage": usage_,
+        }
+        return b"data: " + json.dumps(chunk, ensure_ascii=fault == "split-emoji").encode() + b"\n\n"
+
+    pieces = _pieces(text, fault == "split-emoji")
+    events = []
+    for n, piece in enumerate(pieces):
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish if n == len(pieces) - 1 else None}
+        if chat:
+            choice["delta"] = {"content": piece} if n else {"role": "assistant", "content": piece}
+        else:
+            choice["text"] = piece
+        events.append(event([choice]))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append(event([], usage))
+    if fault != "no-done":
+        events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def _pieces(text: str, split_characters: bool) -> list[str]:
+    """Pieces of 8 characters; or, to cut a character between two events, of 8 UTF-16 code units,
+    each half of a surrogate pair then a lone surrogate escaped in its own JSON string."""
+    if not split_characters:
+        return [text[i : i + 8] for i in range(0, len(text), 8)] or [""]
+    units = text.encode("utf-16-le", "surrogatepass")
+    return [units[i : i + 16].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 16)] or [""]
+
+
+# ------------------------------------------------------------------ every kind
+
+
+def _transcription_reply(body: dict[str, Any]) -> Reply:
+    filename, data = body["_file"]
+    answer, content_type = transcription({k: v for k, v in body.items() if k != "_file"}, filename, data)
+    return Reply(answer, content_type)
+
+
+Answer = Callable[[dict[str, Any], bytes, Counter, "str | None"], Reply]
+# kind: its answer to a valid request (body, raw bytes, counter, the answer fault or None)
+REPLIES: dict[str, Answer] = {
+    "chat": lambda body, raw, counter, fault: completion(body, raw, counter, True, fault),
+    "completion": lambda body, raw, counter, fault: completion(body, raw, counter, False, fault),
+    "embeddings": lambda body, raw, counter, fault: Reply(embeddings(body, counter)),
+    "moderations": lambda body, raw, counter, fault: Reply(moderations(body)),
+    "images": lambda body, raw, counter, fault: Reply(images(body, counter)),
+    "speech": lambda body, raw, counter, fault: Reply(*speech(body)),
+    "transcriptions": lambda body, raw, counter, fault: _transcription_reply(body),
+}
+
+
+def reply(kind: str, body: dict[str, Any], raw: bytes, counter: Counter, fault: str | None = None) -> Reply:
+    """What the API answers a valid request of `kind`; `fault` is an answer fault, or None."""
+    return REPLIES[kind](body, raw, counter, fault)

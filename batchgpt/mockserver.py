@@ -4,21 +4,23 @@ It answers like the real API (see the shared API facts): the documented error bo
 `x-ratelimit-*`, `retry-after` and `retry-after-ms` headers, `usage` counted with tiktoken as
 the API counts it, and server-sent events with `stream_options.include_usage`. Answers are
 deterministic and say which request they answer (a chat reply echoes the last user message).
-Faults are injected on demand: at a rate, for the first N attempts of each distinct request, or
-for the first N seconds. Rate limits are per model, as the API's are, and like the API's they may
-be enforced over a window shorter than their minute (`window`), so a burst can be refused while
-the per-minute figure is kept. Every answer's status is logged for tests and benchmarks to count.
+
+This module owns the transport: the routes (a table from path to the kind of request), reading
+bodies, API keys, the billing routes, the `capacity` of a busy server, and the logs tests and
+benchmarks read (`seen`, `answers`). What each kind answers is mockapi.py's; the faults injected
+on demand (at a rate, for the first N attempts of each distinct request, or for the first N
+seconds) are mockfaults.py's; the per-model rate limits, which like the API's may be enforced over
+a window shorter than their minute (`window`), are mocklimits.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import math
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -27,8 +29,15 @@ from aiohttp import web
 
 from . import mockapi
 from .mockapi import error_body
+from .mockfaults import ANSWER_FAULTS, FAULT_KINDS, OVERLOADED, Fault, FaultPicker, inject
+from .mocklimits import RateLimiter, duration
 from .tokens import Counter
 
+# what tests, benchmarks and the CLI import from here, wherever it now lives
+__all__ = ["ANSWER_FAULTS", "ENDPOINTS", "FAULT_KINDS", "Config", "Fault", "MockServer", "Seen", "duration"]
+
+# POST path (under /v1, and under Azure's /openai/deployments/{deployment}): the kind of request,
+# which picks its validation, its token count and its answer (mockapi.REPLIES)
 ENDPOINTS = {
     "/chat/completions": "chat",
     "/completions": "completion",
@@ -38,67 +47,14 @@ ENDPOINTS = {
     "/audio/speech": "speech",
     "/audio/transcriptions": "transcriptions",
 }
-FAULT_KINDS = (
-    "500",
-    "503",
-    "429",
-    "429-no-retry-after",
-    "quota",
-    "401",
-    "400",
-    "drop",
-    "hang",
-    "malformed",
-    # hostile or broken servers: an error echoing the request's headers (keys included),
-    # redirects, usage that is no count, streams cut short of [DONE] or split inside a
-    # character, and a server that ignores `stream: true`
-    "echo-headers",
-    "307",
-    "301",
-    "usage-strings",
-    "usage-negative",
-    "no-done",
-    "split-emoji",
-    "ignore-stream",
-)
-ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream")
-
-
-@dataclass
-class Fault:
-    """Inject `kind` into matching requests: at `rate`, for the `first` N attempts of each body, or
-    to every request during the first `seconds` after the first one the server sees."""
-
-    kind: str
-    rate: float = 1.0
-    first: int | None = None
-    match: str | None = None  # only requests whose body contains this text
-    seconds: float | None = None
-
-    @classmethod
-    def parse(cls, spec: str) -> Fault:
-        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '429:for=20'."""
-        kind, _, rest = spec.partition(":")
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
-        fault = cls(kind)
-        for part in filter(None, rest.split(",")):
-            key, eq, value = part.partition("=")
-            if not eq:
-                fault.rate = float(key)
-            elif key == "first":
-                fault.first = int(value)
-            elif key == "match":
-                fault.match = value
-            elif key == "for":
-                fault.seconds = float(value)
-            else:
-                raise ValueError(f"unknown fault option {key!r}")
-        return fault
+MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
 class Config:
+    """How the server behaves; tests change some fields (faults, latency, billing) while it runs."""
+
     api_key: str | None = None
     latency: float = 0.0
     rpm: float | None = None  # per model, as the API's limits are
@@ -117,61 +73,25 @@ class Config:
 
 @dataclass
 class Seen:
+    """A request as the server saw it: its path, body, the fault it got and its headers (lowercased)."""
+
     path: str
     body: Any
     fault: str | None
     headers: dict[str, str]
 
 
-class _Bucket:
-    """A token bucket like the API's: full at start, refilled continuously at `per_minute`, holding
-    `window` seconds of it (the API's per-minute figure, enforced over a shorter period)."""
-
-    def __init__(self, per_minute: float, window: float = 60.0):
-        self.per_minute = per_minute
-        self.capacity = max(1.0, per_minute * window / 60.0)
-        self.level = self.capacity
-        self.rate = per_minute / 60.0
-        self.stamp = time.monotonic()
-
-    def refill(self) -> None:
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def take(self, amount: float) -> bool:
-        self.refill()
-        if self.level >= amount:
-            self.level -= amount
-            return True
-        return False
-
-    def reset_in(self) -> float:
-        return (self.capacity - self.level) / self.rate
-
-    def wait_for(self, amount: float) -> float:
-        return max(0.0, (min(amount, self.capacity) - self.level) / self.rate)
-
-
-def duration(seconds: float) -> str:
-    """The API's reset format: '12ms', '1s', '1.5s', '6m0s'."""
-    if seconds < 1:
-        return f"{int(seconds * 1000)}ms"
-    if seconds < 60:
-        return f"{round(seconds, 3):g}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{round(rest, 3):g}s"
-
-
 class MockServer:
+    """The server: start() it on a thread for tests, or serve_forever() for the CLI."""
+
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
         self.seen: list[Seen] = []
         self.counter = Counter()
-        self._attempts: dict[str, int] = {}
+        # one random source for fault rates and request ids, so one seed fixes a whole run
         self._random = random.Random(self.config.seed)
-        self._buckets: dict[tuple[str, str], _Bucket] = {}  # (model, requests|tokens)
-        self._fault_clock: dict[int, float] = {}  # id(fault): when its `for=` window opened
+        self._faults = FaultPicker(self._random)
+        self._limits = RateLimiter(self.config)
         self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
         self.in_flight = 0
         self._thread: threading.Thread | None = None
@@ -182,15 +102,22 @@ class MockServer:
     # ------------------------------------------------------------------ app
 
     def app(self) -> web.Application:
+        """The aiohttp application: the route tables, behind the accounting middleware."""
         app = web.Application(client_max_size=64 * 2**20, middlewares=[self._account])
         for path, kind in ENDPOINTS.items():
             app.router.add_post(f"/v1{path}", partial(self._post, kind=kind))
             app.router.add_post(f"/openai/deployments/{{deployment}}{path}", partial(self._post, kind=kind))
-        app.router.add_get("/v1/models", self._models)
-        for prefix in ("", "/v1"):
-            app.router.add_get(f"{prefix}/dashboard/billing/subscription", self._subscription)
-            app.router.add_get(f"{prefix}/dashboard/billing/usage", self._usage)
+        for path, handler in self._get_routes().items():
+            app.router.add_get(path, handler)
         return app
+
+    def _get_routes(self) -> dict[str, Handler]:
+        """GET path: handler. The billing routes answer with and without /v1, as the proxies' do."""
+        routes: dict[str, Handler] = {"/v1/models": self._models}
+        for prefix in ("", "/v1"):
+            routes[f"{prefix}/dashboard/billing/subscription"] = self._subscription
+            routes[f"{prefix}/dashboard/billing/usage"] = self._usage
+        return routes
 
     @property
     def base_url(self) -> str:
@@ -219,6 +146,7 @@ class MockServer:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     def stop(self) -> None:
+        """Stop a server start() started, cancelling handlers still hanging."""
         if self._loop is None:
             return
         future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
@@ -238,6 +166,7 @@ class MockServer:
         await asyncio.gather(*others, return_exceptions=True)
 
     def serve_forever(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve in the foreground until interrupted (`batchgpt mock-server`)."""
         web.run_app(self.app(), host=host, port=port, access_log=None, print=None)
 
     # ------------------------------------------------------------------ handlers
@@ -251,8 +180,7 @@ class MockServer:
             capacity = self.config.capacity
             if capacity is not None and self.in_flight > capacity and request.method == "POST":
                 response: web.StreamResponse = web.json_response(
-                    error_body("The engine is currently overloaded, please try again later", "server_error", None),
-                    status=503,
+                    error_body(OVERLOADED, "server_error", None), status=503
                 )
             else:
                 response = await handler(request)
@@ -274,9 +202,8 @@ class MockServer:
         denied = self._check_key(request)
         if denied:
             return denied
-        names = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
         return web.json_response(
-            {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in names]}
+            {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in MODELS]}
         )
 
     def _billing(self, request: web.Request) -> tuple[float, float]:
@@ -342,189 +269,76 @@ class MockServer:
         if isinstance(read, web.Response):
             return read
         body, raw = read
-        deployment = request.match_info.get("deployment")
-        if deployment is not None:  # Azure: the deployment names the model; api-version is required
-            if not request.query.get("api-version"):
-                return web.json_response(
-                    error_body(
-                        "Missing required query parameter: api-version", "invalid_request_error", "missing_api_version"
-                    ),
-                    status=400,
-                )
-            body.setdefault("model", deployment)
-        fault = self._fault(raw)
+        missing = self._deployment(request, body)
+        if missing is not None:
+            return missing
+        fault = self._faults.pick(self.config.faults, raw)
         self._record(request, body, fault)
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         denied = self._check_key(request)
         if denied:
             return denied
-        problem = mockapi.invalid(kind, body, self.counter) if kind != "transcriptions" else _invalid_upload(body)
+        problem = mockapi.invalid(kind, body, self.counter)
         if problem:
             return web.json_response(problem, status=400)
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
-        headers, limited = self._rate_limit(
-            str(body.get("model", "")), mockapi.prompt_tokens(kind, body, self.counter) + int(max_tokens)
-        )
-        if limited is not None:
-            return limited
+        return await self._answer(request, kind, body, raw, fault)
+
+    def _deployment(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        """Azure: the deployment in the path names the model, and api-version is required."""
+        deployment = request.match_info.get("deployment")
+        if deployment is None:
+            return None
+        if not request.query.get("api-version"):
+            return web.json_response(
+                error_body(
+                    "Missing required query parameter: api-version", "invalid_request_error", "missing_api_version"
+                ),
+                status=400,
+            )
+        body.setdefault("model", deployment)
+        return None
+
+    async def _answer(
+        self, request: web.Request, kind: str, body: dict[str, Any], raw: bytes, fault: Fault | None
+    ) -> web.StreamResponse:
+        """A valid request's answer: refused by the limits, broken by its fault, or answered."""
+        cost = mockapi.tokens_charged(kind, body, self.counter)
+        headers = {"x-request-id": f"req_{self._random.getrandbits(64):016x}"}
+        verdict = self._limits.check(str(body.get("model", "")), cost)
+        headers.update(verdict.headers)
+        if verdict.refusal is not None:
+            return web.json_response(verdict.refusal, status=429, headers={**headers, **verdict.retry})
         if fault is not None:
-            injected = await self._inject(fault, request)
+            injected = await inject(
+                fault,
+                request,
+                retry_after=self.config.retry_after,
+                redirect_to=self.config.redirect_to or f"http://127.0.0.1:{self.port}/moved/v1",
+                hang_s=self.config.hang_s,
+            )
             if injected is not None:
                 injected.headers.update(headers)
                 return injected
-        if kind in ("chat", "completion"):
-            return await self._complete(
-                request,
-                body,
-                raw,
-                headers,
-                kind == "chat",
-                fault.kind if fault and fault.kind in ANSWER_FAULTS else None,
-            )
-        if kind == "speech":
-            audio, content_type = mockapi.speech(body)
-            return web.Response(body=audio, content_type=content_type, headers=headers)
-        if kind == "transcriptions":
-            filename, data = body["_file"]
-            answer, content_type = mockapi.transcription(
-                {k: v for k, v in body.items() if k != "_file"}, filename, data
-            )
-            if content_type == "text/plain":
-                return web.Response(text=answer, content_type="text/plain", headers=headers)
-            return self._json(answer, headers)
-        answer = {
-            "embeddings": lambda: mockapi.embeddings(body, self.counter),
-            "moderations": lambda: mockapi.moderations(body),
-            "images": lambda: mockapi.images(body, self.counter),
-        }[kind]()
-        return self._json(answer, headers)
+        answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
+        return await self._send(request, mockapi.reply(kind, body, raw, self.counter, answer_fault), headers)
+
+    async def _send(self, request: web.Request, reply: mockapi.Reply, headers: dict[str, str]) -> web.StreamResponse:
+        if reply.events is not None:
+            return await self._stream(request, reply.events, headers)
+        if reply.content_type == "application/json":
+            return web.json_response(reply.body, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        if isinstance(reply.body, str):
+            return web.Response(text=reply.body, content_type=reply.content_type, headers=headers)
+        return web.Response(body=reply.body, content_type=reply.content_type, headers=headers)
 
     @staticmethod
-    def _json(answer: Any, headers: dict[str, str]) -> web.Response:
-        return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-    async def _complete(
-        self,
-        request: web.Request,
-        body: dict[str, Any],
-        raw: bytes,
-        headers: dict[str, str],
-        chat: bool,
-        fault: str | None = None,
-    ) -> web.StreamResponse:
-        prompt_tokens = mockapi.prompt_tokens("chat" if chat else "completion", body, self.counter)
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
-        text, finish = self._reply_text(body, chat, max_tokens)
-        each = body.get("n") if isinstance(body.get("n"), int) else 1  # n answers, as many billed
-        completion_tokens = self.counter.text(body["model"], text).tokens * each
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        }
-        if fault == "usage-strings":
-            usage = {k: str(v) if isinstance(v, int) else v for k, v in usage.items()}
-        elif fault == "usage-negative":
-            usage = {**usage, "prompt_tokens": -prompt_tokens * 1000, "total_tokens": -prompt_tokens * 1000}
-        elif fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
-            text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001f600"
-        ident = (
-            "chatcmpl-" + hashlib.sha1(raw).hexdigest()[:24] if chat else "cmpl-" + hashlib.sha1(raw).hexdigest()[:24]
-        )
-        if body.get("stream") and fault != "ignore-stream":
-            return await self._stream(request, headers, ident, body, text, finish, usage, chat, fault)
-        choices = []
-        for index in range(each):
-            choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
-            if chat:
-                choice["message"] = {"role": "assistant", "content": text, "refusal": None}
-            else:
-                choice["text"] = text
-            choices.append(choice)
-        answer = {
-            "id": ident,
-            "object": "chat.completion" if chat else "text_completion",
-            "created": 1700000000,
-            "model": body["model"],
-            "choices": choices,
-            "usage": usage,
-            "system_fingerprint": "fp_mock",
-        }
-        return web.json_response(answer, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-    def _reply_text(self, body: dict[str, Any], chat: bool, max_tokens: int | None) -> tuple[str, str]:
-        if chat:
-            messages = body["messages"]
-            last = next((m for m in reversed(messages) if m.get("role") == "user"), messages[-1])
-            said = _text(last.get("content"))
-            wants_code = any(
-                "code" in _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
-            )
-            text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
-        else:
-            text = f"Echo: {body['prompt']}"
-        if max_tokens is not None:
-            encoding = self.counter.encoding("o200k_base")
-            if encoding is not None:
-                tokens = encoding.encode_ordinary(text)
-                if len(tokens) > max_tokens:
-                    return encoding.decode(tokens[:max_tokens]), "length"
-        return text, "stop"
-
-    async def _stream(
-        self,
-        request: web.Request,
-        headers: dict[str, str],
-        ident: str,
-        body: dict[str, Any],
-        text: str,
-        finish: str,
-        usage: dict[str, Any],
-        chat: bool,
-        fault: str | None = None,
-    ) -> web.StreamResponse:
+    async def _stream(request: web.Request, events: list[bytes], headers: dict[str, str]) -> web.StreamResponse:
+        # one write an event, so a client sees each as it comes, as from the API
         response = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await response.prepare(request)
-        include_usage = (body.get("stream_options") or {}).get("include_usage")
-        kind = "chat.completion.chunk" if chat else "text_completion"
-        # Pieces of 8 UTF-16 code units: `split-emoji` then cuts a character between two events,
-        # each half a lone surrogate escaped in its own JSON string.
-        units = text.encode("utf-16-le", "surrogatepass")
-        pieces = [units[i : i + 16].decode("utf-16-le", "surrogatepass") for i in range(0, len(units), 16)] or [""]
-        if fault != "split-emoji":
-            pieces = [text[i : i + 8] for i in range(0, len(text), 8)] or [""]
-
-        def event(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
-            chunk = {
-                "id": ident,
-                "object": kind,
-                "created": 1700000000,
-                "model": body["model"],
-                "choices": choices,
-                "usage": usage_,
-            }
-            return b"data: " + json.dumps(chunk, ensure_ascii=fault == "split-emoji").encode() + b"\n\n"
-
-        for n, piece in enumerate(pieces):
-            last = n == len(pieces) - 1
-            choice: dict[str, Any] = {"index": 0, "finish_reason": finish if last else None}
-            if chat:
-                choice["delta"] = {"content": piece} if n else {"role": "assistant", "content": piece}
-            else:
-                choice["text"] = piece
-            await response.write(event([choice]))
-        if include_usage:
-            await response.write(event([], usage))
-        if fault != "no-done":
-            await response.write(b"data: [DONE]\n\n")
+        for event in events:
+            await response.write(event)
         await response.write_eof()
         return response
 
@@ -551,129 +365,3 @@ class MockServer:
             ),
             status=401,
         )
-
-    def _fault(self, raw: bytes) -> Fault | None:
-        if not self.config.faults:
-            return None
-        attempt = 0
-        if any(f.first is not None for f in self.config.faults):  # counting costs memory per distinct body
-            digest = hashlib.sha1(raw).hexdigest()
-            attempt = self._attempts[digest] = self._attempts.get(digest, 0) + 1
-        text = raw.decode("utf-8", "replace")
-        for fault in self.config.faults:
-            if fault.match is not None and fault.match not in text:
-                continue
-            if fault.seconds is not None:
-                opened = self._fault_clock.setdefault(id(fault), time.monotonic())
-                if time.monotonic() - opened < fault.seconds:
-                    return fault
-            elif fault.first is not None:
-                if attempt <= fault.first:
-                    return fault
-            elif self._random.random() < fault.rate:
-                return fault
-        return None
-
-    async def _inject(self, fault: Fault, request: web.Request) -> web.StreamResponse | None:
-        kind = fault.kind
-        if kind in ("500", "503"):
-            message = (
-                "The server had an error while processing your request. Sorry about that!"
-                if kind == "500"
-                else "The engine is currently overloaded, please try again later"
-            )
-            return web.json_response(error_body(message, "server_error", None), status=int(kind))
-        if kind in ("429", "429-no-retry-after"):
-            headers = {"retry-after": "1", "retry-after-ms": "50"} if kind == "429" and self.config.retry_after else {}
-            return web.json_response(
-                error_body(
-                    "Rate limit reached for requests. Please try again in 50ms.", "requests", "rate_limit_exceeded"
-                ),
-                status=429,
-                headers=headers,
-            )
-        if kind == "quota":
-            return web.json_response(
-                error_body(
-                    "You exceeded your current quota, please check your plan and billing details.",
-                    "insufficient_quota",
-                    "insufficient_quota",
-                ),
-                status=429,
-            )
-        if kind == "401":
-            return web.json_response(
-                error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), status=401
-            )
-        if kind == "400":
-            return web.json_response(
-                error_body(
-                    "This model's maximum context length is 128000 tokens.",
-                    "invalid_request_error",
-                    "context_length_exceeded",
-                    "messages",
-                ),
-                status=400,
-            )
-        if kind == "malformed":
-            return web.Response(body=b'{"choices": [{"message": ', content_type="application/json")
-        if kind == "echo-headers":  # as some proxies do: the request's headers, keys and all, in the error
-            seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
-            return web.json_response(
-                error_body(f"Bad request. Headers received: {seen}", "invalid_request_error", None), status=400
-            )
-        if kind in ("307", "301"):
-            target = (self.config.redirect_to or f"http://127.0.0.1:{self.port}/moved/v1").rstrip("/")
-            path = request.path.removeprefix("/v1")
-            raise (web.HTTPTemporaryRedirect if kind == "307" else web.HTTPMovedPermanently)(target + path)
-        if kind == "hang":
-            await asyncio.sleep(self.config.hang_s)
-            return None
-        if kind == "drop":
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError
-        return None
-
-    def _rate_limit(self, model: str, cost: int) -> tuple[dict[str, str], web.Response | None]:
-        headers: dict[str, str] = {"x-request-id": f"req_{self._random.getrandbits(64):016x}"}
-        limited = None
-        for name, per_minute, amount in (("requests", self.config.rpm, 1), ("tokens", self.config.tpm, cost)):
-            if not per_minute:
-                continue
-            bucket = self._buckets.get((model, name))
-            if bucket is None:
-                bucket = self._buckets[(model, name)] = _Bucket(per_minute, self.config.window)
-            ok = bucket.take(amount)
-            if self.config.limit_headers:
-                headers[f"x-ratelimit-limit-{name}"] = str(int(bucket.per_minute))
-                headers[f"x-ratelimit-remaining-{name}"] = str(int(bucket.level))
-                headers[f"x-ratelimit-reset-{name}"] = duration(bucket.reset_in())
-            if not ok and limited is None:
-                wait = bucket.wait_for(amount)
-                retry = {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(max(1, int(wait * 1000)))}
-                limited = web.json_response(
-                    error_body(
-                        f"Rate limit reached for {model} on {name} per min (RPM/TPM): Limit "
-                        f"{int(bucket.per_minute)}. Please try again in {duration(wait)}.",
-                        name,
-                        "rate_limit_exceeded",
-                    ),
-                    status=429,
-                    headers={**headers, **(retry if self.config.retry_after else {})},
-                )
-        return headers, limited
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
-
-
-def _invalid_upload(body: dict[str, Any]) -> dict[str, Any] | None:
-    if "_file" not in body:
-        return error_body("'file' is a required property", "invalid_request_error", None, "file")
-    if not body.get("model"):
-        return error_body("'model' is a required property", "invalid_request_error", None, "model")
-    return None

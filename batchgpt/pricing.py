@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-log = logging.getLogger("batchgpt")
+log = logging.getLogger(__name__)
 _MILLION = 1_000_000
 
 # Output token limits, for a worst case when a job sets no max_tokens. genai-prices has none.

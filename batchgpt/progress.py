@@ -1,17 +1,21 @@
-"""Progress: a rich bar on a terminal, plain (or JSON) log lines every few seconds anywhere else.
+"""Progress: a rich bar on a terminal, a log line every few seconds anywhere else.
 
 Cron mails whatever a job prints, so off a terminal there is no bar and no colour, only a line
-every `interval` seconds and the summary. NO_COLOR is honoured by rich itself.
+every `interval` seconds and the summary. Lines go through logging (logs.py decides their look,
+text or JSON); with the bar on they print above it. NO_COLOR is honoured by rich itself.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 import time
 from typing import Any, TextIO
 
+from . import logs
 from .records import Result
+
+log = logging.getLogger(__name__)
 
 LOG_INTERVAL = 5.0
 
@@ -22,15 +26,13 @@ class Progress:
         job: str,
         total: int,
         bar: bool | None = None,
-        log_format: str = "text",
         stream: TextIO | None = None,
         interval: float = LOG_INTERVAL,
     ):
         self.job = job
         self.total = total
-        self.stream = stream or sys.stderr
-        self.bar = self.stream.isatty() and log_format == "text" if bar is None else bar
-        self.log_format = log_format
+        self.stream = stream or sys.stderr  # where the bar is drawn
+        self.bar = self.stream.isatty() if bar is None else bar
         self.interval = interval
         self.done = self.ok = self.failed = self.reused = 0
         self.tokens = 0
@@ -118,25 +120,12 @@ class Progress:
                 pace=self.pace_text,
             )
 
-    def log(self, event: str, **fields: Any) -> None:
-        """One line of the run's log: JSON for log shippers, or readable text."""
-        if self.log_format == "json":
-            line = json.dumps(
-                {"time": round(time.time(), 3), "job": self.job, "event": event, **fields},
-                ensure_ascii=False,
-                default=str,
-            )
-        elif event == "progress":
-            line = (
-                f"{self.job}: {fields['done']}/{fields['total']} done ({fields['ok']} ok, {fields['failed']} failed), "
+    def log(self, event: str, message: str = "", level: int = logging.INFO, **fields: Any) -> None:
+        """One event of the run's log, as text or JSON as logs.setup chose."""
+        if event == "progress":
+            message = (
+                f"{fields['done']:,}/{fields['total']:,} done ({fields['ok']:,} ok, {fields['failed']:,} failed), "
                 f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}"
                 + (f"; pace {fields['pace']}" if fields.get("pace") else "")
             )
-        else:
-            message = fields.pop("message", "")
-            extra = " ".join(f"{k}={v}" for k, v in fields.items())
-            line = f"{self.job}: {message or event}" + (f" ({extra})" if extra else "")
-        if self._rich is not None:
-            self._rich.console.print(line, markup=False, highlight=False)
-        else:
-            print(line, file=self.stream, flush=True)
+        logs.event(log, event, message or event, self.job, level, **fields)

@@ -18,6 +18,7 @@ import logging
 import random
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
@@ -45,7 +46,7 @@ from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, Store
 from .tasks import TASKS, MalformedReply
 
-log = logging.getLogger("batchgpt")
+log = logging.getLogger(__name__)
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
 GRACE_S = 10.0  # after SIGINT or SIGTERM, how long requests in flight may take to finish
 COMMIT_WINDOW_S = 0.002  # answers arriving this close together share a commit (one alone costs ~13 us)
@@ -164,7 +165,7 @@ class Engine:
         """No new request starts after this; the ones in flight finish."""
         if self.stopped is None:
             self.stopped = reason
-            self.progress.log("stopping", message=f"stopping: {reason}")
+            self.progress.log("stopping", f"stopping: {reason}", logging.WARNING)
             self.pacing.close()
             if self.budget is not None:
                 self.budget.close()
@@ -633,7 +634,8 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
 def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
-    with Progress(job.name, job.count, options.progress, options.log_format) as progress:
+    bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
+    with Progress(job.name, job.count, bar) as progress:
         engine = Engine(job, store, run_id, options, progress)
         try:
             asyncio.run(engine.main())

@@ -7,13 +7,15 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # ships no types; types-jsonschema is not in the test extra
 import jsonschema_rs
+
+JsonPath: TypeAlias = tuple[str | int, ...]  # keys and list indexes from the root of a document
 
 _JSON_TYPES = (str, int, float, bool, type(None), list, tuple, dict)
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
@@ -28,7 +30,8 @@ def job_schema() -> dict[str, Any]:
     for folder in (here / "schemas", here.parent / "schemas"):
         candidate = folder / "job.schema.json"
         if candidate.is_file():
-            return json.loads(candidate.read_text("utf-8"))
+            loaded: dict[str, Any] = json.loads(candidate.read_text("utf-8"))
+            return loaded
     raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")
 
 
@@ -67,11 +70,12 @@ def known_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-def pointer(path: tuple | list) -> str:
+def pointer(path: Sequence[str | int]) -> str:
+    """The JSON Pointer (RFC 6901) of a path: "" for the root, "/tasks/0/items" below it."""
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else ""
 
 
-def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[tuple, str]]:
+def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonPath, str]]:
     """Every schema error as (path, message), with unknown keys pointed at and cascades left out.
 
     A subschema that fails drops its annotations, so jsonschema then also calls that object's valid
@@ -133,16 +137,16 @@ def number_problem(value: Any, written: str) -> str | None:
 
 
 class _TooDeep(Exception):
-    def __init__(self, path: tuple) -> None:
+    def __init__(self, path: JsonPath) -> None:
         self.path = path
 
 
-def json_problems(instance: Any, max_depth: int) -> list[tuple[tuple, str]]:
+def json_problems(instance: Any, max_depth: int) -> list[tuple[JsonPath, str]]:
     """(path, message) for each part of a parsed document that JSON cannot carry. Deeper than
     max_depth ends the search at once: the structure may be a cycle, or too deep to recurse."""
     if _plain(instance, max_depth):
         return []
-    found: list[tuple[tuple, str]] = []
+    found: list[tuple[JsonPath, str]] = []
     try:
         _check_json(instance, (), max_depth, found)
     except _TooDeep as exc:
@@ -176,7 +180,7 @@ def _plain(value: Any, levels: int) -> bool:
     return kind is int and -(2**63) <= value < 2**64
 
 
-def _check_json(value: Any, path: tuple, max_depth: int, found: list[tuple[tuple, str]]) -> None:
+def _check_json(value: Any, path: JsonPath, max_depth: int, found: list[tuple[JsonPath, str]]) -> None:
     if len(path) >= max_depth:
         raise _TooDeep(path)
     if isinstance(value, dict):

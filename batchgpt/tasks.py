@@ -1,6 +1,6 @@
 """Task types: for each, the endpoint it calls, the request body it builds and how its answer is read.
 
-A task type never does I/O; jobs.py feeds it items and the runner feeds it parsed JSON replies.
+A task type never does I/O; the jobs package feeds it items and the runner feeds it parsed JSON replies.
 """
 
 from __future__ import annotations

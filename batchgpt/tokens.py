@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("batchgpt")
+log = logging.getLogger(__name__)
 
 # tiktoken's model table (tiktoken/model.py): longest families first, since "gpt-4o" starts with "gpt-4".
 _O200K = ("gpt-4o", "gpt-4.1", "gpt-4.5", "chatgpt-4o", "gpt-5", "o1", "o3", "o4", "ft:gpt-4o", "gpt-oss")

@@ -416,3 +416,25 @@ def test_a_server_that_ignores_stream_true_is_read_as_a_plain_answer(cli, server
     assert cli("run", str(job)).exit_code == 0
     [row] = read_results(tmp_path / "out" / "t.csv")
     assert row["output"] == "Echo: a" and float(row["cost_usd"]) > 0
+
+
+def test_with_json_logs_every_line_on_stderr_is_json_with_a_time(cli, server, write_job):
+    # A model without a price warns, a 400 warns as its item fails, a 500 is retried (logged with -v).
+    faults(server, "400:match=BAD", "500:first=1,match=FLAKY")
+    job = write_job(chat_job(["fine", "BAD", "FLAKY"], defaults={"model": "my-local-model"}))
+    result = cli("-v", "run", str(job), "--log-format", "json")
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert all(isinstance(r["time"], float) for r in records if r["event"] != "summary")
+    levels = {r.get("level") for r in records}
+    assert {"warning", "debug"} <= levels  # warnings and retries came out as JSON too
+    assert records[-1]["event"] == "summary"
+
+
+def test_text_logs_carry_a_time_and_the_job(cli, server, write_job):
+    import re
+
+    faults(server, "400:match=BAD")
+    result = cli("run", str(write_job(chat_job(["fine", "BAD"]))))
+    warning = next(line for line in result.stderr.splitlines() if "failed after" in line)
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d batchgpt: warning: p1 failed after 1 attempt", warning), warning

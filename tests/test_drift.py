@@ -31,14 +31,14 @@ SCHEMA = job_schema()
 DEFS: dict[str, Any] = SCHEMA["$defs"]
 RUN = main.commands["run"]
 
-# Task options that jobs.py reads from the task for every type rather than a type's `options`:
+# Task options that the jobs package reads from the task for every type rather than a type's `options`:
 # `template` fills the type's text field (TaskKind.text), `batch_size` sizes a pack.
 TASK_ONLY = {"template", "batch_size"}
 
 # Drift found when these tests were written, kept here so that anything new still fails:
 # `<type>_options` in the schema holds `batch_size` and `<type>_parts` (an item) takes
 # `<type>_options`, so the schema accepts `batch_size` on an item, where tasks.py never reads it
-# (jobs.py takes it from the task alone) and the item's value is silently ignored. Fix the schema
+# (the jobs package takes it from the task alone) and the item's value is silently ignored. Fix the schema
 # (a task-only definition for batch_size), then empty this.
 KNOWN_ITEM_DRIFT: dict[str, set[str]] = {}
 # README.md's Task types table leaves out `system` for `dialogue`, which tasks.py and the schema

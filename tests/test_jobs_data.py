@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from test_jobs import problems
 
-from batchgpt import jobs
 from batchgpt.jobs import MAX_DEPTH, load, requests
+from batchgpt.jobs import rows as jobs
 
 
 def job_from(tmp_path: Path, rows: str, text: str | bytes) -> Path:

@@ -7,8 +7,8 @@ import time
 import pytest
 from test_jobs import problems, write
 
-from batchgpt import jobs
 from batchgpt.jobs import MAX_DEPTH, MAX_YAML_BYTES, load, requests
+from batchgpt.jobs import source as jobs
 
 
 @pytest.fixture(autouse=True, params=["libyaml", "python"])

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 
 import aiohttp
 import pytest
 from conftest import SECRET
 
-from batchgpt.mockserver import Config, Fault, MockServer, duration
+from batchgpt import mockapi
+from batchgpt.mockfaults import FaultPicker
+from batchgpt.mocklimits import Bucket, RateLimiter
+from batchgpt.mockserver import ENDPOINTS, FAULT_KINDS, Config, Fault, MockServer, duration
 from batchgpt.tokens import Counter
 
 
@@ -176,3 +180,154 @@ def test_an_overloaded_server_answers_503_past_its_capacity():
         assert {body["error"]["type"] for status, body in answers if status == 503} == {"server_error"}
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------------ the pieces, without a server
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_bucket_starts_full_refuses_when_empty_and_refills_at_its_rate():
+    clock = Clock()
+    bucket = Bucket(60, clock=clock)  # one a second, a minute's worth at once
+    assert bucket.capacity == 60 and all(bucket.take(1) for _ in range(60))
+    assert not bucket.take(1) and bucket.level == 0  # a refusal takes nothing
+    assert bucket.wait_for(3) == pytest.approx(3.0) and bucket.reset_in() == pytest.approx(60.0)
+    clock.now += 2.5
+    assert bucket.take(2) and not bucket.take(1)
+    clock.now += 1000
+    bucket.refill()
+    assert bucket.level == 60  # never past its capacity
+
+
+def test_a_short_window_holds_that_share_of_the_minute_but_at_least_one():
+    assert Bucket(600, window=1).capacity == 10
+    assert Bucket(6, window=1).capacity == 1  # one request always fits
+    clock = Clock()
+    bucket = Bucket(600, window=1, clock=clock)
+    assert bucket.take(10) and not bucket.take(1)
+    assert bucket.wait_for(50) == pytest.approx(1.0)  # more than the bucket holds waits for a full one
+
+
+def test_the_limiter_keeps_a_bucket_per_model_and_says_so_in_headers():
+    clock = Clock()
+    limiter = RateLimiter(Config(rpm=2, tpm=1000), clock=clock)
+    first = limiter.check("gpt-4o-mini", 100)
+    assert first.refusal is None and first.headers == {
+        "x-ratelimit-limit-requests": "2",
+        "x-ratelimit-remaining-requests": "1",
+        "x-ratelimit-reset-requests": "30s",
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "900",
+        "x-ratelimit-reset-tokens": "6s",
+    }
+    assert limiter.check("gpt-4o-mini", 100).refusal is None
+    refused = limiter.check("gpt-4o-mini", 100)
+    assert refused.refusal == {
+        "error": {
+            "message": "Rate limit reached for gpt-4o-mini on requests per min (RPM/TPM): Limit 2. "
+            "Please try again in 30s.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+    assert refused.retry == {"retry-after": "30", "retry-after-ms": "30000"}
+    assert refused.headers["x-ratelimit-remaining-tokens"] == "700"  # every bucket is charged
+    assert limiter.check("gpt-4.1", 100).headers["x-ratelimit-remaining-requests"] == "1"  # its own bucket
+
+
+def test_the_limiter_reports_the_first_refusal_and_honours_the_header_settings():
+    limiter = RateLimiter(Config(tpm=100, limit_headers=False, retry_after=False), clock=Clock())
+    verdict = limiter.check("m", 150)
+    assert verdict.headers == {} and verdict.retry == {}
+    assert verdict.refusal is not None and verdict.refusal["error"]["type"] == "tokens"
+    assert RateLimiter(Config(), clock=Clock()).check("m", 10**9).refusal is None  # no limits set
+
+
+def test_fault_specs_combine_options_and_reject_unknown_ones():
+    assert Fault.parse("429:0.5,match=BAD") == Fault("429", rate=0.5, match="BAD")
+    assert Fault.parse("hang:first=1,for=2.5") == Fault("hang", first=1, seconds=2.5)
+    assert Fault.parse("split-emoji") == Fault("split-emoji")
+    with pytest.raises(ValueError, match="unknown fault option 'often'"):
+        Fault.parse("500:often=2")
+    with pytest.raises(ValueError, match="500, 503"):
+        Fault.parse("")
+    assert all(Fault.parse(kind).kind == kind for kind in FAULT_KINDS)
+
+
+def test_first_n_counts_attempts_of_each_distinct_body():
+    picker = FaultPicker(random.Random(0))
+    faults = [Fault("500", first=2)]
+    picks = [picker.pick(faults, body) for body in (b"a", b"a", b"b", b"a", b"b", b"b")]
+    assert [p is not None for p in picks] == [True, True, True, False, True, False]
+
+
+def test_match_limits_a_fault_to_bodies_holding_the_text_and_the_first_fault_that_applies_wins():
+    bad, always = Fault("400", match="BAD"), Fault("503")
+    picker = FaultPicker(random.Random(0))
+    assert picker.pick([bad, always], b'{"x": "BAD"}') is bad
+    assert picker.pick([bad, always], b'{"x": "good"}') is always
+    assert picker.pick([bad], b'{"x": "good"}') is None
+    assert picker.pick([], b"anything") is None
+
+
+def test_a_for_window_opens_at_the_first_request_and_closes_after_its_seconds():
+    clock = Clock()
+    picker = FaultPicker(random.Random(0), clock=clock)
+    fault = Fault("429", seconds=2)
+    clock.now += 100  # the window opens at the first request, not when the fault was made
+    assert picker.pick([fault], b"a") is fault
+    clock.now += 1.9
+    assert picker.pick([fault], b"b") is fault
+    clock.now += 0.2
+    assert picker.pick([fault], b"c") is None
+    assert picker.pick([Fault("429", seconds=2)], b"d") is not None  # a new fault opens its own window
+
+
+def test_rated_faults_follow_the_seed():
+    def run(seed: int) -> list[bool]:
+        picker = FaultPicker(random.Random(seed))
+        return [picker.pick([Fault("503", rate=0.3)], b"x") is not None for _ in range(200)]
+
+    assert run(7) == run(7) and run(7) != run(8)
+    assert 30 < sum(run(7)) < 90
+    never = FaultPicker(random.Random(0))
+    assert not any(never.pick([Fault("500", rate=0.0)], b"x") for _ in range(50))
+
+
+def test_every_endpoint_kind_has_an_answer():
+    assert set(ENDPOINTS.values()) == set(mockapi.REPLIES)
+
+
+def test_a_streamed_answer_is_framed_as_server_sent_events():
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
+    events = mockapi.reply("chat", body, b"raw", Counter()).events
+    assert events is not None and events[-1] == b"data: [DONE]\n\n"
+    assert all(e.startswith(b"data: ") and e.endswith(b"\n\n") for e in events)
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Echo: he", "llo ther", "e"]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant" and chunks[-1]["choices"][0]["finish_reason"]
+    assert len({c["id"] for c in chunks}) == 1 and all(c["usage"] is None for c in chunks)
+    assert mockapi.reply("chat", body, b"raw", Counter(), "no-done").events == events[:-1]
+
+
+def test_answer_faults_break_the_answer_itself():
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    usage = mockapi.reply("chat", body, b"raw", Counter(), "usage-strings").body["usage"]
+    assert isinstance(usage["prompt_tokens"], str)
+    assert mockapi.reply("chat", body, b"raw", Counter(), "usage-negative").body["usage"]["total_tokens"] < 0
+    streamed = {**body, "stream": True}
+    assert mockapi.reply("chat", streamed, b"raw", Counter(), "ignore-stream").events is None
+    events = mockapi.reply("chat", streamed, b"raw", Counter(), "split-emoji").events
+    assert events is not None
+    halves = [json.loads(e[6:])["choices"][0]["delta"]["content"] for e in events[:-1]]
+    assert "\ud83d" in halves[-2] and halves[-1].startswith("\ude00")  # a lone surrogate in each of two events

@@ -1,4 +1,4 @@
-"""The wheel carries the JSON Schemas, so an installed CLI (not only a checkout) can validate."""
+"""The wheel carries every module and the JSON Schemas, so an installed CLI (not only a checkout) works."""
 
 from __future__ import annotations
 
@@ -19,5 +19,8 @@ def test_the_wheel_ships_the_schemas(tmp_path):
     )
     [wheel] = tmp_path.glob("batchgpt-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "batchgpt/schemas/job.schema.json" in names
-    assert "batchgpt/cli.py" in names and not any(n.startswith("tests/") for n in names)
+    assert "batchgpt/schemas/job.schema.json" in names and "batchgpt/py.typed" in names
+    # every module and subpackage, so a package added without telling setuptools is caught here
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "batchgpt").rglob("*.py")}
+    assert modules - set(names) == set()
+    assert not any(n.startswith("tests/") for n in names)

@@ -1,19 +1,24 @@
-"""Progress off a terminal: the log lines cron and CI see, in text and JSON, and what they count."""
+"""Progress off a terminal: the log lines cron and CI see, in text and JSON, and what they count.
+
+The lines go through logging; logs.setup points them at a StringIO here, as the CLI points them at stderr."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from batchgpt import logs
 from batchgpt.progress import Progress
 from batchgpt.records import Result
 
 # `[\d.]+` for the rate: it depends on the clock, everything else on the line does not.
 PROGRESS_LINE = re.compile(
-    r"^(?P<job>\S+): (?P<done>\d+)/(?P<total>\d+) done \((?P<ok>\d+) ok, (?P<failed>\d+) failed\), "
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?P<job>\S+): "
+    r"(?P<done>\d+)/(?P<total>\d+) done \((?P<ok>\d+) ok, (?P<failed>\d+) failed\), "
     r"[\d.]+ req/s, (?P<tokens>[\d,]+) tokens, \$(?P<cost>\d+\.\d{4})(?:; pace (?P<pace>.+))?$"
 )
 
@@ -36,7 +41,8 @@ def result(
 
 def progress(log_format: str = "text", interval: float = 0, total: int = 4) -> tuple[Progress, io.StringIO]:
     stream = io.StringIO()
-    return Progress("nightly", total, bar=False, log_format=log_format, stream=stream, interval=interval), stream
+    logs.setup(log_format=log_format, stream=stream)
+    return Progress("nightly", total, bar=False, interval=interval), stream
 
 
 def lines(stream: io.StringIO) -> list[str]:
@@ -127,25 +133,29 @@ def test_json_progress_lines() -> None:
     assert records[0]["pace"] == ""
 
 
-def test_log_events_in_text() -> None:
+def test_log_events_in_text_say_when_and_for_which_job() -> None:
     bar, stream = progress(interval=3600)
-    bar.log("retry", message="item a: HTTP 500, retrying in 0.5 s", attempt=2)
+    bar.log("retry", "item a: HTTP 500, retrying in 0.5 s", attempt=2)
     bar.log("paused")
-    bar.log("stopped", reason="budget", spent=1.5)
-    assert lines(stream) == [
-        "nightly: item a: HTTP 500, retrying in 0.5 s (attempt=2)",
+    bar.log("stopping", "stopping: budget reached", logging.WARNING)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    expected = [
+        "nightly: item a: HTTP 500, retrying in 0.5 s",
         "nightly: paused",
-        "nightly: stopped (reason=budget spent=1.5)",
+        "nightly: warning: stopping: budget reached",
     ]
+    assert [re.sub(f"^{stamp}", "", line) for line in lines(stream)] == expected
+    assert all(re.match(stamp, line) for line in lines(stream))
 
 
 def test_log_events_in_json_keep_text_and_show_any_value() -> None:
     bar, stream = progress("json", interval=3600)
-    bar.log("retry", message="élément 猫: HTTP 500", attempt=2)
+    bar.log("retry", "élément 猫: HTTP 500", attempt=2)
     bar.log("written", path=Path("out/r.csv"))
     assert "猫" in stream.getvalue()  # not \u escapes: logs are read by people too
     retry, written = json_lines(stream)
     assert {k: v for k, v in retry.items() if k != "time"} == {
+        "level": "info",
         "job": "nightly",
         "event": "retry",
         "message": "élément 猫: HTTP 500",

@@ -1,0 +1,72 @@
+"""Job files: read YAML, JSON and JSONL jobs, validate every item before anything is sent, yield requests.
+
+`load` is the way in. It reads the source (`source`), builds the `Job` (`definition`), then walks
+every item (`items`), all the while adding to one `Problems` collector, and raises JobError listing
+every problem found. `requests` (`build`) then turns the items of an accepted job into requests.
+Paths inside a job file are relative to the job file, so a job runs the same from cron as by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .build import build_request, dump, requests
+from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
+from .items import check_items
+from .job import PARAM_KEYS, Item, Job, Overrides, Task
+from .problems import MAX_PROBLEMS, Problems
+from .rows import MAX_CSV_CELL
+from .source import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES, read_document
+
+__all__ = [
+    "MAX_CSV_CELL",
+    "MAX_DEPTH",
+    "MAX_PROBLEMS",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_EXPANDED",
+    "MAX_YAML_NODES",
+    "PARAM_KEYS",
+    "REPORT_SUFFIXES",
+    "RESULT_SUFFIXES",
+    "Item",
+    "Job",
+    "Overrides",
+    "Task",
+    "build_request",
+    "dump",
+    "load",
+    "requests",
+]
+
+_NO_OVERRIDES = Overrides()
+
+
+def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES) -> Job:
+    """Read and fully validate a job; raises JobError listing every problem found."""
+    if isinstance(source, Mapping):
+        problems = Problems("<job>")
+        job = from_mapping(dict(source), overrides, problems)
+    else:
+        path = Path(source)
+        problems = Problems(str(path))
+        job = (
+            jsonl_job(path, overrides, problems)
+            if path.suffix.lower() == ".jsonl"
+            else _yaml_job(path, overrides, problems)
+        )
+    count = check_items(job, problems) if job is not None else 0
+    problems.raise_any()
+    assert job is not None  # no problems: the job was built
+    return replace(job, count=count)
+
+
+def _yaml_job(path: Path, overrides: Overrides, problems: Problems) -> Job | None:
+    parsed = read_document(path, problems)
+    if parsed is None:
+        return None
+    problems.locate(parsed.lines, parsed.blanks)
+    return from_document(parsed.document, path, overrides, problems)

@@ -1,0 +1,150 @@
+"""From what a job file says to a `Job`: the schema's verdict, the settings, the tasks, the output paths.
+
+With schema errors the parts that are valid are still built, so that the item checks that follow
+report their problems in the same pass; a setting with errors falls back to its default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batchgpt import schema
+from batchgpt.provider import merged, provider_from
+from batchgpt.records import Limits, Provider
+
+from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
+from .problems import Problems
+from .source import MAX_DEPTH
+
+RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
+REPORT_SUFFIXES = (".csv", ".parquet")
+_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider"}
+
+
+def from_mapping(doc: dict[str, Any], overrides: Overrides, problems: Problems) -> Job | None:
+    """A job given as a dict (the Python API) is held to what a job file can say."""
+    found = schema.json_problems(doc, MAX_DEPTH)
+    for where, message in found:
+        problems.at(where, message)
+    return None if found else from_document(doc, None, overrides, problems)
+
+
+def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: Problems) -> Job | None:
+    """The job from a parsed document; None when its tasks or defaults are too broken to build."""
+    _check_schema(doc, problems)
+
+    def clean(prefix: schema.JsonPath) -> bool:
+        return not problems.bad_under(prefix)
+
+    if not (isinstance(doc, dict) and isinstance(doc.get("tasks"), list) and clean(("defaults",))):
+        return None
+    if problems.bad:  # settings with errors fall back to their defaults so the items can still be checked
+        doc = {k: v for k, v in doc.items() if k in ("tasks", "defaults") or clean((k,))}
+    base_dir = path.parent if path else Path.cwd()
+    job_name = doc.get("name") or (path.stem if path else "job")
+    provider = provider_from(doc.get("provider") or {}, overrides.base_url)
+    defaults = dict(doc.get("defaults") or {})
+    if overrides.model:
+        defaults["model"] = overrides.model
+    output = (doc.get("output") or {}) if clean(("output",)) else {}
+    job = Job(
+        name=job_name,
+        path=path,
+        fmt="yaml",
+        provider=provider,
+        limits=_limits(doc.get("limits") or {}, overrides),
+        results=_output_path(overrides.out, output.get("results"), base_dir, f"{job_name}.csv"),
+        report=_output_path(overrides.report, output.get("report"), base_dir, f"{job_name}-report.csv"),
+        pricing=doc.get("pricing") or {},
+        budget_usd=overrides.budget or doc.get("budget_usd"),
+        defaults=defaults,
+        tasks=_tasks(doc["tasks"], defaults, provider, base_dir, problems),
+    )
+    _check_outputs(job, problems)
+    return job
+
+
+def _check_schema(doc: Any, problems: Problems) -> None:
+    for error_path, message in schema.errors(doc):
+        if not problems.blanked(error_path):  # a blank's None: that value is already reported
+            problems.refused(error_path, message)
+
+
+def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | None:
+    """A JSONL job: one item a line, its settings all from the command line."""
+    if not path.is_file():
+        problems.add("no such job file")
+        return None
+    job = Job(
+        name=path.stem,
+        path=path,
+        fmt="jsonl",
+        provider=provider_from({}, overrides.base_url),
+        limits=_limits({}, overrides),
+        results=_output_path(overrides.out, None, path.parent, f"{path.stem}.csv"),
+        report=_output_path(overrides.report, None, path.parent, f"{path.stem}-report.csv"),
+        budget_usd=overrides.budget,
+        defaults={"model": overrides.model} if overrides.model else {},
+    )
+    _check_outputs(job, problems)
+    return job
+
+
+def _limits(spec: Mapping[str, Any], overrides: Overrides) -> Limits:
+    values = dict(spec)
+    for key in ("concurrency", "rpm", "tpm", "max_retries", "timeout"):
+        if getattr(overrides, key) is not None:
+            values[key] = getattr(overrides, key)
+    if overrides.shared_limits is not None:
+        values["shared"] = overrides.shared_limits
+    return Limits(**values)
+
+
+def _output_path(option: str | None, in_job: str | None, base_dir: Path, default: str) -> Path:
+    if option:
+        return Path(option)
+    return base_dir / (in_job or Path("out") / default)
+
+
+def _check_outputs(job: Job, problems: Problems) -> None:
+    for key, value, allowed in (("results", job.results, RESULT_SUFFIXES), ("report", job.report, REPORT_SUFFIXES)):
+        if value.suffix.lower() not in allowed:
+            problems.at(("output", key), f"unsupported {key} file suffix '{value.suffix}': use {', '.join(allowed)}")
+
+
+def _tasks(
+    specs: list[Any], defaults: Mapping[str, Any], provider: Provider, base_dir: Path, problems: Problems
+) -> tuple[Task, ...]:
+    # A task whose own keys are wrong is left out; one with only some bad items is kept, and the
+    # item checks skip those items, so that duplicate ids and the like are still found.
+    return tuple(
+        _task(spec, i, specs, defaults, provider, base_dir)
+        for i, spec in enumerate(specs)
+        if all(p[2:3] == ("items",) and len(p) > 3 for p in problems.bad_under(("tasks", i)))
+    )
+
+
+def _task(
+    spec: Mapping[str, Any],
+    index: int,
+    all_tasks: list[Any],
+    defaults: Mapping[str, Any],
+    provider: Provider,
+    base_dir: Path,
+) -> Task:
+    kind = spec["type"]
+    same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
+    label = spec.get("name") or (kind if len(same_type) == 1 else f"{kind}-{same_type.index(spec) + 1}")
+    return Task(
+        label=label,
+        type=kind,
+        index=index,
+        options={k: v for k, v in spec.items() if k not in _NOT_OPTIONS},
+        params=merge_params(defaults_for(kind, defaults), spec),
+        provider=merged(provider, spec.get("provider")),
+        items=tuple(spec.get("items") or ()),
+        items_from=base_dir / spec["items_from"] if spec.get("items_from") else None,
+        base_dir=base_dir,
+    )

@@ -1,0 +1,170 @@
+"""The stream of a job's items, and the checks on it a schema cannot express.
+
+Validation and request building walk the same stream (`walk`), so ids, order and locations always
+agree. Items are streamed: a JSONL job or an `items_from` file is never held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from batchgpt import schema
+from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
+
+from .job import Item, Job, Task, defaults_for, item_id, merge_params
+from .problems import Problems, reason
+from .rows import Row, read_rows
+from .source import MAX_DEPTH
+
+
+def walk(job: Job, problems: Problems | None) -> Iterator[Item]:
+    """Every item of the job in input order. With `problems`, lines and rows from files are
+    checked too, and the bad ones reported and left out; without, the job is taken as checked."""
+    if job.fmt == "jsonl":
+        yield from _jsonl_items(job, problems)
+        return
+    for task in job.tasks:
+        for n, item in enumerate(task.items, 1):
+            path = ("tasks", task.index, "items", n - 1)
+            yield Item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
+        if task.items_from is not None:
+            yield from _file_items(task, len(task.items), problems)
+
+
+def _jsonl_items(job: Job, problems: Problems | None) -> Iterator[Item]:
+    assert job.path is not None
+    name = str(job.path)
+    tasks: dict[tuple[str, str], Task] = {}
+    with job.path.open(encoding="utf-8-sig") as lines:
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                if problems is not None:
+                    problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", file=name, line=number)
+                continue
+            definition = "batch_line" if isinstance(line, dict) and "custom_id" in line else "line"
+            if problems is not None and _reported(problems, name, number, line, definition, _may_be_deep(raw)):
+                continue
+            key, fields = _jsonl_fields(line, definition)
+            if key not in tasks:
+                tasks[key] = _jsonl_task(job, key, len(tasks))
+            yield Item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
+
+
+def _may_be_deep(raw: str) -> bool:
+    # orjson has refused NaN, infinity and keys that are not text: only depth is left to check,
+    # and a line with fewer brackets than MAX_DEPTH cannot be too deep.
+    return raw.count("[") + raw.count("{") >= MAX_DEPTH
+
+
+def _jsonl_fields(line: dict[str, Any], definition: str) -> tuple[tuple[str, str], dict[str, Any]]:
+    """(type, task label) and the item's fields, from a Batch API line or one of our own."""
+    if definition == "batch_line":
+        return (BATCH_URLS[line["url"]], "batch"), {"id": line["custom_id"], "body": line["body"]}
+    kind = line["type"]
+    return (kind, line.get("task") or kind), {k: v for k, v in line.items() if k not in ("type", "task")}
+
+
+def _jsonl_task(job: Job, key: tuple[str, str], index: int) -> Task:
+    kind, label = key
+    return Task(
+        label=label if label != "batch" else kind,
+        type=kind,
+        index=index,
+        options={},
+        params=defaults_for(kind, job.defaults),
+        provider=job.provider,
+        base_dir=job.base_dir,
+    )
+
+
+def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[Item]:
+    path = task.items_from
+    assert path is not None
+    definition = "templated_item" if task.options.get("template") else f"{task.type}_item"
+    try:
+        for n, (line, row) in enumerate(read_rows(path), offset + 1):
+            if problems is not None and _reported(problems, str(path), line, row, definition):
+                continue
+            if not isinstance(row, str):  # a str is a row that could not be read, reported above
+                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        if problems is None:
+            raise
+        problems.add(f"cannot read items_from: {reason(exc)}", file=str(path))
+
+
+def _reported(problems: Problems, file: str, line: int, row: Row, definition: str, check_json: bool = True) -> bool:
+    """Whether the row has problems, which are then reported: what reading it found (a message
+    instead of the row), what JSON cannot carry (the schema validators cannot take it), or else
+    the schema's."""
+    if isinstance(row, str):
+        found: list[tuple[schema.JsonPath, str]] = [((), row)]
+    else:
+        found = (check_json and schema.json_problems(row, MAX_DEPTH)) or list(schema.errors(row, definition))
+    for path, message in found:
+        problems.add(message, file=file, line=line, path=path)
+    return bool(found)
+
+
+def check_items(job: Job, problems: Problems) -> int:
+    """The rules a schema cannot say: a model and a target language are set, template fields exist,
+    ids are unique; returns the number of items. Ids are kept as 8-byte digests so a million items
+    cost a few tens of MB."""
+    seen: set[bytes] = set()
+    templates: dict[int, list[str]] = {}
+    for item in walk(job, problems):
+        if not isinstance(item.fields, dict):
+            continue
+        line = item.line or problems.line_of(item.path)
+        digest = hashlib.blake2b(item.id.encode(), digest_size=8).digest()
+        if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
+            message = f"duplicate id '{item.id}': ids must be unique within the job"
+            problems.add(message, file=item.file, line=line, path=item.path)
+        seen.add(digest)
+        if item.path and problems.bad_under(item.path):
+            continue  # the schema already said what is wrong with this item
+        for message in _item_problems(item, templates):
+            problems.add(message, file=item.file, line=line, path=item.path)
+        if problems.full:
+            break
+    return len(seen)
+
+
+def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
+    fields, task, kind = item.fields, item.task, TASKS[item.task.type]
+    if "body" in fields:
+        return
+    params = merge_params(task.params, fields)
+    if not params.get("model"):
+        where = "defaults, the task or the item (or --model)" if kind.chat_family else "the task or the item"
+        yield f"no model: set `model` in {where}"
+    if task.type == "translate" and not (fields.get("target_lang") or task.options.get("target_lang")):
+        yield "no target language: set `target_lang` on the task or the item"
+    if kind.file_field and not task.upload_path(fields[kind.file_field]).is_file():
+        yield f"no such file: {fields[kind.file_field]} (paths are relative to the job file)"
+    template = task.options.get("template")
+    if template:
+        yield from _template_problems(task, template, fields, templates)
+
+
+def _template_problems(
+    task: Task, template: str, fields: Mapping[str, Any], templates: dict[int, list[str]]
+) -> Iterator[str]:
+    if task.index not in templates:  # each task's template is parsed once, its error reported once
+        try:
+            templates[task.index] = template_fields(template)
+        except ValueError as exc:
+            templates[task.index] = []
+            yield f"bad template: {exc}"
+    missing = [f for f in templates[task.index] if f not in fields]
+    if missing:
+        yield f"the template needs {', '.join(repr(m) for m in missing)}, which this item lacks"

@@ -1,0 +1,108 @@
+"""The records a job is made of (Overrides, Job, Task, Item), and how request parameters layer.
+
+Every other module of the package passes these between its steps; none of them does I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchgpt.records import Limits, Provider
+from batchgpt.schema import JsonPath
+from batchgpt.tasks import TASKS
+
+PARAM_KEYS = frozenset(
+    {"model", "temperature", "top_p", "max_tokens", "stop", "stream", "expected_output_tokens", "params"}
+)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line settings; each one set wins over the job file."""
+
+    out: str | None = None
+    report: str | None = None
+    base_url: str | None = None
+    concurrency: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+    model: str | None = None
+    budget: float | None = None
+    shared_limits: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    label: str
+    type: str
+    index: int
+    options: Mapping[str, Any]
+    params: Mapping[str, Any]
+    provider: Provider
+    items: tuple[Any, ...] = ()
+    items_from: Path | None = None
+    base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
+
+    def upload_path(self, name: str) -> Path:
+        """A file named in an item, relative to the job file."""
+        path = Path(name)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: Path | None  # None for a job given as a dict
+    fmt: str  # yaml | jsonl
+    provider: Provider
+    limits: Limits
+    results: Path
+    report: Path
+    pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    budget_usd: float | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    tasks: tuple[Task, ...] = ()
+    count: int = 0  # items, known once the job is validated
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One item on its way from a source to a request, with where it came from."""
+
+    file: str
+    line: int | None
+    path: JsonPath  # inside the job file; () for rows of a data file or JSONL lines
+    task: Task
+    fields: Mapping[str, Any]  # unchecked until load has accepted the job: may be any JSON value
+    id: str
+
+
+def item_id(fields: Mapping[str, Any], default: str) -> str:
+    """The item's own id, else its place (`task:n`, `lineN`)."""
+    return str(fields["id"]) if "id" in fields else default
+
+
+def defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`defaults` are chat request parameters; the other endpoints take none of them, and a model
+    of their own (the type's default unless the task or the item names one)."""
+    task_kind = TASKS.get(kind)
+    if task_kind is None or task_kind.chat_family:
+        return dict(defaults)
+    return {"model": task_kind.default_model} if task_kind.default_model else {}
+
+
+def merge_params(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """`layer`'s request parameters over `base`'s; `params` (extra body keys) merge key by key."""
+    merged = dict(base)
+    for key in PARAM_KEYS & layer.keys():
+        merged[key] = {**merged.get("params", {}), **layer[key]} if key == "params" else layer[key]
+    return merged

@@ -1,0 +1,92 @@
+"""The one collector of a job's problems: where each was found, which values are known bad, the cap.
+
+Every step of loading adds to the same `Problems`, so that `load` reports all of them at once,
+each located by file, line and JSON pointer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from batchgpt.errors import NO_POINTER, JobError, Problem
+from batchgpt.schema import JsonPath, pointer
+
+MAX_PROBLEMS = 1000
+
+
+class Problems:
+    """Problems found in one job, the line of each JSON path of its file, and its bad values.
+
+    A value is bad when it was left out as not JSON (a blank) or the schema refused it; the checks
+    that follow skip what lies under a bad value instead of reporting it twice. Past MAX_PROBLEMS
+    only a count is kept: a million bad rows cost no memory and end as one "... and N more".
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file  # the job file, or "<job>" for a job given as a dict
+        self.lines: dict[JsonPath, int] = {}
+        self.blanks: list[JsonPath] = []
+        self.bad: list[JsonPath] = []  # the blanks, and the paths the schema refused
+        self.count = 0
+        self._kept: list[Problem] = []
+
+    def locate(self, lines: Mapping[JsonPath, int], blanks: list[JsonPath]) -> None:
+        """Where the job file's keys and values are written, and which values it left out."""
+        self.lines.update(lines)
+        self.blanks.extend(blanks)
+        self.bad.extend(blanks)
+
+    def add(
+        self, message: str, *, line: int | None = None, path: JsonPath | None = None, file: str | None = None
+    ) -> None:
+        """A problem in `file` (the job file unless named); without a path it is about the file as a whole."""
+        self.count += 1
+        if len(self._kept) < MAX_PROBLEMS:
+            where = NO_POINTER if path is None else pointer(path)
+            self._kept.append(Problem(file or self.file, line, message, where))
+
+    def at(self, path: JsonPath, message: str) -> None:
+        """A problem in the job file, at the line its path is written on."""
+        self.add(message, line=self.line_of(path), path=path)
+
+    def refused(self, path: JsonPath, message: str) -> None:
+        """A value the schema refuses: reported, and marked bad for the checks that follow."""
+        self.bad.append(path)
+        self.at(path, message)
+
+    def line_of(self, path: JsonPath) -> int | None:
+        """The line of `path`, else of the nearest enclosing key that has one."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def blanked(self, path: JsonPath) -> bool:
+        """Whether `path` lies at or under a value left out as not JSON."""
+        return any(path[: len(blank)] == blank for blank in self.blanks)
+
+    def bad_under(self, prefix: JsonPath) -> list[JsonPath]:
+        """The bad paths at or under `prefix`."""
+        return [p for p in self.bad if p[: len(prefix)] == prefix]
+
+    @property
+    def full(self) -> bool:
+        """More problems than are reported: looking for further ones is wasted."""
+        return self.count > MAX_PROBLEMS
+
+    def listed(self) -> list[Problem]:
+        """The problems found, the ones past the cap counted in a last line."""
+        more = self.count - len(self._kept)
+        if not more:
+            return list(self._kept)
+        return [*self._kept, Problem(self._kept[0].file, None, f"... and {more} more problems", NO_POINTER)]
+
+    def raise_any(self) -> None:
+        """Raise JobError listing the problems, if there are any."""
+        if self.count:
+            raise JobError(self.listed())
+
+
+def reason(exc: BaseException) -> str:
+    """Why reading failed, in the words of the OS where it has them."""
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -1,0 +1,190 @@
+"""The mock server's faults: what a `--fault` spec means, which request gets which fault, and the
+broken answer each fault gives.
+
+A fault applies at a rate, to the first N attempts of each distinct request body (`first=`), or to
+every request for a number of seconds from the first one it sees (`for=`), and optionally only to
+bodies holding some text (`match=`). The error faults answer the documented error bodies (see the
+shared API facts); the hostile ones answer as broken servers and proxies do. The answer faults
+(ANSWER_FAULTS) inject nothing here: the answer itself comes out broken (see mockapi.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .mockapi import error_body
+
+FAULT_KINDS = (
+    "500",
+    "503",
+    "429",
+    "429-no-retry-after",
+    "quota",
+    "401",
+    "400",
+    "drop",
+    "hang",
+    "malformed",
+    # hostile or broken servers: an error echoing the request's headers (keys included),
+    # redirects, usage that is no count, streams cut short of [DONE] or split inside a
+    # character, and a server that ignores `stream: true`
+    "echo-headers",
+    "307",
+    "301",
+    "usage-strings",
+    "usage-negative",
+    "no-done",
+    "split-emoji",
+    "ignore-stream",
+)
+ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream")
+OVERLOADED = "The engine is currently overloaded, please try again later"
+
+# kind: (status, message, type, code, param) of the error the API answers
+ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
+    "500": (
+        500,
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        None,
+        None,
+    ),
+    "503": (503, OVERLOADED, "server_error", None, None),
+    "429": (
+        429,
+        "Rate limit reached for requests. Please try again in 50ms.",
+        "requests",
+        "rate_limit_exceeded",
+        None,
+    ),
+    "quota": (
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+        None,
+    ),
+    "401": (401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", None),
+    "400": (
+        400,
+        "This model's maximum context length is 128000 tokens.",
+        "invalid_request_error",
+        "context_length_exceeded",
+        "messages",
+    ),
+}
+ERRORS["429-no-retry-after"] = ERRORS["429"]
+
+
+@dataclass
+class Fault:
+    """Inject `kind` into matching requests: at `rate`, for the `first` N attempts of each body, or
+    to every request during the first `seconds` after the first one the server sees."""
+
+    kind: str
+    rate: float = 1.0
+    first: int | None = None
+    match: str | None = None  # only requests whose body contains this text
+    seconds: float | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '429:for=20'."""
+        kind, _, rest = spec.partition(":")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
+        fault = cls(kind)
+        for part in filter(None, rest.split(",")):
+            key, eq, value = part.partition("=")
+            if not eq:
+                fault.rate = float(key)
+            elif key == "first":
+                fault.first = int(value)
+            elif key == "match":
+                fault.match = value
+            elif key == "for":
+                fault.seconds = float(value)
+            else:
+                raise ValueError(f"unknown fault option {key!r}")
+        return fault
+
+
+class FaultPicker:
+    """Which fault, if any, each request gets: the first of the faults that applies to it.
+
+    It keeps what the faults need remembered: how often each distinct body was sent (`first=`) and
+    when each `for=` window opened. `rng` decides the rated faults (the server shares it, so one
+    seed fixes a whole run) and `clock` times the windows.
+    """
+
+    def __init__(self, rng: random.Random, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rng = rng
+        self._clock = clock
+        self._attempts: dict[str, int] = {}  # sha1 of a body: attempts seen
+        # id(fault): (the fault, kept so its id is not reused; when its `for=` window opened)
+        self._opened: dict[int, tuple[Fault, float]] = {}
+
+    def pick(self, faults: Sequence[Fault], raw: bytes) -> Fault | None:
+        """The fault for a request whose body is `raw`, among `faults` (read afresh each time, as
+        tests change them on a running server)."""
+        if not faults:
+            return None
+        attempt = self._attempt(raw) if any(f.first is not None for f in faults) else 0
+        text = raw.decode("utf-8", "replace")
+        for fault in faults:
+            if fault.match is not None and fault.match not in text:
+                continue
+            if self._applies(fault, attempt):
+                return fault
+        return None
+
+    def _attempt(self, raw: bytes) -> int:
+        # Counted only when a `first=` fault needs it: it costs memory per distinct body.
+        digest = hashlib.sha1(raw).hexdigest()
+        attempt = self._attempts[digest] = self._attempts.get(digest, 0) + 1
+        return attempt
+
+    def _applies(self, fault: Fault, attempt: int) -> bool:
+        if fault.seconds is not None:
+            opened = self._opened.setdefault(id(fault), (fault, self._clock()))[1]
+            return self._clock() - opened < fault.seconds
+        if fault.first is not None:
+            return attempt <= fault.first
+        return self._rng.random() < fault.rate
+
+
+async def inject(
+    fault: Fault, request: web.Request, *, retry_after: bool, redirect_to: str, hang_s: float
+) -> web.StreamResponse | None:
+    """The broken answer `fault` gives, or None when the request goes on to be answered (after
+    `hang`, and for the answer faults). `redirect_to` is the base URL the redirects point to."""
+    kind = fault.kind
+    if kind in ERRORS:
+        status, message, type_, code, param = ERRORS[kind]
+        # a rate-limit 429 says when to retry, unless the server is one that does not; quota never does
+        headers = {"retry-after": "1", "retry-after-ms": "50"} if kind == "429" and retry_after else {}
+        return web.json_response(error_body(message, type_, code, param), status=status, headers=headers)
+    if kind == "malformed":
+        return web.Response(body=b'{"choices": [{"message": ', content_type="application/json")
+    if kind == "echo-headers":  # as some proxies do: the request's headers, keys and all, in the error
+        seen = "; ".join(f"{k}: {v}" for k, v in request.headers.items())
+        return web.json_response(
+            error_body(f"Bad request. Headers received: {seen}", "invalid_request_error", None), status=400
+        )
+    if kind in ("307", "301"):
+        path = request.path.removeprefix("/v1")
+        raise (web.HTTPTemporaryRedirect if kind == "307" else web.HTTPMovedPermanently)(redirect_to.rstrip("/") + path)
+    if kind == "hang":
+        await asyncio.sleep(hang_s)
+    elif kind == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    return None
