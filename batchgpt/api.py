@@ -12,10 +12,10 @@ from typing import Any
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
 from .runner import RunOptions, run_job
-from .store import Store
+from .store import RunInfo, Store
 
 
-def validate(*sources: str | os.PathLike | Mapping[str, Any], model: str | None = None) -> list[Problem]:
+def validate(*sources: str | os.PathLike[str] | Mapping[str, Any], model: str | None = None) -> list[Problem]:
     """Every problem in the given job files (or job dicts); an empty list means all are valid.
     `model` is the default for items that name none, as `--model` is for a run."""
     problems: list[Problem] = []
@@ -27,7 +27,7 @@ def validate(*sources: str | os.PathLike | Mapping[str, Any], model: str | None 
     return problems
 
 
-def load_job(source: str | os.PathLike | Mapping[str, Any], **settings: Any) -> Job:
+def load_job(source: str | os.PathLike[str] | Mapping[str, Any], **settings: Any) -> Job:
     known = {f.name for f in fields(Overrides)}
     unknown = set(settings) - known
     if unknown:
@@ -36,14 +36,14 @@ def load_job(source: str | os.PathLike | Mapping[str, Any], **settings: Any) -> 
 
 
 def run(
-    source: str | os.PathLike | Mapping[str, Any],
+    source: str | os.PathLike[str] | Mapping[str, Any],
     *,
-    state_dir: str | os.PathLike | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
     retry_failed: bool = False,
     progress: bool = False,
     **settings: Any,
-):
+) -> Any:  # a pandas DataFrame: pandas is report.py's alone, so it is not named here
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
@@ -98,7 +98,9 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
         store.close()
 
 
-def export_run(state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None):
+def export_run(
+    state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None
+) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path)."""
     from .report import export
 

@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
+
+if TYPE_CHECKING:
+    from .jobs import Overrides
 
 
 def _print_problems(problems: Any, suffix: str = "") -> None:
@@ -55,8 +58,8 @@ def main(context: click.Context, verbose: bool) -> None:
     logs.setup(verbose)
 
 
-def _overrides(kwargs: dict[str, Any]):
-    from .jobs import Overrides
+def _overrides(kwargs: dict[str, Any]) -> Overrides:
+    from .jobs import Overrides  # noqa: F811  # imported here: a CLI that only asks --help loads no jobs code
 
     return Overrides(**{k: kwargs.pop(k) for k in list(kwargs) if k in Overrides.__dataclass_fields__})
 
@@ -410,7 +413,7 @@ def mock_server(
         seed=seed,
         record=False,
         billing=limits,
-    )  # type: ignore[arg-type]
+    )
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
 

@@ -107,7 +107,7 @@ class Client:
                 event_stream = headers.get("content-type", "").startswith("text/event-stream")
                 if response.status < 300 and pack.body.get("stream") and event_stream:
                     return await _read_stream(response, headers, started, self._redact)
-                raw = self._redact.bytes(await response.read())
+                raw = self._redact.raw(await response.read())
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {self._timeout.total:g} s")
         except aiohttp.ClientPayloadError as exc:
@@ -146,7 +146,7 @@ class Redactor:
                 value = value.replace(secret, REDACTED)
         return value
 
-    def bytes(self, value: bytes) -> bytes:
+    def raw(self, value: bytes) -> bytes:
         for secret in self._encoded:
             if secret in value:
                 value = value.replace(secret, REDACTED.encode())
@@ -154,7 +154,7 @@ class Redactor:
 
     def tree(self, value: Any) -> Any:
         """A decoded answer with secrets replaced in every string, keys included: JSON escapes
-        (`\\u0073k-...`) hide a secret from `bytes` until it is decoded."""
+        (`\\u0073k-...`) hide a secret from `raw` until it is decoded."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
@@ -164,7 +164,7 @@ class Redactor:
         return value
 
     def escaped(self, raw: bytes) -> bool:
-        """Whether a JSON text may hold a secret `bytes` could not see: it has \\u or \\/ escapes
+        """Whether a JSON text may hold a secret `raw` could not see: it has \\u or \\/ escapes
         (no secret holds the quotes, line breaks or tabs that other escapes stand for)."""
         return bool(self._secrets) and (b"\\u" in raw or b"\\/" in raw)
 
@@ -284,7 +284,7 @@ async def _read_stream(
         if payload.startswith(b"[DONE]"):
             break
         try:  # the standard library's json, which keeps a lone surrogate for the join below
-            chunk = json.loads(redact.bytes(payload))
+            chunk = json.loads(redact.raw(payload))
         except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past all sense
             return Failure("malformed", "a stream event is not JSON", response.status, headers=headers)
         if not isinstance(chunk, dict) or not isinstance(chunk.get("choices") or [], list):
@@ -383,7 +383,7 @@ async def _get_json(
     async with session.get(
         url, params=params, proxy=provider.proxy or _env_proxy(url), allow_redirects=False
     ) as response:
-        raw = redact.bytes(await response.read())
+        raw = redact.raw(await response.read())
         if 300 <= response.status < 400:
             return f"GET {shown}: {_redirected(response.status, response.headers).message}"
         if response.status == 404:

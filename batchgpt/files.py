@@ -177,9 +177,10 @@ def create_temporary(path: Path) -> tuple[int, Path]:
 
 
 def _open(fd: int, mode: str) -> IO[Any]:
-    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
     try:
-        return open(fd, mode, **text)
+        if "b" in mode:
+            return open(fd, mode)
+        return open(fd, mode, encoding="utf-8", newline="")
     except BaseException:
         os.close(fd)
         raise

@@ -62,7 +62,7 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]  # typeshed's ge
     """Writes to whatever sys.stderr is when a line is logged: a progress bar redirects it, and the
     line then prints above the bar instead of through it."""
 
-    @property  # type: ignore[override]  # StreamHandler sets it in __init__; here it is looked up each time
+    @property  # StreamHandler sets it in __init__; here it is looked up each time
     def stream(self) -> TextIO:
         return sys.stderr
 

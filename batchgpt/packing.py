@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
-from .jobs import dump
-from .records import Pack, Provider, Request
+from .records import Pack, Provider, Reply, Request, dump
+from .tasks import MalformedReply
 from .tokens import Counter
 
 MAX_PACK_TOKENS = 300_000  # /v1/embeddings: tokens in one request, all inputs together
@@ -64,3 +65,33 @@ class Packer:
         )
         payload = dump(body) if len(requests) > 1 else requests[0].payload
         return Pack(requests, body, payload, tokens=tuple(tokens for _, tokens in members))
+
+
+def split(pack: Pack, reply: Reply) -> list[Reply]:
+    """One reply per item. A packable task answers a list; usage is split in proportion to
+    each input's own token count, so the parts add up to what the server reported."""
+    if not pack.first.pack_size:  # not a packable task, or a Batch API line with its own input list
+        return [reply]
+    outputs = reply.output
+    if not isinstance(outputs, list) or len(outputs) != len(pack.requests):
+        raise MalformedReply(
+            f"{len(pack.requests)} inputs were sent, the answer has "
+            f"{len(outputs) if isinstance(outputs, list) else 'no'} results"
+        )
+    details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
+    counts = list(pack.tokens) if any(pack.tokens) else [1] * len(outputs)  # the packer counted embeddings
+    shares = _apportion(reply.prompt_tokens, counts)
+    return [
+        replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
+        for output, detail, share in zip(outputs, details, shares, strict=True)
+    ]
+
+
+def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
+    """Split `total` in proportion to `counts` (not all zero), in whole tokens that add up to it."""
+    if total is None:
+        return [None] * len(counts)
+    weight = sum(counts)
+    shares = [total * c // weight for c in counts]
+    shares[-1] += total - sum(shares)
+    return list[int | None](shares)

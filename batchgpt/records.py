@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
@@ -18,6 +20,12 @@ def shown_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path.partition('?')[0]}"
+
+
+def dump(body: Mapping[str, Any]) -> bytes:
+    """A request body as compact UTF-8 JSON. orjson: a tenth of the time of json.dumps, which
+    shows at thousands of requests a second; YAML may give integer keys (logit_bias)."""
+    return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ CHUNK = 5000
 
 
 def _frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame: pd.DataFrame = pd.DataFrame.from_records(rows, columns=columns)
     for column in _INTS:
         if column in frame:
             frame[column] = frame[column].astype("Int64")
@@ -92,7 +92,7 @@ def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
     import pyarrow.parquet as pq
 
     vector = pa.list_(pa.float64())
-    fields = [
+    fields: list[Any] = [
         pa.field(
             c, pa.int64() if c in _INTS else pa.float64() if c in ("cost_usd", "latency_s", "ttft_s") else pa.string()
         )
@@ -119,7 +119,7 @@ def _is_vector(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], (int, float))
 
 
-def report_rows(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def report_rows(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The per-task-and-model rows with total_tokens, and a TOTAL row whose cost is empty when any
     group's cost is unknown."""
     rows = [{**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0)} for g in groups]
@@ -133,7 +133,7 @@ def report_rows(groups: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows + [total]
 
 
-def write_table(path: Path, rows: list[Mapping[str, Any]], columns: list[str]) -> None:
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
     """A small table (a report or an estimate) as CSV or Parquet."""
     frame = _frame(list(rows), columns)
     suffix = path.suffix.lower()

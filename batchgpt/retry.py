@@ -68,7 +68,7 @@ def _retryable(failure: Failure) -> bool:
 
 def backoff(attempt: int, draw: float) -> float:
     """0.5 s, 1 s, 2 s ... up to 20 s, less up to a quarter at random so that retries spread out."""
-    return min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP) * (1 - 0.25 * draw)
+    return float(min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP) * (1 - 0.25 * draw))
 
 
 def server_delay(headers: Mapping[str, str]) -> float | None:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
 from .outage import Outage
 from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
-from .packing import Packer
+from .packing import Packer, split
 from .pricing import Pricing
 from .progress import Progress
 from .provider import api_key
-from .records import Failure, Pack, Provider, Reply, Request, Result, shown_url
+from .records import Failure, Pack, Provider, Request, Result, shown_url
 from .report import export
 from .retry import Verdict, decide
 from .shared import SharedLimits
@@ -489,7 +489,7 @@ class Engine:
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         kind = TASKS[pack.first.type]
         try:
-            parts = self._split(pack, kind.parse(answer.data))
+            parts = split(pack, kind.parse(answer.data))
         except MalformedReply:
             raise
         except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
@@ -525,25 +525,6 @@ class Engine:
                 )
             )
         return results
-
-    def _split(self, pack: Pack, reply: Reply) -> list[Reply]:
-        """One reply per item. A packable task answers a list; usage is split in proportion to
-        each input's own token count, so the parts add up to what the server reported."""
-        if not pack.first.pack_size:  # not a packable task, or a Batch API line with its own input list
-            return [reply]
-        outputs = reply.output
-        if not isinstance(outputs, list) or len(outputs) != len(pack.requests):
-            raise MalformedReply(
-                f"{len(pack.requests)} inputs were sent, the answer has "
-                f"{len(outputs) if isinstance(outputs, list) else 'no'} results"
-            )
-        details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
-        counts = list(pack.tokens) if any(pack.tokens) else [1] * len(outputs)  # the packer counted embeddings
-        shares = _apportion(reply.prompt_tokens, counts)
-        return [
-            replace(reply, output=output, details=detail, prompt_tokens=share, completion_tokens=0)
-            for output, detail, share in zip(outputs, details, shares, strict=True)
-        ]
 
     def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
         return Result(
@@ -586,16 +567,6 @@ def _describe(pace: Pace, long: bool = False) -> str:
     }[pace.source]
     window = "" if pace.window is None else f", at most {pace.window} in flight (the server said it is overloaded)"
     return f"pacing at {rate}, {why}{window}"
-
-
-def _apportion(total: int | None, counts: list[int]) -> list[int | None]:
-    """Split `total` in proportion to `counts` (not all zero), in whole tokens that add up to it."""
-    if total is None:
-        return [None] * len(counts)
-    weight = sum(counts)
-    shares = [total * c // weight for c in counts]
-    shares[-1] += total - sum(shares)
-    return shares
 
 
 def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:

@@ -40,7 +40,7 @@ class SharedLimits:
             self._storage = RedisStorage(
                 f"async+{url}",
                 implementation="redispy",
-                connection_pool=self._pool,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to redis; typed too narrowly
                 key_prefix=KEY_PREFIX,
                 wrap_exceptions=True,
             )

@@ -197,7 +197,8 @@ class Store:
                FROM items WHERE job = ? AND run_id = ?""",
             (job, run_id),
         ).fetchone()
-        return RunTotals(*(value or 0 for value in row[:7]), cost_usd=row[7])
+        items, ok, failed, transient, skipped, prompt, completion, cost = row
+        return RunTotals(items, ok or 0, failed or 0, transient or 0, skipped or 0, prompt or 0, completion or 0, cost)
 
     def finish_run(
         self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str, totals: RunTotals
