@@ -29,7 +29,7 @@ import orjson
 from yarl import URL
 
 from . import __version__
-from .records import UNSENT, Failure, Pack, Provider, Request, shown_url
+from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 
 REDACTED = "****"
 MIN_SECRET = 4  # a shorter key or password would be found in every other word of an answer
@@ -120,7 +120,7 @@ class Client:
 
     def _said(self, exc: BaseException) -> str:
         """An exception's text (which may hold a proxy URL), without secrets, then shortened."""
-        return _short(self._redact.text(str(exc)))
+        return shortened(self._redact.text(str(exc)))
 
 
 class Redactor:
@@ -241,7 +241,7 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redacto
     except orjson.JSONDecodeError:
         if status < 300:
             return Failure("malformed", f"the answer is not JSON ({len(raw)} bytes)", status, headers=headers)
-        return Failure("http", _short(redact.text(raw.decode("utf-8", "replace"))), status, headers=headers)
+        return Failure("http", shortened(redact.text(raw.decode("utf-8", "replace"))), status, headers=headers)
     if redact.escaped(raw):
         data = redact.tree(data)
     if status < 300:
@@ -252,18 +252,18 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redacto
     if isinstance(error, dict):
         return Failure(
             "http",
-            _short(redact.text(str(error.get("message") or ""))),
+            shortened(redact.text(str(error.get("message") or ""))),
             status,
             code=_label(error.get("code"), redact),
             type=_label(error.get("type"), redact),
             headers=headers,
         )
-    return Failure("http", _short(redact.text(json.dumps(data))), status, headers=headers)
+    return Failure("http", shortened(redact.text(json.dumps(data))), status, headers=headers)
 
 
 def _label(value: Any, redact: Redactor) -> str | None:
     """An error's `code` or `type`: short text, or nothing."""
-    return None if value is None else _short(redact.text(str(value)), 80)
+    return None if value is None else shortened(redact.text(str(value)), 80)
 
 
 async def _read_stream(
@@ -293,7 +293,7 @@ async def _read_stream(
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
             return Failure(
                 "http",
-                _short(redact.text(str(error.get("message")))),
+                shortened(redact.text(str(error.get("message")))),
                 500,
                 code=_label(error.get("code"), redact),
                 headers=headers,
@@ -319,11 +319,6 @@ async def _read_stream(
     text = redact.text(text)  # a secret may also have been split between two events
     choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
     return Answer(response.status, headers, {"choices": [choice], "usage": redact.tree(usage)}, ttft)
-
-
-def _short(value: object, limit: int = 300) -> str:
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -370,7 +365,7 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
                     raise ValueError("not a finite amount")
                 return Balance(limit, used, shown)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-                return redact.text(f"cannot reach {shown}: {type(exc).__name__}: {_short(exc)}")
+                return redact.text(f"cannot reach {shown}: {type(exc).__name__}: {shortened(exc)}")
             except (KeyError, TypeError, ValueError):
                 reasons.append(f"{shown}: the billing answer is not in the expected shape")
     return "this endpoint does not expose its balance (" + "; ".join(reasons) + ")"
@@ -395,7 +390,7 @@ async def _get_json(
         error = data.get("error") if isinstance(data, dict) else None
         if error:  # the proxies answer errors here with HTTP 200
             message = error.get("message") if isinstance(error, dict) else error
-            return f"GET {shown}: {_short(message)}"
+            return f"GET {shown}: {shortened(message)}"
         if response.status >= 300:
             return f"GET {shown} answered {response.status}"
         return data if isinstance(data, dict) else f"GET {shown} answered {response.status} with no JSON object"

@@ -74,9 +74,9 @@ class Estimator:
         self.counter = counter or Counter()
 
     def bound(self, request: Request) -> Bound:
-        kind = TASKS[request.type]
-        if not kind.chat_family:
-            return self._unit_bound(request, kind.billing)
+        task_type = TASKS[request.type]
+        if not task_type.chat_family:
+            return self._unit_bound(request, task_type.billing)
         prompt = self.counter.body(request.endpoint, request.body)
         worst, note = request.max_tokens, None
         if worst is None:

@@ -15,6 +15,12 @@ import orjson
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+def shortened(value: object, limit: int = 300) -> str:
+    """Text for one line of a message: line breaks folded, and cut with "..." past `limit`."""
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def shown_url(url: str) -> str:
     """A URL as it may be shown: without credentials (user:password@) or a query (keys hide there)."""
     scheme, sep, rest = url.partition("://")

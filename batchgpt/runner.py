@@ -487,9 +487,9 @@ class Engine:
         ]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
-        kind = TASKS[pack.first.type]
+        task_type = TASKS[pack.first.type]
         try:
-            parts = split(pack, kind.parse(answer.data))
+            parts = split(pack, task_type.parse(answer.data))
         except MalformedReply:
             raise
         except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
@@ -500,7 +500,7 @@ class Engine:
             output = self.media.save(request.id, part.media) if part.media else part.output
             units = part.units if part.units is not None else request.units
             cost = self.pricing.charge(
-                kind.billing,
+                task_type.billing,
                 request.model,
                 request.body,
                 part.prompt_tokens,

@@ -15,6 +15,8 @@ from typing import Any, TypeAlias
 import jsonschema  # type: ignore[import-untyped]  # ships no types; types-jsonschema is not in the test extra
 import jsonschema_rs
 
+from .records import shortened
+
 JsonPath: TypeAlias = tuple[str | int, ...]  # keys and list indexes from the root of a document
 
 _JSON_TYPES = (str, int, float, bool, type(None), list, tuple, dict)
@@ -101,7 +103,7 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
         elif error.validator == "required":
             yield path, f"missing required key {error.message.split(' is a required')[0]}"
         else:
-            yield path, _shorten(error.message)
+            yield path, shortened(error.message, _MAX_MESSAGE)
 
 
 def _unexpected_keys(message: str) -> list[str]:
@@ -120,10 +122,6 @@ def _unknown_key_message(key: str) -> str:
     close = difflib.get_close_matches(key, known_keys(), n=1, cutoff=0.75)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return f"unknown key '{key}'{hint}"
-
-
-def _shorten(message: str) -> str:
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
 
 
 def number_problem(value: Any, written: str) -> str | None:

@@ -132,7 +132,7 @@ def _first_choice(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return choice
 
 
-class TaskKind:
+class TaskType:
     """A task type. Subclasses set `name`, `endpoint` and `text_field` and build messages or a prompt."""
 
     name = ""
@@ -160,7 +160,7 @@ class TaskKind:
         return fill(template, item) if template else str(item[self.text_field])
 
 
-class ChatKind(TaskKind):
+class ChatType(TaskType):
     endpoint = "/chat/completions"
     options: tuple[str, ...] = ("system",)
 
@@ -186,12 +186,12 @@ class ChatKind(TaskKind):
         return content
 
 
-class Chat(ChatKind):
+class Chat(ChatType):
     name = "chat"
     text_field = "prompt"
 
 
-class Translate(ChatKind):
+class Translate(ChatType):
     name = "translate"
     text_field = "text"
     options = ("source_lang", "target_lang")
@@ -210,7 +210,7 @@ class Translate(ChatKind):
         return content.strip()
 
 
-class Dialogue(ChatKind):
+class Dialogue(ChatType):
     name = "dialogue"
 
     def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -219,7 +219,7 @@ class Dialogue(ChatKind):
         return head + [dict(m) for m in item["messages"]]
 
 
-class Code(ChatKind):
+class Code(ChatType):
     name = "code"
     text_field = "description"
     options = ("language",)
@@ -237,7 +237,7 @@ class Code(ChatKind):
         return strip_fences(content)
 
 
-class Completion(TaskKind):
+class Completion(TaskType):
     name = "completion"
     endpoint = "/completions"
     text_field = "prompt"
@@ -275,7 +275,7 @@ def _data_list(data: Mapping[str, Any], key: str = "data") -> list[Any]:
     return entries
 
 
-class Embedding(TaskKind):
+class Embedding(TaskType):
     name = "embedding"
     endpoint = "/embeddings"
     text_field = "text"
@@ -309,7 +309,7 @@ class Embedding(TaskKind):
         return Reply(output=vectors, prompt_tokens=_count(_usage(data), "prompt_tokens"), completion_tokens=0)
 
 
-class Moderation(TaskKind):
+class Moderation(TaskType):
     name = "moderation"
     endpoint = "/moderations"
     text_field = "text"
@@ -338,7 +338,7 @@ class Moderation(TaskKind):
         return Reply(output=outputs, details=details)
 
 
-class Image(TaskKind):
+class Image(TaskType):
     name = "image"
     endpoint = "/images/generations"
     text_field = "prompt"
@@ -384,7 +384,7 @@ class Image(TaskKind):
         )
 
 
-class Speech(TaskKind):
+class Speech(TaskType):
     name = "speech"
     endpoint = "/audio/speech"
     text_field = "text"
@@ -404,8 +404,8 @@ class Speech(TaskKind):
         audio = data.get("_binary")
         if not isinstance(audio, bytes) or not audio:
             raise MalformedReply("the answer holds no audio")
-        kind = str(data.get("_content_type", "")).split(";")[0].strip()
-        return Reply(output=None, media=((_AUDIO_SUFFIXES.get(kind, "mp3"), audio),))
+        content_type = str(data.get("_content_type", "")).split(";")[0].strip()
+        return Reply(output=None, media=((_AUDIO_SUFFIXES.get(content_type, "mp3"), audio),))
 
 
 _AUDIO_SUFFIXES = {
@@ -422,7 +422,7 @@ _AUDIO_SUFFIXES = {
 }
 
 
-class Transcription(TaskKind):
+class Transcription(TaskType):
     name = "transcription"
     endpoint = "/audio/transcriptions"
     options = ("language", "prompt", "response_format")
@@ -454,9 +454,9 @@ class Transcription(TaskKind):
         )
 
 
-TASKS: dict[str, TaskKind] = {
-    kind.name: kind
-    for kind in (
+TASKS: dict[str, TaskType] = {
+    task_type.name: task_type
+    for task_type in (
         Translate(),
         Chat(),
         Completion(),

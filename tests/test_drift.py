@@ -32,7 +32,7 @@ DEFS: dict[str, Any] = SCHEMA["$defs"]
 RUN = main.commands["run"]
 
 # Task options that the jobs package reads from the task for every type rather than a type's `options`:
-# `template` fills the type's text field (TaskKind.text), `batch_size` sizes a pack.
+# `template` fills the type's text field (TaskType.text), `batch_size` sizes a pack.
 TASK_ONLY = {"template", "batch_size"}
 
 # Drift found when these tests were written, kept here so that anything new still fails:

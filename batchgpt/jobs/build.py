@@ -29,22 +29,22 @@ def requests(job: Job) -> Iterator[Request]:
 def build_request(item: Item, seq: int) -> Request:
     """The request for one item, `seq` being its place in the job."""
     task, fields = item.task, item.fields
-    kind = TASKS[task.type]
+    task_type = TASKS[task.type]
     if "body" in fields:  # a Batch API line: its body is sent exactly as written
         body = dict(fields["body"])
         params: Mapping[str, Any] = {**task.params, **body}
         options: Mapping[str, Any] = {}
     else:
         params = merge_params(task.params, fields)
-        options = {**task.options, **{k: fields[k] for k in kind.options if k in fields}}
-        body = kind.body(fields, options, params)
+        options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
+        body = task_type.body(fields, options, params)
     payload = dump(body)
-    digest = hashlib.blake2b(kind.endpoint.encode() + b"\0" + payload, digest_size=16)
+    digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
-    units = kind.units(body)
-    if kind.file_field:
-        path = task.upload_path(fields[kind.file_field])
-        files = ((kind.file_field, path),)
+    units = task_type.units(body)
+    if task_type.file_field:
+        path = task.upload_path(fields[task_type.file_field])
+        files = ((task_type.file_field, path),)
         digest.update(_file_digest(path))  # a changed recording is sent again
         units = _audio_minutes(path)
     return Request(
@@ -53,7 +53,7 @@ def build_request(item: Item, seq: int) -> Request:
         task=task.label,
         type=task.type,
         model=str(body.get("model", "")),
-        endpoint=kind.endpoint,
+        endpoint=task_type.endpoint,
         body=body,
         payload=payload,
         hash=digest.hexdigest(),
@@ -62,7 +62,7 @@ def build_request(item: Item, seq: int) -> Request:
         expected_output_tokens=params.get("expected_output_tokens"),
         files=files,
         units=units,
-        pack_size=int(options.get("batch_size") or kind.pack_size) if isinstance(body.get("input"), str) else 0,
+        pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
     )
 
 

@@ -140,17 +140,17 @@ def check_items(job: Job, problems: Problems) -> int:
 
 
 def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
-    fields, task, kind = item.fields, item.task, TASKS[item.task.type]
+    fields, task, task_type = item.fields, item.task, TASKS[item.task.type]
     if "body" in fields:
         return
     params = merge_params(task.params, fields)
     if not params.get("model"):
-        where = "defaults, the task or the item (or --model)" if kind.chat_family else "the task or the item"
+        where = "defaults, the task or the item (or --model)" if task_type.chat_family else "the task or the item"
         yield f"no model: set `model` in {where}"
     if task.type == "translate" and not (fields.get("target_lang") or task.options.get("target_lang")):
         yield "no target language: set `target_lang` on the task or the item"
-    if kind.file_field and not task.upload_path(fields[kind.file_field]).is_file():
-        yield f"no such file: {fields[kind.file_field]} (paths are relative to the job file)"
+    if task_type.file_field and not task.upload_path(fields[task_type.file_field]).is_file():
+        yield f"no such file: {fields[task_type.file_field]} (paths are relative to the job file)"
     template = task.options.get("template")
     if template:
         yield from _template_problems(task, template, fields, templates)

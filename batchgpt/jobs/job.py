@@ -94,10 +94,10 @@ def item_id(fields: Mapping[str, Any], default: str) -> str:
 def defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """`defaults` are chat request parameters; the other endpoints take none of them, and a model
     of their own (the type's default unless the task or the item names one)."""
-    task_kind = TASKS.get(kind)
-    if task_kind is None or task_kind.chat_family:
+    task_type = TASKS.get(kind)
+    if task_type is None or task_type.chat_family:
         return dict(defaults)
-    return {"model": task_kind.default_model} if task_kind.default_model else {}
+    return {"model": task_type.default_model} if task_type.default_model else {}
 
 
 def merge_params(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
