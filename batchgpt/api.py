@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -90,12 +91,19 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
                     "skipped": run.skipped,
                     "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
                     "cost_usd": run.cost_usd,
+                    "retries": _retries(run.retries),
                     "exit": run.exit_code if run.exit_code is not None else "running?",
                 }
             )
         return rows
     finally:
         store.close()
+
+
+def _retries(recorded: str | None) -> str:
+    """'HTTP 429: 12, timeout: 2' from the run's JSON; '' for none (or a run from before they were kept)."""
+    counts = json.loads(recorded) if recorded else {}
+    return ", ".join(f"{cause}: {n:,}" for cause, n in counts.items())
 
 
 def export_run(

@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ class Engine:
         self.outage = Outage(limits.outage, timing.clock)
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
+        self.retries: Counter[str] = Counter()  # retried attempts by cause, kept in the run's row
         self.stopped: str | None = None
         self.signal: signal.Signals | None = None
         self.hard_stop = False  # a second signal: no grace, no export
@@ -401,6 +403,7 @@ class Engine:
                     )
                     for r in pack.requests
                 ]
+            self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries)
@@ -612,7 +615,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
             asyncio.run(engine.main())
         except asyncio.CancelledError:
             pass  # a signal ended the run; what was answered is committed
-            store.count_sent(run_id, engine.sent)
+        store.count_sent(run_id, engine.sent, engine.retries)
         store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
         paths = (str(job.results.absolute()), str(job.report.absolute()))
         if not engine.hard_stop:

@@ -16,7 +16,7 @@ import re
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,8 @@ MIGRATIONS = (
         OR error LIKE 'malformed:%' OR error LIKE 'HTTP 5%' OR error LIKE 'HTTP 408%' OR error LIKE 'HTTP 409%'
         OR error LIKE 'HTTP 429%' OR error LIKE 'HTTP 401%');
     """,
+    # 4: a run's retries by what caused them ({"HTTP 429": 12, "timeout": 2}), as JSON
+    "ALTER TABLE runs ADD COLUMN retries TEXT;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -117,6 +119,7 @@ class RunInfo:
     results: str | None
     report: str | None
     stopped: str | None
+    retries: str | None  # JSON: retries by cause
 
 
 class Store:
@@ -224,8 +227,12 @@ class Store:
             ),
         )
 
-    def count_sent(self, run_id: int, sent: int) -> None:
-        self._db.execute("UPDATE runs SET sent = ? WHERE id = ?", (sent, run_id))
+    def count_sent(self, run_id: int, sent: int, retries: Mapping[str, int]) -> None:
+        """Requests the run sent, and its retries by cause."""
+        self._db.execute(
+            "UPDATE runs SET sent = ?, retries = ? WHERE id = ?",
+            (sent, json.dumps(dict(sorted(retries.items()))), run_id),
+        )
 
     def runs(self, job: str | None = None, limit: int = 50) -> list[RunInfo]:
         where, args = ("WHERE job = ?", (job,)) if job else ("", ())

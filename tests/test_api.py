@@ -35,7 +35,20 @@ RESULT_COLUMNS = [
     "ttft_s",
     "details",
 ]
-RUN_ROW_KEYS = ["run", "job", "started", "seconds", "items", "ok", "failed", "skipped", "tokens", "cost_usd", "exit"]
+RUN_ROW_KEYS = [
+    "run",
+    "job",
+    "started",
+    "seconds",
+    "items",
+    "ok",
+    "failed",
+    "skipped",
+    "tokens",
+    "cost_usd",
+    "retries",
+    "exit",
+]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, chat_job
+from conftest import SECRET, chat_job, faults
 
 
 def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen:
@@ -324,3 +324,18 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"cannot write {tmp_path / 'out' / 't.csv'}: No space left on device" in result.stderr
     assert answered(tmp_path / ".batchgpt") == 1
+
+
+def test_a_run_keeps_its_retries_by_cause_and_runs_shows_them(cli, server, write_job, tmp_path):
+    from batchgpt.api import list_runs
+
+    faults(server, "500:first=1,match=x", "429:first=2,match=y")
+    path = write_job(chat_job(["x", "y", "z"]))
+    assert cli("run", str(path)).exit_code == 0
+    [row] = list_runs(tmp_path / ".batchgpt")
+    assert row["retries"] == "HTTP 429: 2, HTTP 500: 1"
+    store = Store(tmp_path / ".batchgpt")
+    assert store.runs()[0].sent == 6  # three items, three retries
+    store.close()
+    listing = cli("runs", str(path))
+    assert "HTTP 429: 2" in listing.stdout
