@@ -328,6 +328,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
 
 def test_a_run_keeps_its_retries_by_cause_and_runs_shows_them(cli, server, write_job, tmp_path):
     from batchgpt.api import list_runs
+    from batchgpt.store import Store
 
     faults(server, "500:first=1,match=x", "429:first=2,match=y")
     path = write_job(chat_job(["x", "y", "z"]))
