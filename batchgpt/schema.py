@@ -90,6 +90,14 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
     others = [
         tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")
     ]
+    said: set[tuple[JsonPath, str]] = set()  # one failure can come back through several subschemas
+    for path, message in _messages(found, others):
+        if (path, message) not in said:
+            said.add((path, message))
+            yield path, message
+
+
+def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPath, str]]:
     for error in found:
         path = tuple(error.absolute_path)
         if error.validator in ("unevaluatedProperties", "additionalProperties"):

@@ -249,3 +249,16 @@ def test_json_jobs_are_read_with_line_numbers_too(tmp_path):
         "job.json",
     )
     assert problems(job) == [f"{job}:3: 3 is greater than the maximum of 1 (at /tasks/0/items/0/top_p)"]
+
+
+def test_an_item_that_is_no_mapping_is_a_located_error_not_a_crash(tmp_path):
+    job = write(tmp_path, "defaults: {model: m}\ntasks: [{type: chat, items: [5, {prompt: ok}]}]\n")
+    assert problems(job) == [f"{job}:2: 5 is not of type 'object' (at /tasks/0/items/0)"]
+
+
+def test_a_jsonl_line_that_is_no_object_is_said_once_and_plainly(tmp_path):
+    job = write(tmp_path, '"hello"\n[1]\n{"type": "chat", "prompt": "x", "model": "m"}\n', "job.jsonl")
+    assert problems(job) == [
+        f"{job}:1: a line must be a JSON object, not text",
+        f"{job}:2: a line must be a JSON object, not list",
+    ]

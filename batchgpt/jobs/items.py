@@ -50,7 +50,12 @@ def _jsonl_items(job: Job, problems: Problems | None) -> Iterator[Item]:
                 if problems is not None:
                     problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", file=name, line=number)
                 continue
-            definition = "batch_line" if isinstance(line, dict) and "custom_id" in line else "line"
+            if not isinstance(line, dict):
+                if problems is not None:
+                    what = type(line).__name__.replace("str", "text").replace("dict", "object")
+                    problems.add(f"a line must be a JSON object, not {what}", file=name, line=number)
+                continue
+            definition = "batch_line" if "custom_id" in line else "line"
             if problems is not None and _reported(problems, name, number, line, definition, _may_be_deep(raw)):
                 continue
             key, fields = _jsonl_fields(line, definition)

@@ -88,7 +88,8 @@ class Item:
 
 def item_id(fields: Mapping[str, Any], default: str) -> str:
     """The item's own id, else its place (`task:n`, `lineN`)."""
-    return str(fields["id"]) if "id" in fields else default
+    # an item that is no mapping (`items: [5]`) is the schema's to report; it still needs a name here
+    return str(fields["id"]) if isinstance(fields, Mapping) and "id" in fields else default
 
 
 def defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
