@@ -44,14 +44,14 @@ def run(
     retry_failed: bool = False,
     progress: bool = False,
     **settings: Any,
-) -> Any:  # a pandas DataFrame: pandas is report.py's alone, so it is not named here
+) -> Any:  # a pandas DataFrame: pandas is tables.py's alone, so it is not named here
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
     max_retries, timeout, model, budget, shared_limits. Raises JobError for an invalid job (nothing is sent).
     The run's summary is in the frame's `attrs["summary"]`.
     """
-    from . import report
+    from . import tables
 
     job = load_job(source, **settings)
     summary = run_job(
@@ -62,7 +62,7 @@ def run(
     )
     store = Store(summary.state_dir)
     try:
-        frame = report.dataframe(store.results(job.name, summary.run_id), job.name)
+        frame = tables.dataframe(store.results(job.name, summary.run_id), job.name)
     finally:
         store.close()
     frame.attrs["summary"] = summary
@@ -110,7 +110,7 @@ def export_run(
     state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path)."""
-    from .report import export
+    from .tables import export
 
     store = _existing_store(state_dir)
     try:

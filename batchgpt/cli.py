@@ -258,7 +258,7 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     from .estimate import COLUMNS
     from .estimate import estimate as estimate_job
     from .jobs import REPORT_SUFFIXES, load
-    from .report import write_table
+    from .tables import write_table
 
     report_path = kwargs.pop("report", None)
     kwargs.pop("out", None)

@@ -41,10 +41,10 @@ from .pricing import Pricing
 from .progress import Progress
 from .provider import api_key
 from .records import Failure, Pack, Provider, Request, Result, shown_url
-from .report import export
 from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, Store
+from .tables import export
 from .tasks import TASKS, MalformedReply
 
 log = logging.getLogger(__name__)

@@ -98,7 +98,14 @@ def test_azure_uses_deployment_urls_and_the_api_key_header():
         client.url(chat_request("my-deployment"))
         == "https://res.openai.azure.com/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21"
     )
-    assert client._headers["api-key"] == SECRET and "Authorization" not in client._headers
+
+
+def test_azure_sends_the_key_in_the_api_key_header(server):
+    provider = Provider(base_url=server.base_url.removesuffix("/v1"), kind="azure", api_version="2024-10-21")
+    assert isinstance(send(provider, chat_request("my-deployment")), Answer)
+    [seen] = server.seen
+    assert seen.headers["api-key"] == SECRET and "authorization" not in seen.headers
+    assert seen.path == "/openai/deployments/my-deployment/chat/completions"
 
 
 def test_the_key_is_not_in_reprs():

@@ -84,7 +84,11 @@ def test_vectors_are_stored_as_float32_and_other_structures_as_json(tmp_path):
         store.claim(run, "job", r)
         store.record("job", answer(r, output=output))
     assert [row["output"] for row in store.results("job", run)] == [vector, ["a", "b"], [1, 2]]
-    raw = store._db.execute("SELECT typeof(output), output_json FROM items ORDER BY seq").fetchall()
+    store.commit()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.db") as db:  # the file, as another reader sees it
+        raw = db.execute("SELECT typeof(output), output_json FROM items ORDER BY seq").fetchall()
     assert raw == [("blob", 2), ("text", 1), ("text", 1)]
 
 
@@ -183,7 +187,8 @@ def test_a_store_from_an_older_version_is_migrated_in_place(tmp_path):
     db.commit()
     db.close()
     store = Store(tmp_path)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     run = store.begin_run("job", None)
     assert store.claim(run, "job", request(0, "a")) is False  # the old answer is kept
     assert [(r["output"], r["details"]) for r in store.results("job", run)] == [("kept", None)]

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from batchgpt.report import REPORT_COLUMNS, RESULT_COLUMNS, report_rows, write_results, write_table
+from batchgpt.tables import REPORT_COLUMNS, RESULT_COLUMNS, report_rows, write_results, write_table
 
 ROWS = [
     {
