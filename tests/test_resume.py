@@ -109,7 +109,7 @@ def test_fresh_and_retry_failed(cli, server, write_job, tmp_path):
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_writes_partial_results_and_exits_128_plus_its_number(server, write_job, tmp_path, signum, code):
     server.config.latency = 0.05
-    job = write_job(chat_job([f"item {i}" for i in range(300)], limits={"concurrency": 4}))
+    job = write_job(chat_job([f"item {i}" for i in range(120)], limits={"concurrency": 4}))
     child = start(job, server.base_url)
     wait_for(lambda: answered(tmp_path / ".batchgpt") >= 10)
     child.send_signal(signum)
@@ -117,13 +117,13 @@ def test_a_signal_writes_partial_results_and_exits_128_plus_its_number(server, w
     assert child.returncode == code, err
     assert "Traceback" not in err and f"interrupted by {signum.name}" in err
     rows = results(tmp_path / "out" / "t.csv")
-    assert len(rows) == 300
+    assert len(rows) == 120
     statuses = Counter(r["status"] for r in rows)
     assert statuses["ok"] >= 10 and statuses["skipped"] > 0 and set(statuses) <= {"ok", "skipped"}
     assert all(f"interrupted by {signum.name}" in r["error"] for r in rows if r["status"] == "skipped")
     rerun = start(job, server.base_url)
     assert rerun.wait(timeout=120) == 0
-    assert len(server.seen) == 300  # the rerun sent exactly what the first run did not
+    assert len(server.seen) == 120  # the rerun sent exactly what the first run did not
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_store_survives(server, write_job, tmp_path):
