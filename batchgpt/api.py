@@ -10,9 +10,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .batches import run_any
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
-from .runner import RunOptions, run_job
+from .runner import RunOptions
 from .store import RunInfo, Store
 
 
@@ -48,13 +49,15 @@ def run(
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
-    max_retries, timeout, model, budget, shared_limits. Raises JobError for an invalid job (nothing is sent).
+    max_retries, timeout, model, budget, shared_limits, mode ("batch": through the Batch API; the
+    frame then holds `submitted` rows until a later run collects them). Raises JobError for an
+    invalid job (nothing is sent).
     The run's summary is in the frame's `attrs["summary"]`.
     """
     from . import tables
 
     job = load_job(source, **settings)
-    summary = run_job(
+    summary = run_any(
         job,
         RunOptions(
             state_dir=Path(state_dir) if state_dir else None, fresh=fresh, retry_failed=retry_failed, progress=progress
@@ -98,6 +101,39 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
         return rows
     finally:
         store.close()
+
+
+def list_batches(state_dir: Path, job: Path | None = None, every: bool = False) -> list[dict[str, Any]]:
+    """The Batch API batches recorded here (open ones, or `every` one), oldest first, as rows."""
+    store = _existing_store(state_dir)
+    try:
+        name = None
+        if job is not None:
+            name = load(job).name if job.exists() else job.stem
+        rows = []
+        for batch in store.batches(name, open_only=not every):
+            counts = json.loads(batch.counts) if batch.counts else {}
+            rows.append(
+                {
+                    "batch": batch.batch_id or "(not created yet)",
+                    "job": batch.job,
+                    "run": batch.run_id,
+                    "model": batch.model,
+                    "status": batch.status + (" (collected)" if batch.collected else ""),
+                    "requests": counts.get("total", batch.lines),
+                    "completed": counts.get("completed", 0),
+                    "failed": counts.get("failed", 0),
+                    "created": _when(batch.created),
+                    "ends": _when(batch.ends),
+                }
+            )
+        return rows
+    finally:
+        store.close()
+
+
+def _when(epoch: float | None) -> str:
+    return "" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 def _retries(recorded: str | None) -> str:

@@ -80,6 +80,14 @@ _RUN_OPTIONS = [
         metavar="USD",
         help="Stop starting requests before the spend could pass this many dollars.",
     ),
+    click.option(
+        "--batch",
+        "mode",
+        flag_value="batch",
+        default=None,
+        help="Through the Batch API: half the price, answers within 24 h (run again to collect).",
+    ),
+    click.option("--online", "mode", flag_value="online", help="Send now, even if the job says `mode: batch`."),
 ]
 
 
@@ -114,6 +122,15 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
+@click.option("--wait", is_flag=True, help="Batch mode: poll until every batch has ended, then write the results.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Batch mode: seconds between polls with --wait.",
+)
 @_errors_to_exit_codes
 def run(
     job: Path,
@@ -123,22 +140,35 @@ def run(
     log_format: str,
     progress: bool | None,
     dry_run: bool,
+    wait: bool,
+    poll: float,
     **kwargs: Any,
 ) -> None:
-    """Validate JOB, then run it: results and a token and cost report are written at the end."""
+    """Validate JOB, then run it: results and a token and cost report are written at the end.
+
+    In batch mode (--batch, or `mode: batch` in the job) the first run submits the job to the
+    Batch API and exits 5; later runs collect what has ended, submit what is left, and write the
+    results once every item is final."""
     from . import logs
+    from .batches import run_any
     from .jobs import load
-    from .runner import RunOptions, run_job
+    from .runner import RunOptions
 
     logs.setup(click.get_current_context().find_root().obj["verbose"], log_format)
     if dry_run:
         _estimate(job, kwargs)
         return
     loaded = load(job, _overrides(kwargs))
-    summary = run_job(
+    summary = run_any(
         loaded,
         RunOptions(
-            state_dir=state_dir, fresh=fresh, retry_failed=retry_failed, progress=progress, log_format=log_format
+            state_dir=state_dir,
+            fresh=fresh,
+            retry_failed=retry_failed,
+            progress=progress,
+            log_format=log_format,
+            wait=wait,
+            poll=poll,
         ),
     )
     _print_summary(summary, log_format)
@@ -178,7 +208,20 @@ def _print_summary(summary: Any, log_format: str) -> None:
                 "rerun with --retry-failed"
             )
         click.echo(f"failed: {'; '.join(parts)}", err=True)
-    if summary.exported:
+    if summary.online_items:
+        click.echo(
+            f"{summary.online_items:,} items of types the Batch API does not take (speech, transcription) "
+            "were sent online",
+            err=True,
+        )
+    if summary.submitted or summary.batches_open:
+        click.echo(
+            f"{summary.submitted:,} items wait in {summary.batches_open} open batch"
+            f"{'es' * (summary.batches_open != 1)}: submitted, not finished. Run the same command again "
+            "(from cron, say every 30 minutes) to collect them; `batchgpt batches` lists them",
+            err=True,
+        )
+    elif summary.exported:
         click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
     else:
         click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
@@ -214,6 +257,59 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
         click.echo("no runs recorded here", err=True)
         return
     _print_table(rows, list(rows[0]), title=f"runs in {directory}")
+
+
+@main.command()
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
+)
+@click.option("--all", "every", is_flag=True, help="Also the batches already collected.")
+@_errors_to_exit_codes
+def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
+    """List Batch API batches (of JOB, or of every job here): id, status, counts, created, ends.
+
+    Statuses are as the last run found them; `batchgpt run JOB --batch` polls them afresh."""
+    from .api import list_batches
+
+    directory = _state_dir(state_dir, job)
+    rows = list_batches(directory, job, every)
+    if not rows:
+        click.echo(f"no {'' if every else 'open '}batches recorded in {directory}", err=True)
+        return
+    _print_table(rows, list(rows[0]), title=f"batches in {directory}")
+
+
+@main.command()
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run state lives (default: .batchgpt/ beside the job file).",
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between polls while the batches are cancelling.",
+)
+@_errors_to_exit_codes
+def cancel(job: Path, state_dir: Path | None, poll: float) -> None:
+    """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
+    write the results (unfinished items are `skipped`; a later run submits them again)."""
+    from .batches import run_batch
+    from .jobs import load
+    from .runner import RunOptions
+
+    summary = run_batch(load(job), RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    _print_summary(summary, "text")
+    sys.exit(summary.exit_code)
 
 
 @main.command("export")
@@ -265,12 +361,27 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     loaded = load(job, _overrides(kwargs))
     rows = estimate_job(loaded)
     _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {loaded.count:,} items (nothing sent)")
+    if loaded.mode == "batch":
+        _print_plan(loaded)
     if report_path:
         path = Path(report_path)
         if path.suffix.lower() not in REPORT_SUFFIXES:
             raise click.BadParameter(f"use a {' or '.join(REPORT_SUFFIXES)} file", param_hint="--report")
         write_table(path, rows, COLUMNS)
         click.echo(f"estimate written to {path}", err=True)
+
+
+def _print_plan(job: Any) -> None:
+    from .batches import PLAN_COLUMNS, plan
+
+    parts, online = plan(job)
+    if parts:
+        title = f"batch mode: {len(parts)} file{'s' * (len(parts) != 1)} for the Batch API (cost_usd_batch above)"
+        _print_table(parts, PLAN_COLUMNS, title=title)
+    if online:
+        click.echo(
+            f"{online:,} items of types the Batch API does not take (speech, transcription) run online", err=True
+        )
 
 
 def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -372,6 +483,16 @@ def balance(job: Path | None, base_url: str | None) -> None:
     metavar="LIMIT:USED",
     help="What the billing routes report, in USD; 'none' serves none (404).",
 )
+@click.option(
+    "--batch-delay", default=0.0, show_default=True, type=click.FloatRange(min=0), help="Seconds a batch takes."
+)
+@click.option(
+    "--batch-expire",
+    type=click.FloatRange(0, 1),
+    metavar="SHARE",
+    help="Batches expire with this share of their lines answered (the rest: batch_expired).",
+)
+@click.option("--batch-invalid", metavar="TEXT", help="Batch lines holding TEXT fail the batch's validation.")
 @_errors_to_exit_codes
 def mock_server(
     host: str,
@@ -387,6 +508,9 @@ def mock_server(
     seed: int,
     api_key: str | None,
     billing: str,
+    batch_delay: float,
+    batch_expire: float | None,
+    batch_invalid: str | None,
 ) -> None:
     """An OpenAI-compatible server for rehearsing jobs offline and for free."""
     from .mockserver import Config, Fault, MockServer
@@ -413,6 +537,9 @@ def mock_server(
         seed=seed,
         record=False,
         billing=limits,
+        batch_delay=batch_delay,
+        batch_expire=batch_expire,
+        batch_invalid=batch_invalid,
     )
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)

@@ -20,7 +20,9 @@ import re
 import time
 import urllib.request
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -117,6 +119,64 @@ class Client:
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return _answer(response.status, headers, raw, self._redact)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        upload: tuple[str, Path, Mapping[str, str]] | None = None,
+        params: Mapping[str, str] | None = None,
+        binary: bool = False,
+    ) -> Answer | Failure:
+        """One call to an API route other than a task's (the Batch API's files and batches), under
+        the base URL as Azure or OpenAI lays it out. `upload`: (field, file, other form fields) as
+        multipart; `binary`: a 2xx answer is the raw bytes (a file's content), in `data["_binary"]`.
+        Uploads and downloads may take long: the timeout is per read, not for the whole call."""
+        assert self._session is not None, "use Client as an async context manager"
+        url, query = self.route(path)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        with ExitStack() as files:
+            form: aiohttp.FormData | None = None
+            if upload is not None:
+                field_name, path_on_disk, fields = upload
+                form = aiohttp.FormData()
+                for key, value in fields.items():
+                    form.add_field(key, value)
+                form.add_field(field_name, files.enter_context(path_on_disk.open("rb")), filename=path_on_disk.name)
+            try:
+                async with self._session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    data=form,
+                    params={**query, **(params or {})},
+                    proxy=self._proxy,
+                    allow_redirects=False,
+                    timeout=timeout,
+                ) as response:
+                    if 300 <= response.status < 400:
+                        return _redirected(response.status, response.headers)
+                    raw = self._redact.raw(await response.read())
+                    if binary and response.status < 300:
+                        return Answer(response.status, response.headers, {"_binary": raw})
+                    outcome = _answer(response.status, response.headers, raw, self._redact)
+            except asyncio.TimeoutError:
+                outcome = Failure("timeout", f"no answer within {self._timeout.total:g} s")
+            except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:
+                outcome = Failure("connection", f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
+            except (aiohttp.ClientError, OSError) as exc:
+                outcome = Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
+        if isinstance(outcome, Failure):
+            return replace(outcome, message=self._redact.text(outcome.message))
+        return outcome
+
+    def route(self, path: str) -> tuple[str, dict[str, str]]:
+        """The URL and query of an API route (`/files`, `/batches/ID`) on this provider."""
+        if self.provider.kind == "azure":
+            return f"{self.provider.base_url}/openai{path}", {"api-version": self.provider.api_version or "2024-10-21"}
+        return self.provider.base_url + path, {}
 
     def _said(self, exc: BaseException) -> str:
         """An exception's text (which may hold a proxy URL), without secrets, then shortened."""

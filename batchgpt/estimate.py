@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .jobs import Job, requests
-from .pricing import Pricing
+from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .tasks import TASKS
 from .tokens import Count, Counter
 
+BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
 COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_tokens is not sent
 IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
@@ -212,9 +213,9 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     unknown = sorted({r["model"] for r in rows if "no price known" in r["notes"]})
     if unknown:
         notes.append(f"incomplete: no price for {', '.join(unknown)}")
-    no_batch = sorted({r["model"] for r in rows if r["cost_usd_batch"] is None and r["cost_usd_expected"] is not None})
-    if no_batch:
-        notes.append(f"no Batch API price for {', '.join(no_batch)}")
+    halved = sorted({r["model"] for r in rows if BATCH_HALVED in r["notes"]})
+    if halved:
+        notes.append(f"batch cost of {', '.join(halved)} taken as half the online cost (no batch price listed)")
     if any(g.approximate for g in groups) or offline:
         notes.append("approximate: some token counts are estimates" + (" (tiktoken could not load)" if offline else ""))
     total["notes"] = "; ".join(notes)
@@ -232,11 +233,12 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
             None if price is None or tokens is None else price.cost(group.prompt_tokens, tokens, batch=batch)
             for tokens, batch in ((worst, False), (group.expected_tokens, False), (group.expected_tokens, True))
         )
-        if price is not None and batch is None:
-            notes.append("no Batch API price")
+        if expected is not None and batch is None:
+            batch = expected * BATCH_DISCOUNT  # as a batch answer is billed (pricing.charge)
+            notes.append(BATCH_HALVED)
     else:  # images, characters, minutes, or free: the same whatever the model answers
         max_cost = expected = group.fixed
-        batch = 0.0 if group.billing == "free" else None
+        batch = None if expected is None else expected * BATCH_DISCOUNT
         if (
             group.billing != "free"
             and pricing.unit_price(group.model, group.billing) is None

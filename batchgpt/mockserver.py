@@ -29,6 +29,7 @@ from aiohttp import web
 
 from . import mockapi
 from .mockapi import error_body
+from .mockbatch import BatchAPI
 from .mockfaults import ANSWER_FAULTS, FAULT_KINDS, OVERLOADED, Fault, FaultPicker, inject
 from .mocklimits import RateLimiter, duration
 from .tokens import Counter
@@ -69,6 +70,10 @@ class Config:
     hang_s: float = 30.0
     billing: tuple[float, float] | None = (100.0, 0.0)  # (hard limit, used) in USD; None: no billing routes
     record: bool = True  # keep a log of requests (tests read it; a benchmark turns it off)
+    batch_delay: float = 0.0  # seconds a batch takes to complete (mockbatch.py)
+    batch_expire: float | None = None  # a batch expires with this share of its lines answered
+    batch_invalid: str | None = None  # batch lines holding this text fail validation
+    batch_create_delay: float = 0.0  # seconds the answer to a batch's creation waits after it exists
 
 
 @dataclass
@@ -89,8 +94,8 @@ class MockServer:
         self.seen: list[Seen] = []
         self.counter = Counter()
         # one random source for fault rates and request ids, so one seed fixes a whole run
-        self._random = random.Random(self.config.seed)
-        self._faults = FaultPicker(self._random)
+        self.random = random.Random(self.config.seed)
+        self._faults = FaultPicker(self.random)
         self._limits = RateLimiter(self.config)
         self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
         self.in_flight = 0
@@ -98,6 +103,7 @@ class MockServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.batch = BatchAPI(self)  # the Batch API's files and batches
 
     # ------------------------------------------------------------------ app
 
@@ -109,6 +115,9 @@ class MockServer:
             app.router.add_post(f"/openai/deployments/{{deployment}}{path}", partial(self._post, kind=kind))
         for path, handler in self._get_routes().items():
             app.router.add_get(path, handler)
+        for prefix in ("/v1", "/openai"):  # Azure's batch routes are under /openai, with api-version
+            for method, path, handler in self.batch.routes(prefix):
+                app.router.add_route(method, path, handler)
         return app
 
     def _get_routes(self) -> dict[str, Handler]:
@@ -199,7 +208,7 @@ class MockServer:
         return sum(1 for _, status in self.answers if status in (429, 503))
 
     async def _models(self, request: web.Request) -> web.Response:
-        denied = self._check_key(request)
+        denied = self.check_key(request)
         if denied:
             return denied
         return web.json_response(
@@ -208,7 +217,7 @@ class MockServer:
 
     def _billing(self, request: web.Request) -> tuple[float, float]:
         """(hard limit, used); raises the 401 or the 404 (no billing routes) instead."""
-        denied = self._check_key(request)
+        denied = self.check_key(request)
         if denied is not None:
             raise web.HTTPUnauthorized(body=denied.body, content_type="application/json")
         if self.config.billing is None:
@@ -276,7 +285,7 @@ class MockServer:
         self._record(request, body, fault)
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
-        denied = self._check_key(request)
+        denied = self.check_key(request)
         if denied:
             return denied
         problem = mockapi.invalid(kind, body, self.counter)
@@ -304,7 +313,7 @@ class MockServer:
     ) -> web.StreamResponse:
         """A valid request's answer: refused by the limits, broken by its fault, or answered."""
         cost = mockapi.tokens_charged(kind, body, self.counter)
-        headers = {"x-request-id": f"req_{self._random.getrandbits(64):016x}"}
+        headers = {"x-request-id": f"req_{self.random.getrandbits(64):016x}"}
         verdict = self._limits.check(str(body.get("model", "")), cost)
         headers.update(verdict.headers)
         if verdict.refusal is not None:
@@ -349,7 +358,20 @@ class MockServer:
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.seen.append(Seen(request.path, body, fault.kind if fault else None, headers))
 
-    def _check_key(self, request: web.Request) -> web.Response | None:
+    def note(self, request: web.Request, body: Any) -> None:
+        """Log a request that is no task's (an upload, a batch's creation) as `seen`."""
+        self._record(request, body, None)
+
+    def pick_fault(self, raw: bytes) -> Fault | None:
+        """The fault for a request (or a batch's line) whose body is `raw`."""
+        return self._faults.pick(self.config.faults, raw)
+
+    @staticmethod
+    def kind_of(url: str) -> str:
+        """The kind of request a batch line's url names (/v1/chat/completions, or Azure's /chat/completions)."""
+        return ENDPOINTS[url.removeprefix("/v1")]
+
+    def check_key(self, request: web.Request) -> web.Response | None:
         if self.config.api_key is None:
             return None
         given = request.headers.get("Authorization", "").removeprefix("Bearer ") or request.headers.get("api-key", "")

@@ -90,6 +90,7 @@ _IMAGE_DEFAULTS = {
 CHARACTER_PRICES = {"tts-1": 15.0, "tts-1-hd": 30.0}
 # USD per minute of audio: developers.openai.com/ja-JP/api/docs/models/whisper-1 (read 2026-11).
 MINUTE_PRICES = {"whisper-1": 0.006}
+BATCH_DISCOUNT = 0.5  # the Batch API's price over the online one, where no batch price is listed
 FREE_MODELS = ("omni-moderation", "text-moderation")  # the moderation endpoint is free
 
 
@@ -125,9 +126,31 @@ class Pricing:
         completion: int | None,
         cached: int = 0,
         units: float | None = None,
+        batch: bool = False,
     ) -> float | None:
         """The cost of one answer however its endpoint bills. Endpoints that report token usage
-        (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model."""
+        (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model. A Batch
+        API answer costs the model's batch price where the table has one, else half the online
+        price (the Batch API's discount)."""
+        online = self._charge(billing, model, body, prompt, completion, cached, units)
+        if not batch or online is None:
+            return online
+        price = self.price(model, warn=False) if prompt is not None else None
+        if price is not None and price.batch_input is not None:
+            batch_cost = price.cost(prompt or 0, completion or 0, cached, batch=True)
+            return None if batch_cost is None else round(batch_cost, 10)
+        return round(online * BATCH_DISCOUNT, 10)
+
+    def _charge(
+        self,
+        billing: str,
+        model: str,
+        body: Mapping[str, Any],
+        prompt: int | None,
+        completion: int | None,
+        cached: int = 0,
+        units: float | None = None,
+    ) -> float | None:
         if billing == "tokens":
             if prompt is None and model not in self.unmeasured:
                 self.unmeasured.append(model)

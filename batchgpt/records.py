@@ -142,6 +142,7 @@ RESULT_COLUMNS = (
     "reasoning_tokens",
     "ttft_s",
     "details",
+    "mode",
 )
 
 
@@ -167,6 +168,7 @@ class Result:
     ttft_s: float | None = None
     details: Any = None
     transient: bool = False  # an error a plain rerun sends again (the server or the network failed)
+    mode: str = "online"  # online | batch: how it was answered, and so which price it was billed at
 
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # besides 5xx: statuses worth another attempt

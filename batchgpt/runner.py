@@ -21,8 +21,8 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack, suppress
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 from . import files, jobs
 from .budget import Budget
 from .client import Answer, Client
-from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
 from .estimate import Bound, Estimator, choices
 from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
@@ -62,6 +62,8 @@ class RunOptions:
     retry_failed: bool = False
     progress: bool | None = None  # None: a bar when stderr is a terminal
     log_format: str = "text"
+    wait: bool = False  # batch mode: poll until every batch has ended, then write the results
+    poll: float = 60.0  # batch mode: seconds between polls while waiting
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class Summary:
     stopped: str | None = None
     unknown_models: tuple[str, ...] = field(default=())
     exported: bool = True
+    mode: str = "online"
+    submitted: int = 0  # batch mode: items waiting in open batches
+    batches_open: int = 0
+    online_items: int = 0  # batch mode: items of types the Batch API does not take, sent online
 
 
 @dataclass(frozen=True)
@@ -101,9 +107,17 @@ class Timing:
 
 class Engine:
     def __init__(
-        self, job: Job, store: Store, run_id: int, options: RunOptions, progress: Progress, timing: Timing = Timing()
+        self,
+        job: Job,
+        store: Store,
+        run_id: int,
+        options: RunOptions,
+        progress: Progress,
+        timing: Timing = Timing(),
+        only: Callable[[Request], bool] | None = None,
     ):
         self.job = job
+        self.only = only  # the requests this engine sends (batch mode sends the others in batches)
         self.store = store
         self.run_id = run_id
         self.options = options
@@ -256,6 +270,8 @@ class Engine:
         for n, request in enumerate(jobs.requests(self.job)):
             if n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            if self.only is not None and not self.only(request):
+                continue
             if self.stopped:
                 self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
             elif self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed):
@@ -490,44 +506,8 @@ class Engine:
         ]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
-        task_type = TASKS[pack.first.type]
-        try:
-            parts = split(pack, task_type.parse(answer.data))
-        except MalformedReply:
-            raise
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
-            # An answer in a shape no parser foresaw is the server's fault, never a crash.
-            raise MalformedReply(f"the answer is not in the documented shape ({type(exc).__name__})") from None
-        results = []
-        for request, part in zip(pack.requests, parts, strict=True):
-            output = self.media.save(request.id, part.media) if part.media else part.output
-            units = part.units if part.units is not None else request.units
-            cost = self.pricing.charge(
-                task_type.billing,
-                request.model,
-                request.body,
-                part.prompt_tokens,
-                part.completion_tokens,
-                part.cached_tokens,
-                units,
-            )
-            results.append(
-                self._outcome(
-                    request,
-                    "ok",
-                    output=output,
-                    prompt_tokens=part.prompt_tokens,
-                    completion_tokens=part.completion_tokens,
-                    cost_usd=cost,
-                    attempts=attempts,
-                    latency_s=round(latency, 4),
-                    cached_tokens=part.cached_tokens,
-                    reasoning_tokens=part.reasoning_tokens,
-                    details=part.details,
-                    ttft_s=None if answer.ttft_s is None else round(answer.ttft_s, 4),
-                )
-            )
-        return results
+        ttft = None if answer.ttft_s is None else round(answer.ttft_s, 4)
+        return answer_results(pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft)
 
     def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
         return Result(
@@ -553,6 +533,65 @@ class _Tries:
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
 
 
+def answer_results(
+    pack: Pack,
+    data: Any,
+    media: MediaWriter,
+    pricing: Pricing,
+    attempts: int,
+    latency_s: float | None,
+    ttft_s: float | None = None,
+    mode: str = "online",
+) -> list[Result]:
+    """The results of an answer to a pack (online or a batch's output line): its parts, their
+    generated files saved, each priced as its endpoint bills (at the batch price in batch mode).
+    Raises MalformedReply for an answer in a shape no parser foresaw: the server's fault, never
+    a crash."""
+    task_type = TASKS[pack.first.type]
+    try:
+        parts = split(pack, task_type.parse(data))
+    except MalformedReply:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        raise MalformedReply(f"the answer is not in the documented shape ({type(exc).__name__})") from None
+    results = []
+    for request, part in zip(pack.requests, parts, strict=True):
+        output = media.save(request.id, part.media) if part.media else part.output
+        units = part.units if part.units is not None else request.units
+        cost = pricing.charge(
+            task_type.billing,
+            request.model,
+            request.body,
+            part.prompt_tokens,
+            part.completion_tokens,
+            part.cached_tokens,
+            units,
+            batch=mode == "batch",
+        )
+        results.append(
+            Result(
+                seq=request.seq,
+                id=request.id,
+                task=request.task,
+                type=request.type,
+                model=request.model,
+                status="ok",
+                output=output,
+                prompt_tokens=part.prompt_tokens,
+                completion_tokens=part.completion_tokens,
+                cost_usd=cost,
+                attempts=attempts,
+                latency_s=latency_s,
+                cached_tokens=part.cached_tokens,
+                reasoning_tokens=part.reasoning_tokens,
+                details=part.details,
+                ttft_s=ttft_s,
+                mode=mode,
+            )
+        )
+    return results
+
+
 def _describe(pace: Pace, long: bool = False) -> str:
     """'9.8 req/s (headers)', or in the log 'pacing at 9.8 req/s, from the server's x-ratelimit headers'."""
     if pace.paused_for >= SHOWN_PAUSE_S:
@@ -574,6 +613,22 @@ def _describe(pace: Pace, long: bool = False) -> str:
 
 def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     """Run a validated job to the end (or to a stop) and write its results and report."""
+    with locked_store(job, options) as (store, state_dir):
+        waiting = store.batches(job.name, open_only=True)
+        if waiting:
+            raise UsageError(
+                f"job {job.name!r} has {len(waiting)} open Batch API batch{'es' * (len(waiting) > 1)}: "
+                f"run it with --batch to collect them, or `batchgpt cancel {job.path or job.name}` first "
+                "(an online run would pay for their items twice)"
+            )
+        if options.fresh:
+            store.forget(job.name)
+        return _run_locked(job, options, store, state_dir)
+
+
+def prepare(job: Job) -> None:
+    """What must hold before anything is sent: every key is set, every output can be written,
+    a shared limit can be reached."""
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
     # An output that cannot be written is found now, not after the answers are paid for.
@@ -586,13 +641,17 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
         raise OutputError(f"{exc}; nothing was sent") from None
     if job.limits.shared:
         asyncio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
+
+
+@contextmanager
+def locked_store(job: Job, options: RunOptions) -> Iterator[tuple[Store, Path]]:
+    """The job's store, under the job's lock, after `prepare`; closed at the end."""
+    prepare(job)
     state_dir = options.state_dir or job.base_dir / STATE_DIR
     with JobLock(state_dir, job.name):
         store = Store(state_dir)
         try:
-            if options.fresh:
-                store.forget(job.name)
-            summary = _run_locked(job, options, store, state_dir)
+            yield store, state_dir
         except BaseException as exc:
             # A full disk fails the store's bookkeeping of the run (and its close) too. The answers
             # are committed already, and the first failure is the news.
@@ -602,7 +661,6 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
                 raise exc.__context__ from None
             raise
         store.close()
-        return summary
 
 
 def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:

@@ -82,6 +82,37 @@ MIGRATIONS = (
     """,
     # 4: a run's retries by what caused them ({"HTTP 429": 12, "timeout": 2}), as JSON
     "ALTER TABLE runs ADD COLUMN retries TEXT;",
+    # 5: Batch API mode. A batch row is written (its intent) before its file is uploaded, and the
+    # intent travels in the batch's metadata, so a run killed before it stored the batch's id
+    # finds the batch again instead of paying for it twice. An item waiting in a batch is
+    # `submitted`, with its batch and its line in the batch's file.
+    """
+    CREATE TABLE batches (
+        intent TEXT PRIMARY KEY,
+        job TEXT NOT NULL,
+        run_id INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        base_url TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        worst_usd REAL,
+        file_id TEXT,
+        batch_id TEXT,
+        status TEXT NOT NULL,
+        counts TEXT,
+        created REAL NOT NULL,
+        ends REAL,
+        collected INTEGER NOT NULL DEFAULT 0,
+        message TEXT
+    );
+    CREATE INDEX batches_by_job ON batches (job, collected);
+    ALTER TABLE items ADD COLUMN batch TEXT;
+    ALTER TABLE items ADD COLUMN batch_line INTEGER;
+    ALTER TABLE items ADD COLUMN mode TEXT NOT NULL DEFAULT 'online';
+    CREATE INDEX items_by_batch ON items (batch, batch_line);
+    """,
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -98,6 +129,31 @@ class RunTotals:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
+    submitted: int = 0  # waiting in open Batch API batches
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One Batch API batch of a job, from the intent to submit it until it is collected."""
+
+    intent: str  # written into the batch's metadata: finds the batch again after a crash
+    job: str
+    run_id: int  # the run that submitted it
+    part: int
+    base_url: str
+    endpoint: str
+    model: str
+    lines: int
+    bytes: int
+    worst_usd: float | None
+    file_id: str | None = None
+    batch_id: str | None = None
+    status: str = "intent"  # intent | uploaded | the API's status | abandoned
+    counts: str | None = None  # JSON: the API's request_counts
+    created: float = 0.0
+    ends: float | None = None  # when it ended, or when it expires while open
+    collected: bool = False
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,12 +252,23 @@ class Store:
             """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'error' AND transient = 1),
                       SUM(status = 'skipped'), SUM(prompt_tokens), SUM(completion_tokens),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
-                           ELSE COALESCE(SUM(cost_usd), 0) END
+                           ELSE COALESCE(SUM(cost_usd), 0) END,
+                      SUM(status = 'submitted')
                FROM items WHERE job = ? AND run_id = ?""",
             (job, run_id),
         ).fetchone()
-        items, ok, failed, transient, skipped, prompt, completion, cost = row
-        return RunTotals(items, ok or 0, failed or 0, transient or 0, skipped or 0, prompt or 0, completion or 0, cost)
+        items, ok, failed, transient, skipped, prompt, completion, cost, submitted = row
+        return RunTotals(
+            items,
+            ok or 0,
+            failed or 0,
+            transient or 0,
+            skipped or 0,
+            prompt or 0,
+            completion or 0,
+            cost,
+            submitted or 0,
+        )
 
     def finish_run(
         self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str, totals: RunTotals
@@ -255,9 +322,10 @@ class Store:
 
     # ------------------------------------------------------------------ items
 
-    def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
+    def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False, waiting: bool = False) -> bool:
         """Enrol a request in this run; True when it must be sent, False when the store has its answer
-        (an `ok` one, or a permanent error unless `retry_failed`)."""
+        (an `ok` one, or a permanent error unless `retry_failed`), or, with `waiting`, when an
+        open batch holds it."""
         self._begin()
         if (job, run_id) not in self._has_rows:
             found = self._db.execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
@@ -271,7 +339,11 @@ class Store:
         if (
             row is not None
             and row[0] == request.hash
-            and (row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2]))
+            and (
+                row[1] == "ok"
+                or (row[1] == "error" and not retry_failed and not row[2])
+                or (row[1] == "submitted" and waiting)
+            )
         ):
             self._db.execute(
                 "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
@@ -295,7 +367,7 @@ class Store:
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
-                   transient = 0,
+                   transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
                    cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
             (
@@ -320,7 +392,7 @@ class Store:
         self._db.execute(
             """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?, transient = ?
+                   error = ?, answered = ?, details = ?, transient = ?, mode = ?
                WHERE job = ? AND id = ?""",
             (
                 result.status,
@@ -338,6 +410,7 @@ class Store:
                 time.time(),
                 details,
                 result.transient,
+                result.mode,
                 job,
                 result.id,
             ),
@@ -360,18 +433,29 @@ class Store:
                 yield record
 
     def groups(self, job: str, run_id: int) -> list[dict[str, Any]]:
-        """One row per task and model in input order. A cost is None (unknown), never 0, when any
-        answered item of the group has no cost: no price, or no usage in the answer."""
+        """One row per task, model and mode (online or batch: two prices) in input order. A cost is
+        None (unknown), never 0, when any answered item of the group has no cost: no price, or no
+        usage in the answer."""
         self.commit()
         rows = self._db.execute(
-            """SELECT task, model, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
+            """SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
                       COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END
-               FROM items WHERE job = ? AND run_id = ? GROUP BY task, model ORDER BY MIN(seq)""",
+               FROM items WHERE job = ? AND run_id = ? GROUP BY task, model, mode ORDER BY MIN(seq)""",
             (job, run_id),
         ).fetchall()
-        names = ("task", "model", "requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+        names = (
+            "task",
+            "model",
+            "mode",
+            "requests",
+            "succeeded",
+            "failed",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+        )
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def abandon(self, job: str, run_id: int, reason: str) -> None:
@@ -382,6 +466,74 @@ class Store:
             "UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
             (reason, job, run_id),
         )
+
+    def walk_again(self, job: str, run_id: int) -> None:
+        """This run enrols the job's items once more (batch mode, after collecting): the rows it
+        wrote the first time must now be looked up."""
+        self._has_rows[(job, run_id)] = True
+
+    def keep(self, run_id: int, job: str, request: Request) -> None:
+        """Enrol a request in this run as it stands, whatever its status."""
+        self._begin()
+        self._db.execute(
+            "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
+            (request.seq, run_id, request.task, job, request.id),
+        )
+
+    # ------------------------------------------------------------------ batches
+
+    def add_batch(self, row: BatchRow, ids: list[str]) -> None:
+        """Record the intent to submit a batch, and put its items (`ids`, in the file's line order)
+        in it, before anything is uploaded; committed at once."""
+        self._begin()
+        values = {**row.__dict__, "created": row.created or time.time()}
+        self._db.execute(
+            f"INSERT INTO batches ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", tuple(values.values())
+        )
+        self._db.executemany(
+            """UPDATE items SET status = 'submitted', batch = ?, batch_line = ?, mode = 'batch', error = NULL,
+                   transient = 0, attempts = attempts + 1 WHERE job = ? AND id = ?""",
+            ((row.intent, line, row.job, item) for line, item in enumerate(ids, 1)),
+        )
+        self.commit()
+
+    def update_batch(self, intent: str, **changes: Any) -> None:
+        """Change a batch's row (its file and batch ids, status, counts); committed at once."""
+        unknown = set(changes) - set(BatchRow.__dataclass_fields__)
+        assert not unknown, unknown
+        self._begin()
+        self._db.execute(
+            f"UPDATE batches SET {', '.join(f'{k} = ?' for k in changes)} WHERE intent = ?", (*changes.values(), intent)
+        )
+        self.commit()
+
+    def batches(self, job: str | None = None, open_only: bool = False) -> list[BatchRow]:
+        """Batches of `job` (or of every job), oldest first; `open_only`: those not yet collected."""
+        self.commit()
+        where = ["1 = 1"] + (["job = ?"] if job else []) + (["collected = 0"] if open_only else [])
+        rows = self._db.execute(
+            f"SELECT {', '.join(BatchRow.__dataclass_fields__)} FROM batches WHERE {' AND '.join(where)} "
+            "ORDER BY created, part",
+            (job,) if job else (),
+        ).fetchall()
+        return [BatchRow(*row) for row in rows]
+
+    def batch_items(self, intent: str) -> list[tuple[str, int, str, int]]:
+        """(id, line, hash, submissions) of the items a batch holds unanswered, in line order."""
+        self.commit()
+        return self._db.execute(
+            "SELECT id, batch_line, hash, attempts FROM items WHERE batch = ? AND status = 'submitted' "
+            "ORDER BY batch_line",
+            (intent,),
+        ).fetchall()
+
+    def release(self, intent: str, status: str, error: str, transient: bool = True) -> int:
+        """The items a batch still holds unanswered leave it as `status` (skipped or error)."""
+        self._begin()
+        return self._db.execute(
+            "UPDATE items SET status = ?, error = ?, transient = ? WHERE batch = ? AND status = 'submitted'",
+            (status, error, transient, intent),
+        ).rowcount
 
     def forget(self, job: str) -> int:
         """--fresh: drop every stored answer of a job, so the run starts over."""

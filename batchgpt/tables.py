@@ -30,6 +30,7 @@ RESULT_COLUMNS = ["job", *RECORD_COLUMNS]  # a results file names its job in eve
 REPORT_COLUMNS = [
     "task",
     "model",
+    "mode",
     "requests",
     "succeeded",
     "failed",
@@ -123,7 +124,7 @@ def report_rows(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The per-task-and-model rows with total_tokens, and a TOTAL row whose cost is empty when any
     group's cost is unknown."""
     rows = [{**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0)} for g in groups]
-    total: dict[str, Any] = {"task": "TOTAL", "model": ""}
+    total: dict[str, Any] = {"task": "TOTAL", "model": "", "mode": ""}
     for column in ("requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "total_tokens"):
         total[column] = sum(r[column] or 0 for r in rows)
     costs = [r["cost_usd"] for r in rows]

@@ -34,6 +34,7 @@ RESULT_COLUMNS = [
     "reasoning_tokens",
     "ttft_s",
     "details",
+    "mode",
 ]
 RUN_ROW_KEYS = [
     "run",

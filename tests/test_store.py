@@ -122,6 +122,7 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
     assert report["known"] == {
         "task": "t",
         "model": "known",
+        "mode": "online",
         "requests": 2,
         "succeeded": 1,
         "failed": 1,

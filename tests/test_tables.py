@@ -125,6 +125,7 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
     assert rows[-1] == {
         "task": "TOTAL",
         "model": "",
+        "mode": "",
         "requests": 3,
         "succeeded": 3,
         "failed": 0,

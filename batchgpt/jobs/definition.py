@@ -59,6 +59,7 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
         report=_output_path(overrides.report, output.get("report"), base_dir, f"{job_name}-report.csv"),
         pricing=doc.get("pricing") or {},
         budget_usd=overrides.budget or doc.get("budget_usd"),
+        mode=overrides.mode or doc.get("mode") or "online",
         defaults=defaults,
         tasks=_tasks(doc["tasks"], defaults, provider, base_dir, problems),
     )
@@ -86,6 +87,7 @@ def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | Non
         results=_output_path(overrides.out, None, path.parent, f"{path.stem}.csv"),
         report=_output_path(overrides.report, None, path.parent, f"{path.stem}-report.csv"),
         budget_usd=overrides.budget,
+        mode=overrides.mode or "online",
         defaults={"model": overrides.model} if overrides.model else {},
     )
     _check_outputs(job, problems)

@@ -34,6 +34,7 @@ class Overrides:
     model: str | None = None
     budget: float | None = None
     shared_limits: str | None = None
+    mode: str | None = None  # online | batch (the Batch API)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Job:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     tasks: tuple[Task, ...] = ()
     count: int = 0  # items, known once the job is validated
+    mode: str = "online"  # online | batch: sent now, or through the Batch API
 
     @property
     def base_dir(self) -> Path:

@@ -1,0 +1,683 @@
+"""Batch API mode: a job's requests sent as batch files, and collected by later runs.
+
+A run in batch mode (from cron, say every 30 minutes) first settles the job's open batches. A
+batch whose creation a killed run did not record is found again by the intent id in its
+metadata; the others are polled, and those that ended are collected: output lines become results
+as online answers do (priced at the batch price), expired lines and transient errors go into the
+next file, permanent errors are `error` rows with the server's message, and a batch that failed
+validation names the item behind each line it refused. Then the run walks the job: answered
+items are kept, items waiting in open batches stay there, and the rest are written into files
+(per provider, endpoint and model, within the API's limits). Each file is held against the
+budget, recorded as an intent, uploaded, and made a batch, each step committed before the next.
+Speech and transcription, which the Batch API does not take, are sent online by the engine.
+
+While batches are open the run exits 5 and writes no results; when every item is final it writes
+the results and report as an online run does. Nothing here marks an item failed because polling
+or the network failed: those are tried again on the next poll or run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from . import files, jobs
+from .batchfiles import LineOutcome, PartFill, PartKey, Splitter, batchable, input_line, line_url, read_line
+from .client import Answer, Client
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
+from .estimate import Estimator
+from .jobs import Job
+from .media import MediaWriter, media_folder
+from .pricing import BATCH_DISCOUNT, Pricing
+from .progress import Progress
+from .provider import api_key
+from .records import Failure, Pack, Request, Result, shown_url
+from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job
+from .store import BatchRow, Store
+from .tables import export
+from .tasks import MalformedReply
+
+log = logging.getLogger(__name__)
+
+EXIT_SUBMITTED = 5  # batches are open: run again to collect them
+ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
+COMPLETION_WINDOW = "24h"
+LIST_PAGES = 20  # batches listed (100 a page) when looking for one a killed run created
+FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
+
+
+PLAN_COLUMNS = ["file", "endpoint", "model", "requests", "inputs", "megabytes"]
+
+
+def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
+    """How a batch-mode run would split the job into files (nothing sent), and how many items
+    it would send online instead."""
+    splitter = Splitter()
+    rows: dict[int, dict[str, Any]] = {}
+    online = 0
+    for request in jobs.requests(job):
+        if not batchable(request):
+            online += 1
+            continue
+        key, fill, _ = splitter.add(request, len(input_line(request)), 0.0)
+        rows[fill.number] = {
+            "file": fill.number,
+            "endpoint": line_url(key.provider, key.endpoint),
+            "model": key.model,
+            "requests": fill.lines,
+            "inputs": fill.inputs,
+            "megabytes": round(fill.bytes / 10**6, 2),
+        }
+    return [rows[n] for n in sorted(rows)], online
+
+
+def run_any(job: Job, options: RunOptions) -> Summary:
+    """Run a job as its mode says: online, or through the Batch API."""
+    return run_batch(job, options) if job.mode == "batch" else run_job(job, options)
+
+
+def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
+    """Settle the job's batches, submit what is left, and write the results once every item is
+    final. `cancel`: cancel the job's open batches instead, and collect what they finished."""
+    with locked_store(job, options) as (store, state_dir):
+        if options.fresh:
+            if store.batches(job.name, open_only=True):
+                raise UsageError(
+                    f"job {job.name!r} has open batches: --fresh would lose their answers; "
+                    f"`batchgpt cancel {job.path or job.name}` first"
+                )
+            store.forget(job.name)
+        return _run_locked(job, options, cancel, store, state_dir)
+
+
+def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state_dir: Path) -> Summary:
+    started = time.monotonic()
+    run_id = store.begin_run(job.name, str(job.path) if job.path else None)
+    bar = options.progress if options.progress is not None else False
+    with Progress(job.name, job.count, bar) as progress:
+        runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER)
+        asyncio.run(runner.run())
+        store.count_sent(run_id, runner.sent, runner.retries)
+        store.abandon(job.name, run_id, f"not answered: {runner.stopped or 'the run ended'}")
+        open_batches = store.batches(job.name, open_only=True)
+        totals = store.totals(job.name, run_id)
+        paths = (str(job.results.absolute()), str(job.report.absolute()))
+        if open_batches or totals.submitted:
+            exit_code = EXIT_SUBMITTED
+        else:
+            export(store, job.name, run_id, job.results, job.report)
+            stopped = runner.stopped or runner.online_stopped
+            exit_code = EXIT_STOPPED if stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
+        store.finish_run(run_id, exit_code, runner.stopped, *paths, totals)
+    return Summary(
+        run_id=run_id,
+        job=job.name,
+        items=totals.items,
+        sent=runner.sent,
+        ok=totals.ok,
+        failed=totals.failed,
+        skipped=totals.skipped,
+        reused=progress.reused,
+        failed_transient=totals.failed_transient,
+        refused=runner.refused,
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_usd=totals.cost_usd,
+        elapsed_s=time.monotonic() - started,
+        exit_code=exit_code,
+        results=job.results,
+        report=job.report,
+        state_dir=store.directory,
+        stopped=runner.stopped or runner.online_stopped,
+        unknown_models=tuple(runner.pricing.unknown),
+        exported=exit_code != EXIT_SUBMITTED,
+        mode="batch",
+        submitted=totals.submitted,
+        batches_open=len(open_batches),
+        online_items=runner.online_items,
+    )
+
+
+class BatchRunner:
+    """One batch-mode run of a job: settle, submit (or cancel), and wait if asked."""
+
+    def __init__(
+        self,
+        job: Job,
+        store: Store,
+        run_id: int,
+        options: RunOptions,
+        cancel: bool,
+        progress: Progress,
+        folder: Path,
+    ):
+        self.job = job
+        self.store = store
+        self.run_id = run_id
+        self.options = options
+        self.cancel = cancel
+        self.progress = progress
+        self.folder = folder
+        self.pricing = Pricing(job.pricing, job.provider.base_url)
+        self.estimator = Estimator(self.pricing)
+        self.media = MediaWriter(media_folder(job.results, job.name))
+        self.budget_left = job.budget_usd
+        self.stopped: str | None = None
+        self.online_stopped: str | None = None
+        self.online_items = 0
+        self.sent = 0  # calls to the API: uploads, creations, polls, downloads, and online requests
+        self.refused = 0
+        self.retries: Counter[str] = Counter()
+        self.resubmitted: Counter[str] = Counter()  # item id: times sent again in this run
+        self.cancelled: set[str] = set()  # items a cancelled batch left unanswered: not sent again now
+        self.collected: set[str] = set()  # items answered by batches this run collected (not "reused")
+        self._walked = False  # the job was walked once: later walks count nothing twice
+        self._clients: dict[str, Client] = {}
+        self._providers = {shown_url(p.base_url): p for p in (job.provider, *(t.provider for t in job.tasks))}
+
+    async def run(self) -> None:
+        async with AsyncExitStack() as stack:
+            self._stack = stack
+            await self.settle()
+            if self.cancel:
+                await self.cancel_open()
+            else:
+                await self.submit()
+                await self.send_online()
+            while (self.options.wait or self.cancel) and self.store.batches(self.job.name, open_only=True):
+                self._show_open()
+                await asyncio.sleep(self.options.poll)
+                await self.settle()
+                if self.cancel:
+                    await self.cancel_open()  # a batch found again after a crash is cancelled too
+                else:
+                    await self.submit()
+            self._show_open()
+
+    # ------------------------------------------------------------------ calls
+
+    async def _client(self, base_url: str) -> Client | None:
+        """The client for a batch's endpoint (as stored, without credentials); None when the job
+        no longer names that endpoint."""
+        provider = self._providers.get(base_url)
+        if provider is None:
+            return None
+        if base_url not in self._clients:
+            client = Client(provider, api_key(provider), self.job.limits.timeout, 4)
+            self._clients[base_url] = await self._stack.enter_async_context(client)
+        return self._clients[base_url]
+
+    async def _call(self, client: Client, method: str, path: str, **kwargs: Any) -> Answer | Failure:
+        """One API call, retried a few times (with backoff) when the network or the server failed."""
+        delay = 1.0
+        for attempt in range(1, 4):
+            self.sent += 1
+            outcome = await client.call(method, path, **kwargs)
+            if isinstance(outcome, Answer) or not outcome.transient or outcome.status == 401 or attempt == 3:
+                return outcome
+            self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
+            self.refused += outcome.rate_limited or outcome.overloaded
+            await asyncio.sleep(delay)
+            delay *= 4
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ settling
+
+    async def settle(self) -> None:
+        """Find, poll and collect the job's open batches."""
+        for row in self.store.batches(self.job.name, open_only=True):
+            client = await self._client(row.base_url)
+            if client is None:
+                self._warn(row, f"the job no longer names its endpoint {row.base_url}: it is left as it is")
+                continue
+            if row.status == "intent":  # the run stopped before the file was uploaded: nothing was created
+                self._give_up(row, "skipped", "not submitted: the run that wrote its file stopped before uploading it")
+                continue
+            if row.batch_id is None:
+                found = await self._find(client, row)
+                if found is None:
+                    await self._create(client, row)
+                    continue
+                row = self._update(row, found)
+            assert row.batch_id is not None
+            answer = await self._call(client, "GET", f"/batches/{row.batch_id}")
+            if isinstance(answer, Failure):
+                self._warn(row, f"could not be polled ({answer.describe()}); the next poll tries again")
+                continue
+            row = self._update(row, answer.data)
+            if row.status in ENDED:
+                await self._collect(client, row, answer.data)
+
+    async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None:
+        """The batch a killed run created for this intent, by the intent in its metadata."""
+        after: str | None = None
+        for _ in range(LIST_PAGES):
+            query = {"limit": "100", **({"after": after} if after else {})}
+            answer = await self._call(client, "GET", "/batches", params=query)
+            if isinstance(answer, Failure):
+                return None
+            page = answer.data.get("data") or []
+            for found in page:
+                if isinstance(found, dict) and (found.get("metadata") or {}).get("batchgpt_intent") == row.intent:
+                    log.info("found batch %s, which an earlier run created but did not record", found.get("id"))
+                    return found
+            oldest = min((b.get("created_at") or 0 for b in page if isinstance(b, dict)), default=0)
+            if not answer.data.get("has_more") or not page or oldest < row.created - 3600:
+                return None
+            after = str(page[-1].get("id"))
+        return None
+
+    def _update(self, row: BatchRow, data: dict[str, Any]) -> BatchRow:
+        """Keep what the API says of the batch."""
+        counts = data.get("request_counts")
+        status = str(data.get("status") or row.status)
+        ends = next(
+            (data[k] for k in ("completed_at", "failed_at", "expired_at", "cancelled_at", "expires_at") if data.get(k)),
+            None,
+        )
+        row = replace(
+            row,
+            batch_id=str(data.get("id") or row.batch_id),
+            status=status,
+            counts=None if counts is None else _json(counts),
+            ends=ends,
+        )
+        self.store.update_batch(row.intent, batch_id=row.batch_id, status=status, counts=row.counts, ends=ends)
+        return row
+
+    # ------------------------------------------------------------------ collecting
+
+    async def _collect(self, client: Client, row: BatchRow, data: dict[str, Any]) -> None:
+        """Record what an ended batch answered, and release what it did not."""
+        waiting = {item: (line, digest, sent) for item, line, digest, sent in self.store.batch_items(row.intent)}
+        requests = self._requests(set(waiting))
+        outcomes: list[LineOutcome] = []
+        for key in ("output_file_id", "error_file_id"):
+            if data.get(key):
+                lines = await self._download(client, row, str(data[key]), key.split("_")[0])
+                if lines is None:
+                    return  # tried again on the next poll
+                outcomes.extend(lines)
+        problems = _validation_errors(data) if row.status == "failed" else []
+        ignored = 0
+        for outcome in outcomes:
+            known = waiting.get(outcome.custom_id)
+            request = requests.get(outcome.custom_id)
+            if known is None or request is None or request.hash != known[1]:
+                ignored += 1  # an item changed or dropped since it was submitted: its new body is sent anew
+                continue
+            self._record(row, request, outcome, known[2])
+        for line, code, message in problems:
+            self._refused(row, line, code, message, waiting, requests)
+        self._release(row, problems)
+        if ignored:
+            log.warning("batch %s: %d answers were for items changed or removed since; not kept", row.batch_id, ignored)
+        self.store.update_batch(row.intent, collected=True, message=_summary(data))
+        self.progress.log("batch", message=f"batch {row.batch_id} {row.status}: {_summary(data)}; collected")
+
+    async def _download(self, client: Client, row: BatchRow, file_id: str, name: str) -> list[LineOutcome] | None:
+        """A batch's output or error file, kept whole on disk (atomically) and read back."""
+        answer = await self._call(client, "GET", f"/files/{file_id}/content", binary=True)
+        if isinstance(answer, Failure):
+            self._warn(row, f"its {name} file could not be downloaded ({answer.describe()}); the next poll tries again")
+            return None
+        path = self.folder / f"{row.batch_id}-{name}.jsonl"
+        files.write_bytes(path, answer.data["_binary"])
+        outcomes = []
+        with path.open("rb") as handle:
+            for raw in handle:
+                if raw.strip():
+                    outcome = read_line(raw)
+                    if isinstance(outcome, str):
+                        log.warning("batch %s: %s file: %s; skipped", row.batch_id, name, outcome)
+                    else:
+                        outcomes.append(outcome)
+        path.unlink()
+        return outcomes
+
+    def _record(self, row: BatchRow, request: Request, outcome: LineOutcome, submissions: int) -> None:
+        if outcome.body is not None:
+            try:
+                results = answer_results(
+                    Pack.of(request), outcome.body, self.media, self.pricing, submissions, None, mode="batch"
+                )
+            except MalformedReply as exc:
+                outcome = LineOutcome(outcome.custom_id, failure=Failure("malformed", str(exc)))
+            else:
+                for result in results:
+                    self.store.record(self.job.name, result)
+                    self.progress.update(result)
+                    self.collected.add(result.id)
+                return
+        failure = outcome.failure
+        assert failure is not None
+        if failure.cause == "batch" and row.status == "cancelled":
+            self._mark(request, "skipped", f"not answered: the batch was cancelled ({failure.message})", submissions)
+            self.cancelled.add(request.id)
+        elif failure.cause == "batch":  # expired before its turn: the next file holds it
+            self._mark(request, "skipped", f"not answered: {failure.message}", submissions, transient=True)
+        else:
+            self.retries[f"HTTP {failure.status}" if failure.status else failure.cause] += failure.transient
+            self._mark(request, "error", failure.describe(), submissions, transient=failure.transient)
+
+    def _mark(self, request: Request, status: str, error: str, attempts: int, transient: bool = False) -> None:
+        result = Result(
+            seq=request.seq,
+            id=request.id,
+            task=request.task,
+            type=request.type,
+            model=request.model,
+            status=status,
+            attempts=attempts,
+            error=error,
+            transient=transient,
+            mode="batch",
+        )
+        self.store.record(self.job.name, result)
+        self.progress.update(result)
+
+    def _refused(
+        self,
+        row: BatchRow,
+        line: int | None,
+        code: str,
+        message: str,
+        waiting: dict[str, tuple[int, str, int]],
+        requests: dict[str, Request],
+    ) -> None:
+        """A validation error: the item on its line (or every item, for the file as a whole) fails."""
+        named = [item for item, (at, _, _) in waiting.items() if line is None or at == line]
+        for item in named:
+            request = requests.get(item)
+            if request is None:
+                continue
+            where = f"line {line} of its file" if line is not None else "its file"
+            error = f"batch {row.batch_id} failed validation: {code}: {message} ({where})"
+            self.progress.log("batch", message=f"item {item!r} (task {request.task}): {error}", level=logging.WARNING)
+            self._mark(request, "error", error, waiting[item][2])
+
+    def _release(self, row: BatchRow, problems: list[tuple[int | None, str, str]]) -> None:
+        """The items an ended batch answered nothing for."""
+        if row.status == "cancelled":
+            for item, _, _, _ in self.store.batch_items(row.intent):
+                self.cancelled.add(item)
+            self.store.release(row.intent, "skipped", "not answered: the batch was cancelled", transient=False)
+        elif row.status == "expired":
+            self.store.release(row.intent, "skipped", "not answered: the batch expired (24 h) before its turn")
+        elif row.status == "failed":
+            reason = "its batch failed validation for other lines" if problems else "its batch failed"
+            self.store.release(row.intent, "skipped", f"not run: {reason}")
+        else:
+            self.store.release(row.intent, "error", "the batch's files hold no answer for it", transient=True)
+
+    def _requests(self, ids: set[str]) -> dict[str, Request]:
+        """The job's current requests for these items (their bodies price the answers)."""
+        if not ids:
+            return {}
+        return {r.id: r for r in jobs.requests(self.job) if r.id in ids}
+
+    # ------------------------------------------------------------------ submitting
+
+    async def submit(self) -> None:
+        """Walk the job; every batchable item not answered and not waiting goes into a file."""
+        again = self._walked
+        if again:
+            self.store.walk_again(self.job.name, self.run_id)
+        self._walked = True
+        self._sweep()
+        splitter = Splitter()
+        writing: dict[int, _PartFile] = {}
+        for request in jobs.requests(self.job):
+            if not batchable(request):
+                self.online_items += not again
+                continue
+            if not self._enrol(request, again):
+                continue
+            line = input_line(request)
+            key, fill, full = splitter.add(request, len(line), self._worst(request))
+            if full is not None:
+                await self._send(key, full, writing.pop(full.number))
+            if fill.number not in writing:
+                writing[fill.number] = _PartFile(self.folder / f"{self.job.name}-{self.run_id}-{fill.number}.jsonl")
+            writing[fill.number].write(line)
+        for key, fill in list(splitter.open.items()):
+            await self._send(key, fill, writing.pop(fill.number))
+        self.store.commit()
+
+    def _enrol(self, request: Request, again: bool) -> bool:
+        """Whether the request goes into a file now (`again`: on a later walk of this run)."""
+        item = request.id
+        if item in self.cancelled or self.resubmitted[item] > self.job.limits.max_retries:
+            self.store.keep(self.run_id, self.job.name, request)
+            return False
+        if not self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed, waiting=True):
+            if not again and request.id not in self.collected:
+                self.progress.reuse()
+            return False
+        if again:
+            self.resubmitted[item] += 1
+        if self.stopped:
+            self.store.record(self.job.name, _skipped(request, f"not submitted: {self.stopped}"))
+            return False
+        return True
+
+    def _worst(self, request: Request) -> float | None:
+        if self.budget_left is None:
+            return 0.0
+        worst = self.estimator.worst_cost(request)
+        return None if worst is None else worst * BATCH_DISCOUNT
+
+    async def _send(self, key: PartKey, fill: PartFill, part: _PartFile) -> None:
+        """Hold a full file against the budget, record the intent, upload it and create its batch."""
+        path = part.close()
+        try:
+            if self.stopped or not self._afford(key, fill):
+                for item in fill.ids:
+                    self.store.record(self.job.name, _skipped_id(item, f"not submitted: {self.stopped}"))
+                return
+            provider = key.provider
+            row = BatchRow(
+                intent=uuid.uuid4().hex,
+                job=self.job.name,
+                run_id=self.run_id,
+                part=fill.number,
+                base_url=shown_url(provider.base_url),
+                endpoint=key.endpoint,
+                model=key.model,
+                lines=fill.lines,
+                bytes=fill.bytes,
+                worst_usd=fill.worst_usd,
+                created=time.time(),
+            )
+            self.store.add_batch(row, fill.ids)
+            client = await self._client(row.base_url)
+            assert client is not None
+            uploaded = await self._call(client, "POST", "/files", upload=("file", path, {"purpose": "batch"}))
+            if isinstance(uploaded, Failure):
+                self._not_submitted(row, uploaded, "upload its file")
+                return
+            row = replace(row, file_id=str(uploaded.data.get("id")), status="uploaded")
+            self.store.update_batch(row.intent, file_id=row.file_id, status=row.status)
+            await self._create(client, row)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _afford(self, key: PartKey, fill: PartFill) -> bool:
+        if self.budget_left is None:
+            return True
+        if fill.worst_usd is None:
+            self.stopped = (
+                f"the cost of model {key.model!r} cannot be bounded (no price or no max_tokens), so the "
+                "budget cannot be kept: add it under `pricing:` or set max_tokens"
+            )
+            return False
+        if fill.worst_usd > self.budget_left + 1e-12:
+            limit = self.job.budget_usd or 0.0
+            self.stopped = (
+                f"budget of ${limit:.4f} reached: ${limit - self.budget_left:.6f} "
+                f"is held by files submitted, and the next file of {fill.lines:,} requests could cost "
+                f"${fill.worst_usd:.6f}"
+            )
+            return False
+        self.budget_left -= fill.worst_usd
+        return True
+
+    async def _create(self, client: Client, row: BatchRow) -> None:
+        assert row.file_id is not None
+        created = await self._call(
+            client,
+            "POST",
+            "/batches",
+            json_body={
+                "input_file_id": row.file_id,
+                "endpoint": line_url(client.provider, row.endpoint),
+                "completion_window": COMPLETION_WINDOW,
+                "metadata": {
+                    "batchgpt_job": self.job.name[:512],
+                    "batchgpt_run": str(row.run_id),
+                    "batchgpt_part": str(row.part),
+                    "batchgpt_intent": row.intent,
+                },
+            },
+        )
+        if isinstance(created, Failure):
+            if created.transient:  # maybe created all the same: the next run looks for it by its intent
+                self._warn(row, f"could not be created ({created.describe()}); the next run tries again")
+            else:
+                self._not_submitted(row, created, "create its batch")
+            return
+        row = self._update(row, created.data)
+        self.progress.log(
+            "batch",
+            message=f"submitted batch {row.batch_id}: {row.lines:,} requests to {row.endpoint} ({row.model})",
+        )
+
+    def _not_submitted(self, row: BatchRow, failure: Failure, step: str) -> None:
+        """Uploading or creating failed: nothing was created, so the items leave the intent."""
+        if failure.transient:
+            self.stopped = f"could not {step} ({failure.describe()}); the next run submits its items"
+            self._give_up(row, "skipped", f"not submitted: {self.stopped}")
+        else:
+            self.stopped = f"the endpoint refused to {step}: {failure.describe()}"
+            self._give_up(row, "error", f"not submitted: {self.stopped}", transient=False)
+
+    def _give_up(self, row: BatchRow, status: str, error: str, transient: bool = True) -> None:
+        self.store.release(row.intent, status, error, transient)
+        self.store.update_batch(row.intent, status="abandoned", collected=True, message=error)
+
+    def _sweep(self) -> None:
+        """Part files a killed run of this job left behind (the job's lock is held)."""
+        for stale in self.folder.glob(f"{self.job.name}-*.jsonl"):
+            stale.unlink(missing_ok=True)
+
+    async def send_online(self) -> None:
+        """The items the Batch API does not take (speech, transcription), sent as an online run does."""
+        if not self.online_items:
+            return
+        self.progress.log("batch", message=f"{self.online_items:,} items the Batch API does not take are sent online")
+        engine = Engine(self.job, self.store, self.run_id, self.options, self.progress, only=_online)
+        await engine.main()
+        self.sent += engine.sent
+        self.refused += engine.refused
+        self.retries.update(engine.retries)
+        self.online_stopped = engine.stopped
+
+    # ------------------------------------------------------------------ cancelling
+
+    async def cancel_open(self) -> None:
+        """Cancel every open batch of the job; items not yet submitted are not submitted."""
+        for row in self.store.batches(self.job.name, open_only=True):
+            client = await self._client(row.base_url)
+            if client is None or row.batch_id is None or row.status in ENDED | {"cancelling"}:
+                continue
+            answer = await self._call(client, "POST", f"/batches/{row.batch_id}/cancel")
+            if isinstance(answer, Failure):
+                self._warn(row, f"could not be cancelled ({answer.describe()}); trying again at the next poll")
+            else:
+                self._update(row, answer.data)
+                self.progress.log("batch", message=f"cancelling batch {row.batch_id}")
+        if not self._walked:
+            self._walked = True
+            for request in jobs.requests(self.job):
+                if self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed, waiting=True):
+                    self.store.record(self.job.name, _skipped(request, "not sent: the job was cancelled"))
+                else:
+                    self.progress.reuse()
+            self.store.commit()
+
+    # ------------------------------------------------------------------ telling
+
+    def _warn(self, row: BatchRow, message: str) -> None:
+        self.progress.log("batch", message=f"batch {row.batch_id or row.intent[:8]}: {message}", level=logging.WARNING)
+
+    def _show_open(self) -> None:
+        for row in self.store.batches(self.job.name, open_only=True):
+            self.progress.log("batch", message=f"batch {row.batch_id or '(not created)'}: {row.status} {_counts(row)}")
+
+
+class _PartFile:
+    """A batch input file being written: whole on disk (renamed into place) once closed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = files.atomic_write(path, "wb")
+        self._handle: IO[Any] = self._writer.__enter__()
+
+    def write(self, line: bytes) -> None:
+        self._handle.write(line)
+
+    def close(self) -> Path:
+        self._writer.__exit__(None, None, None)
+        return self.path
+
+
+def _online(request: Request) -> bool:
+    return not batchable(request)
+
+
+def _skipped(request: Request, error: str) -> Result:
+    return Result(request.seq, request.id, request.task, request.type, request.model, "skipped", error=error)
+
+
+def _skipped_id(item: str, error: str) -> Result:
+    """A skipped result for an item known by its id alone (the store keeps its other fields)."""
+    return Result(0, item, "", "", "", "skipped", error=error)
+
+
+def _validation_errors(data: dict[str, Any]) -> list[tuple[int | None, str, str]]:
+    """(line, code, message) of each problem a failed batch reports; line None: the whole file."""
+    found = []
+    for error in (data.get("errors") or {}).get("data") or []:
+        if isinstance(error, dict):
+            line = error.get("line")
+            found.append(
+                (
+                    line if isinstance(line, int) else None,
+                    str(error.get("code") or "invalid"),
+                    str(error.get("message")),
+                )
+            )
+    return found or [(None, "failed", "the batch failed without saying why")]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _counts(row: BatchRow) -> str:
+    counts = json.loads(row.counts) if row.counts else {}
+    total = counts.get("total") or row.lines
+    return f"{counts.get('completed', 0):,}/{total:,} done, {counts.get('failed', 0):,} failed"
+
+
+def _summary(data: dict[str, Any]) -> str:
+    counts = data.get("request_counts") or {}
+    return f"{counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed of {counts.get('total', 0)}"

@@ -1,0 +1,371 @@
+"""The mock server's Batch API: files (upload, retrieve, content) and batches (create, retrieve,
+list, cancel), as the shared API facts describe them.
+
+A batch's progress follows from the clock when it is read: `in_progress` until `batch_delay`
+seconds after its creation, then `completed`; or `expired` with only the first `batch_expire`
+share of its lines answered; or, once cancelled, `cancelled` with the share answered by then.
+Unanswered lines go to the error file as `batch_expired` (or `batch_cancelled`). Each line is
+answered as the online route answers it (mockapi), faults included: `--fault 500:match=X` puts
+the lines holding X in the error file with that error. A file breaking the documented rules
+(invalid JSON, a duplicate custom_id, a url or model that differs, too many lines) fails
+validation with `errors.data[]` naming the lines; so do lines holding `batch_invalid` text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from . import mockapi
+from .mockapi import error_body
+from .mockfaults import ERRORS
+
+if TYPE_CHECKING:
+    from .mockserver import MockServer
+
+MAX_LINES = 50_000
+MAX_FILE_BYTES = 200 * 10**6
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations", "/v1/images/generations")
+
+
+@dataclass
+class StoredFile:
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+        }
+
+
+@dataclass
+class Batch:
+    id: str
+    input_file_id: str
+    endpoint: str
+    metadata: dict[str, str]
+    lines: list[tuple[int, dict[str, Any], bytes]]  # (line number, parsed line, the body's bytes)
+    errors: list[dict[str, Any]]  # validation errors: the batch fails
+    created: float  # monotonic, for progress
+    created_at: int  # epoch seconds, as the API says
+    cancelled: float | None = None  # monotonic time of the cancel request
+    status: str = "validating"
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    ended_at: int | None = None
+    done: int = 0
+    failed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchAPI:
+    """The files and batches a running mock server holds."""
+
+    def __init__(self, server: MockServer):
+        self.server = server
+        self.files: dict[str, StoredFile] = {}
+        self.batches: dict[str, Batch] = {}
+        self._serial = 0
+
+    def routes(self, prefix: str) -> list[tuple[str, str, Handler]]:
+        """(method, path, handler) under `prefix` (/v1, or Azure's /openai)."""
+        return [
+            ("POST", f"{prefix}/files", self._upload),
+            ("GET", f"{prefix}/files/{{id}}", self._file),
+            ("GET", f"{prefix}/files/{{id}}/content", self._content),
+            ("POST", f"{prefix}/batches", self._create),
+            ("GET", f"{prefix}/batches", self._list),
+            ("GET", f"{prefix}/batches/{{id}}", self._retrieve),
+            ("POST", f"{prefix}/batches/{{id}}/cancel", self._cancel),
+        ]
+
+    def _new_id(self, prefix: str) -> str:
+        self._serial += 1
+        return f"{prefix}-{self._serial:06d}{self.server.random.getrandbits(32):08x}"
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        if request.path.startswith("/openai/") and not request.query.get("api-version"):
+            return _error(400, "Missing required query parameter: api-version", "missing_api_version")
+        return self.server.check_key(request)
+
+    # ------------------------------------------------------------------ files
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        if not request.content_type.startswith("multipart/"):
+            return _error(400, "Uploads are multipart/form-data with `file` and `purpose`.", None)
+        form = await request.post()
+        upload, purpose = form.get("file"), form.get("purpose")
+        if not isinstance(upload, web.FileField) or not isinstance(purpose, str):
+            return _error(400, "Missing required parameter: 'file' or 'purpose'.", None, "file")
+        data = upload.file.read()
+        if purpose == "batch" and (not upload.filename.endswith(".jsonl") or len(data) > MAX_FILE_BYTES):
+            return _error(400, "Batch files must be .jsonl files of at most 200 MB.", "invalid_file", "file")
+        stored = StoredFile(self._new_id("file"), upload.filename, purpose, data, int(time.time()))
+        self.files[stored.id] = stored
+        self.server.note(request, {"purpose": purpose, "filename": upload.filename, "bytes": len(data)})
+        return web.json_response(stored.describe())
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        stored = self.files.get(request.match_info["id"])
+        return web.json_response(stored.describe()) if stored else _no_such("file", request.match_info["id"])
+
+    async def _content(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        stored = self.files.get(request.match_info["id"])
+        if stored is None:
+            return _no_such("file", request.match_info["id"])
+        return web.Response(body=stored.data, content_type="application/octet-stream")
+
+    # ------------------------------------------------------------------ batches
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _error(400, "We could not parse the JSON body of your request.", None)
+        stored = self.files.get(str(body.get("input_file_id")))
+        azure = request.path.startswith("/openai/")
+        endpoint = str(body.get("endpoint"))
+        allowed = [e.removeprefix("/v1") for e in _ENDPOINTS] if azure else _ENDPOINTS
+        if stored is None:
+            return _no_such("file", str(body.get("input_file_id")))
+        if endpoint not in allowed:
+            return _error(400, f"Invalid endpoint: {endpoint}. Use one of {', '.join(allowed)}.", None, "endpoint")
+        if body.get("completion_window") != "24h":
+            return _error(400, "completion_window must be '24h'.", None, "completion_window")
+        metadata = body.get("metadata") or {}
+        if len(metadata) > 16 or any(len(str(k)) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
+            return _error(400, "Metadata: at most 16 pairs, keys of 64 and values of 512 characters.", None)
+        lines, errors = self._validate(stored.data, endpoint)
+        batch = Batch(
+            self._new_id("batch"),
+            stored.id,
+            endpoint,
+            dict(metadata),
+            lines,
+            errors,
+            time.monotonic(),
+            int(time.time()),
+        )
+        self.batches[batch.id] = batch
+        self.server.note(request, body)
+        if self.server.config.batch_create_delay:  # the batch exists; its creator hears of it late (or never)
+            await asyncio.sleep(self.server.config.batch_create_delay)
+        return web.json_response(self.describe(batch))
+
+    def _validate(
+        self, data: bytes, endpoint: str
+    ) -> tuple[list[tuple[int, dict[str, Any], bytes]], list[dict[str, Any]]]:
+        """The file's lines, and the documented validation errors it has."""
+        lines: list[tuple[int, dict[str, Any], bytes]] = []
+        errors: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        model: str | None = None
+        invalid = self.server.config.batch_invalid
+        for number, raw in enumerate(data.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+                body = line["body"]
+                custom_id = str(line["custom_id"])
+            except (ValueError, KeyError, TypeError):
+                errors.append(_problem("invalid_json_line", number, "This line is not parseable as valid JSON."))
+                continue
+            if custom_id in seen:
+                errors.append(_problem("duplicate_custom_id", number, f"The custom_id {custom_id} is not unique."))
+            seen.add(custom_id)
+            if line.get("url") != endpoint or line.get("method") != "POST":
+                errors.append(_problem("url_mismatch", number, f"The url must be {endpoint}, as the batch's."))
+            model = body.get("model") if model is None else model
+            if body.get("model") != model:
+                errors.append(_problem("model_mismatch", number, "Every line of a batch must use the same model."))
+            if invalid and invalid in raw.decode("utf-8", "replace"):
+                errors.append(_problem("invalid_request", number, "The body is not valid.", "body"))
+            lines.append((number, line, json.dumps(body).encode()))
+        if not lines and not errors:
+            errors.append(_problem("empty_file", None, "The input file is empty."))
+        if len(lines) > MAX_LINES:
+            errors.append(_problem("too_many_tasks", None, f"A batch takes at most {MAX_LINES} requests."))
+        return lines, errors
+
+    async def _retrieve(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        batch = self.batches.get(request.match_info["id"])
+        return web.json_response(self.describe(batch)) if batch else _no_such("batch", request.match_info["id"])
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        newest_first = sorted(self.batches.values(), key=lambda b: b.id, reverse=True)
+        after = request.query.get("after")
+        if after:
+            newest_first = [b for b in newest_first if b.id < after]
+        limit = int(request.query.get("limit", "20"))
+        page = newest_first[:limit]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [self.describe(b) for b in page],
+                "first_id": page[0].id if page else None,
+                "last_id": page[-1].id if page else None,
+                "has_more": len(newest_first) > limit,
+            }
+        )
+
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        batch = self.batches.get(request.match_info["id"])
+        if batch is None:
+            return _no_such("batch", request.match_info["id"])
+        self._advance(batch)
+        if batch.status in ("completed", "failed", "expired", "cancelled"):
+            return _error(400, f"Cannot cancel a batch with status '{batch.status}'.", None)
+        self.server.note(request, {"cancel": batch.id})
+        if batch.cancelled is None:
+            batch.cancelled = time.monotonic()
+            batch.status = "cancelling"
+        return web.json_response(self.describe(batch))
+
+    # ------------------------------------------------------------------ progress
+
+    def describe(self, batch: Batch) -> dict[str, Any]:
+        """The batch object, as of now."""
+        self._advance(batch)
+        total = len(batch.lines)
+        share = self._share(batch)
+        completed = batch.done if batch.ended_at else int(total * share)
+        ended = batch.ended_at
+        return {
+            "id": batch.id,
+            "object": "batch",
+            "endpoint": batch.endpoint,
+            "errors": {"object": "list", "data": batch.errors} if batch.status == "failed" else None,
+            "input_file_id": batch.input_file_id,
+            "completion_window": "24h",
+            "status": batch.status,
+            "output_file_id": batch.output_file_id,
+            "error_file_id": batch.error_file_id,
+            "created_at": batch.created_at,
+            "in_progress_at": batch.created_at if batch.status != "failed" else None,
+            "expires_at": batch.created_at + 86400,
+            "completed_at": ended if batch.status == "completed" else None,
+            "failed_at": ended if batch.status == "failed" else None,
+            "expired_at": ended if batch.status == "expired" else None,
+            "cancelled_at": ended if batch.status == "cancelled" else None,
+            "request_counts": {"total": total, "completed": completed, "failed": batch.failed},
+            "metadata": batch.metadata,
+        }
+
+    def _share(self, batch: Batch, until: float | None = None) -> float:
+        """The share of the lines answered by `until` (now)."""
+        delay = self.server.config.batch_delay
+        elapsed = (until if until is not None else time.monotonic()) - batch.created
+        return 1.0 if delay <= 0 else min(1.0, elapsed / delay)
+
+    def _advance(self, batch: Batch) -> None:
+        """Bring the batch's status up to the clock; answer its lines when it ends."""
+        if batch.ended_at is not None:
+            return
+        config = self.server.config
+        if batch.errors:
+            batch.status, batch.ended_at = "failed", int(time.time())
+            return
+        if batch.cancelled is not None:
+            self._end(batch, "cancelled", self._share(batch, batch.cancelled), "batch_cancelled")
+        elif self._share(batch) < 1.0:
+            batch.status = "in_progress"
+        elif config.batch_expire is not None:
+            self._end(batch, "expired", config.batch_expire, "batch_expired")
+        else:
+            self._end(batch, "completed", 1.0, "")
+
+    def _end(self, batch: Batch, status: str, share: float, unanswered: str) -> None:
+        answered = round(len(batch.lines) * share) if share < 1.0 else len(batch.lines)
+        outputs: list[bytes] = []
+        failures: list[bytes] = []
+        for index, (_, line, raw) in enumerate(batch.lines):
+            if index >= answered:
+                message = "This request could not be executed before the batch ended."
+                failures.append(_line(line["custom_id"], None, {"code": unanswered, "message": message}))
+                continue
+            status_code, body = self._answer(line, raw)
+            response = {"status_code": status_code, "request_id": f"req_{index:08d}", "body": body}
+            (outputs if status_code < 300 else failures).append(_line(line["custom_id"], response, None))
+        batch.done = len(outputs)
+        batch.failed = len(failures) - (len(batch.lines) - answered)
+        batch.output_file_id = self._keep(batch, outputs, "output") if outputs else None
+        batch.error_file_id = self._keep(batch, failures, "error") if failures else None
+        batch.status, batch.ended_at = status, int(time.time())
+
+    def _answer(self, line: dict[str, Any], raw: bytes) -> tuple[int, Any]:
+        """(status, body) the online route gives this line's request."""
+        kind = self.server.kind_of(str(line.get("url")))
+        body = dict(line["body"])
+        fault = self.server.pick_fault(raw)
+        if fault is not None and fault.kind in ERRORS:
+            status, message, type_, code, param = ERRORS[fault.kind]
+            return status, error_body(message, type_, code, param)
+        problem = mockapi.invalid(kind, body, self.server.counter)
+        if problem:
+            return 400, problem
+        reply = mockapi.reply(kind, body, raw, self.server.counter)
+        return 200, reply.body
+
+    def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:
+        stored = StoredFile(
+            self._new_id("file"), f"{batch.id}_{name}.jsonl", f"batch_{name}", b"".join(lines), int(time.time())
+        )
+        self.files[stored.id] = stored
+        return stored.id
+
+
+def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
+    ident = "batch_req_" + hashlib.sha1(custom_id.encode()).hexdigest()[:24]
+    return json.dumps({"id": ident, "custom_id": custom_id, "response": response, "error": error}).encode() + b"\n"
+
+
+def _problem(code: str, line: int | None, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"code": code, "line": line, "message": message, "param": param}
+
+
+def _error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:
+    return web.json_response(error_body(message, "invalid_request_error", code, param), status=status)
+
+
+def _no_such(what: str, ident: str) -> web.Response:
+    return _error(404, f"No such {what}: {ident}", None)
