@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -101,7 +103,7 @@ def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
 def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
-    bar = options.progress if options.progress is not None else False
+    bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER)
         asyncio.run(runner.run())
@@ -204,12 +206,11 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ calls
 
-    async def _client(self, base_url: str) -> Client | None:
-        """The client for a batch's endpoint (as stored, without credentials); None when the job
-        no longer names that endpoint."""
-        provider = self._providers.get(base_url)
-        if provider is None:
-            return None
+    async def _client(self, base_url: str) -> Client:
+        """The client for a batch's endpoint, as stored (without credentials): the job's provider
+        there, or, when the job no longer names it (it came from --base-url), the job's provider
+        settings and key sent to that address."""
+        provider = self._providers.get(base_url) or replace(self.job.provider, base_url=base_url)
         if base_url not in self._clients:
             client = Client(provider, api_key(provider), self.job.limits.timeout, 4)
             self._clients[base_url] = await self._stack.enter_async_context(client)
@@ -232,12 +233,10 @@ class BatchRunner:
     # ------------------------------------------------------------------ settling
 
     async def settle(self) -> None:
-        """Find, poll and collect the job's open batches."""
+        """Find, poll and collect the job's open batches (walking the job once for all that ended)."""
+        ended: list[tuple[Client, BatchRow, dict[str, Any]]] = []
         for row in self.store.batches(self.job.name, open_only=True):
             client = await self._client(row.base_url)
-            if client is None:
-                self._warn(row, f"the job no longer names its endpoint {row.base_url}: it is left as it is")
-                continue
             if row.status == "intent":  # the run stopped before the file was uploaded: nothing was created
                 self._give_up(row, "skipped", "not submitted: the run that wrote its file stopped before uploading it")
                 continue
@@ -254,7 +253,11 @@ class BatchRunner:
                 continue
             row = self._update(row, answer.data)
             if row.status in ENDED:
-                await self._collect(client, row, answer.data)
+                ended.append((client, row, answer.data))
+        waiting = {row.intent: _waiting(self.store, row) for _, row, _ in ended}
+        requests = self._requests({item for items in waiting.values() for item in items})
+        for client, row, data in ended:
+            await self._collect(client, row, data, waiting[row.intent], requests)
 
     async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None:
         """The batch a killed run created for this intent, by the intent in its metadata."""
@@ -295,20 +298,32 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ collecting
 
-    async def _collect(self, client: Client, row: BatchRow, data: dict[str, Any]) -> None:
-        """Record what an ended batch answered, and release what it did not."""
-        waiting = {item: (line, digest, sent) for item, line, digest, sent in self.store.batch_items(row.intent)}
-        requests = self._requests(set(waiting))
-        outcomes: list[LineOutcome] = []
+    async def _collect(
+        self,
+        client: Client,
+        row: BatchRow,
+        data: dict[str, Any],
+        waiting: dict[str, tuple[int, str, int]],
+        requests: dict[str, Request],
+    ) -> None:
+        """Record what an ended batch answered, and release what it did not. Its files are
+        downloaded whole before any line is recorded, and read a line at a time."""
+        downloaded: list[tuple[str, Path]] = []
         for key in ("output_file_id", "error_file_id"):
             if data.get(key):
-                lines = await self._download(client, row, str(data[key]), key.split("_")[0])
-                if lines is None:
-                    return  # tried again on the next poll
-                outcomes.extend(lines)
+                name = key.split("_")[0]
+                path = self.folder / f"{row.batch_id}-{name}.jsonl"
+                self.sent += 1
+                failure = await client.download(f"/files/{data[key]}/content", path)
+                if failure is not None:
+                    self._warn(
+                        row, f"its {name} file could not be downloaded ({failure.describe()}); trying again later"
+                    )
+                    return
+                downloaded.append((name, path))
         problems = _validation_errors(data) if row.status == "failed" else []
         ignored = 0
-        for outcome in outcomes:
+        for outcome in _lines(row, downloaded):
             known = waiting.get(outcome.custom_id)
             request = requests.get(outcome.custom_id)
             if known is None or request is None or request.hash != known[1]:
@@ -321,27 +336,9 @@ class BatchRunner:
         if ignored:
             log.warning("batch %s: %d answers were for items changed or removed since; not kept", row.batch_id, ignored)
         self.store.update_batch(row.intent, collected=True, message=_summary(data))
+        for _, path in downloaded:
+            path.unlink()
         self.progress.log("batch", message=f"batch {row.batch_id} {row.status}: {_summary(data)}; collected")
-
-    async def _download(self, client: Client, row: BatchRow, file_id: str, name: str) -> list[LineOutcome] | None:
-        """A batch's output or error file, kept whole on disk (atomically) and read back."""
-        answer = await self._call(client, "GET", f"/files/{file_id}/content", binary=True)
-        if isinstance(answer, Failure):
-            self._warn(row, f"its {name} file could not be downloaded ({answer.describe()}); the next poll tries again")
-            return None
-        path = self.folder / f"{row.batch_id}-{name}.jsonl"
-        files.write_bytes(path, answer.data["_binary"])
-        outcomes = []
-        with path.open("rb") as handle:
-            for raw in handle:
-                if raw.strip():
-                    outcome = read_line(raw)
-                    if isinstance(outcome, str):
-                        log.warning("batch %s: %s file: %s; skipped", row.batch_id, name, outcome)
-                    else:
-                        outcomes.append(outcome)
-        path.unlink()
-        return outcomes
 
     def _record(self, row: BatchRow, request: Request, outcome: LineOutcome, submissions: int) -> None:
         if outcome.body is not None:
@@ -499,7 +496,6 @@ class BatchRunner:
             )
             self.store.add_batch(row, fill.ids)
             client = await self._client(row.base_url)
-            assert client is not None
             uploaded = await self._call(client, "POST", "/files", upload=("file", path, {"purpose": "batch"}))
             if isinstance(uploaded, Failure):
                 self._not_submitted(row, uploaded, "upload its file")
@@ -596,7 +592,7 @@ class BatchRunner:
         """Cancel every open batch of the job; items not yet submitted are not submitted."""
         for row in self.store.batches(self.job.name, open_only=True):
             client = await self._client(row.base_url)
-            if client is None or row.batch_id is None or row.status in ENDED | {"cancelling"}:
+            if row.batch_id is None or row.status in ENDED | {"cancelling"}:
                 continue
             answer = await self._call(client, "POST", f"/batches/{row.batch_id}/cancel")
             if isinstance(answer, Failure):
@@ -650,6 +646,24 @@ def _skipped(request: Request, error: str) -> Result:
 def _skipped_id(item: str, error: str) -> Result:
     """A skipped result for an item known by its id alone (the store keeps its other fields)."""
     return Result(0, item, "", "", "", "skipped", error=error)
+
+
+def _waiting(store: Store, row: BatchRow) -> dict[str, tuple[int, str, int]]:
+    """item: (line, hash, submissions) of what a batch holds unanswered."""
+    return {item: (line, digest, sent) for item, line, digest, sent in store.batch_items(row.intent)}
+
+
+def _lines(row: BatchRow, downloaded: list[tuple[str, Path]]) -> Iterator[LineOutcome]:
+    """The lines of a batch's output and error files, as they are read; a broken line is told."""
+    for name, path in downloaded:
+        with path.open("rb") as handle:
+            for raw in handle:
+                if raw.strip():
+                    outcome = read_line(raw)
+                    if isinstance(outcome, str):
+                        log.warning("batch %s: %s file: %s; skipped", row.batch_id, name, outcome)
+                    else:
+                        yield outcome
 
 
 def _validation_errors(data: dict[str, Any]) -> list[tuple[int | None, str, str]]:

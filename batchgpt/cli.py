@@ -210,8 +210,8 @@ def _print_summary(summary: Any, log_format: str) -> None:
         click.echo(f"failed: {'; '.join(parts)}", err=True)
     if summary.online_items:
         click.echo(
-            f"{summary.online_items:,} items of types the Batch API does not take (speech, transcription) "
-            "were sent online",
+            f"{summary.online_items:,} item{'s' * (summary.online_items != 1)} of types the Batch API does not "
+            "take (speech, transcription) ran online",
             err=True,
         )
     if summary.submitted or summary.batches_open:
@@ -299,15 +299,18 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
     metavar="SECONDS",
     help="Seconds between polls while the batches are cancelling.",
 )
+@click.option("--base-url", metavar="URL", help="The endpoint, when the run that submitted the job named it so.")
 @_errors_to_exit_codes
-def cancel(job: Path, state_dir: Path | None, poll: float) -> None:
+def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
     from .batches import run_batch
-    from .jobs import load
+    from .jobs import Overrides, load
     from .runner import RunOptions
 
-    summary = run_batch(load(job), RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    summary = run_batch(
+        load(job, Overrides(base_url=base_url)), RunOptions(state_dir=state_dir, poll=poll), cancel=True
+    )
     _print_summary(summary, "text")
     sys.exit(summary.exit_code)
 

@@ -31,6 +31,7 @@ import orjson
 from yarl import URL
 
 from . import __version__
+from .files import atomic_write
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 
 REDACTED = "****"
@@ -171,6 +172,34 @@ class Client:
         if isinstance(outcome, Failure):
             return replace(outcome, message=self._redact.text(outcome.message))
         return outcome
+
+    async def download(self, path: str, destination: Path) -> Failure | None:
+        """Stream a file's content (`/files/ID/content`) to `destination`, whole or not at all
+        (files.atomic_write), with secrets replaced line by line (no secret spans a line break)."""
+        assert self._session is not None, "use Client as an async context manager"
+        url, query = self.route(path)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        try:
+            async with self._session.get(
+                url, params=query, proxy=self._proxy, allow_redirects=False, timeout=timeout
+            ) as response:
+                if response.status >= 300:
+                    raw = self._redact.raw(await response.read())
+                    failure = _answer(response.status, response.headers, raw, self._redact)
+                    assert isinstance(failure, Failure)
+                    return failure
+                with atomic_write(destination, "wb") as handle:
+                    rest = b""
+                    async for chunk in response.content.iter_chunked(1 << 20):
+                        *lines, rest = (rest + chunk).split(b"\n")
+                        for line in lines:
+                            handle.write(self._redact.raw(line) + b"\n")
+                    handle.write(self._redact.raw(rest))
+        except asyncio.TimeoutError:
+            return Failure("timeout", f"no data for {self._timeout.total:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
+            return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
+        return None
 
     def route(self, path: str) -> tuple[str, dict[str, str]]:
         """The URL and query of an API route (`/files`, `/batches/ID`) on this provider."""

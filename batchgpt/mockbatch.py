@@ -180,7 +180,7 @@ class BatchAPI:
         self.server.note(request, body)
         if self.server.config.batch_create_delay:  # the batch exists; its creator hears of it late (or never)
             await asyncio.sleep(self.server.config.batch_create_delay)
-        return web.json_response(self.describe(batch))
+        return web.json_response(self.describe(batch, advance=False))  # validating, as a new batch is
 
     def _validate(
         self, data: bytes, endpoint: str
@@ -259,13 +259,14 @@ class BatchAPI:
         if batch.cancelled is None:
             batch.cancelled = time.monotonic()
             batch.status = "cancelling"
-        return web.json_response(self.describe(batch))
+        return web.json_response(self.describe(batch, advance=False))  # cancelled as of the next read
 
     # ------------------------------------------------------------------ progress
 
-    def describe(self, batch: Batch) -> dict[str, Any]:
+    def describe(self, batch: Batch, advance: bool = True) -> dict[str, Any]:
         """The batch object, as of now."""
-        self._advance(batch)
+        if advance:
+            self._advance(batch)
         total = len(batch.lines)
         share = self._share(batch)
         completed = batch.done if batch.ended_at else int(total * share)

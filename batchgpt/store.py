@@ -367,9 +367,12 @@ class Store:
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
+                   -- a body sent again in batches counts its submissions; online, each run counts afresh
+                   attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
+                                   THEN items.attempts ELSE 0 END,
                    transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
-                   cost_usd = NULL, attempts = 0, latency_s = NULL, ttft_s = NULL, answered = NULL""",
+                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL""",
             (
                 job,
                 request.id,

@@ -9,6 +9,7 @@ import pytest
 from conftest import SECRET
 
 import batchgpt
+from batchgpt.batches import EXIT_SUBMITTED
 
 JOBS = sorted((Path(__file__).resolve().parents[1] / "jobs").glob("*.[yj]*"))
 
@@ -24,5 +25,8 @@ def test_example_jobs_run(job, server, tmp_path, monkeypatch):
     copy = tmp_path / "jobs"
     shutil.copytree(job.parent, copy, ignore=shutil.ignore_patterns("out", ".batchgpt"))
     frame = batchgpt.run(copy / job.name, base_url=server.base_url)
+    if frame.attrs["summary"].exit_code == EXIT_SUBMITTED:  # a batch-mode job: the next run collects
+        assert set(frame["status"]) == {"submitted"}
+        frame = batchgpt.run(copy / job.name, base_url=server.base_url)
     assert len(frame) > 0 and set(frame["status"]) == {"ok"}
     assert frame.attrs["summary"].results.is_file()

@@ -1,0 +1,338 @@
+"""Batch API mode end to end: the CLI against the mock server's /files and /batches.
+
+Each test drives whole runs as cron would (submit, exit 5, run again to collect) and checks what
+the server received, what the store and the results file say, and what a user reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import SECRET, chat_job, faults, store_dump
+
+from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.mockserver import Config, MockServer
+from batchgpt.pricing import Pricing
+
+
+def uploads(server: MockServer) -> list[list[dict[str, Any]]]:
+    """The lines of each batch input file the server received, in upload order."""
+    found = [f for f in server.batch.files.values() if f.purpose == "batch"]
+    return [[json.loads(line) for line in f.data.splitlines()] for f in found]
+
+
+def created(server: MockServer) -> list[dict[str, Any]]:
+    return [s.body for s in server.seen if s.path.endswith("/batches")]
+
+
+def results(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path / "out" / "t.csv").set_index("id")
+
+
+def items_in_store(tmp_path: Path) -> dict[str, str]:
+    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
+    try:
+        return dict(db.execute("SELECT id, status FROM items"))
+    finally:
+        db.close()
+
+
+def test_the_first_run_submits_and_exits_5_a_later_run_collects_at_the_batch_price(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two", "three"], mode="batch"))
+    server.config.batch_delay = 30
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert "3 items wait in 1 open batch" in first.output and "run the same command again" in first.output.lower()
+    assert not (tmp_path / "out" / "t.csv").exists()  # no results while items are not final
+    [lines] = uploads(server)
+    assert [line["custom_id"] for line in lines] == ["p0", "p1", "p2"]
+    assert {line["url"] for line in lines} == {"/v1/chat/completions"} and {line["method"] for line in lines} == {
+        "POST"
+    }
+    [batch] = created(server)
+    assert batch["completion_window"] == "24h" and batch["endpoint"] == "/v1/chat/completions"
+    assert batch["metadata"]["batchgpt_job"] == "t" and batch["metadata"]["batchgpt_part"] == "1"
+    assert len(batch["metadata"]["batchgpt_intent"]) == 32
+
+    listed = cli("batches", str(path))
+    assert "validating" in listed.output and "gpt-4o-mini" in listed.output
+
+    waiting = cli("run", str(path))  # polled, not ended: nothing new is submitted
+    assert waiting.exit_code == EXIT_SUBMITTED and len(uploads(server)) == 1
+
+    next(iter(server.batch.batches.values())).created -= 30  # the batch's time has come
+    done = cli("run", str(path))
+    assert done.exit_code == 0, done.output
+    frame = results(tmp_path)
+    assert frame["status"].tolist() == ["ok"] * 3 and set(frame["mode"]) == {"batch"}
+    assert frame.loc["p0", "output"] == "Echo: one"
+    pricing = Pricing()
+    for item, row in frame.iterrows():
+        online = pricing.cost("gpt-4o-mini", row["prompt_tokens"], row["completion_tokens"])
+        assert row["cost_usd"] == pytest.approx(online / 2), item  # gpt-4o-mini's batch price is half
+    report = pd.read_csv(tmp_path / "out" / "t-report.csv")
+    assert report["mode"].tolist()[0] == "batch"
+    assert len(uploads(server)) == 1  # collecting submitted nothing new
+    assert cli("run", str(path)).exit_code == 0 and len(uploads(server)) == 1  # and a rerun has nothing to do
+
+
+def test_answered_items_are_not_submitted_again_but_a_changed_one_is(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two", "three"]))
+    assert cli("run", str(path)).exit_code == 0  # answered online
+    changed = chat_job(["one", "TWO", "three", "four"])
+    path = write_job(changed)
+    first = cli("run", str(path), "--batch")
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    [lines] = uploads(server)
+    assert [(line["custom_id"], line["body"]["messages"][-1]["content"]) for line in lines] == [
+        ("p1", "TWO"),
+        ("p3", "four"),
+    ]
+    done = cli("run", str(path), "--batch")
+    assert done.exit_code == 0, done.output
+    frame = results(tmp_path)
+    assert frame["mode"].to_dict() == {"p0": "online", "p1": "batch", "p2": "online", "p3": "batch"}
+    assert frame.loc["p1", "output"] == "Echo: TWO"
+
+
+def test_a_run_killed_between_create_and_commit_finds_its_batch_instead_of_paying_twice(server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"], mode="batch"))
+    server.config.batch_create_delay = 60  # the batch exists; the run never hears of it
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    command = [sys.executable, "-m", "batchgpt.cli", "run", str(path), "--base-url", server.base_url]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.batch.batches:
+            assert time.monotonic() < deadline and process.poll() is None, "the run never created its batch"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    server.config.batch_create_delay = 0
+    assert items_in_store(tmp_path) == {"p0": "submitted", "p1": "submitted"}
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(server.batch.batches) == 1 and len(created(server)) == 1  # found again, not created twice
+    assert "found batch" in rerun.stderr
+    assert results(tmp_path)["status"].tolist() == ["ok", "ok"]
+
+
+def test_an_expired_batch_bills_what_it_finished_and_the_next_file_holds_the_rest(cli, server, write_job, tmp_path):
+    path = write_job(chat_job([f"prompt {i}" for i in range(4)], mode="batch"))
+    server.config.batch_expire = 0.5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    second = cli("run", str(path))  # collects the half that finished, submits the rest
+    assert second.exit_code == EXIT_SUBMITTED, second.output
+    assert [[line["custom_id"] for line in lines] for lines in uploads(server)] == [
+        ["p0", "p1", "p2", "p3"],
+        ["p2", "p3"],
+    ]
+    assert items_in_store(tmp_path) == {"p0": "ok", "p1": "ok", "p2": "submitted", "p3": "submitted"}
+    server.config.batch_expire = None
+    third = cli("run", str(path))
+    assert third.exit_code == 0, third.output
+    frame = results(tmp_path)
+    assert frame["status"].tolist() == ["ok"] * 4 and frame["cost_usd"].gt(0).all()
+    assert frame["attempts"].to_dict() == {"p0": 1, "p1": 1, "p2": 2, "p3": 2}  # two submissions each
+
+
+def test_cancel_collects_what_finished_and_skips_the_rest(cli, server, write_job, tmp_path):
+    path = write_job(chat_job([f"prompt {i}" for i in range(10)], mode="batch"))
+    server.config.batch_delay = 3600
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    next(iter(server.batch.batches.values())).created -= 1800  # half way through
+    cancelled = cli("cancel", str(path), "--poll", "0.05")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "cancelling batch" in cancelled.output
+    frame = results(tmp_path)
+    assert frame["status"].value_counts().to_dict() == {"ok": 5, "skipped": 5}
+    assert frame[frame["status"] == "skipped"]["error"].str.contains("cancelled").all()
+    assert len(uploads(server)) == 1  # the unfinished half is not submitted again by the cancel
+    assert "no open batches" in cli("batches", str(path)).output
+    assert "cancelled (collected)" in cli("batches", str(path), "--all").output
+
+    server.config.batch_delay = 0
+    again = cli("run", str(path))  # a later run submits the skipped half
+    assert again.exit_code == EXIT_SUBMITTED
+    assert [line["custom_id"] for line in uploads(server)[-1]] == [f"p{i}" for i in range(5, 10)]
+
+
+def test_error_lines_fail_permanently_or_go_into_the_next_file(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["fine", "BAD request", "FLAKY one"], mode="batch"))
+    faults(server, "400:match=BAD", "500:first=1,match=FLAKY")
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    second = cli("run", str(path))
+    assert second.exit_code == EXIT_SUBMITTED, second.output
+    assert [line["custom_id"] for line in uploads(server)[-1]] == ["p2"]  # the 500 is sent again, the 400 is not
+    third = cli("run", str(path))
+    assert third.exit_code == 1, third.output  # one item failed for good
+    frame = results(tmp_path)
+    assert frame["status"].to_dict() == {"p0": "ok", "p1": "error", "p2": "ok"}
+    assert frame.loc["p1", "error"].startswith("HTTP 400 context_length_exceeded: This model's maximum context")
+    assert "--retry-failed" in third.output
+
+
+def test_a_batch_that_fails_validation_names_the_item_behind_each_line(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["fine", "POISON here", "also fine"], mode="batch"))
+    server.config.batch_invalid = "POISON"
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    second = cli("run", str(path))
+    assert "item 'p1'" in second.output and "invalid_request" in second.output and "line 2" in second.output
+    assert second.exit_code == EXIT_SUBMITTED  # the others went into a new file without it
+    assert [line["custom_id"] for line in uploads(server)[-1]] == ["p0", "p2"]
+    third = cli("run", str(path))
+    assert third.exit_code == 1
+    frame = results(tmp_path)
+    assert frame["status"].to_dict() == {"p0": "ok", "p1": "error", "p2": "ok"}
+    assert "failed validation: invalid_request" in frame.loc["p1", "error"]
+
+
+def test_speech_runs_online_in_the_same_run_and_the_summary_says_so(cli, server, write_job, tmp_path):
+    job = chat_job(["words"], mode="batch")
+    job["tasks"].append({"type": "speech", "name": "say", "model": "tts-1", "items": [{"id": "s", "text": "hi"}]})
+    path = write_job(job)
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert "1 item of types the Batch API does not take (speech, transcription) ran online" in first.output
+    assert [s.path for s in server.seen if "audio" in s.path] == ["/v1/audio/speech"]
+    assert [[line["custom_id"] for line in lines] for lines in uploads(server)] == [["p0"]]
+    done = cli("run", str(path))
+    assert done.exit_code == 0, done.output
+    frame = results(tmp_path)
+    assert frame["mode"].to_dict() == {"p0": "batch", "s": "online"} and set(frame["status"]) == {"ok"}
+    assert len([s for s in server.seen if "audio" in s.path]) == 1  # not sent twice
+
+
+def test_polling_errors_mark_nothing_failed(cli, write_job, tmp_path, monkeypatch):
+    server = MockServer(Config(api_key=SECRET, batch_delay=30)).start()
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    path = write_job(chat_job(["one", "two"], mode="batch", provider={"base_url": server.base_url}))
+    try:
+        assert cli("run", str(path), base_url=False).exit_code == EXIT_SUBMITTED
+    finally:
+        server.stop()
+    monkeypatch.setattr("batchgpt.batches.asyncio.sleep", _no_sleep)
+    down = cli("run", str(path), base_url=False)
+    assert down.exit_code == EXIT_SUBMITTED, down.output
+    assert "could not be polled" in down.output and "the next poll tries again" in down.output
+    assert items_in_store(tmp_path) == {"p0": "submitted", "p1": "submitted"}
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+def test_an_online_run_of_a_job_with_open_batches_is_refused(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"]))
+    server.config.batch_delay = 30
+    assert cli("run", str(path), "--batch").exit_code == EXIT_SUBMITTED
+    online = cli("run", str(path))
+    assert online.exit_code == 2 and "open Batch API batch" in online.output and "twice" in online.output
+    fresh = cli("run", str(path), "--batch", "--fresh")
+    assert fresh.exit_code == 2 and "cancel" in fresh.output
+    assert [s.path for s in server.seen if s.path.endswith("/chat/completions")] == []
+
+
+def test_the_budget_holds_each_file_before_it_is_uploaded(cli, server, write_job, tmp_path):
+    job = chat_job(["one", "two"], mode="batch", budget_usd=0.0001)
+    job["defaults"]["max_tokens"] = 100
+    job["tasks"].append(
+        {"type": "chat", "name": "big", "model": "gpt-4o", "max_tokens": 4000, "items": [{"id": "b", "prompt": "x"}]}
+    )
+    path = write_job(job)
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert "budget of $0.0001 reached" in first.output
+    assert [[line["custom_id"] for line in lines] for lines in uploads(server)] == [["p0", "p1"]]  # gpt-4o's file not
+    done = cli("run", str(path))
+    assert done.exit_code == 3, done.output  # as online: stopped by the budget
+    frame = results(tmp_path)
+    assert frame["status"].to_dict() == {"p0": "ok", "p1": "ok", "b": "skipped"}
+
+
+def test_wait_polls_until_done_and_writes_the_results(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"], mode="batch"))
+    server.config.batch_delay = 0.3
+    done = cli("run", str(path), "--wait", "--poll", "0.1")
+    assert done.exit_code == 0, done.output
+    assert results(tmp_path)["status"].tolist() == ["ok", "ok"]
+
+
+def test_azure_global_batch_uses_the_deployment_the_api_key_header_and_azure_routes(cli, server, write_job, tmp_path):
+    root = server.base_url[: -len("/v1")]
+    path = write_job(
+        chat_job(
+            ["hello azure"],
+            mode="batch",
+            defaults={"model": "my-global-batch"},
+            provider={"kind": "azure", "base_url": root, "api_version": "2024-10-21"},
+        )
+    )
+    assert cli("run", str(path), base_url=False).exit_code == EXIT_SUBMITTED
+    [lines] = uploads(server)
+    assert lines[0]["url"] == "/chat/completions" and lines[0]["body"]["model"] == "my-global-batch"
+    paths = [s.path for s in server.seen]
+    assert paths == ["/openai/files", "/openai/batches"]
+    assert all(s.headers["api-key"] == SECRET and "authorization" not in s.headers for s in server.seen)
+    done = cli("run", str(path), base_url=False)
+    assert done.exit_code == 0, done.output
+
+
+def test_the_key_is_nowhere_in_the_store_the_files_or_the_batch(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    first = cli("run", str(path))
+    assert cli("run", str(path)).exit_code == 0
+    assert SECRET not in store_dump(tmp_path / ".batchgpt") + first.output
+    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
+    assert SECRET not in repr(db.execute("SELECT * FROM batches").fetchall())
+    assert SECRET not in json.dumps(created(server)) + repr(uploads(server))
+    assert not list((tmp_path / ".batchgpt" / "batches").glob("*.jsonl"))  # uploaded and downloaded files are gone
+
+
+def test_dry_run_batch_splits_100000_items_into_two_files(cli, write_job, tmp_path):
+    rows = "\n".join(json.dumps({"id": f"i{n}", "text": f"word {n}"}) for n in range(100_000))
+    (tmp_path / "items.jsonl").write_text(rows + "\n")
+    path = write_job(
+        {
+            "name": "big",
+            "tasks": [{"type": "embedding", "model": "text-embedding-3-small", "items_from": "items.jsonl"}],
+        }
+    )
+    result = cli("run", str(path), "--dry-run", "--batch")
+    assert result.exit_code == 0, result.output
+    assert "2 files for the Batch API" in result.output
+    assert result.output.count("50,000") >= 2
+
+
+def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, write_job, tmp_path):
+    rows = "\n".join(json.dumps({"id": f"i{n}", "prompt": f"say {n}"}) for n in range(100_000))
+    (tmp_path / "items.jsonl").write_text(rows + "\n")
+    path = write_job(
+        {"name": "big", "defaults": {"model": "gpt-4o-mini"}, "tasks": [{"type": "chat", "items_from": "items.jsonl"}]}
+    )
+    server.config.batch_delay = 3600
+    result = cli("run", str(path), "--batch")
+    assert result.exit_code == EXIT_SUBMITTED, result.output
+    files = uploads(server)
+    assert [len(lines) for lines in files] == [50_000, 50_000]
+    assert files[0][0]["custom_id"] == "i0" and files[1][-1]["custom_id"] == "i99999"
+    assert len(created(server)) == 2 and "100000 items wait in 2 open batches" in result.output.replace(",", "")
+    for batch in server.batch.batches.values():
+        batch.created -= 3600
+    collected = cli("run", str(path), "--batch")
+    assert collected.exit_code == 0, collected.output
+    frame = pd.read_csv(tmp_path / "out" / "big.csv", usecols=["id", "status", "output"])
+    assert len(frame) == 100_000 and set(frame["status"]) == {"ok"}
+    assert frame["output"].iloc[77_777] == "Echo: say 77777"
