@@ -53,6 +53,7 @@ EXIT_SUBMITTED = 5  # batches are open: run again to collect them
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 COMPLETION_WINDOW = "24h"
 LIST_PAGES = 20  # batches listed (100 a page) when looking for one a killed run created
+COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows with them, ~1 KB each)
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
 
 
@@ -254,10 +255,11 @@ class BatchRunner:
             row = self._update(row, answer.data)
             if row.status in ENDED:
                 ended.append((client, row, answer.data))
-        waiting = {row.intent: _waiting(self.store, row) for _, row, _ in ended}
-        requests = self._requests({item for items in waiting.values() for item in items})
-        for client, row, data in ended:
-            await self._collect(client, row, data, waiting[row.intent], requests)
+        for group in groups_of(ended, COLLECT_LINES):
+            waiting = {row.intent: _waiting(self.store, row) for _, row, _ in group}
+            requests = self._requests({item for items in waiting.values() for item in items})
+            for client, row, data in group:
+                await self._collect(client, row, data, waiting[row.intent], requests)
 
     async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None:
         """The batch a killed run created for this intent, by the intent in its metadata."""
@@ -416,10 +418,11 @@ class BatchRunner:
             self.store.release(row.intent, "error", "the batch's files hold no answer for it", transient=True)
 
     def _requests(self, ids: set[str]) -> dict[str, Request]:
-        """The job's current requests for these items (their bodies price the answers)."""
+        """The job's current requests for these items, slimmed to what reading and pricing an
+        answer needs (a collected batch of 50,000 must not hold 50,000 prompts)."""
         if not ids:
             return {}
-        return {r.id: r for r in jobs.requests(self.job) if r.id in ids}
+        return {r.id: _slim(r) for r in jobs.requests(self.job) if r.id in ids}
 
     # ------------------------------------------------------------------ submitting
 
@@ -635,6 +638,15 @@ class _PartFile:
         return self.path
 
 
+def _slim(request: Request) -> Request:
+    """A request without its prompt: what prices an answer (images by size and quality) stays."""
+    body = {k: request.body[k] for k in _PRICED_BY if k in request.body}
+    return replace(request, body=body, payload=b"", files=())
+
+
+_PRICED_BY = ("model", "size", "quality", "n", "response_format")
+
+
 def _online(request: Request) -> bool:
     return not batchable(request)
 
@@ -646,6 +658,22 @@ def _skipped(request: Request, error: str) -> Result:
 def _skipped_id(item: str, error: str) -> Result:
     """A skipped result for an item known by its id alone (the store keeps its other fields)."""
     return Result(0, item, "", "", "", "skipped", error=error)
+
+
+def groups_of(ended: list[tuple[Any, BatchRow, Any]], limit: int) -> Iterator[list[Any]]:
+    """Ended batches (entries holding their rows) in groups of at most `limit` lines, in order (a
+    bigger batch alone): one walk of the job collects a group, and memory holds one group's
+    items, however many batches end at once."""
+    group: list[Any] = []
+    lines = 0
+    for entry in ended:
+        if group and lines + entry[1].lines > limit:
+            yield group
+            group, lines = [], 0
+        group.append(entry)
+        lines += entry[1].lines
+    if group:
+        yield group
 
 
 def _waiting(store: Store, row: BatchRow) -> dict[str, tuple[int, str, int]]:

@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 from conftest import SECRET, chat_job, faults, store_dump
 
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batches import EXIT_SUBMITTED, groups_of
 from batchgpt.mockserver import Config, MockServer
 from batchgpt.pricing import Pricing
+from batchgpt.store import BatchRow
 
 
 def uploads(server: MockServer) -> list[list[dict[str, Any]]]:
@@ -336,3 +337,12 @@ def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, wri
     frame = pd.read_csv(tmp_path / "out" / "big.csv", usecols=["id", "status", "output"])
     assert len(frame) == 100_000 and set(frame["status"]) == {"ok"}
     assert frame["output"].iloc[77_777] == "Echo: say 77777"
+
+
+def test_ended_batches_are_collected_in_groups_that_bound_memory() -> None:
+    def row(lines: int) -> BatchRow:
+        return BatchRow("i", "j", 1, 1, "u", "/chat/completions", "m", lines, 0, None)
+
+    ended = [(None, row(n), None) for n in (60, 50, 30, 200, 10)]
+    groups = list(groups_of(ended, 100))
+    assert [[entry[1].lines for entry in group] for group in groups] == [[60], [50, 30], [200], [10]]
