@@ -43,7 +43,7 @@ from .progress import Progress
 from .provider import api_key
 from .records import Failure, Pack, Request, Result, shown_url
 from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job
-from .store import BatchRow, Store
+from .store import ANSWERED, SEND, BatchRow, Store
 from .tables import export
 from .tasks import MalformedReply
 
@@ -57,20 +57,25 @@ COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows wit
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
 
 
-PLAN_COLUMNS = ["file", "endpoint", "model", "requests", "inputs", "megabytes"]
+PLAN_COLUMNS = ["file", "endpoint", "model", "requests", "inputs", "megabytes", "cost_usd_max"]
 
 
 def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
-    """How a batch-mode run would split the job into files (nothing sent), and how many items
-    it would send online instead."""
+    """How a batch-mode run would split the job into files (nothing sent), each with its worst
+    case at the batch price (what a budget holds before uploading it), and how many items it
+    would send online instead."""
     splitter = Splitter()
+    estimator = Estimator(Pricing(job.pricing, job.provider.base_url))
     rows: dict[int, dict[str, Any]] = {}
     online = 0
     for request in jobs.requests(job):
         if not batchable(request):
             online += 1
             continue
-        key, fill, _ = splitter.add(request, len(input_line(request)), 0.0)
+        worst = estimator.worst_cost(request)
+        key, fill, _ = splitter.add(
+            request, len(input_line(request)), None if worst is None else worst * BATCH_DISCOUNT
+        )
         rows[fill.number] = {
             "file": fill.number,
             "endpoint": line_url(key.provider, key.endpoint),
@@ -78,6 +83,7 @@ def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
             "requests": fill.lines,
             "inputs": fill.inputs,
             "megabytes": round(fill.bytes / 10**6, 2),
+            "cost_usd_max": None if fill.worst_usd is None else round(fill.worst_usd, 6),
         }
     return [rows[n] for n in sorted(rows)], online
 
@@ -103,6 +109,7 @@ def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
 
 def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
+    began = time.time()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
@@ -113,13 +120,17 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         open_batches = store.batches(job.name, open_only=True)
         totals = store.totals(job.name, run_id)
         paths = (str(job.results.absolute()), str(job.report.absolute()))
+        # skipped items (a cancel, a budget, answers that kept expiring) are not answered: as
+        # online, that is a stop, never "every item ok"
+        stopped = runner.stopped or runner.online_stopped
+        if stopped is None and totals.skipped:
+            stopped = f"{totals.skipped:,} items were not answered (skipped): a later run submits them again"
         if open_batches or totals.submitted:
             exit_code = EXIT_SUBMITTED
         else:
             export(store, job.name, run_id, job.results, job.report)
-            stopped = runner.stopped or runner.online_stopped
             exit_code = EXIT_STOPPED if stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
-        store.finish_run(run_id, exit_code, runner.stopped, *paths, totals)
+        store.finish_run(run_id, exit_code, stopped, *paths, totals)
     return Summary(
         run_id=run_id,
         job=job.name,
@@ -128,7 +139,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         ok=totals.ok,
         failed=totals.failed,
         skipped=totals.skipped,
-        reused=progress.reused,
+        reused=store.answered_before(job.name, run_id, began),
         failed_transient=totals.failed_transient,
         refused=runner.refused,
         prompt_tokens=totals.prompt_tokens,
@@ -139,7 +150,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         results=job.results,
         report=job.report,
         state_dir=store.directory,
-        stopped=runner.stopped or runner.online_stopped,
+        stopped=stopped,
         unknown_models=tuple(runner.pricing.unknown),
         exported=exit_code != EXIT_SUBMITTED,
         mode="batch",
@@ -362,12 +373,22 @@ class BatchRunner:
             self._mark(request, "skipped", f"not answered: the batch was cancelled ({failure.message})", submissions)
             self.cancelled.add(request.id)
         elif failure.cause == "batch":  # expired before its turn: the next file holds it
-            self._mark(request, "skipped", f"not answered: {failure.message}", submissions, transient=True)
+            self._mark(request, "skipped", f"not answered: {failure.message}", submissions, final=False)
         else:
             self.retries[f"HTTP {failure.status}" if failure.status else failure.cause] += failure.transient
-            self._mark(request, "error", failure.describe(), submissions, transient=failure.transient)
+            self._mark(
+                request,
+                "error",
+                failure.describe(),
+                submissions,
+                transient=failure.transient,
+                final=not failure.transient,
+            )
 
-    def _mark(self, request: Request, status: str, error: str, attempts: int, transient: bool = False) -> None:
+    def _mark(
+        self, request: Request, status: str, error: str, attempts: int, transient: bool = False, final: bool = True
+    ) -> None:
+        """Record an item's unanswered outcome; `final`: it counts as done (not sent again now)."""
         result = Result(
             seq=request.seq,
             id=request.id,
@@ -377,11 +398,12 @@ class BatchRunner:
             status=status,
             attempts=attempts,
             error=error,
-            transient=transient,
+            transient=transient or not final,
             mode="batch",
         )
         self.store.record(self.job.name, result)
-        self.progress.update(result)
+        if final:
+            self.progress.update(result)
 
     def _refused(
         self,
@@ -458,8 +480,9 @@ class BatchRunner:
         if item in self.cancelled or self.resubmitted[item] > self.job.limits.max_retries:
             self.store.keep(self.run_id, self.job.name, request)
             return False
-        if not self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed, waiting=True):
-            if not again and request.id not in self.collected:
+        found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
+        if found != SEND:
+            if found == ANSWERED and not again and request.id not in self.collected:
                 self.progress.reuse()
             return False
         if again:
@@ -606,9 +629,10 @@ class BatchRunner:
         if not self._walked:
             self._walked = True
             for request in jobs.requests(self.job):
-                if self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed, waiting=True):
+                found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
+                if found == SEND:
                     self.store.record(self.job.name, _skipped(request, "not sent: the job was cancelled"))
-                else:
+                elif found == ANSWERED and request.id not in self.collected:
                     self.progress.reuse()
             self.store.commit()
 

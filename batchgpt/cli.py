@@ -171,7 +171,7 @@ def run(
             poll=poll,
         ),
     )
-    _print_summary(summary, log_format)
+    _print_summary(summary, log_format, job)
     sys.exit(summary.exit_code)
 
 
@@ -181,7 +181,7 @@ def _redis_url(value: str | None) -> str | None:
     return value
 
 
-def _print_summary(summary: Any, log_format: str) -> None:
+def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> None:
     if log_format == "json":
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
         click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
@@ -217,8 +217,8 @@ def _print_summary(summary: Any, log_format: str) -> None:
     if summary.submitted or summary.batches_open:
         click.echo(
             f"{summary.submitted:,} items wait in {summary.batches_open} open batch"
-            f"{'es' * (summary.batches_open != 1)}: submitted, not finished. Run the same command again "
-            "(from cron, say every 30 minutes) to collect them; `batchgpt batches` lists them",
+            f"{'es' * (summary.batches_open != 1)}: submitted, not finished. `batchgpt run {job} --batch` "
+            f"again (from cron, say every 30 minutes) collects them; `batchgpt batches {job}` lists them",
             err=True,
         )
     elif summary.exported:
@@ -311,7 +311,7 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     summary = run_batch(
         load(job, Overrides(base_url=base_url)), RunOptions(state_dir=state_dir, poll=poll), cancel=True
     )
-    _print_summary(summary, "text")
+    _print_summary(summary, "text", job)
     sys.exit(summary.exit_code)
 
 

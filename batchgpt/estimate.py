@@ -238,7 +238,9 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
             notes.append(BATCH_HALVED)
     else:  # images, characters, minutes, or free: the same whatever the model answers
         max_cost = expected = group.fixed
-        batch = None if expected is None else expected * BATCH_DISCOUNT
+        # speech and transcription are no Batch API endpoints: batch mode sends them online
+        online_only = group.billing in ("characters", "minutes")
+        batch = None if expected is None else expected * (1.0 if online_only else BATCH_DISCOUNT)
         if (
             group.billing != "free"
             and pricing.unit_price(group.model, group.billing) is None

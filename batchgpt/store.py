@@ -117,6 +117,7 @@ MIGRATIONS = (
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
 TEXT, JSON, VECTOR = 0, 1, 2
+SEND, ANSWERED, WAITING = "send", "answered", "waiting"  # what enrolling a request found
 
 
 @dataclass(frozen=True)
@@ -322,36 +323,38 @@ class Store:
 
     # ------------------------------------------------------------------ items
 
-    def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False, waiting: bool = False) -> bool:
+    def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
         """Enrol a request in this run; True when it must be sent, False when the store has its answer
-        (an `ok` one, or a permanent error unless `retry_failed`), or, with `waiting`, when an
-        open batch holds it."""
+        (an `ok` one, or a permanent error unless `retry_failed`)."""
+        return self.enrol(run_id, job, request, retry_failed) == SEND
+
+    def enrol(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> str:
+        """Enrol a request in this run: SEND it, it is ANSWERED (`ok`, or a permanent error unless
+        `retry_failed`), or it is WAITING in an open batch for the same body."""
         self._begin()
         if (job, run_id) not in self._has_rows:
             found = self._db.execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
             self._has_rows[(job, run_id)] = found is not None
         if not self._has_rows[(job, run_id)]:  # a job's first run has nothing to look up (its ids are unique)
             self._write(run_id, job, request, "pending", None)
-            return True
+            return SEND
         row = self._db.execute(
             "SELECT hash, status, transient FROM items WHERE job = ? AND id = ?", (job, request.id)
         ).fetchone()
-        if (
-            row is not None
-            and row[0] == request.hash
-            and (
-                row[1] == "ok"
-                or (row[1] == "error" and not retry_failed and not row[2])
-                or (row[1] == "submitted" and waiting)
-            )
-        ):
-            self._db.execute(
-                "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
-                (request.seq, run_id, request.task, job, request.id),
-            )
-            return False
-        self._write(run_id, job, request, "pending", None)
-        return True
+        kept = None
+        if row is not None and row[0] == request.hash:
+            if row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2]):
+                kept = ANSWERED
+            elif row[1] == "submitted":
+                kept = WAITING
+        if kept is None:
+            self._write(run_id, job, request, "pending", None)
+            return SEND
+        self._db.execute(
+            "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
+            (request.seq, run_id, request.task, job, request.id),
+        )
+        return kept
 
     def skip(self, run_id: int, job: str, request: Request, reason: str) -> None:
         """Enrol a request that this run will not send, keeping an earlier answer for the same body."""
@@ -469,6 +472,15 @@ class Store:
             "UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
             (reason, job, run_id),
         )
+
+    def answered_before(self, job: str, run_id: int, since: float) -> int:
+        """Items of the run answered (ok or failed) before `since`: by earlier runs."""
+        self.commit()
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND answered < ?",
+            (job, run_id, since),
+        ).fetchone()
+        return int(row[0])
 
     def walk_again(self, job: str, run_id: int) -> None:
         """This run enrols the job's items once more (batch mode, after collecting): the rows it

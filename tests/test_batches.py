@@ -53,7 +53,8 @@ def test_the_first_run_submits_and_exits_5_a_later_run_collects_at_the_batch_pri
     server.config.batch_delay = 30
     first = cli("run", str(path))
     assert first.exit_code == EXIT_SUBMITTED, first.output
-    assert "3 items wait in 1 open batch" in first.output and "run the same command again" in first.output.lower()
+    assert "3 items wait in 1 open batch" in first.output
+    assert f"`batchgpt run {path} --batch` again" in first.output and f"`batchgpt batches {path}`" in first.output
     assert not (tmp_path / "out" / "t.csv").exists()  # no results while items are not final
     [lines] = uploads(server)
     assert [line["custom_id"] for line in lines] == ["p0", "p1", "p2"]
@@ -155,7 +156,8 @@ def test_cancel_collects_what_finished_and_skips_the_rest(cli, server, write_job
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
     next(iter(server.batch.batches.values())).created -= 1800  # half way through
     cancelled = cli("cancel", str(path), "--poll", "0.05")
-    assert cancelled.exit_code == 0, cancelled.output
+    assert cancelled.exit_code == 3, cancelled.output  # items not answered: never "every item ok"
+    assert "5 items were not answered (skipped): a later run submits them again" in cancelled.output
     assert "cancelling batch" in cancelled.output
     frame = results(tmp_path)
     assert frame["status"].value_counts().to_dict() == {"ok": 5, "skipped": 5}
