@@ -37,13 +37,13 @@ from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
 from .estimate import Estimator
 from .jobs import Job
-from .media import MediaWriter, media_folder
+from .media import MediaWriter, file_stem, media_folder
 from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
-from .provider import api_key
-from .records import Failure, Pack, Request, Result, shown_url
+from .provider import api_key, identity
+from .records import Failure, Pack, Provider, Request, Result, shown_url
 from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job
-from .store import ANSWERED, SEND, BatchRow, Store
+from .store import ANSWERED, SEND, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
 
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 EXIT_SUBMITTED = 5  # batches are open: run again to collect them
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 COMPLETION_WINDOW = "24h"
+RETRY_DELAYS = (1.0, 4.0)  # seconds before each retry of a call to the files and batches routes
 LIST_PAGES = 20  # batches listed (100 a page) when looking for one a killed run created
 COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows with them, ~1 KB each)
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
@@ -113,7 +114,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
-        runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER)
+        runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER / file_stem(job.name))
         asyncio.run(runner.run())
         store.count_sent(run_id, runner.sent, runner.retries)
         store.abandon(job.name, run_id, f"not answered: {runner.stopped or 'the run ended'}")
@@ -183,7 +184,9 @@ class BatchRunner:
         self.pricing = Pricing(job.pricing, job.provider.base_url)
         self.estimator = Estimator(self.pricing)
         self.media = MediaWriter(media_folder(job.results, job.name))
-        self.budget_left = job.budget_usd
+        # In batch mode the budget caps what the job's batches may cost together: the worst case
+        # of each batch still open is held from the start, and a collected one is settled at cost.
+        self.budget_left = None if job.budget_usd is None else job.budget_usd - _held(store, job.name)
         self.stopped: str | None = None
         self.online_stopped: str | None = None
         self.online_items = 0
@@ -191,11 +194,12 @@ class BatchRunner:
         self.refused = 0
         self.retries: Counter[str] = Counter()
         self.resubmitted: Counter[str] = Counter()  # item id: times sent again in this run
-        self.cancelled: set[str] = set()  # items a cancelled batch left unanswered: not sent again now
+        self.held: set[str] = set()  # items not sent again in this run (a cancel left them, or a failed batch)
         self.collected: set[str] = set()  # items answered by batches this run collected (not "reused")
         self._walked = False  # the job was walked once: later walks count nothing twice
-        self._clients: dict[str, Client] = {}
-        self._providers = {shown_url(p.base_url): p for p in (job.provider, *(t.provider for t in job.tasks))}
+        self.stuck: set[str] = set()  # intents no provider of the job can reach now: not waited for
+        self._clients: dict[Provider, Client] = {}
+        self._providers = (job.provider, *(t.provider for t in job.tasks))
 
     async def run(self) -> None:
         async with AsyncExitStack() as stack:
@@ -206,7 +210,7 @@ class BatchRunner:
             else:
                 await self.submit()
                 await self.send_online()
-            while (self.options.wait or self.cancel) and self.store.batches(self.job.name, open_only=True):
+            while (self.options.wait or self.cancel) and self._reachable():
                 self._show_open()
                 await asyncio.sleep(self.options.poll)
                 await self.settle()
@@ -218,28 +222,38 @@ class BatchRunner:
 
     # ------------------------------------------------------------------ calls
 
-    async def _client(self, base_url: str) -> Client:
-        """The client for a batch's endpoint, as stored (without credentials): the job's provider
-        there, or, when the job no longer names it (it came from --base-url), the job's provider
-        settings and key sent to that address."""
-        provider = self._providers.get(base_url) or replace(self.job.provider, base_url=base_url)
-        if base_url not in self._clients:
-            client = Client(provider, api_key(provider), self.job.limits.timeout, 4)
-            self._clients[base_url] = await self._stack.enter_async_context(client)
-        return self._clients[base_url]
+    def _reachable(self) -> list[BatchRow]:
+        return [row for row in self.store.batches(self.job.name, open_only=True) if row.intent not in self.stuck]
 
-    async def _call(self, client: Client, method: str, path: str, **kwargs: Any) -> Answer | Failure:
-        """One API call, retried a few times (with backoff) when the network or the server failed."""
-        delay = 1.0
-        for attempt in range(1, 4):
+    def _provider_for(self, row: BatchRow) -> Provider | None:
+        """The job's provider a batch was submitted with: the same key and settings, at the URL it
+        went to (a run given --base-url may have sent it elsewhere than the job says). None when
+        the job no longer has that key and those settings: no other key is sent there."""
+        same = [p for p in self._providers if identity(p) == row.provider]
+        exact = next((p for p in same if shown_url(p.base_url) == row.base_url), None)
+        return exact or (replace(same[0], base_url=row.base_url) if same else None)
+
+    async def _client(self, provider: Provider) -> Client:
+        if provider not in self._clients:
+            client = Client(provider, api_key(provider), self.job.limits.timeout, 4)
+            self._clients[provider] = await self._stack.enter_async_context(client)
+        return self._clients[provider]
+
+    async def _call(
+        self, client: Client, method: str, path: str, retry: bool = True, **kwargs: Any
+    ) -> Answer | Failure:
+        """One API call, retried a few times (with backoff) when the network or the server failed
+        and `retry` (never for a batch's creation: one that failed may exist all the same)."""
+        for delay in (*RETRY_DELAYS, None):
             self.sent += 1
             outcome = await client.call(method, path, **kwargs)
-            if isinstance(outcome, Answer) or not outcome.transient or outcome.status == 401 or attempt == 3:
+            if isinstance(outcome, Answer) or not outcome.transient or outcome.status == 401:
+                return outcome
+            if not retry or delay is None:
                 return outcome
             self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
             self.refused += outcome.rate_limited or outcome.overloaded
             await asyncio.sleep(delay)
-            delay *= 4
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ settling
@@ -247,21 +261,45 @@ class BatchRunner:
     async def settle(self) -> None:
         """Find, poll and collect the job's open batches (walking the job once for all that ended)."""
         ended: list[tuple[Client, BatchRow, dict[str, Any]]] = []
-        for row in self.store.batches(self.job.name, open_only=True):
-            client = await self._client(row.base_url)
+        for row in self._reachable():
             if row.status == "intent":  # the run stopped before the file was uploaded: nothing was created
-                self._give_up(row, "skipped", "not submitted: the run that wrote its file stopped before uploading it")
+                self._give_up(row, "not submitted: the run that wrote its file stopped before uploading it")
                 continue
+            provider = self._provider_for(row)
+            if provider is None:
+                self.stuck.add(row.intent)
+                self._warn(
+                    row,
+                    f"the job no longer has the key and provider settings it was submitted with (to {row.base_url}): "
+                    "restore them to collect it; it stays open",
+                )
+                continue
+            client = await self._client(provider)
             if row.batch_id is None:
                 found = await self._find(client, row)
-                if found is None:
-                    await self._create(client, row)
+                if found is _UNKNOWN:
+                    self._warn(row, "could not look up whether its batch was created; the next poll tries again")
                     continue
+                if found is None:
+                    if self.cancel:
+                        self._give_up(row, "not submitted: the job was cancelled")
+                    else:
+                        await self._create(client, row)
+                    continue
+                assert isinstance(found, dict)
                 row = self._update(row, found)
             assert row.batch_id is not None
             answer = await self._call(client, "GET", f"/batches/{row.batch_id}")
             if isinstance(answer, Failure):
-                self._warn(row, f"could not be polled ({answer.describe()}); the next poll tries again")
+                if answer.status == 404 and answer.type:  # the API's own "no such batch"
+                    self._give_up(row, f"not answered: the provider no longer knows batch {row.batch_id}")
+                else:
+                    self._warn(row, f"could not be polled ({answer.describe()}); the next poll tries again")
+                continue
+            if (answer.data.get("metadata") or {}).get("batchgpt_intent", row.intent) != row.intent:
+                self._give_up(
+                    row, f"not answered: batch {row.batch_id} is now another batch (the server reused its id)"
+                )
                 continue
             row = self._update(row, answer.data)
             if row.status in ENDED:
@@ -272,14 +310,16 @@ class BatchRunner:
             for client, row, data in group:
                 await self._collect(client, row, data, waiting[row.intent], requests)
 
-    async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None:
-        """The batch a killed run created for this intent, by the intent in its metadata."""
+    async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None | object:
+        """The batch a killed run created for this intent, by the intent in its metadata; None
+        when the list shows it was not created; _UNKNOWN when the list could not be read back
+        far enough to say (then nothing may be created)."""
         after: str | None = None
         for _ in range(LIST_PAGES):
             query = {"limit": "100", **({"after": after} if after else {})}
             answer = await self._call(client, "GET", "/batches", params=query)
             if isinstance(answer, Failure):
-                return None
+                return _UNKNOWN
             page = answer.data.get("data") or []
             for found in page:
                 if isinstance(found, dict) and (found.get("metadata") or {}).get("batchgpt_intent") == row.intent:
@@ -289,7 +329,7 @@ class BatchRunner:
             if not answer.data.get("has_more") or not page or oldest < row.created - 3600:
                 return None
             after = str(page[-1].get("id"))
-        return None
+        return _UNKNOWN
 
     def _update(self, row: BatchRow, data: dict[str, Any]) -> BatchRow:
         """Keep what the API says of the batch."""
@@ -316,11 +356,13 @@ class BatchRunner:
         client: Client,
         row: BatchRow,
         data: dict[str, Any],
-        waiting: dict[str, tuple[int, str, int]],
+        waiting: dict[str, WaitingItem],
         requests: dict[str, Request],
     ) -> None:
         """Record what an ended batch answered, and release what it did not. Its files are
-        downloaded whole before any line is recorded, and read a line at a time."""
+        downloaded whole before any line is recorded, and read a line at a time. An answer for an
+        item since removed from the job is kept too (it was paid for); one for an item whose
+        request changed is not (the changed request is sent anew)."""
         downloaded: list[tuple[str, Path]] = []
         for key in ("output_file_id", "error_file_id"):
             if data.get(key):
@@ -336,24 +378,32 @@ class BatchRunner:
                 downloaded.append((name, path))
         problems = _validation_errors(data) if row.status == "failed" else []
         ignored = 0
+        cost = 0.0
         for outcome in _lines(row, downloaded):
             known = waiting.get(outcome.custom_id)
-            request = requests.get(outcome.custom_id)
-            if known is None or request is None or request.hash != known[1]:
-                ignored += 1  # an item changed or dropped since it was submitted: its new body is sent anew
+            request = requests.get(outcome.custom_id) if known else None
+            if known is not None and request is None:
+                request = _stand_in(known, row)
+            if known is None or request is None or request.hash != known.hash:
+                ignored += 1
                 continue
-            self._record(row, request, outcome, known[2])
+            cost += self._record(row, request, outcome, known.attempts)
         for line, code, message in problems:
             self._refused(row, line, code, message, waiting, requests)
         self._release(row, problems)
         if ignored:
-            log.warning("batch %s: %d answers were for items changed or removed since; not kept", row.batch_id, ignored)
+            log.warning(
+                "batch %s: %d answers were for items whose request changed since; not kept", row.batch_id, ignored
+            )
+        if self.budget_left is not None:
+            self.budget_left += (row.worst_usd or 0.0) - cost  # held at its worst case, settled at its cost
         self.store.update_batch(row.intent, collected=True, message=_summary(data))
         for _, path in downloaded:
             path.unlink()
         self.progress.log("batch", message=f"batch {row.batch_id} {row.status}: {_summary(data)}; collected")
 
-    def _record(self, row: BatchRow, request: Request, outcome: LineOutcome, submissions: int) -> None:
+    def _record(self, row: BatchRow, request: Request, outcome: LineOutcome, submissions: int) -> float:
+        """Record one line; what its answer cost."""
         if outcome.body is not None:
             try:
                 results = answer_results(
@@ -366,12 +416,12 @@ class BatchRunner:
                     self.store.record(self.job.name, result)
                     self.progress.update(result)
                     self.collected.add(result.id)
-                return
+                return sum(result.cost_usd or 0.0 for result in results)
         failure = outcome.failure
         assert failure is not None
         if failure.cause == "batch" and row.status == "cancelled":
             self._mark(request, "skipped", f"not answered: the batch was cancelled ({failure.message})", submissions)
-            self.cancelled.add(request.id)
+            self.held.add(request.id)
         elif failure.cause == "batch":  # expired before its turn: the next file holds it
             self._mark(request, "skipped", f"not answered: {failure.message}", submissions, final=False)
         else:
@@ -384,6 +434,7 @@ class BatchRunner:
                 transient=failure.transient,
                 final=not failure.transient,
             )
+        return 0.0
 
     def _mark(
         self, request: Request, status: str, error: str, attempts: int, transient: bool = False, final: bool = True
@@ -411,25 +462,29 @@ class BatchRunner:
         line: int | None,
         code: str,
         message: str,
-        waiting: dict[str, tuple[int, str, int]],
+        waiting: dict[str, WaitingItem],
         requests: dict[str, Request],
     ) -> None:
-        """A validation error: the item on its line (or every item, for the file as a whole) fails."""
-        named = [item for item, (at, _, _) in waiting.items() if line is None or at == line]
+        """A validation error. One naming a line fails the item there (its request is at fault);
+        one about the file as a whole (a limit on enqueued tokens, say) fails every item for a
+        passing reason: a later run submits them again, this one does not."""
+        named = [item for item in waiting.values() if line is None or item.batch_line == line]
         for item in named:
-            request = requests.get(item)
-            if request is None:
-                continue
+            request = requests.get(item.id) or _stand_in(item, row)
             where = f"line {line} of its file" if line is not None else "its file"
             error = f"batch {row.batch_id} failed validation: {code}: {message} ({where})"
-            self.progress.log("batch", message=f"item {item!r} (task {request.task}): {error}", level=logging.WARNING)
-            self._mark(request, "error", error, waiting[item][2])
+            self.progress.log(
+                "batch", message=f"item {item.id!r} (task {request.task}): {error}", level=logging.WARNING
+            )
+            self._mark(request, "error", error, item.attempts, transient=line is None)
+            if line is None:
+                self.held.add(item.id)
 
     def _release(self, row: BatchRow, problems: list[tuple[int | None, str, str]]) -> None:
         """The items an ended batch answered nothing for."""
         if row.status == "cancelled":
-            for item, _, _, _ in self.store.batch_items(row.intent):
-                self.cancelled.add(item)
+            for item in self.store.batch_items(row.intent):
+                self.held.add(item.id)
             self.store.release(row.intent, "skipped", "not answered: the batch was cancelled", transient=False)
         elif row.status == "expired":
             self.store.release(row.intent, "skipped", "not answered: the batch expired (24 h) before its turn")
@@ -468,7 +523,7 @@ class BatchRunner:
             if full is not None:
                 await self._send(key, full, writing.pop(full.number))
             if fill.number not in writing:
-                writing[fill.number] = _PartFile(self.folder / f"{self.job.name}-{self.run_id}-{fill.number}.jsonl")
+                writing[fill.number] = _PartFile(self.folder / f"{self.run_id}-{fill.number}.jsonl")
             writing[fill.number].write(line)
         for key, fill in list(splitter.open.items()):
             await self._send(key, fill, writing.pop(fill.number))
@@ -477,7 +532,7 @@ class BatchRunner:
     def _enrol(self, request: Request, again: bool) -> bool:
         """Whether the request goes into a file now (`again`: on a later walk of this run)."""
         item = request.id
-        if item in self.cancelled or self.resubmitted[item] > self.job.limits.max_retries:
+        if item in self.held or (again and self.resubmitted[item] >= self.job.limits.max_retries):
             self.store.keep(self.run_id, self.job.name, request)
             return False
         found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
@@ -513,6 +568,7 @@ class BatchRunner:
                 run_id=self.run_id,
                 part=fill.number,
                 base_url=shown_url(provider.base_url),
+                provider=identity(provider),
                 endpoint=key.endpoint,
                 model=key.model,
                 lines=fill.lines,
@@ -521,7 +577,7 @@ class BatchRunner:
                 created=time.time(),
             )
             self.store.add_batch(row, fill.ids)
-            client = await self._client(row.base_url)
+            client = await self._client(provider)
             uploaded = await self._call(client, "POST", "/files", upload=("file", path, {"purpose": "batch"}))
             if isinstance(uploaded, Failure):
                 self._not_submitted(row, uploaded, "upload its file")
@@ -558,6 +614,7 @@ class BatchRunner:
             client,
             "POST",
             "/batches",
+            retry=False,
             json_body={
                 "input_file_id": row.file_id,
                 "endpoint": line_url(client.provider, row.endpoint),
@@ -583,21 +640,23 @@ class BatchRunner:
         )
 
     def _not_submitted(self, row: BatchRow, failure: Failure, step: str) -> None:
-        """Uploading or creating failed: nothing was created, so the items leave the intent."""
-        if failure.transient:
-            self.stopped = f"could not {step} ({failure.describe()}); the next run submits its items"
-            self._give_up(row, "skipped", f"not submitted: {self.stopped}")
-        else:
-            self.stopped = f"the endpoint refused to {step}: {failure.describe()}"
-            self._give_up(row, "error", f"not submitted: {self.stopped}", transient=False)
+        """Uploading or creating failed (and nothing was created): the items leave the intent,
+        `skipped`, for a later run; never an item's failure, which would be the request's fault."""
+        self.stopped = f"could not {step} ({failure.describe()}); a later run submits its items"
+        self._give_up(row, f"not submitted: {self.stopped}")
 
-    def _give_up(self, row: BatchRow, status: str, error: str, transient: bool = True) -> None:
-        self.store.release(row.intent, status, error, transient)
+    def _give_up(self, row: BatchRow, error: str) -> None:
+        """A batch that will never answer (never created, or lost): its items are `skipped` and
+        sent again, its worst case no longer held."""
+        self._warn(row, error)
+        self.store.release(row.intent, "skipped", error, transient=True)
         self.store.update_batch(row.intent, status="abandoned", collected=True, message=error)
+        if self.budget_left is not None:
+            self.budget_left += row.worst_usd or 0.0
 
     def _sweep(self) -> None:
-        """Part files a killed run of this job left behind (the job's lock is held)."""
-        for stale in self.folder.glob(f"{self.job.name}-*.jsonl"):
+        """Files a killed run of this job left behind in its folder (the job's lock is held)."""
+        for stale in self.folder.glob("*.jsonl"):
             stale.unlink(missing_ok=True)
 
     async def send_online(self) -> None:
@@ -605,7 +664,8 @@ class BatchRunner:
         if not self.online_items:
             return
         self.progress.log("batch", message=f"{self.online_items:,} items the Batch API does not take are sent online")
-        engine = Engine(self.job, self.store, self.run_id, self.options, self.progress, only=_online)
+        job = self.job if self.budget_left is None else replace(self.job, budget_usd=max(self.budget_left, 1e-12))
+        engine = Engine(job, self.store, self.run_id, self.options, self.progress, only=_online)
         await engine.main()
         self.sent += engine.sent
         self.refused += engine.refused
@@ -616,10 +676,11 @@ class BatchRunner:
 
     async def cancel_open(self) -> None:
         """Cancel every open batch of the job; items not yet submitted are not submitted."""
-        for row in self.store.batches(self.job.name, open_only=True):
-            client = await self._client(row.base_url)
-            if row.batch_id is None or row.status in ENDED | {"cancelling"}:
+        for row in self._reachable():
+            provider = self._provider_for(row)
+            if provider is None or row.batch_id is None or row.status in ENDED | {"cancelling"}:
                 continue
+            client = await self._client(provider)
             answer = await self._call(client, "POST", f"/batches/{row.batch_id}/cancel")
             if isinstance(answer, Failure):
                 self._warn(row, f"could not be cancelled ({answer.describe()}); trying again at the next poll")
@@ -700,9 +761,34 @@ def groups_of(ended: list[tuple[Any, BatchRow, Any]], limit: int) -> Iterator[li
         yield group
 
 
-def _waiting(store: Store, row: BatchRow) -> dict[str, tuple[int, str, int]]:
-    """item: (line, hash, submissions) of what a batch holds unanswered."""
-    return {item: (line, digest, sent) for item, line, digest, sent in store.batch_items(row.intent)}
+_UNKNOWN = object()  # _find could not tell
+
+
+def _waiting(store: Store, row: BatchRow) -> dict[str, WaitingItem]:
+    """What a batch holds unanswered, by item id."""
+    return {item.id: item for item in store.batch_items(row.intent)}
+
+
+def _held(store: Store, job: str) -> float:
+    """The worst cases of the job's open batches: spent, as far as a budget can tell."""
+    return sum(row.worst_usd or 0.0 for row in store.batches(job, open_only=True))
+
+
+def _stand_in(item: WaitingItem, row: BatchRow) -> Request:
+    """A request for an item that left the job while its batch ran, from what the store knows:
+    enough to record and price its answer (paid for, and kept should the item come back)."""
+    return Request(
+        seq=item.seq,
+        id=item.id,
+        task=item.task,
+        type=item.type,
+        model=item.model,
+        endpoint=row.endpoint,
+        body={"model": item.model},
+        payload=b"",
+        hash=item.hash,
+        provider=Provider(),
+    )
 
 
 def _lines(row: BatchRow, downloaded: list[tuple[str, Path]]) -> Iterator[LineOutcome]:

@@ -193,13 +193,23 @@ class Client:
                     async for chunk in response.content.iter_chunked(1 << 20):
                         *lines, rest = (rest + chunk).split(b"\n")
                         for line in lines:
-                            handle.write(self._redact.raw(line) + b"\n")
-                    handle.write(self._redact.raw(rest))
+                            handle.write(self._line(line) + b"\n")
+                    handle.write(self._line(rest))
         except asyncio.TimeoutError:
             return Failure("timeout", f"no data for {self._timeout.total:g} s")
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return None
+
+    def _line(self, line: bytes) -> bytes:
+        """A JSON line without secrets, also those JSON escapes hide (as in answers online)."""
+        line = self._redact.raw(line)
+        if self._redact.escaped(line):
+            try:
+                return orjson.dumps(self._redact.tree(orjson.loads(line)))
+            except orjson.JSONDecodeError:
+                pass  # not JSON: read as a broken line downstream
+        return line
 
     def route(self, path: str) -> tuple[str, dict[str, str]]:
         """The URL and query of an API route (`/files`, `/batches/ID`) on this provider."""

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -98,8 +99,19 @@ class BatchAPI:
         ]
 
     def _new_id(self, prefix: str) -> str:
+        """Sortable by creation, and never issued again (not even by a restarted server)."""
         self._serial += 1
-        return f"{prefix}-{self._serial:06d}{self.server.random.getrandbits(32):08x}"
+        return f"{prefix}-{time.time_ns():019d}{self._serial:06d}{uuid.uuid4().hex[:8]}"
+
+    def _failing(self, counter: str) -> web.Response | None:
+        """A 500 while the config's `counter` of errors to give lasts."""
+        left = getattr(self.server.config, counter)
+        if left <= 0:
+            return None
+        setattr(self.server.config, counter, left - 1)
+        return web.json_response(
+            error_body("The server had an error while processing your request.", "server_error", None), status=500
+        )
 
     def _denied(self, request: web.Request) -> web.Response | None:
         if request.path.startswith("/openai/") and not request.query.get("api-version"):
@@ -148,6 +160,9 @@ class BatchAPI:
         denied = self._denied(request)
         if denied:
             return denied
+        failing = self._failing("batch_create_errors")
+        if failing:
+            return failing
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -229,6 +244,9 @@ class BatchAPI:
         denied = self._denied(request)
         if denied:
             return denied
+        failing = self._failing("batch_list_errors")
+        if failing:
+            return failing
         newest_first = sorted(self.batches.values(), key=lambda b: b.id, reverse=True)
         after = request.query.get("after")
         if after:

@@ -74,6 +74,8 @@ class Config:
     batch_expire: float | None = None  # a batch expires with this share of its lines answered
     batch_invalid: str | None = None  # batch lines holding this text fail validation
     batch_create_delay: float = 0.0  # seconds the answer to a batch's creation waits after it exists
+    batch_create_errors: int = 0  # the next N creations answer 500 (and create nothing)
+    batch_list_errors: int = 0  # the next N lists of batches answer 500
 
 
 @dataclass

@@ -6,6 +6,8 @@ One place for both, so the job loader, the engine and `batchgpt balance` resolve
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -15,6 +17,14 @@ from .errors import UsageError
 from .records import DEFAULT_BASE_URL, Provider, shown_url
 
 _FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
+
+
+def identity(provider: Provider) -> str:
+    """Which key and settings a provider sends, apart from its URL, as a hash (no secret is kept):
+    a batch is polled with the key it was submitted with, never with another provider's."""
+    names = sorted(name.lower() for name, _ in provider.headers)
+    parts = [provider.api_key_env, provider.kind, provider.api_version, provider.organization, provider.project, names]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 def provider_from(spec: Mapping[str, Any], base_url: str | None = None) -> Provider:

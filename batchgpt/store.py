@@ -93,6 +93,7 @@ MIGRATIONS = (
         run_id INTEGER NOT NULL,
         part INTEGER NOT NULL,
         base_url TEXT NOT NULL,
+        provider TEXT NOT NULL,
         endpoint TEXT NOT NULL,
         model TEXT NOT NULL,
         lines INTEGER NOT NULL,
@@ -141,7 +142,8 @@ class BatchRow:
     job: str
     run_id: int  # the run that submitted it
     part: int
-    base_url: str
+    base_url: str  # without credentials (shown_url)
+    provider: str  # provider.identity(): which key and settings it was submitted with
     endpoint: str
     model: str
     lines: int
@@ -155,6 +157,20 @@ class BatchRow:
     ends: float | None = None  # when it ended, or when it expires while open
     collected: bool = False
     message: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingItem:
+    """An item waiting in a batch, as the store knows it (its request may have left the job)."""
+
+    id: str
+    batch_line: int
+    hash: str
+    attempts: int  # submissions so far
+    seq: int
+    task: str
+    type: str
+    model: str
 
 
 @dataclass(frozen=True)
@@ -533,14 +549,15 @@ class Store:
         ).fetchall()
         return [BatchRow(*row) for row in rows]
 
-    def batch_items(self, intent: str) -> list[tuple[str, int, str, int]]:
-        """(id, line, hash, submissions) of the items a batch holds unanswered, in line order."""
+    def batch_items(self, intent: str) -> list[WaitingItem]:
+        """The items a batch holds unanswered, in line order."""
         self.commit()
-        return self._db.execute(
-            "SELECT id, batch_line, hash, attempts FROM items WHERE batch = ? AND status = 'submitted' "
-            "ORDER BY batch_line",
+        rows = self._db.execute(
+            f"SELECT {', '.join(WaitingItem.__dataclass_fields__)} FROM items "
+            "WHERE batch = ? AND status = 'submitted' ORDER BY batch_line",
             (intent,),
         ).fetchall()
+        return [WaitingItem(*row) for row in rows]
 
     def release(self, intent: str, status: str, error: str, transient: bool = True) -> int:
         """The items a batch still holds unanswered leave it as `status` (skipped or error)."""

@@ -343,8 +343,172 @@ def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, wri
 
 def test_ended_batches_are_collected_in_groups_that_bound_memory() -> None:
     def row(lines: int) -> BatchRow:
-        return BatchRow("i", "j", 1, 1, "u", "/chat/completions", "m", lines, 0, None)
+        return BatchRow("i", "j", 1, 1, "u", "p", "/chat/completions", "m", lines, 0, None)
 
     ended = [(None, row(n), None) for n in (60, 50, 30, 200, 10)]
     groups = list(groups_of(ended, 100))
     assert [[entry[1].lines for entry in group] for group in groups] == [[60], [50, 30], [200], [10]]
+
+
+# Regressions found by attacking batch mode: each test fails without its fix.
+
+
+def test_a_creation_that_times_out_is_never_sent_again_but_found_by_its_intent(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"], mode="batch", limits={"timeout": 0.5}))
+    server.config.batch_create_delay = 1.5  # created, but the answer comes after the run gave up on it
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert len(server.batch.batches) == 1 and "could not be created" in first.output
+    server.config.batch_create_delay = 0
+    second = cli("run", str(path))
+    assert second.exit_code == 0, second.output
+    assert len(server.batch.batches) == 1 and results(tmp_path)["status"].tolist() == ["ok", "ok"]
+
+
+def test_a_lookup_that_fails_creates_nothing(cli, server, write_job, tmp_path, monkeypatch):
+    monkeypatch.setattr("batchgpt.batches.RETRY_DELAYS", (0.0, 0.0))
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_create_errors = 1  # nothing created; the intent stays "uploaded"
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    assert not server.batch.batches
+    server.config.batch_list_errors = 3  # and the lookup of the intent fails on the next run, retries too
+    unknown = cli("run", str(path))
+    assert unknown.exit_code == EXIT_SUBMITTED and "could not look up" in unknown.output
+    assert not server.batch.batches  # unknown is not "absent": nothing was created
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED and len(server.batch.batches) == 1
+    assert cli("run", str(path)).exit_code == 0 and len(server.batch.batches) == 1
+
+
+def test_two_providers_on_one_url_each_use_their_own_key(cli, server, write_job, tmp_path, monkeypatch):
+    server.config.api_key = None
+    monkeypatch.setenv("OTHER_KEY", "sk-other-key-0000000000")
+    job = chat_job(["one"], mode="batch", provider={"base_url": server.base_url, "project": "proj_A"})
+    job["tasks"].append(
+        {
+            "type": "chat",
+            "name": "other",
+            "provider": {"api_key_env": "OTHER_KEY", "project": "proj_B"},
+            "items": [{"id": "x", "prompt": "two"}],
+        }
+    )
+    path = write_job(job)
+    assert cli("run", str(path), base_url=False).exit_code == EXIT_SUBMITTED
+    assert cli("run", str(path), base_url=False).exit_code == 0
+    sent = {(s.path, s.headers["authorization"][-4:], s.headers["openai-project"]) for s in server.seen}
+    assert sent == {
+        ("/v1/files", SECRET[-4:], "proj_A"),
+        ("/v1/batches", SECRET[-4:], "proj_A"),
+        ("/v1/files", "0000", "proj_B"),
+        ("/v1/batches", "0000", "proj_B"),
+    }
+
+
+def test_a_batch_is_never_polled_with_another_providers_key(cli, server, write_job, tmp_path, monkeypatch):
+    other = MockServer(Config(batch_delay=30)).start()
+    try:
+        monkeypatch.setenv("OTHER_KEY", "sk-other-key-0000000000")
+        job = chat_job(["one"], mode="batch")
+        job["tasks"][0]["provider"] = {"base_url": other.base_url, "api_key_env": "OTHER_KEY"}
+        path = write_job(job)
+        assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+        before = len(other.seen)
+        del job["tasks"][0]["provider"]  # the job no longer says which key that batch was sent with
+        write_job(job)
+        stuck = cli("run", str(path), "--wait", "--poll", "0")
+        assert stuck.exit_code == EXIT_SUBMITTED, stuck.output
+        assert "no longer has the key and provider settings" in stuck.output
+        assert len(other.seen) == before  # nothing was sent there, with the job's key or any
+    finally:
+        other.stop()
+
+
+def test_a_batch_the_server_no_longer_knows_is_submitted_again(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"], mode="batch"))
+    server.config.batch_delay = 30
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    server.batch.batches.clear()  # as a restarted server (or a deleted batch): 404 from now on
+    lost = cli("run", str(path))
+    assert lost.exit_code == EXIT_SUBMITTED, lost.output
+    assert len(server.batch.batches) == 1 and len(uploads(server)) == 2
+    server.config.batch_delay = 0
+    assert cli("run", str(path)).exit_code == 0
+
+
+def test_a_polled_batch_that_is_not_ours_is_not_collected(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_delay = 30
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    [batch] = server.batch.batches.values()
+    batch.metadata["batchgpt_intent"] = "someone-else"  # a server that reissued the id
+    run = cli("run", str(path))
+    assert run.exit_code == EXIT_SUBMITTED and "is now another batch" in run.output
+    assert len(server.batch.batches) == 2
+
+
+def test_cancel_never_creates_a_batch(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_create_errors = 1
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, creation failed
+    cancelled = cli("cancel", str(path), "--poll", "0")
+    assert cancelled.exit_code == 3, cancelled.output
+    assert not server.batch.batches and results(tmp_path)["status"].tolist() == ["skipped"]
+
+
+def test_a_refused_creation_skips_its_items_for_a_later_run(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_create_errors = 1
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, not created
+    server.batch.files.clear()  # as a restarted server: the creation is refused, 404 no such file
+    refused = cli("run", str(path))
+    assert refused.exit_code == 3, refused.output
+    assert "could not create its batch (HTTP 404" in refused.output and "a later run submits" in refused.output
+    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
+    assert db.execute("SELECT status FROM items").fetchall() == [("skipped",)]  # not an error in the request
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED and len(server.batch.batches) == 1
+
+
+def test_an_answer_for_an_item_removed_meanwhile_is_kept(cli, server, write_job, tmp_path):
+    job = chat_job(["one", "two", "three"], mode="batch")
+    path = write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    del job["tasks"][0]["items"][2]
+    write_job(job)
+    assert cli("run", str(path)).exit_code == 0
+    job = chat_job(["one", "two", "three"], mode="batch")
+    write_job(job)
+    again = cli("run", str(path))
+    assert again.exit_code == 0, again.output  # p2's paid answer was kept: nothing to send
+    assert len(uploads(server)) == 1 and results(tmp_path)["status"].tolist() == ["ok"] * 3
+
+
+def test_max_retries_caps_resubmissions_in_one_run(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["FLAKY"], mode="batch", limits={"max_retries": 2}))
+    faults(server, "500:match=FLAKY")
+    done = cli("run", str(path), "--wait", "--poll", "0")
+    assert done.exit_code == 1, done.output
+    assert results(tmp_path).loc["p0", "attempts"] == 3  # the first submission and two more
+    assert len(uploads(server)) == 3
+
+
+def test_open_batches_hold_the_budget_across_runs(cli, server, write_job, tmp_path):
+    job = chat_job(["one", "two"], mode="batch", budget_usd=0.0008)  # worst cases: $0.000601 and $0.00051
+    job["defaults"]["max_tokens"] = 1000
+    job["tasks"].append(
+        {"type": "chat", "name": "big", "model": "gpt-4o", "max_tokens": 100, "items": [{"id": "b", "prompt": "x"}]}
+    )
+    path = write_job(job)
+    server.config.batch_delay = 30
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # the first file is still open: its hold stands
+    assert len(uploads(server)) == 1
+
+
+def test_items_sent_online_spend_what_the_batch_files_left_of_the_budget(cli, server, write_job, tmp_path):
+    job = chat_job(["one", "two"], mode="batch", budget_usd=0.0008)  # the chat file holds $0.000601
+    job["defaults"]["max_tokens"] = 1000
+    job["tasks"].append({"type": "speech", "name": "say", "model": "tts-1", "items": [{"id": "s", "text": "x" * 20}]})
+    path = write_job(job)  # the speech item costs $0.0003 online: more than is left
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert [s.path for s in server.seen if "audio" in s.path] == []
+    assert "budget" in first.output
