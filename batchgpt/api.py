@@ -76,11 +76,8 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
     """Past runs, newest first, as rows for a table."""
     store = _existing_store(state_dir)
     try:
-        name = None
-        if job is not None:
-            name = load(job).name if job.exists() else job.stem
         rows = []
-        for run in store.runs(name, limit):
+        for run in store.runs(_job_name(job), limit):
             duration = None if run.finished is None else round(run.finished - run.started, 1)
             rows.append(
                 {
@@ -107,11 +104,8 @@ def list_batches(state_dir: Path, job: Path | None = None, every: bool = False) 
     """The Batch API batches recorded here (open ones, or `every` one), oldest first, as rows."""
     store = _existing_store(state_dir)
     try:
-        name = None
-        if job is not None:
-            name = load(job).name if job.exists() else job.stem
         rows = []
-        for batch in store.batches(name, open_only=not every):
+        for batch in store.batches(_job_name(job), open_only=not every):
             counts = json.loads(batch.counts) if batch.counts else {}
             rows.append(
                 {
@@ -130,6 +124,13 @@ def list_batches(state_dir: Path, job: Path | None = None, every: bool = False) 
         return rows
     finally:
         store.close()
+
+
+def _job_name(job: Path | None) -> str | None:
+    """The name a job file's runs are stored under (its stem, when the file is gone)."""
+    if job is None:
+        return None
+    return load(job).name if job.exists() else job.stem
 
 
 def _when(epoch: float | None) -> str:

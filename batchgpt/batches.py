@@ -42,7 +42,7 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
 from .provider import api_key, identity
 from .records import Failure, Pack, Provider, Request, Result, shown_url
-from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job
+from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job, summarize
 from .store import ANSWERED, SEND, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
@@ -132,24 +132,15 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
             export(store, job.name, run_id, job.results, job.report)
             exit_code = EXIT_STOPPED if stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
         store.finish_run(run_id, exit_code, stopped, *paths, totals)
-    return Summary(
-        run_id=run_id,
-        job=job.name,
-        items=totals.items,
+    return summarize(
+        job,
+        run_id,
+        totals,
+        started,
         sent=runner.sent,
-        ok=totals.ok,
-        failed=totals.failed,
-        skipped=totals.skipped,
         reused=store.answered_before(job.name, run_id, began),
-        failed_transient=totals.failed_transient,
         refused=runner.refused,
-        prompt_tokens=totals.prompt_tokens,
-        completion_tokens=totals.completion_tokens,
-        cost_usd=totals.cost_usd,
-        elapsed_s=time.monotonic() - started,
         exit_code=exit_code,
-        results=job.results,
-        report=job.report,
         state_dir=store.directory,
         stopped=stopped,
         unknown_models=tuple(runner.pricing.unknown),

@@ -91,6 +91,20 @@ _RUN_OPTIONS = [
 ]
 
 
+_STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run state lives (default: .batchgpt/ beside the job file).",
+)
+
+
+def _poll_option(meaning: str) -> Callable[..., Any]:
+    return click.option(
+        "--poll", type=click.FloatRange(min=0), default=60.0, show_default=True, metavar="SECONDS", help=meaning
+    )
+
+
 def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed(options):
@@ -103,12 +117,7 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @main.command()
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_with(_RUN_OPTIONS)
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where run state lives (default: .batchgpt/ beside the job file).",
-)
+@_STATE_OPTION
 @click.option(
     "--shared-limits",
     metavar="URL",
@@ -123,14 +132,7 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
 @click.option("--wait", is_flag=True, help="Batch mode: poll until every batch has ended, then write the results.")
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Batch mode: seconds between polls with --wait.",
-)
+@_poll_option("Batch mode: seconds between polls with --wait.")
 @_errors_to_exit_codes
 def run(
     job: Path,
@@ -285,20 +287,8 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
 
 @main.command()
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where run state lives (default: .batchgpt/ beside the job file).",
-)
-@click.option(
-    "--poll",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds between polls while the batches are cancelling.",
-)
+@_STATE_OPTION
+@_poll_option("Seconds between polls while the batches are cancelling.")
 @click.option("--base-url", metavar="URL", help="The endpoint, when the run that submitted the job named it so.")
 @_errors_to_exit_codes
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:

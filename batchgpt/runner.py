@@ -43,7 +43,7 @@ from .provider import api_key
 from .records import Failure, Pack, Provider, Request, Result, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
-from .store import STATE_DIR, JobLock, Store
+from .store import STATE_DIR, JobLock, RunTotals, Store
 from .tables import export
 from .tasks import TASKS, MalformedReply
 
@@ -689,26 +689,37 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
     else:
         exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
     store.finish_run(run_id, exit_code, engine.stopped, *paths, totals)
-    return Summary(
-        run_id=run_id,
-        job=job.name,
-        items=totals.items,
+    return summarize(
+        job,
+        run_id,
+        totals,
+        started,
         sent=engine.sent,
-        ok=totals.ok,
-        failed=totals.failed,
-        skipped=totals.skipped,
         reused=progress.reused,
-        failed_transient=totals.failed_transient,
         refused=engine.refused,
-        prompt_tokens=totals.prompt_tokens,
-        completion_tokens=totals.completion_tokens,
-        cost_usd=totals.cost_usd,
-        elapsed_s=time.monotonic() - started,
         exit_code=exit_code,
-        results=job.results,
-        report=job.report,
         state_dir=state_dir,
         stopped=engine.stopped,
         unknown_models=tuple(engine.pricing.unknown),
         exported=not engine.hard_stop,
+    )
+
+
+def summarize(job: Job, run_id: int, totals: RunTotals, started: float, **fields: Any) -> Summary:
+    """A run's summary: its counts, tokens and cost as the store adds them up, and `fields`."""
+    return Summary(
+        run_id=run_id,
+        job=job.name,
+        items=totals.items,
+        ok=totals.ok,
+        failed=totals.failed,
+        skipped=totals.skipped,
+        failed_transient=totals.failed_transient,
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
+        cost_usd=totals.cost_usd,
+        elapsed_s=time.monotonic() - started,
+        results=job.results,
+        report=job.report,
+        **fields,
     )
