@@ -65,7 +65,9 @@ def run(
     )
     store = Store(summary.state_dir)
     try:
-        frame = tables.dataframe(store.results(job.name, summary.run_id), job.name)
+        frame = tables.dataframe(
+            store.results(job.name, summary.run_id), job.name, store.kept_columns(job.name, summary.run_id)
+        )
     finally:
         store.close()
     frame.attrs["summary"] = summary

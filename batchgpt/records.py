@@ -87,6 +87,7 @@ class Request:
     files: tuple[tuple[str, Path], ...] = ()  # (form field, path) to upload as multipart
     units: float | None = None  # images, characters or audio minutes, known before sending
     pack_size: int = 0  # > 0: may share a request with up to this many items of the same body
+    kept: tuple[tuple[str, Any], ...] = field(default=(), repr=False)  # item fields copied into its result row
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class Reply:
     details: Any = None  # JSON-able extras: moderation scores, a revised prompt, segments
     media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
 
+
+# Names a task's `keep:` may not use: a results file has these columns already.
+RESERVED_COLUMNS = frozenset({"job", "vector", "kept"})
 
 # A result row's columns, in the order results files have them (after the job's name).
 RESULT_COLUMNS = (

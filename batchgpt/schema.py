@@ -77,6 +77,14 @@ def pointer(path: Sequence[str | int]) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else ""
 
 
+def kept_key(path: JsonPath, message: str, keep: Any) -> bool:
+    """Whether an error is an item's unknown key that a task's `keep:` (a list of names, or
+    "all") copies into its result row instead: not an error then."""
+    if not (path and message.startswith("unknown key")):
+        return False
+    return keep == "all" or (isinstance(keep, (list, tuple)) and path[-1] in keep)
+
+
 def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonPath, str]]:
     """Every schema error as (path, message), with unknown keys pointed at and cascades left out.
 

@@ -114,6 +114,8 @@ MIGRATIONS = (
     ALTER TABLE items ADD COLUMN mode TEXT NOT NULL DEFAULT 'online';
     CREATE INDEX items_by_batch ON items (batch, batch_line);
     """,
+    # 6: the item fields a task's `keep:` copies into its result row, as a JSON object
+    "ALTER TABLE items ADD COLUMN kept TEXT;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -367,8 +369,8 @@ class Store:
             self._write(run_id, job, request, "pending", None)
             return SEND
         self._db.execute(
-            "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
-            (request.seq, run_id, request.task, job, request.id),
+            "UPDATE items SET seq = ?, run_id = ?, task = ?, kept = ? WHERE job = ? AND id = ?",
+            (request.seq, run_id, request.task, _kept(request), job, request.id),
         )
         return kept
 
@@ -381,10 +383,11 @@ class Store:
     def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
         self._begin()
         self._db.execute(
-            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
+                   kept = excluded.kept,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
                    -- a body sent again in batches counts its submissions; online, each run counts afresh
                    attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
@@ -403,6 +406,7 @@ class Store:
                 request.hash,
                 status,
                 error,
+                _kept(request),
             ),
         )
 
@@ -442,17 +446,37 @@ class Store:
         """The run's items in input order, streamed."""
         self.commit()
         cursor = self._db.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json FROM items WHERE job = ? AND run_id = ? ORDER BY seq",
+            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept FROM items "
+            "WHERE job = ? AND run_id = ? ORDER BY seq",
             (job, run_id),
         )
-        names = RESULT_COLUMNS + ("output_json",)
+        names = RESULT_COLUMNS + ("output_json", "kept")
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 record = dict(zip(names, row, strict=True))
                 record["output"] = _decode(record["output"], record.pop("output_json"))
                 if record["details"] is not None:
                     record["details"] = json.loads(record["details"])
+                record["kept"] = json.loads(record["kept"]) if record["kept"] else {}
                 yield record
+
+    def kept_columns(self, job: str, run_id: int) -> list[tuple[str, str]]:
+        """The kept fields of the run's items, in the order they first appear, each with the
+        kind its values share: integer, real, text, boolean, or mixed (for JSON text)."""
+        self.commit()
+        rows = self._db.execute(
+            """SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
+               FROM items, json_each(items.kept) AS field
+               WHERE items.job = ? AND items.run_id = ? AND items.kept IS NOT NULL
+               GROUP BY field.key, field.type""",
+            (job, run_id),
+        ).fetchall()
+        kinds: dict[str, set[str]] = {}
+        first: dict[str, tuple[int, int]] = {}
+        for key, kind, seq, place in rows:
+            kinds.setdefault(key, set()).add(kind)
+            first[key] = min(first.get(key, (seq, place)), (seq, place))
+        return [(key, _column_kind(kinds[key])) for key in sorted(kinds, key=first.__getitem__)]
 
     def groups(self, job: str, run_id: int) -> list[dict[str, Any]]:
         """One row per task, model and mode (online or batch: two prices) in input order. A cost is
@@ -644,6 +668,24 @@ def _wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _kept(request: Request) -> str | None:
+    return json.dumps(dict(request.kept), ensure_ascii=False, default=str) if request.kept else None
+
+
+def _column_kind(kinds: set[str]) -> str:
+    """One column's kind from the JSON types of its values (nulls fit any)."""
+    kinds = kinds - {"null"}
+    if kinds <= {"integer"}:
+        return "integer" if kinds else "text"
+    if kinds <= {"integer", "real"}:
+        return "real"
+    if kinds <= {"true", "false"}:
+        return "boolean"
+    if kinds == {"text"}:
+        return "text"
+    return "mixed"
 
 
 def _encode(output: Any) -> tuple[Any, int]:

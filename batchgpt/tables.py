@@ -43,9 +43,9 @@ _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "rea
 CHUNK = 5000
 
 
-def _frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+def _frame(rows: list[Mapping[str, Any]], columns: list[str], ints: Sequence[str] = ()) -> pd.DataFrame:
     frame: pd.DataFrame = pd.DataFrame.from_records(rows, columns=columns)
-    for column in _INTS:
+    for column in (*_INTS, *ints):
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame
@@ -56,14 +56,18 @@ def _text_output(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> int:
+def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept: Sequence[tuple[str, str]] = ()) -> int:
+    """Write result rows; `kept` names the item fields copied into them (store.kept_columns), which
+    follow the result columns, each typed in Parquet as its values allow."""
     suffix = path.suffix.lower()
-    records = ({"job": job, **row} for row in rows)
+    records = _flat(job, rows)
+    kept_names = [name for name, kind in kept if kind == "mixed"]  # lists, objects: JSON text in CSV
+    columns = RESULT_COLUMNS + [name for name, _ in kept]
     count = 0
     if suffix == ".jsonl":
         with atomic_write(path) as handle:
             for record in records:
-                handle.write(json.dumps({c: _jsonable(record.get(c)) for c in RESULT_COLUMNS}, ensure_ascii=False))
+                handle.write(json.dumps({c: _jsonable(record.get(c)) for c in columns}, ensure_ascii=False))
                 handle.write("\n")
                 count += 1
         return count
@@ -72,23 +76,29 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str) -> in
             first = True
             for chunk in _chunks(records):
                 frame = _frame(
-                    [
-                        {**r, "output": _text_output(r.get("output")), "details": _text_output(r.get("details"))}
-                        for r in chunk
-                    ],
-                    RESULT_COLUMNS,
+                    [{**r, **{c: _text_output(r.get(c)) for c in ("output", "details", *kept_names)}} for r in chunk],
+                    columns,
+                    [name for name, kind in kept if kind == "integer"],
                 )
                 frame.to_csv(handle, header=first, index=False)
                 first, count = False, count + len(chunk)
             if first:
-                _frame([], RESULT_COLUMNS).to_csv(handle, index=False)
+                _frame([], columns).to_csv(handle, index=False)
         return count
     if suffix == ".parquet":
-        return _write_parquet(path, records)
+        return _write_parquet(path, records, kept)
     raise ValueError(f"unsupported results suffix {suffix!r}")
 
 
-def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
+def _flat(job: str, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rows as written: the job's name first, the kept fields as columns of their own."""
+    for row in rows:
+        record = {"job": job, **row}
+        record.update(record.pop("kept", None) or {})
+        yield record
+
+
+def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]], kept: Sequence[tuple[str, str]]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -100,11 +110,16 @@ def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
         for c in RESULT_COLUMNS
     ]
     fields.append(pa.field("vector", vector))
+    types = {"integer": pa.int64(), "real": pa.float64(), "boolean": pa.bool_(), "text": pa.string()}
+    fields += [pa.field(name, types.get(kind, pa.string())) for name, kind in kept]
     schema = pa.schema(fields)
+    mixed = [name for name, kind in kept if kind not in types]  # values of several types: JSON text
     count = 0
     with atomic_write(path, "wb") as handle, pq.ParquetWriter(handle, schema) as writer:
         for chunk in _chunks(records):
-            columns = {c: [r.get(c) for r in chunk] for c in RESULT_COLUMNS}
+            columns = {c: [r.get(c) for r in chunk] for c in RESULT_COLUMNS + [name for name, _ in kept]}
+            for name in mixed:
+                columns[name] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in columns[name]]
             # A vector (an embedding) goes in its own list column; `output` keeps text for every type.
             columns["vector"] = [r["output"] if _is_vector(r.get("output")) else None for r in chunk]
             columns["output"] = [None if _is_vector(v) else _text_output(v) for v in columns["output"]]
@@ -148,8 +163,9 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: list[str
         raise ValueError(f"unsupported report suffix {suffix!r}")
 
 
-def dataframe(rows: Iterable[Mapping[str, Any]], job: str) -> pd.DataFrame:
-    return _frame([{"job": job, **row} for row in rows], RESULT_COLUMNS)
+def dataframe(rows: Iterable[Mapping[str, Any]], job: str, kept: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    names = [name for name, _ in kept]
+    return _frame(list(_flat(job, rows)), RESULT_COLUMNS + names, [n for n, kind in kept if kind == "integer"])
 
 
 def _chunks(records: Iterator[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
@@ -174,7 +190,7 @@ def parquet_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]
 def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
     """Write a run's results and report from the store (atomically, so never half a file)."""
     try:
-        write_results(results, store.results(job, run_id), job)
+        write_results(results, store.results(job, run_id), job, store.kept_columns(job, run_id))
         write_table(report_path, report_rows(store.groups(job, run_id)), REPORT_COLUMNS)
     except OutputError as exc:  # it names the file that failed, results or report
         state = shlex.quote(str(store.directory))

@@ -63,7 +63,17 @@ def build_request(item: Item, seq: int) -> Request:
         files=files,
         units=units,
         pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
+        kept=_kept(task.keep, item),
     )
+
+
+def _kept(keep: tuple[str, ...] | None, item: Item) -> tuple[tuple[str, Any], ...]:
+    """The item fields `keep:` copies into the result row (all but the id, for `keep: all`)."""
+    if keep is None:
+        return ()
+    if not keep:
+        return tuple((k, v) for k, v in item.fields.items() if k != "id")
+    return tuple((name, item.fields.get(name)) for name in keep)
 
 
 def _file_digest(path: Path) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 from batchgpt import schema
 from batchgpt.provider import merged, provider_from
-from batchgpt.records import Limits, Provider
+from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
@@ -20,7 +20,7 @@ from .source import MAX_DEPTH
 
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
-_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider"}
+_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider", "keep"}
 
 
 def from_mapping(doc: dict[str, Any], overrides: Overrides, problems: Problems) -> Job | None:
@@ -69,8 +69,18 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
 
 def _check_schema(doc: Any, problems: Problems) -> None:
     for error_path, message in schema.errors(doc):
+        if _kept_field(doc, error_path, message):
+            continue
         if not problems.blanked(error_path):  # a blank's None: that value is already reported
             problems.refused(error_path, message)
+
+
+def _kept_field(doc: Any, path: schema.JsonPath, message: str) -> bool:
+    """An item's field that its task keeps (tasks/N/items/M/FIELD) is no unknown key."""
+    if len(path) != 5 or path[0] != "tasks" or path[2] != "items":
+        return False
+    task = doc["tasks"][path[1]]
+    return isinstance(task, dict) and schema.kept_key(path, message, task.get("keep"))
 
 
 def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | None:
@@ -121,11 +131,29 @@ def _tasks(
 ) -> tuple[Task, ...]:
     # A task whose own keys are wrong is left out; one with only some bad items is kept, and the
     # item checks skip those items, so that duplicate ids and the like are still found.
+    _check_keep(specs, problems)
     return tuple(
         _task(spec, i, specs, defaults, provider, base_dir)
         for i, spec in enumerate(specs)
         if all(p[2:3] == ("items",) and len(p) > 3 for p in problems.bad_under(("tasks", i)))
     )
+
+
+def _keep(spec: Any) -> tuple[str, ...] | None:
+    """`keep:` as a Task holds it: the names, () for "all", None for none."""
+    if spec == "all":
+        return ()
+    return tuple(spec) if isinstance(spec, list) else None
+
+
+def _check_keep(specs: list[Any], problems: Problems) -> None:
+    """A kept field may not take a result column's name."""
+    taken = set(RESULT_COLUMNS) | RESERVED_COLUMNS
+    for index, spec in enumerate(specs):
+        keep = spec.get("keep") if isinstance(spec, dict) else None
+        for n, name in enumerate(keep if isinstance(keep, list) else ()):
+            if name in taken:
+                problems.at(("tasks", index, "keep", n), f"keep: {name!r} is a result column already; rename the field")
 
 
 def _task(
@@ -149,4 +177,5 @@ def _task(
         items=tuple(spec.get("items") or ()),
         items_from=base_dir / spec["items_from"] if spec.get("items_from") else None,
         base_dir=base_dir,
+        keep=_keep(spec.get("keep")),
     )

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from batchgpt import schema
+from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
 
 from .job import Item, Job, Task, defaults_for, item_id, merge_params
@@ -97,7 +98,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
     definition = "templated_item" if task.options.get("template") else f"{task.type}_item"
     try:
         for n, (line, row) in enumerate(read_rows(path), offset + 1):
-            if problems is not None and _reported(problems, str(path), line, row, definition):
+            if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above
                 yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
@@ -107,7 +108,15 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
         problems.add(f"cannot read items_from: {reason(exc)}", file=str(path))
 
 
-def _reported(problems: Problems, file: str, line: int, row: Row, definition: str, check_json: bool = True) -> bool:
+def _reported(
+    problems: Problems,
+    file: str,
+    line: int,
+    row: Row,
+    definition: str,
+    check_json: bool = True,
+    keep: tuple[str, ...] | None = None,
+) -> bool:
     """Whether the row has problems, which are then reported: what reading it found (a message
     instead of the row), what JSON cannot carry (the schema validators cannot take it), or else
     the schema's."""
@@ -115,6 +124,8 @@ def _reported(problems: Problems, file: str, line: int, row: Row, definition: st
         found: list[tuple[schema.JsonPath, str]] = [((), row)]
     else:
         found = (check_json and schema.json_problems(row, MAX_DEPTH)) or list(schema.errors(row, definition))
+        if keep is not None:  # the fields a task keeps are no unknown keys; with keep: all (()), none is
+            found = [(p, m) for p, m in found if not schema.kept_key(p, m, keep or "all")]
     for path, message in found:
         problems.add(message, file=file, line=line, path=path)
     return bool(found)
@@ -159,6 +170,23 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
     template = task.options.get("template")
     if template:
         yield from _template_problems(task, template, fields, templates)
+    yield from _keep_problems(task, fields)
+
+
+def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
+    """Each kept field is in the item; with `keep: all`, none takes a result column's name."""
+    if task.keep is None:
+        return
+    if task.keep:
+        missing = [name for name in task.keep if name not in fields]
+        if missing:
+            yield f"keep: {', '.join(repr(m) for m in missing)} not in this item"
+        return
+    taken = (set(RESULT_COLUMNS) | RESERVED_COLUMNS) - {"id"}
+    clashing = sorted(name for name in fields if name in taken)
+    if clashing:
+        names = ", ".join(repr(c) for c in clashing)
+        yield f"keep: all would copy {names}, which results have already; list the fields to keep"
 
 
 def _template_problems(

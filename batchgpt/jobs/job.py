@@ -48,6 +48,7 @@ class Task:
     items: tuple[Any, ...] = ()
     items_from: Path | None = None
     base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
+    keep: tuple[str, ...] | None = None  # item fields copied into result rows; None: none; (): all
 
     def upload_path(self, name: str) -> Path:
         """A file named in an item, relative to the job file."""

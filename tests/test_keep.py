@@ -1,0 +1,83 @@
+"""`keep:`: item fields copied into every result row, for joining results back to the data."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from conftest import chat_job
+
+from batchgpt.batches import EXIT_SUBMITTED
+
+
+def test_kept_csv_columns_land_in_parquet_beside_each_answer(cli, server, write_job, tmp_path):
+    (tmp_path / "items.csv").write_text("id,text,sku,price\na1,Red shoe,SKU-1,19.5\na2,Blue hat,SKU-2,7\n")
+    path = write_job(
+        {
+            "name": "t",
+            "defaults": {"model": "gpt-4o-mini"},
+            "output": {"results": "out/t.parquet"},
+            "tasks": [
+                {"type": "translate", "target_lang": "French", "items_from": "items.csv", "keep": ["sku", "price"]}
+            ],
+        }
+    )
+    result = cli("run", str(path))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(tmp_path / "out" / "t.parquet")
+    assert list(frame.columns[-2:]) == ["sku", "price"]
+    assert frame[["id", "sku", "price"]].values.tolist() == [["a1", "SKU-1", "19.5"], ["a2", "SKU-2", "7"]]
+    assert frame["output"].tolist() == ["Echo: Red shoe", "Echo: Blue hat"]
+
+
+def test_keep_all_copies_every_field_with_its_type(cli, server, write_job, tmp_path):
+    lines = [
+        {"id": "x", "prompt": "one", "qty": 3, "ok": True, "tags": ["a"]},
+        {"id": "y", "prompt": "two", "qty": 4, "ok": False, "tags": "b"},
+    ]
+    (tmp_path / "items.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    job = chat_job([], output={"results": "out/t.parquet"})
+    job["tasks"] = [{"type": "chat", "items_from": "items.jsonl", "keep": "all"}]
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(tmp_path / "out" / "t.parquet")
+    assert list(frame.columns[-4:]) == ["prompt", "qty", "ok", "tags"]
+    assert frame["qty"].dtype == "int64" and frame["ok"].dtype == "bool"
+    assert frame["tags"].tolist() == ['["a"]', '"b"']  # values of several types: JSON text
+
+
+def test_kept_fields_come_back_from_batch_mode_too(cli, server, write_job, tmp_path):
+    job = chat_job(["one"], mode="batch")
+    job["tasks"][0]["items"][0]["sku"] = "SKU-9"
+    job["tasks"][0]["keep"] = ["sku"]
+    path = write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    assert cli("run", str(path)).exit_code == 0
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame["sku"].tolist() == ["SKU-9"] and frame["mode"].tolist() == ["batch"]
+
+
+def test_a_kept_name_that_is_a_result_column_is_refused_at_its_line(cli, write_job, tmp_path):
+    job = chat_job(["one"])
+    job["tasks"][0]["keep"] = ["sku", "status"]
+    job["tasks"][0]["items"][0]["sku"] = "s"
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2
+    assert "keep: 'status' is a result column already" in result.output and "(at /tasks/0/keep/1)" in result.output
+
+
+def test_keep_all_refuses_an_item_field_named_like_a_result_column(cli, write_job, tmp_path):
+    (tmp_path / "items.jsonl").write_text('{"id": "x", "prompt": "p", "cost_usd": 3}\n')
+    job = chat_job([])
+    job["tasks"] = [{"type": "chat", "items_from": "items.jsonl", "keep": "all"}]
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2 and "items.jsonl:1: keep: all would copy 'cost_usd'" in result.output
+
+
+def test_a_kept_field_missing_from_an_item_is_named(cli, write_job, tmp_path):
+    job = chat_job(["one", "two"])
+    job["tasks"][0]["keep"] = ["sku"]
+    job["tasks"][0]["items"][0]["sku"] = "s"
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2 and "keep: 'sku' not in this item" in result.output
+    assert result.output.count("not in this item") == 1
