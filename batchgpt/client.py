@@ -388,6 +388,13 @@ async def _read_stream(
             return Failure("malformed", "a stream event is not JSON", response.status, headers=headers)
         if not isinstance(chunk, dict) or not isinstance(chunk.get("choices") or [], list):
             return Failure("malformed", "a stream event is not a chunk object", response.status, headers=headers)
+        kind = chunk.get("type")
+        if isinstance(kind, str) and kind.startswith(("response.", "error")):  # the Responses API's events
+            ttft = ttft if ttft is not None or kind != "response.output_text.delta" else time.monotonic() - started
+            ended = _response_event(chunk, kind, response.status, headers, ttft, redact)
+            if ended is not None:
+                return ended
+            continue
         if "error" in chunk:  # an error in the middle of a stream, as the SDK raises it
             error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
             return Failure(
@@ -418,6 +425,22 @@ async def _read_stream(
     text = redact.text(text)  # a secret may also have been split between two events
     choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
     return Answer(response.status, headers, {"choices": [choice], "usage": redact.tree(usage)}, ttft)
+
+
+def _response_event(
+    event: dict[str, Any], kind: str, status: int, headers: Mapping[str, str], ttft: float | None, redact: Redactor
+) -> Answer | Failure | None:
+    """What a Responses API stream event ends in: the final response object (whose `output` holds
+    the whole text, so deltas only time the first token), an error, or None to read on."""
+    if kind in ("response.completed", "response.incomplete", "response.failed"):
+        final = event.get("response")
+        if not isinstance(final, dict):
+            return Failure("malformed", f"a {kind} event holds no response object", status, headers=headers)
+        return Answer(status, headers, redact.tree(final), ttft)
+    if kind == "error":
+        message = shortened(redact.text(str(event.get("message"))))
+        return Failure("http", message, 500, code=_label(event.get("code"), redact), headers=headers)
+    return None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ def invalid(kind: str, body: dict[str, Any], counter: Counter) -> dict[str, Any]
             )
     elif kind == "completion" and "prompt" not in body:
         return _bad("you must provide a prompt parameter", "prompt")
+    elif kind == "responses" and not isinstance(body.get("input"), (str, list)):
+        return _bad("Missing required parameter: 'input'.", "input", "missing_required_parameter")
     elif kind == "embeddings":
         return _invalid_embeddings(body, counter)
     elif kind == "moderations" and not isinstance(body.get("input"), (str, list)):
@@ -133,6 +135,8 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
         return counter.messages(model, body["messages"]).tokens
     if kind == "completion":
         return counter.text(model, str(body["prompt"])).tokens
+    if kind == "responses":
+        return counter.body("/responses", body).tokens
     if kind in ("embeddings", "moderations"):
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
@@ -142,7 +146,12 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
 def tokens_charged(kind: str, body: dict[str, Any], counter: Counter) -> int:
     """What a request costs against a tokens-per-minute limit: its prompt and its max_tokens, as
     the API estimates it (legacy completions default to 16)."""
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (16 if kind == "completion" else 0)
+    max_tokens = (
+        body.get("max_completion_tokens")
+        or body.get("max_tokens")
+        or body.get("max_output_tokens")
+        or (16 if kind == "completion" else 0)
+    )
     return prompt_tokens(kind, body, counter) + int(max_tokens)
 
 
@@ -373,6 +382,60 @@ def reply_text(body: dict[str, Any], chat: bool, max_tokens: int | None, counter
     return text, "stop"
 
 
+def response(body: dict[str, Any], raw: bytes, counter: Counter) -> Reply:
+    """A Responses API answer: an echo of the input (its last user message), `incomplete` with
+    reason `max_output_tokens` when cut there; streamed as its typed events when asked."""
+    value = body["input"]
+    users = [m for m in value if isinstance(m, dict) and m.get("role") == "user"] if isinstance(value, list) else []
+    said = value if isinstance(value, str) else _text(users[-1].get("content") if users else "")
+    text, finish = reply_text({"prompt": said}, False, body.get("max_output_tokens"), counter)
+    prompt = prompt_tokens("responses", body, counter)
+    completion = counter.text(str(body["model"]), text).tokens
+    ident = "resp_" + hashlib.sha1(raw).hexdigest()[:24]
+    answer = {
+        "id": ident,
+        "object": "response",
+        "created_at": 1700000000,
+        "model": body["model"],
+        "status": "incomplete" if finish == "length" else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if finish == "length" else None,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_" + ident[5:],
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            }
+        ],
+        "store": body.get("store", True),
+        "usage": {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        },
+    }
+    if not body.get("stream"):
+        return Reply(answer)
+    return Reply(events=response_events(answer, text))
+
+
+def response_events(answer: dict[str, Any], text: str) -> list[bytes]:
+    """The typed server-sent events of a streamed response, ending with its final event."""
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **fields}).encode() + b"\n\n"
+
+    started = {**answer, "status": "in_progress", "output": [], "usage": None}
+    events = [event("response.created", response=started), event("response.in_progress", response=started)]
+    events += [event("response.output_text.delta", delta=piece) for piece in _pieces(text, False)]
+    events.append(event("response.output_text.done", text=text))
+    final = "response.completed" if answer["status"] == "completed" else "response.incomplete"
+    return events + [event(final, response=answer)]
+
+
 def _text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -463,6 +526,7 @@ Answer = Callable[[dict[str, Any], bytes, Counter, "str | None"], Reply]
 REPLIES: dict[str, Answer] = {
     "chat": lambda body, raw, counter, fault: completion(body, raw, counter, True, fault),
     "completion": lambda body, raw, counter, fault: completion(body, raw, counter, False, fault),
+    "responses": lambda body, raw, counter, fault: response(body, raw, counter),
     "embeddings": lambda body, raw, counter, fault: Reply(embeddings(body, counter)),
     "moderations": lambda body, raw, counter, fault: Reply(moderations(body)),
     "images": lambda body, raw, counter, fault: Reply(images(body, counter)),

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 MAX_LINES = 50_000
 MAX_FILE_BYTES = 200 * 10**6
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations", "/v1/images/generations")
+_ENDPOINTS = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/moderations",
+    "/v1/images/generations",
+)
 
 
 @dataclass

@@ -42,6 +42,7 @@ __all__ = ["ANSWER_FAULTS", "ENDPOINTS", "FAULT_KINDS", "Config", "Fault", "Mock
 ENDPOINTS = {
     "/chat/completions": "chat",
     "/completions": "completion",
+    "/responses": "responses",
     "/embeddings": "embeddings",
     "/moderations": "moderations",
     "/images/generations": "images",

@@ -45,7 +45,7 @@ from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, RunTotals, Store
 from .tables import export
-from .tasks import TASKS, MalformedReply
+from .tasks import TASKS, FailedAnswer, MalformedReply
 
 log = logging.getLogger(__name__)
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
@@ -550,6 +550,11 @@ def answer_results(
     task_type = TASKS[pack.first.type]
     try:
         parts = split(pack, task_type.parse(data))
+    except FailedAnswer as exc:
+        return [
+            _failed_answer(request, exc, task_type.billing, pricing, attempts, latency_s, mode)
+            for request in pack.requests
+        ]
     except MalformedReply:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as exc:
@@ -590,6 +595,45 @@ def answer_results(
             )
         )
     return results
+
+
+def _failed_answer(
+    request: Request,
+    exc: FailedAnswer,
+    billing: str,
+    pricing: Pricing,
+    attempts: int,
+    latency_s: float | None,
+    mode: str,
+) -> Result:
+    """An answer saying its request did not succeed: an error row, with the usage it was billed."""
+    reply = exc.reply
+    cost = pricing.charge(
+        billing,
+        request.model,
+        request.body,
+        reply.prompt_tokens,
+        reply.completion_tokens,
+        reply.cached_tokens,
+        batch=mode == "batch",
+    )
+    return Result(
+        seq=request.seq,
+        id=request.id,
+        task=request.task,
+        type=request.type,
+        model=request.model,
+        status="error",
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=cost,
+        attempts=attempts,
+        latency_s=latency_s,
+        error=str(exc),
+        cached_tokens=reply.cached_tokens,
+        reasoning_tokens=reply.reasoning_tokens,
+        mode=mode,
+    )
 
 
 def _describe(pace: Pace, long: bool = False) -> str:

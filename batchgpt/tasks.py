@@ -26,6 +26,16 @@ class MalformedReply(Exception):
     """The server answered 2xx with a body that is not the documented shape; worth a retry."""
 
 
+class FailedAnswer(Exception):
+    """The server answered 2xx, and the answer says the request did not succeed (a Responses API
+    answer `incomplete` or `failed`): an error row with its reason, not retried, and billed for
+    the usage it reports (`reply`)."""
+
+    def __init__(self, message: str, reply: Reply):
+        super().__init__(message)
+        self.reply = reply
+
+
 def is_reasoning_model(model: str) -> bool:
     return model.rsplit("/", 1)[-1].startswith(_REASONING_PREFIXES)
 
@@ -275,6 +285,63 @@ def _data_list(data: Mapping[str, Any], key: str = "data") -> list[Any]:
     return entries
 
 
+class Response(TaskType):
+    """The Responses API: `input` as text (or a template) or a list of messages, `instructions`,
+    and `store: false` unless the job says otherwise (stored responses are kept by the provider)."""
+
+    name = "response"
+    endpoint = "/responses"
+    text_field = "input"
+    options = ("instructions",)
+
+    def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+        value = item.get("input")
+        text: Any = [dict(m) for m in value] if isinstance(value, list) and not options.get("template") else None
+        body: dict[str, Any] = {"model": params["model"], "input": text or self.text(item, options), "store": False}
+        if options.get("instructions"):
+            body["instructions"] = options["instructions"]
+        for key in ("temperature", "top_p"):
+            if key in params:
+                body[key] = params[key]
+        if "max_tokens" in params:
+            body["max_output_tokens"] = params["max_tokens"]  # reasoning tokens count against it too
+        if params.get("stream"):
+            body["stream"] = True  # usage comes with the final event; no stream_options here
+        body.update(params.get("params") or {})
+        return body
+
+    def parse(self, data: Mapping[str, Any]) -> Reply:
+        status = data.get("status")
+        if status in ("incomplete", "failed", "cancelled"):
+            details = data.get("incomplete_details") or data.get("error") or {}
+            reason = details.get("reason") or details.get("message") if isinstance(details, dict) else None
+            raise FailedAnswer(f"the response is {status}: {reason or 'no reason given'}", self._usage(data, None))
+        texts = []
+        for entry in data.get("output") or []:
+            if isinstance(entry, dict) and entry.get("type") == "message":
+                for part in entry.get("content") or []:
+                    if isinstance(part, dict) and part.get("type") in ("output_text", "refusal"):
+                        texts.append(part.get("text") if part["type"] == "output_text" else part.get("refusal"))
+        text = [t for t in texts if isinstance(t, str)]
+        if len(text) != len(texts):
+            raise MalformedReply("an output_text part has no text")
+        return self._usage(data, "".join(text))
+
+    @staticmethod
+    def _usage(data: Mapping[str, Any], output: Any) -> Reply:
+        usage = _usage(data)
+        return Reply(
+            output=output,
+            prompt_tokens=_count(usage, "input_tokens"),
+            completion_tokens=_count(usage, "output_tokens"),
+            cached_tokens=_count(_details(usage, "input_tokens_details"), "cached_tokens", "input_tokens_details") or 0,
+            reasoning_tokens=_count(
+                _details(usage, "output_tokens_details"), "reasoning_tokens", "output_tokens_details"
+            )
+            or 0,
+        )
+
+
 class Embedding(TaskType):
     name = "embedding"
     endpoint = "/embeddings"
@@ -460,6 +527,7 @@ TASKS: dict[str, TaskType] = {
         Translate(),
         Chat(),
         Completion(),
+        Response(),
         Dialogue(),
         Code(),
         Embedding(),
@@ -474,6 +542,7 @@ TASKS: dict[str, TaskType] = {
 BATCH_URLS: dict[str, str] = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completion",
+    "/v1/responses": "response",
     "/v1/embeddings": "embedding",
     "/v1/moderations": "moderation",
 }

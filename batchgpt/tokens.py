@@ -91,6 +91,11 @@ class Counter:
         model = str(body.get("model", ""))
         if endpoint == "/chat/completions":
             return self.messages(model, body.get("messages") or ())
+        if endpoint == "/responses":  # text or messages, after the instructions (a system message)
+            value = body.get("input")
+            messages = list(value) if isinstance(value, list) else [{"role": "user", "content": str(value or "")}]
+            head = [{"role": "system", "content": body["instructions"]}] if body.get("instructions") else []
+            return self.messages(model, head + messages)
         text = body.get("prompt") if endpoint == "/completions" else body.get("input")
         if isinstance(text, list):
             return sum((self.text(model, t if isinstance(t, str) else _content_text(t)) for t in text), Count(0))

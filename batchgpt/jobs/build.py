@@ -58,7 +58,7 @@ def build_request(item: Item, seq: int) -> Request:
         payload=payload,
         hash=digest.hexdigest(),
         provider=task.provider,
-        max_tokens=body.get("max_tokens") or body.get("max_completion_tokens"),
+        max_tokens=body.get("max_tokens") or body.get("max_completion_tokens") or body.get("max_output_tokens"),
         expected_output_tokens=params.get("expected_output_tokens"),
         files=files,
         units=units,
