@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import files, jobs
+from . import files, jobs, structured
 from .batchfiles import LineOutcome, PartFill, PartKey, Splitter, batchable, input_line, line_url, read_line
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
@@ -403,6 +403,14 @@ class BatchRunner:
             except MalformedReply as exc:
                 outcome = LineOutcome(outcome.custom_id, failure=Failure("malformed", str(exc)))
             else:
+                # a structured answer that does not match is not asked again in a batch: an error a
+                # later run sends again
+                results = [
+                    replace(r, status="error", transient=True, error=f"the answer does not match the schema: {r.error}")
+                    if r.status == structured.INVALID
+                    else r
+                    for r in results
+                ]
                 for result in results:
                     self.store.record(self.job.name, result)
                     self.progress.update(result)

@@ -173,7 +173,9 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         if bound.worst is None:
             group.worst_known = False
         else:
-            group.worst_tokens += bound.worst
+            group.worst_tokens += bound.worst * (1 + request.reask)
+        if request.reask:  # each re-ask may answer in full again (its longer prompt is not counted here)
+            group.notes.add(f"worst case counts {request.reask} re-asks' answers (structured outputs)")
         if bound.note:
             group.notes.add(bound.note)
     return list(groups.values())

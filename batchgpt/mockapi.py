@@ -331,6 +331,9 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
     prompt = prompt_tokens("chat" if chat else "completion", body, counter)
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or (None if chat else 16)
     text, finish = reply_text(body, chat, max_tokens, counter)
+    schema = schema_asked(body)
+    if schema is not None:
+        text = structured_text(schema, text, fault)
     n = body.get("n")
     each = n if isinstance(n, int) else 1  # n answers, as many billed
     usage = _usage(prompt, counter.text(body["model"], text).tokens * each, fault)
@@ -342,7 +345,9 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
     choices = []
     for index in range(each):
         choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
-        if chat:
+        if chat and fault == "refusal":
+            choice["message"] = {"role": "assistant", "content": None, "refusal": REFUSAL}
+        elif chat:
             choice["message"] = {"role": "assistant", "content": text, "refusal": None}
         else:
             choice["text"] = text
@@ -382,13 +387,60 @@ def reply_text(body: dict[str, Any], chat: bool, max_tokens: int | None, counter
     return text, "stop"
 
 
-def response(body: dict[str, Any], raw: bytes, counter: Counter) -> Reply:
+REFUSAL = "I'm sorry, I cannot help with that request."
+
+
+def schema_asked(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a request asks its answer to match (chat or Responses API), if any."""
+    chat = body.get("response_format")
+    if isinstance(chat, dict) and chat.get("type") == "json_schema":
+        return (chat.get("json_schema") or {}).get("schema")
+    text = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(text, dict) and text.get("type") == "json_schema":
+        return text.get("schema")
+    return None
+
+
+def structured_text(schema: dict[str, Any], said: str, fault: str | None) -> str:
+    """A structured answer: JSON matching the schema (its strings say what was asked), or, with
+    the `schema-miss` fault, an object lacking every required field."""
+    if fault == "schema-miss":
+        return "{}"
+    return json.dumps(instance(schema, said, schema), ensure_ascii=False)
+
+
+def instance(node: Any, said: str, root: dict[str, Any]) -> Any:
+    """The simplest value a (strict-mode) schema node accepts."""
+    if not isinstance(node, dict):
+        return None
+    if "$ref" in node:
+        target: Any = root
+        for part in str(node["$ref"]).lstrip("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        return instance(target, said, root)
+    if node.get("enum"):
+        return node["enum"][0]
+    if "anyOf" in node:
+        return instance(node["anyOf"][0], said, root)
+    kind = node.get("type")
+    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
+    if kind == "object":
+        return {name: instance(child, said, root) for name, child in (node.get("properties") or {}).items()}
+    if kind == "array":
+        return [instance(node.get("items"), said, root)] if node.get("minItems") else []
+    return {"string": said, "integer": 1, "number": 1.5, "boolean": True}.get(str(kind))
+
+
+def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | None = None) -> Reply:
     """A Responses API answer: an echo of the input (its last user message), `incomplete` with
     reason `max_output_tokens` when cut there; streamed as its typed events when asked."""
     value = body["input"]
     users = [m for m in value if isinstance(m, dict) and m.get("role") == "user"] if isinstance(value, list) else []
     said = value if isinstance(value, str) else _text(users[-1].get("content") if users else "")
     text, finish = reply_text({"prompt": said}, False, body.get("max_output_tokens"), counter)
+    schema = schema_asked(body)
+    if schema is not None:
+        text = structured_text(schema, text, fault)
     prompt = prompt_tokens("responses", body, counter)
     completion = counter.text(str(body["model"]), text).tokens
     ident = "resp_" + hashlib.sha1(raw).hexdigest()[:24]
@@ -405,7 +457,11 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter) -> Reply:
                 "id": "msg_" + ident[5:],
                 "status": "completed",
                 "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
+                "content": [
+                    {"type": "refusal", "refusal": REFUSAL}
+                    if fault == "refusal"
+                    else {"type": "output_text", "text": text, "annotations": []}
+                ],
             }
         ],
         "store": body.get("store", True),
@@ -526,7 +582,7 @@ Answer = Callable[[dict[str, Any], bytes, Counter, "str | None"], Reply]
 REPLIES: dict[str, Answer] = {
     "chat": lambda body, raw, counter, fault: completion(body, raw, counter, True, fault),
     "completion": lambda body, raw, counter, fault: completion(body, raw, counter, False, fault),
-    "responses": lambda body, raw, counter, fault: response(body, raw, counter),
+    "responses": lambda body, raw, counter, fault: response(body, raw, counter, fault),
     "embeddings": lambda body, raw, counter, fault: Reply(embeddings(body, counter)),
     "moderations": lambda body, raw, counter, fault: Reply(moderations(body)),
     "images": lambda body, raw, counter, fault: Reply(images(body, counter)),

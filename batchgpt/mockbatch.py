@@ -26,7 +26,7 @@ from aiohttp import web
 
 from . import mockapi
 from .mockapi import error_body
-from .mockfaults import ERRORS
+from .mockfaults import ANSWER_FAULTS, ERRORS
 
 if TYPE_CHECKING:
     from .mockserver import MockServer
@@ -369,7 +369,8 @@ class BatchAPI:
         problem = mockapi.invalid(kind, body, self.server.counter)
         if problem:
             return 400, problem
-        reply = mockapi.reply(kind, body, raw, self.server.counter)
+        answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
+        reply = mockapi.reply(kind, body, raw, self.server.counter, answer_fault)
         return 200, reply.body
 
     def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:

@@ -43,8 +43,11 @@ FAULT_KINDS = (
     "no-done",
     "split-emoji",
     "ignore-stream",
+    # structured outputs: an answer that misses its schema, or a refusal
+    "schema-miss",
+    "refusal",
 )
-ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream")
+ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream", "schema-miss", "refusal")
 OVERLOADED = "The engine is currently overloaded, please try again later"
 
 # kind: (status, message, type, code, param) of the error the API answers

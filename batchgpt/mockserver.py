@@ -89,6 +89,30 @@ class Seen:
     headers: dict[str, str]
 
 
+REASKED = "That answer does not match the JSON Schema"  # how batchgpt's re-asks begin
+
+
+def conversation(body: dict[str, Any], raw: bytes) -> bytes:
+    """The bytes that name a request for `first=N` faults: a structured request asked again (its
+    history grown by the answer and the re-ask) counts as the request it asks again."""
+    if mockapi.schema_asked(body) is None:
+        return raw
+    key = "messages" if "messages" in body else "input"
+    history = body.get(key)
+    if isinstance(history, list):
+        asked = [n for n, m in enumerate(history) if isinstance(m, dict) and REASKED in str(m.get("content"))]
+        original: Any = history[: asked[0] - 1] if asked else history
+        if (
+            key == "input"
+            and len(original) == 1
+            and isinstance(original[0], dict)
+            and original[0].get("role") == "user"
+        ):
+            original = original[0].get("content")  # text asked again arrives as a message
+        return json.dumps({**body, key: original}, sort_keys=True).encode()
+    return json.dumps(body, sort_keys=True).encode()
+
+
 class MockServer:
     """The server: start() it on a thread for tests, or serve_forever() for the CLI."""
 
@@ -284,7 +308,7 @@ class MockServer:
         missing = self._deployment(request, body)
         if missing is not None:
             return missing
-        fault = self._faults.pick(self.config.faults, raw)
+        fault = self._faults.pick(self.config.faults, conversation(body, raw))
         self._record(request, body, fault)
         if self.config.latency:
             await asyncio.sleep(self.config.latency)

@@ -88,6 +88,8 @@ class Request:
     units: float | None = None  # images, characters or audio minutes, known before sending
     pack_size: int = 0  # > 0: may share a request with up to this many items of the same body
     kept: tuple[tuple[str, Any], ...] = field(default=(), repr=False)  # item fields copied into its result row
+    reask: int = 0  # structured outputs: times an answer not matching the schema is asked again
+    columns: bool = False  # structured outputs: the answer's top-level fields as result columns
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Reply:
     units: float | None = None  # images, characters or minutes, for endpoints not billed per token
     details: Any = None  # JSON-able extras: moderation scores, a revised prompt, segments
     media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
+    stop: str | None = None  # why the answer ended early: "length" (max_tokens) or "refusal"
 
 
 # Names a task's `keep:` may not use: a results file has these columns already.
@@ -147,6 +150,7 @@ RESULT_COLUMNS = (
     "ttft_s",
     "details",
     "mode",
+    "reasks",
 )
 
 
@@ -173,6 +177,8 @@ class Result:
     details: Any = None
     transient: bool = False  # an error a plain rerun sends again (the server or the network failed)
     mode: str = "online"  # online | batch: how it was answered, and so which price it was billed at
+    reasks: int = 0  # structured outputs: times the answer was asked again
+    fields: Any = None  # structured outputs with columns: the answer's top-level fields, as columns
 
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # besides 5xx: statuses worth another attempt

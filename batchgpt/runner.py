@@ -21,13 +21,13 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import files, jobs
+from . import files, jobs, structured
 from .budget import Budget
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
@@ -40,7 +40,7 @@ from .packing import Packer, split
 from .pricing import Pricing
 from .progress import Progress
 from .provider import api_key
-from .records import Failure, Pack, Provider, Request, Result, shown_url
+from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, RunTotals, Store
@@ -348,6 +348,26 @@ class Engine:
         return bounds
 
     async def _execute(self, pack: Pack) -> list[Result]:
+        """Send a pack; a structured answer that does not match its schema is asked again, up to
+        the request's `reask` times, each attempt's tokens and cost added to the row."""
+        results = await self._send(pack)
+        reasks = 0
+        while len(results) == 1 and results[0].status == structured.INVALID:
+            result, request = results[0], pack.first
+            if reasks >= request.reask or self.stopped:
+                why = f"not asked again: {self.stopped}" if self.stopped else f"after {reasks} re-asks"
+                status = "skipped" if self.stopped else "error"
+                error = f"the answer does not match the schema ({why}): {result.error}"
+                results = [replace(result, status=status, error=error)]
+                break
+            reasks += 1
+            log.debug("asking %s again (%d of %d): %s", request.id, reasks, request.reask, result.error)
+            body = structured.reasked(request, str(result.output), str(result.error))
+            pack = Pack.of(replace(request, body=body, payload=dump(body)))
+            results = [_added(result, more) for more in await self._send(pack)]
+        return [replace(r, reasks=reasks) for r in results] if reasks else results
+
+    async def _send(self, pack: Pack) -> list[Result]:
         bounds = self._bounds(pack)
         worst = self._worst(pack, bounds)
         if isinstance(worst, str):
@@ -594,7 +614,43 @@ def answer_results(
                 mode=mode,
             )
         )
+        schema = structured.schema_of(request.body)
+        if schema is not None:
+            results[-1] = _checked(results[-1], request, part.stop, schema)
     return results
+
+
+def _added(before: Result, after: Result) -> Result:
+    """A re-asked answer's row: the new answer, with every attempt's tokens and cost added up."""
+
+    def total(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a + b
+
+    return replace(
+        after,
+        prompt_tokens=total(before.prompt_tokens, after.prompt_tokens),  # type: ignore[arg-type]
+        completion_tokens=total(before.completion_tokens, after.completion_tokens),  # type: ignore[arg-type]
+        cost_usd=total(before.cost_usd, after.cost_usd),
+        cached_tokens=before.cached_tokens + after.cached_tokens,
+        reasoning_tokens=before.reasoning_tokens + after.reasoning_tokens,
+        attempts=before.attempts + after.attempts,
+        latency_s=total(before.latency_s, after.latency_s),
+    )
+
+
+def _checked(result: Result, request: Request, stop: str | None, schema: Mapping[str, Any]) -> Result:
+    """A structured answer held to its schema: an error when refused or cut short, INVALID (to be
+    asked again) when it is not JSON matching the schema, else ok (with its fields as columns)."""
+    if stop == "refusal":
+        return replace(result, status="error", output=None, error=f"the model refused: {shortened(result.output)}")
+    if stop == "length":
+        return replace(
+            result, status="error", error="the answer was cut at max_tokens (finish_reason length): raise max_tokens"
+        )
+    parsed, problem = structured.check(schema, result.output)
+    if problem is not None:
+        return replace(result, status=structured.INVALID, error=problem)
+    return replace(result, fields=parsed if request.columns and isinstance(parsed, dict) else None)
 
 
 def _failed_answer(

@@ -116,6 +116,8 @@ MIGRATIONS = (
     """,
     # 6: the item fields a task's `keep:` copies into its result row, as a JSON object
     "ALTER TABLE items ADD COLUMN kept TEXT;",
+    # 7: structured outputs: how many times an answer was asked again to match its schema
+    "ALTER TABLE items ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -415,10 +417,13 @@ class Store:
         self._begin()
         output, kind = _encode(result.output)
         details = None if result.details is None else json.dumps(result.details, ensure_ascii=False)
+        # a structured answer's fields become columns the way kept item fields do
+        fields = None if result.fields is None else json.dumps(result.fields, ensure_ascii=False)
         self._db.execute(
             """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?, transient = ?, mode = ?
+                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?,
+                   kept = CASE WHEN ? IS NULL THEN kept ELSE json_patch(COALESCE(kept, '{}'), ?) END
                WHERE job = ? AND id = ?""",
             (
                 result.status,
@@ -437,6 +442,9 @@ class Store:
                 details,
                 result.transient,
                 result.mode,
+                result.reasks,
+                fields,
+                fields,
                 job,
                 result.id,
             ),

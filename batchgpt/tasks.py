@@ -11,6 +11,7 @@ import binascii
 import re
 import string
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from .records import Reply
@@ -184,13 +185,15 @@ class ChatType(TaskType):
         return apply_params(body, params, chat=True)
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
-        message = _first_choice(data).get("message")
+        choice = _first_choice(data)
+        message = choice.get("message")
         if not isinstance(message, dict):
             raise MalformedReply("choices[0].message is missing")
         content = message.get("content")
+        stop = "length" if choice.get("finish_reason") == "length" else None
         if content is None and message.get("refusal"):
-            content = message["refusal"]
-        return _usage_reply(data, self.clean(_text_of(content)))
+            content, stop = message["refusal"], "refusal"
+        return replace(_usage_reply(data, self.clean(_text_of(content))), stop=stop)
 
     def clean(self, content: str) -> str:
         return content
@@ -317,15 +320,17 @@ class Response(TaskType):
             reason = details.get("reason") or details.get("message") if isinstance(details, dict) else None
             raise FailedAnswer(f"the response is {status}: {reason or 'no reason given'}", self._usage(data, None))
         texts = []
+        refused = False
         for entry in data.get("output") or []:
             if isinstance(entry, dict) and entry.get("type") == "message":
                 for part in entry.get("content") or []:
                     if isinstance(part, dict) and part.get("type") in ("output_text", "refusal"):
+                        refused = refused or part["type"] == "refusal"
                         texts.append(part.get("text") if part["type"] == "output_text" else part.get("refusal"))
         text = [t for t in texts if isinstance(t, str)]
         if len(text) != len(texts):
             raise MalformedReply("an output_text part has no text")
-        return self._usage(data, "".join(text))
+        return replace(self._usage(data, "".join(text)), stop="refusal" if refused else None)
 
     @staticmethod
     def _usage(data: Mapping[str, Any], output: Any) -> Reply:

@@ -35,6 +35,7 @@ RESULT_COLUMNS = [
     "ttft_s",
     "details",
     "mode",
+    "reasks",
 ]
 RUN_ROW_KEYS = [
     "run",

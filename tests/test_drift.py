@@ -21,6 +21,7 @@ import yaml
 import batchgpt
 from batchgpt.cli import main
 from batchgpt.jobs import PARAM_KEYS, Overrides
+from batchgpt.jobs.definition import STRUCTURED
 from batchgpt.records import Limits, Provider
 from batchgpt.runner import RunOptions
 from batchgpt.schema import job_schema
@@ -32,8 +33,9 @@ DEFS: dict[str, Any] = SCHEMA["$defs"]
 RUN = main.commands["run"]
 
 # Task options that the jobs package reads from the task for every type rather than a type's `options`:
-# `template` fills the type's text field (TaskType.text), `batch_size` sizes a pack.
-TASK_ONLY = {"template", "batch_size"}
+# `template` fills the type's text field (TaskType.text), `batch_size` sizes a pack, and structured
+# outputs' `schema`, `schema_name`, `reask` and `columns` (jobs/definition.py STRUCTURED).
+TASK_ONLY = {"template", "batch_size", *STRUCTURED}
 
 # Drift found when these tests were written, kept here so that anything new still fails:
 # `<type>_options` in the schema holds `batch_size` and `<type>_parts` (an item) takes

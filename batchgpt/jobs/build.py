@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from batchgpt import structured
 from batchgpt.records import Request, dump
 
 __all__ = ["build_request", "dump", "requests"]
@@ -38,6 +39,8 @@ def build_request(item: Item, seq: int) -> Request:
         params = merge_params(task.params, fields)
         options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
         body = task_type.body(fields, options, params)
+        if task.output_schema is not None:
+            body.update(structured.request_field(task_type.endpoint, task.schema_name, task.output_schema))
     payload = dump(body)
     digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
@@ -64,6 +67,8 @@ def build_request(item: Item, seq: int) -> Request:
         units=units,
         pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
         kept=_kept(task.keep, item),
+        reask=task.reask if task.output_schema is not None else 0,
+        columns=task.columns,
     )
 
 

@@ -6,21 +6,24 @@ report their problems in the same pass; a setting with errors falls back to its 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from batchgpt import schema
+from batchgpt import schema, structured
 from batchgpt.provider import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
+from batchgpt.structured import REASK_DEFAULT
 
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
-from .source import MAX_DEPTH
+from .source import MAX_DEPTH, read_document
 
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
-_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider", "keep"}
+STRUCTURED = ("schema", "schema_name", "reask", "columns")  # task options of structured outputs
+_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider", "keep"} | set(STRUCTURED)
 
 
 def from_mapping(doc: dict[str, Any], overrides: Overrides, problems: Problems) -> Job | None:
@@ -132,8 +135,9 @@ def _tasks(
     # A task whose own keys are wrong is left out; one with only some bad items is kept, and the
     # item checks skip those items, so that duplicate ids and the like are still found.
     _check_keep(specs, problems)
+    schemas = _schemas(specs, base_dir, problems)
     return tuple(
-        _task(spec, i, specs, defaults, provider, base_dir)
+        _task(spec, i, specs, defaults, provider, base_dir, schemas)
         for i, spec in enumerate(specs)
         if all(p[2:3] == ("items",) and len(p) > 3 for p in problems.bad_under(("tasks", i)))
     )
@@ -156,6 +160,60 @@ def _check_keep(specs: list[Any], problems: Problems) -> None:
                 problems.at(("tasks", index, "keep", n), f"keep: {name!r} is a result column already; rename the field")
 
 
+def _schemas(specs: list[Any], base_dir: Path, problems: Problems) -> dict[int, Mapping[str, Any]]:
+    """Each task's structured-output schema (inline, or read from its .json file), checked against
+    strict mode; a break is reported at its line in the job file or in the schema's file."""
+    found: dict[int, Mapping[str, Any]] = {}
+    for index, spec in enumerate(specs):
+        given = spec.get("schema") if isinstance(spec, dict) else None
+        if given is None:
+            continue
+        if isinstance(given, str):
+            schema, report = _schema_file(base_dir / given, problems)
+        else:
+            schema, report = given, _inline_reporter(problems, ("tasks", index, "schema"))
+
+        if schema is None:
+            continue
+        broken = False
+        for path, message in structured.strict_problems(schema):
+            report(path, f"schema: {message}")
+            broken = True
+        if spec.get("columns") and isinstance(schema.get("properties"), dict):
+            taken = set(RESULT_COLUMNS) | RESERVED_COLUMNS | set(spec.get("keep") or ())
+            for name in schema["properties"]:
+                if name in taken:
+                    report(("properties", name), f"columns: true would write {name!r}, a column results have already")
+        if not broken:
+            found[index] = schema
+    return found
+
+
+def _inline_reporter(problems: Problems, where: tuple[str | int, ...]) -> Any:
+    def report(path: tuple[str | int, ...], message: str) -> None:
+        problems.at((*where, *path), message)
+
+    return report
+
+
+def _schema_file(path: Path, problems: Problems) -> tuple[Any, Any]:
+    """A schema's .json file, and how to report a problem at a path inside it (with its line)."""
+    if not path.is_file():
+        problems.add(f"schema: no such file {path} (paths are relative to the job file)")
+        return None, None
+    own = Problems(str(path))
+    parsed = read_document(path, own)
+    for problem in own.listed():
+        problems.add(problem.message, file=problem.file, line=problem.line)
+    if parsed is None:
+        return None, None
+
+    def report(where: tuple[str | int, ...], message: str) -> None:
+        problems.add(message, file=str(path), line=parsed.lines.get(where), path=where)
+
+    return parsed.document, report
+
+
 def _task(
     spec: Mapping[str, Any],
     index: int,
@@ -163,6 +221,7 @@ def _task(
     defaults: Mapping[str, Any],
     provider: Provider,
     base_dir: Path,
+    schemas: Mapping[int, Mapping[str, Any]],
 ) -> Task:
     kind = spec["type"]
     same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
@@ -178,4 +237,8 @@ def _task(
         items_from=base_dir / spec["items_from"] if spec.get("items_from") else None,
         base_dir=base_dir,
         keep=_keep(spec.get("keep")),
+        output_schema=schemas.get(index),
+        schema_name=spec.get("schema_name") or re.sub(r"[^A-Za-z0-9_-]", "_", label)[:64],
+        reask=spec.get("reask", REASK_DEFAULT),
+        columns=bool(spec.get("columns")),
     )

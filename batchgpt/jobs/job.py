@@ -49,6 +49,10 @@ class Task:
     items_from: Path | None = None
     base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
     keep: tuple[str, ...] | None = None  # item fields copied into result rows; None: none; (): all
+    output_schema: Mapping[str, Any] | None = None  # structured outputs: the JSON Schema answers match
+    schema_name: str = "output"
+    reask: int = 2  # times an answer that does not match is asked again
+    columns: bool = False  # each top-level field of a structured answer as a result column
 
     def upload_path(self, name: str) -> Path:
         """A file named in an item, relative to the job file."""

@@ -1,0 +1,161 @@
+"""Structured outputs: strict-mode checks at validation, the schema sent, answers validated, re-asks."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import chat_job, faults
+
+from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.structured import strict_problems
+
+PRODUCT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "price": {"type": "number"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "note": {"type": ["string", "null"]},
+    },
+    "required": ["name", "price", "tags", "note"],
+    "additionalProperties": False,
+}
+
+
+def structured_job(prompts: list[str], **task: object) -> dict:
+    job = chat_job(prompts)
+    job["tasks"][0].update({"schema": PRODUCT, **task})
+    return job
+
+
+def test_the_schema_is_sent_strict_and_every_answer_validated(cli, server, write_job, tmp_path):
+    result = cli("run", str(write_job(structured_job(["Red shoe"], schema_name="product"))))
+    assert result.exit_code == 0, result.output
+    assert server.seen[0].body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "product", "strict": True, "schema": PRODUCT},
+    }
+    row = pd.read_csv(tmp_path / "out" / "t.csv").iloc[0]
+    assert json.loads(row["output"]) == {"name": "Echo: Red shoe", "price": 1.5, "tags": [], "note": "Echo: Red shoe"}
+    assert row["reasks"] == 0
+
+
+def test_an_answer_needing_two_reasks_adds_every_attempts_tokens(cli, server, write_job, tmp_path):
+    faults(server, "schema-miss:first=2")
+    result = cli("run", str(write_job(structured_job(["Red shoe"]))))
+    assert result.exit_code == 0, result.output
+    assert len(server.seen) == 3
+    last = server.seen[-1].body["messages"]
+    assert [m["role"] for m in last] == ["user", "assistant", "user", "assistant", "user"]
+    assert last[1]["content"] == "{}" and "does not match the JSON Schema" in last[2]["content"]
+    assert "'name' is a required property" in last[2]["content"]
+    row = pd.read_csv(tmp_path / "out" / "t.csv").iloc[0]
+    assert row["status"] == "ok" and row["reasks"] == 2 and row["attempts"] == 3
+    alone = {**structured_job(["Red shoe"]), "name": "single"}
+    single = cli("run", str(write_job(alone, "single.yaml")), "--out", str(tmp_path / "s.csv"))
+    assert single.exit_code == 0
+    once = pd.read_csv(tmp_path / "s.csv").iloc[0]
+    assert row["prompt_tokens"] > 3 * once["prompt_tokens"]  # each re-ask sends the history too
+    assert row["cost_usd"] > 3 * once["cost_usd"]
+
+
+def test_an_answer_that_never_matches_is_an_error_after_the_reasks(cli, server, write_job, tmp_path):
+    faults(server, "schema-miss")
+    result = cli("run", str(write_job(structured_job(["x"], reask=1))))
+    assert result.exit_code == 1
+    row = pd.read_csv(tmp_path / "out" / "t.csv").iloc[0]
+    assert row["status"] == "error" and row["reasks"] == 1 and len(server.seen) == 2
+    assert row["error"].startswith("the answer does not match the schema (after 1 re-asks): at /: 'name' is a required")
+
+
+def test_a_refusal_and_a_cut_answer_are_error_rows_saying_so(cli, server, write_job, tmp_path):
+    faults(server, "refusal:match=REFUSE")
+    job = structured_job(["REFUSE this", "a long request that is cut"])
+    job["tasks"][0]["items"][1]["max_tokens"] = 2
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 1
+    frame = pd.read_csv(tmp_path / "out" / "t.csv").set_index("id")
+    assert frame.loc["p0", "error"].startswith("the model refused: I'm sorry")
+    assert frame.loc["p1", "error"].startswith("the answer was cut at max_tokens")
+    assert len(server.seen) == 2  # neither is asked again
+
+
+def test_columns_write_each_top_level_field_typed_in_parquet(cli, server, write_job, tmp_path):
+    job = structured_job(["Red shoe"], columns=True, output={"results": "out/t.parquet"})
+    job["output"] = job["tasks"][0].pop("output")
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(tmp_path / "out" / "t.parquet")
+    assert frame[["name", "price"]].values.tolist() == [["Echo: Red shoe", 1.5]]
+    assert frame["price"].dtype == "float64"
+
+
+def test_responses_send_the_schema_as_text_format(cli, server, write_job, tmp_path):
+    job = chat_job([])
+    job["tasks"] = [{"type": "response", "schema": PRODUCT, "items": [{"input": "Blue hat"}]}]
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0, result.output
+    assert server.seen[0].body["text"]["format"]["strict"] is True
+    assert json.loads(pd.read_csv(tmp_path / "out" / "t.csv")["output"][0])["name"] == "Echo: Blue hat"
+
+
+def test_a_schema_file_breaking_strict_mode_is_reported_at_its_lines(cli, write_job, tmp_path):
+    (tmp_path / "schema.json").write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}, "b": {"allOf": [{"type": "string"}]}},
+                "required": ["a"],
+            },
+            indent=2,
+        )
+    )
+    result = cli("validate", str(write_job(structured_job(["x"], schema="schema.json"))))
+    assert result.exit_code == 2
+    assert (
+        "schema.json:1: schema: strict mode needs `additionalProperties: false` on every object (at /)" in result.output
+    )
+    assert "missing: b" in result.output
+    assert "schema.json:8: schema: strict mode does not support `allOf` (at /properties/b/allOf)" in result.output
+
+
+def test_an_inline_schema_breaking_strict_mode_is_reported_in_the_job_file(cli, write_job):
+    job = structured_job(["x"], schema={"type": "array", "items": {"type": "string"}})
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2 and "strict mode needs an object at the root" in result.output
+    assert "(at /tasks/0/schema)" in result.output
+
+
+def test_strict_limits() -> None:
+    deep: dict = {"type": "string"}
+    for n in range(11):
+        deep = {"type": "object", "properties": {f"l{n}": deep}, "required": [f"l{n}"], "additionalProperties": False}
+    assert any("10" in message for _, message in strict_problems(deep))
+    many = {"type": "string", "enum": [str(n) for n in range(1001)]}
+    wide = {"type": "object", "properties": {"e": many}, "required": ["e"], "additionalProperties": False}
+    assert any("1,001 enum values" in message for _, message in strict_problems(wide))
+    assert list(strict_problems(PRODUCT)) == []
+
+
+def test_in_batch_mode_a_missed_schema_is_an_error_a_rerun_sends_again(cli, server, write_job, tmp_path):
+    faults(server, "schema-miss:first=1")
+    path = write_job({**structured_job(["Red shoe"]), "mode": "batch"})
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    collected = cli("run", str(path))  # collected as a passing error, and sent again at once
+    assert collected.exit_code == EXIT_SUBMITTED, collected.output
+    assert cli("run", str(path)).exit_code == 0
+    assert pd.read_csv(tmp_path / "out" / "t.csv")["status"].tolist() == ["ok"]
+
+
+@pytest.mark.parametrize("name", ["status", "output"])
+def test_columns_may_not_take_a_result_columns_name(cli, write_job, name):
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "string"}},
+        "required": [name],
+        "additionalProperties": False,
+    }
+    result = cli("validate", str(write_job(structured_job(["x"], schema=schema, columns=True))))
+    assert result.exit_code == 2 and f"columns: true would write {name!r}" in result.output
