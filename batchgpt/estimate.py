@@ -93,7 +93,22 @@ class Estimator:
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
+        if request.turns:
+            return self._conversation(request, worst, expected, note)
         return Bound(prompt, None if worst is None else worst * each, expected, note)
+
+    def _conversation(self, request: Request, worst: int | None, expected: int, note: str | None) -> Bound:
+        """A conversation's turns: each sends the whole history, every earlier answer at its worst
+        (max_tokens) included, so the prompt grows turn by turn."""
+        history = [m for m in request.body.get("messages") or () if m.get("role") == "system"]
+        prompt = Count(0)
+        for said in request.turns:
+            history.append({"role": "user", "content": said})
+            prompt += self.counter.messages(request.model, history)
+        turns = len(request.turns)
+        grown = (worst or 0) * turns * (turns - 1) // 2  # answer k is in the prompt of every later turn
+        total = None if worst is None else worst * turns
+        return Bound(Count(prompt.tokens + grown, prompt.approximate), total, expected * turns, note)
 
     def _unit_bound(self, request: Request, billing: str) -> Bound:
         """Endpoints without completions: embeddings bill their input tokens, moderation is free,
@@ -165,8 +180,8 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         bound = estimator.bound(request)
         group.billing = bound.billing
         group.fixed = None if group.fixed is None or bound.fixed is None else group.fixed + bound.fixed
-        group.requests += 1
-        group.sends += 1 / request.pack_size if request.pack_size else 1
+        group.requests += len(request.turns) or 1
+        group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
         group.prompt_tokens += bound.prompt.tokens
         group.approximate |= bound.prompt.approximate
         group.expected_tokens += bound.expected

@@ -89,6 +89,8 @@ class Request:
     pack_size: int = 0  # > 0: may share a request with up to this many items of the same body
     kept: tuple[tuple[str, Any], ...] = field(default=(), repr=False)  # item fields copied into its result row
     reask: int = 0  # structured outputs: times an answer not matching the schema is asked again
+    turns: tuple[str, ...] = ()  # a conversation: its user messages (the body asks the first)
+    turn: int | None = None  # a conversation's turn: this request's place in it (1, 2, ...)
     columns: bool = False  # structured outputs: the answer's top-level fields as result columns
 
 
@@ -151,6 +153,7 @@ RESULT_COLUMNS = (
     "details",
     "mode",
     "reasks",
+    "turn",
 )
 
 

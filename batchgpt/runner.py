@@ -272,7 +272,9 @@ class Engine:
                 await asyncio.sleep(0)
             if self.only is not None and not self.only(request):
                 continue
-            if self.stopped:
+            if request.turns:  # a conversation enrols its turns one by one as it goes (_chain)
+                await queue.put(Pack.of(request))
+            elif self.stopped:
                 self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
             elif self.store.claim(self.run_id, self.job.name, request, self.options.retry_failed):
                 self._commit_soon()
@@ -288,6 +290,9 @@ class Engine:
 
     async def _worker(self, queue: asyncio.Queue[Pack | None]) -> None:
         while (pack := await queue.get()) is not None:
+            if pack.first.turns:
+                await self._chain(pack.first)
+                continue
             if self.stopped:
                 for request in pack.requests:
                     self.store.skip(self.run_id, self.job.name, request, f"not sent: {self.stopped}")
@@ -298,6 +303,51 @@ class Engine:
             await self._committed()
             for result in results:
                 self.progress.update(result)
+
+    async def _chain(self, conversation: Request) -> None:
+        """A conversation's turns in order, each sent with the whole history (the earlier answers
+        included) and committed as it is answered. A turn answered by an earlier run is never sent
+        again: its stored answer continues the history. The chain stops at its first failed turn;
+        the turns after it are `skipped`."""
+        history = [m for m in conversation.body["messages"] if m.get("role") == "system"]
+        broken: str | None = None
+        for n, said in enumerate(conversation.turns, 1):
+            user = {"role": "user", "content": said}
+            body = {**conversation.body, "messages": [*history, user]}
+            payload = dump(body)
+            turn = replace(
+                conversation,
+                id=f"{conversation.id}#{n}",
+                seq=conversation.seq + n - 1,
+                body=body,
+                payload=payload,
+                hash=jobs.request_hash(conversation.endpoint, payload),
+                turns=(),
+                turn=n,
+            )
+            if broken or self.stopped:
+                self.store.skip(self.run_id, self.job.name, turn, f"not sent: {broken or self.stopped}")
+                self._commit_soon()
+                continue
+            if not self.store.claim(self.run_id, self.job.name, turn, self.options.retry_failed):
+                answer = self.store.answer(self.job.name, turn.id)
+                self._commit_soon()
+                self.progress.reuse()
+                if answer is None:  # failed for good in an earlier run
+                    broken = f"turn {n} failed"
+                else:
+                    history += [user, {"role": "assistant", "content": str(answer)}]
+                continue
+            results = await self._execute(Pack.of(turn))
+            for result in results:
+                self.store.record(self.job.name, result)
+            await self._committed()
+            for result in results:
+                self.progress.update(result)
+            if results[0].status != "ok":
+                broken = f"turn {n} did not succeed"
+            else:
+                history += [user, {"role": "assistant", "content": str(results[0].output)}]
 
     async def _client(self, provider: Provider) -> Client:
         if provider not in self._clients:

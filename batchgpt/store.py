@@ -118,6 +118,8 @@ MIGRATIONS = (
     "ALTER TABLE items ADD COLUMN kept TEXT;",
     # 7: structured outputs: how many times an answer was asked again to match its schema
     "ALTER TABLE items ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;",
+    # 8: a conversation's turn (1, 2, ...): each turn is a row of its own, `<item id>#<turn>`
+    "ALTER TABLE items ADD COLUMN turn INTEGER;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -385,11 +387,11 @@ class Store:
     def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
         self._begin()
         self._db.execute(
-            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
-                   kept = excluded.kept,
+                   kept = excluded.kept, turn = excluded.turn,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
                    -- a body sent again in batches counts its submissions; online, each run counts afresh
                    attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
@@ -409,6 +411,7 @@ class Store:
                 status,
                 error,
                 _kept(request),
+                request.turn,
             ),
         )
 
@@ -529,6 +532,13 @@ class Store:
             (job, run_id, since),
         ).fetchone()
         return int(row[0])
+
+    def answer(self, job: str, item: str) -> Any:
+        """An item's stored answer (its output), or None unless it is `ok`."""
+        row = self._db.execute(
+            "SELECT output, output_json FROM items WHERE job = ? AND id = ? AND status = 'ok'", (job, item)
+        ).fetchone()
+        return None if row is None else _decode(row[0], row[1])
 
     def walk_again(self, job: str, run_id: int) -> None:
         """This run enrols the job's items once more (batch mode, after collecting): the rows it

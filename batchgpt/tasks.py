@@ -250,6 +250,34 @@ class Code(ChatType):
         return strip_fences(content)
 
 
+class Conversation(ChatType):
+    """A chained conversation: the item's (or the task's) `turns` are user messages sent in order,
+    each with the whole history, the earlier answers included. The body built here is the first
+    turn's; the engine sends the others as the answers come (records.Request.turns)."""
+
+    name = "conversation"
+    text_field = ""
+    options = ("system", "turns")
+
+    def turns(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+        """The user messages, each {field} naming one of the item's fields filled in."""
+        return [_FIELD_REF.sub(lambda m: _field(item, m), str(turn)) for turn in options.get("turns") or ()]
+
+    def messages(self, item: Mapping[str, Any], options: Mapping[str, Any]) -> list[dict[str, str]]:
+        system = options.get("system")
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [{"role": "user", "content": self.turns(item, options)[0]}]
+
+
+_FIELD_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _field(item: Mapping[str, Any], match: re.Match[str]) -> str:
+    """A placeholder's value from the item, or the placeholder itself when the item has no such field."""
+    name = match.group(1)
+    return match.group(0) if name not in item else "" if item[name] is None else str(item[name])
+
+
 class Completion(TaskType):
     name = "completion"
     endpoint = "/completions"
@@ -534,6 +562,7 @@ TASKS: dict[str, TaskType] = {
         Completion(),
         Response(),
         Dialogue(),
+        Conversation(),
         Code(),
         Embedding(),
         Image(),

@@ -36,6 +36,7 @@ RESULT_COLUMNS = [
     "details",
     "mode",
     "reasks",
+    "turn",
 ]
 RUN_ROW_KEYS = [
     "run",

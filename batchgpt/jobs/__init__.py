@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .build import build_request, dump, requests
+from .build import build_request, dump, request_hash, requests
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
 from .items import check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
@@ -37,6 +37,7 @@ __all__ = [
     "Overrides",
     "Task",
     "build_request",
+    "request_hash",
     "dump",
     "load",
     "requests",

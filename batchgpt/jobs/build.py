@@ -15,16 +15,25 @@ from batchgpt import structured
 from batchgpt.records import Request, dump
 
 __all__ = ["build_request", "dump", "requests"]
-from batchgpt.tasks import TASKS
+from batchgpt.tasks import TASKS, Conversation
 
 from .items import walk
 from .job import Item, Job, merge_params
 
 
 def requests(job: Job) -> Iterator[Request]:
-    """The job's requests in input order. Call only on a job `load` accepted."""
-    for seq, item in enumerate(walk(job, None)):
-        yield build_request(item, seq)
+    """The job's requests in input order. Call only on a job `load` accepted. A conversation's
+    turns take a place each (`seq`), so results list them in order."""
+    seq = 0
+    for item in walk(job, None):
+        request = build_request(item, seq)
+        seq += max(1, len(request.turns))
+        yield request
+
+
+def request_hash(endpoint: str, payload: bytes) -> str:
+    """What names a request's exact body (an upload's bytes are added to it)."""
+    return hashlib.blake2b(endpoint.encode() + b"\0" + payload, digest_size=16).hexdigest()
 
 
 def build_request(item: Item, seq: int) -> Request:
@@ -35,10 +44,12 @@ def build_request(item: Item, seq: int) -> Request:
         body = dict(fields["body"])
         params: Mapping[str, Any] = {**task.params, **body}
         options: Mapping[str, Any] = {}
+        turns: tuple[str, ...] = ()
     else:
         params = merge_params(task.params, fields)
         options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
         body = task_type.body(fields, options, params)
+        turns = tuple(task_type.turns(fields, options)) if isinstance(task_type, Conversation) else ()
         if task.output_schema is not None:
             body.update(structured.request_field(task_type.endpoint, task.schema_name, task.output_schema))
     payload = dump(body)
@@ -69,6 +80,7 @@ def build_request(item: Item, seq: int) -> Request:
         kept=_kept(task.keep, item),
         reask=task.reask if task.output_schema is not None else 0,
         columns=task.columns,
+        turns=turns,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -95,7 +96,8 @@ def _jsonl_task(job: Job, key: tuple[str, str], index: int) -> Task:
 def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[Item]:
     path = task.items_from
     assert path is not None
-    definition = "templated_item" if task.options.get("template") else f"{task.type}_item"
+    templated = task.options.get("template") or (task.type == "conversation" and task.options.get("turns"))
+    definition = "templated_item" if templated else f"{task.type}_item"
     try:
         for n, (line, row) in enumerate(read_rows(path), offset + 1):
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
@@ -133,9 +135,10 @@ def _reported(
 
 def check_items(job: Job, problems: Problems) -> int:
     """The rules a schema cannot say: a model and a target language are set, template fields exist,
-    ids are unique; returns the number of items. Ids are kept as 8-byte digests so a million items
-    cost a few tens of MB."""
+    ids are unique; returns the number of result rows (items, and each conversation's turns). Ids
+    are kept as 8-byte digests so a million items cost a few tens of MB."""
     seen: set[bytes] = set()
+    turns = 0  # a conversation's turns past its first: result rows of their own
     templates: dict[int, list[str]] = {}
     for item in walk(job, problems):
         if not isinstance(item.fields, dict):
@@ -146,13 +149,15 @@ def check_items(job: Job, problems: Problems) -> int:
             message = f"duplicate id '{item.id}': ids must be unique within the job"
             problems.add(message, file=item.file, line=line, path=item.path)
         seen.add(digest)
+        if item.task.type == "conversation":
+            turns += max(0, len(item.fields.get("turns") or item.task.options.get("turns") or ()) - 1)
         if item.path and problems.bad_under(item.path):
             continue  # the schema already said what is wrong with this item
         for message in _item_problems(item, templates):
             problems.add(message, file=item.file, line=line, path=item.path)
         if problems.full:
             break
-    return len(seen)
+    return len(seen) + turns
 
 
 def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
@@ -171,6 +176,22 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
     if template:
         yield from _template_problems(task, template, fields, templates)
     yield from _keep_problems(task, fields)
+    if task.type == "conversation":
+        yield from _turn_problems(task, fields)
+
+
+def _turn_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
+    """A conversation has turns (its own, or the task's, whose {fields} it must have)."""
+    if fields.get("turns"):
+        return
+    turns = task.options.get("turns")
+    if not turns:
+        yield "no turns: set `turns` on the item or the task"
+        return
+    wanted = {m for turn in turns for m in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", str(turn))}
+    missing = sorted(wanted - set(fields))
+    if missing:
+        yield f"the task's turns need {', '.join(repr(m) for m in missing)}, which this item lacks"
 
 
 def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:

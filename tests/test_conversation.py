@@ -1,0 +1,113 @@
+"""`type: conversation`: chained turns, each sent with the whole history; resumable turn by turn."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+from conftest import SECRET, chat_job, faults
+
+from batchgpt.batches import EXIT_SUBMITTED
+
+TURNS = ["Write a line about the sea.", "Now make it rhyme.", "Shorter.", "Translate it to French."]
+
+
+def conversation_job(**task: object) -> dict:
+    job = chat_job([])
+    job["tasks"] = [
+        {"type": "conversation", "system": "You write.", "items": [{"id": "story", "turns": TURNS}], **task}
+    ]
+    return job
+
+
+def test_each_turn_is_sent_with_the_whole_history_and_is_a_row_of_its_own(cli, server, write_job, tmp_path):
+    result = cli("run", str(write_job(conversation_job())))
+    assert result.exit_code == 0, result.output
+    sent = [s.body["messages"] for s in server.seen]
+    assert [len(m) for m in sent] == [2, 4, 6, 8]
+    assert sent[3][:4] == [
+        {"role": "system", "content": "You write."},
+        {"role": "user", "content": TURNS[0]},
+        {"role": "assistant", "content": f"Echo: {TURNS[0]}"},
+        {"role": "user", "content": TURNS[1]},
+    ]
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame["id"].tolist() == ["story#1", "story#2", "story#3", "story#4"]
+    assert frame["turn"].tolist() == [1, 2, 3, 4] and set(frame["status"]) == {"ok"}
+    assert frame["prompt_tokens"].is_monotonic_increasing
+
+
+def test_a_chain_stops_at_its_first_failed_turn(cli, server, write_job, tmp_path):
+    faults(server, "400:match=make it rhyme")
+    result = cli("run", str(write_job(conversation_job())))
+    assert result.exit_code == 1
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame["status"].tolist() == ["ok", "error", "skipped", "skipped"]
+    assert frame["error"].iloc[2] == "not sent: turn 2 did not succeed" and len(server.seen) == 2
+
+
+def test_a_chain_killed_after_turn_two_resumes_at_turn_three(server, write_job, tmp_path):
+    path = write_job(conversation_job())
+    faults(server, "hang:match=Shorter")  # turn 3 hangs: the run is killed while it waits
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    command = [sys.executable, "-m", "batchgpt.cli", "run", str(path), "--base-url", server.base_url]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(server.seen) < 3:
+            assert time.monotonic() < deadline and process.poll() is None, "turn 3 was never sent"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    faults(server)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert rerun.returncode == 0, rerun.stderr
+    contents = [s.body["messages"][-1]["content"] for s in server.seen]
+    assert contents == [TURNS[0], TURNS[1], TURNS[2], TURNS[2], TURNS[3]]  # turns 1 and 2 were not sent again
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert set(frame["status"]) == {"ok"} and frame["turn"].tolist() == [1, 2, 3, 4]
+
+
+def test_task_turns_are_templates_over_each_rows_fields(cli, server, write_job, tmp_path):
+    (tmp_path / "p.csv").write_text("id,product\nshoe,red shoe\n")
+    job = chat_job([])
+    job["tasks"] = [{"type": "conversation", "turns": ["Describe the {product}.", "Name it."], "items_from": "p.csv"}]
+    assert cli("run", str(write_job(job))).exit_code == 0
+    assert [s.body["messages"][-1]["content"] for s in server.seen] == ["Describe the red shoe.", "Name it."]
+
+
+def test_turns_naming_a_missing_field_or_no_turns_are_problems(cli, write_job, tmp_path):
+    (tmp_path / "p.csv").write_text("id,name\nshoe,red shoe\n")
+    job = chat_job([])
+    job["tasks"] = [
+        {"type": "conversation", "turns": ["Describe the {product}."], "items_from": "p.csv"},
+        {"type": "conversation", "name": "bare", "items": [{"id": "x"}]},
+    ]
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2
+    assert "the task's turns need 'product', which this item lacks" in result.output
+    assert "no turns: set `turns` on the item or the task" in result.output
+
+
+def test_the_dry_run_counts_the_growing_history(cli, write_job):
+    whole = cli("run", str(write_job(conversation_job(max_tokens=100), "a.yaml")), "--dry-run")
+    assert whole.exit_code == 0
+    row = next(line for line in whole.output.splitlines() if line.startswith("│ conversation"))
+    requests, prompt = (int(c.strip().replace(",", "")) for c in row.split("│")[3:5])
+    assert requests == 4
+    assert prompt >= 100 * (1 + 2 + 3)  # every earlier answer, at its worst, is in the later prompts
+
+
+def test_in_batch_mode_conversations_run_online(cli, server, write_job, tmp_path):
+    job = conversation_job()
+    job["tasks"].append({"type": "chat", "name": "plain", "items": [{"id": "p", "prompt": "hi"}]})
+    path = write_job({**job, "mode": "batch"})
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED, first.output
+    assert len([s for s in server.seen if s.path.endswith("/chat/completions")]) == 4
+    assert cli("run", str(path)).exit_code == 0
