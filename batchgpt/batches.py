@@ -58,6 +58,18 @@ COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows wit
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
 
 
+def batch_worst(estimator: Estimator, request: Request) -> float | None:
+    """The most a request can cost in a batch: its online worst case at the model's batch price
+    (the larger of its input and output ratios to the online ones), else at half."""
+    worst = estimator.worst_cost(request)
+    if worst is None:
+        return None
+    price = estimator.pricing.price(request.model, warn=False)
+    if price is None or price.batch_input is None or not price.input or not price.output:
+        return worst * BATCH_DISCOUNT
+    return worst * max(price.batch_input / price.input, (price.batch_output or 0.0) / price.output)
+
+
 PLAN_COLUMNS = ["file", "endpoint", "model", "requests", "inputs", "megabytes", "cost_usd_max"]
 
 
@@ -73,10 +85,7 @@ def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
         if not batchable(request):
             online += 1
             continue
-        worst = estimator.worst_cost(request)
-        key, fill, _ = splitter.add(
-            request, len(input_line(request)), None if worst is None else worst * BATCH_DISCOUNT
-        )
+        key, fill, _ = splitter.add(request, len(input_line(request)), batch_worst(estimator, request))
         rows[fill.number] = {
             "file": fill.number,
             "endpoint": line_url(key.provider, key.endpoint),
@@ -123,7 +132,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         paths = (str(job.results.absolute()), str(job.report.absolute()))
         # skipped items (a cancel, a budget, answers that kept expiring) are not answered: as
         # online, that is a stop, never "every item ok"
-        stopped = runner.stopped or runner.online_stopped
+        stopped = runner.stopped or runner.online_stopped or runner.halt
         if stopped is None and totals.skipped:
             stopped = f"{totals.skipped:,} items were not answered (skipped): a later run submits them again"
         if open_batches or totals.submitted:
@@ -189,6 +198,8 @@ class BatchRunner:
         self.collected: set[str] = set()  # items answered by batches this run collected (not "reused")
         self._walked = False  # the job was walked once: later walks count nothing twice
         self.stuck: set[str] = set()  # intents no provider of the job can reach now: not waited for
+        self.halt: str | None = None  # why waiting cannot go on (a refused key, no answer for long)
+        self.reached = time.monotonic()  # when the Batch API last answered
         self._clients: dict[Provider, Client] = {}
         self._providers = (job.provider, *(t.provider for t in job.tasks))
 
@@ -201,10 +212,13 @@ class BatchRunner:
             else:
                 await self.submit()
                 await self.send_online()
-            while (self.options.wait or self.cancel) and self._reachable():
+            while (self.options.wait or self.cancel) and not self.halt and self._reachable():
                 self._show_open()
                 await asyncio.sleep(self.options.poll)
                 await self.settle()
+                silent = time.monotonic() - self.reached
+                if silent > self.job.limits.patience:
+                    self.halt = f"no answer from the Batch API for {silent:.0f} s (limits.patience); run again later"
                 if self.cancel:
                     await self.cancel_open()  # a batch found again after a crash is cancelled too
                 else:
@@ -238,7 +252,12 @@ class BatchRunner:
         for delay in (*RETRY_DELAYS, None):
             self.sent += 1
             outcome = await client.call(method, path, **kwargs)
-            if isinstance(outcome, Answer) or not outcome.transient or outcome.status == 401:
+            if isinstance(outcome, Answer):
+                self.reached = time.monotonic()
+                return outcome
+            if outcome.status in (401, 403) or outcome.out_of_quota:  # only the user can mend these
+                self.halt = f"the Batch API refused the key: {outcome.describe()}"
+            if not outcome.transient or outcome.status == 401:
                 return outcome
             if not retry or delay is None:
                 return outcome
@@ -287,7 +306,7 @@ class BatchRunner:
                 else:
                     self._warn(row, f"could not be polled ({answer.describe()}); the next poll tries again")
                 continue
-            if (answer.data.get("metadata") or {}).get("batchgpt_intent", row.intent) != row.intent:
+            if _dict(answer.data.get("metadata")).get("batchgpt_intent", row.intent) != row.intent:
                 self._give_up(
                     row, f"not answered: batch {row.batch_id} is now another batch (the server reused its id)"
                 )
@@ -311,12 +330,16 @@ class BatchRunner:
             answer = await self._call(client, "GET", "/batches", params=query)
             if isinstance(answer, Failure):
                 return _UNKNOWN
-            page = answer.data.get("data") or []
+            page = (
+                [b for b in answer.data.get("data") or [] if isinstance(b, dict)]
+                if isinstance(answer.data.get("data"), list)
+                else []
+            )
             for found in page:
-                if isinstance(found, dict) and (found.get("metadata") or {}).get("batchgpt_intent") == row.intent:
+                if _dict(found.get("metadata")).get("batchgpt_intent") == row.intent:
                     log.info("found batch %s, which an earlier run created but did not record", found.get("id"))
                     return found
-            oldest = min((b.get("created_at") or 0 for b in page if isinstance(b, dict)), default=0)
+            oldest = min((_when(b.get("created_at")) or 0 for b in page), default=0)
             if not answer.data.get("has_more") or not page or oldest < row.created - 3600:
                 return None
             after = str(page[-1].get("id"))
@@ -324,17 +347,19 @@ class BatchRunner:
 
     def _update(self, row: BatchRow, data: dict[str, Any]) -> BatchRow:
         """Keep what the API says of the batch."""
-        counts = data.get("request_counts")
-        status = str(data.get("status") or row.status)
-        ends = next(
-            (data[k] for k in ("completed_at", "failed_at", "expired_at", "cancelled_at", "expires_at") if data.get(k)),
-            None,
-        )
+        counts = _dict(data.get("request_counts"))
+        given = data.get("status")
+        status = given if isinstance(given, str) and given else row.status
+        keys = ("completed_at", "failed_at", "expired_at", "cancelled_at", "expires_at")
+        ends = next((_when(data[k]) for k in keys if _when(data.get(k))), None)
+        ident = data.get("id")
         row = replace(
             row,
-            batch_id=str(data.get("id") or row.batch_id),
+            batch_id=ident if isinstance(ident, str) and ident else row.batch_id,
             status=status,
-            counts=None if counts is None else _json(counts),
+            counts=_json({k: _whole(counts.get(k)) for k in ("total", "completed", "failed")})
+            if counts
+            else row.counts,
             ends=ends,
         )
         self.store.update_batch(row.intent, batch_id=row.batch_id, status=status, counts=row.counts, ends=ends)
@@ -358,26 +383,41 @@ class BatchRunner:
         for key in ("output_file_id", "error_file_id"):
             if data.get(key):
                 name = key.split("_")[0]
-                path = self.folder / f"{row.batch_id}-{name}.jsonl"
+                path = self.folder / f"{file_stem(str(row.batch_id))}-{name}.jsonl"  # the server names no path
                 self.sent += 1
                 failure = await client.download(f"/files/{data[key]}/content", path)
+                if failure is not None and failure.status == 404 and failure.type:
+                    self._give_up(row, f"not answered: the provider no longer has batch {row.batch_id}'s {name} file")
+                    return
                 if failure is not None:
                     self._warn(
                         row, f"its {name} file could not be downloaded ({failure.describe()}); trying again later"
                     )
                     return
                 downloaded.append((name, path))
+        completed = _whole(_dict(data.get("request_counts")).get("completed"))
+        found = sum(1 for outcome in _lines(row, downloaded[:1] if data.get("output_file_id") else []) if outcome.body)
+        if found < completed:  # never collect (and pay again for) answers a broken download lost
+            self._warn(
+                row, f"its output file holds {found} answers, the batch {completed}: not collected; trying again"
+            )
+            for _, path in downloaded:
+                path.unlink()
+            return
         problems = _validation_errors(data) if row.status == "failed" else []
         ignored = 0
         cost = 0.0
+        answered: set[str] = set()
         for outcome in _lines(row, downloaded):
             known = waiting.get(outcome.custom_id)
             request = requests.get(outcome.custom_id) if known else None
             if known is not None and request is None:
                 request = _stand_in(known, row)
-            if known is None or request is None or request.hash != known.hash:
-                ignored += 1
+            if known is None or request is None or request.hash != known.hash or outcome.custom_id in answered:
+                ignored += 1  # changed since, unknown, or answered already (an error line never undoes an answer)
                 continue
+            if outcome.body is not None:
+                answered.add(outcome.custom_id)
             cost += self._record(row, request, outcome, known.attempts)
         for line, code, message in problems:
             self._refused(row, line, code, message, waiting, requests)
@@ -425,6 +465,8 @@ class BatchRunner:
             self._mark(request, "skipped", f"not answered: {failure.message}", submissions, final=False)
         else:
             self.retries[f"HTTP {failure.status}" if failure.status else failure.cause] += failure.transient
+            if not failure.transient:
+                self.held.add(request.id)  # answered for good in this run: not sent again by it (--retry-failed)
             self._mark(
                 request,
                 "error",
@@ -476,8 +518,7 @@ class BatchRunner:
                 "batch", message=f"item {item.id!r} (task {request.task}): {error}", level=logging.WARNING
             )
             self._mark(request, "error", error, item.attempts, transient=line is None)
-            if line is None:
-                self.held.add(item.id)
+            self.held.add(item.id)
 
     def _release(self, row: BatchRow, problems: list[tuple[int | None, str, str]]) -> None:
         """The items an ended batch answered nothing for."""
@@ -549,8 +590,7 @@ class BatchRunner:
     def _worst(self, request: Request) -> float | None:
         if self.budget_left is None:
             return 0.0
-        worst = self.estimator.worst_cost(request)
-        return None if worst is None else worst * BATCH_DISCOUNT
+        return batch_worst(self.estimator, request)
 
     async def _send(self, key: PartKey, fill: PartFill, part: _PartFile) -> None:
         """Hold a full file against the budget, record the intent, upload it and create its batch."""
@@ -599,7 +639,7 @@ class BatchRunner:
         if fill.worst_usd > self.budget_left + 1e-12:
             limit = self.job.budget_usd or 0.0
             self.stopped = (
-                f"budget of ${limit:.4f} reached: ${limit - self.budget_left:.6f} "
+                f"budget of ${limit:.6g} reached: ${limit - self.budget_left:.6f} "
                 f"is held by files submitted, and the next file of {fill.lines:,} requests could cost "
                 f"${fill.worst_usd:.6f}"
             )
@@ -632,6 +672,9 @@ class BatchRunner:
             else:
                 self._not_submitted(row, created, "create its batch")
             return
+        if not isinstance(created.data.get("id"), str) or not created.data["id"]:
+            self._warn(row, "was created without an id in the answer; the next run looks for it by its intent")
+            return
         row = self._update(row, created.data)
         self.progress.log(
             "batch",
@@ -639,10 +682,22 @@ class BatchRunner:
         )
 
     def _not_submitted(self, row: BatchRow, failure: Failure, step: str) -> None:
-        """Uploading or creating failed (and nothing was created): the items leave the intent,
-        `skipped`, for a later run; never an item's failure, which would be the request's fault."""
-        self.stopped = f"could not {step} ({failure.describe()}); a later run submits its items"
-        self._give_up(row, f"not submitted: {self.stopped}")
+        """Uploading or creating failed, and nothing was created. The network or the server
+        failing stops submitting (items `skipped`, for a later run); a file the server no longer
+        has (404) is submitted again by a later run; a refusal of this file (another 4xx: a model
+        the Batch API does not take, say) fails its items, and the other files go on."""
+        if failure.transient:
+            self.stopped = f"could not {step} ({failure.describe()}); a later run submits its items"
+            self._give_up(row, f"not submitted: {self.stopped}")
+        elif failure.status == 404:
+            self._give_up(row, f"not submitted: could not {step} ({failure.describe()}); a later run submits them")
+        else:
+            error = f"the Batch API refused its file: {failure.describe()}"
+            self._warn(row, error)
+            self.store.release(row.intent, "error", error, transient=False)
+            self.store.update_batch(row.intent, status="refused", collected=True, message=error)
+            if self.budget_left is not None:
+                self.budget_left += row.worst_usd or 0.0
 
     def _give_up(self, row: BatchRow, error: str) -> None:
         """A batch that will never answer (never created, or lost): its items are `skipped` and
@@ -806,7 +861,9 @@ def _lines(row: BatchRow, downloaded: list[tuple[str, Path]]) -> Iterator[LineOu
 def _validation_errors(data: dict[str, Any]) -> list[tuple[int | None, str, str]]:
     """(line, code, message) of each problem a failed batch reports; line None: the whole file."""
     found = []
-    for error in (data.get("errors") or {}).get("data") or []:
+    errors = data.get("errors")
+    listed = errors if isinstance(errors, list) else _dict(errors).get("data")
+    for error in listed if isinstance(listed, list) else []:
         if isinstance(error, dict):
             line = error.get("line")
             found.append(
@@ -830,5 +887,23 @@ def _counts(row: BatchRow) -> str:
 
 
 def _summary(data: dict[str, Any]) -> str:
-    counts = data.get("request_counts") or {}
-    return f"{counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed of {counts.get('total', 0)}"
+    counts = _dict(data.get("request_counts"))
+    return (
+        f"{_whole(counts.get('completed'))} completed, {_whole(counts.get('failed'))} failed "
+        f"of {_whole(counts.get('total'))}"
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A field the API documents as an object; anything else reads as empty (a server's oddity)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _whole(value: Any) -> int:
+    """A count the API documents as a whole number; anything else counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _when(value: Any) -> float | None:
+    """A timestamp (epoch seconds) the API documents as a number; anything else is unknown."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -188,6 +188,11 @@ class BatchAPI:
         if len(metadata) > 16 or any(len(str(k)) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
             return _error(400, "Metadata: at most 16 pairs, keys of 64 and values of 512 characters.", None)
         lines, errors = self._validate(stored.data, endpoint)
+        models = {str(line["body"].get("model")) for _, line, _ in lines}
+        if models & set(self.server.config.batch_refused_models):
+            return _error(
+                400, f"The model {sorted(models)[0]} is not supported by the Batch API.", "model_not_supported"
+            )
         batch = Batch(
             self._new_id("batch"),
             stored.id,

@@ -77,6 +77,7 @@ class Config:
     batch_create_delay: float = 0.0  # seconds the answer to a batch's creation waits after it exists
     batch_create_errors: int = 0  # the next N creations answer 500 (and create nothing)
     batch_list_errors: int = 0  # the next N lists of batches answer 500
+    batch_refused_models: tuple[str, ...] = ()  # models the Batch API refuses (400 at creation)
 
 
 @dataclass

@@ -46,13 +46,16 @@ class Price:
     source: str = "genai-prices"
 
     def cost(self, prompt: int, completion: int, cached: int = 0, batch: bool = False) -> float | None:
-        if batch:
-            if self.batch_input is None:
-                return None
-            return (prompt * self.batch_input + completion * (self.batch_output or 0.0)) / _MILLION
         cached = min(cached, prompt) if self.cached_input is not None else 0
         cached_price = self.cached_input or 0.0
-        return ((prompt - cached) * self.input + cached * cached_price + completion * self.output) / _MILLION
+        prompt_cost = (prompt - cached) * self.input + cached * cached_price
+        if batch:  # the batch prices scale the online ones, cached input included
+            if self.batch_input is None:
+                return None
+            prompt_cost *= self.batch_input / self.input if self.input else 0.0
+            output_price = self.batch_output if self.batch_output is not None else self.output * BATCH_DISCOUNT
+            return (prompt_cost + completion * output_price) / _MILLION
+        return (prompt_cost + completion * self.output) / _MILLION
 
 
 # Prices of what is not billed per token; genai-prices lists dall-e-3 not at all and tts-1 and

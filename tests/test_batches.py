@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -454,17 +455,29 @@ def test_cancel_never_creates_a_batch(cli, server, write_job, tmp_path):
     assert not server.batch.batches and results(tmp_path)["status"].tolist() == ["skipped"]
 
 
-def test_a_refused_creation_skips_its_items_for_a_later_run(cli, server, write_job, tmp_path):
+def test_a_file_the_server_lost_before_its_batch_was_made_is_submitted_again(cli, server, write_job, tmp_path):
     path = write_job(chat_job(["one"], mode="batch"))
     server.config.batch_create_errors = 1
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, not created
     server.batch.files.clear()  # as a restarted server: the creation is refused, 404 no such file
-    refused = cli("run", str(path))
-    assert refused.exit_code == 3, refused.output
-    assert "could not create its batch (HTTP 404" in refused.output and "a later run submits" in refused.output
-    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
-    assert db.execute("SELECT status FROM items").fetchall() == [("skipped",)]  # not an error in the request
-    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED and len(server.batch.batches) == 1
+    again = cli("run", str(path))
+    assert again.exit_code == EXIT_SUBMITTED, again.output
+    assert "could not create its batch (HTTP 404" in again.output and len(server.batch.batches) == 1
+    assert cli("run", str(path)).exit_code == 0  # never an item's error: answered in the end
+
+
+def test_a_file_the_batch_api_refuses_fails_its_items_and_the_others_go_on(cli, server, write_job, tmp_path):
+    job = chat_job(["one"], mode="batch")
+    job["tasks"].append({"type": "chat", "name": "odd", "model": "gpt-4.1", "items": [{"id": "o", "prompt": "x"}]})
+    server.config.batch_refused_models = ("gpt-4.1",)
+    path = write_job(job)
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED and "the Batch API refused its file: HTTP 400" in first.output
+    done = cli("run", str(path))
+    assert done.exit_code == 1, done.output
+    frame = results(tmp_path)
+    assert frame["status"].to_dict() == {"p0": "ok", "o": "error"}
+    assert "not supported by the Batch API" in frame.loc["o", "error"]
 
 
 def test_an_answer_for_an_item_removed_meanwhile_is_kept(cli, server, write_job, tmp_path):
@@ -512,3 +525,104 @@ def test_items_sent_online_spend_what_the_batch_files_left_of_the_budget(cli, se
     assert first.exit_code == EXIT_SUBMITTED, first.output
     assert [s.path for s in server.seen if "audio" in s.path] == []
     assert "budget" in first.output
+
+
+# Regressions from a second attack on batch mode.
+
+
+def _ended(server: MockServer) -> Any:
+    """The one batch, ended now (its files written) but not yet collected."""
+    [batch] = server.batch.batches.values()
+    batch.created -= 10**6
+    server.batch.describe(batch)
+    return batch
+
+
+def test_an_output_file_the_provider_no_longer_has_is_given_up_and_resubmitted(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_delay = 10**5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    del server.batch.files[_ended(server).output_file_id]
+    lost = cli("run", str(path))
+    assert lost.exit_code == EXIT_SUBMITTED and "no longer has" in lost.output
+    assert len(server.batch.batches) == 2
+    server.config.batch_delay = 0
+    assert cli("run", str(path)).exit_code == 0
+
+
+def test_an_output_file_with_fewer_answers_than_the_batch_completed_is_not_collected(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"], mode="batch"))
+    server.config.batch_delay = 10**5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    stored = server.batch.files[_ended(server).output_file_id]
+    good, stored.data = stored.data, b"<html>502 Bad Gateway</html>"
+    broken = cli("run", str(path))
+    assert broken.exit_code == EXIT_SUBMITTED and "holds 0 answers, the batch 2" in broken.output
+    assert len(uploads(server)) == 1 and items_in_store(tmp_path) == {"p0": "submitted", "p1": "submitted"}
+    stored.data = good
+    assert cli("run", str(path)).exit_code == 0 and len(uploads(server)) == 1  # paid once
+
+
+def test_an_error_line_never_undoes_an_answer_for_the_same_item(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_delay = 10**5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    batch = _ended(server)
+    error = {"status_code": 400, "body": {"error": {"message": "late refusal", "code": "x"}}}
+    line = json.dumps({"id": "r", "custom_id": "p0", "response": error, "error": None}).encode() + b"\n"
+    server.batch.files["file-extra"] = replace(server.batch.files[batch.output_file_id], id="file-extra", data=line)
+    batch.error_file_id = "file-extra"
+    assert cli("run", str(path)).exit_code == 0
+    assert results(tmp_path).loc["p0", "status"] == "ok"
+
+
+def test_a_creation_answered_without_an_id_is_found_by_its_intent_not_made_again(cli, server, write_job, monkeypatch):
+    path = write_job(chat_job(["one"], mode="batch"))
+    describe = server.batch.describe
+
+    def without_id(batch: Any, advance: bool = True) -> dict[str, Any]:
+        answer = describe(batch, advance)
+        return answer if advance else {k: v for k, v in answer.items() if k != "id"}
+
+    monkeypatch.setattr(server.batch, "describe", without_id)
+    first = cli("run", str(path))
+    assert first.exit_code == EXIT_SUBMITTED and "without an id" in first.output
+    assert cli("run", str(path)).exit_code == 0 and len(server.batch.batches) == 1
+
+
+def test_odd_batch_objects_never_crash_a_run(cli, server, write_job, monkeypatch):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_delay = 10**5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    describe = server.batch.describe
+    odd = {"metadata": "oops", "request_counts": [1, 2], "errors": [], "expires_at": "tomorrow"}
+    monkeypatch.setattr(server.batch, "describe", lambda batch, advance=True: {**describe(batch, advance), **odd})
+    result = cli("run", str(path))
+    assert result.exit_code == EXIT_SUBMITTED, result.output
+    assert cli("batches", str(path)).exit_code == 0
+
+
+def test_wait_stops_when_the_key_is_refused(cli, server, write_job, monkeypatch):
+    path = write_job(chat_job(["one"], mode="batch"))
+    server.config.batch_delay = 10**5
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000000000")
+    refused = cli("run", str(path), "--wait", "--poll", "0")
+    assert refused.exit_code == EXIT_SUBMITTED and "refused the key" in refused.output
+
+
+def test_retry_failed_in_batch_mode_ends(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["BAD one"], mode="batch"))
+    faults(server, "400:match=BAD")
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    assert cli("run", str(path)).exit_code == 1
+    assert cli("run", str(path), "--retry-failed").exit_code == EXIT_SUBMITTED  # sent again, as asked
+    assert cli("run", str(path), "--retry-failed").exit_code == 1  # collected: not sent again by the same run
+
+
+def test_the_budget_holds_a_file_at_its_listed_batch_price(cli, server, write_job, tmp_path):
+    job = chat_job(["one"], mode="batch", budget_usd=0.000015)
+    job["defaults"]["max_tokens"] = 10
+    job["pricing"] = {"gpt-4o-mini": {"input": 1, "output": 1, "batch_input": 1, "batch_output": 1}}
+    first = cli("run", str(write_job(job)))  # worst case ~$0.000019 at full price; half of it would fit
+    assert first.exit_code == 3 and "budget" in first.output and not uploads(server)

@@ -63,3 +63,10 @@ def test_unit_prices_come_from_the_jobs_pricing_first():
     assert pricing.unit_price("my-image", "free") == 0.0
     assert pricing.unit_price("dall-e-3", "images", size="1792x1024", quality="hd") == 0.12
     assert pricing.unit_price("nobody-knows", "minutes") is None
+
+
+def test_batch_prices_scale_cached_input_too():
+    pricing = Pricing()
+    online = pricing.charge("tokens", "gpt-5", {}, 10_000, 100, cached=8_000)
+    batch = pricing.charge("tokens", "gpt-5", {}, 10_000, 100, cached=8_000, batch=True)
+    assert batch == pytest.approx(online / 2)  # gpt-5's batch prices are half, cached input too
