@@ -42,8 +42,8 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
 from .provider import api_key, identity
 from .records import Failure, Pack, Provider, Request, Result, shown_url
-from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job, summarize
-from .store import ANSWERED, SEND, BatchRow, Store, WaitingItem
+from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job, summarize, system_messages
+from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
 
@@ -56,6 +56,7 @@ RETRY_DELAYS = (1.0, 4.0)  # seconds before each retry of a call to the files an
 LIST_PAGES = 20  # batches listed (100 a page) when looking for one a killed run created
 COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows with them, ~1 KB each)
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
+HELD = "held"  # an item this run does not send (cancelled, failed for good here, or out of retries)
 
 
 def batch_worst(estimator: Estimator, request: Request) -> float | None:
@@ -556,7 +557,12 @@ class BatchRunner:
             if not batchable(request):
                 self.online_items += not again
                 continue
-            if not self._enrol(request, again):
+            if request.turns:  # a conversation: its next turn, once the one before it is answered
+                turn = self._next_turn(request, again)
+                if turn is None:
+                    continue
+                request = turn
+            elif self._enrolled(request, again) != SEND:
                 continue
             line = input_line(request)
             key, fill, full = splitter.add(request, len(line), self._worst(request))
@@ -569,23 +575,47 @@ class BatchRunner:
             await self._send(key, fill, writing.pop(fill.number))
         self.store.commit()
 
-    def _enrol(self, request: Request, again: bool) -> bool:
-        """Whether the request goes into a file now (`again`: on a later walk of this run)."""
+    def _enrolled(self, request: Request, again: bool) -> str:
+        """Enrol a request in this run: SEND (it goes into a file now), ANSWERED, WAITING (in an
+        open batch), or HELD (not sent by this run). `again`: on a later walk of this run."""
         item = request.id
         if item in self.held or (again and self.resubmitted[item] >= self.job.limits.max_retries):
             self.store.keep(self.run_id, self.job.name, request)
-            return False
+            return HELD
         found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
         if found != SEND:
             if found == ANSWERED and not again and request.id not in self.collected:
                 self.progress.reuse()
-            return False
+            return found
         if again:
             self.resubmitted[item] += 1
         if self.stopped:
             self.store.record(self.job.name, _skipped(request, f"not submitted: {self.stopped}"))
-            return False
-        return True
+            return HELD
+        return SEND
+
+    def _next_turn(self, conversation: Request, again: bool) -> Request | None:
+        """The conversation's first turn not answered yet, when it is to be sent now; the turns
+        before it are enrolled as answered (their stored answers make its history), and after a
+        turn that failed for good the rest are `skipped`. A batch round answers one turn a chain."""
+        history = system_messages(conversation)
+        broken: str | None = None
+        for n, said in enumerate(conversation.turns, 1):
+            turn = jobs.turn_request(conversation, n, history)
+            if broken:
+                self.store.skip(self.run_id, self.job.name, turn, f"not sent: {broken}")
+                continue
+            state = self._enrolled(turn, again)
+            if state == SEND:
+                return turn
+            if state == WAITING:
+                return None
+            answer = self.store.answer(self.job.name, turn.id)
+            if answer is None:  # failed, or not answered and held by this run: a later run resumes here
+                broken = f"turn {n} did not succeed"
+                continue
+            history += [{"role": "user", "content": said}, {"role": "assistant", "content": str(answer)}]
+        return None
 
     def _worst(self, request: Request) -> float | None:
         if self.budget_left is None:

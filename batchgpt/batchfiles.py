@@ -25,9 +25,8 @@ _NOT_IN_BATCHES = ("stream", "stream_options")  # the Batch API answers whole; i
 
 
 def batchable(request: Request) -> bool:
-    """Whether the Batch API takes this request: not speech and transcription (it has no such
-    endpoints), nor a conversation (each turn waits for the answer before it)."""
-    return request.type not in ONLINE_ONLY and not request.turns
+    """Whether the Batch API takes this request (speech and transcription it does not)."""
+    return request.type not in ONLINE_ONLY
 
 
 def line_url(provider: Provider, endpoint: str) -> str:

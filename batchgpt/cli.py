@@ -213,7 +213,7 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
     if summary.online_items:
         click.echo(
             f"{summary.online_items:,} item{'s' * (summary.online_items != 1)} the Batch API does not "
-            "take (speech, transcription, conversations) ran online",
+            "take (speech, transcription) ran online",
             err=True,
         )
     if summary.submitted or summary.batches_open:

@@ -309,22 +309,11 @@ class Engine:
         included) and committed as it is answered. A turn answered by an earlier run is never sent
         again: its stored answer continues the history. The chain stops at its first failed turn;
         the turns after it are `skipped`."""
-        history = [m for m in conversation.body["messages"] if m.get("role") == "system"]
+        history = system_messages(conversation)
         broken: str | None = None
         for n, said in enumerate(conversation.turns, 1):
             user = {"role": "user", "content": said}
-            body = {**conversation.body, "messages": [*history, user]}
-            payload = dump(body)
-            turn = replace(
-                conversation,
-                id=f"{conversation.id}#{n}",
-                seq=conversation.seq + n - 1,
-                body=body,
-                payload=payload,
-                hash=jobs.request_hash(conversation.endpoint, payload),
-                turns=(),
-                turn=n,
-            )
+            turn = jobs.turn_request(conversation, n, history)
             if broken or self.stopped:
                 self.store.skip(self.run_id, self.job.name, turn, f"not sent: {broken or self.stopped}")
                 self._commit_soon()
@@ -601,6 +590,11 @@ class _Tries:
     failing_since: float | None = None  # when its first unanswered attempt started
     held: bool = False  # its worst case is reserved in the budget
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
+
+
+def system_messages(conversation: Request) -> list[dict[str, Any]]:
+    """Where a conversation's history starts: its system message, if any."""
+    return [m for m in conversation.body["messages"] if m.get("role") == "system"]
 
 
 def answer_results(

@@ -209,7 +209,7 @@ def test_speech_runs_online_in_the_same_run_and_the_summary_says_so(cli, server,
     path = write_job(job)
     first = cli("run", str(path))
     assert first.exit_code == EXIT_SUBMITTED, first.output
-    assert "1 item the Batch API does not take (speech, transcription, conversations) ran online" in first.output
+    assert "1 item the Batch API does not take (speech, transcription) ran online" in first.output
     assert [s.path for s in server.seen if "audio" in s.path] == ["/v1/audio/speech"]
     assert [[line["custom_id"] for line in lines] for lines in uploads(server)] == [["p0"]]
     done = cli("run", str(path))

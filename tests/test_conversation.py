@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -103,11 +104,31 @@ def test_the_dry_run_counts_the_growing_history(cli, write_job):
     assert prompt >= 100 * (1 + 2 + 3)  # every earlier answer, at its worst, is in the later prompts
 
 
-def test_in_batch_mode_conversations_run_online(cli, server, write_job, tmp_path):
+def test_in_batch_mode_each_round_answers_the_next_turn_of_every_chain(cli, server, write_job, tmp_path):
     job = conversation_job()
-    job["tasks"].append({"type": "chat", "name": "plain", "items": [{"id": "p", "prompt": "hi"}]})
+    job["tasks"][0]["items"].append({"id": "short", "turns": ["Hi.", "Bye."]})
     path = write_job({**job, "mode": "batch"})
-    first = cli("run", str(path))
-    assert first.exit_code == EXIT_SUBMITTED, first.output
-    assert len([s for s in server.seen if s.path.endswith("/chat/completions")]) == 4
-    assert cli("run", str(path)).exit_code == 0
+    codes = [cli("run", str(path)).exit_code for _ in range(5)]
+    assert codes == [EXIT_SUBMITTED] * 4 + [0]  # turn 1 of both, 2 of both, 3, 4; then collected
+    files = [f for f in server.batch.files.values() if f.purpose == "batch"]
+    assert [[json.loads(line)["custom_id"] for line in f.data.splitlines()] for f in files] == [
+        ["story#1", "short#1"],
+        ["story#2", "short#2"],
+        ["story#3"],
+        ["story#4"],
+    ]
+    last = json.loads(files[-1].data.splitlines()[0])["body"]["messages"]
+    assert [m["role"] for m in last] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert last[2]["content"] == f"Echo: {TURNS[0]}"
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame["id"].tolist() == ["story#1", "story#2", "story#3", "story#4", "short#1", "short#2"]
+    assert set(frame["status"]) == {"ok"} and set(frame["mode"]) == {"batch"}

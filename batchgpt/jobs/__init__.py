@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .build import build_request, dump, request_hash, requests
+from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
 from .items import check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
@@ -38,6 +38,7 @@ __all__ = [
     "Task",
     "build_request",
     "request_hash",
+    "turn_request",
     "dump",
     "load",
     "requests",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,24 @@ def requests(job: Job) -> Iterator[Request]:
         request = build_request(item, seq)
         seq += max(1, len(request.turns))
         yield request
+
+
+def turn_request(conversation: Request, n: int, history: list[dict[str, Any]]) -> Request:
+    """Turn `n` (from 1) of a conversation: its user message after `history` (the system message,
+    and the earlier turns with their answers). Its id is `<item id>#<n>`, its place in the job
+    the conversation's plus n - 1."""
+    body = {**conversation.body, "messages": [*history, {"role": "user", "content": conversation.turns[n - 1]}]}
+    payload = dump(body)
+    return replace(
+        conversation,
+        id=f"{conversation.id}#{n}",
+        seq=conversation.seq + n - 1,
+        body=body,
+        payload=payload,
+        hash=request_hash(conversation.endpoint, payload),
+        turns=(),
+        turn=n,
+    )
 
 
 def request_hash(endpoint: str, payload: bytes) -> str:
