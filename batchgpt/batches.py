@@ -452,6 +452,7 @@ class BatchRunner:
                     else r
                     for r in results
                 ]
+                self.held |= {r.id for r in results if r.status == "error"}  # paid once a run, at most
                 for result in results:
                     self.store.record(self.job.name, result)
                     self.progress.update(result)

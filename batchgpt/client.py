@@ -372,6 +372,8 @@ async def _read_stream(
     ends without `[DONE]` is malformed (it may have been cut short), and so is an event that is not
     a JSON object."""
     parts: list[str] = []
+    refusal: list[str] = []  # a refusal streams in deltas of its own
+    finish = None
     usage = None
     ttft = None
     chat = True
@@ -411,6 +413,9 @@ async def _read_stream(
             delta = choice.get("delta")
             text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
             chat = isinstance(delta, dict)
+            finish = choice.get("finish_reason") or finish
+            if isinstance(delta, dict) and isinstance(delta.get("refusal"), str):
+                refusal.append(delta["refusal"])
             if text:
                 if not isinstance(text, str):
                     return Failure("malformed", "a stream delta is not text", response.status, headers=headers)
@@ -423,8 +428,12 @@ async def _read_stream(
     except UnicodeDecodeError:
         return Failure("malformed", "the stream holds half a character", response.status, headers=headers)
     text = redact.text(text)  # a secret may also have been split between two events
-    choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
-    return Answer(response.status, headers, {"choices": [choice], "usage": redact.tree(usage)}, ttft)
+    message = {"role": "assistant", "content": None if refusal and not text else text}
+    if refusal:
+        message["refusal"] = redact.text("".join(refusal))
+    answer: dict[str, Any] = {"message": message} if chat else {"text": text}
+    answer["finish_reason"] = finish
+    return Answer(response.status, headers, {"choices": [answer], "usage": redact.tree(usage)}, ttft)
 
 
 def _response_event(

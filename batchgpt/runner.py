@@ -667,18 +667,22 @@ def answer_results(
 def _added(before: Result, after: Result) -> Result:
     """A re-asked answer's row: the new answer, with every attempt's tokens and cost added up."""
 
-    def total(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else a + b
+    def tokens(a: int | None, b: int | None) -> int | None:
+        return None if a is None and b is None else (a or 0) + (b or 0)
 
+    # A re-ask that got no answer (a transport error, a stop) adds nothing; what was paid stays.
+    unpriced = after.status == "ok" and after.cost_usd is None  # answered, but no price known
+    cost = None if unpriced or before.cost_usd is None else before.cost_usd + (after.cost_usd or 0.0)
+    latency = None if before.latency_s is None else round(before.latency_s + (after.latency_s or 0.0), 4)
     return replace(
         after,
-        prompt_tokens=total(before.prompt_tokens, after.prompt_tokens),  # type: ignore[arg-type]
-        completion_tokens=total(before.completion_tokens, after.completion_tokens),  # type: ignore[arg-type]
-        cost_usd=total(before.cost_usd, after.cost_usd),
+        prompt_tokens=tokens(before.prompt_tokens, after.prompt_tokens),
+        completion_tokens=tokens(before.completion_tokens, after.completion_tokens),
+        cost_usd=cost,
         cached_tokens=before.cached_tokens + after.cached_tokens,
         reasoning_tokens=before.reasoning_tokens + after.reasoning_tokens,
         attempts=before.attempts + after.attempts,
-        latency_s=total(before.latency_s, after.latency_s),
+        latency_s=latency,
     )
 
 

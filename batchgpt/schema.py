@@ -80,7 +80,7 @@ def pointer(path: Sequence[str | int]) -> str:
 def kept_key(path: JsonPath, message: str, keep: Any) -> bool:
     """Whether an error is an item's unknown key that a task's `keep:` (a list of names, or
     "all") copies into its result row instead: not an error then."""
-    if not (path and message.startswith("unknown key")):
+    if not (path and (message.startswith("unknown key") or message.endswith("is not allowed here"))):
         return False
     return keep == "all" or (isinstance(keep, (list, tuple)) and path[-1] in keep)
 

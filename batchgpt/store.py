@@ -116,8 +116,12 @@ MIGRATIONS = (
     """,
     # 6: the item fields a task's `keep:` copies into its result row, as a JSON object
     "ALTER TABLE items ADD COLUMN kept TEXT;",
-    # 7: structured outputs: how many times an answer was asked again to match its schema
-    "ALTER TABLE items ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;",
+    # 7: structured outputs: how many times an answer was asked again to match its schema, and
+    # the answer's top-level fields (`columns: true`), written as columns the way kept fields are
+    """
+    ALTER TABLE items ADD COLUMN reasks INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE items ADD COLUMN fields TEXT;
+    """,
     # 8: a conversation's turn (1, 2, ...): each turn is a row of its own, `<item id>#<turn>`
     "ALTER TABLE items ADD COLUMN turn INTEGER;",
 )
@@ -398,7 +402,7 @@ class Store:
                                    THEN items.attempts ELSE 0 END,
                    transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
-                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL""",
+                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL""",
             (
                 job,
                 request.id,
@@ -425,8 +429,7 @@ class Store:
         self._db.execute(
             """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?,
-                   kept = CASE WHEN ? IS NULL THEN kept ELSE json_patch(COALESCE(kept, '{}'), ?) END
+                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?
                WHERE job = ? AND id = ?""",
             (
                 result.status,
@@ -447,7 +450,6 @@ class Store:
                 result.mode,
                 result.reasks,
                 fields,
-                fields,
                 job,
                 result.id,
             ),
@@ -457,31 +459,37 @@ class Store:
         """The run's items in input order, streamed."""
         self.commit()
         cursor = self._db.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept FROM items "
+            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept, fields FROM items "
             "WHERE job = ? AND run_id = ? ORDER BY seq",
             (job, run_id),
         )
-        names = RESULT_COLUMNS + ("output_json", "kept")
+        names = RESULT_COLUMNS + ("output_json", "kept", "fields")
         while rows := cursor.fetchmany(batch):
             for row in rows:
                 record = dict(zip(names, row, strict=True))
                 record["output"] = _decode(record["output"], record.pop("output_json"))
                 if record["details"] is not None:
                     record["details"] = json.loads(record["details"])
-                record["kept"] = json.loads(record["kept"]) if record["kept"] else {}
+                kept = json.loads(record["kept"]) if record["kept"] else {}
+                fields = record.pop("fields")
+                record["kept"] = {**kept, **json.loads(fields)} if fields else kept
                 yield record
 
     def kept_columns(self, job: str, run_id: int) -> list[tuple[str, str]]:
         """The kept fields of the run's items, in the order they first appear, each with the
         kind its values share: integer, real, text, boolean, or mixed (for JSON text)."""
         self.commit()
-        rows = self._db.execute(
-            """SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
-               FROM items, json_each(items.kept) AS field
-               WHERE items.job = ? AND items.run_id = ? AND items.kept IS NOT NULL
-               GROUP BY field.key, field.type""",
-            (job, run_id),
-        ).fetchall()
+        rows = [
+            row
+            for column in ("kept", "fields")  # item fields kept, then a structured answer's fields
+            for row in self._db.execute(
+                f"""SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
+                    FROM items, json_each(items.{column}) AS field
+                    WHERE items.job = ? AND items.run_id = ? AND items.{column} IS NOT NULL
+                    GROUP BY field.key, field.type""",
+                (job, run_id),
+            ).fetchall()
+        ]
         kinds: dict[str, set[str]] = {}
         first: dict[str, tuple[int, int]] = {}
         for key, kind, seq, place in rows:

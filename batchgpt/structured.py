@@ -120,14 +120,20 @@ def check(schema: Mapping[str, Any], answer: Any) -> tuple[Any, str | None]:
     if not isinstance(answer, str):
         return None, "the answer is not text"
     try:
-        parsed = json.loads(answer)
+        parsed = json.loads(answer, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         return None, f"the answer is not JSON ({exc.msg} at character {exc.pos})"
+    except (ValueError, RecursionError) as exc:  # NaN or Infinity (not JSON), or nested past all sense
+        return None, f"the answer is not JSON ({type(exc).__name__})"
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(parsed))
     if error is None:
         return parsed, None
     where = "/" + "/".join(str(p) for p in error.absolute_path)
     return None, f"at {where}: {error.message}"[:1000]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def reasked(request: Request, answer: str, error: str) -> dict[str, Any]:

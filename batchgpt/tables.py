@@ -39,7 +39,7 @@ REPORT_COLUMNS = [
     "total_tokens",
     "cost_usd",
 ]
-_INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens", "reasks")
+_INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens", "reasks", "turn")
 CHUNK = 5000
 
 

@@ -343,15 +343,22 @@ class Response(TaskType):
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
         status = data.get("status")
-        if status in ("incomplete", "failed", "cancelled"):
+        if status not in (None, "completed"):  # incomplete, failed, cancelled; queued or in_progress (background)
             details = data.get("incomplete_details") or data.get("error") or {}
             reason = details.get("reason") or details.get("message") if isinstance(details, dict) else None
             raise FailedAnswer(f"the response is {status}: {reason or 'no reason given'}", self._usage(data, None))
-        texts = []
+        texts: list[Any] = []
         refused = False
-        for entry in data.get("output") or []:
+        output = data.get("output")
+        if not isinstance(output, list):
+            raise MalformedReply("the answer has no `output` list")
+        for entry in output:
             if isinstance(entry, dict) and entry.get("type") == "message":
-                for part in entry.get("content") or []:
+                content = entry.get("content")
+                if isinstance(content, str):  # some servers answer a message's content as plain text
+                    texts.append(content)
+                    continue
+                for part in content if isinstance(content, list) else []:
                     if isinstance(part, dict) and part.get("type") in ("output_text", "refusal"):
                         refused = refused or part["type"] == "refusal"
                         texts.append(part.get("text") if part["type"] == "output_text" else part.get("refusal"))

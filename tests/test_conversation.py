@@ -132,3 +132,30 @@ def test_in_batch_mode_each_round_answers_the_next_turn_of_every_chain(cli, serv
     frame = pd.read_csv(tmp_path / "out" / "t.csv")
     assert frame["id"].tolist() == ["story#1", "story#2", "story#3", "story#4", "short#1", "short#2"]
     assert set(frame["status"]) == {"ok"} and set(frame["mode"]) == {"batch"}
+
+
+def test_conversation_results_write_to_parquet_with_integer_turns(cli, server, write_job, tmp_path):
+    job = conversation_job(output={"results": "out/t.parquet"})
+    job["output"] = job["tasks"][0].pop("output")
+    assert cli("run", str(write_job(job))).exit_code == 0
+    frame = pd.read_parquet(tmp_path / "out" / "t.parquet")
+    assert frame["turn"].tolist() == [1, 2, 3, 4]
+
+
+def test_a_turn_id_may_not_be_another_items_id(cli, write_job):
+    job = conversation_job()
+    job["tasks"].append({"type": "chat", "name": "plain", "items": [{"id": "story#2", "prompt": "x"}]})
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2 and "duplicate id 'story#2'" in result.output
+
+
+def test_a_jsonl_job_takes_conversations_and_responses(cli, server, tmp_path):
+    lines = [
+        {"type": "conversation", "id": "c", "turns": ["one", "two"], "model": "gpt-4o-mini"},
+        {"type": "response", "id": "r", "input": "three", "model": "gpt-4o-mini"},
+    ]
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = cli("run", str(path))
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "out" / "lines.csv")["id"].tolist() == ["c#1", "c#2", "r"]

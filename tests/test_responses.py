@@ -119,3 +119,8 @@ def test_the_dry_run_counts_instructions_and_messages(cli, write_job):
         return int(row.split("│")[4].strip().replace(",", ""))
 
     assert prompt_tokens(longer.output) - prompt_tokens(short.output) >= 50
+
+
+def test_a_background_response_still_queued_is_an_error_row() -> None:
+    with pytest.raises(FailedAnswer, match="the response is queued"):
+        TASKS["response"].parse({"status": "queued", "output": [], "usage": None})

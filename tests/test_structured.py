@@ -143,8 +143,9 @@ def test_in_batch_mode_a_missed_schema_is_an_error_a_rerun_sends_again(cli, serv
     faults(server, "schema-miss:first=1")
     path = write_job({**structured_job(["Red shoe"]), "mode": "batch"})
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
-    collected = cli("run", str(path))  # collected as a passing error, and sent again at once
-    assert collected.exit_code == EXIT_SUBMITTED, collected.output
+    collected = cli("run", str(path))  # collected as a passing error: paid once a run, not sent again by it
+    assert collected.exit_code == 1 and "a plain rerun sends them again" in collected.output
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
     assert cli("run", str(path)).exit_code == 0
     assert pd.read_csv(tmp_path / "out" / "t.csv")["status"].tolist() == ["ok"]
 
@@ -159,3 +160,65 @@ def test_columns_may_not_take_a_result_columns_name(cli, write_job, name):
     }
     result = cli("validate", str(write_job(structured_job(["x"], schema=schema, columns=True))))
     assert result.exit_code == 2 and f"columns: true would write {name!r}" in result.output
+
+
+def test_a_reask_that_fails_keeps_what_the_first_answer_cost(cli, server, write_job, tmp_path):
+    faults(server, "schema-miss:first=1", "400:first=2")
+    result = cli("run", str(write_job(structured_job(["x"]))))
+    assert result.exit_code == 1
+    row = pd.read_csv(tmp_path / "out" / "t.csv").iloc[0]
+    assert row["status"] == "error" and row["prompt_tokens"] > 0 and row["cost_usd"] > 0
+
+
+def test_columns_survive_a_plain_rerun(cli, server, write_job, tmp_path):
+    path = write_job(structured_job(["Red shoe"], columns=True))
+    assert cli("run", str(path)).exit_code == 0
+    assert cli("run", str(path)).exit_code == 0
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame["name"].tolist() == ["Echo: Red shoe"]
+
+
+def test_nan_and_deep_nesting_are_not_json() -> None:
+    from batchgpt.structured import check
+
+    assert check(PRODUCT, '{"name": NaN}')[1].startswith("the answer is not JSON")
+    assert check(PRODUCT, "[" * 100_000)[1].startswith("the answer is not JSON")
+
+
+def test_a_streamed_structured_answer_cut_short_is_an_error_not_reasked(cli, server, write_job, tmp_path):
+    job = structured_job(["a request long enough to be cut"], stream=True)
+    job["tasks"][0]["items"][0]["max_tokens"] = 3
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 1 and len(server.seen) == 1
+    assert pd.read_csv(tmp_path / "out" / "t.csv")["error"][0].startswith("the answer was cut at max_tokens")
+
+
+def test_keep_all_and_columns_clash_only_on_a_shared_name(cli, write_job, tmp_path):
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    fine = chat_job(["x"])
+    fine["tasks"][0].update({"schema": schema, "columns": True, "keep": "all"})
+    assert cli("validate", str(write_job(fine, "fine.yaml"))).exit_code == 0
+    clash = chat_job(["x"])
+    clash["tasks"][0].update({"schema": schema, "columns": True, "keep": "all"})
+    clash["tasks"][0]["items"][0]["a"] = "mine"
+    result = cli("validate", str(write_job(clash, "clash.yaml")))
+    assert result.exit_code == 2 and "keep: all would copy 'a'" in result.output
+
+
+def test_a_schema_file_that_is_no_object_is_a_problem_not_a_crash(cli, write_job, tmp_path):
+    (tmp_path / "s.json").write_text("[1, 2]")
+    result = cli("validate", str(write_job(structured_job(["x"], schema="s.json", columns=True))))
+    assert result.exit_code == 2 and "a schema is a JSON object" in result.output
+
+
+def test_in_batch_mode_a_schema_miss_is_paid_once_a_run(cli, server, write_job, tmp_path):
+    faults(server, "schema-miss")
+    path = write_job({**structured_job(["x"]), "mode": "batch"})
+    done = cli("run", str(path), "--wait", "--poll", "0")
+    assert done.exit_code == 1, done.output
+    assert len([f for f in server.batch.files.values() if f.purpose == "batch"]) == 1

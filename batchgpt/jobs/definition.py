@@ -71,11 +71,25 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
 
 
 def _check_schema(doc: Any, problems: Problems) -> None:
-    for error_path, message in schema.errors(doc):
-        if _kept_field(doc, error_path, message):
-            continue
+    found = list(schema.errors(doc))
+    kept = [path for path, message in found if _kept_field(doc, path, message)]
+    if kept:  # kept item fields are no errors: check the job without them, so nothing cascades from them
+        found = list(schema.errors(_without(doc, kept)))
+    for error_path, message in found:
         if not problems.blanked(error_path):  # a blank's None: that value is already reported
             problems.refused(error_path, message)
+
+
+def _without(doc: dict[str, Any], paths: list[schema.JsonPath]) -> dict[str, Any]:
+    """The document without the item fields at `paths` (tasks/N/items/M/FIELD), copying only what
+    changes."""
+    tasks = list(doc["tasks"])
+    for _, task_index, _, item_index, name in paths:
+        assert isinstance(task_index, int) and isinstance(item_index, int)
+        task = tasks[task_index] = dict(tasks[task_index])
+        items = task["items"] = list(task["items"])
+        items[item_index] = {k: v for k, v in items[item_index].items() if k != name}
+    return {**doc, "tasks": tasks}
 
 
 def _kept_field(doc: Any, path: schema.JsonPath, message: str) -> bool:
@@ -179,8 +193,11 @@ def _schemas(specs: list[Any], base_dir: Path, problems: Problems) -> dict[int, 
         for path, message in structured.strict_problems(schema):
             report(path, f"schema: {message}")
             broken = True
+        if not isinstance(schema, dict):
+            continue  # strict_problems said so
         if spec.get("columns") and isinstance(schema.get("properties"), dict):
-            taken = set(RESULT_COLUMNS) | RESERVED_COLUMNS | set(spec.get("keep") or ())
+            keep = spec.get("keep")
+            taken = set(RESULT_COLUMNS) | RESERVED_COLUMNS | (set(keep) if isinstance(keep, list) else set())
             for name in schema["properties"]:
                 if name in taken:
                     report(("properties", name), f"columns: true would write {name!r}, a column results have already")

@@ -138,26 +138,27 @@ def check_items(job: Job, problems: Problems) -> int:
     ids are unique; returns the number of result rows (items, and each conversation's turns). Ids
     are kept as 8-byte digests so a million items cost a few tens of MB."""
     seen: set[bytes] = set()
-    turns = 0  # a conversation's turns past its first: result rows of their own
     templates: dict[int, list[str]] = {}
     for item in walk(job, problems):
         if not isinstance(item.fields, dict):
             continue
         line = item.line or problems.line_of(item.path)
-        digest = hashlib.blake2b(item.id.encode(), digest_size=8).digest()
-        if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
-            message = f"duplicate id '{item.id}': ids must be unique within the job"
-            problems.add(message, file=item.file, line=line, path=item.path)
-        seen.add(digest)
-        if item.task.type == "conversation":
-            turns += max(0, len(item.fields.get("turns") or item.task.options.get("turns") or ()) - 1)
+        count = len(item.fields.get("turns") or item.task.options.get("turns") or ())
+        # a conversation's rows are its turns, `<id>#<n>`: those are the ids that must be unique
+        names = [f"{item.id}#{n}" for n in range(1, count + 1)] if item.task.type == "conversation" else [item.id]
+        for name in names:
+            digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+            if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
+                message = f"duplicate id '{name}': ids must be unique within the job"
+                problems.add(message, file=item.file, line=line, path=item.path)
+            seen.add(digest)
         if item.path and problems.bad_under(item.path):
             continue  # the schema already said what is wrong with this item
         for message in _item_problems(item, templates):
             problems.add(message, file=item.file, line=line, path=item.path)
         if problems.full:
             break
-    return len(seen) + turns
+    return len(seen)
 
 
 def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
@@ -199,11 +200,10 @@ def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
     if task.keep is None:
         return
     if task.keep:
-        missing = [name for name in task.keep if name not in fields]
-        if missing:
-            yield f"keep: {', '.join(repr(m) for m in missing)} not in this item"
-        return
+        return  # a kept field an item lacks (an empty CSV cell) is an empty cell
     taken = (set(RESULT_COLUMNS) | RESERVED_COLUMNS) - {"id"}
+    if task.columns and task.output_schema is not None:  # the answer's fields are columns too
+        taken |= set(task.output_schema.get("properties") or ())
     clashing = sorted(name for name in fields if name in taken)
     if clashing:
         names = ", ".join(repr(c) for c in clashing)
