@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]  # ships no types; types-jsonschema is not in the test extra
@@ -95,6 +96,13 @@ def _walk(node: Any, path: JsonPath, depth: int, tally: dict[str, int]) -> Itera
         if isinstance(node.get(key), list):
             for n, child in enumerate(node[key]):
                 yield from _walk(child, (*path, key, n), depth, tally)
+
+
+@lru_cache(maxsize=64)
+def schema_file(path: str) -> Any:
+    """A schema file's JSON (an item's own schema), read once however many items name it."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def request_field(endpoint: str, name: str, schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -151,7 +151,8 @@ def test_the_schema_has_no_task_option_its_type_ignores(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(TASKS))
 def test_an_item_may_set_exactly_the_options_its_type_reads(kind: str) -> None:
-    ignored = item_options(kind) - set(TASKS[kind].options)
+    # an item's own structured-output schema is read by the jobs package (build.py), not tasks.py
+    ignored = item_options(kind) - set(TASKS[kind].options) - {"schema", "schema_name"}
     known = KNOWN_ITEM_DRIFT.get(kind, set())
     assert ignored >= known, (
         f"{kind}: {sorted(known - ignored)} is fixed: take it out of KNOWN_ITEM_DRIFT in tests/test_drift.py"

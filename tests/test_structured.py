@@ -222,3 +222,31 @@ def test_in_batch_mode_a_schema_miss_is_paid_once_a_run(cli, server, write_job, 
     done = cli("run", str(path), "--wait", "--poll", "0")
     assert done.exit_code == 1, done.output
     assert len([f for f in server.batch.files.values() if f.purpose == "batch"]) == 1
+
+
+def test_an_item_may_set_its_own_schema_inline_or_from_a_file(cli, server, write_job, tmp_path):
+    colour = {
+        "type": "object",
+        "properties": {"colour": {"type": "string"}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    (tmp_path / "colour.json").write_text(json.dumps(colour))
+    job = structured_job(["task schema", "inline", "file"])
+    job["tasks"][0]["items"][1]["schema"] = colour
+    job["tasks"][0]["items"][2]["schema"] = "colour.json"
+    job["tasks"][0]["items"][2]["schema_name"] = "colour"
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 0, result.output
+    sent = [s.body["response_format"]["json_schema"] for s in server.seen]
+    assert [x["schema"] for x in sent] == [PRODUCT, colour, colour] and sent[2]["name"] == "colour"
+    outputs = pd.read_csv(tmp_path / "out" / "t.csv")["output"].map(json.loads).tolist()
+    assert outputs[1] == {"colour": "Echo: inline"} and "price" in outputs[0]
+
+
+def test_an_items_schema_breaking_strict_mode_is_reported_at_the_item(cli, write_job):
+    job = structured_job(["x"])
+    job["tasks"][0]["items"][0]["schema"] = {"type": "object", "properties": {"a": {"type": "string"}}}
+    result = cli("validate", str(write_job(job)))
+    assert result.exit_code == 2 and "(at /tasks/0/items/0)" in result.output
+    assert "schema: strict mode needs `additionalProperties: false` on every object (at /)" in result.output

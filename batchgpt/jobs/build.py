@@ -19,7 +19,7 @@ __all__ = ["build_request", "dump", "requests"]
 from batchgpt.tasks import TASKS, Conversation
 
 from .items import walk
-from .job import Item, Job, merge_params
+from .job import Item, Job, Task, merge_params
 
 
 def requests(job: Job) -> Iterator[Request]:
@@ -69,8 +69,10 @@ def build_request(item: Item, seq: int) -> Request:
         options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
         body = task_type.body(fields, options, params)
         turns = tuple(task_type.turns(fields, options)) if isinstance(task_type, Conversation) else ()
-        if task.output_schema is not None:
-            body.update(structured.request_field(task_type.endpoint, task.schema_name, task.output_schema))
+        schema = item_schema(task, fields)
+        if schema is not None:
+            name = str(fields.get("schema_name") or task.schema_name)
+            body.update(structured.request_field(task_type.endpoint, name, schema))
     payload = dump(body)
     digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
@@ -97,10 +99,20 @@ def build_request(item: Item, seq: int) -> Request:
         units=units,
         pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
         kept=_kept(task.keep, item),
-        reask=task.reask if task.output_schema is not None else 0,
+        reask=task.reask if "response_format" in body or "text" in body else 0,
         columns=task.columns,
         turns=turns,
     )
+
+
+def item_schema(task: Task, fields: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The schema an item's answer must match: its own (inline, or a .json file relative to the
+    job file), else its task's."""
+    own = fields.get("schema")
+    if own is None:
+        return task.output_schema
+    found = structured.schema_file(str(task.upload_path(own))) if isinstance(own, str) else own
+    return found if isinstance(found, dict) else None
 
 
 def _kept(keep: tuple[str, ...] | None, item: Item) -> tuple[tuple[str, Any], ...]:

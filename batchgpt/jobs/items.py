@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from batchgpt import schema
+from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
 
@@ -177,8 +177,26 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
     if template:
         yield from _template_problems(task, template, fields, templates)
     yield from _keep_problems(task, fields)
+    if "schema" in fields:
+        yield from _item_schema_problems(task, fields)
     if task.type == "conversation":
         yield from _turn_problems(task, fields)
+
+
+def _item_schema_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
+    """An item's own schema breaks strict mode, or its file cannot be read (at the item's line)."""
+    given = fields["schema"]
+    where = ""
+    if isinstance(given, str):
+        path = task.upload_path(given)
+        where = f" in {given}"
+        try:
+            given = structured.schema_file(str(path))
+        except (OSError, ValueError) as exc:
+            yield f"schema: cannot read {given}: {reason(exc)}"
+            return
+    for pointer, message in structured.strict_problems(given):
+        yield f"schema{where}: {message} (at /{'/'.join(str(p) for p in pointer)})"
 
 
 def _turn_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
