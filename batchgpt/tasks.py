@@ -107,10 +107,11 @@ def _details(usage: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return details
 
 
-def _usage_reply(data: Mapping[str, Any], output: Any) -> Reply:
+def _usage_reply(data: Mapping[str, Any], output: Any, stop: str | None = None) -> Reply:
     usage = _usage(data)
     return Reply(
         output=output,
+        stop=stop,
         prompt_tokens=_count(usage, "prompt_tokens"),
         completion_tokens=_count(usage, "completion_tokens"),
         cached_tokens=_count(_details(usage, "prompt_tokens_details"), "cached_tokens", "prompt_tokens_details") or 0,
@@ -193,7 +194,7 @@ class ChatType(TaskType):
         stop = "length" if choice.get("finish_reason") == "length" else None
         if content is None and message.get("refusal"):
             content, stop = message["refusal"], "refusal"
-        return replace(_usage_reply(data, self.clean(_text_of(content))), stop=stop)
+        return _usage_reply(data, self.clean(_text_of(content)), stop)
 
     def clean(self, content: str) -> str:
         return content
