@@ -11,7 +11,6 @@ import binascii
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from .records import Reply
@@ -107,17 +106,24 @@ def _details(usage: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return details
 
 
-def _usage_reply(data: Mapping[str, Any], output: Any, stop: str | None = None) -> Reply:
+CHAT_USAGE = ("prompt_tokens", "completion_tokens")
+RESPONSES_USAGE = ("input_tokens", "output_tokens")  # the Responses API's names for the same counts
+
+
+def _usage_reply(
+    data: Mapping[str, Any], output: Any, stop: str | None = None, names: tuple[str, str] = CHAT_USAGE
+) -> Reply:
+    """A reply with the usage the answer reports: prompt and completion tokens (under `names`),
+    and the cached and reasoning tokens in their `_details`."""
     usage = _usage(data)
+    prompt, completion = names
     return Reply(
         output=output,
         stop=stop,
-        prompt_tokens=_count(usage, "prompt_tokens"),
-        completion_tokens=_count(usage, "completion_tokens"),
-        cached_tokens=_count(_details(usage, "prompt_tokens_details"), "cached_tokens", "prompt_tokens_details") or 0,
-        reasoning_tokens=_count(
-            _details(usage, "completion_tokens_details"), "reasoning_tokens", "completion_tokens_details"
-        )
+        prompt_tokens=_count(usage, prompt),
+        completion_tokens=_count(usage, completion),
+        cached_tokens=_count(_details(usage, f"{prompt}_details"), "cached_tokens", f"{prompt}_details") or 0,
+        reasoning_tokens=_count(_details(usage, f"{completion}_details"), "reasoning_tokens", f"{completion}_details")
         or 0,
     )
 
@@ -366,21 +372,11 @@ class Response(TaskType):
         text = [t for t in texts if isinstance(t, str)]
         if len(text) != len(texts):
             raise MalformedReply("an output_text part has no text")
-        return replace(self._usage(data, "".join(text)), stop="refusal" if refused else None)
+        return _usage_reply(data, "".join(text), "refusal" if refused else None, RESPONSES_USAGE)
 
     @staticmethod
     def _usage(data: Mapping[str, Any], output: Any) -> Reply:
-        usage = _usage(data)
-        return Reply(
-            output=output,
-            prompt_tokens=_count(usage, "input_tokens"),
-            completion_tokens=_count(usage, "output_tokens"),
-            cached_tokens=_count(_details(usage, "input_tokens_details"), "cached_tokens", "input_tokens_details") or 0,
-            reasoning_tokens=_count(
-                _details(usage, "output_tokens_details"), "reasoning_tokens", "output_tokens_details"
-            )
-            or 0,
-        )
+        return _usage_reply(data, output, names=RESPONSES_USAGE)
 
 
 class Embedding(TaskType):
