@@ -775,6 +775,9 @@ class BatchRunner:
         if not self._walked:
             self._walked = True
             for request in jobs.requests(self.job):
+                if self.store.answer(self.job.name, request.id) is not None:  # a cancel never undoes an answer
+                    self.store.keep(self.run_id, self.job.name, request)
+                    continue
                 found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
                 if found == SEND:
                     self.store.record(self.job.name, _skipped(request, "not sent: the job was cancelled"))

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import files
 from .errors import LockedError, StateError
-from .records import RESULT_COLUMNS, Request, Result
+from .records import RESULT_COLUMNS, Request, Result, shown_url
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
@@ -124,6 +124,10 @@ MIGRATIONS = (
     """,
     # 8: a conversation's turn (1, 2, ...): each turn is a row of its own, `<item id>#<turn>`
     "ALTER TABLE items ADD COLUMN turn INTEGER;",
+    # 9: where an answer came from (provider kind and base URL, without credentials): an answer
+    # from one endpoint (a rehearsal on the mock server) never stands in for another's; rows from
+    # before this have none and still count
+    "ALTER TABLE items ADD COLUMN endpoint TEXT;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -365,13 +369,14 @@ class Store:
             self._write(run_id, job, request, "pending", None)
             return SEND
         row = self._db.execute(
-            "SELECT hash, status, transient FROM items WHERE job = ? AND id = ?", (job, request.id)
+            "SELECT hash, status, transient, endpoint FROM items WHERE job = ? AND id = ?", (job, request.id)
         ).fetchone()
         kept = None
         if row is not None and row[0] == request.hash:
-            if row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2]):
+            same_endpoint = row[3] in (None, endpoint_of(request))  # None: a row from before endpoints were kept
+            if same_endpoint and (row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2])):
                 kept = ANSWERED
-            elif row[1] == "submitted":
+            elif row[1] == "submitted":  # its batch is polled where it was sent, whatever the job says now
                 kept = WAITING
         if kept is None:
             self._write(run_id, job, request, "pending", None)
@@ -391,11 +396,11 @@ class Store:
     def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
         self._begin()
         self._db.execute(
-            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn, endpoint)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
                    task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
-                   kept = excluded.kept, turn = excluded.turn,
+                   kept = excluded.kept, turn = excluded.turn, endpoint = excluded.endpoint,
                    status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
                    -- a body sent again in batches counts its submissions; online, each run counts afresh
                    attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
@@ -416,6 +421,7 @@ class Store:
                 error,
                 _kept(request),
                 request.turn,
+                endpoint_of(request),
             ),
         )
 
@@ -694,6 +700,11 @@ def _wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def endpoint_of(request: Request) -> str:
+    """What names where a request goes: the provider's kind and base URL (without credentials)."""
+    return f"{request.provider.kind} {shown_url(request.provider.base_url)}"
 
 
 def _kept(request: Request) -> str | None:

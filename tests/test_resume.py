@@ -340,3 +340,19 @@ def test_a_run_keeps_its_retries_by_cause_and_runs_shows_them(cli, server, write
     store.close()
     listing = cli("runs", str(path))
     assert "HTTP 429: 2" in listing.stdout
+
+
+def test_answers_from_one_endpoint_never_stand_in_for_anothers(cli, server, write_job, tmp_path):
+    from batchgpt.mockserver import Config, MockServer
+
+    path = write_job(chat_job(["one", "two"]))
+    assert cli("run", str(path)).exit_code == 0  # a rehearsal on one server
+    other = MockServer(Config(api_key=SECRET)).start()
+    try:
+        real = cli("run", str(path), "--base-url", other.base_url, base_url=False)
+        assert real.exit_code == 0, real.output
+        assert len(other.seen) == 2  # the other endpoint answers every item itself
+        again = cli("run", str(path), "--base-url", other.base_url, base_url=False)
+        assert again.exit_code == 0 and len(other.seen) == 2  # and its answers stand on a rerun there
+    finally:
+        other.stop()
