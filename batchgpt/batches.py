@@ -709,7 +709,8 @@ class BatchRunner:
         row = self._update(row, created.data)
         self.progress.log(
             "batch",
-            message=f"submitted batch {row.batch_id}: {row.lines:,} requests to {row.endpoint} ({row.model})",
+            message=f"submitted batch {row.batch_id}: {row.lines:,} request{'s' * (row.lines != 1)} "
+            f"to {row.endpoint} ({row.model})",
         )
 
     def _not_submitted(self, row: BatchRow, failure: Failure, step: str) -> None:

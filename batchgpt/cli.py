@@ -190,8 +190,9 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
         return
     cost = "unknown (see the warnings)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
     click.echo(
-        f"{summary.job}: {summary.items} items: {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped"
-        f" ({summary.reused} answered by earlier runs); {summary.sent} requests sent in {summary.elapsed_s:.1f} s"
+        f"{summary.job}: {_count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
+        f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
+        f"{_count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
         f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
         err=True,
@@ -229,6 +230,11 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
         click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
+
+
+def _count(n: int, word: str) -> str:
+    """'1 item', '2,000 items'."""
+    return f"{n:,} {word}{'s' * (n != 1)}"
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:

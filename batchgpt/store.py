@@ -510,7 +510,7 @@ class Store:
         self.commit()
         rows = self._db.execute(
             """SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
-                      COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+                      SUM(status = 'skipped'), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END
                FROM items WHERE job = ? AND run_id = ? GROUP BY task, model, mode ORDER BY MIN(seq)""",
@@ -523,6 +523,7 @@ class Store:
             "requests",
             "succeeded",
             "failed",
+            "skipped",  # not answered (a stop, a signal): with the others it adds up to the requests
             "prompt_tokens",
             "completion_tokens",
             "cost_usd",

@@ -34,6 +34,7 @@ REPORT_COLUMNS = [
     "requests",
     "succeeded",
     "failed",
+    "skipped",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
@@ -140,7 +141,7 @@ def report_rows(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     group's cost is unknown."""
     rows = [{**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0)} for g in groups]
     total: dict[str, Any] = {"task": "TOTAL", "model": "", "mode": ""}
-    for column in ("requests", "succeeded", "failed", "prompt_tokens", "completion_tokens", "total_tokens"):
+    for column in ("requests", "succeeded", "failed", "skipped", "prompt_tokens", "completion_tokens", "total_tokens"):
         total[column] = sum(r[column] or 0 for r in rows)
     costs = [r["cost_usd"] for r in rows]
     total["cost_usd"] = None if any(c is None for c in costs) else sum(costs)

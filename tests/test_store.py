@@ -126,6 +126,7 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
         "requests": 2,
         "succeeded": 1,
         "failed": 1,
+        "skipped": 0,
         "prompt_tokens": 10,
         "completion_tokens": 5,
         "cost_usd": 0.25,
@@ -315,3 +316,15 @@ def test_a_new_store_is_made_whole_and_leaves_nothing_else_behind(tmp_path):
     store.close()
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["state.db"]
     assert (tmp_path / "state" / "state.db").read_bytes()[:16] == b"SQLite format 3\x00"
+
+
+def test_report_groups_count_skipped_items_so_the_counts_add_up(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    store.claim(run, "job", request(0, "a"))
+    store.record("job", Result(0, "a", "t", "chat", "m", "ok", output="x", prompt_tokens=1, completion_tokens=1))
+    store.claim(run, "job", request(1, "b"))
+    store.abandon("job", run, "not answered: interrupted")
+    [group] = store.groups("job", run)
+    assert (group["requests"], group["succeeded"], group["failed"], group["skipped"]) == (2, 1, 0, 1)
+    store.close()
