@@ -130,6 +130,21 @@ class Reply:
     stop: str | None = None  # why the answer ended early: "length" (max_tokens) or "refusal"
 
 
+# A report row's columns, as the store adds them up per task, model and mode (the report adds
+# total_tokens before the cost).
+GROUP_COLUMNS = (
+    "task",
+    "model",
+    "mode",
+    "requests",
+    "succeeded",
+    "failed",
+    "skipped",  # not answered (a stop, a signal): with the others it adds up to the requests
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+)
+
 # Names a task's `keep:` may not use: a results file has these columns already.
 RESERVED_COLUMNS = frozenset({"job", "vector", "kept"})
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from . import files
 from .errors import LockedError, StateError
-from .records import RESULT_COLUMNS, Request, Result, shown_url
+from .records import GROUP_COLUMNS, RESULT_COLUMNS, Request, Result, shown_url
 
 DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
@@ -516,19 +516,7 @@ class Store:
                FROM items WHERE job = ? AND run_id = ? GROUP BY task, model, mode ORDER BY MIN(seq)""",
             (job, run_id),
         ).fetchall()
-        names = (
-            "task",
-            "model",
-            "mode",
-            "requests",
-            "succeeded",
-            "failed",
-            "skipped",  # not answered (a stop, a signal): with the others it adds up to the requests
-            "prompt_tokens",
-            "completion_tokens",
-            "cost_usd",
-        )
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return [dict(zip(GROUP_COLUMNS, row, strict=True)) for row in rows]
 
     def abandon(self, job: str, run_id: int, reason: str) -> None:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next

@@ -21,25 +21,14 @@ import pandas as pd
 
 from .errors import OutputError
 from .files import atomic_write
+from .records import GROUP_COLUMNS
 from .records import RESULT_COLUMNS as RECORD_COLUMNS
 
 if TYPE_CHECKING:
     from .store import Store
 
 RESULT_COLUMNS = ["job", *RECORD_COLUMNS]  # a results file names its job in every row
-REPORT_COLUMNS = [
-    "task",
-    "model",
-    "mode",
-    "requests",
-    "succeeded",
-    "failed",
-    "skipped",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cost_usd",
-]
+REPORT_COLUMNS = [*GROUP_COLUMNS[:-1], "total_tokens", GROUP_COLUMNS[-1]]  # the store's sums, and total tokens
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens", "reasks", "turn")
 CHUNK = 5000
 
