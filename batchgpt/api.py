@@ -92,7 +92,8 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
                     "failed": run.failed,
                     "skipped": run.skipped,
                     "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
-                    "cost_usd": run.cost_usd,
+                    "spent_usd": run.spent_usd,  # this run's answers
+                    "job_cost_usd": run.cost_usd,  # every answer the job's items hold
                     "retries": _retries(run.retries),
                     "exit": run.exit_code if run.exit_code is not None else "running?",
                 }

@@ -188,13 +188,18 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
         click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
         return
-    cost = "unknown (see the warnings)" if summary.cost_usd is None else f"${summary.cost_usd:.6f}"
+
+    def dollars(value: float | None) -> str:
+        return "unknown (see the warnings)" if value is None else f"${value:.6f}"
+
+    cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
     click.echo(
         f"{summary.job}: {_count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
         f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
         f"{_count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
         f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
-        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens; cost {cost}",
+        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
+        f"cost {cost}",
         err=True,
     )
     if summary.failed:

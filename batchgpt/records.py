@@ -142,7 +142,8 @@ GROUP_COLUMNS = (
     "skipped",  # not answered (a stop, a signal): with the others it adds up to the requests
     "prompt_tokens",
     "completion_tokens",
-    "cost_usd",
+    "cost_usd",  # the job's: every answer the rows hold, whichever run received it
+    "cost_usd_this_run",  # what this run's answers cost
 )
 
 # Names a task's `keep:` may not use: a results file has these columns already.

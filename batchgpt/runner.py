@@ -91,6 +91,7 @@ class Summary:
     exported: bool = True
     mode: str = "online"
     submitted: int = 0  # batch mode: items waiting in open batches
+    spent_usd: float | None = 0.0  # what this run's answers cost (cost_usd: the job's total)
     batches_open: int = 0
     online_items: int = 0  # batch mode: items of types the Batch API does not take, sent online
 
@@ -866,6 +867,7 @@ def summarize(job: Job, run_id: int, totals: RunTotals, started: float, **fields
         prompt_tokens=totals.prompt_tokens,
         completion_tokens=totals.completion_tokens,
         cost_usd=totals.cost_usd,
+        spent_usd=totals.spent_usd,
         elapsed_s=time.monotonic() - started,
         results=job.results,
         report=job.report,

@@ -128,6 +128,8 @@ MIGRATIONS = (
     # from one endpoint (a rehearsal on the mock server) never stands in for another's; rows from
     # before this have none and still count
     "ALTER TABLE items ADD COLUMN endpoint TEXT;",
+    # 10: what a run spent itself (its answers), beside the job's total (`cost_usd`)
+    "ALTER TABLE runs ADD COLUMN spent_usd REAL;",
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -144,8 +146,9 @@ class RunTotals:
     skipped: int
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float | None
+    cost_usd: float | None  # the job's: every answer its items hold, from this run or earlier ones
     submitted: int = 0  # waiting in open Batch API batches
+    spent_usd: float | None = 0.0  # this run's: the answers it received
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,7 @@ class RunInfo:
     report: str | None
     stopped: str | None
     retries: str | None  # JSON: retries by cause
+    spent_usd: float | None  # what this run's answers cost (cost_usd: the job's total)
 
 
 class Store:
@@ -284,11 +288,16 @@ class Store:
                       SUM(status = 'skipped'), SUM(prompt_tokens), SUM(completion_tokens),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END,
-                      SUM(status = 'submitted')
+                      SUM(status = 'submitted'),
+                      CASE WHEN SUM(answered >= (SELECT started FROM runs WHERE id = ?)
+                                   AND status = 'ok' AND cost_usd IS NULL) > 0
+                           THEN NULL
+                           ELSE COALESCE(SUM(CASE WHEN answered >= (SELECT started FROM runs WHERE id = ?)
+                                                  THEN cost_usd END), 0) END
                FROM items WHERE job = ? AND run_id = ?""",
-            (job, run_id),
+            (run_id, run_id, job, run_id),
         ).fetchone()
-        items, ok, failed, transient, skipped, prompt, completion, cost, submitted = row
+        items, ok, failed, transient, skipped, prompt, completion, cost, submitted, spent = row
         return RunTotals(
             items,
             ok or 0,
@@ -299,6 +308,7 @@ class Store:
             completion or 0,
             cost,
             submitted or 0,
+            spent,
         )
 
     def finish_run(
@@ -306,7 +316,8 @@ class Store:
     ) -> None:
         self._db.execute(
             """UPDATE runs SET finished = ?, exit_code = ?, items = ?, ok = ?, failed = ?, skipped = ?,
-                      prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?
+                      prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?,
+                      spent_usd = ?
                WHERE id = ?""",
             (
                 time.time(),
@@ -321,6 +332,7 @@ class Store:
                 stopped,
                 results,
                 report,
+                totals.spent_usd,
                 run_id,
             ),
         )
@@ -512,9 +524,14 @@ class Store:
             """SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
                       SUM(status = 'skipped'), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
-                           ELSE COALESCE(SUM(cost_usd), 0) END
+                           ELSE COALESCE(SUM(cost_usd), 0) END,
+                      CASE WHEN SUM(answered >= (SELECT started FROM runs WHERE id = ?)
+                                   AND status = 'ok' AND cost_usd IS NULL) > 0
+                           THEN NULL
+                           ELSE COALESCE(SUM(CASE WHEN answered >= (SELECT started FROM runs WHERE id = ?)
+                                                  THEN cost_usd END), 0) END
                FROM items WHERE job = ? AND run_id = ? GROUP BY task, model, mode ORDER BY MIN(seq)""",
-            (job, run_id),
+            (run_id, run_id, job, run_id),
         ).fetchall()
         return [dict(zip(GROUP_COLUMNS, row, strict=True)) for row in rows]
 

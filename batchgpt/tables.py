@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 RESULT_COLUMNS = ["job", *RECORD_COLUMNS]  # a results file names its job in every row
-REPORT_COLUMNS = [*GROUP_COLUMNS[:-1], "total_tokens", GROUP_COLUMNS[-1]]  # the store's sums, and total tokens
+REPORT_COLUMNS = [*GROUP_COLUMNS[:-2], "total_tokens", *GROUP_COLUMNS[-2:]]  # the store's sums, and total tokens
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens", "reasks", "turn")
 CHUNK = 5000
 
@@ -132,10 +132,11 @@ def report_rows(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     total: dict[str, Any] = {"task": "TOTAL", "model": "", "mode": ""}
     for column in ("requests", "succeeded", "failed", "skipped", "prompt_tokens", "completion_tokens", "total_tokens"):
         total[column] = sum(r[column] or 0 for r in rows)
-    costs = [r["cost_usd"] for r in rows]
-    total["cost_usd"] = None if any(c is None for c in costs) else sum(costs)
-    for row in rows + [total]:
-        row["cost_usd"] = None if row["cost_usd"] is None else round(row["cost_usd"], 10)
+    for column in ("cost_usd", "cost_usd_this_run"):
+        costs = [r.get(column) for r in rows]
+        total[column] = None if any(c is None for c in costs) else sum(costs)
+        for row in rows + [total]:
+            row[column] = None if row.get(column) is None else round(row[column], 10)
     return rows + [total]
 
 

@@ -48,7 +48,8 @@ RUN_ROW_KEYS = [
     "failed",
     "skipped",
     "tokens",
-    "cost_usd",
+    "spent_usd",
+    "job_cost_usd",
     "retries",
     "exit",
 ]

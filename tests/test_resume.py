@@ -356,3 +356,21 @@ def test_answers_from_one_endpoint_never_stand_in_for_anothers(cli, server, writ
         assert again.exit_code == 0 and len(other.seen) == 2  # and its answers stand on a rerun there
     finally:
         other.stop()
+
+
+def test_a_rerun_that_sent_nothing_spent_nothing_and_says_the_jobs_total_apart(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"]))
+    first = cli("run", str(path))
+    assert first.exit_code == 0
+    again = cli("run", str(path))
+    assert "cost $0.000000 this run, $0.0000" in again.output and "for the job's answers" in again.output
+    report = list(csv.DictReader((tmp_path / "out" / "t-report.csv").open()))
+    assert float(report[-1]["cost_usd_this_run"]) == 0 and float(report[-1]["cost_usd"]) > 0
+    runs = {r["run"]: r for r in batchgpt_runs(tmp_path)}
+    assert runs[1]["spent_usd"] == runs[1]["job_cost_usd"] > 0 and runs[2]["spent_usd"] == 0
+
+
+def batchgpt_runs(tmp_path: Path) -> list[dict]:
+    from batchgpt.api import list_runs
+
+    return list_runs(tmp_path / ".batchgpt")

@@ -130,6 +130,7 @@ def test_report_groups_and_never_prices_unknown_models_at_zero(tmp_path):
         "prompt_tokens": 10,
         "completion_tokens": 5,
         "cost_usd": 0.25,
+        "cost_usd_this_run": 0.25,
     }
     assert report["mystery"]["cost_usd"] is None
 

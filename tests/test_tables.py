@@ -109,6 +109,7 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
             "prompt_tokens": 10,
             "completion_tokens": 5,
             "cost_usd": 0.3,
+            "cost_usd_this_run": 0.3,
         },
         {
             "task": "b",
@@ -120,6 +121,7 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
             "prompt_tokens": 1,
             "completion_tokens": 1,
             "cost_usd": None,
+            "cost_usd_this_run": None,
         },
     ]
     rows = report_rows(groups)
@@ -136,6 +138,7 @@ def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
         "completion_tokens": 6,
         "total_tokens": 17,
         "cost_usd": None,
+        "cost_usd_this_run": None,
     }
     assert report_rows(groups[:1])[-1]["cost_usd"] == 0.3
     write_table(tmp_path / "rep.parquet", rows, REPORT_COLUMNS)
