@@ -42,7 +42,17 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
 from .provider import api_key, identity
 from .records import Failure, Pack, Provider, Request, Result, shown_url
-from .runner import Engine, RunOptions, Summary, answer_results, locked_store, run_job, summarize, system_messages
+from .runner import (
+    Engine,
+    RunOptions,
+    Summary,
+    announce,
+    answer_results,
+    locked_store,
+    run_job,
+    summarize,
+    system_messages,
+)
 from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
@@ -124,6 +134,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
+        announce(progress, job, run_id, "cancel" if cancel else "batch")
         runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER / file_stem(job.name))
         asyncio.run(runner.run())
         store.count_sent(run_id, runner.sent, runner.retries)

@@ -775,6 +775,20 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
         return _run_locked(job, options, store, state_dir)
 
 
+def announce(progress: Progress, job: Job, run_id: int, mode: str) -> None:
+    """The line a run starts with, for a log read later: the job, the run, where it goes, how much."""
+    endpoints = sorted({shown_url(p.base_url) for p in (job.provider, *(t.provider for t in job.tasks))})
+    progress.log(
+        "start",
+        message=f"run {run_id} of {job.name} ({mode}): {job.count:,} item{'s' * (job.count != 1)} to "
+        f"{', '.join(endpoints)}",
+        run=run_id,
+        items=job.count,
+        mode=mode,
+        endpoints=endpoints,
+    )
+
+
 def prepare(job: Job) -> None:
     """What must hold before anything is sent: every key is set, every output can be written,
     a shared limit can be reached."""
@@ -817,6 +831,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
     run_id = store.begin_run(job.name, str(job.path) if job.path else None)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
+        announce(progress, job, run_id, "online")
         engine = Engine(job, store, run_id, options, progress)
         try:
             asyncio.run(engine.main())

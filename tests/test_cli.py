@@ -438,3 +438,13 @@ def test_text_logs_carry_a_time_and_the_job(cli, server, write_job):
     result = cli("run", str(write_job(chat_job(["fine", "BAD"]))))
     warning = next(line for line in result.stderr.splitlines() if "failed after" in line)
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d batchgpt: warning: p1 failed after 1 attempt", warning), warning
+
+
+def test_a_run_starts_with_a_line_naming_the_job_run_endpoint_and_items(cli, server, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two"]))
+    text = cli("run", str(path))
+    assert f"run 1 of t (online): 2 items to {server.base_url}" in text.output
+    logged = cli("run", str(path), "--log-format", "json")
+    start = next(json.loads(line) for line in logged.output.splitlines() if '"start"' in line)
+    assert start["run"] == 2 and start["items"] == 2 and start["endpoints"] == [server.base_url]
+    assert isinstance(start["time"], float) and start["job"] == "t"
