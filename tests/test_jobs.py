@@ -116,6 +116,7 @@ def test_unreadable_items_from_is_an_error(tmp_path):
     job = write(tmp_path, "defaults: {model: m}\ntasks:\n  - {type: chat, items_from: missing.csv}\n")
     [message] = problems(job)
     assert "missing.csv" in message and "cannot read items_from" in message
+    assert message.startswith(f"{job}:3: ") and message.endswith("(at /tasks/0/items_from)")  # the job file's line
 
 
 def test_items_from_rows_are_validated_with_their_line(tmp_path):

@@ -107,7 +107,9 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if problems is None:
             raise
-        problems.add(f"cannot read items_from: {reason(exc)}", file=str(path))
+        # named where the job file names it (its line), the data file in the message
+        where = ("tasks", task.index, "items_from")
+        problems.add(f"cannot read items_from {path}: {reason(exc)}", line=problems.line_of(where), path=where)
 
 
 def _reported(
