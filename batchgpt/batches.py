@@ -49,6 +49,7 @@ from .runner import (
     announce,
     answer_results,
     locked_store,
+    row_for,
     run_job,
     summarize,
     system_messages,
@@ -494,13 +495,9 @@ class BatchRunner:
         self, request: Request, status: str, error: str, attempts: int, transient: bool = False, final: bool = True
     ) -> None:
         """Record an item's unanswered outcome; `final`: it counts as done (not sent again now)."""
-        result = Result(
-            seq=request.seq,
-            id=request.id,
-            task=request.task,
-            type=request.type,
-            model=request.model,
-            status=status,
+        result = row_for(
+            request,
+            status,
             attempts=attempts,
             error=error,
             transient=transient or not final,
@@ -837,7 +834,7 @@ def _online(request: Request) -> bool:
 
 
 def _skipped(request: Request, error: str) -> Result:
-    return Result(request.seq, request.id, request.task, request.type, request.model, "skipped", error=error)
+    return row_for(request, "skipped", error=error)
 
 
 def _skipped_id(item: str, error: str) -> Result:

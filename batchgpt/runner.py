@@ -412,7 +412,7 @@ class Engine:
         worst = self._worst(pack, bounds)
         if isinstance(worst, str):
             self.stop(worst)
-            return [self._outcome(r, "skipped", error=f"not sent: {worst}") for r in pack.requests]
+            return [row_for(r, "skipped", error=f"not sent: {worst}") for r in pack.requests]
 
         def tokens() -> int:  # as the limits count them: prompt plus max_tokens for each answer asked for
             return sum(
@@ -451,7 +451,7 @@ class Engine:
                     f"the request needs {tokens():,} tokens (prompt + max_tokens), more than the limit of "
                     f"{limit:,.0f} tokens a minute on {pacer.name}: lower max_tokens or split the input"
                 )
-                return [self._outcome(r, "error", attempts=tries.count, error=error) for r in pack.requests]
+                return [row_for(r, "error", attempts=tries.count, error=error) for r in pack.requests]
             if not tries.held:
                 if not await self._hold(worst):
                     return self._unanswered(pack, tries)
@@ -474,7 +474,7 @@ class Engine:
                 log.warning("%s failed after %d attempt%s: %s", first.id, tries.count, "s" * (tries.count > 1), give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
                 return [
-                    self._outcome(
+                    row_for(
                         r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=outcome.transient
                     )
                     for r in pack.requests
@@ -503,8 +503,7 @@ class Engine:
                     self.stop(str(exc))
                     tries.unpriced = True  # it was billed all the same
                     return [
-                        self._outcome(r, "error", attempts=tries.count, error=str(exc), transient=True)
-                        for r in pack.requests
+                        row_for(r, "error", attempts=tries.count, error=str(exc), transient=True) for r in pack.requests
                     ]
                 else:
                     pacer.done(ticket, outcome.headers)
@@ -561,24 +560,13 @@ class Engine:
     def _unanswered(self, pack: Pack, tries: _Tries) -> list[Result]:
         latency = round(self.timing.clock() - tries.started, 4) if tries.count else None
         return [
-            self._outcome(r, "skipped", attempts=tries.count, latency_s=latency, error=f"not answered: {self.stopped}")
+            row_for(r, "skipped", attempts=tries.count, latency_s=latency, error=f"not answered: {self.stopped}")
             for r in pack.requests
         ]
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         ttft = None if answer.ttft_s is None else round(answer.ttft_s, 4)
         return answer_results(pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft)
-
-    def _outcome(self, request: Request, status: str, **fields: Any) -> Result:
-        return Result(
-            seq=request.seq,
-            id=request.id,
-            task=request.task,
-            type=request.type,
-            model=request.model,
-            status=status,
-            **fields,
-        )
 
 
 @dataclass
@@ -591,6 +579,19 @@ class _Tries:
     failing_since: float | None = None  # when its first unanswered attempt started
     held: bool = False  # its worst case is reserved in the budget
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
+
+
+def row_for(request: Request, status: str, **fields: Any) -> Result:
+    """A request's result row: where it comes from, its status, and `fields`."""
+    return Result(
+        seq=request.seq,
+        id=request.id,
+        task=request.task,
+        type=request.type,
+        model=request.model,
+        status=status,
+        **fields,
+    )
 
 
 def system_messages(conversation: Request) -> list[dict[str, Any]]:
@@ -639,13 +640,9 @@ def answer_results(
             batch=mode == "batch",
         )
         results.append(
-            Result(
-                seq=request.seq,
-                id=request.id,
-                task=request.task,
-                type=request.type,
-                model=request.model,
-                status="ok",
+            row_for(
+                request,
+                "ok",
                 output=output,
                 prompt_tokens=part.prompt_tokens,
                 completion_tokens=part.completion_tokens,
@@ -722,13 +719,9 @@ def _failed_answer(
         reply.cached_tokens,
         batch=mode == "batch",
     )
-    return Result(
-        seq=request.seq,
-        id=request.id,
-        task=request.task,
-        type=request.type,
-        model=request.model,
-        status="error",
+    return row_for(
+        request,
+        "error",
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         cost_usd=cost,
