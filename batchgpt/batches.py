@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import files, jobs, structured
+from . import aio, files, jobs, structured
 from .batchfiles import LineOutcome, PartFill, PartKey, Splitter, batchable, input_line, line_url, read_line
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
@@ -137,7 +137,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
     with Progress(job.name, job.count, bar) as progress:
         announce(progress, job, run_id, "cancel" if cancel else "batch")
         runner = BatchRunner(job, store, run_id, options, cancel, progress, state_dir / FOLDER / file_stem(job.name))
-        asyncio.run(runner.run())
+        aio.run(runner.run())
         store.count_sent(run_id, runner.sent, runner.retries)
         store.abandon(job.name, run_id, f"not answered: {runner.stopped or 'the run ended'}")
         open_batches = store.batches(job.name, open_only=True)

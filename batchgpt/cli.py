@@ -435,14 +435,13 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
 @_errors_to_exit_codes
 def balance(job: Path | None, base_url: str | None) -> None:
     """The remaining balance and usage, where the endpoint exposes them (as proxy servers do)."""
-    import asyncio
-
+    from . import aio
     from .client import fetch_balance
     from .jobs import Overrides, load
     from .provider import api_key, provider_from
 
     provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
-    answer = asyncio.run(fetch_balance(provider, api_key(provider)))
+    answer = aio.run(fetch_balance(provider, api_key(provider)))
     if isinstance(answer, str):
         click.echo(f"batchgpt: {answer}", err=True)
         sys.exit(1)

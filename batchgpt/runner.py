@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import files, jobs, structured
+from . import aio, files, jobs, structured
 from .budget import Budget
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
@@ -796,7 +796,7 @@ def prepare(job: Job) -> None:
     except OutputError as exc:
         raise OutputError(f"{exc}; nothing was sent") from None
     if job.limits.shared:
-        asyncio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
+        aio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
 
 
 @contextmanager
@@ -827,7 +827,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         announce(progress, job, run_id, "online")
         engine = Engine(job, store, run_id, options, progress)
         try:
-            asyncio.run(engine.main())
+            aio.run(engine.main())
         except asyncio.CancelledError:
             pass  # a signal ended the run; what was answered is committed
         store.count_sent(run_id, engine.sent, engine.retries)

@@ -1,0 +1,64 @@
+"""The event loop: uvloop's where it is installed, asyncio's own where it is not; and a CLI that
+answers --help and --version without importing the heavy libraries the run needs."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from batchgpt import aio
+
+HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "rich", "batchgpt.runner", "batchgpt.api")
+
+
+async def _loop_kind() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_runs_on_uvloop_when_it_is_installed():
+    pytest.importorskip("uvloop")
+    assert aio.run(_loop_kind()).startswith("uvloop")
+
+
+def test_falls_back_to_asyncio_without_uvloop(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed (Windows)
+    assert aio.run(_loop_kind()).startswith("asyncio")
+
+
+def _loaded_after(code: str) -> set[str]:
+    shown = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {name for name in HEAVY if name in shown}
+
+
+HELP = """
+import sys
+from batchgpt.cli import main
+sys.argv = ["batchgpt", "--help"]
+try:
+    main()
+except SystemExit:
+    pass
+"""
+
+
+def test_import_and_help_load_nothing_heavy():
+    assert _loaded_after("import batchgpt") == set()
+    assert _loaded_after(HELP) == set()
+
+
+def test_the_python_api_is_there_on_first_use():
+    assert _loaded_after("import batchgpt\nassert callable(batchgpt.run) and callable(batchgpt.validate)") >= {
+        "batchgpt.api"
+    }
+    import batchgpt
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        batchgpt.nothing  # noqa: B018
