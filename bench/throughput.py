@@ -1,33 +1,94 @@
-"""Requests per second against `batchgpt mock-server` (no latency): batchgpt, a bare aiohttp loop,
-and the official openai SDK with an asyncio semaphore, in the same run on the same machine.
+"""Requests per second, whole processes: `batchgpt run`, a bare aiohttp loop and the official openai
+SDK with an asyncio semaphore, against one server, in the same run on the same machine.
 
     python bench/throughput.py                 # 20,000 requests, concurrency 64, 3 rounds
     python bench/throughput.py -n 10000 -c 128
+    python bench/throughput.py --mock          # against `batchgpt mock-server` instead of nginx
+    python bench/throughput.py --profile       # ... and where batchgpt's time goes (cProfile)
 
-batchgpt is timed from loading the job to the results file being written, so validation, the
-state store and the export are all in its figure. The server runs in its own process; each
-round runs the three clients back to back and the best round of each is reported.
+The server is nginx returning a fixed chat completion when nginx is installed (no Python on the
+server side, so each client's own cost shows), else the mock server. Every client is a process
+of its own, timed from its start to its exit: `batchgpt run` includes the interpreter, imports,
+validation, the state store and the results and report files. Each round runs the clients back
+to back; the best round of each is reported, as a ratio to the bare loop.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
-
-import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 MODEL = "gpt-4o-mini"
 KEY = "sk-bench-not-a-real-key"
+ANSWER = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1700000000,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "The answer is 42.", "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 19,
+        "completion_tokens": 6,
+        "total_tokens": 25,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    },
+    "system_fingerprint": "fp_bench",
+}
+
+BARE = """
+import asyncio, json, sys
+import aiohttp
+base_url, n, concurrency, key, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+async def go():
+    semaphore = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def one(i):
+            body = {"model": model, "messages": [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"}],
+                    "max_tokens": 30}
+            async with semaphore:
+                async with session.post(base_url + "/chat/completions", json=body, headers=headers) as response:
+                    data = json.loads(await response.read())
+                    assert data["choices"][0]["message"]["content"]
+        await asyncio.gather(*(one(i) for i in range(n)))
+asyncio.run(go())
+"""
+
+SDK = """
+import asyncio, sys
+from openai import AsyncOpenAI
+base_url, n, concurrency, key, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+async def go():
+    client = AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+    semaphore = asyncio.Semaphore(concurrency)
+    async def one(i):
+        async with semaphore:
+            messages = [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"}]
+            answer = await client.chat.completions.create(model=model, messages=messages, max_tokens=30)
+            assert answer.choices[0].message.content
+    await asyncio.gather(*(one(i) for i in range(n)))
+    await client.close()
+asyncio.run(go())
+"""
 
 
 def free_port() -> int:
@@ -36,91 +97,105 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port), "--latency", str(latency)],
-        stderr=subprocess.DEVNULL,
-    )
+def _wait_for(port: int, server: subprocess.Popen) -> subprocess.Popen:
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
             return server
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError("the mock server did not start")
+    server.kill()
+    raise RuntimeError("the server did not start")
 
 
-def prompts(n: int) -> list[str]:
-    return [f"Question {i}: what is {i} plus {i}?" for i in range(n)]
-
-
-def bench_batchgpt(base_url: str, n: int, concurrency: int, work: Path) -> float:
-    from batchgpt.jobs import Overrides, load
-    from batchgpt.runner import RunOptions, run_job
-
-    job_path = work / "bench.jsonl"
-    with job_path.open("w") as handle:
-        for i, prompt in enumerate(prompts(n)):
-            handle.write(json.dumps({"type": "chat", "id": f"i{i}", "prompt": prompt, "max_tokens": 30}) + "\n")
-    state = Path(tempfile.mkdtemp(dir=work))
-    os.environ["OPENAI_API_KEY"] = KEY
-    started = time.perf_counter()
-    job = load(
-        job_path,
-        Overrides(
-            base_url=base_url,
-            model=MODEL,
-            concurrency=concurrency,
-            out=str(state / "r.csv"),
-            report=str(state / "rep.csv"),
-        ),
+def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
+    """`batchgpt mock-server` in its own process."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port), "--latency", str(latency)],
+        stderr=subprocess.DEVNULL,
     )
-    summary = run_job(job, RunOptions(state_dir=state, progress=False))
-    elapsed = time.perf_counter() - started
-    assert summary.ok == n, summary
-    return n / elapsed
+    return _wait_for(port, server)
 
 
-def bench_bare(base_url: str, n: int, concurrency: int) -> float:
-    async def go() -> None:
-        semaphore = asyncio.Semaphore(concurrency)
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+def nginx() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
-            async def one(prompt: str) -> None:
-                body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "max_tokens": 30}
-                async with semaphore:
-                    async with session.post(base_url + "/chat/completions", json=body, headers=headers) as response:
-                        data = await response.json()
-                        assert data["choices"][0]["message"]["content"]
 
-            await asyncio.gather(*(one(p) for p in prompts(n)))
+def start_nginx(binary: str, port: int, work: Path) -> subprocess.Popen:
+    """nginx in the foreground with one worker answering every POST with the same completion."""
+    body = json.dumps(ANSWER).replace("\\", "\\\\").replace("'", "\\'")
+    conf = work / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(
+            f"""
+            daemon off;
+            master_process off;
+            worker_processes 1;
+            pid {work}/nginx.pid;
+            error_log stderr error;
+            events {{ worker_connections 4096; }}
+            http {{
+                access_log off;
+                client_body_temp_path {work}/body;
+                keepalive_requests 1000000;
+                server {{
+                    listen 127.0.0.1:{port};
+                    location / {{
+                        default_type application/json;
+                        add_header x-request-id req_bench;
+                        return 200 '{body}';
+                    }}
+                }}
+            }}
+            """
+        )
+    )
+    server = subprocess.Popen([binary, "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
+    return _wait_for(port, server)
 
+
+def timed(args: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    asyncio.run(go())
-    return n / (time.perf_counter() - started)
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
-def bench_openai(base_url: str, n: int, concurrency: int) -> float:
-    from openai import AsyncOpenAI
+def write_job(path: Path, n: int) -> None:
+    with path.open("w") as handle:
+        for i in range(n):
+            line = {"type": "chat", "id": f"i{i}", "prompt": f"Question {i}: what is {i} plus {i}?", "max_tokens": 30}
+            handle.write(json.dumps(line) + "\n")
 
-    async def go() -> None:
-        client = AsyncOpenAI(base_url=base_url, api_key=KEY, max_retries=0)
-        semaphore = asyncio.Semaphore(concurrency)
 
-        async def one(prompt: str) -> None:
-            async with semaphore:
-                answer = await client.chat.completions.create(
-                    model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=30
-                )
-                assert answer.choices[0].message.content
+def batchgpt_args(base_url: str, n: int, concurrency: int, work: Path, profile: Path | None = None) -> list[str]:
+    job = work / f"bench-{n}.jsonl"
+    if not job.exists():
+        write_job(job, n)
+    state = Path(tempfile.mkdtemp(dir=work))
+    cli = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "batchgpt.cli"] if profile else ["batchgpt"]
+    return [
+        *cli, "run", str(job), "--base-url", base_url, "--model", MODEL, "--concurrency", str(concurrency),
+        "--state", str(state), "--out", str(state / "r.csv"), "--report", str(state / "rep.csv"), "--no-progress",
+    ]  # fmt: skip
 
-        await asyncio.gather(*(one(p) for p in prompts(n)))
-        await client.close()
 
-    started = time.perf_counter()
-    asyncio.run(go())
-    return n / (time.perf_counter() - started)
+def round_of(base_url: str, n: int, concurrency: int, work: Path) -> dict[str, float]:
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    client = [base_url, str(n), str(concurrency), KEY, MODEL]
+    return {
+        "bare aiohttp": n / timed([sys.executable, "-c", BARE, *client]),
+        "batchgpt": n / timed(batchgpt_args(base_url, n, concurrency, work), env),
+        "openai SDK": n / timed([sys.executable, "-c", SDK, *client]),
+    }
+
+
+def profile(base_url: str, n: int, concurrency: int, work: Path) -> None:
+    import pstats
+
+    out = work / "batchgpt.prof"
+    timed(batchgpt_args(base_url, n, concurrency, work, out), {**os.environ, "OPENAI_API_KEY": KEY})
+    print(f"\nwhere batchgpt's time goes ({n:,} requests, cProfile, tottime):")
+    pstats.Stats(str(out)).sort_stats("tottime").print_stats(25)
 
 
 def main() -> None:
@@ -128,29 +203,32 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20000, help="requests per client per round")
     parser.add_argument("-c", "--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mock", action="store_true", help="the mock server even where nginx is installed")
+    parser.add_argument("--profile", action="store_true", help="then profile one batchgpt run")
     args = parser.parse_args()
     port = free_port()
-    server = start_server(port)
-    base_url = f"http://127.0.0.1:{port}/v1"
     best: dict[str, float] = {}
-    try:
-        bench_bare(base_url, 200, args.concurrency)  # warm the server (tiktoken loads on first use)
-        with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        binary = None if args.mock else nginx()
+        server = start_nginx(binary, port, work) if binary else start_server(port)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        print(f"server: {'nginx' if binary else 'batchgpt mock-server'}", flush=True)
+        try:
             for round_ in range(1, args.rounds + 1):
-                figures = {
-                    "bare aiohttp": bench_bare(base_url, args.n, args.concurrency),
-                    "batchgpt": bench_batchgpt(base_url, args.n, args.concurrency, Path(work)),
-                    "openai SDK": bench_openai(base_url, args.n, args.concurrency),
-                }
+                figures = round_of(base_url, args.n, args.concurrency, work)
                 print(f"round {round_}: " + ", ".join(f"{k} {v:,.0f} req/s" for k, v in figures.items()), flush=True)
                 for name, value in figures.items():
                     best[name] = max(best.get(name, 0.0), value)
-    finally:
-        server.terminate()
-        server.wait()
-    print(f"\n{args.n} requests, concurrency {args.concurrency}, best of {args.rounds} rounds:")
+            if args.profile:
+                profile(base_url, args.n, args.concurrency, work)
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"\n{args.n:,} requests, concurrency {args.concurrency}, whole processes, best of {args.rounds} rounds:")
     for name, value in best.items():
         print(f"  {name:<13} {value:8,.0f} req/s   {value / best['bare aiohttp']:.2f}x bare aiohttp")
+    print(f"  batchgpt / openai SDK: {best['batchgpt'] / best['openai SDK']:.1f}x")
 
 
 if __name__ == "__main__":
