@@ -181,3 +181,56 @@ def test_the_file_writers_do_without_pandas_and_pyarrow():
         }
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"pandas", "pyarrow"}, name
+
+
+TRICKY = [
+    {"task": "t", "type": "chat", "id": "a,b", "model": "m", "status": "ok", "output": 'say "hi",\nthen go',
+     "prompt_tokens": 12, "completion_tokens": 3, "cost_usd": 1.3e-05, "attempts": 1, "latency_s": 0.0123,
+     "cached_tokens": 0, "reasoning_tokens": 0, "ttft_s": None, "details": {"a": [1, 2]}, "mode": "online",
+     "reasks": 0, "turn": None, "n": 7, "price": 2.5, "flag": True, "note": "δ 中文 \r x"},
+    {"task": "t", "type": "embedding", "id": "b", "model": "m", "status": "error", "output": [0.1, -2e-07, 3.0],
+     "prompt_tokens": None, "completion_tokens": None, "cost_usd": None, "attempts": 3, "latency_s": 12.5,
+     "error": "HTTP 500: boom", "cached_tokens": 0, "reasoning_tokens": 0, "ttft_s": 0.25, "details": None,
+     "mode": "batch", "reasks": 2, "turn": 2, "n": None, "price": 3, "flag": False, "note": ""},
+    {"task": "t", "type": "chat", "id": "c", "model": "m", "status": "skipped", "output": None, "cost_usd": 123456.0,
+     "attempts": 0, "latency_s": 1e16, "cached_tokens": 5, "reasoning_tokens": 7, "mode": "online", "reasks": 0,
+     "n": 12345678901, "price": None, "flag": None, "note": None},
+]  # fmt: skip
+
+
+def test_csv_reads_as_pandas_wrote_it(tmp_path):
+    """The csv-module writer against pandas' own to_csv (what wrote these files before): the same
+    bytes for every kind of value a results file holds."""
+    from batchgpt.tables import _frame, _text_output
+
+    kept = [("n", "integer"), ("price", "real"), ("flag", "boolean"), ("note", "text")]
+    write_results(tmp_path / "r.csv", [dict(r) for r in TRICKY], "job", kept)
+    columns = [*RESULT_COLUMNS, "n", "price", "flag", "note"]
+    rows = [{"job": "job", **r, "output": _text_output(r["output"]), "details": _text_output(r.get("details"))}
+            for r in TRICKY]  # fmt: skip
+    expected = _frame(rows, columns, ["n"]).to_csv(index=False)
+    assert (tmp_path / "r.csv").read_bytes().decode() == expected
+    group = {"task": "t", "model": "m", "mode": "online", "requests": 3, "succeeded": 2, "failed": 1, "skipped": 0}
+    for groups in ([], [{**group, "prompt_tokens": 10, "completion_tokens": 4, "cost_usd": 1.5e-05,
+                         "cost_usd_this_run": 0.0}, {**group, "task": "u", "prompt_tokens": None,
+                         "completion_tokens": None, "cost_usd": None, "cost_usd_this_run": None}]):  # fmt: skip
+        write_table(tmp_path / "rep.csv", report_rows(groups), REPORT_COLUMNS)
+        expected = _frame(report_rows(groups), REPORT_COLUMNS).to_csv(index=False)
+        assert (tmp_path / "rep.csv").read_text() == expected
+
+
+def test_a_run_that_writes_csv_never_imports_pandas(tmp_path):
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from pathlib import Path
+from batchgpt.tables import write_results, write_table, report_rows, REPORT_COLUMNS
+write_results(Path({str(tmp_path / "r.csv")!r}), iter([{{"id": "a", "status": "ok", "cost_usd": 0.5}}]), "job")
+write_table(Path({str(tmp_path / "rep.csv")!r}), report_rows([]), REPORT_COLUMNS)
+print("pandas" in sys.modules, "pyarrow" in sys.modules)
+"""
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.split() == ["False", "False"]
+    assert (tmp_path / "r.csv").read_text().splitlines()[1].startswith("job,,,a,,ok,,,,0.5,")
