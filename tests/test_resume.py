@@ -259,14 +259,14 @@ def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewh
 ):
     import errno
 
-    import pandas as pd
+    from batchgpt import tables
 
-    def full(self, *args, **kwargs):
+    def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     path = write_job(chat_job(["a", "b"]))
     with monkeypatch.context() as disk:
-        disk.setattr(pd.DataFrame, "to_csv", full)  # results go to JSONL; the report (CSV) meets the full disk
+        disk.setattr(tables, "_write_csv", full)  # results go to JSONL; the report (CSV) meets the full disk
         result = cli("run", str(path), "--out", str(tmp_path / "out" / "t.jsonl"))
     report = tmp_path / "out" / "t-report.csv"
     assert result.exit_code == 2 and "Traceback" not in result.output
@@ -307,8 +307,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
 ):
     import errno
 
-    import pandas as pd
-
+    from batchgpt import tables
     from batchgpt.store import Store
 
     def full(*args, **kwargs):
@@ -318,7 +317,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
         raise sqlite3.OperationalError("database or disk is full")
 
     with monkeypatch.context() as disk:
-        disk.setattr(pd.DataFrame, "to_csv", full)
+        disk.setattr(tables, "_write_csv", full)
         disk.setattr(Store, "finish_run", store_full)
         result = cli("run", str(write_job(chat_job(["a"]))))
     assert result.exit_code == 2 and "Traceback" not in result.output
