@@ -16,7 +16,7 @@ import re
 import shlex
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,10 @@ class Store:
         except OSError as exc:
             raise StateError(_unusable_directory(directory, exc)) from None
         self._in_transaction = False
+        # Enrolments and answers wait here for the next statement or commit, which runs them as one
+        # executemany each: a third of the per-item cost of a statement apiece.
+        self._enrolled: list[tuple[Any, ...]] = []
+        self._answered: list[tuple[Any, ...]] = []
         self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
 
     def close(self) -> None:
@@ -266,14 +270,36 @@ class Store:
             self._in_transaction = True
 
     def commit(self) -> None:
+        self._flush()
         if self._in_transaction:
             self._db.execute("COMMIT")
             self._in_transaction = False
 
+    def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self._flush()  # a statement sees every write made before it
+        return self._db.execute(sql, parameters)
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        self._flush()
+        return self._db.executemany(sql, rows)
+
+    def _flush(self) -> None:
+        """Run the queued enrolments, then the queued answers, each as one executemany. Enrolments
+        go first: an item is enrolled before it is sent, so before it is answered, and a run enrols
+        and answers an item at most once; so this order is the order they were made in."""
+        if self._enrolled:
+            self._begin()
+            enrolled, self._enrolled = self._enrolled, []
+            self._db.executemany(_ENROL, enrolled)
+        if self._answered:
+            self._begin()
+            answered, self._answered = self._answered, []
+            self._db.executemany(_RECORD, answered)
+
     # ------------------------------------------------------------------ runs
 
     def begin_run(self, job: str, job_path: str | None) -> int:
-        cursor = self._db.execute(
+        cursor = self._execute(
             "INSERT INTO runs (job, job_path, started, pid) VALUES (?, ?, ?, ?)",
             (job, job_path, time.time(), os.getpid()),
         )
@@ -283,7 +309,7 @@ class Store:
         """The run's counts, tokens and cost: the one place they are added up. The cost is None
         (unknown), never a partial sum, when an answered item has no cost."""
         self.commit()
-        row = self._db.execute(
+        row = self._execute(
             """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'error' AND transient = 1),
                       SUM(status = 'skipped'), SUM(prompt_tokens), SUM(completion_tokens),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
@@ -314,7 +340,7 @@ class Store:
     def finish_run(
         self, run_id: int, exit_code: int, stopped: str | None, results: str, report: str, totals: RunTotals
     ) -> None:
-        self._db.execute(
+        self._execute(
             """UPDATE runs SET finished = ?, exit_code = ?, items = ?, ok = ?, failed = ?, skipped = ?,
                       prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, stopped = ?, results = ?, report = ?,
                       spent_usd = ?
@@ -339,14 +365,14 @@ class Store:
 
     def count_sent(self, run_id: int, sent: int, retries: Mapping[str, int]) -> None:
         """Requests the run sent, and its retries by cause."""
-        self._db.execute(
+        self._execute(
             "UPDATE runs SET sent = ?, retries = ? WHERE id = ?",
             (sent, json.dumps(dict(sorted(retries.items()))), run_id),
         )
 
     def runs(self, job: str | None = None, limit: int = 50) -> list[RunInfo]:
         where, args = ("WHERE job = ?", (job,)) if job else ("", ())
-        rows = self._db.execute(
+        rows = self._execute(
             f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs {where} ORDER BY id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()
@@ -354,11 +380,11 @@ class Store:
 
     def latest_run_of(self, job: str, run_id: int) -> int:
         """The newest run of `job` that holds its items: `run_id`, or a later run that took them over."""
-        row = self._db.execute("SELECT MAX(run_id) FROM items WHERE job = ?", (job,)).fetchone()
+        row = self._execute("SELECT MAX(run_id) FROM items WHERE job = ?", (job,)).fetchone()
         return max(run_id, row[0] or run_id)
 
     def run(self, run_id: int) -> RunInfo | None:
-        row = self._db.execute(
+        row = self._execute(
             f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         return RunInfo(*row) if row else None
@@ -375,12 +401,12 @@ class Store:
         `retry_failed`), or it is WAITING in an open batch for the same body."""
         self._begin()
         if (job, run_id) not in self._has_rows:
-            found = self._db.execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
+            found = self._execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
             self._has_rows[(job, run_id)] = found is not None
         if not self._has_rows[(job, run_id)]:  # a job's first run has nothing to look up (its ids are unique)
             self._write(run_id, job, request, "pending", None)
             return SEND
-        row = self._db.execute(
+        row = self._execute(
             "SELECT hash, status, transient, endpoint FROM items WHERE job = ? AND id = ?", (job, request.id)
         ).fetchone()
         kept = None
@@ -393,7 +419,7 @@ class Store:
         if kept is None:
             self._write(run_id, job, request, "pending", None)
             return SEND
-        self._db.execute(
+        self._execute(
             "UPDATE items SET seq = ?, run_id = ?, task = ?, kept = ? WHERE job = ? AND id = ?",
             (request.seq, run_id, request.task, _kept(request), job, request.id),
         )
@@ -406,20 +432,7 @@ class Store:
         self._write(run_id, job, request, "skipped", reason)
 
     def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
-        self._begin()
-        self._db.execute(
-            """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn, endpoint)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
-                   task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
-                   kept = excluded.kept, turn = excluded.turn, endpoint = excluded.endpoint,
-                   status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
-                   -- a body sent again in batches counts its submissions; online, each run counts afresh
-                   attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
-                                   THEN items.attempts ELSE 0 END,
-                   transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
-                   prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
-                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL""",
+        self._enrolled.append(
             (
                 job,
                 request.id,
@@ -434,21 +447,16 @@ class Store:
                 _kept(request),
                 request.turn,
                 endpoint_of(request),
-            ),
+            )
         )
 
     def record(self, job: str, result: Result) -> None:
         """Write an answer. It is durable, and counts as done, only after the next commit()."""
-        self._begin()
         output, kind = _encode(result.output)
         details = None if result.details is None else json.dumps(result.details, ensure_ascii=False)
         # a structured answer's fields become columns the way kept item fields do
         fields = None if result.fields is None else json.dumps(result.fields, ensure_ascii=False)
-        self._db.execute(
-            """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
-                   cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?
-               WHERE job = ? AND id = ?""",
+        self._answered.append(
             (
                 result.status,
                 output,
@@ -476,7 +484,7 @@ class Store:
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
         self.commit()
-        cursor = self._db.execute(
+        cursor = self._execute(
             f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept, fields FROM items "
             "WHERE job = ? AND run_id = ? ORDER BY seq",
             (job, run_id),
@@ -500,7 +508,7 @@ class Store:
         rows = [
             row
             for column in ("kept", "fields")  # item fields kept, then a structured answer's fields
-            for row in self._db.execute(
+            for row in self._execute(
                 f"""SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
                     FROM items, json_each(items.{column}) AS field
                     WHERE items.job = ? AND items.run_id = ? AND items.{column} IS NOT NULL
@@ -520,7 +528,7 @@ class Store:
         None (unknown), never 0, when any answered item of the group has no cost: no price, or no
         usage in the answer."""
         self.commit()
-        rows = self._db.execute(
+        rows = self._execute(
             """SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
                       SUM(status = 'skipped'), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
@@ -539,7 +547,7 @@ class Store:
         """Items this run enrolled but never answered (a stop, a signal) become `skipped`; the next
         run sends them, since only `ok` (and, by default, `error`) answers are kept."""
         self.commit()
-        self._db.execute(
+        self._execute(
             "UPDATE items SET status = 'skipped', error = ? WHERE job = ? AND run_id = ? AND status = 'pending'",
             (reason, job, run_id),
         )
@@ -547,7 +555,7 @@ class Store:
     def answered_before(self, job: str, run_id: int, since: float) -> int:
         """Items of the run answered (ok or failed) before `since`: by earlier runs."""
         self.commit()
-        row = self._db.execute(
+        row = self._execute(
             "SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND answered < ?",
             (job, run_id, since),
         ).fetchone()
@@ -555,7 +563,7 @@ class Store:
 
     def answer(self, job: str, item: str) -> Any:
         """An item's stored answer (its output), or None unless it is `ok`."""
-        row = self._db.execute(
+        row = self._execute(
             "SELECT output, output_json FROM items WHERE job = ? AND id = ? AND status = 'ok'", (job, item)
         ).fetchone()
         return None if row is None else _decode(row[0], row[1])
@@ -568,7 +576,7 @@ class Store:
     def keep(self, run_id: int, job: str, request: Request) -> None:
         """Enrol a request in this run as it stands, whatever its status."""
         self._begin()
-        self._db.execute(
+        self._execute(
             "UPDATE items SET seq = ?, run_id = ?, task = ? WHERE job = ? AND id = ?",
             (request.seq, run_id, request.task, job, request.id),
         )
@@ -580,10 +588,10 @@ class Store:
         in it, before anything is uploaded; committed at once."""
         self._begin()
         values = {**row.__dict__, "created": row.created or time.time()}
-        self._db.execute(
+        self._execute(
             f"INSERT INTO batches ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", tuple(values.values())
         )
-        self._db.executemany(
+        self._executemany(
             """UPDATE items SET status = 'submitted', batch = ?, batch_line = ?, mode = 'batch', error = NULL,
                    transient = 0, attempts = attempts + 1 WHERE job = ? AND id = ?""",
             ((row.intent, line, row.job, item) for line, item in enumerate(ids, 1)),
@@ -595,7 +603,7 @@ class Store:
         unknown = set(changes) - set(BatchRow.__dataclass_fields__)
         assert not unknown, unknown
         self._begin()
-        self._db.execute(
+        self._execute(
             f"UPDATE batches SET {', '.join(f'{k} = ?' for k in changes)} WHERE intent = ?", (*changes.values(), intent)
         )
         self.commit()
@@ -604,7 +612,7 @@ class Store:
         """Batches of `job` (or of every job), oldest first; `open_only`: those not yet collected."""
         self.commit()
         where = ["1 = 1"] + (["job = ?"] if job else []) + (["collected = 0"] if open_only else [])
-        rows = self._db.execute(
+        rows = self._execute(
             f"SELECT {', '.join(BatchRow.__dataclass_fields__)} FROM batches WHERE {' AND '.join(where)} "
             "ORDER BY created, part",
             (job,) if job else (),
@@ -614,7 +622,7 @@ class Store:
     def batch_items(self, intent: str) -> list[WaitingItem]:
         """The items a batch holds unanswered, in line order."""
         self.commit()
-        rows = self._db.execute(
+        rows = self._execute(
             f"SELECT {', '.join(WaitingItem.__dataclass_fields__)} FROM items "
             "WHERE batch = ? AND status = 'submitted' ORDER BY batch_line",
             (intent,),
@@ -624,7 +632,7 @@ class Store:
     def release(self, intent: str, status: str, error: str, transient: bool = True) -> int:
         """The items a batch still holds unanswered leave it as `status` (skipped or error)."""
         self._begin()
-        return self._db.execute(
+        return self._execute(
             "UPDATE items SET status = ?, error = ?, transient = ? WHERE batch = ? AND status = 'submitted'",
             (status, error, transient, intent),
         ).rowcount
@@ -633,7 +641,25 @@ class Store:
         """--fresh: drop every stored answer of a job, so the run starts over."""
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
-        return self._db.execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+        return self._execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
+
+
+_ENROL = """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn, endpoint)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
+                   task = excluded.task, type = excluded.type, model = excluded.model, hash = excluded.hash,
+                   kept = excluded.kept, turn = excluded.turn, endpoint = excluded.endpoint,
+                   status = excluded.status, error = excluded.error, output = NULL, output_json = 0, details = NULL,
+                   -- a body sent again in batches counts its submissions; online, each run counts afresh
+                   attempts = CASE WHEN items.mode = 'batch' AND items.hash = excluded.hash
+                                   THEN items.attempts ELSE 0 END,
+                   transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
+                   prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
+                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL"""
+_RECORD = """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
+                   cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
+                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?
+               WHERE job = ? AND id = ?"""
 
 
 class _NotAStore(Exception):
