@@ -72,7 +72,11 @@ class Client:
         # them (and ~/.netrc) up in a thread for every request, which costs a third of throughput.
         self._proxy = self.provider.proxy or _env_proxy(self.provider.base_url)
         self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
-        self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, timeout=self._timeout)
+        # The key and the provider's headers go on each request, never as the session's defaults:
+        # aiohttp copies those into the CONNECT request an https call opens a proxy tunnel with
+        # (Authorization as Proxy-Authorization), in clear text, to the proxy.
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -100,7 +104,7 @@ class Client:
             async with self._session.post(
                 self.url(pack.first),
                 data=_body(pack),
-                headers=_content_type(pack),
+                headers=self._headers if pack.first.files else self._json_headers,
                 proxy=self._proxy,
                 allow_redirects=False,
             ) as response:
@@ -150,6 +154,7 @@ class Client:
                 async with self._session.request(
                     method,
                     url,
+                    headers=self._headers,
                     json=json_body,
                     data=form,
                     params={**query, **(params or {})},
@@ -181,7 +186,7 @@ class Client:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
         try:
             async with self._session.get(
-                url, params=query, proxy=self._proxy, allow_redirects=False, timeout=timeout
+                url, params=query, headers=self._headers, proxy=self._proxy, allow_redirects=False, timeout=timeout
             ) as response:
                 if response.status >= 300:
                     raw = self._redact.raw(await response.read())
@@ -300,10 +305,6 @@ def _body(pack: Pack) -> bytes | aiohttp.FormData:
     for field_name, path in files:
         form.add_field(field_name, path.read_bytes(), filename=path.name)
     return form
-
-
-def _content_type(pack: Pack) -> dict[str, str]:
-    return {} if pack.first.files else {"Content-Type": "application/json"}
 
 
 def _env_proxy(base_url: str) -> str | None:
@@ -477,18 +478,19 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     base = provider.base_url
     roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
     redact = Redactor(provider, api_key)
-    async with aiohttp.ClientSession(
-        headers=_auth_headers(provider, api_key), timeout=aiohttp.ClientTimeout(total=timeout)
-    ) as session:
+    headers = _auth_headers(provider, api_key)  # on each request, never the session's (see Client)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         reasons = []
         for root in roots:
             shown = shown_url(root)
             try:
-                subscription = await _get_json(session, f"{root}/dashboard/billing/subscription", {}, provider, redact)
+                subscription = await _get_json(
+                    session, f"{root}/dashboard/billing/subscription", {}, (provider, headers), redact
+                )
                 if isinstance(subscription, str):
                     reasons.append(subscription)
                     continue
-                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, provider, redact)
+                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, (provider, headers), redact)
                 if isinstance(usage, str):
                     return usage
                 limit, used = float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100
@@ -503,11 +505,16 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
 
 
 async def _get_json(
-    session: aiohttp.ClientSession, url: str, params: dict[str, str], provider: Provider, redact: Redactor
+    session: aiohttp.ClientSession,
+    url: str,
+    params: dict[str, str],
+    to: tuple[Provider, dict[str, str]],
+    redact: Redactor,
 ) -> dict[str, Any] | str:
+    provider, headers = to
     shown = shown_url(url)
     async with session.get(
-        url, params=params, proxy=provider.proxy or _env_proxy(url), allow_redirects=False
+        url, params=params, headers=headers, proxy=provider.proxy or _env_proxy(url), allow_redirects=False
     ) as response:
         raw = redact.raw(await response.read())
         if 300 <= response.status < 400:

@@ -278,3 +278,46 @@ def test_a_provider_shows_no_credentials():
     shown = repr(provider)
     assert "pw-secret-99" not in shown and "cf-tok-123" not in shown and "proxy-pw" not in shown
     assert "http://h/v1" in shown and "cf-aig-authorization" in shown
+
+
+class _ConnectRecorder:
+    """A proxy that records the CONNECT request an https call opens its tunnel with, then hangs up."""
+
+    def __init__(self) -> None:
+        self.heads: list[str] = []
+
+    async def __aenter__(self) -> str:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.heads.append((await reader.readuntil(b"\r\n\r\n")).decode())
+            writer.close()
+
+        self._server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+
+
+@pytest.mark.parametrize("call", ["send", "balance"])
+def test_the_key_and_gateway_headers_never_reach_an_https_proxy(call):
+    """The proxy sees only the CONNECT line: the key and the gateway's headers travel inside the
+    TLS tunnel. aiohttp copies a session's default headers into the CONNECT request (and the
+    Authorization header into Proxy-Authorization), so they must not be session defaults."""
+    from batchgpt.client import fetch_balance
+
+    recorder = _ConnectRecorder()
+
+    async def go() -> object:
+        async with recorder as proxy_url:
+            headers = (("cf-aig-authorization", "gw-TOKEN-7"),)
+            provider = Provider(base_url="https://api.example.test/v1", proxy=proxy_url, headers=headers)
+            if call == "balance":
+                return await fetch_balance(provider, SECRET, timeout=5)
+            async with Client(provider, SECRET, timeout=5, connections=1) as client:
+                return await client.send(Pack.of(chat_request()))
+
+    outcome = asyncio.run(go())
+    assert isinstance(outcome, str) or (isinstance(outcome, Failure) and outcome.cause == "connection")
+    assert recorder.heads and recorder.heads[0].startswith("CONNECT api.example.test:443 ")
+    sent = "".join(recorder.heads)
+    assert SECRET not in sent and "gw-TOKEN-7" not in sent and "authorization" not in sent.lower()
