@@ -2,12 +2,15 @@
 
 Counts feed the tokens-per-minute limiter, the budget's worst case and the dry-run estimate. Where
 tiktoken cannot load an encoding (no internet and no cache) the count falls back to about four
-characters per token, and every count made that way is marked approximate.
+characters per token (a Chinese, Japanese or Korean character 1.3 tokens), and every count made
+that way is marked approximate.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,11 @@ TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
 CHARS_PER_TOKEN = 4
+# Four characters a token holds for English; cl100k_base spends 1.2-1.3 tokens on a CJK character
+# (o200k_base 0.7-0.9), so those count on their own: an estimate or a budget must not come out at
+# a third of the real count for a Chinese catalogue.
+TOKENS_PER_CJK = 1.3
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
 @dataclass(frozen=True)
@@ -60,10 +68,12 @@ class Counter:
                 self._encodings[name] = tiktoken.get_encoding(name)
             except Exception as exc:  # tiktoken raises whatever its download raised
                 log.warning(
-                    "tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token)",
+                    "tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token, "
+                    "%g for a CJK character)",
                     name,
                     type(exc).__name__,
                     CHARS_PER_TOKEN,
+                    TOKENS_PER_CJK,
                 )
                 self._encodings[name] = None
                 self.offline = True
@@ -73,7 +83,7 @@ class Counter:
         name, known = encoding_for(model)
         encoding = self.encoding(name)
         if encoding is None:
-            return Count(-(-len(text) // CHARS_PER_TOKEN), True)
+            return Count(approximate(text), True)
         return Count(len(encoding.encode_ordinary(text)), not known)
 
     def messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> Count:
@@ -107,3 +117,9 @@ def _content_text(value: Any) -> str:
     if isinstance(value, list):
         return "".join(part.get("text", "") for part in value if isinstance(part, Mapping))
     return "" if value is None else str(value)
+
+
+def approximate(text: str) -> int:
+    """Tokens without a tokenizer: four characters a token, a CJK character TOKENS_PER_CJK."""
+    cjk = len(_CJK.findall(text))
+    return math.ceil((len(text) - cjk) / CHARS_PER_TOKEN + cjk * TOKENS_PER_CJK)

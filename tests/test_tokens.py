@@ -82,3 +82,17 @@ def test_without_tiktoken_data_counts_fall_back_and_say_so(monkeypatch, tmp_path
     count = counter.text("gpt-4o", "x" * 40)
     assert count == type(count)(10, True)
     assert counter.offline
+
+
+def test_without_tiktoken_chinese_is_not_counted_at_a_third(monkeypatch):
+    """Four characters a token undercounted a Chinese prompt (17 against 47 in o200k_base and 74
+    in cl100k_base), so a dry run or a budget without tiktoken came out far too low."""
+    import tiktoken
+
+    text = "请把下面的产品说明翻译成英文，保持语气友好，不要遗漏任何技术参数。这款无线耳机支持主动降噪。"
+    real = max(len(tiktoken.get_encoding(name).encode(text)) for name in ("cl100k_base", "o200k_base"))
+    offline = Counter()
+    monkeypatch.setattr(offline, "encoding", lambda name: None)  # as where tiktoken cannot load
+    count = offline.text("gpt-3.5-turbo", text)
+    assert count.approximate and real <= count.tokens <= real * 1.5
+    assert offline.text("gpt-4o", "hello world, how are you").tokens == 6  # English: four characters a token
