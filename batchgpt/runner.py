@@ -371,7 +371,7 @@ class Engine:
         if self.budget is None or await self.budget.hold(worst):
             return True
         self.stop(
-            f"budget of ${self.budget.limit:.4f} reached: ${self.budget.spent:.6f} spent, "
+            f"budget of ${self.budget.limit:g} reached: ${self.budget.spent:.6f} spent, "
             f"and the next request could cost ${worst:.6f}"
         )
         return False
@@ -436,7 +436,7 @@ class Engine:
             log.warning("%s cost $%.6f, more than its worst case of $%.6f", pack.first.id, cost, worst)
         if self.budget.spent > self.budget.limit:
             self.stop(
-                f"budget of ${self.budget.limit:.4f} passed: ${self.budget.spent:.6f} spent, as answers cost "
+                f"budget of ${self.budget.limit:g} passed: ${self.budget.spent:.6f} spent, as answers cost "
                 "more than their worst case"
             )
 

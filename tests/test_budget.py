@@ -24,10 +24,10 @@ def test_the_budget_stops_a_run_with_exit_3_and_the_spend_under_it(cli, server, 
     job["limits"] = {"concurrency": 4}
     # A worst case of ~$0.00012 a request and a real cost of ~$0.000006: the run goes on while the
     # spend leaves room for one more worst case, then stops.
-    job["budget_usd"] = 0.0002
+    job["budget_usd"] = 0.00025
     result = cli("run", str(write_job(job)))
     assert result.exit_code == 3
-    assert "budget of $0.0002" in result.stderr and "spent" in result.stderr
+    assert "budget of $0.00025 reached" in result.stderr and "spent" in result.stderr  # not rounded to $0.0003
     rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
     spent = sum(float(r["cost_usd"] or 0) for r in rows)
     assert 0.0002 - 0.00013 < spent <= 0.0002
