@@ -62,3 +62,16 @@ def test_the_python_api_is_there_on_first_use():
 
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         batchgpt.nothing  # noqa: B018
+
+
+def test_a_run_collects_garbage_seldom_and_puts_the_collector_back():
+    import gc
+
+    before = gc.get_threshold()
+
+    async def during() -> tuple[int, int]:
+        return gc.get_threshold()[0], gc.get_freeze_count()
+
+    threshold, frozen = aio.run(during())
+    assert threshold == aio.YOUNG_THRESHOLD and frozen > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
