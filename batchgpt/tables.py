@@ -85,27 +85,31 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept:
 _CSV_KINDS = {"integer": "int", "real": "real"}
 
 
-def _cell(value: Any, kind: str) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if kind == "int" and not isinstance(value, bool):
-        return int(value)
-    if kind == "real" and not isinstance(value, bool):
-        return repr(float(value))
-    return repr(value) if isinstance(value, float) else value
+def _typed(value: Any, kind: type) -> Any:
+    """A value for a typed column: an int as an integer, a real as a float, NaN as missing."""
+    if kind is float:
+        value = float(value)
+        return None if math.isnan(value) else value
+    return value if isinstance(value, bool) else int(value)
 
 
 def _write_csv(
     handle: IO[str], records: Iterable[Mapping[str, Any]], columns: list[str], kinds: Mapping[str, str]
 ) -> int:
     """Rows as CSV with pandas' dialect (minimal quoting, "\n" line ends, empty for a missing value);
-    `kinds`: the columns written as integers ("int") or reals ("real"), the others as they come."""
-    kind = [kinds.get(c, "") for c in columns]
+    `kinds`: the columns written as integers ("int") or reals ("real"), the others as they come
+    (the csv module writes None empty and a float as its repr, as pandas does)."""
+    typed = [(i, float if kinds[c] == "real" else int) for i, c in enumerate(columns) if kinds.get(c)]
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(columns)
     count = 0
     for record in records:
-        writer.writerow([_cell(record.get(c), k) for c, k in zip(columns, kind, strict=True)])
+        row = [record.get(c) for c in columns]
+        for i, kind in typed:
+            value = row[i]
+            if value is not None and (type(value) is not kind or value != value):  # value != value: NaN
+                row[i] = _typed(value, kind)
+        writer.writerow(row)
         count += 1
     return count
 
