@@ -238,6 +238,10 @@ class Store:
         # executemany each: a third of the per-item cost of a statement apiece.
         self._enrolled: list[tuple[Any, ...]] = []
         self._answered: list[tuple[Any, ...]] = []
+        # Items enrolled as pending and not yet written: an answer writes its row once, whole. A
+        # pending row needs no durability (a killed run sends a pending item again, as it would
+        # one with no row), so only a statement, never a commit, writes these first.
+        self._pending: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
 
     def close(self) -> None:
@@ -276,12 +280,19 @@ class Store:
             self._in_transaction = False
 
     def _execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
-        self._flush()  # a statement sees every write made before it
+        self._settle()  # a statement sees every write made before it
         return self._db.execute(sql, parameters)
 
     def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        self._flush()
+        self._settle()
         return self._db.executemany(sql, rows)
+
+    def _settle(self) -> None:
+        """Write the pending rows too, then everything queued."""
+        if self._pending:
+            self._enrolled.extend(self._pending.values())
+            self._pending.clear()
+        self._flush()
 
     def _flush(self) -> None:
         """Run the queued enrolments, then the queued answers, each as one executemany. Enrolments
@@ -294,7 +305,10 @@ class Store:
         if self._answered:
             self._begin()
             answered, self._answered = self._answered, []
-            self._db.executemany(_RECORD, answered)
+            for sql in (_ANSWER, _RECORD):  # rows written whole, then answers to rows already there
+                rows = [row[1:] for row in answered if row[0] == sql]
+                if rows:
+                    self._db.executemany(sql, rows)
 
     # ------------------------------------------------------------------ runs
 
@@ -432,23 +446,26 @@ class Store:
         self._write(run_id, job, request, "skipped", reason)
 
     def _write(self, run_id: int, job: str, request: Request, status: str, error: str | None) -> None:
-        self._enrolled.append(
-            (
-                job,
-                request.id,
-                request.seq,
-                run_id,
-                request.task,
-                request.type,
-                request.model,
-                request.hash,
-                status,
-                error,
-                _kept(request),
-                request.turn,
-                endpoint_of(request),
-            )
+        row = (
+            job,
+            request.id,
+            request.seq,
+            run_id,
+            request.task,
+            request.type,
+            request.model,
+            request.hash,
+            status,
+            error,
+            _kept(request),
+            request.turn,
+            endpoint_of(request),
         )
+        self._pending.pop((job, request.id), None)
+        if status == "pending":
+            self._pending[(job, request.id)] = row
+        else:
+            self._enrolled.append(row)
 
     def record(self, job: str, result: Result) -> None:
         """Write an answer. It is durable, and counts as done, only after the next commit()."""
@@ -456,30 +473,31 @@ class Store:
         details = None if result.details is None else json.dumps(result.details, ensure_ascii=False)
         # a structured answer's fields become columns the way kept item fields do
         fields = None if result.fields is None else json.dumps(result.fields, ensure_ascii=False)
-        self._answered.append(
-            (
-                result.status,
-                output,
-                kind,
-                result.prompt_tokens,
-                result.completion_tokens,
-                result.cached_tokens,
-                result.reasoning_tokens,
-                result.cost_usd,
-                result.attempts,
-                result.latency_s,
-                result.ttft_s,
-                result.error,
-                time.time(),
-                details,
-                result.transient,
-                result.mode,
-                result.reasks,
-                fields,
-                job,
-                result.id,
-            ),
+        values = (
+            result.status,
+            output,
+            kind,
+            result.prompt_tokens,
+            result.completion_tokens,
+            result.cached_tokens,
+            result.reasoning_tokens,
+            result.cost_usd,
+            result.attempts,
+            result.latency_s,
+            result.ttft_s,
+            result.error,
+            time.time(),
+            details,
+            result.transient,
+            result.mode,
+            result.reasks,
+            fields,
         )
+        enrolled = self._pending.pop((job, result.id), None)
+        if enrolled is None:
+            self._answered.append((_RECORD, *values, job, result.id))
+        else:  # its row written once, whole: the enrolment's columns but status and error, then the answer's
+            self._answered.append((_ANSWER, *enrolled[:8], *enrolled[10:], *values))
 
     def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
         """The run's items in input order, streamed."""
@@ -656,6 +674,14 @@ _ENROL = """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, st
                    transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
                    cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL"""
+_ANSWERED_COLUMNS = (
+    "status output output_json prompt_tokens completion_tokens cached_tokens reasoning_tokens cost_usd attempts "
+    "latency_s ttft_s error answered details transient mode reasks fields"
+).split()
+_ANSWER_COLUMNS = "job id seq run_id task type model hash kept turn endpoint".split() + _ANSWERED_COLUMNS
+_ANSWER = f"""INSERT INTO items ({", ".join(_ANSWER_COLUMNS)}) VALUES ({", ".join("?" * len(_ANSWER_COLUMNS))})
+               ON CONFLICT (job, id) DO UPDATE SET batch = NULL, batch_line = NULL,
+                   {", ".join(f"{c} = excluded.{c}" for c in _ANSWER_COLUMNS[2:])}"""
 _RECORD = """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
                    error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?
