@@ -1,16 +1,24 @@
 """Model prices in USD: the job's `pricing` first, then the genai-prices table.
 
 An unknown model has no price, never a price of zero: its cost is None and it is named once.
+What genai-prices says of a model is kept for the day in the user's cache folder, keyed by its
+version: importing it and resolving a model takes 0.25 s, which every cron run paid.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+from .errors import OutputError
+from .files import atomic_write
 
 log = logging.getLogger(__name__)
 _MILLION = 1_000_000
@@ -228,7 +236,37 @@ class Pricing:
                 batch_output=spec.get("batch_output"),
                 source="job",
             )
-        return _genai_price(model, self._base_url)
+        return _remembered_price(model, self._base_url)
+
+
+def _price_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchgpt" / "prices.json"
+
+
+def _remembered_price(model: str, base_url: str | None) -> Price | None:
+    """_genai_price, from the cache when today's entry for this genai-prices version has it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        stamp = {"genai_prices": version("genai-prices"), "day": _now().date().isoformat()}
+    except PackageNotFoundError:  # pragma: no cover - a declared dependency
+        return None
+    path, key = _price_cache(), f"{base_url or ''} {model}"
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+        prices = cache["prices"] if {k: cache.get(k) for k in stamp} == stamp else {}
+        if key in prices:
+            return None if prices[key] is None else Price(**prices[key])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        prices = {}
+    price = _genai_price(model, base_url)
+    prices[key] = None if price is None else asdict(price)
+    try:
+        with atomic_write(path) as handle:
+            json.dump({**stamp, "prices": prices}, handle)
+    except (OSError, OutputError):
+        pass  # no cache folder to write in: the next run looks the price up again
+    return price
 
 
 def _genai_price(model: str, base_url: str | None) -> Price | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from click.testing import CliRunner
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "tiktoken"
 if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_SHARED)
+# The price cache (pricing.py) of this test session, never the user's ~/.cache
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="batchgpt-test-cache-")
 
 from batchgpt.cli import main  # noqa: E402
 from batchgpt.mockserver import Config, Fault, MockServer  # noqa: E402

@@ -70,3 +70,32 @@ def test_batch_prices_scale_cached_input_too():
     online = pricing.charge("tokens", "gpt-5", {}, 10_000, 100, cached=8_000)
     batch = pricing.charge("tokens", "gpt-5", {}, 10_000, 100, cached=8_000, batch=True)
     assert batch == pytest.approx(online / 2)  # gpt-5's batch prices are half, cached input too
+
+
+def test_genai_prices_answers_are_kept_for_the_day_and_its_version(monkeypatch, tmp_path):
+    import json
+
+    from batchgpt import pricing
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    looked_up: list[str] = []
+    real = pricing._genai_price
+    monkeypatch.setattr(pricing, "_genai_price", lambda model, url: looked_up.append(model) or real(model, url))
+    first = Pricing({}, None).price("gpt-4o-mini")
+    assert (
+        first is not None
+        and Pricing({}, None).price("gpt-4o-mini") == first
+        and Pricing({}, None).price("nope") is None
+    )
+    assert Pricing({}, None).price("nope") is None and looked_up == ["gpt-4o-mini", "nope"]  # unknown: known so
+    cache = tmp_path / "batchgpt" / "prices.json"
+    stale = json.loads(cache.read_text())
+    for change in ({"day": "2000-01-01"}, {"genai_prices": "0.0.1"}):  # another day or version: looked up again
+        cache.write_text(json.dumps({**stale, **change}))
+        assert Pricing({}, None).price("gpt-4o-mini") == first
+    assert looked_up == ["gpt-4o-mini", "nope", "gpt-4o-mini", "gpt-4o-mini"]
+    cache.write_text("{not json")
+    assert Pricing({}, None).price("gpt-4o-mini") == first  # a broken cache is no cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")  # no folder can be made there
+    assert Pricing({}, None).price("gpt-4o-mini") == first
