@@ -1,12 +1,15 @@
-"""The HTML run report: the store's sums behind it."""
+"""The HTML run report: the store's sums behind it, the page, its escaping and its size."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import time
 from typing import Any
 
 import pytest
 
+from batchgpt import htmlreport
 from batchgpt.store import Store
 
 JOB = "job"
@@ -37,6 +40,13 @@ def _started(store: Store, run: int) -> float:
     info = store.run(run)
     assert info is not None
     return info.started
+
+
+def figure(page: str, label: str) -> str:
+    """The value of one of the page's cards."""
+    found = re.search(rf'data-figure="{re.escape(label)}">.*?<span class="value">(.*?)</span>', page)
+    assert found, f"no card {label!r}"
+    return found.group(1)
 
 
 # The store's sums
@@ -107,3 +117,118 @@ def test_the_slowest_answers_of_this_run_come_first_with_ids_and_messages_cut(tm
     slowest = store.slowest(JOB, run, _started(store, run), NO_END, limit=3)
     assert [s.latency_s for s in slowest] == [50.0, 2.9, 2.8]
     assert len(slowest[0].id) == 201 and len(slowest[0].error or "") == 501  # cut in SQL, shortened on the page
+
+
+# The page
+
+
+def report_of(store: Store, run: int) -> htmlreport.RunReport:
+    info = store.run(run)
+    assert info is not None
+    return htmlreport.gather(store, info)
+
+
+def small_report(store: Store, run: int) -> str:
+    return htmlreport.render(report_of(store, run))
+
+
+def test_untrusted_ids_messages_and_names_are_shown_as_text_never_markup(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run(JOB, None)
+    attack = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    quote = '" onmouseover="alert(2)'
+    add(
+        store,
+        run,
+        [
+            {"id": attack, "status": "error", "error": f"HTTP 400 {attack}: {attack}", "latency": 9.0},
+            {"id": "b", "task": quote, "model": attack, "latency": 2.0},
+        ],
+    )
+    page = small_report(store, run)
+    assert "<script" not in page and "<img" not in page and 'onmouseover="' not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page  # shown, as text
+    assert "&quot; onmouseover=&quot;alert(2)" in page  # in the table, the bar's label and its tooltip
+
+
+def test_the_page_loads_nothing_and_runs_nothing(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run(JOB, "jobs/job.yaml")
+    add(store, run, [{"id": f"i{n}", "latency": n / 10, "at": n / 10} for n in range(50)])
+    page = small_report(store, run)
+    assert "content=\"default-src 'none'; style-src 'unsafe-inline'\"" in page  # the browser enforces it too
+    for loads in ("<script", "<link", "src=", "href=", "@import", "url(", "<iframe", "<object"):
+        assert loads not in page
+    assert set(re.findall(r"https?://[^\s\"<]+", page)) == {"http://www.w3.org/2000/svg"}  # a namespace, not fetched
+    assert page.count("<svg") == 3  # cost, throughput, latency (no retries, so no retry bars)
+    assert figure(page, "items") == "50" and figure(page, "ok") == "50" and figure(page, "failed") == "0"
+    assert "No errors." in page and "No retries." in page
+
+
+def test_a_run_with_no_answers_of_its_own_still_makes_a_page(tmp_path):
+    store = Store(tmp_path)
+    run = store.begin_run(JOB, None)
+    add(store, run, [{"id": "old", "at": -60.0}, {"id": "s", "status": "skipped", "at": None, "error": "not sent"}])
+    page = small_report(store, run)
+    assert "This run received no answers." in page and "Skipped, by reason" in page
+    assert figure(page, "answers this run") == "0" and figure(page, "items") == "2"
+
+
+def test_a_run_whose_items_a_later_run_took_over_keeps_its_own_spend_and_says_so(tmp_path):
+    store = Store(tmp_path)
+    first = store.begin_run(JOB, None)
+    add(store, first, [{"id": "a", "cost": 0.25}])
+    store.finish_run(first, 0, None, "out.csv", "out-report.csv", store.totals(JOB, first))
+    later = store.begin_run(JOB, None)
+    with sqlite3.connect(store.directory / "state.db") as db:  # a rerun enrols the item, answered already
+        db.execute("UPDATE items SET run_id = ?", (later,))
+    db.close()
+    report = report_of(store, first)
+    assert (report.items_run, report.spent_usd, report.totals.items) == (later, 0.25, 1)
+    page = htmlreport.render(report)
+    assert f"run {later} has taken its items over since" in page and "exit code 0 (every item ok)" in page
+    assert figure(page, "cost this run") == "$0.250000"
+
+
+def build_big(store: Store, run: int, items: int) -> None:
+    """`items` rows in one statement: 2% errors of ~items/200 distinct kinds (a worst case for the
+    errors table), 1% skipped, some ids and messages far longer than the page shows."""
+    started = _started(store, run)
+    with sqlite3.connect(store.directory / "state.db") as db:
+        db.execute(
+            """WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n + 1 < :items)
+               INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, prompt_tokens,
+                                  completion_tokens, cost_usd, attempts, latency_s, error, answered)
+               SELECT :job, CASE WHEN n % 1000 = 7 THEN '<b>' || n || printf('%.3000c', 'x') ELSE 'item-' || n END,
+                      n, :run, 'task-' || (n % 5), 'chat', CASE n % 3 WHEN 0 THEN 'gpt-4o-mini' ELSE 'gpt-4.1' END,
+                      'h', CASE WHEN n % 50 = 0 THEN 'error' WHEN n % 97 = 0 THEN 'skipped' ELSE 'ok' END,
+                      20 + n % 13, 5 + n % 11, 0.00001 * (1 + n % 7), 1 + (n % 200 = 0),
+                      CASE WHEN n % 97 = 0 THEN NULL ELSE 0.2 + ((n * 7919) % 1000) / 400.0 END,
+                      CASE WHEN n % 50 = 0 THEN CASE n % 200 WHEN 0 THEN 'HTTP 429: Rate limit reached'
+                                                             WHEN 50 THEN 'timeout: no answer in 60 s'
+                                                             ELSE 'failure ' || n || ': ' || printf('%.5000c', 'y') END
+                           WHEN n % 97 = 0 THEN 'not answered: budget of $5.0000 reached' END,
+                      CASE WHEN n % 97 = 0 THEN NULL ELSE :started + n * 0.001 END
+               FROM k""",
+            {"items": items, "job": JOB, "run": run, "started": started},
+        )
+    db.close()
+
+
+def test_the_page_for_200000_items_is_well_under_2_mb_and_does_not_grow_with_the_job(tmp_path):
+    sizes = {}
+    for items in (20_000, 200_000):
+        store = Store(tmp_path / str(items))
+        run = store.begin_run(JOB, None)
+        build_big(store, run, items)
+        started = time.perf_counter()
+        page = htmlreport.render(report_of(store, run))
+        took = time.perf_counter() - started
+        sizes[items] = len(page.encode())
+        assert figure(page, "items") == f"{items:,}"
+        assert figure(page, "failed") == f"{items // 50:,}"
+        assert "more in" in page  # the errors' long tail of kinds is counted, not listed
+        store.close()
+    print(f"page sizes: {sizes} bytes; 200,000 items gathered and rendered in {took:.1f} s")
+    assert sizes[200_000] < 2_000_000
+    assert sizes[200_000] < sizes[20_000] * 1.2  # bounded: ten times the items, about the same page
