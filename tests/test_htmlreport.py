@@ -1,4 +1,4 @@
-"""The HTML run report: the store's sums behind it, the page, its escaping and its size."""
+"""The HTML run report: the store's sums behind it, the page, its escaping and its size, the CLI."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import SECRET, chat_job, faults
 
 from batchgpt import htmlreport
 from batchgpt.store import Store
@@ -232,3 +233,45 @@ def test_the_page_for_200000_items_is_well_under_2_mb_and_does_not_grow_with_the
     print(f"page sizes: {sizes} bytes; 200,000 items gathered and rendered in {took:.1f} s")
     assert sizes[200_000] < 2_000_000
     assert sizes[200_000] < sizes[20_000] * 1.2  # bounded: ten times the items, about the same page
+
+
+# End to end
+
+
+def test_a_run_writes_the_page_beside_its_report_and_report_writes_it_again(cli, server, write_job, tmp_path):
+    prompts = ["fine", "BAD request", "flaky one", "slow one", "ECHO me", "also fine"]
+    job = write_job(chat_job(prompts, limits={"concurrency": 3, "timeout": 2, "max_retries": 3}))
+    # ids are untrusted too: one that is markup fails with a 400, so it is an example on the page
+    job.write_text(job.read_text().replace("id: p1", "id: <script>p1</script>"), encoding="utf-8")
+    faults(server, "400:match=BAD", "500:first=1,match=flaky", "429:first=1,match=slow", "echo-headers:match=ECHO")
+    result = cli("run", str(job))
+    assert result.exit_code == 1, result.output
+    page_path = tmp_path / "out" / "t-report.html"
+    assert f"report:  {tmp_path / 'out' / 't-report.csv'} (HTML: {page_path})" in result.stderr
+    page = page_path.read_text(encoding="utf-8")
+
+    assert [figure(page, k) for k in ("items", "ok", "failed", "skipped", "requests sent")] == ["6", "4", "2", "0", "8"]
+    assert "2 errors of 2 kinds" in page
+    assert ">HTTP 400 context_length_exceeded<" in page and "<code>&lt;script&gt;p1&lt;/script&gt;</code>" in page
+    assert ">HTTP 400<" in page and "Authorization: Bearer ****" in page  # the echoed headers, redacted
+    assert SECRET not in page and "<script" not in page
+    assert "<title>HTTP 429: 1</title>" in page and "<title>HTTP 500: 1</title>" in page  # retries by cause
+    assert re.search(r"<dt>rate-limit waits \(429, 503 waited out\)</dt><dd>1</dd>", page)
+
+    again = tmp_path / "again.html"
+    result = cli("report", "1", "--state", str(tmp_path / ".batchgpt"), "--html", str(again))
+    assert result.exit_code == 0 and f"run 1 of t: page {again}" in result.stderr
+    rewritten = again.read_text(encoding="utf-8")
+    assert [figure(rewritten, k) for k in ("items", "ok", "failed")] == ["6", "4", "2"]
+    assert "exit code 1 (some items failed)" in rewritten  # known now that the run has finished
+    result = cli("report", "t", "--state", str(tmp_path / ".batchgpt"))  # by job name, beside the report
+    assert result.exit_code == 0 and f"page {page_path}" in result.stderr
+    result = cli("report", "7", "--state", str(tmp_path / ".batchgpt"))
+    assert result.exit_code == 2 and "no run '7'" in result.stderr
+
+
+def test_a_page_that_cannot_be_written_is_found_before_anything_is_sent(cli, server, write_job, tmp_path):
+    (tmp_path / "out" / "t-report.html").mkdir(parents=True)
+    result = cli("run", str(write_job(chat_job(["a"]))))
+    assert result.exit_code == 2 and "t-report.html: it is a folder; nothing was sent" in result.stderr
+    assert server.seen == []
