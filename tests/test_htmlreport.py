@@ -1,12 +1,19 @@
-"""The HTML run report: the store's sums behind it, the page, its escaping and its size, the CLI."""
+"""The HTML run report: the store's sums behind it, escaping, size, the CLI, and a real browser."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import sqlite3
+import struct
+import subprocess
 import time
+import zlib
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import SECRET, chat_job, faults
 
@@ -275,3 +282,117 @@ def test_a_page_that_cannot_be_written_is_found_before_anything_is_sent(cli, ser
     result = cli("run", str(write_job(chat_job(["a"]))))
     assert result.exit_code == 2 and "t-report.html: it is a folder; nothing was sent" in result.stderr
     assert server.seen == []
+
+
+# A real browser
+
+
+def chromium_or_skip() -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        if os.environ.get("BATCHGPT_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not on PATH (apt-get install chromium)")
+        pytest.skip("chromium is not on PATH (apt-get install chromium)")
+    return binary
+
+
+def browse(binary: str, page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Chromium headless on `page`, logging the page's console to stderr as CONSOLE lines."""
+    command = [binary, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run", "--enable-logging=stderr"]
+    command += ["--v=0", f"--user-data-dir={profile}", *args, page.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+
+
+def console(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def png_pixels(data: bytes) -> tuple[int, int, np.ndarray[Any, Any]]:
+    """Width, height and RGB pixels of an 8-bit, non-interlaced PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, header = 8, [], None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        header = struct.unpack(">IIBBBBB", body) if kind == b"IHDR" else header
+        chunks += [body] if kind == b"IDAT" else []
+    assert header is not None
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    size = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, 1 + width * size)
+    pixels = np.zeros((height, width * size), dtype=np.uint8)
+    above = np.zeros(width * size, dtype=np.uint8)
+    for y in range(height):
+        kind, line = int(raw[y, 0]), raw[y, 1:]
+        if kind == 0:
+            row = line.copy()
+        elif kind == 1:  # Sub: a running sum along each channel
+            row = (np.cumsum(line.reshape(width, size), axis=0, dtype=np.uint64) % 256).astype(np.uint8).ravel()
+        elif kind == 2:  # Up
+            row = line + above
+        else:  # Average and Paeth depend on the byte just rebuilt: byte by byte (few rows use them)
+            row = np.array(_unfilter(kind, line.tolist(), above.tolist(), size), dtype=np.uint8)
+        pixels[y], above = row, row
+    return width, height, pixels.reshape(height, width, size)[:, :, :3]
+
+
+def _unfilter(kind: int, line: list[int], above: list[int], size: int) -> list[int]:
+    row = [0] * len(line)
+    for i, value in enumerate(line):
+        left, up, corner = (row[i - size], above[i], above[i - size]) if i >= size else (0, above[i], 0)
+        if kind == 3:
+            guess = (left + up) // 2
+        else:
+            p = left + up - corner
+            near = min((abs(p - left), 0, left), (abs(p - up), 1, up), (abs(p - corner), 2, corner))
+            guess = near[2]
+        row[i] = (value + guess) & 255
+    return row
+
+
+COLOURS = {  # the charts' fills and strokes (htmlreport.CSS)
+    "ok bars": (0x2E, 0x7D, 0x32),
+    "cost bars": (0x6A, 0x1B, 0x9A),
+    "p50 line": (0x15, 0x65, 0xC0),
+    "p95 line": (0xEF, 0x6C, 0x00),
+}
+
+
+def test_the_page_renders_in_a_real_browser_with_its_charts_and_no_console_errors(tmp_path):
+    binary = chromium_or_skip()
+    # First, that this way of listening hears a console: a page that errs must be caught.
+    broken = tmp_path / "broken.html"
+    broken.write_text("<!doctype html><title>x</title><script>undefinedFunction()</script>", encoding="utf-8")
+    heard = console(browse(binary, broken, tmp_path / "profile0", "--dump-dom").stderr)
+    assert any("undefinedFunction" in line for line in heard), "the console check hears nothing"
+
+    store = Store(tmp_path / "state")
+    run = store.begin_run(JOB, "jobs/job.yaml")
+    rows = [
+        {"id": f"i{n}", "latency": 0.5 + (n % 17) / 10 + n / 200, "at": n / 20, "model": ("gpt-4o-mini", "o3")[n % 2]}
+        for n in range(400)
+    ]
+    rows += [{"id": "<script>alert(1)</script>", "status": "error", "error": "HTTP 400 x: <script>alert(2)</script>"}]
+    add(store, run, rows)
+    page = tmp_path / "report.html"
+    htmlreport.write(page, report_of(store, run))
+
+    shot = tmp_path / "shot.png"
+    done = browse(binary, page, tmp_path / "profile1", f"--screenshot={shot}", "--window-size=1280,2000")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert console(done.stderr) == []  # no script error, nothing blocked by the page's policy
+    width, height, pixels = png_pixels(shot.read_bytes())
+    assert (width, height) == (1280, 2000)
+    assert (pixels != 255).any(axis=2).mean() > 0.03  # not a blank page
+    for name, colour in COLOURS.items():
+        found = np.all(pixels == colour, axis=2)
+        assert found.sum() > 300, f"no {name} in the screenshot"
+        rows_with = np.nonzero(found.any(axis=1))[0]
+        assert rows_with.min() > 150, f"{name} above the charts"  # in the charts, under the title and cards
+
+    dom = browse(binary, page, tmp_path / "profile2", "--dump-dom")
+    assert console(dom.stderr) == []
+    assert "<svg" in dom.stdout and "Throughput" in dom.stdout and "<script" not in dom.stdout
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout  # the id is text in the rendered page
