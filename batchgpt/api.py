@@ -154,15 +154,35 @@ def export_run(
 
     store = _existing_store(state_dir)
     try:
-        info = store.run(int(run_ref)) if run_ref.isdigit() else next(iter(store.runs(run_ref, 1)), None)
-        if info is None:
-            raise UsageError(f"no run {run_ref!r} in {state_dir}: `batchgpt runs --state {state_dir}` lists them")
+        info = _find_run(store, state_dir, run_ref)
         results = out or Path(info.results or f"{info.job}.csv")
         report_file = report_path or Path(info.report or f"{info.job}-report.csv")
         export(store, info.job, store.latest_run_of(info.job, info.id), results, report_file)
         return info, results, report_file
     finally:
         store.close()
+
+
+def html_report(state_dir: Path, run_ref: str, path: Path | None = None) -> tuple[RunInfo, Path]:
+    """Write a run's HTML page (default: beside its report, as the run wrote it): (run, page path)."""
+    from . import htmlreport
+
+    store = _existing_store(state_dir)
+    try:
+        info = _find_run(store, state_dir, run_ref)
+        page = path or htmlreport.beside(Path(info.report or f"{info.job}-report.csv"))
+        htmlreport.write(page, htmlreport.gather(store, info))
+        return info, page
+    finally:
+        store.close()
+
+
+def _find_run(store: Store, state_dir: Path, run_ref: str) -> RunInfo:
+    """A run by its number, or a job name's latest run."""
+    info = store.run(int(run_ref)) if run_ref.isdigit() else next(iter(store.runs(run_ref, 1)), None)
+    if info is None:
+        raise UsageError(f"no run {run_ref!r} in {state_dir}: `batchgpt runs --state {state_dir}` lists them")
+    return info
 
 
 def _existing_store(state_dir: Path) -> Store:

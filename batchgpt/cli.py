@@ -184,8 +184,12 @@ def _redis_url(value: str | None) -> str | None:
 
 
 def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> None:
+    from .htmlreport import beside
+
     if log_format == "json":
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
+        if summary.exported and not summary.submitted and not summary.batches_open:
+            fields["html"] = str(beside(summary.report))  # the page written beside the report
         click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
         return
 
@@ -230,7 +234,7 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
             err=True,
         )
     elif summary.exported:
-        click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
+        click.echo(f"results: {summary.results}\nreport:  {summary.report} (HTML: {beside(summary.report)})", err=True)
     else:
         click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
     if summary.stopped:
@@ -338,9 +342,39 @@ def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path:
     """Write the results and report of RUN (a run number, or a job name for its latest run) again
     from the store, as its job stands now."""
     from .api import export_run
+    from .htmlreport import beside
 
     info, results, report_file = export_run(state_dir, run_ref, out, report_path)
-    click.echo(f"run {info.id} of {info.job}: results {results}, report {report_file}", err=True)
+    click.echo(
+        f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
+    )
+
+
+@main.command("report")
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".batchgpt"),
+    show_default=True,
+    help="The state directory holding the run.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the page (default: beside the run's report, as <report stem>.html).",
+)
+@_errors_to_exit_codes
+def report_command(run_ref: str, state_dir: Path, html_path: Path | None) -> None:
+    """Write the HTML report of RUN (a run number, or a job name for its latest run): totals, cost by
+    task and model, throughput and latency over time, retries, errors by kind, the slowest items.
+    It opens offline: one file, no script."""
+    from .api import html_report
+
+    info, page = html_report(state_dir, run_ref, html_path)
+    click.echo(f"run {info.id} of {info.job}: page {page}", err=True)
 
 
 @main.command()

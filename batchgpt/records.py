@@ -258,3 +258,66 @@ class Failure:
     def unreachable(self) -> bool:
         """No useful answer from the endpoint at all: what an outage looks like."""
         return self.cause in ("timeout", "connection") or (self.status or 0) >= 500
+
+
+# What the HTML run report shows, as the store adds it up (store.timeline, store.error_groups,
+# store.slowest): small and bounded whatever the job's size, so the page is too.
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    """One slice of a run's answers over time: seconds from the run's start, counts and latency."""
+
+    start_s: float
+    end_s: float
+    ok: int
+    failed: int
+    tokens: int
+    p50_s: float | None  # latency percentiles of the slice's answers (nearest rank); None: no latency
+    p95_s: float | None
+    max_s: float | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A run's own answers (those it received, not earlier runs'), sliced over time."""
+
+    answers: int
+    first: float | None  # epoch seconds of its first and last answers
+    last: float | None
+    retried: int  # answers that took more than one attempt
+    extra_attempts: int  # attempts beyond the first, over all its answers
+    slices: tuple[TimeSlice, ...]
+
+
+@dataclass(frozen=True)
+class ErrorExample:
+    id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """Errors that begin alike ('HTTP 429', 'timeout', 'HTTP 400 invalid_request_error'), with a few examples."""
+
+    kind: str
+    count: int
+    examples: tuple[ErrorExample, ...]
+
+
+@dataclass(frozen=True)
+class ErrorGroups:
+    total: int  # rows of the status, over every kind
+    kinds: int  # distinct kinds, shown or not
+    shown: tuple[ErrorKind, ...]  # the most frequent kinds
+
+
+@dataclass(frozen=True)
+class SlowItem:
+    id: str
+    task: str
+    model: str
+    status: str
+    latency_s: float
+    attempts: int
+    error: str | None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import aio, files, jobs, structured
+from . import aio, files, htmlreport, jobs, structured
 from .budget import Budget
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
@@ -789,7 +789,7 @@ def prepare(job: Job) -> None:
         api_key(provider)  # a missing key is a usage error before anything starts
     # An output that cannot be written is found now, not after the answers are paid for.
     try:
-        for path in (job.results, job.report):
+        for path in (job.results, job.report, htmlreport.beside(job.report)):  # the report's page too
             files.check_writable(path)
         if job.fmt == "jsonl" or any(task.type in MEDIA_TYPES for task in job.tasks):
             files.check_folder(media_folder(job.results, job.name))

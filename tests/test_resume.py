@@ -299,7 +299,7 @@ def test_temporaries_left_by_a_killed_run_are_cleaned_up_and_other_files_kept(cl
     for name in leftovers + kept:
         (out / name).write_text("x")
     assert cli("run", str(write_job(chat_job(["a"])))).exit_code == 0
-    assert sorted(os.listdir(out)) == sorted(kept + ["t.csv", "t-report.csv"])
+    assert sorted(os.listdir(out)) == sorted(kept + ["t.csv", "t-report.csv", "t-report.html"])
 
 
 def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file(
