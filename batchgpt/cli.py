@@ -17,6 +17,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
+from .words import count
 
 if TYPE_CHECKING:
     from .jobs import Overrides
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def _print_problems(problems: Any, suffix: str = "") -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
-    click.echo(f"batchgpt: {len(problems)} problem{'s' if len(problems) != 1 else ''} found{suffix}", err=True)
+    click.echo(f"batchgpt: {count(len(problems), 'problem')} found{suffix}", err=True)
 
 
 def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,9 +195,9 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
 
     cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
     click.echo(
-        f"{summary.job}: {_count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
+        f"{summary.job}: {count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
         f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
-        f"{_count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
+        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
         f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
         f"cost {cost}",
@@ -207,25 +208,24 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
         parts = []
         if summary.failed_transient:
             parts.append(
-                f"{summary.failed_transient} for a passing reason (rate limits, server errors, timeouts, "
+                f"{summary.failed_transient:,} for a passing reason (rate limits, server errors, timeouts, "
                 "connections): a plain rerun sends them again"
             )
         if permanent:
             parts.append(
-                f"{permanent} for a reason in the request (such as a 400): they stay failed unless you "
+                f"{permanent:,} for a reason in the request (such as a 400): they stay failed unless you "
                 "rerun with --retry-failed"
             )
         click.echo(f"failed: {'; '.join(parts)}", err=True)
     if summary.online_items:
         click.echo(
-            f"{summary.online_items:,} item{'s' * (summary.online_items != 1)} the Batch API does not "
-            "take (speech, transcription) ran online",
+            f"{count(summary.online_items, 'item')} the Batch API does not take (speech, transcription) ran online",
             err=True,
         )
     if summary.submitted or summary.batches_open:
         click.echo(
-            f"{summary.submitted:,} items wait in {summary.batches_open} open batch"
-            f"{'es' * (summary.batches_open != 1)}: submitted, not finished. `batchgpt run {job} --batch` "
+            f"{count(summary.submitted, 'item')} waiting in {count(summary.batches_open, 'open batch')}: "
+            f"submitted, not finished. `batchgpt run {job} --batch` "
             f"again (from cron, say every 30 minutes) collects them; `batchgpt batches {job}` lists them",
             err=True,
         )
@@ -235,11 +235,6 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
         click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
-
-
-def _count(n: int, word: str) -> str:
-    """'1 item', '2,000 items'."""
-    return f"{n:,} {word}{'s' * (n != 1)}"
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:
@@ -364,7 +359,7 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     kwargs.pop("out", None)
     loaded = load(job, _overrides(kwargs))
     rows = estimate_job(loaded)
-    _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {loaded.count:,} items (nothing sent)")
+    _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)")
     if loaded.mode == "batch":
         _print_plan(loaded)
     if report_path:
@@ -380,11 +375,11 @@ def _print_plan(job: Any) -> None:
 
     parts, online = plan(job)
     if parts:
-        title = f"batch mode: {len(parts)} file{'s' * (len(parts) != 1)} for the Batch API (cost_usd_batch above)"
+        title = f"batch mode: {count(len(parts), 'file')} for the Batch API (cost_usd_batch above)"
         _print_table(parts, PLAN_COLUMNS, title=title)
     if online:
         click.echo(
-            f"{online:,} items of types the Batch API does not take (speech, transcription) run online", err=True
+            f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online", err=True
         )
 
 
@@ -426,7 +421,7 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
     if problems:
         _print_problems(problems)
         sys.exit(EXIT_INVALID)
-    click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid", err=True)
+    click.echo(f"{count(len(files), 'job file')} valid", err=True)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .tasks import TASKS
 from .tokens import Count, Counter
+from .words import count
 
 BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
@@ -190,7 +191,7 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         else:
             group.worst_tokens += bound.worst * (1 + request.reask)
         if request.reask:  # each re-ask may answer in full again (its longer prompt is not counted here)
-            group.notes.add(f"worst case counts {request.reask} re-asks' answers (structured outputs)")
+            group.notes.add(f"worst case counts the answers of {count(request.reask, 're-ask')} (structured outputs)")
         if bound.note:
             group.notes.add(bound.note)
     return list(groups.values())

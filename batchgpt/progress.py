@@ -100,7 +100,7 @@ class Progress:
 
     def _refresh(self) -> None:
         if self._rich is not None:
-            stats = f"{self._rate():.1f} req/s  {self.tokens:,} tokens  ${self.cost:.4f}  {self.failed} failed"
+            stats = f"{self._rate():.1f} req/s  {self.tokens:,} tokens  ${self.cost:.4f}  {self.failed:,} failed"
             if self.pace_text:
                 stats += f"  pace: {self.pace_text}"
             self._rich.update(self._task, completed=self.done, stats=stats)

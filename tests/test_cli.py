@@ -448,3 +448,15 @@ def test_a_run_starts_with_a_line_naming_the_job_run_endpoint_and_items(cli, ser
     start = next(json.loads(line) for line in logged.output.splitlines() if '"start"' in line)
     assert start["run"] == 2 and start["items"] == 2 and start["endpoints"] == [server.base_url]
     assert isinstance(start["time"], float) and start["job"] == "t"
+
+
+def test_counts_say_one_in_the_singular_and_separate_thousands(cli, server, write_job):
+    one = write_job(chat_job(["BAD"]))
+    faults(server, "400:match=BAD")
+    estimate = cli("estimate", str(one))
+    assert "estimate for 1 item (nothing sent)" in estimate.output
+    ran = cli("run", str(one))
+    assert "t: 1 item: 0 ok, 1 failed" in ran.stderr and "1 request sent" in ran.stderr
+    assert "p0 failed after 1 attempt:" in ran.stderr
+    many = write_job(chat_job([f"q{i}" for i in range(1200)]), "many.yaml")
+    assert "estimate for 1,200 items (nothing sent)" in cli("estimate", str(many)).output
