@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
+from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError, MissingKeyError
 from .words import count
 
 if TYPE_CHECKING:
@@ -47,12 +47,26 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _examples(*lines: str) -> str:
+    """A command's examples for the end of its help, kept as written (click rewraps other text)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "batchgpt run jobs/translate.yaml --dry-run   # what it costs; nothing sent",
+        "batchgpt run jobs/translate.yaml             # then for real",
+        "batchgpt runs jobs/translate.yaml            # its past runs",
+    ),
+)
 @click.version_option(__version__, prog_name="batchgpt")
 @click.option("-v", "--verbose", is_flag=True, help="Log every retry.")
 @click.pass_context
 def main(context: click.Context, verbose: bool) -> None:
-    """Run batches of prompts against OpenAI-compatible APIs from job files."""
+    """Run batches of prompts against OpenAI-compatible APIs from job files.
+
+    `batchgpt COMMAND -h` shows a command's options and examples."""
     from . import logs
 
     context.obj = {"verbose": verbose}
@@ -65,22 +79,18 @@ def _overrides(kwargs: dict[str, Any]) -> Overrides:
     return Overrides(**{k: kwargs.pop(k) for k in list(kwargs) if k in Overrides.__dataclass_fields__})
 
 
-_RUN_OPTIONS = [
-    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
-    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
+_BUDGET_TYPE = click.FloatRange(min=0, min_open=True)
+# What an estimate reads as a run does: where requests go, how fast, which mode (the endpoint's
+# prices, the minutes, the batch files). The results file, retries and timeouts change nothing in
+# an estimate, so `estimate` does not offer them.
+_JOB_OPTIONS = [
     click.option("--base-url", metavar="URL", help="Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
     click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs)."),
     click.option("--concurrency", type=click.IntRange(1, 10000), help="Requests in flight at once."),
     click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute."),
     click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
-    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
-    click.option(
-        "--budget",
-        type=click.FloatRange(min=0, min_open=True),
-        metavar="USD",
-        help="Stop starting requests before the spend could pass this many dollars.",
-    ),
+]
+_MODE_OPTIONS = [
     click.option(
         "--batch",
         "mode",
@@ -89,6 +99,26 @@ _RUN_OPTIONS = [
         help="Through the Batch API: half the price, answers within 24 h (run again to collect).",
     ),
     click.option("--online", "mode", flag_value="online", help="Send now, even if the job says `mode: batch`."),
+]
+_RUN_OPTIONS = [
+    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
+    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
+    *_JOB_OPTIONS,
+    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
+    click.option(
+        "--budget",
+        type=_BUDGET_TYPE,
+        metavar="USD",
+        help="Stop starting requests before the spend could pass this many dollars.",
+    ),
+    *_MODE_OPTIONS,
+]
+_ESTIMATE_OPTIONS = [
+    click.option("--report", metavar="PATH", help="Also write the estimate to this file (.csv, .parquet)."),
+    *_JOB_OPTIONS,
+    click.option("--budget", type=_BUDGET_TYPE, metavar="USD", help="Say whether the job fits this many dollars."),
+    *_MODE_OPTIONS,
 ]
 
 
@@ -115,7 +145,16 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     return decorate
 
 
-@main.command()
+@main.command(
+    short_help="Validate a job, send it, write its results and cost report.",
+    epilog=_examples(
+        "batchgpt run jobs/translate.yaml --dry-run",
+        "batchgpt run jobs/translate.yaml",
+        "batchgpt run jobs/translate.yaml --base-url http://127.0.0.1:8000/v1",
+        "batchgpt run jobs/translate.yaml --batch --wait --poll 60",
+        "batchgpt run jobs/nightly.yaml --log-format json >> nightly.log 2>&1",
+    ),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_with(_RUN_OPTIONS)
 @_STATE_OPTION
@@ -162,18 +201,19 @@ def run(
         _estimate(job, kwargs)
         return
     loaded = load(job, _overrides(kwargs))
-    summary = run_any(
-        loaded,
-        RunOptions(
-            state_dir=state_dir,
-            fresh=fresh,
-            retry_failed=retry_failed,
-            progress=progress,
-            log_format=log_format,
-            wait=wait,
-            poll=poll,
-        ),
+    options = RunOptions(
+        state_dir=state_dir,
+        fresh=fresh,
+        retry_failed=retry_failed,
+        progress=progress,
+        log_format=log_format,
+        wait=wait,
+        poll=poll,
     )
+    try:
+        summary = run_any(loaded, options)
+    except MissingKeyError as exc:
+        raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
     _print_summary(summary, log_format, job)
     sys.exit(summary.exit_code)
 
@@ -245,7 +285,10 @@ def _state_dir(state: Path | None, job: Path | None) -> Path:
     return (job.parent if job is not None else Path.cwd()) / STATE_DIR
 
 
-@main.command()
+@main.command(
+    short_help="List past runs: items, tokens, cost, exit code.",
+    epilog=_examples("batchgpt runs jobs/translate.yaml", "batchgpt runs --state jobs/.batchgpt --limit 5"),
+)
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--state",
@@ -267,7 +310,10 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     _print_table(rows, list(rows[0]), title=f"runs in {directory}")
 
 
-@main.command()
+@main.command(
+    short_help="List a job's Batch API batches and their status.",
+    epilog=_examples("batchgpt batches jobs/label-batch.yaml", "batchgpt batches jobs/label-batch.yaml --all"),
+)
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--state",
@@ -291,7 +337,10 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
     _print_table(rows, list(rows[0]), title=f"batches in {directory}")
 
 
-@main.command()
+@main.command(
+    short_help="Cancel a job's open batches, collect what they finished.",
+    epilog=_examples("batchgpt cancel jobs/label-batch.yaml", "batchgpt cancel jobs/label-batch.yaml --poll 10"),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_STATE_OPTION
 @_poll_option("Seconds between polls while the batches are cancelling.")
@@ -311,7 +360,14 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     sys.exit(summary.exit_code)
 
 
-@main.command("export")
+@main.command(
+    "export",
+    short_help="Write a run's results and report again from the store.",
+    epilog=_examples(
+        "batchgpt export 12 --state jobs/.batchgpt",
+        "batchgpt export translate-faq --state jobs/.batchgpt --out faq.parquet",
+    ),
+)
 @click.argument("run_ref", metavar="RUN")
 @click.option(
     "--state",
@@ -338,9 +394,16 @@ def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path:
     click.echo(f"run {info.id} of {info.job}: results {results}, report {report_file}", err=True)
 
 
-@main.command()
+@main.command(
+    short_help="Estimate tokens, cost and time; send nothing, need no key.",
+    epilog=_examples(
+        "batchgpt estimate jobs/translate.yaml",
+        "batchgpt estimate jobs/translate.yaml --budget 0.01 --batch",
+        "batchgpt estimate jobs/lines.jsonl --model gpt-4.1 --report estimate.csv",
+    ),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
-@_with(_RUN_OPTIONS)
+@_with(_ESTIMATE_OPTIONS)
 @_errors_to_exit_codes
 def estimate(job: Path, **kwargs: Any) -> None:
     """Estimate JOB's tokens, cost and duration without sending anything (same as run --dry-run).
@@ -350,7 +413,7 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
-    from .estimate import COLUMNS
+    from .estimate import COLUMNS, budget_verdict
     from .estimate import estimate as estimate_job
     from .jobs import REPORT_SUFFIXES, load
     from .tables import write_table
@@ -360,8 +423,16 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     loaded = load(job, _overrides(kwargs))
     rows = estimate_job(loaded)
     _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)")
+    total = rows[-1]
+    worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
     if loaded.mode == "batch":
-        _print_plan(loaded)
+        files_worst = _print_plan(loaded)
+        # A batch run's budget holds each file's worst case at the batch price; items sent online
+        # (speech, transcription) are bounded by the online worst case instead, a higher bound.
+        worst, expected = (files_worst if files_worst is not None else worst), total["cost_usd_batch"]
+    if loaded.budget_usd is not None:
+        over, verdict = budget_verdict(loaded.budget_usd, worst, expected)
+        click.echo(f"{'warning: ' if over else ''}{verdict}", err=True)
     if report_path:
         path = Path(report_path)
         if path.suffix.lower() not in REPORT_SUFFIXES:
@@ -370,7 +441,9 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
         click.echo(f"estimate written to {path}", err=True)
 
 
-def _print_plan(job: Any) -> None:
+def _print_plan(job: Any) -> float | None:
+    """The batch files a batch run would make; their worst case together when every item goes in
+    one (None when some go online or have no price)."""
     from .batches import PLAN_COLUMNS, plan
 
     parts, online = plan(job)
@@ -381,6 +454,8 @@ def _print_plan(job: Any) -> None:
         click.echo(
             f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online", err=True
         )
+    worsts = [part["cost_usd_max"] for part in parts]
+    return None if online or None in worsts else sum(worsts)
 
 
 def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -409,7 +484,10 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-@main.command()
+@main.command(
+    short_help="Check job files; print every problem at its line.",
+    epilog=_examples("batchgpt validate jobs/*.yaml", "batchgpt validate jobs/lines.jsonl --model gpt-4o-mini"),
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs), as for run.")
 @_errors_to_exit_codes
@@ -424,7 +502,10 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
     click.echo(f"{count(len(files), 'job file')} valid", err=True)
 
 
-@main.command()
+@main.command(
+    short_help="Show an endpoint's remaining balance, where it tells.",
+    epilog=_examples("batchgpt balance jobs/translate.yaml", "batchgpt balance --base-url https://proxy.example/v1"),
+)
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
 @_errors_to_exit_codes
@@ -447,7 +528,15 @@ def balance(job: Path | None, base_url: str | None) -> None:
     )
 
 
-@main.command("mock-server")
+@main.command(
+    "mock-server",
+    short_help="Serve a local OpenAI-compatible API to rehearse on.",
+    epilog=_examples(
+        "batchgpt mock-server --port 8000",
+        "batchgpt mock-server --rpm 600 --window 1 --fault 503:0.1",
+        "batchgpt mock-server --fault 400,match=BAD --fault 500:first=2",
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds before each answer.")
@@ -542,6 +631,21 @@ def mock_server(
     )
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
+
+
+def _verbose(context: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        from . import logs
+
+        context.find_root().obj["verbose"] = True
+        logs.setup(True)  # `run` sets its format afterwards, verbose too
+
+
+# -v after the command works as before it (`batchgpt run job.yaml -v`): people add it last.
+for _command in main.commands.values():
+    _command.params.append(
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbose, help="Log every retry.")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -460,3 +461,77 @@ def test_counts_say_one_in_the_singular_and_separate_thousands(cli, server, writ
     assert "p0 failed after 1 attempt:" in ran.stderr
     many = write_job(chat_job([f"q{i}" for i in range(1200)]), "many.yaml")
     assert "estimate for 1,200 items (nothing sent)" in cli("estimate", str(many)).output
+
+
+COMMANDS = ["run", "estimate", "export", "runs", "batches", "cancel", "validate", "balance", "mock-server"]
+
+
+def narrow(*args: str) -> Any:
+    """The CLI in an 80-column terminal."""
+    from click.testing import CliRunner
+
+    from batchgpt.cli import main
+
+    return CliRunner().invoke(main, list(args), env={"COLUMNS": "80"}, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_fits_80_columns_and_shows_an_example(command):
+    result = narrow(*filter(None, [command]), "--help")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80, max(lines, key=len)
+    examples = lines[lines.index("  Examples:") + 1 :]
+    assert examples and all(line.startswith(f"    batchgpt {command}".rstrip()) for line in examples), examples
+
+
+def test_the_command_list_is_not_cut():
+    lines = narrow("--help").output.splitlines()
+    listed = lines[lines.index("Commands:") + 1 : lines.index("Commands:") + 1 + len(COMMANDS)]
+    assert sorted(line.split()[0] for line in listed) == sorted(COMMANDS)
+    assert not any(line.endswith("...") for line in listed), listed
+
+
+def test_estimate_offers_only_what_an_estimate_reads(write_job):
+    shown = narrow("estimate", "--help").output
+    for ignored in ("--out", "--max-retries", "--timeout"):
+        assert ignored not in shown
+    assert "--budget" in shown and "--report" in shown and "--batch" in shown
+    result = narrow("estimate", str(write_job(chat_job(["a"]))), "--timeout", "5")
+    assert result.exit_code == 2 and "No such option '--timeout'" in result.stderr
+
+
+def test_an_estimate_says_whether_it_fits_the_budget(write_job):
+    # 50 requests at gpt-4o: about $0.14 expected, $0.26 if every answer runs to max_tokens
+    job = write_job(chat_job(["a long enough question " * 20] * 50, defaults={"model": "gpt-4o", "max_tokens": 500}))
+    tight = narrow("estimate", str(job), "--budget", "0.2")
+    assert tight.exit_code == 0 and "warning: the worst case ($0.2" in tight.stderr
+    assert "is over the budget of $0.2: the expected $0.1" in tight.stderr
+    over = narrow("run", str(job), "--dry-run", "--budget", "0.01")
+    assert "warning: over the budget of $0.01: the expected cost is $0.1" in over.stderr
+    assert "within the budget of $1: the worst case is $0.2" in narrow("estimate", str(job), "--budget", "1").stderr
+    assert "budget" not in narrow("estimate", str(job)).stderr
+
+
+def test_balance_does_not_offer_a_dry_run_it_lacks(monkeypatch, write_job):
+    result = narrow("balance")
+    assert result.exit_code == 2 and "no API key: set OPENAI_API_KEY" in result.stderr
+    assert "--dry-run" not in result.stderr
+    run = narrow("run", str(write_job(chat_job(["a"]))))
+    assert run.exit_code == 2 and "(or use --dry-run, which needs none)" in run.stderr
+
+
+def test_verbose_works_after_the_command_too(cli, server, write_job):
+    faults(server, "500:first=1")
+    result = cli("run", str(write_job(chat_job(["a"]))), "-v")
+    assert result.exit_code == 0 and "retrying p0" in result.stderr
+
+
+def test_the_mock_server_takes_its_fault_syntax_as_help_writes_it(monkeypatch):
+    from batchgpt.mockserver import Fault, MockServer
+
+    served = []
+    monkeypatch.setattr(MockServer, "serve_forever", lambda self, port, host: served.append(self.config.faults))
+    result = narrow("mock-server", "--fault", "400,match=x", "--fault", "503:0.5,match=y")
+    assert result.exit_code == 0, result.output
+    assert served == [[Fault("400", match="x"), Fault("503", rate=0.5, match="y")]]
