@@ -57,7 +57,7 @@ from .runner import (
 from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
-from .words import count
+from .words import command, count
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
             if store.batches(job.name, open_only=True):
                 raise UsageError(
                     f"job {job.name!r} has open batches: --fresh would lose their answers; "
-                    f"`batchgpt cancel {job.path or job.name}` first"
+                    f"`{command('cancel', job.path or job.name, state=options.state_dir)}` first"
                 )
             store.forget(job.name)
         return _run_locked(job, options, cancel, store, state_dir)

@@ -17,7 +17,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError, MissingKeyError
-from .words import count
+from .words import command, count
 
 if TYPE_CHECKING:
     from .jobs import Overrides
@@ -126,7 +126,7 @@ _STATE_OPTION = click.option(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where run state lives (default: .batchgpt/ beside the job file).",
+    help="The state folder (default: .batchgpt/ beside the job file; with no job file, in this folder).",
 )
 
 
@@ -200,6 +200,7 @@ def run(
     if dry_run:
         _estimate(job, kwargs)
         return
+    base_url = kwargs.get("base_url")  # the summary's hints repeat it: later runs must reach the same endpoint
     loaded = load(job, _overrides(kwargs))
     options = RunOptions(
         state_dir=state_dir,
@@ -214,7 +215,7 @@ def run(
         summary = run_any(loaded, options)
     except MissingKeyError as exc:
         raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
-    _print_summary(summary, log_format, job)
+    _print_summary(summary, log_format, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
@@ -224,7 +225,11 @@ def _redis_url(value: str | None) -> str | None:
     return value
 
 
-def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> None:
+def _print_summary(
+    summary: Any, log_format: str, job: Path, state_dir: Path | None = None, base_url: str | None = None
+) -> None:
+    """The run's last lines. Its hints are commands to paste from any folder (cron's mail is read
+    elsewhere): the job file's absolute path, and the --state and --base-url this run was given."""
     if log_format == "json":
         fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
         click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
@@ -265,19 +270,23 @@ def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> No
     if summary.submitted or summary.batches_open:
         click.echo(
             f"{count(summary.submitted, 'item')} waiting in {count(summary.batches_open, 'open batch')}: "
-            f"submitted, not finished. `batchgpt run {job} --batch` "
-            f"again (from cron, say every 30 minutes) collects them; `batchgpt batches {job}` lists them",
+            f"submitted, not finished. `{command('run', job, '--batch', state=state_dir, base_url=base_url)}` "
+            "again (from cron, say every 30 minutes) collects them; "
+            f"`{command('batches', job, state=state_dir)}` lists them",
             err=True,
         )
     elif summary.exported:
         click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
     else:
-        click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
+        again = command("export", summary.run_id, state=summary.state_dir)
+        click.echo(f"results not written (stopped at once): `{again}` writes them", err=True)
     if summary.stopped:
         click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:
+    """The one rule for every command: --state DIR, else .batchgpt/ beside the job file, else (a
+    command given no job file) .batchgpt/ in this folder."""
     from .store import STATE_DIR
 
     if state is not None:
@@ -285,17 +294,21 @@ def _state_dir(state: Path | None, job: Path | None) -> Path:
     return (job.parent if job is not None else Path.cwd()) / STATE_DIR
 
 
+def _job_file(ref: str) -> Path | None:
+    """A reference to runs that names a job file (one that exists, or by its suffix), as every
+    other command takes it; None for a run number or a job name."""
+    path = Path(ref)
+    if ref.isdigit() or not (path.is_file() or path.suffix.lower() in (".yaml", ".yml", ".json", ".jsonl")):
+        return None
+    return path
+
+
 @main.command(
     short_help="List past runs: items, tokens, cost, exit code.",
     epilog=_examples("batchgpt runs jobs/translate.yaml", "batchgpt runs --state jobs/.batchgpt --limit 5"),
 )
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
-)
+@_STATE_OPTION
 @click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
 @_errors_to_exit_codes
 def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
@@ -305,7 +318,7 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     directory = _state_dir(state_dir, job)
     rows = list_runs(directory, job, limit)
     if not rows:
-        click.echo("no runs recorded here", err=True)
+        click.echo(f"no runs recorded in {directory}", err=True)
         return
     _print_table(rows, list(rows[0]), title=f"runs in {directory}")
 
@@ -315,12 +328,7 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     epilog=_examples("batchgpt batches jobs/label-batch.yaml", "batchgpt batches jobs/label-batch.yaml --all"),
 )
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
-)
+@_STATE_OPTION
 @click.option("--all", "every", is_flag=True, help="Also the batches already collected.")
 @_errors_to_exit_codes
 def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
@@ -356,7 +364,7 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     summary = run_batch(
         load(job, Overrides(base_url=base_url)), RunOptions(state_dir=state_dir, poll=poll), cancel=True
     )
-    _print_summary(summary, "text", job)
+    _print_summary(summary, "text", job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
@@ -364,19 +372,13 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     "export",
     short_help="Write a run's results and report again from the store.",
     epilog=_examples(
+        "batchgpt export jobs/translate.yaml",
+        "batchgpt export jobs/translate.yaml --out faq.parquet",
         "batchgpt export 12 --state jobs/.batchgpt",
-        "batchgpt export translate-faq --state jobs/.batchgpt --out faq.parquet",
     ),
 )
-@click.argument("run_ref", metavar="RUN")
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".batchgpt"),
-    show_default=True,
-    help="The state directory holding the run.",
-)
+@click.argument("run_ref", metavar="JOB|RUN")
+@_STATE_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: the run's own).")
 @click.option(
     "--report",
@@ -385,12 +387,13 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     help="Report file (default: the run's own).",
 )
 @_errors_to_exit_codes
-def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
-    """Write the results and report of RUN (a run number, or a job name for its latest run) again
-    from the store, as its job stands now."""
+def export_command(run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None) -> None:
+    """Write the results and report of a run again from the store, as its job stands now: JOB's
+    latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state."""
     from .api import export_run
 
-    info, results, report_file = export_run(state_dir, run_ref, out, report_path)
+    job = _job_file(run_ref)
+    info, results, report_file = export_run(_state_dir(state_dir, job), job or run_ref, out, report_path)
     click.echo(f"run {info.id} of {info.job}: results {results}, report {report_file}", err=True)
 
 

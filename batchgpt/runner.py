@@ -46,7 +46,7 @@ from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, RunTotals, Store
 from .tables import export
 from .tasks import TASKS, FailedAnswer, MalformedReply
-from .words import count
+from .words import command, count
 
 log = logging.getLogger(__name__)
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
@@ -759,9 +759,10 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     with locked_store(job, options) as (store, state_dir):
         waiting = store.batches(job.name, open_only=True)
         if waiting:
+            cancel = command("cancel", job.path or job.name, state=options.state_dir)
             raise UsageError(
                 f"job {job.name!r} has {count(len(waiting), 'open Batch API batch')}: "
-                f"run it with --batch to collect them, or `batchgpt cancel {job.path or job.name}` first "
+                f"run it with --batch to collect them, or `{cancel}` first "
                 "(an online run would pay for their items twice)"
             )
         if options.fresh:

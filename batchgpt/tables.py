@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -23,6 +22,7 @@ from .errors import OutputError
 from .files import atomic_write
 from .records import GROUP_COLUMNS
 from .records import RESULT_COLUMNS as RECORD_COLUMNS
+from .words import command
 
 if TYPE_CHECKING:
     from .store import Store
@@ -184,8 +184,7 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
         write_results(results, store.results(job, run_id), job, store.kept_columns(job, run_id))
         write_table(report_path, report_rows(store.groups(job, run_id)), REPORT_COLUMNS)
     except OutputError as exc:  # it names the file that failed, results or report
-        state = shlex.quote(str(store.directory))
+        again = command("export", run_id, state=store.directory)
         raise OutputError(
-            f"{exc}. The answers are safe in the store: `batchgpt export {run_id} --state {state} "
-            "--out PATH` writes them elsewhere"
+            f"{exc}. The answers are safe in the store: `{again} --out PATH` writes them elsewhere"
         ) from None

@@ -55,7 +55,8 @@ def test_the_first_run_submits_and_exits_5_a_later_run_collects_at_the_batch_pri
     first = cli("run", str(path))
     assert first.exit_code == EXIT_SUBMITTED, first.output
     assert "3 items waiting in 1 open batch:" in first.output
-    assert f"`batchgpt run {path} --batch` again" in first.output and f"`batchgpt batches {path}`" in first.output
+    again = f"`batchgpt run {path} --batch --base-url {server.base_url}` again"  # the endpoint it was sent to
+    assert again in first.output and f"`batchgpt batches {path}`" in first.output
     assert not (tmp_path / "out" / "t.csv").exists()  # no results while items are not final
     [lines] = uploads(server)
     assert [line["custom_id"] for line in lines] == ["p0", "p1", "p2"]

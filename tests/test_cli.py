@@ -535,3 +535,54 @@ def test_the_mock_server_takes_its_fault_syntax_as_help_writes_it(monkeypatch):
     result = narrow("mock-server", "--fault", "400,match=x", "--fault", "503:0.5,match=y")
     assert result.exit_code == 0, result.output
     assert served == [[Fault("400", match="x"), Fault("503", rate=0.5, match="y")]]
+
+
+def pasted(cli, hint: str, where: Path, monkeypatch) -> Any:
+    """Run a command the CLI printed, as someone pasting it in another folder would."""
+    import shlex
+
+    words = shlex.split(hint)
+    assert words[0] == "batchgpt", hint
+    monkeypatch.chdir(where)
+    return cli(*words[1:], base_url=False)
+
+
+def test_the_state_is_beside_the_job_file_for_every_command(cli, server, write_job, tmp_path, monkeypatch):
+    (tmp_path / "jobs").mkdir()
+    write_job(chat_job(["a", "b"]), "jobs/faq.yaml")
+    monkeypatch.chdir(tmp_path)  # the checkout: the job is jobs/faq.yaml, its state jobs/.batchgpt
+    assert cli("run", "jobs/faq.yaml").exit_code == 0
+    assert (tmp_path / "jobs" / ".batchgpt" / "state.db").is_file() and not (tmp_path / ".batchgpt").exists()
+    (tmp_path / "jobs" / "out" / "t.csv").unlink()
+    by_file = cli("export", "jobs/faq.yaml")
+    assert by_file.exit_code == 0, by_file.output
+    assert (tmp_path / "jobs" / "out" / "t.csv").is_file()
+    assert cli("export", "t", "--state", "jobs/.batchgpt").exit_code == 0
+    assert cli("runs", "jobs/faq.yaml").exit_code == 0 and cli("batches", "jobs/faq.yaml").exit_code == 0
+    by_name = cli("export", "t")  # a job name says nothing of where its state is
+    assert by_name.exit_code == 2
+    assert f"no run state in {tmp_path / '.batchgpt'}" in by_name.stderr
+    assert "name the job file, or that folder with --state" in by_name.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli("export", str(tmp_path / "jobs" / "faq.yaml")).exit_code == 0
+    assert "t" in cli("runs", "--state", str(tmp_path / "jobs" / ".batchgpt")).output
+
+
+def test_a_batch_runs_hints_work_pasted_in_another_folder(cli, server, write_job, tmp_path, monkeypatch):
+    import re
+
+    (tmp_path / "jobs").mkdir()
+    write_job(chat_job(["a", "b"], mode="batch"), "jobs/nightly.yaml")
+    monkeypatch.chdir(tmp_path)
+    submitted = cli("run", "jobs/nightly.yaml", "--state", "state")
+    assert submitted.exit_code == 5, submitted.output
+    again, listing = re.findall(r"`(batchgpt [^`]+)`", submitted.stderr)
+    assert again.startswith(f"batchgpt run {tmp_path / 'jobs' / 'nightly.yaml'} --batch --state {tmp_path / 'state'}")
+    assert f"--base-url {server.base_url}" in again  # later runs must reach the same endpoint
+    (tmp_path / "elsewhere").mkdir()
+    listed = pasted(cli, listing, tmp_path / "elsewhere", monkeypatch)
+    assert listed.exit_code == 0 and f"batches in {tmp_path / 'state'}" in listed.output
+    collected = pasted(cli, again, tmp_path / "elsewhere", monkeypatch)
+    assert collected.exit_code == 0, collected.output
