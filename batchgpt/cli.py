@@ -320,7 +320,14 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     if not rows:
         click.echo(f"no runs recorded in {directory}", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"runs in {directory}")
+    _print_table(
+        rows,
+        list(rows[0]),
+        title=f"runs in {directory}",
+        fold=["retries"],
+        drop=["seconds", "tokens", "skipped", "items", "job_cost_usd", "started"],
+        key=["run"],
+    )
 
 
 @main.command(
@@ -342,7 +349,7 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
     if not rows:
         click.echo(f"no {'' if every else 'open '}batches recorded in {directory}", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"batches in {directory}")
+    _print_table(rows, list(rows[0]), title=f"batches in {directory}", drop=["run", "created", "model", "ends", "job"])
 
 
 @main.command(
@@ -425,7 +432,18 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     kwargs.pop("out", None)
     loaded = load(job, _overrides(kwargs))
     rows = estimate_job(loaded)
-    _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)")
+    _print_table(
+        rows,
+        COLUMNS,
+        title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)",
+        # On a narrow terminal the notes go under the table, then what matters least goes: the
+        # counts behind the costs, then the cost of the other mode.
+        fold=["notes"],
+        drop=["max_completion_tokens", "prompt_tokens"]
+        + (["cost_usd_expected"] if loaded.mode == "batch" else ["cost_usd_batch"]),
+        key=["task", "model"],
+        more=" (--report FILE writes every column)",
+    )
     total = rows[-1]
     worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
     if loaded.mode == "batch":
@@ -452,7 +470,7 @@ def _print_plan(job: Any) -> float | None:
     parts, online = plan(job)
     if parts:
         title = f"batch mode: {count(len(parts), 'file')} for the Batch API (cost_usd_batch above)"
-        _print_table(parts, PLAN_COLUMNS, title=title)
+        _print_table(parts, PLAN_COLUMNS, title=title, drop=["inputs", "megabytes", "endpoint"])
     if online:
         click.echo(
             f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online", err=True
@@ -461,30 +479,10 @@ def _print_plan(job: Any) -> float | None:
     return None if online or None in worsts else sum(worsts)
 
 
-def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str, **fitting: Any) -> None:
+    from .screen import print_table
 
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(
-            column.replace("_", " "),
-            justify="left" if column in ("task", "model", "notes") else "right",
-            overflow="fold",
-        )
-    for row in rows:
-        table.add_row(*(_cell(column, row.get(column)) for column in columns))
-    Console(width=max(160, Console().width)).print(table)
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return "?" if column.startswith(("cost", "max_")) else ""
-    if isinstance(value, float):
-        return f"{value:.6f}" if column.startswith("cost") else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+    print_table(rows, columns, title, **fitting)
 
 
 @main.command(
