@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from . import logs
@@ -18,6 +20,7 @@ from .records import Result
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL = 5.0
+RATE_WINDOW_S = 30.0  # the time left is reckoned at the pace of the last half minute
 
 
 class Progress:
@@ -28,6 +31,7 @@ class Progress:
         bar: bool | None = None,
         stream: TextIO | None = None,
         interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.job = job
         self.total = total
@@ -38,35 +42,18 @@ class Progress:
         self.tokens = 0
         self.cost = 0.0
         self.pace_text = ""  # how fast requests may go, and why (set by the engine's pacers)
-        self.started = time.monotonic()
+        self._clock = clock
+        self.started = clock()
         self._last_log = self.started
+        self._answered: deque[float] = deque()  # when this run's items finished, within RATE_WINDOW_S
         self._rich: Any = None
         self._task: Any = None
 
     def __enter__(self) -> Progress:
         if self.bar:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import (
-                Progress as RichProgress,
-            )
+            from . import bar  # rich is loaded only to draw a bar
 
-            self._rich = RichProgress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[stats]}"),
-                console=Console(file=self.stream),
-                transient=False,
-            )
-            self._rich.start()
-            self._task = self._rich.add_task(self.job, total=self.total, stats="")
+            self._rich, self._task = bar.start(self, self.stream)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -81,6 +68,7 @@ class Progress:
 
     def update(self, result: Result) -> None:
         self.done += 1
+        self._answered.append(self._clock())
         if result.status == "ok":
             self.ok += 1
         elif result.status == "error":
@@ -95,8 +83,27 @@ class Progress:
         self._refresh()
 
     def _rate(self) -> float:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed_s()
         return (self.done - self.reused) / elapsed if elapsed > 0 else 0.0
+
+    def elapsed_s(self) -> float:
+        return self._clock() - self.started
+
+    def remaining_s(self) -> float | None:
+        """Seconds until every item is done at the recent pace, or None before there is one.
+
+        The pace is the items this run finished over the last RATE_WINDOW_S, counted up to now:
+        items answered by earlier runs took no time and would make it look fast (rich's own
+        estimate counted them, and a rerun's ETA came out a fraction of the real one), and a
+        burst that ended (a rate limit's credit spent) or a stall must slow the estimate down,
+        which a rate measured between finishes alone never does."""
+        now = self._clock()
+        while self._answered and self._answered[0] < now - RATE_WINDOW_S:
+            self._answered.popleft()
+        span = min(RATE_WINDOW_S, now - self.started)
+        if not self._answered or span < 1.0:
+            return None
+        return max(self.total - self.done, 0) * span / len(self._answered)
 
     def _refresh(self) -> None:
         if self._rich is not None:
@@ -105,7 +112,7 @@ class Progress:
                 stats += f"  pace: {self.pace_text}"
             self._rich.update(self._task, completed=self.done, stats=stats)
             return
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last_log >= self.interval:
             self._last_log = now
             self.log(
