@@ -20,7 +20,9 @@ from .records import Result
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL = 5.0
-RATE_WINDOW_S = 30.0  # the time left is reckoned at the pace of the last half minute
+RATE_WINDOW_S = 30.0  # the time left is reckoned at the pace of the last half minute...
+SHORT_WINDOW_S = 10.0  # ...or of the last ten seconds when that is slower (a burst has ended)
+SHORT_MIN = 3  # answers the short window needs to count: fewer is noise on a slow job
 
 
 class Progress:
@@ -45,7 +47,9 @@ class Progress:
         self._clock = clock
         self.started = clock()
         self._last_log = self.started
-        self._answered: deque[float] = deque()  # when this run's items finished, within RATE_WINDOW_S
+        # this run's answers a second: [second, count], the last RATE_WINDOW_S of them (a few
+        # dozen pairs however fast the run: a million items must not mean a million timestamps)
+        self._answered: deque[list[int]] = deque()
         self._rich: Any = None
         self._task: Any = None
 
@@ -68,7 +72,13 @@ class Progress:
 
     def update(self, result: Result) -> None:
         self.done += 1
-        self._answered.append(self._clock())
+        second = int(self._clock())
+        if self._answered and self._answered[-1][0] == second:
+            self._answered[-1][1] += 1
+        else:
+            self._answered.append([second, 1])
+            while second - self._answered[0][0] > RATE_WINDOW_S:
+                self._answered.popleft()
         if result.status == "ok":
             self.ok += 1
         elif result.status == "error":
@@ -92,18 +102,22 @@ class Progress:
     def remaining_s(self) -> float | None:
         """Seconds until every item is done at the recent pace, or None before there is one.
 
-        The pace is the items this run finished over the last RATE_WINDOW_S, counted up to now:
-        items answered by earlier runs took no time and would make it look fast (rich's own
-        estimate counted them, and a rerun's ETA came out a fraction of the real one), and a
-        burst that ended (a rate limit's credit spent) or a stall must slow the estimate down,
-        which a rate measured between finishes alone never does."""
+        The pace is the items this run finished over the last RATE_WINDOW_S, counted up to now,
+        or over the last SHORT_WINDOW_S when that is slower. Items answered by earlier runs took
+        no time and would make it look fast (rich's own estimate counted them, one by one, and a
+        rerun's ETA came out a fraction of the real one); a stall must slow the estimate, which a
+        rate measured only between answers never does; and a burst at the start (a rate limit's
+        credit spent at once) must not stand for the pace once it has ended."""
         now = self._clock()
-        while self._answered and self._answered[0] < now - RATE_WINDOW_S:
-            self._answered.popleft()
-        span = min(RATE_WINDOW_S, now - self.started)
-        if not self._answered or span < 1.0:
+        rates = []
+        for window, least in ((RATE_WINDOW_S, 1), (SHORT_WINDOW_S, SHORT_MIN)):
+            span = min(window, now - self.started)
+            answered = sum(n for second, n in self._answered if second + 1 > now - span) if span >= 1.0 else 0
+            if answered >= least:
+                rates.append(answered / span)
+        if not rates:
             return None
-        return max(self.total - self.done, 0) * span / len(self._answered)
+        return max(self.total - self.done, 0) / min(rates)
 
     def _refresh(self) -> None:
         if self._rich is not None:

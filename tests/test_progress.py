@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from batchgpt import logs
 from batchgpt.progress import Progress
 from batchgpt.records import Result
@@ -212,3 +214,15 @@ def test_the_time_left_is_at_the_recent_pace_of_answered_items() -> None:
     assert bar.remaining_s() == 40 * 30 / 10
     now[0] += 31.0  # nothing answered in the last half minute: no pace to reckon with
     assert bar.remaining_s() is None
+
+
+def test_a_burst_that_has_ended_does_not_stand_for_the_pace() -> None:
+    now = [0.0]
+    bar = Progress("nightly", 2000, bar=False, interval=3600, clock=lambda: now[0])
+    for _ in range(60):  # a rate limit's credit: 60 answers in the first 0.6 s
+        now[0] += 0.01
+        bar.update(result())
+    for _ in range(20):  # then one a second, the limit's pace
+        now[0] += 1.0
+        bar.update(result())
+    assert bar.remaining_s() == pytest.approx(1920, rel=0.1)  # rich said 501 s, a quarter of it
