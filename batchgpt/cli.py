@@ -6,7 +6,7 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -22,11 +22,39 @@ from .words import command, count
 if TYPE_CHECKING:
     from .jobs import Overrides
 
+_LOGGER = "batchgpt.cli"  # not __name__: run as `python -m batchgpt.cli` this module is __main__
+
+
+def _tell(
+    message: str, event: str = "message", level: int = logging.INFO, plain: str | None = None, **fields: Any
+) -> None:
+    """One line on stderr. A command that runs a job (run, cancel) logs it, so it is stamped, or
+    JSON under --log-format json, like every other line of the run (cron keeps them in one log);
+    another command prints `plain` (by default the message) for the person at the terminal."""
+    context = click.get_current_context(silent=True)
+    if context is not None and (context.find_root().obj or {}).get("logged"):
+        from . import logs
+
+        logs.event(logging.getLogger(_LOGGER), event, message, fields.pop("job", None), level, **fields)
+    else:
+        click.echo(message if plain is None else plain, err=True)
+
+
+def _log_the_run(log_format: str) -> None:
+    """From here on this command's lines go through the run's log (see _tell)."""
+    from . import logs
+
+    root = click.get_current_context().find_root()
+    logs.setup(root.obj["verbose"], log_format)
+    root.obj["logged"] = True
+
 
 def _print_problems(problems: Any, suffix: str = "") -> None:
     for problem in problems:
-        click.echo(str(problem), err=True)
-    click.echo(f"batchgpt: {count(len(problems), 'problem')} found{suffix}", err=True)
+        where = {"file": problem.file, "line": problem.line, "pointer": problem.pointer}
+        _tell(str(problem), "problem", logging.ERROR, plain=str(problem), **where)
+    found = f"{count(len(problems), 'problem')} found{suffix}"
+    _tell(found, "invalid", logging.ERROR, plain=f"batchgpt: {found}")
 
 
 def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,13 +66,35 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
             _print_problems(exc.problems, "; nothing was sent")
             sys.exit(exc.exit_code)
         except BatchgptError as exc:
-            click.echo(f"batchgpt: {exc}", err=True)
+            _tell(str(exc), "error", logging.ERROR, plain=f"batchgpt: {exc}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("batchgpt: interrupted", err=True)
+            _tell("interrupted", "interrupted", logging.WARNING, plain="batchgpt: interrupted")
             sys.exit(EXIT_SIGINT)
 
     return wrapper
+
+
+class _Main(click.Group):
+    """batchgpt's commands. Under --log-format json a usage error (a bad option) is a JSON line
+    too: click prints it as text, which a log shipper could not read."""
+
+    def parse_args(self, context: click.Context, args: list[str]) -> list[str]:
+        pairs = zip(args, [*args[1:], ""], strict=True)
+        context.meta["json_logs"] = "--log-format=json" in args or ("--log-format", "json") in pairs
+        return super().parse_args(context, args)
+
+    def invoke(self, context: click.Context) -> Any:
+        try:
+            return super().invoke(context)
+        except click.ClickException as exc:
+            if not context.meta.get("json_logs"):
+                raise
+            from . import logs
+
+            logs.setup(log_format="json")
+            logs.event(logging.getLogger(_LOGGER), "usage", exc.format_message(), None, logging.ERROR)
+            context.exit(exc.exit_code)
 
 
 def _examples(*lines: str) -> str:
@@ -53,6 +103,7 @@ def _examples(*lines: str) -> str:
 
 
 @click.group(
+    cls=_Main,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=_examples(
         "batchgpt run jobs/translate.yaml --dry-run   # what it costs; nothing sent",
@@ -71,6 +122,7 @@ def main(context: click.Context, verbose: bool) -> None:
 
     context.obj = {"verbose": verbose}
     logs.setup(verbose)
+    logs.JOB.set(None)  # named once this command has loaded its job
 
 
 def _overrides(kwargs: dict[str, Any]) -> Overrides:
@@ -168,7 +220,12 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @click.option(
     "--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx)."
 )
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Every line on stderr: text with a time, or one JSON object a line.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
 @click.option("--wait", is_flag=True, help="Batch mode: poll until every batch has ended, then write the results.")
@@ -196,12 +253,15 @@ def run(
     from .jobs import load
     from .runner import RunOptions
 
-    logs.setup(click.get_current_context().find_root().obj["verbose"], log_format)
+    _log_the_run(log_format)
+    if progress and log_format == "json":
+        raise click.UsageError("a progress bar is no JSON: leave out --progress, or log as text")
     if dry_run:
         _estimate(job, kwargs)
         return
     base_url = kwargs.get("base_url")  # the summary's hints repeat it: later runs must reach the same endpoint
     loaded = load(job, _overrides(kwargs))
+    logs.JOB.set(loaded.name)
     options = RunOptions(
         state_dir=state_dir,
         fresh=fresh,
@@ -215,7 +275,7 @@ def run(
         summary = run_any(loaded, options)
     except MissingKeyError as exc:
         raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
-    _print_summary(summary, log_format, job, state_dir, base_url)
+    _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
@@ -225,29 +285,11 @@ def _redis_url(value: str | None) -> str | None:
     return value
 
 
-def _print_summary(
-    summary: Any, log_format: str, job: Path, state_dir: Path | None = None, base_url: str | None = None
-) -> None:
-    """The run's last lines. Its hints are commands to paste from any folder (cron's mail is read
-    elsewhere): the job file's absolute path, and the --state and --base-url this run was given."""
-    if log_format == "json":
-        fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
-        click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
-        return
-
-    def dollars(value: float | None) -> str:
-        return "unknown (see the warnings)" if value is None else f"${value:.6f}"
-
-    cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
-    click.echo(
-        f"{summary.job}: {count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
-        f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
-        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
-        f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
-        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
-        f"cost {cost}",
-        err=True,
-    )
+def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_url: str | None = None) -> None:
+    """The run's last lines, each an event of its log; the last, `summary`, holds every figure (a
+    log shipper or a cron wrapper reads the last line). Its hints are commands to paste from any
+    folder (cron's mail is read elsewhere): the job file's absolute path, and the --state and
+    --base-url this run was given."""
     if summary.failed:
         permanent = summary.failed - summary.failed_transient
         parts = []
@@ -261,27 +303,41 @@ def _print_summary(
                 f"{permanent:,} for a reason in the request (such as a 400): they stay failed unless you "
                 "rerun with --retry-failed"
             )
-        click.echo(f"failed: {'; '.join(parts)}", err=True)
+        _tell(f"failed: {'; '.join(parts)}", "failed")
     if summary.online_items:
-        click.echo(
-            f"{count(summary.online_items, 'item')} the Batch API does not take (speech, transcription) ran online",
-            err=True,
-        )
+        _tell(f"{count(summary.online_items, 'item')} the Batch API does not take (speech, transcription) ran online")
     if summary.submitted or summary.batches_open:
-        click.echo(
+        again = command("run", job, "--batch", state=state_dir, base_url=base_url)
+        _tell(
             f"{count(summary.submitted, 'item')} waiting in {count(summary.batches_open, 'open batch')}: "
-            f"submitted, not finished. `{command('run', job, '--batch', state=state_dir, base_url=base_url)}` "
-            "again (from cron, say every 30 minutes) collects them; "
+            f"submitted, not finished. `{again}` again (from cron, say every 30 minutes) collects them; "
             f"`{command('batches', job, state=state_dir)}` lists them",
-            err=True,
+            "waiting",
+            command=again,
         )
     elif summary.exported:
-        click.echo(f"results: {summary.results}\nreport:  {summary.report}", err=True)
+        _tell(f"results: {summary.results}", "written", path=summary.results)
+        _tell(f"report:  {summary.report}", "written", path=summary.report)
     else:
         again = command("export", summary.run_id, state=summary.state_dir)
-        click.echo(f"results not written (stopped at once): `{again}` writes them", err=True)
+        _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)
     if summary.stopped:
-        click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
+        _tell(f"stopped early: {summary.stopped}", "stopped", logging.WARNING)
+
+    def dollars(value: float | None) -> str:
+        return "unknown (see the warnings)" if value is None else f"${value:.6f}"
+
+    cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
+    _tell(
+        f"{count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
+        f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
+        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
+        f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
+        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
+        f"cost {cost}",
+        "summary",
+        **summary.__dict__,
+    )
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:
@@ -364,14 +420,16 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
+    from . import logs
     from .batches import run_batch
     from .jobs import Overrides, load
     from .runner import RunOptions
 
-    summary = run_batch(
-        load(job, Overrides(base_url=base_url)), RunOptions(state_dir=state_dir, poll=poll), cancel=True
-    )
-    _print_summary(summary, "text", job, state_dir, base_url)
+    _log_the_run("text")
+    loaded = load(job, Overrides(base_url=base_url))
+    logs.JOB.set(loaded.name)
+    summary = run_batch(loaded, RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
@@ -423,6 +481,7 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
+    from . import logs
     from .estimate import COLUMNS, budget_verdict
     from .estimate import estimate as estimate_job
     from .jobs import REPORT_SUFFIXES, load
@@ -431,6 +490,7 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     report_path = kwargs.pop("report", None)
     kwargs.pop("out", None)
     loaded = load(job, _overrides(kwargs))
+    logs.JOB.set(loaded.name)
     rows = estimate_job(loaded)
     _print_table(
         rows,
@@ -453,13 +513,13 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
         worst, expected = (files_worst if files_worst is not None else worst), total["cost_usd_batch"]
     if loaded.budget_usd is not None:
         over, verdict = budget_verdict(loaded.budget_usd, worst, expected)
-        click.echo(f"{'warning: ' if over else ''}{verdict}", err=True)
+        _tell(verdict, "budget", logging.WARNING if over else logging.INFO, plain=f"{'warning: ' * over}{verdict}")
     if report_path:
         path = Path(report_path)
         if path.suffix.lower() not in REPORT_SUFFIXES:
             raise click.BadParameter(f"use a {' or '.join(REPORT_SUFFIXES)} file", param_hint="--report")
         write_table(path, rows, COLUMNS)
-        click.echo(f"estimate written to {path}", err=True)
+        _tell(f"estimate written to {path}", "written", path=path)
 
 
 def _print_plan(job: Any) -> float | None:
@@ -472,9 +532,7 @@ def _print_plan(job: Any) -> float | None:
         title = f"batch mode: {count(len(parts), 'file')} for the Batch API (cost_usd_batch above)"
         _print_table(parts, PLAN_COLUMNS, title=title, drop=["inputs", "megabytes", "endpoint"])
     if online:
-        click.echo(
-            f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online", err=True
-        )
+        _tell(f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online")
     worsts = [part["cost_usd_max"] for part in parts]
     return None if online or None in worsts else sum(worsts)
 

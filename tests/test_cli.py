@@ -208,7 +208,7 @@ def test_an_invalid_job_sends_nothing_and_says_where(cli, server, write_job, tmp
     assert "Traceback" not in result.output
     lines = result.stderr.splitlines()
     assert any(
-        line.startswith(f"{job}:") and "temperature" in line and "(at /tasks/0/items/2/temperature)" in line
+        f" batchgpt: error: {job}:" in line and "temperature" in line and "(at /tasks/0/items/2/temperature)" in line
         for line in lines
     ), lines
     assert any("duplicate id 'a'" in line for line in lines)
@@ -419,17 +419,87 @@ def test_a_server_that_ignores_stream_true_is_read_as_a_plain_answer(cli, server
     assert row["output"] == "Echo: a" and float(row["cost_usd"]) > 0
 
 
-def test_with_json_logs_every_line_on_stderr_is_json_with_a_time(cli, server, write_job):
-    # A model without a price warns, a 400 warns as its item fails, a 500 is retried (logged with -v).
+def json_lines(stderr: str) -> list[dict[str, Any]]:
+    """Every line on stderr as JSON, each with its time (a line that is not JSON fails here)."""
+    records = [json.loads(line) for line in stderr.splitlines()]
+    assert records and all(isinstance(r["time"], float) and r["event"] for r in records), records
+    return records
+
+
+def test_with_json_logs_every_line_on_stderr_is_json_with_a_time(cli, server, write_job, monkeypatch):
+    import logging
+    import warnings
+
+    from batchgpt import tables
+
+    # A model without a price warns, a 400 warns as its item fails, a 500 is retried (logged with
+    # -v, given after the command); another library's warning and a Python warning come too.
+    written = tables.write_results
+
+    def noisy(*args: Any, **kwargs: Any) -> int:
+        logging.getLogger("asyncio").warning("Unclosed client session")
+        warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(tables, "write_results", noisy)
     faults(server, "400:match=BAD", "500:first=1,match=FLAKY")
     job = write_job(chat_job(["fine", "BAD", "FLAKY"], defaults={"model": "my-local-model"}))
-    result = cli("-v", "run", str(job), "--log-format", "json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        result = cli("run", str(job), "--log-format", "json", "-v")
     assert result.exit_code == 1
-    records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert all(isinstance(r["time"], float) for r in records if r["event"] != "summary")
-    levels = {r.get("level") for r in records}
-    assert {"warning", "debug"} <= levels  # warnings and retries came out as JSON too
-    assert records[-1]["event"] == "summary"
+    records = json_lines(result.stderr)
+    events = {(r["level"], r["event"]) for r in records}
+    assert {("warning", "log"), ("debug", "log"), ("info", "failed"), ("info", "written")} <= events
+    messages = " ".join(r["message"] for r in records)
+    assert "retrying p2" in messages and "p1 failed after 1 attempt" in messages
+    assert "Unclosed client session" in messages and "a library's deprecation" in messages
+    assert all(r["job"] == "t" for r in records)  # every line names its job, library warnings too
+    assert records[-1]["event"] == "summary" and records[-1]["exit_code"] == 1 and records[-1]["failed"] == 1
+
+
+def test_with_json_logs_stops_hints_problems_and_usage_errors_are_json(cli, server, write_job, tmp_path):
+    faults(server, "quota:match=QUOTA")
+    stopped = cli("run", str(write_job(chat_job(["QUOTA", "b"], limits={"concurrency": 1}))), "--log-format", "json")
+    assert stopped.exit_code == 3
+    records = json_lines(stopped.stderr)
+    assert any(r["event"] == "stopped" and r["level"] == "warning" and "quota" in r["message"] for r in records)
+    assert records[-1]["event"] == "summary" and records[-1]["stopped"]
+
+    submitted = cli("run", str(write_job(chat_job(["a"], mode="batch"), "b.yaml")), "--log-format", "json")
+    assert submitted.exit_code == 5
+    [waiting] = [r for r in json_lines(submitted.stderr) if r["event"] == "waiting"]
+    assert waiting["command"].startswith(f"batchgpt run {tmp_path / 'b.yaml'} --batch")
+
+    invalid = write_job({"tasks": [{"type": "chat", "items": [{"prompt": "x", "temperature": 3}]}]}, "bad.yaml")
+    problems = json_lines(cli("run", str(invalid), "--log-format", "json").stderr)
+    assert {r["event"] for r in problems} == {"problem", "invalid"}
+    assert any(r.get("file") == str(invalid) and r.get("line") == 5 and r.get("pointer") for r in problems)
+
+    usage = cli("run", str(invalid), "--log-format", "json", "--budget", "-1")
+    assert usage.exit_code == 2
+    [record] = json_lines(usage.stderr)
+    assert record["event"] == "usage" and "--budget" in record["message"]
+
+
+def test_a_crash_under_json_logs_is_a_json_line_with_its_traceback() -> None:
+    import io
+    import sys
+
+    from batchgpt import logs
+
+    stream = io.StringIO()
+    logs.setup(log_format="json", stream=stream)
+    try:
+        try:
+            raise RuntimeError("a bug")
+        except RuntimeError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        logs.setup()
+    [record] = json_lines(stream.getvalue())
+    assert record["event"] == "crash" and record["level"] == "critical" and "RuntimeError: a bug" in record["traceback"]
+    assert sys.excepthook is sys.__excepthook__  # text logs leave tracebacks as Python prints them
 
 
 def test_text_logs_carry_a_time_and_the_job(cli, server, write_job):
@@ -437,8 +507,12 @@ def test_text_logs_carry_a_time_and_the_job(cli, server, write_job):
 
     faults(server, "400:match=BAD")
     result = cli("run", str(write_job(chat_job(["fine", "BAD"]))))
-    warning = next(line for line in result.stderr.splitlines() if "failed after" in line)
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d batchgpt: warning: p1 failed after 1 attempt", warning), warning
+    lines = result.stderr.splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert lines and all(re.match(stamp, line) for line in lines), lines  # the summary and its hints too
+    warning = next(line for line in lines if "failed after" in line)
+    assert re.match(f"{stamp}t: warning: p1 failed after 1 attempt", warning), warning
+    assert re.match(f"{stamp}t: 2 items: 1 ok, 1 failed", lines[-1]), lines[-1]
 
 
 def test_a_run_starts_with_a_line_naming_the_job_run_endpoint_and_items(cli, server, write_job, tmp_path):
@@ -586,3 +660,10 @@ def test_a_batch_runs_hints_work_pasted_in_another_folder(cli, server, write_job
     assert listed.exit_code == 0 and f"batches in {tmp_path / 'state'}" in listed.output
     collected = pasted(cli, again, tmp_path / "elsewhere", monkeypatch)
     assert collected.exit_code == 0, collected.output
+
+
+def test_a_bar_is_refused_under_json_logs(cli, write_job):
+    result = cli("run", str(write_job(chat_job(["a"]))), "--log-format", "json", "--progress")
+    assert result.exit_code == 2
+    [record] = json_lines(result.stderr)
+    assert record["event"] == "usage" and "--progress" in record["message"]
