@@ -316,8 +316,9 @@ def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_
             command=again,
         )
     elif summary.exported:
-        _tell(f"results: {summary.results}", "written", path=summary.results)
-        _tell(f"report:  {summary.report}", "written", path=summary.report)
+        # absolute, as the hints are: a cron log is read from another folder
+        _tell(f"results: {summary.results.absolute()}", "written", path=summary.results.absolute())
+        _tell(f"report:  {summary.report.absolute()}", "written", path=summary.report.absolute())
     else:
         again = command("export", summary.run_id, state=summary.state_dir)
         _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)

@@ -667,3 +667,11 @@ def test_a_bar_is_refused_under_json_logs(cli, write_job):
     assert result.exit_code == 2
     [record] = json_lines(result.stderr)
     assert record["event"] == "usage" and "--progress" in record["message"]
+
+
+def test_the_summary_names_the_files_it_wrote_by_their_absolute_paths(cli, write_job, tmp_path, monkeypatch):
+    write_job(chat_job(["a"]))
+    monkeypatch.chdir(tmp_path)
+    result = cli("run", "job.yaml")
+    assert f"results: {tmp_path / 'out' / 't.csv'}" in result.stderr
+    assert f"report:  {tmp_path / 'out' / 't-report.csv'}" in result.stderr
