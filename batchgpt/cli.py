@@ -324,20 +324,20 @@ def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_
         _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)
     if summary.stopped:
         _tell(f"stopped early: {summary.stopped}", "stopped", logging.WARNING)
+    _tell(_summary_line(summary), "summary", **summary.__dict__)
 
+
+def _summary_line(summary: Any) -> str:
     def dollars(value: float | None) -> str:
         return "unknown (see the warnings)" if value is None else f"${value:.6f}"
 
-    cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
-    _tell(
+    refused = f" ({summary.refused:,} refused by rate limits and waited out)" if summary.refused else ""
+    return (
         f"{count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
         f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
-        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
-        f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
+        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s{refused}; "
         f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
-        f"cost {cost}",
-        "summary",
-        **summary.__dict__,
+        f"cost {dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
     )
 
 
