@@ -108,6 +108,8 @@ class Progress:
         rerun's ETA came out a fraction of the real one); a stall must slow the estimate, which a
         rate measured only between answers never does; and a burst at the start (a rate limit's
         credit spent at once) must not stand for the pace once it has ended."""
+        if self.done >= self.total:
+            return 0.0
         now = self._clock()
         rates = []
         for window, least in ((RATE_WINDOW_S, 1), (SHORT_WINDOW_S, SHORT_MIN)):

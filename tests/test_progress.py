@@ -214,6 +214,8 @@ def test_the_time_left_is_at_the_recent_pace_of_answered_items() -> None:
     assert bar.remaining_s() == 40 * 30 / 10
     now[0] += 31.0  # nothing answered in the last half minute: no pace to reckon with
     assert bar.remaining_s() is None
+    bar.reuse(40)
+    assert bar.remaining_s() == 0.0  # all done: nothing left, pace or not
 
 
 def test_a_burst_that_has_ended_does_not_stand_for_the_pace() -> None:
