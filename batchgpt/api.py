@@ -15,6 +15,7 @@ from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
 from .runner import RunOptions
 from .store import RunInfo, Store
+from .words import command
 
 
 def validate(*sources: str | os.PathLike[str] | Mapping[str, Any], model: str | None = None) -> list[Problem]:
@@ -147,9 +148,10 @@ def _retries(recorded: str | None) -> str:
 
 
 def export_run(
-    state_dir: Path, run_ref: str, out: Path | None = None, report_path: Path | None = None
+    state_dir: Path, run_ref: str | Path, out: Path | None = None, report_path: Path | None = None
 ) -> tuple[RunInfo, Path, Path]:
-    """Export a run's results and report again from the store: (run, results path, report path)."""
+    """Export a run's results and report again from the store: (run, results path, report path).
+    `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run)."""
     from .tables import export
 
     store = _existing_store(state_dir)
@@ -163,8 +165,9 @@ def export_run(
         store.close()
 
 
-def html_report(state_dir: Path, run_ref: str, path: Path | None = None) -> tuple[RunInfo, Path]:
-    """Write a run's HTML page (default: beside its report, as the run wrote it): (run, page path)."""
+def html_report(state_dir: Path, run_ref: str | Path, path: Path | None = None) -> tuple[RunInfo, Path]:
+    """Write a run's HTML page (default: beside its report, as the run wrote it): (run, page path).
+    `run_ref` as export_run takes it."""
     from . import htmlreport
 
     store = _existing_store(state_dir)
@@ -177,18 +180,19 @@ def html_report(state_dir: Path, run_ref: str, path: Path | None = None) -> tupl
         store.close()
 
 
-def _find_run(store: Store, state_dir: Path, run_ref: str) -> RunInfo:
-    """A run by its number, or a job name's latest run."""
-    info = store.run(int(run_ref)) if run_ref.isdigit() else next(iter(store.runs(run_ref, 1)), None)
+def _find_run(store: Store, state_dir: Path, run_ref: str | Path) -> RunInfo:
+    """A run by its number, a job name's latest run, or a job file's (a Path)."""
+    ref = str(_job_name(run_ref) if isinstance(run_ref, Path) else run_ref)
+    info = store.run(int(ref)) if ref.isdigit() else next(iter(store.runs(ref, 1)), None)
     if info is None:
-        raise UsageError(f"no run {run_ref!r} in {state_dir}: `batchgpt runs --state {state_dir}` lists them")
+        raise UsageError(f"no run {ref!r} in {state_dir}: `{command('runs', state=state_dir)}` lists them")
     return info
 
 
 def _existing_store(state_dir: Path) -> Store:
     if not (state_dir / "state.db").is_file():
         raise StateError(
-            f"no run state in {state_dir} (it is created beside the job file on its first run; "
-            "use --state to point elsewhere)"
+            f"no run state in {state_dir.absolute()}: a run keeps it in .batchgpt/ beside its job file (or in "
+            "its --state DIR); name the job file, or that folder with --state"
         )
     return Store(state_dir)

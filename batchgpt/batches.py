@@ -57,6 +57,7 @@ from .runner import (
 from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem
 from .tables import export
 from .tasks import MalformedReply
+from .words import command, count
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
             if store.batches(job.name, open_only=True):
                 raise UsageError(
                     f"job {job.name!r} has open batches: --fresh would lose their answers; "
-                    f"`batchgpt cancel {job.path or job.name}` first"
+                    f"`{command('cancel', job.path or job.name, state=options.state_dir)}` first"
                 )
             store.forget(job.name)
         return _run_locked(job, options, cancel, store, state_dir)
@@ -147,7 +148,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         # online, that is a stop, never "every item ok"
         stopped = runner.stopped or runner.online_stopped or runner.halt
         if stopped is None and totals.skipped:
-            stopped = f"{totals.skipped:,} items were not answered (skipped): a later run submits them again"
+            stopped = f"not answered (skipped): {count(totals.skipped, 'item')}; a later run submits them again"
         if open_batches or totals.submitted:
             exit_code = EXIT_SUBMITTED
         else:
@@ -412,7 +413,8 @@ class BatchRunner:
         found = sum(1 for outcome in _lines(row, downloaded[:1] if data.get("output_file_id") else []) if outcome.body)
         if found < completed:  # never collect (and pay again for) answers a broken download lost
             self._warn(
-                row, f"its output file holds {found} answers, the batch {completed}: not collected; trying again"
+                row,
+                f"its output file holds {count(found, 'answer')}, the batch {completed:,}: not collected; trying again",
             )
             for _, path in downloaded:
                 path.unlink()
@@ -437,7 +439,7 @@ class BatchRunner:
         self._release(row, problems)
         if ignored:
             log.warning(
-                "batch %s: %d answers were for items whose request changed since; not kept", row.batch_id, ignored
+                "batch %s: %s for items whose request changed since; not kept", row.batch_id, count(ignored, "answer")
             )
         if self.budget_left is not None:
             self.budget_left += (row.worst_usd or 0.0) - cost  # held at its worst case, settled at its cost
@@ -679,7 +681,7 @@ class BatchRunner:
             limit = self.job.budget_usd or 0.0
             self.stopped = (
                 f"budget of ${limit:.6g} reached: ${limit - self.budget_left:.6f} "
-                f"is held by files submitted, and the next file of {fill.lines:,} requests could cost "
+                f"is held by files submitted, and the next file of {count(fill.lines, 'request')} could cost "
                 f"${fill.worst_usd:.6f}"
             )
             return False
@@ -717,8 +719,7 @@ class BatchRunner:
         row = self._update(row, created.data)
         self.progress.log(
             "batch",
-            message=f"submitted batch {row.batch_id}: {row.lines:,} request{'s' * (row.lines != 1)} "
-            f"to {row.endpoint} ({row.model})",
+            message=f"submitted batch {row.batch_id}: {count(row.lines, 'request')} to {row.endpoint} ({row.model})",
         )
 
     def _not_submitted(self, row: BatchRow, failure: Failure, step: str) -> None:
@@ -757,7 +758,9 @@ class BatchRunner:
         """The items the Batch API does not take (speech, transcription), sent as an online run does."""
         if not self.online_items:
             return
-        self.progress.log("batch", message=f"{self.online_items:,} items the Batch API does not take are sent online")
+        self.progress.log(
+            "batch", message=f"sent online: {count(self.online_items, 'item')} the Batch API does not take"
+        )
         job = self.job if self.budget_left is None else replace(self.job, budget_usd=max(self.budget_left, 1e-12))
         engine = Engine(job, self.store, self.run_id, self.options, self.progress, only=_online)
         await engine.main()

@@ -6,7 +6,7 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 
 from __future__ import annotations
 
-import json
+import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -16,16 +16,45 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from . import __version__
-from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError
+from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError, MissingKeyError
+from .words import command, count
 
 if TYPE_CHECKING:
     from .jobs import Overrides
 
+_LOGGER = "batchgpt.cli"  # not __name__: run as `python -m batchgpt.cli` this module is __main__
+
+
+def _tell(
+    message: str, event: str = "message", level: int = logging.INFO, plain: str | None = None, **fields: Any
+) -> None:
+    """One line on stderr. A command that runs a job (run, cancel) logs it, so it is stamped, or
+    JSON under --log-format json, like every other line of the run (cron keeps them in one log);
+    another command prints `plain` (by default the message) for the person at the terminal."""
+    context = click.get_current_context(silent=True)
+    if context is not None and (context.find_root().obj or {}).get("logged"):
+        from . import logs
+
+        logs.event(logging.getLogger(_LOGGER), event, message, fields.pop("job", None), level, **fields)
+    else:
+        click.echo(message if plain is None else plain, err=True)
+
+
+def _log_the_run(log_format: str) -> None:
+    """From here on this command's lines go through the run's log (see _tell)."""
+    from . import logs
+
+    root = click.get_current_context().find_root()
+    logs.setup(root.obj["verbose"], log_format)
+    root.obj["logged"] = True
+
 
 def _print_problems(problems: Any, suffix: str = "") -> None:
     for problem in problems:
-        click.echo(str(problem), err=True)
-    click.echo(f"batchgpt: {len(problems)} problem{'s' if len(problems) != 1 else ''} found{suffix}", err=True)
+        where = {"file": problem.file, "line": problem.line, "pointer": problem.pointer}
+        _tell(str(problem), "problem", logging.ERROR, plain=str(problem), **where)
+    found = f"{count(len(problems), 'problem')} found{suffix}"
+    _tell(found, "invalid", logging.ERROR, plain=f"batchgpt: {found}")
 
 
 def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,25 +66,63 @@ def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
             _print_problems(exc.problems, "; nothing was sent")
             sys.exit(exc.exit_code)
         except BatchgptError as exc:
-            click.echo(f"batchgpt: {exc}", err=True)
+            _tell(str(exc), "error", logging.ERROR, plain=f"batchgpt: {exc}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("batchgpt: interrupted", err=True)
+            _tell("interrupted", "interrupted", logging.WARNING, plain="batchgpt: interrupted")
             sys.exit(EXIT_SIGINT)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """batchgpt's commands. Under --log-format json a usage error (a bad option) is a JSON line
+    too: click prints it as text, which a log shipper could not read."""
+
+    def parse_args(self, context: click.Context, args: list[str]) -> list[str]:
+        pairs = zip(args, [*args[1:], ""], strict=True)
+        context.meta["json_logs"] = "--log-format=json" in args or ("--log-format", "json") in pairs
+        return super().parse_args(context, args)
+
+    def invoke(self, context: click.Context) -> Any:
+        try:
+            return super().invoke(context)
+        except click.ClickException as exc:
+            if not context.meta.get("json_logs"):
+                raise
+            from . import logs
+
+            logs.setup(log_format="json")
+            logs.event(logging.getLogger(_LOGGER), "usage", exc.format_message(), None, logging.ERROR)
+            context.exit(exc.exit_code)
+
+
+def _examples(*lines: str) -> str:
+    """A command's examples for the end of its help, kept as written (click rewraps other text)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=_examples(
+        "batchgpt run jobs/translate.yaml --dry-run   # what it costs; nothing sent",
+        "batchgpt run jobs/translate.yaml             # then for real",
+        "batchgpt runs jobs/translate.yaml            # its past runs",
+    ),
+)
 @click.version_option(__version__, prog_name="batchgpt")
 @click.option("-v", "--verbose", is_flag=True, help="Log every retry.")
 @click.pass_context
 def main(context: click.Context, verbose: bool) -> None:
-    """Run batches of prompts against OpenAI-compatible APIs from job files."""
+    """Run batches of prompts against OpenAI-compatible APIs from job files.
+
+    `batchgpt COMMAND -h` shows a command's options and examples."""
     from . import logs
 
     context.obj = {"verbose": verbose}
     logs.setup(verbose)
+    logs.JOB.set(None)  # named once this command has loaded its job
 
 
 def _overrides(kwargs: dict[str, Any]) -> Overrides:
@@ -64,22 +131,18 @@ def _overrides(kwargs: dict[str, Any]) -> Overrides:
     return Overrides(**{k: kwargs.pop(k) for k in list(kwargs) if k in Overrides.__dataclass_fields__})
 
 
-_RUN_OPTIONS = [
-    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
-    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
+_BUDGET_TYPE = click.FloatRange(min=0, min_open=True)
+# What an estimate reads as a run does: where requests go, how fast, which mode (the endpoint's
+# prices, the minutes, the batch files). The results file, retries and timeouts change nothing in
+# an estimate, so `estimate` does not offer them.
+_JOB_OPTIONS = [
     click.option("--base-url", metavar="URL", help="Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
     click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs)."),
     click.option("--concurrency", type=click.IntRange(1, 10000), help="Requests in flight at once."),
     click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute."),
     click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
-    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
-    click.option(
-        "--budget",
-        type=click.FloatRange(min=0, min_open=True),
-        metavar="USD",
-        help="Stop starting requests before the spend could pass this many dollars.",
-    ),
+]
+_MODE_OPTIONS = [
     click.option(
         "--batch",
         "mode",
@@ -89,13 +152,33 @@ _RUN_OPTIONS = [
     ),
     click.option("--online", "mode", flag_value="online", help="Send now, even if the job says `mode: batch`."),
 ]
+_RUN_OPTIONS = [
+    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
+    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
+    *_JOB_OPTIONS,
+    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
+    click.option(
+        "--budget",
+        type=_BUDGET_TYPE,
+        metavar="USD",
+        help="Stop starting requests before the spend could pass this many dollars.",
+    ),
+    *_MODE_OPTIONS,
+]
+_ESTIMATE_OPTIONS = [
+    click.option("--report", metavar="PATH", help="Also write the estimate to this file (.csv, .parquet)."),
+    *_JOB_OPTIONS,
+    click.option("--budget", type=_BUDGET_TYPE, metavar="USD", help="Say whether the job fits this many dollars."),
+    *_MODE_OPTIONS,
+]
 
 
 _STATE_OPTION = click.option(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where run state lives (default: .batchgpt/ beside the job file).",
+    help="The state folder (default: .batchgpt/ beside the job file; with no job file, in this folder).",
 )
 
 
@@ -114,7 +197,16 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     return decorate
 
 
-@main.command()
+@main.command(
+    short_help="Validate a job, send it, write its results and cost report.",
+    epilog=_examples(
+        "batchgpt run jobs/translate.yaml --dry-run",
+        "batchgpt run jobs/translate.yaml",
+        "batchgpt run jobs/translate.yaml --base-url http://127.0.0.1:8000/v1",
+        "batchgpt run jobs/translate.yaml --batch --wait --poll 60",
+        "batchgpt run jobs/nightly.yaml --log-format json >> nightly.log 2>&1",
+    ),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_with(_RUN_OPTIONS)
 @_STATE_OPTION
@@ -128,7 +220,12 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
 @click.option(
     "--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx)."
 )
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help="Log lines off a terminal.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Every line on stderr: text with a time, or one JSON object a line.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--dry-run", is_flag=True, help="Estimate tokens, cost and time; send nothing, need no key.")
 @click.option("--wait", is_flag=True, help="Batch mode: poll until every batch has ended, then write the results.")
@@ -156,24 +253,29 @@ def run(
     from .jobs import load
     from .runner import RunOptions
 
-    logs.setup(click.get_current_context().find_root().obj["verbose"], log_format)
+    _log_the_run(log_format)
+    if progress and log_format == "json":
+        raise click.UsageError("a progress bar is no JSON: leave out --progress, or log as text")
     if dry_run:
         _estimate(job, kwargs)
         return
+    base_url = kwargs.get("base_url")  # the summary's hints repeat it: later runs must reach the same endpoint
     loaded = load(job, _overrides(kwargs))
-    summary = run_any(
-        loaded,
-        RunOptions(
-            state_dir=state_dir,
-            fresh=fresh,
-            retry_failed=retry_failed,
-            progress=progress,
-            log_format=log_format,
-            wait=wait,
-            poll=poll,
-        ),
+    logs.JOB.set(loaded.name)
+    options = RunOptions(
+        state_dir=state_dir,
+        fresh=fresh,
+        retry_failed=retry_failed,
+        progress=progress,
+        log_format=log_format,
+        wait=wait,
+        poll=poll,
     )
-    _print_summary(summary, log_format, job)
+    try:
+        summary = run_any(loaded, options)
+    except MissingKeyError as exc:
+        raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
+    _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
@@ -183,70 +285,76 @@ def _redis_url(value: str | None) -> str | None:
     return value
 
 
-def _print_summary(summary: Any, log_format: str, job: Path | None = None) -> None:
-    from .htmlreport import beside
-
-    if log_format == "json":
-        fields = {k: str(v) if isinstance(v, Path) else v for k, v in summary.__dict__.items()}
-        if summary.exported and not summary.submitted and not summary.batches_open:
-            fields["html"] = str(beside(summary.report))  # the page written beside the report
-        click.echo(json.dumps({"event": "summary", **fields}, default=str), err=True)
-        return
-
-    def dollars(value: float | None) -> str:
-        return "unknown (see the warnings)" if value is None else f"${value:.6f}"
-
-    cost = f"{dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
-    click.echo(
-        f"{summary.job}: {_count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
-        f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
-        f"{_count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s"
-        f"{f' ({summary.refused:,} refused by rate limits and waited out)' if summary.refused else ''}; "
-        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
-        f"cost {cost}",
-        err=True,
-    )
+def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_url: str | None = None) -> None:
+    """The run's last lines, each an event of its log; the last, `summary`, holds every figure (a
+    log shipper or a cron wrapper reads the last line). Its hints are commands to paste from any
+    folder (cron's mail is read elsewhere): the job file's absolute path, and the --state and
+    --base-url this run was given."""
     if summary.failed:
         permanent = summary.failed - summary.failed_transient
         parts = []
         if summary.failed_transient:
             parts.append(
-                f"{summary.failed_transient} for a passing reason (rate limits, server errors, timeouts, "
+                f"{summary.failed_transient:,} for a passing reason (rate limits, server errors, timeouts, "
                 "connections): a plain rerun sends them again"
             )
         if permanent:
             parts.append(
-                f"{permanent} for a reason in the request (such as a 400): they stay failed unless you "
+                f"{permanent:,} for a reason in the request (such as a 400): they stay failed unless you "
                 "rerun with --retry-failed"
             )
-        click.echo(f"failed: {'; '.join(parts)}", err=True)
+        _tell(f"failed: {'; '.join(parts)}", "failed")
     if summary.online_items:
-        click.echo(
-            f"{summary.online_items:,} item{'s' * (summary.online_items != 1)} the Batch API does not "
-            "take (speech, transcription) ran online",
-            err=True,
-        )
+        _tell(f"{count(summary.online_items, 'item')} the Batch API does not take (speech, transcription) ran online")
     if summary.submitted or summary.batches_open:
-        click.echo(
-            f"{summary.submitted:,} items wait in {summary.batches_open} open batch"
-            f"{'es' * (summary.batches_open != 1)}: submitted, not finished. `batchgpt run {job} --batch` "
-            f"again (from cron, say every 30 minutes) collects them; `batchgpt batches {job}` lists them",
-            err=True,
+        again = command("run", job, "--batch", state=state_dir, base_url=base_url)
+        _tell(
+            f"{count(summary.submitted, 'item')} waiting in {count(summary.batches_open, 'open batch')}: "
+            f"submitted, not finished. `{again}` again (from cron, say every 30 minutes) collects them; "
+            f"`{command('batches', job, state=state_dir)}` lists them",
+            "waiting",
+            command=again,
         )
     elif summary.exported:
-        click.echo(f"results: {summary.results}\nreport:  {summary.report} (HTML: {beside(summary.report)})", err=True)
+        # absolute, as the hints are: a cron log is read from another folder
+        _tell(f"results: {summary.results.absolute()}", "written", path=summary.results.absolute())
+        _tell(f"report:  {summary.report.absolute()}", "written", path=summary.report.absolute())
+        _tell(f"page:    {_page(summary.report)}", "written", path=_page(summary.report))
     else:
-        click.echo(f"results not written (stopped at once): batchgpt export {summary.run_id} writes them", err=True)
+        again = command("export", summary.run_id, state=summary.state_dir)
+        _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)
     if summary.stopped:
-        click.echo(f"batchgpt: stopped early: {summary.stopped}", err=True)
+        _tell(f"stopped early: {summary.stopped}", "stopped", logging.WARNING)
+    written = summary.exported and not (summary.submitted or summary.batches_open)
+    fields: dict[str, Any] = dict(summary.__dict__)
+    if written:
+        fields["html"] = str(_page(summary.report))  # the page written beside the report
+    _tell(_summary_line(summary), "summary", **fields)
 
 
-def _count(n: int, word: str) -> str:
-    """'1 item', '2,000 items'."""
-    return f"{n:,} {word}{'s' * (n != 1)}"
+def _page(report: Path) -> Path:
+    from .htmlreport import beside
+
+    return beside(report).absolute()
+
+
+def _summary_line(summary: Any) -> str:
+    def dollars(value: float | None) -> str:
+        return "unknown (see the warnings)" if value is None else f"${value:.6f}"
+
+    refused = f" ({summary.refused:,} refused by rate limits and waited out)" if summary.refused else ""
+    return (
+        f"{count(summary.items, 'item')}: {summary.ok:,} ok, {summary.failed:,} failed, "
+        f"{summary.skipped:,} skipped ({summary.reused:,} answered by earlier runs); "
+        f"{count(summary.sent, 'request')} sent in {summary.elapsed_s:.1f} s{refused}; "
+        f"{summary.prompt_tokens:,} prompt + {summary.completion_tokens:,} completion tokens (the job's); "
+        f"cost {dollars(summary.spent_usd)} this run, {dollars(summary.cost_usd)} for the job's answers"
+    )
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:
+    """The one rule for every command: --state DIR, else .batchgpt/ beside the job file, else (a
+    command given no job file) .batchgpt/ in this folder."""
     from .store import STATE_DIR
 
     if state is not None:
@@ -254,14 +362,21 @@ def _state_dir(state: Path | None, job: Path | None) -> Path:
     return (job.parent if job is not None else Path.cwd()) / STATE_DIR
 
 
-@main.command()
-@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
+def _job_file(ref: str) -> Path | None:
+    """A reference to runs that names a job file (one that exists, or by its suffix), as every
+    other command takes it; None for a run number or a job name."""
+    path = Path(ref)
+    if ref.isdigit() or not (path.is_file() or path.suffix.lower() in (".yaml", ".yml", ".json", ".jsonl")):
+        return None
+    return path
+
+
+@main.command(
+    short_help="List past runs: items, tokens, cost, exit code.",
+    epilog=_examples("batchgpt runs jobs/translate.yaml", "batchgpt runs --state jobs/.batchgpt --limit 5"),
 )
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_STATE_OPTION
 @click.option("--limit", default=20, show_default=True, help="How many runs, newest first.")
 @_errors_to_exit_codes
 def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
@@ -271,19 +386,24 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     directory = _state_dir(state_dir, job)
     rows = list_runs(directory, job, limit)
     if not rows:
-        click.echo("no runs recorded here", err=True)
+        click.echo(f"no runs recorded in {directory}", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"runs in {directory}")
+    _print_table(
+        rows,
+        list(rows[0]),
+        title=f"runs in {directory}",
+        fold=["retries"],
+        drop=["seconds", "tokens", "skipped", "items", "job_cost_usd", "started"],
+        key=["run"],
+    )
 
 
-@main.command()
-@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The state directory (default: .batchgpt/ beside JOB, or in this directory).",
+@main.command(
+    short_help="List a job's Batch API batches and their status.",
+    epilog=_examples("batchgpt batches jobs/label-batch.yaml", "batchgpt batches jobs/label-batch.yaml --all"),
 )
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_STATE_OPTION
 @click.option("--all", "every", is_flag=True, help="Also the batches already collected.")
 @_errors_to_exit_codes
 def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
@@ -297,10 +417,13 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
     if not rows:
         click.echo(f"no {'' if every else 'open '}batches recorded in {directory}", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"batches in {directory}")
+    _print_table(rows, list(rows[0]), title=f"batches in {directory}", drop=["run", "created", "model", "ends", "job"])
 
 
-@main.command()
+@main.command(
+    short_help="Cancel a job's open batches, collect what they finished.",
+    epilog=_examples("batchgpt cancel jobs/label-batch.yaml", "batchgpt cancel jobs/label-batch.yaml --poll 10"),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_STATE_OPTION
 @_poll_option("Seconds between polls while the batches are cancelling.")
@@ -309,27 +432,30 @@ def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
+    from . import logs
     from .batches import run_batch
     from .jobs import Overrides, load
     from .runner import RunOptions
 
-    summary = run_batch(
-        load(job, Overrides(base_url=base_url)), RunOptions(state_dir=state_dir, poll=poll), cancel=True
-    )
-    _print_summary(summary, "text", job)
+    _log_the_run("text")
+    loaded = load(job, Overrides(base_url=base_url))
+    logs.JOB.set(loaded.name)
+    summary = run_batch(loaded, RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
 
-@main.command("export")
-@click.argument("run_ref", metavar="RUN")
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".batchgpt"),
-    show_default=True,
-    help="The state directory holding the run.",
+@main.command(
+    "export",
+    short_help="Write a run's results and report again from the store.",
+    epilog=_examples(
+        "batchgpt export jobs/translate.yaml",
+        "batchgpt export jobs/translate.yaml --out faq.parquet",
+        "batchgpt export 12 --state jobs/.batchgpt",
+    ),
 )
+@click.argument("run_ref", metavar="JOB|RUN")
+@_STATE_OPTION
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Results file (default: the run's own).")
 @click.option(
     "--report",
@@ -338,28 +464,30 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     help="Report file (default: the run's own).",
 )
 @_errors_to_exit_codes
-def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path: Path | None) -> None:
-    """Write the results and report of RUN (a run number, or a job name for its latest run) again
-    from the store, as its job stands now."""
+def export_command(run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None) -> None:
+    """Write the results and report of a run again from the store, as its job stands now: JOB's
+    latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state."""
     from .api import export_run
     from .htmlreport import beside
 
-    info, results, report_file = export_run(state_dir, run_ref, out, report_path)
+    job = _job_file(run_ref)
+    info, results, report_file = export_run(_state_dir(state_dir, job), job or run_ref, out, report_path)
     click.echo(
         f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
     )
 
 
-@main.command("report")
-@click.argument("run_ref", metavar="RUN")
-@click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".batchgpt"),
-    show_default=True,
-    help="The state directory holding the run.",
+@main.command(
+    "report",
+    short_help="Write a run's HTML report (totals, cost, charts, errors).",
+    epilog=_examples(
+        "batchgpt report jobs/translate.yaml",
+        "batchgpt report jobs/translate.yaml --html nightly.html",
+        "batchgpt report 12 --state jobs/.batchgpt",
+    ),
 )
+@click.argument("run_ref", metavar="JOB|RUN")
+@_STATE_OPTION
 @click.option(
     "--html",
     "html_path",
@@ -367,19 +495,27 @@ def export_command(run_ref: str, state_dir: Path, out: Path | None, report_path:
     help="Where to write the page (default: beside the run's report, as <report stem>.html).",
 )
 @_errors_to_exit_codes
-def report_command(run_ref: str, state_dir: Path, html_path: Path | None) -> None:
-    """Write the HTML report of RUN (a run number, or a job name for its latest run): totals, cost by
-    task and model, throughput and latency over time, retries, errors by kind, the slowest items.
-    It opens offline: one file, no script."""
+def report_command(run_ref: str, state_dir: Path | None, html_path: Path | None) -> None:
+    """Write the HTML report of a run: JOB's latest run (a job file), or RUN (a run number, or a job
+    name for its latest run) in --state. Totals, cost by task and model, throughput and latency over
+    time, retries, errors by kind, the slowest items; it opens offline (one file, no script)."""
     from .api import html_report
 
-    info, page = html_report(state_dir, run_ref, html_path)
+    job = _job_file(run_ref)
+    info, page = html_report(_state_dir(state_dir, job), job or run_ref, html_path)
     click.echo(f"run {info.id} of {info.job}: page {page}", err=True)
 
 
-@main.command()
+@main.command(
+    short_help="Estimate tokens, cost and time; send nothing, need no key.",
+    epilog=_examples(
+        "batchgpt estimate jobs/translate.yaml",
+        "batchgpt estimate jobs/translate.yaml --budget 0.01 --batch",
+        "batchgpt estimate jobs/lines.jsonl --model gpt-4.1 --report estimate.csv",
+    ),
+)
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
-@_with(_RUN_OPTIONS)
+@_with(_ESTIMATE_OPTIONS)
 @_errors_to_exit_codes
 def estimate(job: Path, **kwargs: Any) -> None:
     """Estimate JOB's tokens, cost and duration without sending anything (same as run --dry-run).
@@ -389,7 +525,8 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
-    from .estimate import COLUMNS
+    from . import logs
+    from .estimate import COLUMNS, budget_verdict
     from .estimate import estimate as estimate_job
     from .jobs import REPORT_SUFFIXES, load
     from .tables import write_table
@@ -397,58 +534,63 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     report_path = kwargs.pop("report", None)
     kwargs.pop("out", None)
     loaded = load(job, _overrides(kwargs))
+    logs.JOB.set(loaded.name)
     rows = estimate_job(loaded)
-    _print_table(rows, COLUMNS, title=f"{loaded.name}: estimate for {loaded.count:,} items (nothing sent)")
+    _print_table(
+        rows,
+        COLUMNS,
+        title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)",
+        # On a narrow terminal the notes go under the table, then what matters least goes: the
+        # counts behind the costs, then the cost of the other mode.
+        fold=["notes"],
+        drop=["max_completion_tokens", "prompt_tokens"]
+        + (["cost_usd_expected"] if loaded.mode == "batch" else ["cost_usd_batch"]),
+        key=["task", "model"],
+        more=" (--report FILE writes every column)",
+    )
+    total = rows[-1]
+    worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
     if loaded.mode == "batch":
-        _print_plan(loaded)
+        files_worst = _print_plan(loaded)
+        # A batch run's budget holds each file's worst case at the batch price; items sent online
+        # (speech, transcription) are bounded by the online worst case instead, a higher bound.
+        worst, expected = (files_worst if files_worst is not None else worst), total["cost_usd_batch"]
+    if loaded.budget_usd is not None:
+        over, verdict = budget_verdict(loaded.budget_usd, worst, expected)
+        _tell(verdict, "budget", logging.WARNING if over else logging.INFO, plain=f"{'warning: ' * over}{verdict}")
     if report_path:
         path = Path(report_path)
         if path.suffix.lower() not in REPORT_SUFFIXES:
             raise click.BadParameter(f"use a {' or '.join(REPORT_SUFFIXES)} file", param_hint="--report")
         write_table(path, rows, COLUMNS)
-        click.echo(f"estimate written to {path}", err=True)
+        _tell(f"estimate written to {path}", "written", path=path)
 
 
-def _print_plan(job: Any) -> None:
+def _print_plan(job: Any) -> float | None:
+    """The batch files a batch run would make; their worst case together when every item goes in
+    one (None when some go online or have no price)."""
     from .batches import PLAN_COLUMNS, plan
 
     parts, online = plan(job)
     if parts:
-        title = f"batch mode: {len(parts)} file{'s' * (len(parts) != 1)} for the Batch API (cost_usd_batch above)"
-        _print_table(parts, PLAN_COLUMNS, title=title)
+        title = f"batch mode: {count(len(parts), 'file')} for the Batch API (cost_usd_batch above)"
+        _print_table(parts, PLAN_COLUMNS, title=title, drop=["inputs", "megabytes", "endpoint"])
     if online:
-        click.echo(
-            f"{online:,} items of types the Batch API does not take (speech, transcription) run online", err=True
-        )
+        _tell(f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online")
+    worsts = [part["cost_usd_max"] for part in parts]
+    return None if online or None in worsts else sum(worsts)
 
 
-def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str, **fitting: Any) -> None:
+    from .screen import print_table
 
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(
-            column.replace("_", " "),
-            justify="left" if column in ("task", "model", "notes") else "right",
-            overflow="fold",
-        )
-    for row in rows:
-        table.add_row(*(_cell(column, row.get(column)) for column in columns))
-    Console(width=max(160, Console().width)).print(table)
+    print_table(rows, columns, title, **fitting)
 
 
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return "?" if column.startswith(("cost", "max_")) else ""
-    if isinstance(value, float):
-        return f"{value:.6f}" if column.startswith("cost") else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-@main.command()
+@main.command(
+    short_help="Check job files; print every problem at its line.",
+    epilog=_examples("batchgpt validate jobs/*.yaml", "batchgpt validate jobs/lines.jsonl --model gpt-4o-mini"),
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs), as for run.")
 @_errors_to_exit_codes
@@ -460,10 +602,13 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
     if problems:
         _print_problems(problems)
         sys.exit(EXIT_INVALID)
-    click.echo(f"{len(files)} job file{'s' if len(files) != 1 else ''} valid", err=True)
+    click.echo(f"{count(len(files), 'job file')} valid", err=True)
 
 
-@main.command()
+@main.command(
+    short_help="Show an endpoint's remaining balance, where it tells.",
+    epilog=_examples("batchgpt balance jobs/translate.yaml", "batchgpt balance --base-url https://proxy.example/v1"),
+)
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
 @_errors_to_exit_codes
@@ -485,7 +630,15 @@ def balance(job: Path | None, base_url: str | None) -> None:
     )
 
 
-@main.command("mock-server")
+@main.command(
+    "mock-server",
+    short_help="Serve a local OpenAI-compatible API to rehearse on.",
+    epilog=_examples(
+        "batchgpt mock-server --port 8000",
+        "batchgpt mock-server --rpm 600 --window 1 --fault 503:0.1",
+        "batchgpt mock-server --fault 400,match=BAD --fault 500:first=2",
+    ),
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--latency", default=0.0, show_default=True, type=float, help="Seconds before each answer.")
@@ -580,6 +733,21 @@ def mock_server(
     )
     click.echo(f"batchgpt mock server on http://{host}:{port}/v1 (Ctrl-C stops it)", err=True)
     MockServer(config).serve_forever(port, host)
+
+
+def _verbose(context: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        from . import logs
+
+        context.find_root().obj["verbose"] = True
+        logs.setup(True)  # `run` sets its format afterwards, verbose too
+
+
+# -v after the command works as before it (`batchgpt run job.yaml -v`): people add it last.
+for _command in main.commands.values():
+    _command.params.append(
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbose, help="Log every retry.")
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

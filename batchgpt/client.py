@@ -33,6 +33,7 @@ from yarl import URL
 from . import __version__
 from .files import atomic_write
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
+from .words import count
 
 REDACTED = "****"
 MIN_SECRET = 4  # a shorter key or password would be found in every other word of an answer
@@ -340,7 +341,7 @@ def _answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redacto
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         if status < 300:
-            return Failure("malformed", f"the answer is not JSON ({len(raw)} bytes)", status, headers=headers)
+            return Failure("malformed", f"the answer is not JSON ({count(len(raw), 'byte')})", status, headers=headers)
         return Failure("http", shortened(redact.text(raw.decode("utf-8", "replace"))), status, headers=headers)
     if redact.escaped(raw):
         data = redact.tree(data)

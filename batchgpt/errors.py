@@ -53,6 +53,11 @@ class UsageError(BatchgptError):
     exit_code = EXIT_INVALID
 
 
+class MissingKeyError(UsageError):
+    """No API key where the endpoint needs one. The message says which variable to set; only
+    `batchgpt run` adds that --dry-run needs none, as only it has that option."""
+
+
 class StateError(BatchgptError):
     """The state directory is missing, unwritable or corrupt."""
 

@@ -17,6 +17,7 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .tasks import TASKS
 from .tokens import Count, Counter
+from .words import count
 
 BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
@@ -190,7 +191,7 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         else:
             group.worst_tokens += bound.worst * (1 + request.reask)
         if request.reask:  # each re-ask may answer in full again (its longer prompt is not counted here)
-            group.notes.add(f"worst case counts {request.reask} re-asks' answers (structured outputs)")
+            group.notes.add(f"worst case counts the answers of {count(request.reask, 're-ask')} (structured outputs)")
         if bound.note:
             group.notes.add(bound.note)
     return list(groups.values())
@@ -301,3 +302,22 @@ def _rate_minutes(group: _Group, limits: Limits) -> float:
     if limits.tpm:
         bounds.append((group.prompt_tokens + group.worst_tokens) / limits.tpm)
     return max(bounds)
+
+
+def budget_verdict(budget: float, worst: float | None, expected: float | None) -> tuple[bool, str]:
+    """Whether a job fits its budget, and a sentence saying so: (over, sentence). `worst` and
+    `expected` are the estimate's totals (None when some model has no price)."""
+    limit = f"the budget of ${budget:.6g}"
+    if worst is None or expected is None:
+        return True, f"{limit} cannot bound a model with no price: a budgeted run stops before sending to it"
+    if expected > budget:
+        return True, (
+            f"over {limit}: the expected cost is ${expected:,.6f}, so the run would stop at the budget "
+            "and leave the rest of the items skipped"
+        )
+    if worst > budget:
+        return True, (
+            f"the worst case (${worst:,.6f}) is over {limit}: the expected ${expected:,.6f} fits, but answers "
+            "as long as max_tokens would stop the run at the budget"
+        )
+    return False, f"within {limit}: the worst case is ${worst:,.6f}"

@@ -27,6 +27,7 @@ from . import __version__
 from .files import atomic_write
 from .records import ErrorGroups, SlowItem, Timeline, TimeSlice, shortened
 from .store import RunInfo, RunTotals, Store
+from .words import count
 
 MAX_POINTS = 120  # slices of the time series: enough to see a rate limit bite, few enough to stay small
 ERROR_KINDS = 12  # kinds of error shown; the rest are counted
@@ -352,8 +353,8 @@ def _groups(groups: ErrorGroups, noun: str, empty: str) -> str:
     more = ""
     if groups.kinds > len(groups.shown):
         rest = groups.total - sum(k.count for k in groups.shown)
-        more = f'<p class="meta">and {rest:,} more in {_plural(groups.kinds - len(groups.shown), "other kind")}</p>'
-    counted = f"{_plural(groups.total, noun)} of {_plural(groups.kinds, 'kind')}"
+        more = f'<p class="meta">and {rest:,} more in {count(groups.kinds - len(groups.shown), "other kind")}</p>'
+    counted = f"{count(groups.total, noun)} of {count(groups.kinds, 'kind')}"
     return f'<p class="meta">{_e(counted)}</p>{table}{more}'
 
 
@@ -482,11 +483,6 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-
-
-def _plural(count: int, noun: str) -> str:
-    """'1 error', '2,000 errors'."""
-    return f"{count:,} {noun}{'s' * (count != 1)}"
 
 
 def _usd(value: float | None) -> str:

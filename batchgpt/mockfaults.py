@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,15 +100,19 @@ class Fault:
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
-        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '429:for=20'."""
-        kind, _, rest = spec.partition(":")
+        """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '400,match=BAD' (as
+        --help writes it: KIND[:RATE|:first=N|:for=S][,match=TEXT]), '429:for=20'."""
+        kind, rest = (re.split("[:,]", spec, maxsplit=1) + [""])[:2]  # the kind ends at either
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
         fault = cls(kind)
         for part in filter(None, rest.split(",")):
             key, eq, value = part.partition("=")
             if not eq:
-                fault.rate = float(key)
+                try:
+                    fault.rate = float(key)
+                except ValueError:
+                    raise ValueError(f"fault {spec!r}: {key!r} is no rate (a share such as 0.1)") from None
             elif key == "first":
                 fault.first = int(value)
             elif key == "match":

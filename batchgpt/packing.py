@@ -14,6 +14,7 @@ from dataclasses import replace
 from .records import Pack, Provider, Reply, Request, dump
 from .tasks import MalformedReply
 from .tokens import Counter
+from .words import count
 
 MAX_PACK_TOKENS = 300_000  # /v1/embeddings: tokens in one request, all inputs together
 MAX_INPUT_TOKENS = 8_192  # /v1/embeddings: tokens in one input
@@ -75,8 +76,8 @@ def split(pack: Pack, reply: Reply) -> list[Reply]:
     outputs = reply.output
     if not isinstance(outputs, list) or len(outputs) != len(pack.requests):
         raise MalformedReply(
-            f"{len(pack.requests)} inputs were sent, the answer has "
-            f"{len(outputs) if isinstance(outputs, list) else 'no'} results"
+            f"sent {count(len(pack.requests), 'input')}, the answer has "
+            f"{count(len(outputs), 'result') if isinstance(outputs, list) else 'no results'}"
         )
     details = reply.details if isinstance(reply.details, list) else [None] * len(outputs)
     counts = list(pack.tokens) if any(pack.tokens) else [1] * len(outputs)  # the packer counted embeddings

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .errors import UsageError
+from .errors import MissingKeyError, UsageError
 from .records import DEFAULT_BASE_URL, Provider, shown_url
 
 _FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
@@ -52,7 +52,7 @@ def api_key(provider: Provider) -> str | None:
     key = os.environ.get(provider.api_key_env) or None
     official = "api.openai.com" in provider.base_url or provider.kind == "azure"
     if key is None and official:
-        raise UsageError(f"no API key: set {provider.api_key_env} (or use --dry-run, which needs none)")
+        raise MissingKeyError(f"no API key: set {provider.api_key_env}")
     if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
         raise UsageError(
             f"the base URL {shown_url(provider.base_url)} carries credentials (user:password@) and "

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .records import RETRY_STATUSES, Failure
+from .words import count
 
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
@@ -53,7 +54,7 @@ def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, dr
     if failure.rate_limited or (failure.overloaded and server is not None):
         return Verdict(True, delay, counts=False, rule="waiting for the limit")
     if retries_used >= max_retries:
-        return Verdict(False, delay, exhausted=True, rule=f"{max_retries} retries used")
+        return Verdict(False, delay, exhausted=True, rule=f"{count(max_retries, 'retry')} used")
     return Verdict(True, delay, rule="transient")
 
 

@@ -46,6 +46,7 @@ from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, RunTotals, Store
 from .tables import export
 from .tasks import TASKS, FailedAnswer, MalformedReply
+from .words import command, count
 
 log = logging.getLogger(__name__)
 _YIELD_EVERY = 256  # the producer lets in-flight answers through at least this often
@@ -395,7 +396,7 @@ class Engine:
         while len(results) == 1 and results[0].status == structured.INVALID:
             result, request = results[0], pack.first
             if reasks >= request.reask or self.stopped:
-                why = f"not asked again: {self.stopped}" if self.stopped else f"after {reasks} re-asks"
+                why = f"not asked again: {self.stopped}" if self.stopped else f"after {count(reasks, 're-ask')}"
                 status = "skipped" if self.stopped else "error"
                 error = f"the answer does not match the schema ({why}): {result.error}"
                 results = [replace(result, status=status, error=error)]
@@ -471,7 +472,7 @@ class Engine:
             self._stop_for(verdict)
             give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
             if give_up is not None:
-                log.warning("%s failed after %d attempt%s: %s", first.id, tries.count, "s" * (tries.count > 1), give_up)
+                log.warning("%s failed after %s: %s", first.id, count(tries.count, "attempt"), give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
                 return [
                     row_for(
@@ -758,9 +759,10 @@ def run_job(job: Job, options: RunOptions = RunOptions()) -> Summary:
     with locked_store(job, options) as (store, state_dir):
         waiting = store.batches(job.name, open_only=True)
         if waiting:
+            cancel = command("cancel", job.path or job.name, state=options.state_dir)
             raise UsageError(
-                f"job {job.name!r} has {len(waiting)} open Batch API batch{'es' * (len(waiting) > 1)}: "
-                f"run it with --batch to collect them, or `batchgpt cancel {job.path or job.name}` first "
+                f"job {job.name!r} has {count(len(waiting), 'open Batch API batch')}: "
+                f"run it with --batch to collect them, or `{cancel}` first "
                 "(an online run would pay for their items twice)"
             )
         if options.fresh:
@@ -773,8 +775,7 @@ def announce(progress: Progress, job: Job, run_id: int, mode: str) -> None:
     endpoints = sorted({shown_url(p.base_url) for p in (job.provider, *(t.provider for t in job.tasks))})
     progress.log(
         "start",
-        message=f"run {run_id} of {job.name} ({mode}): {job.count:,} item{'s' * (job.count != 1)} to "
-        f"{', '.join(endpoints)}",
+        message=f"run {run_id} of {job.name} ({mode}): {count(job.count, 'item')} to {', '.join(endpoints)}",
         run=run_id,
         items=job.count,
         mode=mode,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
@@ -24,6 +23,7 @@ from .errors import OutputError
 from .files import atomic_write
 from .records import GROUP_COLUMNS
 from .records import RESULT_COLUMNS as RECORD_COLUMNS
+from .words import command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -222,8 +222,7 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
         if run is not None:  # always, for a run begun in this store: no row, no run to describe
             htmlreport.write(htmlreport.beside(report_path), htmlreport.gather(store, run))
     except OutputError as exc:  # it names the file that failed, results or report
-        state = shlex.quote(str(store.directory))
+        again = command("export", run_id, state=store.directory)
         raise OutputError(
-            f"{exc}. The answers are safe in the store: `batchgpt export {run_id} --state {state} "
-            "--out PATH` writes them elsewhere"
+            f"{exc}. The answers are safe in the store: `{again} --out PATH` writes them elsewhere"
         ) from None

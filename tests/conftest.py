@@ -31,7 +31,16 @@ SECRET = "sk-test-SECRET-0123456789abcdef"
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+    # COLUMNS too: a terminal's width would fit the CLI's tables to it (tests that want one set it)
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "COLUMNS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -54,8 +54,9 @@ def test_the_first_run_submits_and_exits_5_a_later_run_collects_at_the_batch_pri
     server.config.batch_delay = 30
     first = cli("run", str(path))
     assert first.exit_code == EXIT_SUBMITTED, first.output
-    assert "3 items wait in 1 open batch" in first.output
-    assert f"`batchgpt run {path} --batch` again" in first.output and f"`batchgpt batches {path}`" in first.output
+    assert "3 items waiting in 1 open batch:" in first.output
+    again = f"`batchgpt run {path} --batch --base-url {server.base_url}` again"  # the endpoint it was sent to
+    assert again in first.output and f"`batchgpt batches {path}`" in first.output
     assert not (tmp_path / "out" / "t.csv").exists()  # no results while items are not final
     [lines] = uploads(server)
     assert [line["custom_id"] for line in lines] == ["p0", "p1", "p2"]
@@ -158,7 +159,7 @@ def test_cancel_collects_what_finished_and_skips_the_rest(cli, server, write_job
     next(iter(server.batch.batches.values())).created -= 1800  # half way through
     cancelled = cli("cancel", str(path), "--poll", "0.05")
     assert cancelled.exit_code == 3, cancelled.output  # items not answered: never "every item ok"
-    assert "5 items were not answered (skipped): a later run submits them again" in cancelled.output
+    assert "not answered (skipped): 5 items; a later run submits them again" in cancelled.output
     assert "cancelling batch" in cancelled.output
     frame = results(tmp_path)
     assert frame["status"].value_counts().to_dict() == {"ok": 5, "skipped": 5}
@@ -332,7 +333,7 @@ def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, wri
     files = uploads(server)
     assert [len(lines) for lines in files] == [50_000, 50_000]
     assert files[0][0]["custom_id"] == "i0" and files[1][-1]["custom_id"] == "i99999"
-    assert len(created(server)) == 2 and "100000 items wait in 2 open batches" in result.output.replace(",", "")
+    assert len(created(server)) == 2 and "100,000 items waiting in 2 open batches" in result.output
     for batch in server.batch.batches.values():
         batch.created -= 3600
     collected = cli("run", str(path), "--batch")

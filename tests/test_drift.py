@@ -212,7 +212,7 @@ def test_the_readme_job_file_shows_every_limit_and_default() -> None:
 def test_the_run_command_takes_every_override_and_run_option() -> None:
     names = {p.name for p in RUN.params if p.name}
     same(
-        names - {"job", "dry_run"},
+        names - {"job", "dry_run", "verbose"},  # -v: every command logs retries with it
         {f.name for f in fields(Overrides)} | {f.name for f in fields(RunOptions)},
         "`batchgpt run`'s parameters",
         "jobs.Overrides and runner.RunOptions",

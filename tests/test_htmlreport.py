@@ -254,7 +254,8 @@ def test_a_run_writes_the_page_beside_its_report_and_report_writes_it_again(cli,
     result = cli("run", str(job))
     assert result.exit_code == 1, result.output
     page_path = tmp_path / "out" / "t-report.html"
-    assert f"report:  {tmp_path / 'out' / 't-report.csv'} (HTML: {page_path})" in result.stderr
+    assert f"report:  {tmp_path / 'out' / 't-report.csv'}" in result.stderr
+    assert f"page:    {page_path}" in result.stderr
     page = page_path.read_text(encoding="utf-8")
 
     assert [figure(page, k) for k in ("items", "ok", "failed", "skipped", "requests sent")] == ["6", "4", "2", "0", "8"]

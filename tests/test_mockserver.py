@@ -257,6 +257,11 @@ def test_fault_specs_combine_options_and_reject_unknown_ones():
     assert Fault.parse("429:0.5,match=BAD") == Fault("429", rate=0.5, match="BAD")
     assert Fault.parse("hang:first=1,for=2.5") == Fault("hang", first=1, seconds=2.5)
     assert Fault.parse("split-emoji") == Fault("split-emoji")
+    # --help and README write KIND[:RATE|:first=N|:for=S][,match=TEXT]: a match straight after the kind
+    assert Fault.parse("400,match=x") == Fault("400", match="x")
+    assert Fault.parse("500,match=a:b") == Fault("500", match="a:b")
+    with pytest.raises(ValueError, match="'often' is no rate"):
+        Fault.parse("500:often")
     with pytest.raises(ValueError, match="unknown fault option 'often'"):
         Fault.parse("500:often=2")
     with pytest.raises(ValueError, match="500, 503"):

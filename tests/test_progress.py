@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from batchgpt import logs
 from batchgpt.progress import Progress
 from batchgpt.records import Result
@@ -169,3 +171,60 @@ def test_no_bar_off_a_terminal_and_nothing_written_on_entry_or_exit() -> None:
     with Progress("nightly", 1, stream=stream, interval=3600) as bar:
         assert bar.bar is False
     assert stream.getvalue() == ""
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def drawn(stream: io.StringIO) -> list[str]:
+    """The bar's last frame as the terminal shows it (escape codes taken out)."""
+    frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue()).replace("\r", "\n")
+    return [line for line in frames.splitlines() if line.strip()][-3:]
+
+
+def test_the_bar_keeps_its_count_and_labelled_times_whole_in_80_columns(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    now = [0.0]
+    stream = Terminal()
+    with Progress("nightly-translation-of-the-faq", 2_000_000, stream=stream, clock=lambda: now[0]) as bar:
+        bar.pace("9.8 req/s (headers); waiting 20.0 s for the rate limit; 1,234 refused (429/503)")
+        for _ in range(224):
+            now[0] += 0.1
+            bar.update(result())
+    lines = drawn(stream)
+    assert all(len(line) <= 80 for line in lines), lines
+    first = lines[0]
+    assert " 224/2,000,000 0:00:22 elapsed, 55:32:57 left" in first and first.startswith("nightly-translation"), first
+    assert "1,234 refused" in " ".join(lines[1:])  # the pace wraps onto the next line, never over the count
+
+
+def test_the_time_left_is_at_the_recent_pace_of_answered_items() -> None:
+    now = [0.0]
+    bar = Progress("nightly", 100, bar=False, interval=3600, clock=lambda: now[0])
+    assert bar.remaining_s() is None  # no pace yet
+    bar.reuse(50)  # answered by an earlier run: done at once, taking no time
+    for _ in range(10):
+        now[0] += 1.0
+        bar.update(result())
+    # 40 left at one a second; counting the 50 reused ones as pace (as rich did) said 6.7 s
+    assert bar.remaining_s() == 40.0
+    now[0] += 20.0  # a stall: nothing answered for 20 s slows the estimate
+    assert bar.remaining_s() == 40 * 30 / 10
+    now[0] += 31.0  # nothing answered in the last half minute: no pace to reckon with
+    assert bar.remaining_s() is None
+    bar.reuse(40)
+    assert bar.remaining_s() == 0.0  # all done: nothing left, pace or not
+
+
+def test_a_burst_that_has_ended_does_not_stand_for_the_pace() -> None:
+    now = [0.0]
+    bar = Progress("nightly", 2000, bar=False, interval=3600, clock=lambda: now[0])
+    for _ in range(60):  # a rate limit's credit: 60 answers in the first 0.6 s
+        now[0] += 0.01
+        bar.update(result())
+    for _ in range(20):  # then one a second, the limit's pace
+        now[0] += 1.0
+        bar.update(result())
+    assert bar.remaining_s() == pytest.approx(1920, rel=0.1)  # rich said 501 s, a quarter of it

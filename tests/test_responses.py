@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -115,8 +116,8 @@ def test_the_dry_run_counts_instructions_and_messages(cli, write_job):
     assert short.exit_code == longer.exit_code == 0
 
     def prompt_tokens(output: str) -> int:
-        row = next(line for line in output.splitlines() if line.startswith("│ response"))
-        return int(row.split("│")[4].strip().replace(",", ""))
+        row = next(line for line in output.splitlines() if line.startswith("response "))
+        return int(re.split(r"\s{2,}", row.strip())[3].replace(",", ""))
 
     assert prompt_tokens(longer.output) - prompt_tokens(short.output) >= 50
 

@@ -149,6 +149,38 @@ def test_a_second_ctrl_c_stops_at_once_and_the_store_survives(server, write_job,
     assert len(results(tmp_path / "out" / "t.csv")) == 100
 
 
+def test_the_hint_after_a_hard_stop_works_pasted_in_another_folder(server, write_job, tmp_path):
+    import re
+    import shlex
+
+    server.config.latency = 0.05
+    server.config.hang_s = 60
+    faults(server, "hang:match=item 7")
+    write_job(chat_job([f"item {i}" for i in range(40)], limits={"concurrency": 2, "timeout": 50}))
+    env = {**os.environ, "OPENAI_API_KEY": SECRET}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "batchgpt.cli", "run", "job.yaml", "--base-url", server.base_url],
+        cwd=tmp_path,  # started beside its job, with a relative path, as from its own folder
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: answered(tmp_path / ".batchgpt") >= 5 and prompts_sent(server)["item 7"])
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    [hint] = re.findall(r"results not written \(stopped at once\): `(batchgpt [^`]+)` writes them", err)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pasted = subprocess.run(
+        [sys.executable, "-m", "batchgpt.cli", *shlex.split(hint)[1:]], cwd=elsewhere, env=env, capture_output=True
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert len(results(tmp_path / "out" / "t.csv")) == 40
+
+
 def test_a_second_run_of_the_same_job_exits_4_and_a_dead_owner_does_not_block(server, write_job, tmp_path):
     server.config.latency = 0.2
     job = write_job(chat_job([f"item {i}" for i in range(50)], limits={"concurrency": 1}))

@@ -67,7 +67,7 @@ def test_an_answer_that_never_matches_is_an_error_after_the_reasks(cli, server, 
     assert result.exit_code == 1
     row = pd.read_csv(tmp_path / "out" / "t.csv").iloc[0]
     assert row["status"] == "error" and row["reasks"] == 1 and len(server.seen) == 2
-    assert row["error"].startswith("the answer does not match the schema (after 1 re-asks): at /: 'name' is a required")
+    assert row["error"].startswith("the answer does not match the schema (after 1 re-ask): at /: 'name' is a required")
 
 
 def test_a_refusal_and_a_cut_answer_are_error_rows_saying_so(cli, server, write_job, tmp_path):
