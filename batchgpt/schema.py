@@ -98,6 +98,8 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
     others = [
         tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")
     ]
+    # an unknown key in an item fails its task's subschema too, so the task's own keys cascade
+    others += [tuple(e.absolute_path) + ("",) for e in found if e.validator == "unevaluatedProperties"]
     said: set[tuple[JsonPath, str]] = set()  # one failure can come back through several subschemas
     for path, message in _messages(found, others):
         if (path, message) not in said:
@@ -109,7 +111,7 @@ def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPa
     for error in found:
         path = tuple(error.absolute_path)
         if error.validator in ("unevaluatedProperties", "additionalProperties"):
-            cascade = any(o[: len(path)] == path for o in others)
+            cascade = any(o[: len(path)] == path and o != path + ("",) for o in others)
             for key in _unexpected_keys(error.message):
                 if cascade and key in known_keys():
                     continue

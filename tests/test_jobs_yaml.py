@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -279,3 +280,76 @@ def test_a_job_given_as_a_dict_is_held_to_json_too():
     assert "<job>: NaN is not a number JSON can carry (at /defaults/temperature)" in found
     assert "<job>: bytes values are not JSON (at /tasks/0/items/0/params/x)" in found
     assert "<job>: key 5 is not text: JSON keys are strings (at /tasks/0/items/0/params)" in found
+
+
+EIGHT_MISTAKES = """\
+name: bad-job
+defaults:
+  model: gpt-4o-mini
+  temperature: 5
+output:
+  results: out/results.xlsx
+limits:
+  concurrency: 0
+tasks:
+  - type: translate
+    target_lang: French
+    items:
+      - id: a
+        text: hello
+      - id: a
+        text: again
+      - text: 3
+  - type: translate
+    items:
+      - id: b
+        text: no language
+  - type: chat
+    template: "Say {missing} about {text}"
+    items_from: data.csv
+  - type: chat
+    prompt: hi
+"""
+
+
+def test_one_pass_reports_every_problem_in_line_order(tmp_path):
+    """Schema errors (a bad default among them) used to end the check: 3 of 8 mistakes were
+    reported, and fixing them revealed the rest."""
+    write(tmp_path, "id,text\nr1,hello\nr2,world\n", "data.csv")
+    found = problems(write(tmp_path, EIGHT_MISTAKES))
+    lines = ["{}:{}".format(*re.match(r".*?([^/]+):(\d+): ", p).groups()) for p in found]
+    assert lines == [
+        "job.yaml:4", "job.yaml:6", "job.yaml:8", "job.yaml:15", "job.yaml:17", "job.yaml:20", "job.yaml:25",
+        "data.csv:2", "data.csv:3",
+    ]  # fmt: skip
+    assert "duplicate id 'a'" in found[3] and "target language" in found[5] and "'.xlsx'" in found[1]
+    assert "the template needs 'missing'" in found[-1]
+
+
+def test_an_unknown_key_in_an_item_is_not_blamed_on_its_task(tmp_path):
+    job = """\
+defaults: {model: gpt-4o-mini}
+tasks:
+  - type: translate
+    target_lang: French
+    items:
+      - {id: a, text: hello, colour: red}
+  - type: chat
+    items:
+      - {id: b, prompt: hi, target_lang: French}
+"""
+    assert [p.split(": ", 1)[1] for p in problems(write(tmp_path, job))] == [
+        "unknown key 'colour' (at /tasks/0/items/0/colour)",
+        "key 'target_lang' is not allowed here (at /tasks/1/items/0/target_lang)",
+    ]
+
+
+def test_past_the_cap_the_rest_are_counted_in_words():
+    from batchgpt.jobs.problems import MAX_PROBLEMS, Problems
+
+    found = Problems("job.yaml")
+    for n in range(MAX_PROBLEMS + 1, 0, -1):
+        found.add("bad", line=n)
+    listed = found.listed()
+    assert listed[-1].message == "... and 1 more problem"
+    assert [p.line for p in listed[:3]] == [2, 3, 4]  # in line order, whatever order they were found in

@@ -41,10 +41,14 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
     def clean(prefix: schema.JsonPath) -> bool:
         return not problems.bad_under(prefix)
 
-    if not (isinstance(doc, dict) and isinstance(doc.get("tasks"), list) and clean(("defaults",))):
+    if not (isinstance(doc, dict) and isinstance(doc.get("tasks"), list)):
         return None
     if problems.bad:  # settings with errors fall back to their defaults so the items can still be checked
         doc = {k: v for k, v in doc.items() if k in ("tasks", "defaults") or clean((k,))}
+        defaults = doc.get("defaults")
+        doc["defaults"] = (
+            {k: v for k, v in defaults.items() if clean(("defaults", k))} if isinstance(defaults, dict) else {}
+        )
     base_dir = path.parent if path else Path.cwd()
     job_name = doc.get("name") or (path.stem if path else "job")
     provider = provider_from(doc.get("provider") or {}, overrides.base_url)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from batchgpt.errors import NO_POINTER, JobError, Problem
 from batchgpt.schema import JsonPath, pointer
+from batchgpt.words import count
 
 MAX_PROBLEMS = 1000
 
@@ -75,11 +76,13 @@ class Problems:
         return self.count > MAX_PROBLEMS
 
     def listed(self) -> list[Problem]:
-        """The problems found, the ones past the cap counted in a last line."""
-        more = self.count - len(self._kept)
+        """The problems found, in line order, the ones past the cap counted in a last line."""
+        # in line order: the job file's first, then each data file's (items_from) in turn
+        kept = sorted(self._kept, key=lambda p: (p.file != self.file, p.file, p.line or 0))
+        more = self.count - len(kept)
         if not more:
-            return list(self._kept)
-        return [*self._kept, Problem(self._kept[0].file, None, f"... and {more} more problems", NO_POINTER)]
+            return kept
+        return [*kept, Problem(kept[0].file, None, f"... and {count(more, 'more problem')}", NO_POINTER)]
 
     def raise_any(self) -> None:
         """Raise JobError listing the problems, if there are any."""
