@@ -250,3 +250,22 @@ def test_an_items_schema_breaking_strict_mode_is_reported_at_the_item(cli, write
     result = cli("validate", str(write_job(job)))
     assert result.exit_code == 2 and "(at /tasks/0/items/0)" in result.output
     assert "schema: strict mode needs `additionalProperties: false` on every object (at /)" in result.output
+
+
+def test_only_a_schema_is_asked_again_not_an_image_or_speech_response_format():
+    """Images, speech and transcriptions have a response_format of their own (b64_json, mp3,
+    json): they were taken for structured outputs, and their worst case counted 2 re-asks."""
+    from batchgpt.jobs import load, requests
+
+    job = load(
+        {
+            "defaults": {"model": "gpt-4o-mini"},
+            "tasks": [
+                {"type": "image", "model": "dall-e-3", "response_format": "b64_json", "items": [{"prompt": "a cat"}]},
+                {"type": "speech", "model": "tts-1", "voice": "alloy", "items": [{"text": "hello"}]},
+                {"type": "chat", "schema": {"type": "object", "properties": {"a": {"type": "string"}},
+                  "required": ["a"], "additionalProperties": False}, "items": [{"prompt": "give a"}]},
+            ],
+        }
+    )  # fmt: skip
+    assert [(r.type, r.reask) for r in requests(job)] == [("image", 0), ("speech", 0), ("chat", 2)]

@@ -64,6 +64,7 @@ def build_request(item: Item, seq: int) -> Request:
         params: Mapping[str, Any] = {**task.params, **body}
         options: Mapping[str, Any] = {}
         turns: tuple[str, ...] = ()
+        schema = None
     else:
         params = merge_params(task.params, fields)
         options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
@@ -99,7 +100,7 @@ def build_request(item: Item, seq: int) -> Request:
         units=units,
         pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
         kept=_kept(task.keep, item),
-        reask=task.reask if "response_format" in body or "text" in body else 0,
+        reask=task.reask if schema is not None else 0,  # an image's response_format is no schema
         columns=task.columns,
         turns=turns,
     )
