@@ -5,6 +5,7 @@ SDK with an asyncio semaphore, against one server, in the same run on the same m
     python bench/throughput.py -n 10000 -c 128
     python bench/throughput.py --mock          # against `batchgpt mock-server` instead of nginx
     python bench/throughput.py --profile       # ... and where batchgpt's time goes (cProfile)
+    python bench/throughput.py --in-flight     # 1,000 requests in flight against 1 s of latency
 
 The server is nginx returning a fixed chat completion when nginx is installed (no Python on the
 server side, so each client's own cost shows), else the mock server. Every client is a process
@@ -198,6 +199,37 @@ def profile(base_url: str, n: int, concurrency: int, work: Path) -> None:
     pstats.Stats(str(out)).sort_stats("tottime").print_stats(25)
 
 
+def in_flight(n: int, concurrency: int, latency: float) -> None:
+    """`batchgpt run` with `concurrency` requests in flight against the mock server answering after
+    `latency` s: the rate over the whole run and in its steady state (between the 10th and the 90th
+    percentile of answer times, from the store), and the peak RSS."""
+    import resource
+    import sqlite3
+
+    port = free_port()
+    server = start_server(port, latency)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            args = batchgpt_args(f"http://127.0.0.1:{port}/v1", n, concurrency, work)
+            elapsed = timed(args, {**os.environ, "OPENAI_API_KEY": KEY})
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            state = Path(args[args.index("--state") + 1])
+            answered = [
+                r[0] for r in sqlite3.connect(state / "state.db").execute("SELECT answered FROM items ORDER BY 1")
+            ]
+    finally:
+        server.terminate()
+        server.wait()
+    low, high = answered[len(answered) // 10], answered[len(answered) * 9 // 10]
+    steady = (len(answered) * 8 // 10) / (high - low)
+    ideal = concurrency / latency
+    print(f"{n:,} requests, {concurrency:,} in flight, {latency:g} s latency (at most {ideal:,.0f} req/s):")
+    print(f"  whole run    {n / elapsed:8,.0f} req/s  {n / elapsed / ideal:.0%} of the most ({elapsed:.1f} s)")
+    print(f"  steady state {steady:8,.0f} req/s  {steady / ideal:.0%} of the most")
+    print(f"  peak RSS     {peak_mb:8,.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20000, help="requests per client per round")
@@ -205,7 +237,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mock", action="store_true", help="the mock server even where nginx is installed")
     parser.add_argument("--profile", action="store_true", help="then profile one batchgpt run")
+    parser.add_argument("--in-flight", action="store_true", help="1,000 in flight against 1 s latency instead")
     args = parser.parse_args()
+    if args.in_flight:
+        in_flight(args.n if args.n != 20000 else 30000, 1000, 1.0)
+        return
     port = free_port()
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
