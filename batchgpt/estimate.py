@@ -57,7 +57,10 @@ class Bound:
 def choices(body: Mapping[str, Any]) -> int:
     """How many completions a request asks for, each billed: `n`, or the legacy `best_of`, as a
     server reads them (10, 10.0 and "10" all ask for ten)."""
-    return max([1, *(_whole(body.get(key)) for key in ("n", "best_of"))])
+    n, best_of = body.get("n"), body.get("best_of")
+    if n is None and best_of is None:  # nearly every request: asked once
+        return 1
+    return max(1, _whole(n), _whole(best_of))
 
 
 def _whole(value: Any) -> int:

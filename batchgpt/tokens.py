@@ -30,6 +30,7 @@ CHARS_PER_TOKEN = 4
 # (o200k_base 0.7-0.9), so those count on their own: an estimate or a budget must not come out at
 # a third of the real count for a Chinese catalogue.
 TOKENS_PER_CJK = 1.3
+SHORT, SHORT_KEPT = 32, 100_000  # texts this short have their counts kept, up to this many
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -57,6 +58,8 @@ class Counter:
 
     def __init__(self) -> None:
         self._encodings: dict[str, Any] = {}
+        self._models: dict[str, tuple[Any, bool]] = {}
+        self._short: dict[tuple[str, str], int] = {}
         self.offline = False
 
     def encoding(self, name: str) -> Any:
@@ -80,21 +83,41 @@ class Counter:
         return self._encodings[name]
 
     def text(self, model: str, text: str) -> Count:
-        name, known = encoding_for(model)
-        encoding = self.encoding(name)
-        if encoding is None:
-            return Count(approximate(text), True)
-        return Count(len(encoding.encode_ordinary(text)), not known)
+        encoding, approximate_ = self._encoder(model)
+        return Count(self._tokens(encoding, text), approximate_)
 
     def messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> Count:
-        total = Count(REPLY_PRIMING)
+        encoding, approximate_ = self._encoder(model)
+        tokens, counted = REPLY_PRIMING, False
         for message in messages:
-            total += Count(TOKENS_PER_MESSAGE)
+            tokens += TOKENS_PER_MESSAGE
             for key, value in message.items():
-                total += self.text(model, value if isinstance(value, str) else _content_text(value))
+                tokens += self._tokens(encoding, value if isinstance(value, str) else _content_text(value))
+                counted = True
                 if key == "name":
-                    total += Count(TOKENS_PER_NAME)
-        return total
+                    tokens += TOKENS_PER_NAME
+        return Count(tokens, approximate_ and counted)
+
+    def _encoder(self, model: str) -> tuple[Any, bool]:
+        """(the model's encoding or None, whether its counts are approximate), looked up once."""
+        if model not in self._models:
+            name, known = encoding_for(model)
+            encoding = self.encoding(name)
+            self._models[model] = (encoding, encoding is None or not known)
+        return self._models[model]
+
+    def _tokens(self, encoding: Any, text: str) -> int:
+        if encoding is None:
+            return approximate(text)
+        if len(text) > SHORT:
+            return len(encoding.encode_ordinary(text))
+        # roles, names and other short values recur on every item of a million-item job
+        key = (encoding.name, text)
+        if key not in self._short:
+            if len(self._short) >= SHORT_KEPT:
+                return len(encoding.encode_ordinary(text))
+            self._short[key] = len(encoding.encode_ordinary(text))
+        return self._short[key]
 
     def body(self, endpoint: str, body: Mapping[str, Any]) -> Count:
         """The prompt tokens of a request body, for the endpoints billed by prompt tokens."""
