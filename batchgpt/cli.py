@@ -526,16 +526,14 @@ def estimate(job: Path, **kwargs: Any) -> None:
 
 def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     from . import logs
-    from .estimate import COLUMNS, budget_verdict
-    from .estimate import estimate as estimate_job
-    from .jobs import REPORT_SUFFIXES, load
+    from .estimate import COLUMNS, budget_verdict, dry_run
+    from .jobs import REPORT_SUFFIXES
     from .tables import write_table
 
     report_path = kwargs.pop("report", None)
     kwargs.pop("out", None)
-    loaded = load(job, _overrides(kwargs))
+    loaded, rows = dry_run(job, _overrides(kwargs))
     logs.JOB.set(loaded.name)
-    rows = estimate_job(loaded)
     _print_table(
         rows,
         COLUMNS,

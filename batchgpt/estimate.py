@@ -9,10 +9,11 @@ about the source length for a translation, else `expected_output_tokens`, else 2
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from .jobs import Job, requests
+from .jobs import ItemCheck, Job, Overrides, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .tasks import TASKS
@@ -169,11 +170,25 @@ class _Group:
     notes: set[str] = field(default_factory=set)
 
 
-def estimate(job: Job, pricing: Pricing | None = None) -> list[dict[str, Any]]:
-    """The dry-run table: one row per task and model in input order, then TOTAL."""
+def estimate(job: Job, pricing: Pricing | None = None, check: ItemCheck | None = None) -> list[dict[str, Any]]:
+    """The dry-run table: one row per task and model in input order, then TOTAL. With `check`, the
+    items are checked as they are estimated (see `dry_run`)."""
     pricing = pricing or Pricing(job.pricing, job.provider.base_url)
     estimator = Estimator(pricing)
-    return table(_groups(requests(job), estimator), pricing, job.limits, estimator.counter.offline)
+    return table(_groups(requests(job, check), estimator), pricing, job.limits, estimator.counter.offline)
+
+
+def dry_run(source: str | Path, overrides: Overrides) -> tuple[Job, list[dict[str, Any]]]:
+    """Load and estimate a job in one walk over its items: nothing is sent, so the estimate need not
+    wait for the check; it is thrown away when JobError lists the problems. (The loaded job, rows.)"""
+    job, problems = read(source, overrides)
+    if job is None:
+        problems.raise_any()
+    assert job is not None
+    check = ItemCheck(problems)
+    rows = estimate(job, check=check)
+    problems.raise_any()
+    return replace(job, count=check.rows), rows
 
 
 def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import tiktoken
 from genai_prices import Usage, calc_price
@@ -162,3 +164,21 @@ def test_two_models_run_side_by_side_each_at_its_own_rate(write_job):
     rows = rows_of(write_job, job)
     assert rows[("gpt-4o-mini", "gpt-4o-mini")]["minutes"] == rows[("gpt-4.1", "gpt-4.1")]["minutes"] == 2.0
     assert rows[("TOTAL", "")]["minutes"] == 2.0  # not 4: each model has its own 60 a minute
+
+
+def test_a_dry_run_checks_and_estimates_in_one_walk_and_keeps_no_estimate_of_a_bad_job(tmp_path):
+    from batchgpt.errors import JobError
+    from batchgpt.estimate import dry_run
+    from batchgpt.jobs import Overrides, load
+
+    lines = [{"id": f"i{i}", "prompt": f"question {i}", "max_tokens": 10} for i in range(5)]
+    lines.append({"id": "talk", "type": "conversation", "turns": ["hi", "and then?"]})
+    job = tmp_path / "j.jsonl"
+    job.write_text("".join(json.dumps({"type": "chat", **line}) + "\n" for line in lines))
+    loaded, rows = dry_run(job, Overrides(model="gpt-4o-mini"))
+    assert loaded.count == load(job, Overrides(model="gpt-4o-mini")).count == 7  # five items, two turns
+    assert rows[-1]["requests"] == 7
+    job.write_text(job.read_text() + json.dumps({"type": "chat", "id": "i1", "prompt": "again"}) + "\n")
+    with pytest.raises(JobError) as caught:
+        dry_run(job, Overrides(model="gpt-4o-mini"))
+    assert [p.line for p in caught.value.problems] == [7] and "duplicate id 'i1'" in str(caught.value.problems[0])

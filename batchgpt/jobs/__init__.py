@@ -16,7 +16,7 @@ from typing import Any
 
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
-from .items import check_items
+from .items import ItemCheck, check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
 from .problems import MAX_PROBLEMS, Problems
 from .rows import MAX_CSV_CELL
@@ -33,6 +33,7 @@ __all__ = [
     "REPORT_SUFFIXES",
     "RESULT_SUFFIXES",
     "Item",
+    "ItemCheck",
     "Job",
     "Overrides",
     "Task",
@@ -41,6 +42,7 @@ __all__ = [
     "turn_request",
     "dump",
     "load",
+    "read",
     "requests",
 ]
 
@@ -49,21 +51,26 @@ _NO_OVERRIDES = Overrides()
 
 def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES) -> Job:
     """Read and fully validate a job; raises JobError listing every problem found."""
-    if isinstance(source, Mapping):
-        problems = Problems("<job>")
-        job = from_mapping(dict(source), overrides, problems)
-    else:
-        path = Path(source)
-        problems = Problems(str(path))
-        job = (
-            jsonl_job(path, overrides, problems)
-            if path.suffix.lower() == ".jsonl"
-            else _yaml_job(path, overrides, problems)
-        )
+    job, problems = read(source, overrides)
     count = check_items(job, problems) if job is not None else 0
     problems.raise_any()
     assert job is not None  # no problems: the job was built
     return replace(job, count=count)
+
+
+def read(
+    source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES
+) -> tuple[Job | None, Problems]:
+    """A job as `load` builds it, its items not walked yet: (the job, or None if it cannot be
+    built; the problems so far). `requests(job, ItemCheck(problems))` walks and checks them."""
+    if isinstance(source, Mapping):
+        problems = Problems("<job>")
+        return from_mapping(dict(source), overrides, problems), problems
+    path = Path(source)
+    problems = Problems(str(path))
+    if path.suffix.lower() == ".jsonl":
+        return jsonl_job(path, overrides, problems), problems
+    return _yaml_job(path, overrides, problems), problems
 
 
 def _yaml_job(path: Path, overrides: Overrides, problems: Problems) -> Job | None:

@@ -18,15 +18,21 @@ from batchgpt.records import Request, dump
 __all__ = ["build_request", "dump", "requests"]
 from batchgpt.tasks import TASKS, Conversation
 
-from .items import walk
+from .items import ItemCheck, walk
 from .job import Item, Job, Task, merge_params
 
 
-def requests(job: Job) -> Iterator[Request]:
-    """The job's requests in input order. Call only on a job `load` accepted. A conversation's
-    turns take a place each (`seq`), so results list them in order."""
+def requests(job: Job, check: ItemCheck | None = None) -> Iterator[Request]:
+    """The job's requests in input order: of a job `load` accepted, or, with `check`, of one `read`
+    returned, each item checked as it comes and only the sound ones built (the caller raises the
+    problems at the end). A conversation's turns take a place each (`seq`), so results list them
+    in order."""
     seq = 0
-    for item in walk(job, None):
+    for item in walk(job, None if check is None else check.problems):
+        if check is not None and not check(item):
+            if check.problems.full:
+                return
+            continue
         request = build_request(item, seq)
         seq += max(1, len(request.turns))
         yield request

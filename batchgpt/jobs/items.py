@@ -137,30 +137,49 @@ def _reported(
 
 def check_items(job: Job, problems: Problems) -> int:
     """The rules a schema cannot say: a model and a target language are set, template fields exist,
-    ids are unique; returns the number of result rows (items, and each conversation's turns). Ids
-    are kept as 8-byte digests so a million items cost a few tens of MB."""
-    seen: set[bytes] = set()
-    templates: dict[int, list[str]] = {}
+    ids are unique; returns the number of result rows (items, and each conversation's turns)."""
+    check = ItemCheck(problems)
     for item in walk(job, problems):
-        if not isinstance(item.fields, dict):
-            continue
+        check(item)
+        if problems.full:
+            break
+    return check.rows
+
+
+class ItemCheck:
+    """check_items one item at a time, for a walk that also builds (a dry run checks and estimates
+    in one pass). Ids are kept as 8-byte digests so a million items cost a few tens of MB."""
+
+    def __init__(self, problems: Problems) -> None:
+        self.problems = problems
+        self._seen: set[bytes] = set()
+        self._templates: dict[int, list[str]] = {}
+
+    @property
+    def rows(self) -> int:
+        return len(self._seen)
+
+    def __call__(self, item: Item) -> bool:
+        """Whether the item is sound: its problems, if any, are added."""
+        problems, fields = self.problems, item.fields
+        if not isinstance(fields, dict):
+            return False
         line = item.line or problems.line_of(item.path)
-        count = len(item.fields.get("turns") or item.task.options.get("turns") or ())
+        before = problems.count
+        count = len(fields.get("turns") or item.task.options.get("turns") or ())
         # a conversation's rows are its turns, `<id>#<n>`: those are the ids that must be unique
         names = [f"{item.id}#{n}" for n in range(1, count + 1)] if item.task.type == "conversation" else [item.id]
         for name in names:
             digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-            if digest in seen and item.fields.get("id", "") is not None:  # None: an id already reported
+            if digest in self._seen and fields.get("id", "") is not None:  # None: an id already reported
                 message = f"duplicate id '{name}': ids must be unique within the job"
                 problems.add(message, file=item.file, line=line, path=item.path)
-            seen.add(digest)
+            self._seen.add(digest)
         if item.path and problems.bad_under(item.path):
-            continue  # the schema already said what is wrong with this item
-        for message in _item_problems(item, templates):
+            return False  # the schema already said what is wrong with this item
+        for message in _item_problems(item, self._templates):
             problems.add(message, file=item.file, line=line, path=item.path)
-        if problems.full:
-            break
-    return len(seen)
+        return problems.count == before
 
 
 def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
