@@ -72,9 +72,7 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept:
         kinds = {**dict.fromkeys(_INTS, "int"), **dict.fromkeys(_REALS, "real")}
         kinds.update((name, _CSV_KINDS.get(kind, "")) for name, kind in kept)
         with atomic_write(path) as handle:
-            return _write_csv(
-                handle, ({**r, **{c: _text_output(r.get(c)) for c in texts}} for r in records), columns, kinds
-            )
+            return _write_csv(handle, (_as_text(r, texts) for r in records), columns, kinds)
     if suffix == ".parquet":
         return _write_parquet(path, records, kept)
     raise ValueError(f"unsupported results suffix {suffix!r}")
@@ -116,11 +114,22 @@ def _write_csv(
 
 
 def _flat(job: str, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Rows as written: the job's name first, the kept fields as columns of their own."""
+    """Rows as written (copies): the job's name first, the kept fields as columns of their own."""
     for row in rows:
         record = {"job": job, **row}
-        record.update(record.pop("kept", None) or {})
+        kept = record.pop("kept", None)
+        if kept:
+            record.update(kept)
         yield record
+
+
+def _as_text(record: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """The record (a copy _flat made) with `columns` as text, in place."""
+    for column in columns:
+        value = record.get(column)
+        if value is not None and not isinstance(value, str):
+            record[column] = _text_output(value)
+    return record
 
 
 def _write_parquet(path: Path, records: Iterator[Mapping[str, Any]], kept: Sequence[tuple[str, str]]) -> int:
