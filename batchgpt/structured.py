@@ -17,8 +17,6 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]  # ships no types; types-jsonschema is not in the test extra
-
 from .records import Request
 
 JsonPath = tuple[str | int, ...]
@@ -37,6 +35,8 @@ def strict_problems(schema: Any) -> Iterator[tuple[JsonPath, str]]:
     if not isinstance(schema, dict):
         yield (), "a schema is a JSON object"
         return
+    import jsonschema  # type: ignore[import-untyped]  # no types; imported here: a job without schemas never needs it
+
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -133,6 +133,8 @@ def check(schema: Mapping[str, Any], answer: Any) -> tuple[Any, str | None]:
         return None, f"the answer is not JSON ({exc.msg} at character {exc.pos})"
     except (ValueError, RecursionError) as exc:  # NaN or Infinity (not JSON), or nested past all sense
         return None, f"the answer is not JSON ({type(exc).__name__})"
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(parsed))
     if error is None:
         return parsed, None
