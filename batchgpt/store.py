@@ -142,6 +142,12 @@ MIGRATIONS = (
     "ALTER TABLE items ADD COLUMN endpoint TEXT;",
     # 10: what a run spent itself (its answers), beside the job's total (`cost_usd`)
     "ALTER TABLE runs ADD COLUMN spent_usd REAL;",
+    # 11: only items sent in batches are looked up by batch: an online answer no longer adds an
+    # entry (batch NULL) to that index, one b-tree fewer to write per item
+    """
+    DROP INDEX items_by_batch;
+    CREATE INDEX items_by_batch ON items (batch, batch_line) WHERE batch IS NOT NULL;
+    """,
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
