@@ -30,7 +30,7 @@ from typing import Any
 from . import aio, files, htmlreport, jobs, structured
 from .budget import Budget
 from .client import Answer, Client
-from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, StateError, UsageError
 from .estimate import Bound, Estimator, choices
 from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
@@ -174,7 +174,15 @@ class Engine:
     def _commit(self) -> None:
         waiting, self._uncommitted = self._uncommitted, []
         self._commit_due = False
-        self.store.commit()
+        try:
+            self.store.commit()
+        except sqlite3.Error as exc:  # a full disk: the run cannot keep its answers, so it ends
+            failure = StateError(f"cannot write the run state in {self.store.directory}: {exc}")
+            self.stop(str(failure))
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(failure)  # the workers waiting end the run with it
+            return
         for future in waiting:
             if not future.done():  # a worker cancelled by a signal no longer waits
                 future.set_result(None)
@@ -816,6 +824,8 @@ def locked_store(job: Job, options: RunOptions) -> Iterator[tuple[Store, Path]]:
                 store.close()
             if isinstance(exc, sqlite3.OperationalError) and isinstance(exc.__context__, OutputError):
                 raise exc.__context__ from None
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot write the run state in {state_dir}: {exc}") from None
             raise
         store.close()
 

@@ -405,3 +405,24 @@ def batchgpt_runs(tmp_path: Path) -> list[dict]:
     from batchgpt.api import list_runs
 
     return list_runs(tmp_path / ".batchgpt")
+
+
+@pytest.mark.timeout(60)
+def test_a_store_that_cannot_be_written_mid_run_ends_the_run_with_a_message(cli, server, write_job, monkeypatch):
+    """A full disk failed the commit in an event-loop callback: asyncio printed the traceback and
+    the workers waited for a commit that never came, so the run hung."""
+    from batchgpt.store import Store
+
+    commit = Store.commit
+    calls = {"n": 0}
+
+    def fills_up(self):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        commit(self)
+
+    monkeypatch.setattr(Store, "commit", fills_up)
+    result = cli("run", str(write_job(chat_job([f"q{i}" for i in range(40)]))))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write the run state in" in result.stderr and "database or disk is full" in result.stderr
