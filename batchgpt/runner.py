@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ class Engine:
         self.signal: signal.Signals | None = None
         self.hard_stop = False  # a second signal: no grace, no export
         self.sent = 0
+        self.walked: int | None = 0  # requests the producer has taken from the job; None: all of them
         self._clients: dict[Provider, Client] = {}
         self._keys: dict[Provider, str | None] = {}
         self._uncommitted: list[asyncio.Future[None]] = []
@@ -280,6 +282,7 @@ class Engine:
         for n, request in enumerate(jobs.requests(self.job)):
             if n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            self.walked = n + 1  # this item is the walk's from here: enrolled, queued or skipped below
             if self.only is not None and not self.only(request):
                 continue
             if request.turns:  # a conversation enrols its turns one by one as it goes (_chain)
@@ -293,10 +296,25 @@ class Engine:
             else:
                 self._commit_soon()
                 self.progress.reuse()
+        self.walked = None
         for pack in packer.flush():
             await queue.put(pack)
         for _ in range(workers):
             await queue.put(None)
+
+    def skip_unreached(self) -> None:
+        """Enrol as skipped the items the walk never reached: a signal's grace ended while it waited
+        for a free worker. Without this the run's counts and files left them out. (A conversation
+        is left to the next run: its turns' bodies depend on answers not had.)"""
+        if self.walked is None:
+            return
+        reason = f"not sent: {self.stopped or 'the run ended'}"
+        for n, request in enumerate(islice(jobs.requests(self.job), self.walked, None), 1):
+            if (self.only is None or self.only(request)) and not request.turns:
+                self.store.skip(self.run_id, self.job.name, request, reason)
+            if n % 10_000 == 0:
+                self.store.commit()  # the skips wait in memory until a commit
+        self.store.commit()
 
     async def _worker(self, queue: asyncio.Queue[Pack | None]) -> None:
         while (pack := await queue.get()) is not None:
@@ -841,6 +859,8 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
             aio.run(engine.main())
         except asyncio.CancelledError:
             pass  # a signal ended the run; what was answered is committed
+        if not engine.hard_stop:
+            engine.skip_unreached()
         store.count_sent(run_id, engine.sent, engine.retries)
         store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
         paths = (str(job.results.absolute()), str(job.report.absolute()))

@@ -426,3 +426,21 @@ def test_a_store_that_cannot_be_written_mid_run_ends_the_run_with_a_message(cli,
     result = cli("run", str(write_job(chat_job([f"q{i}" for i in range(40)]))))
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "cannot write the run state in" in result.stderr and "database or disk is full" in result.stderr
+
+
+def test_items_not_reached_when_the_grace_ends_are_skipped_in_every_count(server, write_job, tmp_path):
+    """Both workers hang, the walk waits for a free worker, and the grace period ends: the items it
+    never reached were missing from the summary, the report and the results file."""
+    server.config.hang_s = 60
+    faults(server, "hang:match=item")
+    job = write_job(chat_job([f"item {i}" for i in range(60)], limits={"concurrency": 2, "timeout": 50}))
+    child = start(job, server.base_url)
+    wait_for(lambda: len(server.seen) >= 2)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    rows = results(tmp_path / "out" / "t.csv")
+    assert len(rows) == 60 and {r["status"] for r in rows} == {"skipped"}
+    assert "60 items: 0 ok, 0 failed, 60 skipped" in err
+    report = {r["task"]: r for r in results(tmp_path / "out" / "t-report.csv")}
+    assert report["TOTAL"]["requests"] == "60" and report["TOTAL"]["skipped"] == "60"
