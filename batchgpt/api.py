@@ -152,8 +152,12 @@ def export_run(
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path).
     `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run)."""
+    from .jobs import REPORT_SUFFIXES, RESULT_SUFFIXES
     from .tables import export
 
+    for option, path, suffixes in (("--out", out, RESULT_SUFFIXES), ("--report", report_path, REPORT_SUFFIXES)):
+        if path is not None and path.suffix.lower() not in suffixes:
+            raise UsageError(f"{option} {path}: use a {' or '.join(suffixes)} file")
     store = _existing_store(state_dir)
     try:
         info = _find_run(store, state_dir, run_ref)

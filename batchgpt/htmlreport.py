@@ -290,7 +290,7 @@ def _throughput(timeline: Timeline) -> str:
             f'height="{failed_h:.1f}"/></g>'
         )
     parts.append(_time_axis(slices[-1].end_s))
-    note = f'<p class="meta">answers a second, in {len(slices)} slices of {_duration(span)}</p>'
+    note = f'<p class="meta">answers a second, in {count(len(slices), "slice")} of {_duration(span)}</p>'
     return _svg(TOP + PLOT_H + BOTTOM, "".join(parts), "answers a second over time") + note
 
 

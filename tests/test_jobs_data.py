@@ -42,6 +42,8 @@ def test_csv_rows_with_extra_cells_are_located_errors(tmp_path):
         f"{rows}:3: the row has 3 cells but the header names 2 columns (at /)",
         f"{rows}:6: the row has 4 cells but the header names 2 columns (at /)",
     ]
+    job = job_from(tmp_path, "one.csv", "prompt\nhello,extra\n")
+    assert problems(job) == [f"{tmp_path / 'one.csv'}:2: the row has 2 cells but the header names 1 column (at /)"]
 
 
 def test_csv_nan_and_infinity_numbers_are_located_errors(tmp_path):

@@ -229,6 +229,9 @@ def test_runs_lists_past_runs_and_export_writes_them_again(cli, server, write_jo
     assert missing.exit_code == 2 and "no run '99'" in missing.stderr
     nothing = cli("runs", "--state", str(tmp_path / "nowhere"))
     assert nothing.exit_code == 2 and "no run state" in nothing.stderr
+    for option in ("--out", "--report"):  # a file type it cannot write: a usage error, not a traceback
+        wrong = cli("export", str(path), option, str(tmp_path / "x.xlsx"))
+        assert wrong.exit_code == 2 and f"{option} {tmp_path / 'x.xlsx'}: use a .csv or .parquet" in wrong.stderr
 
 
 def test_cron_gets_plain_or_json_log_lines(server, write_job, tmp_path):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchgpt.words import count
+
 from .source import MAX_DEPTH
 
 if TYPE_CHECKING:
@@ -91,7 +93,7 @@ def _csv_body(reader: _CsvReader, header: list[str]) -> Iterator[tuple[int, Row]
     line = reader.line_num + 1
     for cells in reader:
         if len(cells) > len(header):
-            yield line, f"the row has {len(cells)} cells but the header names {len(header)} columns"
+            yield line, f"the row has {count(len(cells), 'cell')} but the header names {count(len(header), 'column')}"
         elif cells:
             # a short row leaves its last columns empty
             yield line, {k: _csv_value(k, v) for k, v in zip(header, cells, strict=False) if k and v}
