@@ -92,7 +92,7 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
                     "ok": run.ok,
                     "failed": run.failed,
                     "skipped": run.skipped,
-                    "tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),
+                    "job_tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),  # as job_cost_usd
                     "spent_usd": run.spent_usd,  # this run's answers
                     "job_cost_usd": run.cost_usd,  # every answer the job's items hold
                     "retries": _retries(run.retries),

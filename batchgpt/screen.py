@@ -41,7 +41,7 @@ def cell(column: str, value: Any) -> str:
     if value is None:
         return "?" if column.startswith(("cost", "max_")) else ""
     if isinstance(value, float):
-        return f"{value:.6f}" if column.startswith("cost") else f"{value:,.2f}"
+        return f"{value:.6f}" if "cost" in column or column.endswith("_usd") else f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

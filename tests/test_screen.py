@@ -61,3 +61,11 @@ def test_fit_wraps_headers_then_folds_text_then_drops_in_order() -> None:
     assert narrow.folded == ["notes"] and narrow.dropped == []
     narrower = fit(cells, 20, drop=["max_completion_tokens"], fold=["notes"])
     assert narrower.dropped == ["max_completion_tokens"] and list(narrower.widths) == ["task", "cost_usd_max"]
+
+
+def test_dollars_keep_their_millionths_in_every_usd_column():
+    """`runs` showed $0.003968 spent as 0.00 (only columns named cost_* kept six decimals)."""
+    from batchgpt.screen import cell
+
+    assert [cell(c, 0.003968) for c in ("spent_usd", "job_cost_usd", "cost_usd_max")] == ["0.003968"] * 3
+    assert cell("seconds", 12.345) == "12.35"
