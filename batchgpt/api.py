@@ -152,6 +152,7 @@ def export_run(
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path).
     `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run)."""
+    from . import htmlreport
     from .jobs import REPORT_SUFFIXES, RESULT_SUFFIXES
     from .tables import export
 
@@ -163,7 +164,9 @@ def export_run(
         info = _find_run(store, state_dir, run_ref)
         results = out or Path(info.results or f"{info.job}.csv")
         report_file = report_path or Path(info.report or f"{info.job}-report.csv")
-        export(store, info.job, store.latest_run_of(info.job, info.id), results, report_file)
+        latest = store.latest_run_of(info.job, info.id)
+        export(store, info.job, latest, results, report_file)
+        htmlreport.write_beside(store, latest, report_file)
         return info, results, report_file
     finally:
         store.close()

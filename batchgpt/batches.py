@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import aio, files, jobs, structured
+from . import aio, files, htmlreport, jobs, structured
 from .batchfiles import LineOutcome, PartFill, PartKey, Splitter, batchable, input_line, line_url, read_line
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
@@ -155,6 +155,8 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
             export(store, job.name, run_id, job.results, job.report)
             exit_code = EXIT_STOPPED if stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
         store.finish_run(run_id, exit_code, stopped, *paths, totals)
+        if exit_code != EXIT_SUBMITTED:
+            htmlreport.write_beside(store, run_id, job.report)
     return summarize(
         job,
         run_id,

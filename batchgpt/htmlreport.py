@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .errors import OutputError
 from .files import atomic_write
 from .records import ErrorGroups, SlowItem, Timeline, TimeSlice, shortened
 from .store import RunInfo, RunTotals, Store
 from .words import count
 
+log = logging.getLogger(__name__)
 MAX_POINTS = 120  # slices of the time series: enough to see a rate limit bite, few enough to stay small
 ERROR_KINDS = 12  # kinds of error shown; the rest are counted
 EXAMPLES = 3  # items shown for each kind
@@ -134,6 +137,19 @@ def write(path: Path, report: RunReport) -> None:
     """Write the page (atomically, as every output: never half a page)."""
     with atomic_write(path) as handle:
         handle.write(render(report))
+
+
+def write_beside(store: Store, run_id: int, report_path: Path) -> None:
+    """A run's page beside its report, once the run is finished (so the page has its exit code and
+    why it stopped). The results and report are written by then: a page that cannot be written is
+    a warning, not a failed run."""
+    run = store.run(run_id)
+    if run is None:  # a run begun in this store always has its row
+        return
+    try:
+        write(beside(report_path), gather(store, run))
+    except OutputError as exc:
+        log.warning("the HTML page was not written: %s", exc)
 
 
 def render(report: RunReport) -> str:

@@ -877,6 +877,8 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
     else:
         exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
     store.finish_run(run_id, exit_code, engine.stopped, *paths, totals)
+    if not engine.hard_stop:
+        htmlreport.write_beside(store, run_id, job.report)
     return summarize(
         job,
         run_id,

@@ -18,7 +18,6 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from . import htmlreport
 from .errors import OutputError
 from .files import atomic_write
 from .records import GROUP_COLUMNS
@@ -222,14 +221,11 @@ def parquet_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]
 
 
 def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
-    """Write a run's results and report from the store (atomically, so never half a file), and
-    the report's HTML page beside it (htmlreport.beside)."""
+    """Write a run's results and report from the store (atomically, so never half a file). Its
+    HTML page follows once the run is finished (htmlreport.write_beside)."""
     try:
         write_results(results, store.results(job, run_id), job, store.kept_columns(job, run_id))
         write_table(report_path, report_rows(store.groups(job, run_id)), REPORT_COLUMNS)
-        run = store.run(run_id)
-        if run is not None:  # always, for a run begun in this store: no row, no run to describe
-            htmlreport.write(htmlreport.beside(report_path), htmlreport.gather(store, run))
     except OutputError as exc:  # it names the file that failed, results or report
         again = command("export", run_id, state=store.directory)
         raise OutputError(

@@ -397,3 +397,13 @@ def test_the_page_renders_in_a_real_browser_with_its_charts_and_no_console_error
     assert console(dom.stderr) == []
     assert "<svg" in dom.stdout and "Throughput" in dom.stdout and "<script" not in dom.stdout
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout  # the id is text in the rendered page
+
+
+def test_the_page_a_run_writes_has_its_exit_code_and_why_it_stopped(cli, server, write_job, tmp_path):
+    """The page was written before the run was finished: after a budget stop it said neither."""
+    job = chat_job([f"question number {i}" for i in range(30)], defaults={"model": "gpt-4o-mini", "max_tokens": 200})
+    job["limits"] = {"concurrency": 2}
+    job["budget_usd"] = 0.00025
+    assert cli("run", str(write_job(job))).exit_code == 3
+    page = (tmp_path / "out" / "t-report.html").read_text(encoding="utf-8")
+    assert "exit code 3 (stopped early)" in page and "stopped early: budget of $0.00025 reached" in page
