@@ -139,7 +139,7 @@ class Progress:
                 failed=self.failed,
                 rate=round(self._rate(), 2),
                 tokens=self.tokens,
-                cost_usd=round(self.cost, 6),
+                spent_usd=round(self.cost, 6),  # this run's, as the summary's spent_usd (its cost_usd is the job's)
                 pace=self.pace_text,
             )
 
@@ -148,7 +148,7 @@ class Progress:
         if event == "progress":
             message = (
                 f"{fields['done']:,}/{fields['total']:,} done ({fields['ok']:,} ok, {fields['failed']:,} failed), "
-                f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['cost_usd']:.4f}"
+                f"{fields['rate']} req/s, {fields['tokens']:,} tokens, ${fields['spent_usd']:.4f} spent"
                 + (f"; pace {fields['pace']}" if fields.get("pace") else "")
             )
         logs.event(log, event, message or event, self.job, level, **fields)

@@ -21,7 +21,7 @@ from batchgpt.records import Result
 PROGRESS_LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (?P<job>\S+): "
     r"(?P<done>\d+)/(?P<total>\d+) done \((?P<ok>\d+) ok, (?P<failed>\d+) failed\), "
-    r"[\d.]+ req/s, (?P<tokens>[\d,]+) tokens, \$(?P<cost>\d+\.\d{4})(?:; pace (?P<pace>.+))?$"
+    r"[\d.]+ req/s, (?P<tokens>[\d,]+) tokens, \$(?P<cost>\d+\.\d{4}) spent(?:; pace (?P<pace>.+))?$"
 )
 
 
@@ -122,14 +122,14 @@ def test_json_progress_lines() -> None:
     assert [r["event"] for r in records] == ["progress"] * 3
     last = records[-1]
     assert isinstance(last["time"], float) and isinstance(last["rate"], (int, float))
-    assert {k: last[k] for k in ("job", "done", "total", "ok", "failed", "tokens", "cost_usd", "pace")} == {
+    assert {k: last[k] for k in ("job", "done", "total", "ok", "failed", "tokens", "spent_usd", "pace")} == {
         "job": "nightly",
         "done": 2,
         "total": 4,
         "ok": 0,
         "failed": 1,
         "tokens": 3,
-        "cost_usd": 0.5,
+        "spent_usd": 0.5,
         "pace": "9.8 req/s (told)",
     }
     assert records[0]["pace"] == ""
