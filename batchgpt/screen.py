@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GAP = 2  # characters between two columns
+KEY_MIN = 14  # the narrowest a key column (task, model) is folded to
 NOTE_MIN = 24  # a text column narrower than this wraps into a word a line: move it under the table instead
 
 
@@ -64,10 +65,13 @@ def fit(
     least = {c: _least(c, values, c in fold) for c, values in cells.items()}
     layout = Layout({c: least[c] for c in cells})
     rest = [c for c in reversed(list(cells)[1:]) if c not in (*fold, *drop, *keep)]
-    for column in [*fold, *drop, *rest]:
+    for column in [*fold, *drop, None, *rest]:
         if layout.total <= width:
             break
-        if column in layout.widths:
+        if column is None:  # before any figure goes, a long task or model name wraps
+            for key in (k for k in keep if k in layout.widths):
+                layout.widths[key] = min(layout.widths[key], max(KEY_MIN, *map(len, header(key).split())))
+        elif column in layout.widths:
             del layout.widths[column]
             (layout.folded if column in fold else layout.dropped).append(column)
     # The room left goes first to the columns that need least to stop wrapping their header.

@@ -69,3 +69,17 @@ def test_dollars_keep_their_millionths_in_every_usd_column():
 
     assert [cell(c, 0.003968) for c in ("spent_usd", "job_cost_usd", "cost_usd_max")] == ["0.003968"] * 3
     assert cell("seconds", 12.345) == "12.35"
+
+
+def test_long_task_and_model_names_wrap_rather_than_push_every_figure_out():
+    from batchgpt.screen import fit
+
+    cells = {
+        "task": ["a-really-long-task-name-for-testing"],
+        "model": ["my-local-llama-3.1-70b-instruct-awq"],
+        "requests": ["1"],
+        "cost_usd_max": ["0.000003"],
+        "cost_usd_expected": ["0.000003"],
+    }
+    layout = fit(cells, 80, keep=["task", "model"])
+    assert list(layout.widths) == list(cells) and layout.dropped == [] and layout.total <= 80
