@@ -271,7 +271,7 @@ class Engine:
             shown.append(f"{self.refused:,} refused (429/503)")
         self.progress.pace("; ".join(shown))
         for pace in paces:
-            log.debug("pace of %s: %s", pace.name, pace)
+            log.debug("pace of %s: %s", pace.name, _describe(pace, long=True))
             state = (pace.source, pace.window, pace.paused_for >= WATCH_S)
             if self._told_pace.get(pace.name, ("unlimited", None, False)) != state:
                 self._told_pace[pace.name] = state

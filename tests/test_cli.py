@@ -675,3 +675,9 @@ def test_the_summary_names_the_files_it_wrote_by_their_absolute_paths(cli, write
     result = cli("run", "job.yaml")
     assert f"results: {tmp_path / 'out' / 't.csv'}" in result.stderr
     assert f"report:  {tmp_path / 'out' / 't-report.csv'}" in result.stderr
+
+
+def test_verbose_pace_lines_read_as_words_not_a_dataclass(cli, server, write_job):
+    result = cli("run", str(write_job(chat_job(["a", "b"]))), "-v")
+    assert result.exit_code == 0 and "pace of " in result.stderr
+    assert "Pace(" not in result.stderr
