@@ -486,12 +486,14 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
             shown = shown_url(root)
             try:
                 subscription = await _get_json(
-                    session, f"{root}/dashboard/billing/subscription", {}, (provider, headers), redact
+                    session, f"{root}/dashboard/billing/subscription", {}, provider, redact, headers=headers
                 )
                 if isinstance(subscription, str):
                     reasons.append(subscription)
                     continue
-                usage = await _get_json(session, f"{root}/dashboard/billing/usage", window, (provider, headers), redact)
+                usage = await _get_json(
+                    session, f"{root}/dashboard/billing/usage", window, provider, redact, headers=headers
+                )
                 if isinstance(usage, str):
                     return usage
                 limit, used = float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100
@@ -509,10 +511,11 @@ async def _get_json(
     session: aiohttp.ClientSession,
     url: str,
     params: dict[str, str],
-    to: tuple[Provider, dict[str, str]],
+    provider: Provider,
     redact: Redactor,
+    *,
+    headers: dict[str, str],
 ) -> dict[str, Any] | str:
-    provider, headers = to
     shown = shown_url(url)
     async with session.get(
         url, params=params, headers=headers, proxy=provider.proxy or _env_proxy(url), allow_redirects=False

@@ -176,18 +176,19 @@ class Engine:
     def _commit(self) -> None:
         waiting, self._uncommitted = self._uncommitted, []
         self._commit_due = False
+        failure: StateError | None = None
         try:
             self.store.commit()
         except sqlite3.Error as exc:  # a full disk: the run cannot keep its answers, so it ends
             failure = StateError(f"cannot write the run state in {self.store.directory}: {exc}")
             self.stop(str(failure))
-            for future in waiting:
-                if not future.done():
-                    future.set_exception(failure)  # the workers waiting end the run with it
-            return
         for future in waiting:
-            if not future.done():  # a worker cancelled by a signal no longer waits
+            if future.done():  # a worker cancelled by a signal no longer waits
+                continue
+            if failure is None:
                 future.set_result(None)
+            else:
+                future.set_exception(failure)  # the workers waiting end the run with it
 
     def stop(self, reason: str) -> None:
         """No new request starts after this; the ones in flight finish."""
