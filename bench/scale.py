@@ -1,5 +1,6 @@
 """A million-item JSONL job: how long `batchgpt estimate` takes and how much memory `estimate` and
-`run` need at their peak (RSS from /usr/bin/time), against `batchgpt mock-server` with no latency.
+`run` need at their peak (RSS from /usr/bin/time), against `batchgpt mock-server` with no latency;
+with --run, also the size of the run's HTML page (issue 12: under 2 MB for 1,000,000 items).
 
     python bench/scale.py                    # 1,000,000 items: estimate only
     python bench/scale.py --run              # ... and a full run (a few minutes)
@@ -91,6 +92,8 @@ def main() -> None:
                 server.terminate()
                 server.wait()
             print(f"run: {seconds:.1f} s ({args.n / seconds:,.0f} requests/s), peak RSS {rss:.0f} MB, exit {code}")
+            page = Path(work) / "big-report.html"  # beside the default report, big-report.csv
+            print(f"HTML page: {page.stat().st_size / 1024:,.0f} KB" if page.exists() else "HTML page: not written")
 
 
 if __name__ == "__main__":
