@@ -92,7 +92,7 @@ def main() -> None:
                 server.terminate()
                 server.wait()
             print(f"run: {seconds:.1f} s ({args.n / seconds:,.0f} requests/s), peak RSS {rss:.0f} MB, exit {code}")
-            page = Path(work) / "big-report.html"  # beside the default report, big-report.csv
+            page = Path(work) / "out" / "big-report.html"  # beside the default report, out/big-report.csv
             print(f"HTML page: {page.stat().st_size / 1024:,.0f} KB" if page.exists() else "HTML page: not written")
 
 
