@@ -1,0 +1,201 @@
+"""Plain HTTP/1.1 keep-alive connections for the JSON requests of an online run.
+
+aiohttp spends about 100 µs of CPU on each request, more than a local server (vLLM, llama.cpp,
+Ollama) takes to answer a short one, so a run against such a server was bound by its own client.
+A Pool writes a request as one buffer and parses the answer with httptools (llhttp, the parser in
+Node.js), at about a sixth of that cost. It takes only what it does exactly like aiohttp: plain
+http, no proxy, a POST of bytes, a whole answer (client.py keeps TLS, proxies, uploads, streams and
+the Batch API's calls on aiohttp). Redirects are answers like any other: nothing is followed.
+
+Invariants: a connection carries one request at a time; it is reused only after an answer read
+to its end that allows keep-alive; a request that is cancelled, timed out or failed closes its
+connection, so no late answer is ever read as the next request's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from dataclasses import dataclass, field
+from typing import cast
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+
+class Unsent(Exception):
+    """No connection could be opened: the request never reached the server."""
+
+
+class Lost(Exception):
+    """The connection failed after the request was written: it may have been read (and billed)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: CIMultiDictProxy[str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+class Pool:
+    """Up to `limit` keep-alive connections to one host and port."""
+
+    def __init__(self, host: str, port: int, limit: int):
+        self._host, self._port = host, port
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(limit)
+
+    async def post(self, head: bytes, body: bytes, timeout: float) -> Reply:
+        """Send `head` (the request line and headers, without Content-Length and the blank line)
+        and `body`; the whole answer, or Unsent, Lost or asyncio.TimeoutError after `timeout` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._slots:
+            connection = await self._connection(deadline)
+            message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+            timer = loop.call_at(deadline, connection.time_out)
+            try:
+                reply = await connection.exchange(message)
+            except BaseException:  # timed out, lost or cancelled: its answer, if any, is nobody's
+                connection.close()
+                raise
+            finally:
+                timer.cancel()
+            if connection.reusable:
+                self._idle.append(connection)
+            else:
+                connection.close()
+            return reply
+
+    async def _connection(self, deadline: float) -> _Connection:
+        while self._idle:
+            connection = self._idle.pop()  # the most recent: the least likely to be timed out by the server
+            if connection.open:
+                return connection
+        loop = asyncio.get_running_loop()
+        try:
+            transport, connection = await asyncio.wait_for(
+                loop.create_connection(_Connection, self._host, self._port), max(0.0, deadline - loop.time())
+            )
+        except OSError as exc:
+            raise Unsent(f"cannot connect to {self._host}:{self._port}: {exc.strerror or exc}") from None
+        connection.connection_made(transport)  # uvloop may call it only after this returns
+        return connection
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection and the answer being read on it."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[Reply] | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._started = False  # some of the answer has arrived
+        self._headers_done = False
+        self._sized = False  # the answer's length is known (Content-Length or chunked), not "until closed"
+        self.open = False
+        self.reusable = False
+
+    # -- the pool's side
+
+    def exchange(self, message: bytes) -> asyncio.Future[Reply]:
+        assert self._transport is not None and self._waiter is None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._headers, self._body, self._started, self._headers_done = [], [], False, False
+        self._sized = self.reusable = False
+        self._transport.write(message)
+        return self._waiter
+
+    def time_out(self) -> None:
+        self._fail(asyncio.TimeoutError())
+
+    def close(self) -> None:
+        self.open = False
+        if self._transport is not None:
+            self._transport.abort()  # no lingering: whatever the server still sends is not wanted
+
+    # -- asyncio's side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._transport is None:
+            self._transport = cast(asyncio.Transport, transport)  # uvloop's is one without the subclass
+            self.open = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # nothing was asked: a server talking out of turn is not to be trusted
+            self.close()
+            return
+        self._started = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(Lost(f"the answer is not valid HTTP ({exc})"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        if self._waiter is None or self._waiter.done():
+            return
+        if self._started and self._headers_done and not self._sized:  # a body that ends when the connection does
+            self.on_message_complete()
+        elif self._started:
+            self._fail(Lost("the answer was cut off (the connection closed before its end)"))
+        else:
+            self._fail(Lost("the server closed the connection without answering"))
+
+    # -- the parser's callbacks
+
+    def on_message_begin(self) -> None:
+        self._headers_done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        names = {name.lower() for name, _ in self._headers}
+        self._sized = "content-length" in names or "transfer-encoding" in names
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        self._waiter = None
+        headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        try:
+            body = _decoded(b"".join(self._body), headers.get("content-encoding", ""))
+        except (zlib.error, ValueError) as exc:
+            waiter.set_exception(Lost(f"the answer cannot be decoded ({exc})"))
+            return
+        self.reusable = self.open and self._sized and self._parser.should_keep_alive()
+        waiter.set_result(Reply(self._parser.get_status_code(), headers, body))
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter, self._waiter = self._waiter, None
+        self.close()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """The body as sent before a Content-Encoding (none is asked for, but a gateway may use one)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        try:
+            return zlib.decompress(body)
+        except zlib.error:  # some servers send deflate without its zlib header
+            return zlib.decompress(body, -zlib.MAX_WBITS)
+    raise ValueError(f"Content-Encoding {encoding!r}")

@@ -1,0 +1,238 @@
+"""The plain-HTTP/1.1 pool against a real TCP server on 127.0.0.1 that answers with scripted bytes:
+the wire-level cases (a body read to the connection's end, compression, a cut-off answer, bytes
+that are not HTTP) that an HTTP framework on the server side would never send."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from batchgpt import http1
+
+HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+
+
+def ok(n: int, extra: bytes = b"") -> bytes:
+    body = b'{"n": %d}' % n
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s" % (
+        extra,
+        len(body),
+        body,
+    )
+
+
+Script = Callable[[int, bytes, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def serve(script: Script) -> tuple[asyncio.Server, int, list[int], list[bytes]]:
+    """A server that reads each request whole and lets `script(connection number, request, writer)`
+    answer it; returns it, its port, the connection each request came on, and the requests."""
+    on: list[int] = []
+    seen: list[bytes] = []
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        number = connections
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                request = head + await reader.readexactly(length)
+                on.append(number)
+                seen.append(request)
+                await script(number, request, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], on, seen
+
+
+def run(script: Script, client: Callable[[http1.Pool], Awaitable[Any]], limit: int = 4) -> tuple[Any, list[int]]:
+    async def go() -> tuple[Any, list[int]]:
+        server, port, on, _ = await serve(script)
+        pool = http1.Pool("127.0.0.1", port, limit)
+        try:
+            return await client(pool), on
+        finally:
+            pool.close()
+            server.close()
+
+    return asyncio.run(go())
+
+
+async def answer_each(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.write(ok(len(request)))
+
+
+def test_answers_come_whole_with_status_and_case_insensitive_headers() -> None:
+    async def client(pool: http1.Pool) -> http1.Reply:
+        return await pool.post(HEAD, b'{"model": "m"}', 5)
+
+    reply, _ = run(answer_each, client)
+    assert reply.status == 200 and reply.headers["content-type"] == "application/json"
+    assert reply.body == b'{"n": %d}' % (len(HEAD) + len(b"Content-Length: 14\r\n\r\n") + 14)
+
+
+def test_a_connection_is_kept_alive_and_reused_one_request_at_a_time() -> None:
+    async def client(pool: http1.Pool) -> list[bytes]:
+        return [(await pool.post(HEAD, b"{}", 5)).body for _ in range(5)]
+
+    bodies, on = run(answer_each, client)
+    assert len(bodies) == 5 and on == [1, 1, 1, 1, 1]
+
+
+def test_concurrent_requests_open_at_most_limit_connections() -> None:
+    async def slow(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.02)
+        writer.write(ok(number))
+
+    async def client(pool: http1.Pool) -> list[http1.Reply]:
+        return list(await asyncio.gather(*(pool.post(HEAD, b"{}", 5) for _ in range(12))))
+
+    replies, on = run(slow, client, limit=3)
+    assert len(replies) == 12 and sorted(set(on)) == [1, 2, 3]
+
+
+def test_connection_close_is_not_reused() -> None:
+    async def closing(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(number, b"Connection: close\r\n"))
+        await writer.drain()
+        writer.close()
+
+    async def client(pool: http1.Pool) -> list[bytes]:
+        return [(await pool.post(HEAD, b"{}", 5)).body for _ in range(3)]
+
+    bodies, on = run(closing, client)
+    assert bodies == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'] and on == [1, 2, 3]
+
+
+def test_a_body_without_length_ends_with_the_connection() -> None:
+    async def until_closed(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"whole": ')
+        await writer.drain()
+        await asyncio.sleep(0.02)
+        writer.write(b"true}")
+        await writer.drain()
+        writer.close()
+
+    async def client(pool: http1.Pool) -> list[bytes]:
+        return [(await pool.post(HEAD, b"{}", 5)).body for _ in range(2)]
+
+    bodies, on = run(until_closed, client)
+    assert bodies == [b'{"whole": true}'] * 2 and on == [1, 2]  # never reused: its end was the connection's
+
+
+def test_chunked_and_gzip_answers_are_decoded() -> None:
+    packed = gzip.compress(b'{"packed": true}')
+
+    async def chunked_gzip(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        half = len(packed) // 2
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (packed[:half], packed[half:]):
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+        writer.write(b"0\r\n\r\n")
+
+    async def client(pool: http1.Pool) -> list[bytes]:
+        return [(await pool.post(HEAD, b"{}", 5)).body for _ in range(2)]
+
+    bodies, on = run(chunked_gzip, client)
+    assert bodies == [b'{"packed": true}'] * 2 and on == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "sent,error",
+    [
+        (b"", "closed the connection without answering"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{"cut', "cut off"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "not valid HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}", "cannot be decoded"),
+    ],
+)
+def test_a_broken_answer_is_lost_and_its_connection_never_reused(sent: bytes, error: str) -> None:
+    async def broken_first(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        if number == 1:
+            writer.write(sent)
+            await writer.drain()
+            writer.transport.abort()
+        else:
+            writer.write(ok(number))
+
+    async def client(pool: http1.Pool) -> tuple[str, bytes]:
+        with pytest.raises(http1.Lost) as lost:
+            await pool.post(HEAD, b"{}", 5)
+        return str(lost.value), (await pool.post(HEAD, b"{}", 5)).body
+
+    (message, after), on = run(broken_first, client)
+    assert error in message and after == b'{"n": 2}' and on == [1, 2]
+
+
+def test_a_timed_out_request_closes_its_connection_so_a_late_answer_is_never_read() -> None:
+    async def late_first(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        if number == 1:
+            await asyncio.sleep(0.3)
+        writer.write(ok(number))
+
+    async def client(pool: http1.Pool) -> bytes:
+        with pytest.raises(asyncio.TimeoutError):
+            await pool.post(HEAD, b"{}", 0.1)
+        await asyncio.sleep(0.3)  # the late answer would have arrived by now, on the first connection
+        return (await pool.post(HEAD, b"{}", 5)).body
+
+    after, on = run(late_first, client)
+    assert after == b'{"n": 2}' and on == [1, 2]
+
+
+def test_a_cancelled_request_closes_its_connection() -> None:
+    async def late_first(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        if number == 1:
+            await asyncio.sleep(0.2)
+        writer.write(ok(number))
+
+    async def client(pool: http1.Pool) -> bytes:
+        task = asyncio.ensure_future(pool.post(HEAD, b"{}", 5))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.25)
+        return (await pool.post(HEAD, b"{}", 5)).body
+
+    after, on = run(late_first, client)
+    assert after == b'{"n": 2}' and on == [1, 2]
+
+
+def test_an_idle_connection_the_server_closed_is_not_used() -> None:
+    async def answer_then_close(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(number))  # says keep-alive, then closes while idle, as servers do after a while
+        await writer.drain()
+        writer.close()
+
+    async def client(pool: http1.Pool) -> list[bytes]:
+        first = (await pool.post(HEAD, b"{}", 5)).body
+        await asyncio.sleep(0.05)
+        return [first, (await pool.post(HEAD, b"{}", 5)).body]
+
+    bodies, on = run(answer_then_close, client)
+    assert bodies == [b'{"n": 1}', b'{"n": 2}'] and on == [1, 2]
+
+
+def test_no_server_is_unsent() -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]  # bound, never listening: the connection is refused
+
+        async def go() -> str:
+            with pytest.raises(http1.Unsent) as unsent:
+                await http1.Pool("127.0.0.1", port, 1).post(HEAD, b"{}", 5)
+            return str(unsent.value)
+
+        assert f"cannot connect to 127.0.0.1:{port}" in asyncio.run(go())
