@@ -58,6 +58,18 @@ def fast_validator(definition: str | None = None) -> Any:
 
 
 @cache
+def line_validator(kind: str) -> Any:
+    """The fast validator of JSONL lines of type `kind`: the `line` schema with only that type's
+    if/then left of its twelve. It accepts exactly the lines of that type the whole one does (the
+    others' `if` fails on them, adding nothing), at a tenth of the cost: unevaluatedProperties
+    over twelve branches is what costs."""
+    schema = job_schema()
+    line = dict(schema["$defs"]["line"])
+    line["allOf"] = [b for b in line["allOf"] if b["if"]["properties"]["type"].get("const") == kind]
+    return jsonschema_rs.validator_for({**line, "$defs": schema["$defs"]})
+
+
+@cache
 def known_keys() -> frozenset[str]:
     keys: set[str] = set()
 
@@ -94,7 +106,7 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
     keys "unevaluated". Such a complaint about a key the schema knows is a cascade when the same
     object has another error, and is left out; a key the schema knows nowhere is always reported.
     """
-    if fast_validator(definition).is_valid(instance):
+    if _fast(definition, instance).is_valid(instance):
         return
     found = list(validator(definition).iter_errors(instance))
     others = [
@@ -107,6 +119,18 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
         if (path, message) not in said:
             said.add((path, message))
             yield path, message
+
+
+def _fast(definition: str | None, instance: Any) -> Any:
+    kind = instance.get("type") if definition == "line" and isinstance(instance, dict) else None
+    if isinstance(kind, str) and kind in _line_types():
+        return line_validator(kind)
+    return fast_validator(definition)
+
+
+@cache
+def _line_types() -> frozenset[str]:
+    return frozenset(job_schema()["$defs"]["line"]["properties"]["type"]["enum"])
 
 
 def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPath, str]]:

@@ -196,3 +196,25 @@ def test_numbers_json_can_carry_and_non_numbers_have_no_problem(value):
 )
 def test_a_number_json_cannot_carry_is_named_as_written(value, written, expected):
     assert schema.number_problem(value, written) == expected
+
+
+def test_a_line_type_validator_accepts_exactly_what_the_whole_line_schema_does():
+    # a valid line of each type, then each key the schema knows added to it, with values of each JSON kind
+    values = ["text", 3, 0.5, True, None, ["a"], [{"role": "user", "content": "hi"}], {"a": 1}]
+    fields = [{"prompt": "hi"}, {"text": "hi", "target_lang": "fr"}, {"input": "hi"}, {"turns": ["hi"]}]
+    fields += [{"file": "a.wav"}, {"text": "hi"}, {"messages": [{"role": "user", "content": "hi"}]}]
+    fields += [{"description": "a parser"}, {}]
+    whole = schema.fast_validator("line")
+    compared = accepted = 0
+    for kind in schema.job_schema()["$defs"]["line"]["properties"]["type"]["enum"]:
+        own = schema.line_validator(kind)
+        bases = [{"type": kind, **f} for f in fields if whole.is_valid({"type": kind, **f})]
+        assert bases, kind
+        for base in bases:
+            for key in sorted(schema.known_keys()):
+                for value in values:
+                    line = {**base, key: value}
+                    assert own.is_valid(line) == whole.is_valid(line), line
+                    compared += 1
+                    accepted += whole.is_valid(line)
+    assert accepted > 150 and compared - accepted > 5000  # both answers are well represented
