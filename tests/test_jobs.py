@@ -257,6 +257,15 @@ def test_an_item_that_is_no_mapping_is_a_located_error_not_a_crash(tmp_path):
     assert problems(job) == [f"{job}:2: 5 is not of type 'object' (at /tasks/0/items/0)"]
 
 
+def test_a_jsonl_line_that_is_not_utf8_is_its_own_problem_not_a_crash(tmp_path):
+    job = tmp_path / "job.jsonl"
+    ok = json.dumps({"type": "chat", "prompt": "ok", "model": "m"}).encode()
+    job.write_bytes(
+        b"\xef\xbb\xbf" + ok + b"\n" + b'{"type": "chat", "prompt": "caf\xe9", "model": "m"}\n' + ok + b"\n"
+    )
+    assert problems(job) == [f"{job}:2: the line is not UTF-8 text"]  # the BOM of line 1 is no problem
+
+
 def test_a_jsonl_line_that_is_no_object_is_said_once_and_plainly(tmp_path):
     job = write(tmp_path, '"hello"\n[1]\n{"type": "chat", "prompt": "x", "model": "m"}\n', "job.jsonl")
     assert problems(job) == [

@@ -16,7 +16,7 @@ from typing import Any
 
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
-from .items import ItemCheck, check_items
+from .items import ItemCheck, Span, check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
 from .problems import MAX_PROBLEMS, Problems
 from .rows import MAX_CSV_CELL
@@ -36,6 +36,8 @@ __all__ = [
     "ItemCheck",
     "Job",
     "Overrides",
+    "Problems",
+    "Span",
     "Task",
     "build_request",
     "request_hash",

@@ -18,17 +18,17 @@ from batchgpt.records import Request, dump
 __all__ = ["build_request", "dump", "requests"]
 from batchgpt.tasks import TASKS, Conversation
 
-from .items import ItemCheck, walk
+from .items import WHOLE, ItemCheck, Span, walk
 from .job import Item, Job, Task, merge_params
 
 
-def requests(job: Job, check: ItemCheck | None = None) -> Iterator[Request]:
+def requests(job: Job, check: ItemCheck | None = None, span: Span = WHOLE) -> Iterator[Request]:
     """The job's requests in input order: of a job `load` accepted, or, with `check`, of one `read`
     returned, each item checked as it comes and only the sound ones built (the caller raises the
     problems at the end). A conversation's turns take a place each (`seq`), so results list them
-    in order."""
+    in order. `span`: only the lines of a JSONL job in it."""
     seq = 0
-    for item in walk(job, None if check is None else check.problems):
+    for item in walk(job, None if check is None else check.problems, span):
         if check is not None and not check(item):
             if check.problems.full:
                 return

@@ -6,10 +6,12 @@ agree. Items are streamed: a JSONL job or an `items_from` file is never held in 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,17 +20,31 @@ from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
 
-from .job import Item, Job, Task, defaults_for, item_id, merge_params
+from .job import Item, Job, Task, defaults_for, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .source import MAX_DEPTH
 
 
-def walk(job: Job, problems: Problems | None) -> Iterator[Item]:
-    """Every item of the job in input order. With `problems`, lines and rows from files are
-    checked too, and the bad ones reported and left out; without, the job is taken as checked."""
+@dataclass(frozen=True)
+class Span:
+    """Part of a JSONL job: its lines from byte `start` (where a line starts) up to byte `end`,
+    the first of them numbered `first_line`, so a part reports the lines the whole file would."""
+
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+
+WHOLE = Span()
+
+
+def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[Item]:
+    """Every item of the job in input order (of a JSONL job, those in `span`). With `problems`,
+    lines and rows from files are checked too, and the bad ones reported and left out; without,
+    the job is taken as checked."""
     if job.fmt == "jsonl":
-        yield from _jsonl_items(job, problems)
+        yield from _jsonl_items(job, problems, span)
         return
     for task in job.tasks:
         for n, item in enumerate(task.items, 1):
@@ -38,19 +54,29 @@ def walk(job: Job, problems: Problems | None) -> Iterator[Item]:
             yield from _file_items(task, len(task.items), problems)
 
 
-def _jsonl_items(job: Job, problems: Problems | None) -> Iterator[Item]:
+def _jsonl_items(job: Job, problems: Problems | None, span: Span) -> Iterator[Item]:
     assert job.path is not None
     name = str(job.path)
     tasks: dict[tuple[str, str], Task] = {}
-    with job.path.open(encoding="utf-8-sig") as lines:
-        for number, raw in enumerate(lines, 1):
+    # Bytes, each line decoded by orjson: a line that is not UTF-8 is that line's problem, not the
+    # file's, and a part of the file can start at any line.
+    with job.path.open("rb") as lines:
+        lines.seek(span.start)
+        left = None if span.end is None else span.end - span.start
+        for number, raw in enumerate(lines, span.first_line):
+            if left is not None:
+                if left <= 0:
+                    break
+                left -= len(raw)
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
             if not raw.strip():
                 continue
             try:
                 line = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
                 if problems is not None:
-                    problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", file=name, line=number)
+                    problems.add(_not_json(exc), file=name, line=number)
                 continue
             if not isinstance(line, dict):
                 if problems is not None:
@@ -66,10 +92,16 @@ def _jsonl_items(job: Job, problems: Problems | None) -> Iterator[Item]:
             yield Item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
 
 
-def _may_be_deep(raw: str) -> bool:
+def _not_json(exc: orjson.JSONDecodeError) -> str:
+    if "UTF-8" in exc.msg:
+        return "the line is not UTF-8 text"
+    return f"invalid JSON: {exc.msg} (column {exc.colno})"
+
+
+def _may_be_deep(raw: bytes) -> bool:
     # orjson has refused NaN, infinity and keys that are not text: only depth is left to check,
     # and a line with fewer brackets than MAX_DEPTH cannot be too deep.
-    return raw.count("[") + raw.count("{") >= MAX_DEPTH
+    return raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH
 
 
 def _jsonl_fields(line: dict[str, Any], definition: str) -> tuple[tuple[str, str], dict[str, Any]]:
@@ -148,16 +180,17 @@ def check_items(job: Job, problems: Problems) -> int:
 
 class ItemCheck:
     """check_items one item at a time, for a walk that also builds (a dry run checks and estimates
-    in one pass). Ids are kept as 8-byte digests so a million items cost a few tens of MB."""
+    in one pass). Ids are kept as 8-byte digests so a million items cost a few tens of MB; `seen`:
+    those of the items before these (another part of the job), for duplicates across parts."""
 
-    def __init__(self, problems: Problems) -> None:
+    def __init__(self, problems: Problems, seen: set[bytes] | None = None) -> None:
         self.problems = problems
-        self._seen: set[bytes] = set()
+        self.seen: set[bytes] = seen if seen is not None else set()
         self._templates: dict[int, list[str]] = {}
 
     @property
     def rows(self) -> int:
-        return len(self._seen)
+        return len(self.seen)
 
     def __call__(self, item: Item) -> bool:
         """Whether the item is sound: its problems, if any, are added."""
@@ -171,10 +204,10 @@ class ItemCheck:
         names = [f"{item.id}#{n}" for n in range(1, count + 1)] if item.task.type == "conversation" else [item.id]
         for name in names:
             digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
-            if digest in self._seen and fields.get("id", "") is not None:  # None: an id already reported
+            if digest in self.seen and fields.get("id", "") is not None:  # None: an id already reported
                 message = f"duplicate id '{name}': ids must be unique within the job"
                 problems.add(message, file=item.file, line=line, path=item.path)
-            self._seen.add(digest)
+            self.seen.add(digest)
         if item.path and problems.bad_under(item.path):
             return False  # the schema already said what is wrong with this item
         for message in _item_problems(item, self._templates):
@@ -186,8 +219,8 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
     fields, task, task_type = item.fields, item.task, TASKS[item.task.type]
     if "body" in fields:
         return
-    params = merge_params(task.params, fields)
-    if not params.get("model"):
+    # the model merge_params would pick: the item's, else the task's (with the defaults')
+    if not (fields["model"] if "model" in fields else task.params.get("model")):
         where = "defaults, the task or the item (or --model)" if task_type.chat_family else "the task or the item"
         yield f"no model: set `model` in {where}"
     if task.type == "translate" and not (fields.get("target_lang") or task.options.get("target_lang")):

@@ -46,6 +46,11 @@ class Problems:
             where = NO_POINTER if path is None else pointer(path)
             self._kept.append(Problem(file or self.file, line, message, where))
 
+    def merge(self, other: Problems) -> None:
+        """Add what a walk of another part of the same file found."""
+        self._kept.extend(other._kept[: max(0, MAX_PROBLEMS - len(self._kept))])
+        self.count += other.count
+
     def at(self, path: JsonPath, message: str) -> None:
         """A problem in the job file, at the line its path is written on."""
         self.add(message, line=self.line_of(path), path=path)
