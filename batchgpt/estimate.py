@@ -8,12 +8,17 @@ about the source length for a translation, else `expected_output_tokens`, else 2
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .jobs import ItemCheck, Job, Overrides, read, requests
+from .jobs import ItemCheck, Job, Overrides, Problems, Span, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .tasks import TASKS
@@ -23,6 +28,9 @@ from .words import count
 BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
 COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_tokens is not sent
+# A JSONL job this big is checked and estimated in two processes (_halves): below it, starting the
+# second one costs more than it saves.
+SPLIT_BYTES = 4 << 20
 IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
@@ -169,13 +177,29 @@ class _Group:
     fixed: float | None = 0.0  # the sum of non-token costs; None once one is unknown
     notes: set[str] = field(default_factory=set)
 
+    def add(self, other: _Group) -> None:
+        """Count in the same task and model's requests from later in the job."""
+        self.billing = other.billing
+        self.requests += other.requests
+        self.sends += other.sends
+        self.prompt_tokens += other.prompt_tokens
+        self.worst_tokens += other.worst_tokens
+        self.expected_tokens += other.expected_tokens
+        self.worst_known &= other.worst_known
+        self.approximate |= other.approximate
+        self.fixed = None if self.fixed is None or other.fixed is None else self.fixed + other.fixed
+        self.notes |= other.notes
+
 
 def estimate(job: Job, pricing: Pricing | None = None, check: ItemCheck | None = None) -> list[dict[str, Any]]:
     """The dry-run table: one row per task and model in input order, then TOTAL. With `check`, the
     items are checked as they are estimated (see `dry_run`)."""
     pricing = pricing or Pricing(job.pricing, job.provider.base_url)
     estimator = Estimator(pricing)
-    return table(_groups(requests(job, check), estimator), pricing, job.limits, estimator.counter.offline)
+    groups = _halves(job, check, estimator) if check is not None else None
+    if groups is None:
+        groups = _groups(requests(job, check), estimator)
+    return table(groups, pricing, job.limits, estimator.counter.offline)
 
 
 def dry_run(source: str | Path, overrides: Overrides) -> tuple[Job, list[dict[str, Any]]]:
@@ -189,6 +213,92 @@ def dry_run(source: str | Path, overrides: Overrides) -> tuple[Job, list[dict[st
     rows = estimate(job, check=check)
     problems.raise_any()
     return replace(job, count=check.rows), rows
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What a forked process found in its half of a job."""
+
+    groups: list[_Group]
+    problems: Problems
+    seen: bytes  # the ids' 8-byte digests, end to end
+    offline: bool
+
+
+def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | None:
+    """The groups of a big JSONL job, checked and estimated in two processes at once, one per half
+    of its lines: the same figures and problems as one walk, in about half the time on two cores.
+    None where that does not pay (a small job) or cannot be done (no fork: not Linux, or threads)."""
+    if job.fmt != "jsonl" or job.path is None or sys.platform != "linux" or threading.active_count() > 1:
+        return None
+    size = job.path.stat().st_size
+    if size < SPLIT_BYTES:
+        return None
+    first, second = _split(job.path, size)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_estimate_part, args=(job, second, estimator, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        groups = _groups(requests(job, check, first), estimator)
+        if check.problems.full:  # one walk would have stopped here
+            return groups
+        try:
+            part: _Part | None = receiver.recv()
+        except EOFError:  # the process died: its half is walked here
+            part = None
+    finally:
+        child.kill()
+        child.join()
+        receiver.close()
+    if part is None:
+        return _merged(groups, _groups(requests(job, check, second), estimator))
+    theirs = {part.seen[i : i + 8] for i in range(0, len(part.seen), 8)}
+    if check.seen.isdisjoint(theirs):
+        check.seen.update(theirs)
+        check.problems.merge(part.problems)
+    else:  # an id of the second half is in the first too: check that half again here, to say where
+        deque(requests(job, check, second), maxlen=0)
+    estimator.counter.offline |= part.offline
+    return _merged(groups, part.groups)
+
+
+def _estimate_part(job: Job, span: Span, estimator: Estimator, sender: Connection) -> None:
+    """In the forked process: check and estimate `span`, and send what was found (None on failure,
+    and the parent walks the span itself)."""
+    try:
+        check = ItemCheck(Problems(str(job.path)))
+        groups = _groups(requests(job, check, span), estimator)
+        sender.send(_Part(groups, check.problems, b"".join(check.seen), estimator.counter.offline))
+    except BaseException:  # noqa: BLE001 - the parent's own walk of the span reports what went wrong
+        sender.send(None)
+    finally:
+        sender.close()
+
+
+def _split(path: Path, size: int) -> tuple[Span, Span]:
+    """The halves of a JSONL file, split where a line starts, each with its first line's number."""
+    with path.open("rb") as handle:
+        handle.seek(size // 2)
+        handle.readline()
+        middle = handle.tell()
+        handle.seek(0)
+        lines, left = 0, middle
+        while left > 0 and (chunk := handle.read(min(1 << 20, left))):
+            lines += chunk.count(b"\n")
+            left -= len(chunk)
+    return Span(0, middle), Span(middle, None, lines + 1)
+
+
+def _merged(groups: list[_Group], more: list[_Group]) -> list[_Group]:
+    """The groups of two halves as one walk would have summed them, in the order first seen."""
+    by_key = {(g.task, g.model): g for g in groups}
+    for group in more:
+        mine = by_key.setdefault((group.task, group.model), group)
+        if mine is not group:
+            mine.add(group)
+    return list(by_key.values())
 
 
 def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:

@@ -182,3 +182,78 @@ def test_a_dry_run_checks_and_estimates_in_one_walk_and_keeps_no_estimate_of_a_b
     with pytest.raises(JobError) as caught:
         dry_run(job, Overrides(model="gpt-4o-mini"))
     assert [p.line for p in caught.value.problems] == [7] and "duplicate id 'i1'" in str(caught.value.problems[0])
+
+
+def _halved_and_whole(monkeypatch, job, overrides):
+    """dry_run's answer (rows, or the problems it raised) with the job split in two processes, and
+    walked whole in one."""
+    from batchgpt import estimate as module
+    from batchgpt.errors import JobError
+
+    answers = []
+    for split in (0, 1 << 40):
+        monkeypatch.setattr(module, "SPLIT_BYTES", split)
+        try:
+            loaded, rows = module.dry_run(job, overrides)
+            answers.append((loaded.count, rows))
+        except JobError as exc:
+            answers.append(([str(p) for p in exc.problems], None))
+    return answers
+
+
+def _mixed_lines(n: int) -> list[str]:
+    lines = []
+    for i in range(n):
+        kind = ("chat", "translate", "embedding")[i % 3]
+        line = {"type": kind, "id": f"i{i}", "max_tokens": 5 + i % 7}
+        line.update(
+            {"chat": {"prompt": f"q {i} " * (1 + i % 5)}, "translate": {"text": f"t{i}", "target_lang": "fr"}}.get(
+                kind, {"text": f"embed {i}"}
+            )
+        )
+        if kind == "embedding":
+            del line["max_tokens"]
+        if i % 4 == 0:
+            line["model"] = "gpt-4o"
+        lines.append(json.dumps(line))
+    return lines
+
+
+def test_a_job_split_in_two_processes_estimates_as_one_walk(tmp_path, monkeypatch):
+    from batchgpt.jobs import Overrides
+
+    job = tmp_path / "big.jsonl"
+    job.write_text("\ufeff" + "\n".join(_mixed_lines(400)) + "\n\n")  # a BOM, and a blank line at the end
+    halved, whole = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert halved == whole and whole[0] == 400 and len(whole[1]) == 6 + 1  # 3 types x 2 models, then TOTAL
+
+
+def test_a_split_job_reports_the_problems_of_one_walk_at_the_same_lines(tmp_path, monkeypatch):
+    from batchgpt.jobs import Overrides
+
+    lines = _mixed_lines(400)
+    lines[10] = "{not json"
+    lines[350] = json.dumps({"type": "chat", "id": "i3", "prompt": "again"})  # i3 is on line 4, in the first half
+    lines[360] = json.dumps({"type": "chat", "id": "x", "prompt": "p", "colour": "red"})
+    lines[370] = json.dumps({"type": "chat", "id": "i3", "prompt": "and again"})
+    job = tmp_path / "bad.jsonl"
+    job.write_text("\n".join(lines) + "\n")
+    halved, whole = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert halved == whole
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in whole[0]] == ["11", "351", "361", "371"]
+    assert "duplicate id 'i3'" in whole[0][1] and "duplicate id 'i3'" in whole[0][3]
+
+
+def test_when_the_second_process_fails_this_one_walks_its_half(tmp_path, monkeypatch):
+    import os
+
+    from batchgpt import estimate as module
+    from batchgpt.jobs import Overrides
+
+    job = tmp_path / "big.jsonl"
+    job.write_text("\n".join(_mixed_lines(300)) + "\n")
+    expected = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))[1]
+    monkeypatch.setattr(module, "_estimate_part", lambda *args: os._exit(3))  # dies without a word
+    monkeypatch.setattr(module, "SPLIT_BYTES", 0)
+    loaded, rows = module.dry_run(job, Overrides(model="gpt-4o-mini"))
+    assert (loaded.count, rows) == expected
