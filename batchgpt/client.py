@@ -25,17 +25,18 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
 import orjson
-from yarl import URL
 
 from . import __version__, http1
 from .files import atomic_write
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .words import count
+
+if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http1 alone never does (0.1 s)
+    import aiohttp
 
 REDACTED = "****"
 MIN_SECRET = 4  # a shorter key or password would be found in every other word of an answer
@@ -54,14 +55,14 @@ class Answer:
 
 
 class Client:
-    """One aiohttp session per provider and run."""
+    """One aiohttp session (opened on its first use) and one http1 pool per provider and run."""
 
     def __init__(self, provider: Provider, api_key: str | None, timeout: float, connections: int):
         self.provider = provider
         self._key = api_key
         self._headers = _auth_headers(provider, api_key)
         self._redact = Redactor(provider, api_key)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
@@ -72,15 +73,10 @@ class Client:
         return f"Client(base_url={shown_url(self.provider.base_url)!r})"
 
     async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
         # HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read here, once: aiohttp's trust_env would look
         # them (and ~/.netrc) up in a thread for every request, which costs a third of throughput.
         self._proxy = self.provider.proxy or _env_proxy(self.provider.base_url)
         self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
-        # The key and the provider's headers go on each request, never as the session's defaults:
-        # aiohttp copies those into the CONNECT request an https call opens a proxy tunnel with
-        # (Authorization as Proxy-Authorization), in clear text, to the proxy.
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._pool = self._plain_pool()
         return self
@@ -91,15 +87,27 @@ class Client:
         if self._session is not None:
             await self._session.close()
 
+    def _aiohttp(self) -> aiohttp.ClientSession:
+        """The session, opened on first use (inside the running loop)."""
+        if self._session is None:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
+            # The key and the provider's headers go on each request, never as the session's defaults:
+            # aiohttp copies those into the CONNECT request an https call opens a proxy tunnel with
+            # (Authorization as Proxy-Authorization), in clear text, to the proxy.
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(self._timeout))
+        return self._session
+
     def _plain_pool(self) -> http1.Pool | None:
         """A pool for the base URL when http1 can do all aiohttp would: plain http, no proxy, no
         credentials in the URL, and header values that fit on their line."""
-        url = URL(self.provider.base_url)
-        if url.scheme != "http" or self._proxy or url.user is not None or url.password is not None or not url.host:
+        url = urlsplit(self.provider.base_url)
+        if url.scheme != "http" or self._proxy or "@" in url.netloc or not url.hostname:
             return None
         if any("\r" in text or "\n" in text for pair in self._json_headers.items() for text in pair):
             return None  # aiohttp refuses them with an error of its own
-        return http1.Pool(url.host, url.port or 80, self._connections)
+        return http1.Pool(url.hostname, url.port or 80, self._connections)
 
     def _head(self, url: str) -> bytes:
         """The request line and headers of a JSON POST to `url`, built once."""
@@ -127,12 +135,13 @@ class Client:
         return outcome
 
     async def _send(self, pack: Pack) -> Answer | Failure:
-        assert self._session is not None, "use Client as an async context manager"
         if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
             return await self._send_plain(self._pool, pack)
+        import aiohttp
+
         started = time.monotonic()
         try:
-            async with self._session.post(
+            async with self._aiohttp().post(
                 self.url(pack.first),
                 data=_body(pack),
                 headers=self._headers if pack.first.files else self._json_headers,
@@ -147,7 +156,7 @@ class Client:
                     return await _read_stream(response, headers, started, self._redact)
                 raw = self._redact.raw(await response.read())
         except asyncio.TimeoutError:
-            return Failure("timeout", f"no complete answer within {self._timeout.total:g} s")
+            return Failure("timeout", f"no complete answer within {self._timeout:g} s")
         except aiohttp.ClientPayloadError as exc:
             return Failure("connection", f"the answer was cut off ({self._said(exc)})")
         except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:  # the request never left
@@ -157,12 +166,10 @@ class Client:
         return _answer(response.status, headers, raw, self._redact)
 
     async def _send_plain(self, pool: http1.Pool, pack: Pack) -> Answer | Failure:
-        timeout = self._timeout.total
-        assert timeout is not None
         try:
-            reply = await pool.post(self._head(self.url(pack.first)), pack.payload, timeout)
+            reply = await pool.post(self._head(self.url(pack.first)), pack.payload, self._timeout)
         except asyncio.TimeoutError:
-            return Failure("timeout", f"no complete answer within {timeout:g} s")
+            return Failure("timeout", f"no complete answer within {self._timeout:g} s")
         except http1.Unsent as exc:
             return Failure("connection", f"{UNSENT}: {shortened(str(exc))}")
         except http1.Lost as exc:
@@ -185,9 +192,10 @@ class Client:
         the base URL as Azure or OpenAI lays it out. `upload`: (field, file, other form fields) as
         multipart; `binary`: a 2xx answer is the raw bytes (a file's content), in `data["_binary"]`.
         Uploads and downloads may take long: the timeout is per read, not for the whole call."""
-        assert self._session is not None, "use Client as an async context manager"
+        import aiohttp
+
         url, query = self.route(path)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
         with ExitStack() as files:
             form: aiohttp.FormData | None = None
             if upload is not None:
@@ -197,7 +205,7 @@ class Client:
                     form.add_field(key, value)
                 form.add_field(field_name, files.enter_context(path_on_disk.open("rb")), filename=path_on_disk.name)
             try:
-                async with self._session.request(
+                async with self._aiohttp().request(
                     method,
                     url,
                     headers=self._headers,
@@ -215,7 +223,7 @@ class Client:
                         return Answer(response.status, response.headers, {"_binary": raw})
                     outcome = _answer(response.status, response.headers, raw, self._redact)
             except asyncio.TimeoutError:
-                outcome = Failure("timeout", f"no answer within {self._timeout.total:g} s")
+                outcome = Failure("timeout", f"no answer within {self._timeout:g} s")
             except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:
                 outcome = Failure("connection", f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
             except (aiohttp.ClientError, OSError) as exc:
@@ -227,11 +235,12 @@ class Client:
     async def download(self, path: str, destination: Path) -> Failure | None:
         """Stream a file's content (`/files/ID/content`) to `destination`, whole or not at all
         (files.atomic_write), with secrets replaced line by line (no secret spans a line break)."""
-        assert self._session is not None, "use Client as an async context manager"
+        import aiohttp
+
         url, query = self.route(path)
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total, sock_read=self._timeout.total)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
         try:
-            async with self._session.get(
+            async with self._aiohttp().get(
                 url, params=query, headers=self._headers, proxy=self._proxy, allow_redirects=False, timeout=timeout
             ) as response:
                 if response.status >= 300:
@@ -247,7 +256,7 @@ class Client:
                             handle.write(self._line(line) + b"\n")
                     handle.write(self._line(rest))
         except asyncio.TimeoutError:
-            return Failure("timeout", f"no data for {self._timeout.total:g} s")
+            return Failure("timeout", f"no data for {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return None
@@ -342,6 +351,8 @@ def _redirected(status: int, headers: Mapping[str, str]) -> Failure:
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:
     """JSON, or a multipart form for uploads (the file is read afresh on each attempt)."""
+    import aiohttp
+
     files = pack.first.files
     if not files:
         return pack.payload
@@ -355,8 +366,8 @@ def _body(pack: Pack) -> bytes | aiohttp.FormData:
 
 def _env_proxy(base_url: str) -> str | None:
     """The proxy HTTPS_PROXY/HTTP_PROXY name for this URL, unless NO_PROXY exempts its host."""
-    url = URL(base_url)
-    if url.host and urllib.request.proxy_bypass(url.host):
+    url = urlsplit(base_url)
+    if url.hostname and urllib.request.proxy_bypass(url.hostname):
         return None
     return urllib.request.getproxies().get(url.scheme)
 
@@ -523,6 +534,8 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     }
     base = provider.base_url
     roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
+    import aiohttp
+
     redact = Redactor(provider, api_key)
     headers = _auth_headers(provider, api_key)  # on each request, never the session's (see Client)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:

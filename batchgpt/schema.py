@@ -59,13 +59,13 @@ def fast_validator(definition: str | None = None) -> Any:
 
 @cache
 def line_validator(kind: str) -> Any:
-    """The fast validator of JSONL lines of type `kind`: the `line` schema with only that type's
-    if/then left of its twelve. It accepts exactly the lines of that type the whole one does (the
-    others' `if` fails on them, adding nothing), at a tenth of the cost: unevaluatedProperties
-    over twelve branches is what costs."""
+    """The fast validator of JSONL lines of type `kind`: the `line` schema with only the `then` of
+    that type's if/then left of its twelve. It accepts exactly the lines of that type the whole one
+    does (on them that `if` holds and the others fail, adding nothing), at a sixth of the cost:
+    unevaluatedProperties over twelve conditional branches is what costs."""
     schema = job_schema()
     line = dict(schema["$defs"]["line"])
-    line["allOf"] = [b for b in line["allOf"] if b["if"]["properties"]["type"].get("const") == kind]
+    line["allOf"] = [b["then"] for b in line["allOf"] if b["if"]["properties"]["type"].get("const") == kind]
     return jsonschema_rs.validator_for({**line, "$defs": schema["$defs"]})
 
 
