@@ -20,7 +20,7 @@ from typing import Any
 
 from .jobs import ItemCheck, Job, Overrides, Problems, Span, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
-from .records import Limits, Request
+from .records import Limits, Request, quick
 from .tasks import TASKS
 from .tokens import Count, Counter
 from .words import count
@@ -61,6 +61,9 @@ class Bound:
     note: str | None = None
     billing: str = "tokens"
     fixed: float | None = 0.0
+
+
+new_bound = quick(Bound)
 
 
 def choices(body: Mapping[str, Any]) -> int:
@@ -108,7 +111,7 @@ class Estimator:
         expected = self._expected(request, worst) * each
         if request.turns:
             return self._conversation(request, worst, expected, note)
-        return Bound(prompt, None if worst is None else worst * each, expected, note)
+        return new_bound(prompt, None if worst is None else worst * each, expected, note)
 
     def _conversation(self, request: Request, worst: int | None, expected: int, note: str | None) -> Bound:
         """A conversation's turns: each sends the whole history, every earlier answer at its worst

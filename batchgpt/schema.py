@@ -99,6 +99,11 @@ def kept_key(path: JsonPath, message: str, keep: Any) -> bool:
     return keep == "all" or (isinstance(keep, (list, tuple)) and path[-1] in keep)
 
 
+def valid(instance: Any, definition: str | None = None) -> bool:
+    """Whether `errors` would find nothing (the fast validator alone)."""
+    return bool(_fast(definition, instance).is_valid(instance))
+
+
 def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonPath, str]]:
     """Every schema error as (path, message), with unknown keys pointed at and cascades left out.
 

@@ -20,7 +20,7 @@ from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
 
-from .job import Item, Job, Task, defaults_for, item_id
+from .job import Item, Job, Task, defaults_for, item_id, new_item
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .source import MAX_DEPTH
@@ -49,7 +49,7 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
     for task in job.tasks:
         for n, item in enumerate(task.items, 1):
             path = ("tasks", task.index, "items", n - 1)
-            yield Item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
+            yield new_item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
         if task.items_from is not None:
             yield from _file_items(task, len(task.items), problems)
 
@@ -89,7 +89,7 @@ def _jsonl_items(job: Job, problems: Problems | None, span: Span) -> Iterator[It
             key, fields = _jsonl_fields(line, definition)
             if key not in tasks:
                 tasks[key] = _jsonl_task(job, key, len(tasks))
-            yield Item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
+            yield new_item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
 
 
 def _not_json(exc: orjson.JSONDecodeError) -> str:
@@ -135,7 +135,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above
-                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
+                yield new_item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if problems is None:
             raise
@@ -159,7 +159,9 @@ def _reported(
     if isinstance(row, str):
         found: list[tuple[schema.JsonPath, str]] = [((), row)]
     else:
-        found = (check_json and schema.json_problems(row, MAX_DEPTH)) or list(schema.errors(row, definition))
+        found = (check_json and schema.json_problems(row, MAX_DEPTH)) or (
+            [] if schema.valid(row, definition) else list(schema.errors(row, definition))
+        )
         if keep is not None:  # the fields a task keeps are no unknown keys; with keep: all (()), none is
             found = [(p, m) for p, m in found if not schema.kept_key(p, m, keep or "all")]
     for path, message in found:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchgpt.records import Limits, Provider
+from batchgpt.records import Limits, Provider, quick
 from batchgpt.schema import JsonPath
 from batchgpt.tasks import TASKS
 
@@ -91,6 +91,9 @@ class Item:
     task: Task
     fields: Mapping[str, Any]  # unchecked until load has accepted the job: may be any JSON value
     id: str
+
+
+new_item = quick(Item)
 
 
 def item_id(fields: Mapping[str, Any], default: str) -> str:
