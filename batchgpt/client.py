@@ -44,6 +44,7 @@ MIN_SECRET = 4  # a shorter key or password would be found in every other word o
 # and hiding their values would mangle answers that mention them.
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password|signature", re.IGNORECASE)
 _SCHEMES = ("bearer", "basic", "token")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no header may hold (a tab may)
 
 
 @dataclass(frozen=True)
@@ -101,22 +102,27 @@ class Client:
 
     def _plain_pool(self) -> http1.Pool | None:
         """A pool for the base URL when http1 can do all aiohttp would: plain http, no proxy, no
-        credentials in the URL, and header values that fit on their line."""
+        credentials in the URL, and header values aiohttp would send (no control characters)."""
         url = urlsplit(self.provider.base_url)
         if url.scheme != "http" or self._proxy or "@" in url.netloc or not url.hostname:
             return None
-        if any("\r" in text or "\n" in text for pair in self._json_headers.items() for text in pair):
+        if any(_CONTROL.search(text) for pair in self._json_headers.items() for text in pair):
             return None  # aiohttp refuses them with an error of its own
         return http1.Pool(url.hostname, url.port or 80, self._connections)
 
     def _head(self, url: str) -> bytes:
-        """The request line and headers of a JSON POST to `url`, built once."""
+        """The request line and headers of a JSON POST to `url`, built once, as aiohttp would send
+        them: the target percent-encoded by yarl, and a provider's own Host or Accept in place of
+        the usual one."""
         head = self._heads.get(url)
         if head is None:
-            parts = urlsplit(url)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}", "Accept: */*"]
-            lines += [f"{name}: {value}" for name, value in self._json_headers.items()]
+            from multidict import CIMultiDict
+            from yarl import URL  # aiohttp's, so the target is encoded as it encodes it
+
+            headers = CIMultiDict({"Host": urlsplit(url).netloc, "Accept": "*/*"})
+            for name, value in self._json_headers.items():
+                headers[name] = value  # replaces a header of the same name, in any case
+            lines = [f"POST {URL(url).raw_path_qs} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
             head = self._heads[url] = ("\r\n".join(lines) + "\r\n").encode()
         return head
 

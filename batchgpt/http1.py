@@ -8,19 +8,24 @@ http, no proxy, a POST of bytes, a whole answer (client.py keeps TLS, proxies, u
 the Batch API's calls on aiohttp). Redirects are answers like any other: nothing is followed.
 
 Invariants: a connection carries one request at a time; it is reused only after an answer read
-to its end that allows keep-alive; a request that is cancelled, timed out or failed closes its
-connection, so no late answer is ever read as the next request's.
+to its end that allows keep-alive, with nothing after it; a request that is cancelled, timed out
+or failed closes its connection, so no late or stray answer is ever read as the next request's.
+Where a reply is unusual, it is read as aiohttp reads it: its parser leniencies, interim 1xx
+replies skipped, unknown codings passed on, idle connections dropped after IDLE_S.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import zlib
 from dataclasses import dataclass, field
 from typing import cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
+
+IDLE_S = 15.0  # as aiohttp's keepalive_timeout: an older idle connection may have been dropped on the way
 
 
 class Unsent(Exception):
@@ -63,24 +68,30 @@ class Pool:
             finally:
                 timer.cancel()
             if connection.reusable:
+                connection.idle_since = loop.time()
                 self._idle.append(connection)
             else:
                 connection.close()
             return reply
 
     async def _connection(self, deadline: float) -> _Connection:
+        loop = asyncio.get_running_loop()
         while self._idle:
             connection = self._idle.pop()  # the most recent: the least likely to be timed out by the server
-            if connection.open:
+            if connection.open and loop.time() - connection.idle_since < IDLE_S:
                 return connection
-        loop = asyncio.get_running_loop()
+            connection.close()
         try:
             transport, connection = await asyncio.wait_for(
                 loop.create_connection(_Connection, self._host, self._port), max(0.0, deadline - loop.time())
             )
+        except asyncio.TimeoutError:  # an OSError too, since Python 3.11: the caller's timeout
+            raise
         except OSError as exc:
             raise Unsent(f"cannot connect to {self._host}:{self._port}: {exc.strerror or exc}") from None
         connection.connection_made(transport)  # uvloop may call it only after this returns
+        if not connection.open:
+            raise Unsent(f"{self._host}:{self._port} spoke before it was asked: not an HTTP server")
         return connection
 
     def close(self) -> None:
@@ -93,6 +104,11 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
+        # the leniencies aiohttp's own parser takes for answers (bare LF, a control byte in a
+        # header, spaces after a chunk size): what it reads, this reads
+        self._parser.set_dangerous_leniencies(
+            lenient_headers=True, lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True
+        )
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Reply] | None = None
         self._headers: list[tuple[str, str]] = []
@@ -102,11 +118,14 @@ class _Connection(asyncio.Protocol):
         self._sized = False  # the answer's length is known (Content-Length or chunked), not "until closed"
         self.open = False
         self.reusable = False
+        self.idle_since = 0.0
 
     # -- the pool's side
 
     def exchange(self, message: bytes) -> asyncio.Future[Reply]:
         assert self._transport is not None and self._waiter is None
+        if not self.open or self._transport.is_closing():
+            raise Unsent("the connection closed before the request was written")
         self._waiter = asyncio.get_running_loop().create_future()
         self._headers, self._body, self._started, self._headers_done = [], [], False, False
         self._sized = self.reusable = False
@@ -137,6 +156,9 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(Lost(f"the answer is not valid HTTP ({exc})"))
+        except httptools.HttpParserUpgrade:  # a 101: what follows its head is no longer HTTP
+            self.reusable = False
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
@@ -152,15 +174,19 @@ class _Connection(asyncio.Protocol):
     # -- the parser's callbacks
 
     def on_message_begin(self) -> None:
-        self._headers_done = False
+        if self._waiter is None:  # an answer after the answer: nobody's, so the connection is done
+            self.reusable = False
+            self.close()
+        self._headers, self._body, self._headers_done = [], [], False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        names = {name.lower() for name, _ in self._headers}
-        self._sized = "content-length" in names or "transfer-encoding" in names
+        codings = [v for name, v in self._headers if name.lower() == "transfer-encoding"]
+        chunked = bool(codings) and codings[-1].rsplit(",", 1)[-1].strip().lower() == "chunked"
+        self._sized = chunked or any(name.lower() == "content-length" for name, _ in self._headers)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -169,15 +195,18 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # interim (100 Continue, 103 Early Hints): the answer follows
+            return
         self._waiter = None
         headers = CIMultiDictProxy(CIMultiDict(self._headers))
         try:
             body = _decoded(b"".join(self._body), headers.get("content-encoding", ""))
-        except (zlib.error, ValueError) as exc:
+        except (zlib.error, OSError, EOFError, ValueError) as exc:  # gzip's BadGzipFile is an OSError
             waiter.set_exception(Lost(f"the answer cannot be decoded ({exc})"))
             return
-        self.reusable = self.open and self._sized and self._parser.should_keep_alive()
-        waiter.set_result(Reply(self._parser.get_status_code(), headers, body))
+        self.reusable = self.open and self._sized and self._parser.should_keep_alive() and status != 101
+        waiter.set_result(Reply(status, headers, body))
 
     def _fail(self, exc: BaseException) -> None:
         waiter, self._waiter = self._waiter, None
@@ -187,15 +216,19 @@ class _Connection(asyncio.Protocol):
 
 
 def _decoded(body: bytes, encoding: str) -> bytes:
-    """The body as sent before a Content-Encoding (none is asked for, but a gateway may use one)."""
+    """The body as sent before a Content-Encoding (none is asked for, but a gateway may use one),
+    as aiohttp decodes it: an empty body as it is, an unknown coding passed on, br and zstd refused
+    (aiohttp needs packages batchgpt does not install for them)."""
     encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
+    if not body or encoding in ("", "identity"):
         return body
     if encoding in ("gzip", "x-gzip"):
-        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        return gzip.decompress(body)  # every member, as a multi-member gzip stream holds several
     if encoding == "deflate":
         try:
             return zlib.decompress(body)
         except zlib.error:  # some servers send deflate without its zlib header
             return zlib.decompress(body, -zlib.MAX_WBITS)
-    raise ValueError(f"Content-Encoding {encoding!r}")
+    if encoding in ("br", "zstd"):
+        raise ValueError(f"Content-Encoding {encoding!r}")
+    return body

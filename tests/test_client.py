@@ -321,3 +321,18 @@ def test_the_key_and_gateway_headers_never_reach_an_https_proxy(call):
     assert recorder.heads and recorder.heads[0].startswith("CONNECT api.example.test:443 ")
     sent = "".join(recorder.heads)
     assert SECRET not in sent and "gw-TOKEN-7" not in sent and "authorization" not in sent.lower()
+
+
+def test_a_provider_host_header_replaces_the_usual_one(server):
+    # an IP base URL with a virtual host's name, as some gateways need: one Host, the provider's
+    provider = Provider(base_url=server.base_url, headers=(("Host", "api.internal"),))
+    answer = send(provider, chat_request())
+    assert isinstance(answer, Answer) and server.seen[-1].headers["host"] == "api.internal"
+
+
+def test_a_deployment_name_with_a_space_or_an_accent_is_sent_percent_encoded(server):
+    provider = Provider(base_url=server.base_url.removesuffix("/v1"), kind="azure", api_version="2024-10-21")
+    for model in ("my deployment", "modèle"):
+        answer = send(provider, chat_request(model=model))
+        assert isinstance(answer, Answer), answer
+        assert server.seen[-1].path == f"/openai/deployments/{model}/chat/completions"  # as the server decoded it

@@ -236,3 +236,146 @@ def test_no_server_is_unsent() -> None:
             return str(unsent.value)
 
         assert f"cannot connect to 127.0.0.1:{port}" in asyncio.run(go())
+
+
+# -- what aiohttp does with unusual answers, http1 does too (each found by an attack on it)
+
+
+def test_an_answer_after_the_answer_is_nobodys_and_the_connection_is_dropped() -> None:
+    async def answer_twice(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(number) + ok(99))  # a duplicate in the same write: it must never answer the next request
+
+    async def client(pool: http1.Pool) -> list[bytes]:
+        return [(await pool.post(HEAD, b"{}", 5)).body for _ in range(2)]
+
+    bodies, on = run(answer_twice, client)
+    assert bodies == [b'{"n": 1}', b'{"n": 2}'] and on == [1, 2]
+
+
+def test_a_server_that_speaks_first_is_no_http_server_and_nothing_is_sent() -> None:
+    async def go() -> str:
+        async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+            await asyncio.sleep(1)
+            writer.close()
+
+        server = await asyncio.start_server(banner, "127.0.0.1", 0)
+        pool = http1.Pool("127.0.0.1", server.sockets[0].getsockname()[1], 1)
+        try:
+            # the banner may come before the pool sees the connection, or on the request: never a crash
+            with pytest.raises((http1.Unsent, http1.Lost)) as failed:
+                await pool.post(HEAD, b"{}", 5)
+            return str(failed.value)
+        finally:
+            pool.close()
+            server.close()
+
+    said = asyncio.run(go())
+    assert "not an HTTP server" in said or "not valid HTTP" in said
+
+
+def test_a_request_waiting_for_a_connection_past_its_timeout_times_out_and_is_not_unsent() -> None:
+    async def never(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def client(pool: http1.Pool) -> list[BaseException | http1.Reply]:
+        return list(await asyncio.gather(*(pool.post(HEAD, b"{}", 0.3) for _ in range(2)), return_exceptions=True))
+
+    outcomes, _ = run(never, client, limit=1)
+    assert [type(o) for o in outcomes] == [asyncio.TimeoutError, asyncio.TimeoutError]
+
+
+@pytest.mark.parametrize(
+    "interim", [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"]
+)
+def test_an_interim_1xx_reply_is_skipped_for_the_answer_after_it(interim: bytes) -> None:
+    async def hint_first(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(interim + ok(number))
+
+    async def client(pool: http1.Pool) -> list[tuple[int, bytes]]:
+        return [(r.status, r.body) for r in [await pool.post(HEAD, b"{}", 5) for _ in range(2)]]
+
+    replies, on = run(hint_first, client)
+    assert replies == [(200, b'{"n": 1}'), (200, b'{"n": 1}')] and on == [1, 1]
+
+
+def test_a_101_is_an_answer_of_its_own_and_ends_the_connection() -> None:
+    async def upgrade_first(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        if number == 1:
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00"
+            )
+        else:
+            writer.write(ok(number))
+
+    async def client(pool: http1.Pool) -> tuple[list[int], list[Any]]:
+        escaped: list[Any] = []  # the parser's errors reaching the loop's handler: a traceback for the user
+
+        def handler(loop: Any, context: dict[str, Any]) -> None:
+            if type(context.get("exception")).__module__.startswith("httptools"):
+                escaped.append(context)
+
+        asyncio.get_running_loop().set_exception_handler(handler)
+        return [(await pool.post(HEAD, b"{}", 5)).status for _ in range(2)], escaped
+
+    (statuses, escaped), on = run(upgrade_first, client)
+    assert statuses == [101, 200] and on == [1, 2] and escaped == []
+
+
+def test_answers_aiohttp_reads_leniently_are_read_too() -> None:
+    async def sloppy(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        body = b'{"n": 1}'
+        writer.write(b"HTTP/1.1 200 OK\nX-Odd: a\x01b\nContent-Length: %d\n\n%s" % (len(body), body))  # bare LF
+
+    async def client(pool: http1.Pool) -> bytes:
+        return (await pool.post(HEAD, b"{}", 5)).body
+
+    assert run(sloppy, client)[0] == b'{"n": 1}'
+
+
+@pytest.mark.parametrize(
+    "answer,status,body",
+    [
+        (b"HTTP/1.1 429 Too Many\r\nContent-Encoding: gzip\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n", 429, b""),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: foo\r\nContent-Length: 2\r\n\r\n{}", 200, b"{}"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n{}", 200, b"{}"),  # to the connection's end
+    ],
+)
+def test_codings_are_read_as_aiohttp_reads_them(answer: bytes, status: int, body: bytes) -> None:
+    async def odd(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer)
+        if b"identity" in answer:
+            await writer.drain()
+            writer.close()
+
+    async def client(pool: http1.Pool) -> tuple[int, bytes]:
+        reply = await pool.post(HEAD, b"{}", 5)
+        return reply.status, reply.body
+
+    assert run(odd, client)[0] == (status, body)
+
+
+def test_a_gzip_answer_of_several_members_is_decoded_whole() -> None:
+    packed = gzip.compress(b'{"a": ') + gzip.compress(b"1}")
+
+    async def members(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(packed), packed)
+        )
+
+    async def client(pool: http1.Pool) -> bytes:
+        return (await pool.post(HEAD, b"{}", 5)).body
+
+    assert run(members, client)[0] == b'{"a": 1}'
+
+
+def test_a_connection_idle_past_idle_s_is_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http1, "IDLE_S", 0.05)
+
+    async def client(pool: http1.Pool) -> None:
+        await pool.post(HEAD, b"{}", 5)
+        await pool.post(HEAD, b"{}", 5)  # at once: the same connection
+        await asyncio.sleep(0.1)
+        await pool.post(HEAD, b"{}", 5)  # idle too long: a new one
+
+    assert run(answer_each, client)[1] == [1, 1, 2]
