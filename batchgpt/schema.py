@@ -149,10 +149,22 @@ def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPa
                 yield path + (key,), _unknown_key_message(key)
         elif error.validator == "anyOf" and "items_from" in json.dumps(error.schema):
             yield path, "a task needs `items` or `items_from`"
+        elif error.validator == "pattern" and _HEADERS in error.schema_path:
+            yield path, _header_message(path, error.instance)
         elif error.validator == "required":
             yield path, f"missing required key {error.message.split(' is a required')[0]}"
         else:
             yield path, shortened(error.message, _MAX_MESSAGE)
+
+
+_HEADERS = "headers"
+
+
+def _header_message(path: JsonPath, value: Any) -> str:
+    """A provider header an HTTP request cannot carry (it would end the header early)."""
+    if path and path[-1] == _HEADERS:  # the name (propertyNames)
+        return f"{value!r} is not a header name (letters, digits and !#$%&'*+.^_`|~- only)"
+    return "a header value may not hold a line break or another control character"
 
 
 def _unexpected_keys(message: str) -> list[str]:

@@ -266,6 +266,18 @@ def test_a_jsonl_line_that_is_not_utf8_is_its_own_problem_not_a_crash(tmp_path):
     assert problems(job) == [f"{job}:2: the line is not UTF-8 text"]  # the BOM of line 1 is no problem
 
 
+def test_a_provider_header_no_http_request_can_carry_is_a_located_error_not_a_crash(tmp_path):
+    job = write(
+        tmp_path,
+        'provider:\n  headers:\n    X-Team: "a\\nb"\n    bad name: x\n    X-Ok: "tab\\tis fine"\n'
+        "tasks: [{type: chat, model: m, items: [{prompt: hi}]}]\n",
+    )
+    assert problems(job) == [
+        f"{job}:2: 'bad name' is not a header name (letters, digits and !#$%&'*+.^_`|~- only) (at /provider/headers)",
+        f"{job}:3: a header value may not hold a line break or another control character (at /provider/headers/X-Team)",
+    ]
+
+
 def test_a_jsonl_line_that_is_no_object_is_said_once_and_plainly(tmp_path):
     job = write(tmp_path, '"hello"\n[1]\n{"type": "chat", "prompt": "x", "model": "m"}\n', "job.jsonl")
     assert problems(job) == [
