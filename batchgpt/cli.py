@@ -204,7 +204,7 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
         "batchgpt run jobs/translate.yaml",
         "batchgpt run jobs/translate.yaml --base-url http://127.0.0.1:8000/v1",
         "batchgpt run jobs/translate.yaml --batch --wait --poll 60",
-        "batchgpt run jobs/nightly.yaml --log-format json >> nightly.log 2>&1",
+        "batchgpt run jobs/translate.yaml --log-format json >> translate.log 2>&1",
     ),
 )
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
@@ -386,7 +386,9 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
     directory = _state_dir(state_dir, job)
     rows = list_runs(directory, job, limit)
     if not rows:
-        click.echo(f"no runs recorded in {directory}", err=True)
+        of = "" if job is None else f" of job {str(job)!r}"
+        hint = f" (to see run {job}: batchgpt report {job})" if job is not None and str(job).isdigit() else ""
+        click.echo(f"no runs{of} recorded in {directory}{hint}", err=True)
         return
     _print_table(
         rows,

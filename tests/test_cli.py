@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -557,6 +558,9 @@ def test_help_fits_80_columns_and_shows_an_example(command):
     assert max(map(len, lines)) <= 80, max(lines, key=len)
     examples = lines[lines.index("  Examples:") + 1 :]
     assert examples and all(line.startswith(f"    batchgpt {command}".rstrip()) for line in examples), examples
+    checkout = Path(__file__).resolve().parents[1]
+    named = {p for line in examples for p in re.findall(r"jobs/[\w./-]+\.(?:yaml|jsonl)", line)}
+    assert all((checkout / p).is_file() for p in named), named  # an example to paste runs in the checkout
 
 
 def test_the_command_list_is_not_cut():
@@ -642,6 +646,8 @@ def test_the_state_is_beside_the_job_file_for_every_command(cli, server, write_j
     monkeypatch.chdir(elsewhere)
     assert cli("export", str(tmp_path / "jobs" / "faq.yaml")).exit_code == 0
     assert "t" in cli("runs", "--state", str(tmp_path / "jobs" / ".batchgpt")).output
+    by_number = cli("runs", "1", "--state", str(tmp_path / "jobs" / ".batchgpt"))  # a run number is no job
+    assert "no runs of job '1' recorded" in by_number.stderr and "batchgpt report 1" in by_number.stderr
 
 
 def test_a_batch_runs_hints_work_pasted_in_another_folder(cli, server, write_job, tmp_path, monkeypatch):
