@@ -165,10 +165,14 @@ class MockServer:
         ready = threading.Event()
 
         def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._start(port))
+            self._loop = loop = asyncio.new_event_loop()
+            loop.run_until_complete(self._start(port))
             ready.set()
-            self._loop.run_forever()
+            loop.run_forever()
+            # aiohttp reads files in the loop's default executor: its threads end with the server,
+            # not linger in the process (a process with threads does not fork its dry runs)
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
 
         self._thread = threading.Thread(target=serve, name="mock-server", daemon=True)
         self._thread.start()
