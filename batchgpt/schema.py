@@ -114,6 +114,9 @@ def errors(instance: Any, definition: str | None = None) -> Iterator[tuple[JsonP
     if _fast(definition, instance).is_valid(instance):
         return
     found = list(validator(definition).iter_errors(instance))
+    if not found:  # the validators disagree: Python's `$` also matches before a final line break
+        yield (), "the job schema refuses a value here (often a text ending in a line break where none may be)"
+        return
     others = [
         tuple(e.absolute_path) for e in found if e.validator not in ("unevaluatedProperties", "additionalProperties")
     ]
@@ -149,7 +152,7 @@ def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPa
                 yield path + (key,), _unknown_key_message(key)
         elif error.validator == "anyOf" and "items_from" in json.dumps(error.schema):
             yield path, "a task needs `items` or `items_from`"
-        elif error.validator == "pattern" and _HEADERS in error.schema_path:
+        elif error.validator in ("not", "minLength") and _HEADERS in error.schema_path:
             yield path, _header_message(path, error.instance)
         elif error.validator == "required":
             yield path, f"missing required key {error.message.split(' is a required')[0]}"
