@@ -278,6 +278,24 @@ def test_a_provider_header_no_http_request_can_carry_is_a_located_error_not_a_cr
     ]
 
 
+def test_a_header_value_ending_in_a_line_break_is_refused_too(tmp_path):
+    # Python's `$` matches before a final line break: the pattern must not rely on it
+    job = write(
+        tmp_path,
+        "provider:\n  headers:\n    X-Title: |\n      my app\ntasks: [{type: chat, model: m, items: [{prompt: hi}]}]\n",
+    )
+    assert problems(job) == [
+        f"{job}:3: a header value may not hold a line break or another control character (at /provider/headers/X-Title)"
+    ]
+
+
+def test_a_jsonl_job_with_lone_cr_line_ends_is_read_line_by_line(tmp_path):
+    job = tmp_path / "mac.jsonl"
+    good = json.dumps({"type": "chat", "prompt": "ok", "model": "m"}).encode()
+    job.write_bytes(good + b"\r" + b'{"type": "chat", "promt": "x", "model": "m"}\r' + good + b"\r")
+    assert [p.split(": ")[0] for p in problems(job)] == [f"{job}:2", f"{job}:2"]  # missing prompt, unknown promt
+
+
 def test_a_jsonl_line_that_is_no_object_is_said_once_and_plainly(tmp_path):
     job = write(tmp_path, '"hello"\n[1]\n{"type": "chat", "prompt": "x", "model": "m"}\n', "job.jsonl")
     assert problems(job) == [

@@ -31,6 +31,7 @@ def requests(job: Job, check: ItemCheck | None = None, span: Span = WHOLE) -> It
     for item in walk(job, None if check is None else check.problems, span):
         if check is not None and not check(item):
             if check.problems.full:
+                check.stopped = True
                 return
             continue
         request = build_request(item, seq)

@@ -63,33 +63,46 @@ def _jsonl_items(job: Job, problems: Problems | None, span: Span) -> Iterator[It
     with job.path.open("rb") as lines:
         lines.seek(span.start)
         left = None if span.end is None else span.end - span.start
-        for number, raw in enumerate(lines, span.first_line):
+        number = span.first_line - 1
+        for raw in lines:
             if left is not None:
                 if left <= 0:
                     break
                 left -= len(raw)
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            if not raw.strip():
-                continue
-            try:
-                line = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                if problems is not None:
-                    problems.add(_not_json(exc), file=name, line=number)
-                continue
-            if not isinstance(line, dict):
-                if problems is not None:
-                    what = type(line).__name__.replace("str", "text").replace("dict", "object")
-                    problems.add(f"a line must be a JSON object, not {what}", file=name, line=number)
-                continue
-            definition = "batch_line" if "custom_id" in line else "line"
-            if problems is not None and _reported(problems, name, number, line, definition, _may_be_deep(raw)):
-                continue
-            key, fields = _jsonl_fields(line, definition)
-            if key not in tasks:
-                tasks[key] = _jsonl_task(job, key, len(tasks))
-            yield new_item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
+            # a lone CR ends a line too (old Mac files), as reading the file as text took it
+            for piece in raw.splitlines() if b"\r" in raw.rstrip(b"\r\n") else (raw,):
+                number += 1
+                if number == 1 and piece.startswith(codecs.BOM_UTF8):
+                    piece = piece[len(codecs.BOM_UTF8) :]
+                item = _jsonl_item(job, name, number, piece, problems, tasks)
+                if item is not None:
+                    yield item
+
+
+def _jsonl_item(
+    job: Job, name: str, number: int, raw: bytes, problems: Problems | None, tasks: dict[tuple[str, str], Task]
+) -> Item | None:
+    """The item on line `number`, or None for a blank line or one with problems (reported)."""
+    if not raw.strip():
+        return None
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if problems is not None:
+            problems.add(_not_json(exc), file=name, line=number)
+        return None
+    if not isinstance(line, dict):
+        if problems is not None:
+            what = type(line).__name__.replace("str", "text").replace("dict", "object")
+            problems.add(f"a line must be a JSON object, not {what}", file=name, line=number)
+        return None
+    definition = "batch_line" if "custom_id" in line else "line"
+    if problems is not None and _reported(problems, name, number, line, definition, _may_be_deep(raw)):
+        return None
+    key, fields = _jsonl_fields(line, definition)
+    if key not in tasks:
+        tasks[key] = _jsonl_task(job, key, len(tasks))
+    return new_item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
 
 
 def _not_json(exc: orjson.JSONDecodeError) -> str:
@@ -182,12 +195,12 @@ def check_items(job: Job, problems: Problems) -> int:
 
 class ItemCheck:
     """check_items one item at a time, for a walk that also builds (a dry run checks and estimates
-    in one pass). Ids are kept as 8-byte digests so a million items cost a few tens of MB; `seen`:
-    those of the items before these (another part of the job), for duplicates across parts."""
+    in one pass). Ids are kept as 8-byte digests so a million items cost a few tens of MB."""
 
-    def __init__(self, problems: Problems, seen: set[bytes] | None = None) -> None:
+    def __init__(self, problems: Problems) -> None:
         self.problems = problems
-        self.seen: set[bytes] = seen if seen is not None else set()
+        self.seen: set[bytes] = set()
+        self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
 
     @property
