@@ -8,17 +8,18 @@ about the source length for a translation, else `expected_output_tokens`, else 2
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import sys
 import threading
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .jobs import ItemCheck, Job, Overrides, Problems, Span, read, requests
+from .jobs import MAX_PROBLEMS, ItemCheck, Job, Overrides, Problems, Span, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request, quick
 from .tasks import TASKS
@@ -226,62 +227,91 @@ class _Part:
     problems: Problems
     seen: bytes  # the ids' 8-byte digests, end to end
     offline: bool
+    unloaded: list[str]  # encodings it could not load: the parent says so, once
 
 
 def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | None:
     """The groups of a big JSONL job, checked and estimated in two processes at once, one per half
     of its lines: the same figures and problems as one walk, in about half the time on two cores.
-    None where that does not pay (a small job) or cannot be done (no fork: not Linux, or threads)."""
+    None where that does not pay (a small job) or cannot be done safely: no fork (not Linux), a
+    parent with threads (a fork copies their locks, held or not), or a daemonic process (which
+    may have no children)."""
     if job.fmt != "jsonl" or job.path is None or sys.platform != "linux" or threading.active_count() > 1:
         return None
-    size = job.path.stat().st_size
-    if size < SPLIT_BYTES:
+    if multiprocessing.current_process().daemon or job.path.stat().st_size < SPLIT_BYTES:
         return None
-    first, second = _split(job.path, size)
+    halves = _split(job.path, job.path.stat().st_size)
+    if halves is None:
+        return None
+    first, second = halves
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_estimate_part, args=(job, second, estimator, sender), daemon=True)
+    child = context.Process(target=_estimate_part, args=(job, second, estimator, receiver, sender), daemon=True)
     child.start()
     sender.close()
     try:
         groups = _groups(requests(job, check, first), estimator)
-        if check.problems.full:  # one walk would have stopped here
-            return groups
-        try:
-            part: _Part | None = receiver.recv()
-        except EOFError:  # the process died: its half is walked here
-            part = None
+        part = None if check.problems.full else _received(receiver)
     finally:
         child.kill()
         child.join()
         receiver.close()
-    if part is None:
+    if check.stopped:  # past MAX_PROBLEMS in the first half: one walk ends there too
+        return groups
+    if part is None or not _adds_up(check, part):
+        # Its process died, or an id of its half is in this one too, or the two halves' problems
+        # pass MAX_PROBLEMS together (one walk would have stopped): walk that half here, going on
+        # from this one, exactly as one walk goes.
         return _merged(groups, _groups(requests(job, check, second), estimator))
-    theirs = {part.seen[i : i + 8] for i in range(0, len(part.seen), 8)}
-    if check.seen.isdisjoint(theirs):
-        check.seen.update(theirs)
-        check.problems.merge(part.problems)
-    else:  # an id of the second half is in the first too: check that half again here, to say where
-        deque(requests(job, check, second), maxlen=0)
+    check.problems.merge(part.problems)
     estimator.counter.offline |= part.offline
+    for name in part.unloaded:
+        estimator.counter.encoding(name)  # its warning, said here once (the other process kept quiet)
     return _merged(groups, part.groups)
 
 
-def _estimate_part(job: Job, span: Span, estimator: Estimator, sender: Connection) -> None:
+def _received(receiver: Connection) -> _Part | None:
+    try:
+        part: _Part | None = receiver.recv()
+    except EOFError:  # the process died before it sent anything
+        return None
+    return part
+
+
+def _adds_up(check: ItemCheck, part: _Part) -> bool:
+    """Whether the second half's findings add to the first's as one walk's would: no id in both,
+    and all the problems within MAX_PROBLEMS. Its ids join the first half's when they do."""
+    if check.problems.count + part.problems.count > MAX_PROBLEMS:
+        return False
+    theirs = {part.seen[i : i + 8] for i in range(0, len(part.seen), 8)}
+    if not check.seen.isdisjoint(theirs):
+        return False
+    check.seen |= theirs
+    return True
+
+
+def _estimate_part(job: Job, span: Span, estimator: Estimator, receiver: Connection, sender: Connection) -> None:
     """In the forked process: check and estimate `span`, and send what was found (None on failure,
     and the parent walks the span itself)."""
+    # The parent's end of the pipe, closed here: once the parent is gone (killed, say), a send
+    # fails at once instead of waiting forever for a reader, and this process ends.
+    receiver.close()
+    logging.disable(logging.WARNING)  # what is worth saying, the parent says once (see _Part.unloaded)
     try:
         check = ItemCheck(Problems(str(job.path)))
         groups = _groups(requests(job, check, span), estimator)
-        sender.send(_Part(groups, check.problems, b"".join(check.seen), estimator.counter.offline))
+        counter = estimator.counter
+        sender.send(_Part(groups, check.problems, b"".join(check.seen), counter.offline, counter.unloaded))
     except BaseException:  # noqa: BLE001 - the parent's own walk of the span reports what went wrong
-        sender.send(None)
+        with contextlib.suppress(OSError):  # the parent is gone
+            sender.send(None)
     finally:
         sender.close()
 
 
-def _split(path: Path, size: int) -> tuple[Span, Span]:
-    """The halves of a JSONL file, split where a line starts, each with its first line's number."""
+def _split(path: Path, size: int) -> tuple[Span, Span] | None:
+    """The halves of a JSONL file, split where a line starts, each with its first line's number;
+    None when the first half has a line ending in a lone CR (counting those is not worth it)."""
     with path.open("rb") as handle:
         handle.seek(size // 2)
         handle.readline()
@@ -289,6 +319,8 @@ def _split(path: Path, size: int) -> tuple[Span, Span]:
         handle.seek(0)
         lines, left = 0, middle
         while left > 0 and (chunk := handle.read(min(1 << 20, left))):
+            if chunk.count(b"\r") != chunk.count(b"\r\n"):
+                return None
             lines += chunk.count(b"\n")
             left -= len(chunk)
     return Span(0, middle), Span(middle, None, lines + 1)

@@ -82,6 +82,11 @@ class Counter:
                 self.offline = True
         return self._encodings[name]
 
+    @property
+    def unloaded(self) -> list[str]:
+        """The encodings that could not be loaded (their counts are approximate)."""
+        return [name for name, encoding in self._encodings.items() if encoding is None]
+
     def text(self, model: str, text: str) -> Count:
         encoding, approximate_ = self._encoder(model)
         return Count(self._tokens(encoding, text), approximate_)

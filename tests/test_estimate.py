@@ -185,11 +185,34 @@ def test_a_dry_run_checks_and_estimates_in_one_walk_and_keeps_no_estimate_of_a_b
 
 
 def _halved_and_whole(monkeypatch, job, overrides):
-    """dry_run's answer (rows, or the problems it raised) with the job split in two processes, and
-    walked whole in one."""
+    """dry_run's answer (rows, or the problems it raised) with the job split in two processes, then
+    walked whole in one; and how the split ended: "merged" (the other process's findings added),
+    "walked here" (its half walked again in this process), "stopped" (at the problem cap in the
+    first half) or "no split". Tests check the last, so none can pass by not splitting."""
     from batchgpt import estimate as module
     from batchgpt.errors import JobError
 
+    how: list[str] = []
+    real_halves, real_adds_up, real_received = module._halves, module._adds_up, module._received
+
+    def received(receiver):
+        part = real_received(receiver)
+        how.extend([] if part is not None else ["walked here"])
+        return part
+
+    def adds_up(check, part):
+        fits = real_adds_up(check, part)
+        how.append("merged" if fits else "walked here")
+        return fits
+
+    def halves(job, check, estimator):
+        groups = real_halves(job, check, estimator)
+        how.extend(["no split"] if groups is None else ["stopped"] if check.stopped else [])
+        return groups
+
+    monkeypatch.setattr(module, "_received", received)
+    monkeypatch.setattr(module, "_adds_up", adds_up)
+    monkeypatch.setattr(module, "_halves", halves)
     answers = []
     for split in (0, 1 << 40):
         monkeypatch.setattr(module, "SPLIT_BYTES", split)
@@ -198,7 +221,8 @@ def _halved_and_whole(monkeypatch, job, overrides):
             answers.append((loaded.count, rows))
         except JobError as exc:
             answers.append(([str(p) for p in exc.problems], None))
-    return answers
+    assert how[-1] == "no split"
+    return answers[0], answers[1], how[0]
 
 
 def _mixed_lines(n: int) -> list[str]:
@@ -224,8 +248,9 @@ def test_a_job_split_in_two_processes_estimates_as_one_walk(tmp_path, monkeypatc
 
     job = tmp_path / "big.jsonl"
     job.write_text("\ufeff" + "\n".join(_mixed_lines(400)) + "\n\n")  # a BOM, and a blank line at the end
-    halved, whole = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
-    assert halved == whole and whole[0] == 400 and len(whole[1]) == 6 + 1  # 3 types x 2 models, then TOTAL
+    halved, whole, how = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert how == "merged" and halved == whole
+    assert whole[0] == 400 and len(whole[1]) == 6 + 1  # 3 types x 2 models, then TOTAL
 
 
 def test_a_split_job_reports_the_problems_of_one_walk_at_the_same_lines(tmp_path, monkeypatch):
@@ -238,10 +263,41 @@ def test_a_split_job_reports_the_problems_of_one_walk_at_the_same_lines(tmp_path
     lines[370] = json.dumps({"type": "chat", "id": "i3", "prompt": "and again"})
     job = tmp_path / "bad.jsonl"
     job.write_text("\n".join(lines) + "\n")
-    halved, whole = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
-    assert halved == whole
+    halved, whole, how = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert how == "walked here" and halved == whole  # an id in both halves: the second is walked here again
     assert [p.split(": ")[0].rsplit(":", 1)[1] for p in whole[0]] == ["11", "351", "361", "371"]
     assert "duplicate id 'i3'" in whole[0][1] and "duplicate id 'i3'" in whole[0][3]
+
+
+def test_problems_in_the_second_half_alone_are_merged_at_their_lines(tmp_path, monkeypatch):
+    from batchgpt.jobs import Overrides
+
+    lines = _mixed_lines(400)
+    lines[300] = "[1]"
+    lines[330] = json.dumps({"type": "chat", "id": "y", "prompt": "p", "colour": "red"})
+    job = tmp_path / "bad.jsonl"
+    job.write_text("\n".join(lines) + "\n")
+    halved, whole, how = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert how == "merged" and halved == whole
+    assert [p.split(": ")[0].rsplit(":", 1)[1] for p in whole[0]] == ["301", "331"]
+
+
+@pytest.mark.parametrize(
+    "bad,how", [((0, 1500), "stopped"), ((1000, 2400), "walked here"), ((0, 600), "merged")], ids=str
+)
+def test_past_the_problem_cap_a_split_job_says_what_one_walk_says(tmp_path, monkeypatch, bad, how):
+    from batchgpt.jobs import MAX_PROBLEMS, Overrides
+
+    lines = _mixed_lines(3000)
+    for n in range(*bad):  # no target language: each such item fails its check, and the cap stops a walk
+        lines[n] = json.dumps({"type": "translate", "id": f"m{n}", "text": "hi"})
+    lines[-1] = json.dumps({"type": "chat", "prompt": "p", "colour": "red"})  # a walk stopped before it never sees it
+    job = tmp_path / "capped.jsonl"
+    job.write_text("\n".join(lines) + "\n")
+    halved, whole, ended = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert ended == how and halved == whole
+    count = bad[1] - bad[0] + 1
+    assert len(whole[0]) == (MAX_PROBLEMS + 1 if count > MAX_PROBLEMS else count)  # then "... and N more"
 
 
 def test_when_the_second_process_fails_this_one_walks_its_half(tmp_path, monkeypatch):
@@ -257,3 +313,87 @@ def test_when_the_second_process_fails_this_one_walks_its_half(tmp_path, monkeyp
     monkeypatch.setattr(module, "SPLIT_BYTES", 0)
     loaded, rows = module.dry_run(job, Overrides(model="gpt-4o-mini"))
     assert (loaded.count, rows) == expected
+
+
+def test_a_split_dry_run_warns_once_of_an_encoding_it_cannot_load(tmp_path):
+    import subprocess
+    import sys
+
+    job = tmp_path / "big.jsonl"
+    job.write_text("\n".join(_mixed_lines(300)) + "\n")
+    script = (  # tiktoken offline, in both processes; each process's warnings go to its own stderr
+        "import logging, tiktoken, batchgpt.estimate as m; from batchgpt.jobs import Overrides\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "tiktoken.get_encoding = lambda name: (_ for _ in ()).throw(ConnectionError('offline'))\n"
+        "m.SPLIT_BYTES = 0\n"
+        f"print(m.dry_run({str(job)!r}, Overrides(model='gpt-4o-mini'))[1][-1]['notes'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    warned = [line for line in done.stderr.splitlines() if "tiktoken cannot load" in line]
+    assert warned and len(warned) == len(set(warned)), done.stderr  # each encoding once, not once a process
+    assert "tiktoken could not load" in done.stdout
+
+
+def test_a_job_with_lone_cr_line_ends_reads_as_its_lines(tmp_path, monkeypatch):
+    from batchgpt.jobs import Overrides
+
+    job = tmp_path / "mac.jsonl"
+    job.write_bytes("\r".join(_mixed_lines(300)).encode() + b"\r")
+    halved, whole, how = _halved_and_whole(monkeypatch, job, Overrides(model="gpt-4o-mini"))
+    assert how == "no split" and halved == whole and whole[0] == 300  # each CR ends a line, as text mode read it
+
+
+def test_a_dry_run_in_a_daemonic_process_walks_in_one(tmp_path):
+    import multiprocessing
+
+    job = tmp_path / "big.jsonl"
+    job.write_text("\n".join(_mixed_lines(300)) + "\n")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    worker = context.Process(target=_dry_run_count, args=(job, results), daemon=True)
+    worker.start()
+    assert results.get(timeout=60) == 300  # not "daemonic processes are not allowed to have children"
+    worker.join(10)
+
+
+def _dry_run_count(job, results) -> None:
+    from batchgpt import estimate as module
+    from batchgpt.jobs import Overrides
+
+    module.SPLIT_BYTES = 0
+    try:
+        results.put(module.dry_run(job, Overrides(model="gpt-4o-mini"))[0].count)
+    except BaseException as exc:  # the test reads what went wrong
+        results.put(repr(exc))
+
+
+def test_killing_a_split_dry_run_leaves_no_process_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    job = tmp_path / "big.jsonl"
+    job.write_text("\n".join(_mixed_lines(30_000)) + "\n")  # the other half's findings overflow a pipe's buffer
+    # The parent walks its half slowly, so it is surely killed while the other process waits to send.
+    script = (
+        "import time, batchgpt.estimate as m; from batchgpt.jobs import Overrides; m.SPLIT_BYTES = 0\n"
+        "real = m._groups\n"
+        "def slow(stream, estimator):\n"
+        "    if m.multiprocessing.parent_process() is None: time.sleep(30)\n"
+        "    return real(stream, estimator)\n"
+        "m._groups = slow\n"
+        f"m.dry_run({str(job)!r}, Overrides(model='gpt-4o-mini'))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children: list[str] = []
+    for _ in range(100):  # until the split has forked
+        children = open(f"/proc/{parent.pid}/task/{parent.pid}/children").read().split()
+        if children:
+            break
+        time.sleep(0.1)
+    assert children, "the dry run did not split"
+    time.sleep(2)  # the other process is done with its half, and waits to send
+    parent.send_signal(signal.SIGTERM)
+    parent.communicate(timeout=10)  # returns once no process holds its output open: the child too has ended
+    assert parent.returncode == -signal.SIGTERM
