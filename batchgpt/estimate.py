@@ -280,13 +280,13 @@ def _received(receiver: Connection) -> _Part | None:
 
 def _adds_up(check: ItemCheck, part: _Part) -> bool:
     """Whether the second half's findings add to the first's as one walk's would: no id in both,
-    and all the problems within MAX_PROBLEMS. Its ids join the first half's when they do."""
+    and all the problems within MAX_PROBLEMS. Its ids are counted in when they do."""
     if check.problems.count + part.problems.count > MAX_PROBLEMS:
         return False
-    theirs = {part.seen[i : i + 8] for i in range(0, len(part.seen), 8)}
-    if not check.seen.isdisjoint(theirs):
+    seen = part.seen
+    if not check.seen.isdisjoint(seen[i : i + 8] for i in range(0, len(seen), 8)):
         return False
-    check.seen |= theirs
+    check.elsewhere += len(seen) // 8  # no walk follows: its ids need not join the set
     return True
 
 
@@ -319,7 +319,7 @@ def _split(path: Path, size: int) -> tuple[Span, Span] | None:
         handle.seek(0)
         lines, left = 0, middle
         while left > 0 and (chunk := handle.read(min(1 << 20, left))):
-            if chunk.count(b"\r") != chunk.count(b"\r\n"):
+            if b"\r" in chunk and chunk.count(b"\r") != chunk.count(b"\r\n"):
                 return None
             lines += chunk.count(b"\n")
             left -= len(chunk)

@@ -70,7 +70,8 @@ def _jsonl_items(job: Job, problems: Problems | None, span: Span) -> Iterator[It
                     break
                 left -= len(raw)
             # a lone CR ends a line too (old Mac files), as reading the file as text took it
-            for piece in raw.splitlines() if b"\r" in raw.rstrip(b"\r\n") else (raw,):
+            lone_cr = b"\r" in raw and b"\r" in raw.rstrip(b"\r\n")  # the first test is all most lines pay
+            for piece in raw.splitlines() if lone_cr else (raw,):
                 number += 1
                 if number == 1 and piece.startswith(codecs.BOM_UTF8):
                     piece = piece[len(codecs.BOM_UTF8) :]
@@ -200,12 +201,13 @@ class ItemCheck:
     def __init__(self, problems: Problems) -> None:
         self.problems = problems
         self.seen: set[bytes] = set()
+        self.elsewhere = 0  # rows another part of the job counted (another process's half), none of them in `seen`
         self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
 
     @property
     def rows(self) -> int:
-        return len(self.seen)
+        return len(self.seen) + self.elsewhere
 
     def __call__(self, item: Item) -> bool:
         """Whether the item is sound: its problems, if any, are added."""
