@@ -114,8 +114,8 @@ def _not_json(exc: orjson.JSONDecodeError) -> str:
 
 def _may_be_deep(raw: bytes) -> bool:
     # orjson has refused NaN, infinity and keys that are not text: only depth is left to check,
-    # and a line with fewer brackets than MAX_DEPTH cannot be too deep.
-    return raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH
+    # and a line with fewer brackets (or even characters) than MAX_DEPTH cannot be too deep.
+    return len(raw) >= MAX_DEPTH and raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH
 
 
 def _jsonl_fields(line: dict[str, Any], definition: str) -> tuple[tuple[str, str], dict[str, Any]]:
