@@ -2,7 +2,8 @@
 
 A Client sends one attempt of one request and says what came back: a parsed JSON answer with its
 status and headers, or a retry.Failure. Whether to try again is retry.py's business. The API key
-lives only in the session's default headers. Everything a server sends is stripped of the key,
+goes only in each request's headers (never a session's default, which aiohttp copies into an
+https proxy's CONNECT). Everything a server sends is stripped of the key,
 the configured header values and URL credentials as it arrives (some proxies echo a request's
 headers in their errors), so no message, output, log or stored row downstream can hold them.
 Redirects are not followed: they would carry the key and gateway headers to another address, or
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
+from multidict import CIMultiDict
 
 from . import __version__, http1
 from .files import atomic_write
@@ -116,7 +118,6 @@ class Client:
         the usual one."""
         head = self._heads.get(url)
         if head is None:
-            from multidict import CIMultiDict
             from yarl import URL  # aiohttp's, so the target is encoded as it encodes it
 
             headers = CIMultiDict({"Host": urlsplit(url).netloc, "Accept": "*/*"})
@@ -533,6 +534,8 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     """The balance from /dashboard/billing/subscription and /dashboard/billing/usage, which common
     proxy servers (one-api, new-api) keep, tried under the base URL and at the host's root; or
     why it cannot be had. `total_usage` comes in cents."""
+    import aiohttp
+
     today = datetime.date.today()
     window = {
         "start_date": (today - datetime.timedelta(days=99)).isoformat(),
@@ -540,8 +543,6 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
     }
     base = provider.base_url
     roots = [base] + ([base[: -len("/v1")]] if base.endswith("/v1") else [])
-    import aiohttp
-
     redact = Redactor(provider, api_key)
     headers = _auth_headers(provider, api_key)  # on each request, never the session's (see Client)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:

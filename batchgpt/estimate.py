@@ -51,6 +51,7 @@ COLUMNS = [
 ]
 
 
+@quick
 @dataclass(frozen=True)
 class Bound:
     """One request's prompt tokens, its completion tokens at worst and as expected, and what it
@@ -62,9 +63,6 @@ class Bound:
     note: str | None = None
     billing: str = "tokens"
     fixed: float | None = 0.0
-
-
-new_bound = quick(Bound)
 
 
 def choices(body: Mapping[str, Any]) -> int:
@@ -112,7 +110,7 @@ class Estimator:
         expected = self._expected(request, worst) * each
         if request.turns:
             return self._conversation(request, worst, expected, note)
-        return new_bound(prompt, None if worst is None else worst * each, expected, note)
+        return Bound(prompt, None if worst is None else worst * each, expected, note)
 
     def _conversation(self, request: Request, worst: int | None, expected: int, note: str | None) -> Bound:
         """A conversation's turns: each sends the whole history, every earlier answer at its worst
@@ -238,9 +236,10 @@ def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | 
     may have no children)."""
     if job.fmt != "jsonl" or job.path is None or sys.platform != "linux" or threading.active_count() > 1:
         return None
-    if multiprocessing.current_process().daemon or job.path.stat().st_size < SPLIT_BYTES:
+    size = job.path.stat().st_size
+    if multiprocessing.current_process().daemon or size < SPLIT_BYTES:
         return None
-    halves = _split(job.path, job.path.stat().st_size)
+    halves = _split(job.path, size)
     if halves is None:
         return None
     first, second = halves

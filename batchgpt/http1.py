@@ -127,8 +127,8 @@ class _Connection(asyncio.Protocol):
         if not self.open or self._transport.is_closing():
             raise Unsent("the connection closed before the request was written")
         self._waiter = asyncio.get_running_loop().create_future()
-        self._headers, self._body, self._started, self._headers_done = [], [], False, False
-        self._sized = self.reusable = False
+        # the answer's headers and body start afresh with its message (on_message_begin)
+        self._started = self._headers_done = self._sized = self.reusable = False
         self._transport.write(message)
         return self._waiter
 

@@ -41,7 +41,7 @@ from .packing import Packer, split
 from .pricing import Pricing
 from .progress import Progress
 from .provider import api_key
-from .records import Failure, Pack, Provider, Request, Result, dump, new_result, shortened, shown_url
+from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
 from .store import STATE_DIR, JobLock, RunTotals, Store
@@ -611,7 +611,7 @@ class _Tries:
 
 def row_for(request: Request, status: str, **fields: Any) -> Result:
     """A request's result row: where it comes from, its status, and `fields`."""
-    return new_result(
+    return Result(
         seq=request.seq,
         id=request.id,
         task=request.task,

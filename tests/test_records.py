@@ -1,21 +1,21 @@
-"""The records' quick constructors make exactly what the dataclasses' own __init__ makes."""
+"""The records made with records.quick's __init__ are what the dataclasses' own __init__ makes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import astuple, dataclass, field, fields, replace
 
 import pytest
 
-from batchgpt.estimate import Bound, new_bound
+from batchgpt.estimate import Bound
 from batchgpt.jobs import Overrides, load, requests
 from batchgpt.jobs.items import walk
-from batchgpt.records import Request, Result, new_result, quick
+from batchgpt.records import Request, Result, quick
 from batchgpt.runner import row_for
 from batchgpt.tokens import Count
 
 
 def same(made: object, cls: type) -> None:
-    """`made` has every field, equals the instance __init__ makes of them, and stays frozen."""
+    """`made` has every field and nothing else, equals a copy made from them, and stays frozen."""
     values = {f.name: getattr(made, f.name) for f in fields(cls)}
     assert made == cls(**values) and set(vars(made)) == set(values)
     with pytest.raises(AttributeError):
@@ -49,12 +49,36 @@ def test_result_rows_take_the_defaults_of_the_fields_not_given(write_job) -> Non
     row = row_for(next(requests(job)), "error", attempts=2, error="boom")
     same(row, Result)
     assert (row.status, row.attempts, row.error, row.mode, row.output) == ("error", 2, "boom", "online", None)
-    assert new_result(1, "x", "t", "chat", "m", "ok") == Result(1, "x", "t", "chat", "m", "ok")
+    assert Result(1, "x", "t", "chat", "m", "ok", attempts=3).attempts == 3
 
 
 def test_a_bound_made_positionally_equals_one_made_by_its_init() -> None:
-    assert new_bound(Count(5), 10, 3, "note") == Bound(Count(5), 10, 3, "note")
-    same(new_bound(Count(5), None, 3), Bound)
+    assert astuple(Bound(Count(5), 10, 3, "note")) == ((5, False), 10, 3, "note", "tokens", 0.0)
+    same(Bound(Count(5), None, 3), Bound)
+
+
+def test_quick_makes_what_the_generated_init_makes_for_every_call_shape() -> None:
+    @dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: str = "b"
+        c: tuple[int, ...] = ()
+
+    @quick
+    @dataclass(frozen=True)
+    class Quick:
+        a: int
+        b: str = "b"
+        c: tuple[int, ...] = ()
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = [((1,), {}), ((1, "x"), {}), ((1,), {"c": (2,)})]
+    calls += [((), {"a": 1, "b": "y", "c": ()})]
+    for args, kwargs in calls:
+        quick_one, plain_one = Quick(*args, **kwargs), Plain(*args, **kwargs)  # type: ignore[arg-type]
+        assert astuple(quick_one) == astuple(plain_one) and vars(quick_one) == vars(plain_one)
+        assert repr(quick_one).replace("Quick", "Plain") == repr(plain_one)
+    with pytest.raises(TypeError):
+        Quick()  # type: ignore[call-arg]
 
 
 def test_only_dataclasses_whose_init_does_nothing_more_may_be_made_quickly() -> None:

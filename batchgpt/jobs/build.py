@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgpt import structured
-from batchgpt.records import Request, dump, new_request
+from batchgpt.records import Request, dump
 
 __all__ = ["build_request", "dump", "requests"]
 from batchgpt.tasks import TASKS, Conversation
@@ -90,7 +90,7 @@ def build_request(item: Item, seq: int) -> Request:
         files = ((task_type.file_field, path),)
         digest.update(_file_digest(path))  # a changed recording is sent again
         units = _audio_minutes(path)
-    return new_request(
+    return Request(
         seq=seq,
         id=item.id,
         task=task.label,

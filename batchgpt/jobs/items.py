@@ -20,7 +20,7 @@ from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
 
-from .job import Item, Job, Task, defaults_for, item_id, new_item
+from .job import Item, Job, Task, defaults_for, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .source import MAX_DEPTH
@@ -49,7 +49,7 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
     for task in job.tasks:
         for n, item in enumerate(task.items, 1):
             path = ("tasks", task.index, "items", n - 1)
-            yield new_item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
+            yield Item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
         if task.items_from is not None:
             yield from _file_items(task, len(task.items), problems)
 
@@ -103,7 +103,7 @@ def _jsonl_item(
     key, fields = _jsonl_fields(line, definition)
     if key not in tasks:
         tasks[key] = _jsonl_task(job, key, len(tasks))
-    return new_item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
+    return Item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
 
 
 def _not_json(exc: orjson.JSONDecodeError) -> str:
@@ -149,7 +149,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above
-                yield new_item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
+                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if problems is None:
             raise

@@ -81,6 +81,7 @@ class Job:
         return self.path.parent if self.path else Path.cwd()
 
 
+@quick
 @dataclass(frozen=True)
 class Item:
     """One item on its way from a source to a request, with where it came from."""
@@ -91,9 +92,6 @@ class Item:
     task: Task
     fields: Mapping[str, Any]  # unchecked until load has accepted the job: may be any JSON value
     id: str
-
-
-new_item = quick(Item)
 
 
 def item_id(fields: Mapping[str, Any], default: str) -> str:
