@@ -371,6 +371,12 @@ def _job_file(ref: str) -> Path | None:
     return path
 
 
+def _run_ref(ref: str, state_dir: Path | None) -> tuple[Path, str | Path]:
+    """What a JOB|RUN argument names: the state folder to look in, and the job file or the run."""
+    job = _job_file(ref)
+    return _state_dir(state_dir, job), job or ref
+
+
 @main.command(
     short_help="List past runs: items, tokens, cost, exit code.",
     epilog=_examples("batchgpt runs jobs/translate.yaml", "batchgpt runs --state jobs/.batchgpt --limit 5"),
@@ -472,8 +478,7 @@ def export_command(run_ref: str, state_dir: Path | None, out: Path | None, repor
     from .api import export_run
     from .htmlreport import beside
 
-    job = _job_file(run_ref)
-    info, results, report_file = export_run(_state_dir(state_dir, job), job or run_ref, out, report_path)
+    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path)
     click.echo(
         f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
     )
@@ -503,8 +508,7 @@ def report_command(run_ref: str, state_dir: Path | None, html_path: Path | None)
     time, retries, errors by kind, the slowest items; it opens offline (one file, no script)."""
     from .api import html_report
 
-    job = _job_file(run_ref)
-    info, page = html_report(_state_dir(state_dir, job), job or run_ref, html_path)
+    info, page = html_report(*_run_ref(run_ref, state_dir), html_path)
     click.echo(f"run {info.id} of {info.job}: page {page}", err=True)
 
 
