@@ -517,25 +517,32 @@ class Store:
         else:  # its row written once, whole: the enrolment's columns but status and error, then the answer's
             self._answered.append((_ANSWER, *enrolled[:8], *enrolled[10:], *values))
 
-    def results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
-        """The run's items in input order, streamed."""
+    def stored_results(self, job: str, run_id: int, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+        """The run's items in input order, streamed, as stored: RESULT_COLUMNS (`output` as stored,
+        `details` as JSON text), then how `output` is stored (TEXT, JSON or VECTOR), then the kept
+        item fields and the answer's fields, each a JSON object's text or None."""
         self.commit()
         cursor = self._execute(
             f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept, fields FROM items "
             "WHERE job = ? AND run_id = ? ORDER BY seq",
             (job, run_id),
         )
-        names = RESULT_COLUMNS + ("output_json", "kept", "fields")
         while rows := cursor.fetchmany(batch):
-            for row in rows:
-                record = dict(zip(names, row, strict=True))
-                record["output"] = _decode(record["output"], record.pop("output_json"))
-                if record["details"] is not None:
-                    record["details"] = json.loads(record["details"])
-                kept = json.loads(record["kept"]) if record["kept"] else {}
-                fields = record.pop("fields")
-                record["kept"] = {**kept, **json.loads(fields)} if fields else kept
-                yield record
+            yield from rows
+
+    def results(self, job: str, run_id: int) -> Iterator[dict[str, Any]]:
+        """The run's items in input order, streamed, as records: `output` and `details` decoded, and
+        `kept` the item fields and the answer's fields together."""
+        names = RESULT_COLUMNS + ("output_json", "kept", "fields")
+        for row in self.stored_results(job, run_id):
+            record = dict(zip(names, row, strict=True))
+            record["output"] = decode_output(record["output"], record.pop("output_json"))
+            if record["details"] is not None:
+                record["details"] = json.loads(record["details"])
+            kept = json.loads(record["kept"]) if record["kept"] else {}
+            fields = record.pop("fields")
+            record["kept"] = {**kept, **json.loads(fields)} if fields else kept
+            yield record
 
     def kept_columns(self, job: str, run_id: int) -> list[tuple[str, str]]:
         """The kept fields of the run's items, in the order they first appear, each with the
@@ -602,7 +609,7 @@ class Store:
         row = self._execute(
             "SELECT output, output_json FROM items WHERE job = ? AND id = ? AND status = 'ok'", (job, item)
         ).fetchone()
-        return None if row is None else _decode(row[0], row[1])
+        return None if row is None else decode_output(row[0], row[1])
 
     def walk_again(self, job: str, run_id: int) -> None:
         """This run enrols the job's items once more (batch mode, after collecting): the rows it
@@ -898,7 +905,8 @@ def _encode(output: Any) -> tuple[Any, int]:
     return json.dumps(output, ensure_ascii=False), JSON
 
 
-def _decode(value: Any, kind: int) -> Any:
+def decode_output(value: Any, kind: int) -> Any:
+    """An answer's output as stored (with its kind: TEXT, JSON or VECTOR) as the answer had it."""
     if value is None or kind == TEXT:
         return value
     if kind == VECTOR:

@@ -234,3 +234,46 @@ print("pandas" in sys.modules, "pyarrow" in sys.modules)
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.split() == ["False", "False"]
     assert (tmp_path / "r.csv").read_text().splitlines()[1].startswith("job,,,a,,ok,,,,0.5,")
+
+
+def test_a_run_without_kept_fields_writes_the_same_csv_from_the_stores_rows(tmp_path):
+    """export writes such a run's CSV from the stored rows (_write_stored_csv): byte for byte what
+    write_results writes from records, for text, JSON structures, vectors, details, NaN, None."""
+    import array
+    import math
+
+    from batchgpt.records import Provider, Request, Result
+    from batchgpt.store import Store
+    from batchgpt.tables import export
+
+    store = Store(tmp_path / "state")
+    run = store.begin_run("job", None)
+    vector = array.array("f", [0.1, -2.5, 3e-7]).tolist()
+    outputs = [
+        ('世界 🌍, "quoted"\nnewline', None),
+        ({"b": [1, 2.5, None], "a": "ü"}, {"scores": {"hate": 1e-9}, "flagged": False}),
+        (vector, None),
+        (["x", "y"], {"seconds": 3}),
+        (None, None),
+    ]
+    for n, (output, details) in enumerate(outputs):
+        request = Request(
+            seq=n, id=f"i{n}", task="t", type="chat", model="m", endpoint="/chat/completions",
+            body={}, payload=b"{}", hash="h", provider=Provider(),
+        )  # fmt: skip
+        store.claim(run, "job", request)
+        status = "error" if output is None else "ok"
+        store.record(
+            "job",
+            Result(
+                seq=n, id=request.id, task="t", type="chat", model="m", status=status, output=output,
+                details=details, prompt_tokens=None if output is None else 7, cost_usd=math.nan if n == 3 else 0.25,
+                latency_s=1.5, error="HTTP 500: boom, \"really\"" if output is None else None, reasks=n,
+            ),
+        )  # fmt: skip
+    export(store, "job", run, tmp_path / "fast.csv", tmp_path / "rep.csv")
+    write_results(tmp_path / "records.csv", store.results("job", run), "job")
+    fast = (tmp_path / "fast.csv").read_bytes()
+    assert fast == (tmp_path / "records.csv").read_bytes()
+    assert b"0.1" in fast and "世界".encode() in fast and fast.count(b"\n") > len(outputs)
+    assert list(pd.read_csv(tmp_path / "fast.csv")["id"]) == [f"i{n}" for n in range(len(outputs))]
