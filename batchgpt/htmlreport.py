@@ -39,6 +39,7 @@ SLOWEST = 10
 COST_BARS = 20  # bars in the cost chart (the table below it lists every group)
 FOREVER = 1e18  # the end of a run still going: every answer from its start on is its own
 RATE_LIMITED = ("HTTP 429", "HTTP 503")  # retries that were waits for a limit or an overloaded server, not failures
+NO_GROUPS = ErrorGroups(0, 0, ())  # a run with no failed (or skipped) items: nothing to look up
 EXIT_MEANINGS = {
     0: "every item ok",
     1: "some items failed",
@@ -53,6 +54,15 @@ EXIT_MEANINGS = {
 # The chart's drawing area, in the SVG's own units (it scales to the page's width).
 WIDTH, LEFT, RIGHT, TOP, BOTTOM, PLOT_H = 960, 64, 16, 16, 34, 180
 PLOT_W = WIDTH - LEFT - RIGHT
+
+
+@dataclass(frozen=True)
+class Sums:
+    """A run's totals and report groups (store.totals, store.groups), as a run that has just
+    ended has added them up already."""
+
+    totals: RunTotals
+    groups: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -93,12 +103,15 @@ def beside(report: Path) -> Path:
     return report.with_suffix(".html")
 
 
-def gather(store: Store, run: RunInfo) -> RunReport:
+def gather(store: Store, run: RunInfo, sums: Sums | None = None) -> RunReport:
     """The page's figures for `run`, all added up by the store. Counts, tokens and the job's cost
     are those of the job's items as they stand now (a later run may have taken them over), as
-    `batchgpt export` writes them; the time series and the slowest items are this run's answers."""
+    `batchgpt export` writes them; the time series and the slowest items are this run's answers.
+    `sums`: the run's totals and report groups, when the caller has just added them up."""
     items_run = store.latest_run_of(run.job, run.id)
-    totals = store.totals(run.job, items_run)
+    if sums is None or items_run != run.id:
+        sums = Sums(store.totals(run.job, items_run), store.groups(run.job, items_run))
+    totals = sums.totals
     until = run.finished if run.finished is not None else FOREVER
     retries = json.loads(run.retries) if run.retries else {}
     return RunReport(
@@ -107,14 +120,18 @@ def gather(store: Store, run: RunInfo) -> RunReport:
         totals=totals,
         # a run taken over by a later one keeps what it spent in its own row
         spent_usd=totals.spent_usd if items_run == run.id else run.spent_usd,
-        costs=tuple(_cost_row(group) for group in store.groups(run.job, items_run)),
+        costs=tuple(_cost_row(group) for group in sums.groups),
         timeline=store.timeline(run.job, items_run, run.started, until, MAX_POINTS),
         retries=tuple(sorted(((str(k), int(v)) for k, v in retries.items()), key=lambda kv: (-kv[1], kv[0]))),
-        errors=store.error_groups(run.job, items_run, "error", ERROR_KINDS, EXAMPLES),
-        skipped=store.error_groups(run.job, items_run, "skipped", ERROR_KINDS, EXAMPLES),
+        errors=_error_groups(store, run.job, items_run, "error") if totals.failed else NO_GROUPS,
+        skipped=_error_groups(store, run.job, items_run, "skipped") if totals.skipped else NO_GROUPS,
         slowest=tuple(store.slowest(run.job, items_run, run.started, until, SLOWEST)),
         generated=time.time(),
     )
+
+
+def _error_groups(store: Store, job: str, run_id: int, status: str) -> ErrorGroups:
+    return store.error_groups(job, run_id, status, ERROR_KINDS, EXAMPLES)
 
 
 def _cost_row(group: Mapping[str, Any]) -> CostRow:
@@ -139,7 +156,7 @@ def write(path: Path, report: RunReport) -> None:
         handle.write(render(report))
 
 
-def write_beside(store: Store, run_id: int, report_path: Path) -> None:
+def write_beside(store: Store, run_id: int, report_path: Path, sums: Sums | None = None) -> None:
     """A run's page beside its report, once the run is finished (so the page has its exit code and
     why it stopped). The results and report are written by then: a page that cannot be written is
     a warning, not a failed run."""
@@ -147,7 +164,7 @@ def write_beside(store: Store, run_id: int, report_path: Path) -> None:
     if run is None:  # a run begun in this store always has its row
         return
     try:
-        write(beside(report_path), gather(store, run))
+        write(beside(report_path), gather(store, run, sums))
     except OutputError as exc:
         log.warning("the HTML page was not written: %s", exc)
 

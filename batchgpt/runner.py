@@ -865,9 +865,10 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         store.count_sent(run_id, engine.sent, engine.retries)
         store.abandon(job.name, run_id, f"not answered: {engine.stopped or 'the run ended'}")
         paths = (str(job.results.absolute()), str(job.report.absolute()))
+        groups: list[dict[str, Any]] = []
         if not engine.hard_stop:
             try:
-                export(store, job.name, run_id, job.results, job.report)
+                groups = export(store, job.name, run_id, job.results, job.report)
             except OutputError:
                 totals = store.totals(job.name, run_id)
                 store.finish_run(run_id, OutputError.exit_code, "the results could not be written", *paths, totals)
@@ -879,7 +880,7 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         exit_code = EXIT_STOPPED if engine.stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
     store.finish_run(run_id, exit_code, engine.stopped, *paths, totals)
     if not engine.hard_stop:
-        htmlreport.write_beside(store, run_id, job.report)
+        htmlreport.write_beside(store, run_id, job.report, htmlreport.Sums(totals, groups))
     return summarize(
         job,
         run_id,

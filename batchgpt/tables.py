@@ -241,9 +241,10 @@ def parquet_rows(path: Path, batch_size: int = 4096) -> Iterator[dict[str, Any]]
         yield from batch.to_pylist()
 
 
-def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> None:
-    """Write a run's results and report from the store (atomically, so never half a file). Its
-    HTML page follows once the run is finished (htmlreport.write_beside)."""
+def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> list[dict[str, Any]]:
+    """Write a run's results and report from the store (atomically, so never half a file), and
+    return the report's groups (store.groups). Its HTML page follows once the run is finished
+    (htmlreport.write_beside)."""
     try:
         kept = store.kept_columns(job, run_id)
         if results.suffix.lower() == ".csv" and not kept:
@@ -251,7 +252,9 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
                 _write_stored_csv(handle, job, store.stored_results(job, run_id))
         else:
             write_results(results, store.results(job, run_id), job, kept)
-        write_table(report_path, report_rows(store.groups(job, run_id)), REPORT_COLUMNS)
+        groups = store.groups(job, run_id)
+        write_table(report_path, report_rows(groups), REPORT_COLUMNS)
+        return groups
     except OutputError as exc:  # it names the file that failed, results or report
         again = command("export", run_id, state=store.directory)
         raise OutputError(

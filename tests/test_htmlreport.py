@@ -10,6 +10,7 @@ import struct
 import subprocess
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,30 @@ def test_the_page_a_run_writes_has_its_exit_code_and_why_it_stopped(cli, server,
     assert cli("run", str(write_job(job))).exit_code == 3
     page = (tmp_path / "out" / "t-report.html").read_text(encoding="utf-8")
     assert "exit code 3 (stopped early)" in page and "stopped early: budget of $0.00025 reached" in page
+
+
+def test_the_sums_a_run_just_added_up_make_the_same_page_and_stale_ones_are_not_used(tmp_path):
+    skips = Store(tmp_path / "skips")
+    run = skips.begin_run(JOB, None)
+    add(skips, run, [{"id": "a"}, {"id": "c", "status": "skipped", "error": "not sent: budget", "at": None}])
+    skipped_only = report_of(skips, run)
+    assert (skipped_only.errors.total, skipped_only.skipped.total) == (0, 1)
+    store = Store(tmp_path)
+    run = store.begin_run(JOB, None)
+    add(store, run, [{"id": "a"}, {"id": "b", "status": "error", "error": "HTTP 500: boom"}])
+    info = store.run(run)
+    assert info is not None
+    failed_only = htmlreport.gather(store, info)
+    assert (failed_only.errors.total, failed_only.skipped.total) == (1, 0)
+    add(store, run, [{"id": "c", "status": "skipped", "error": "not sent: budget", "at": None}])
+    sums = htmlreport.Sums(store.totals(JOB, run), store.groups(JOB, run))
+    looked_up, given = htmlreport.gather(store, info), htmlreport.gather(store, info, sums)
+    assert replace(given, generated=0) == replace(looked_up, generated=0)
+    assert looked_up.errors.total == 1 and looked_up.skipped.total == 1  # the groups are looked up when there are any
+    wrong = htmlreport.Sums(replace(sums.totals, items=99), [])
+    later = store.begin_run(JOB, None)
+    with sqlite3.connect(store.directory / "state.db") as db:  # a later run took the items over
+        db.execute("UPDATE items SET run_id = ?", (later,))
+    db.close()
+    taken_over = htmlreport.gather(store, info, wrong)
+    assert taken_over.items_run == later and taken_over.totals.items == 3 and len(taken_over.costs) == 1
