@@ -435,14 +435,14 @@ def test_with_json_logs_every_line_on_stderr_is_json_with_a_time(cli, server, wr
 
     # A model without a price warns, a 400 warns as its item fails, a 500 is retried (logged with
     # -v, given after the command); another library's warning and a Python warning come too.
-    written = tables.write_results
+    written = tables.write_table  # the report, written by every run
 
-    def noisy(*args: Any, **kwargs: Any) -> int:
+    def noisy(*args: Any, **kwargs: Any) -> None:
         logging.getLogger("asyncio").warning("Unclosed client session")
         warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
-        return written(*args, **kwargs)
+        written(*args, **kwargs)
 
-    monkeypatch.setattr(tables, "write_results", noisy)
+    monkeypatch.setattr(tables, "write_table", noisy)
     faults(server, "400:match=BAD", "500:first=1,match=FLAKY")
     job = write_job(chat_job(["fine", "BAD", "FLAKY"], defaults={"model": "my-local-model"}))
     with warnings.catch_warnings():

@@ -302,3 +302,24 @@ def test_a_jsonl_line_that_is_no_object_is_said_once_and_plainly(tmp_path):
         f"{job}:1: a line must be a JSON object, not text",
         f"{job}:2: a line must be a JSON object, not list",
     ]
+
+
+def test_a_small_jsonl_job_keeps_its_checked_items_and_sends_what_was_checked(tmp_path, monkeypatch):
+    """Its walks take the items `load` checked: the file is not read again, so an edit made after
+    the check (by hand, or by the cron job writing the next batch) is not sent half-checked."""
+    from dataclasses import replace
+
+    from batchgpt.jobs import items
+
+    lines = [{"type": "chat", "id": f"i{n}", "prompt": f"say {n}", "model": "m", "max_tokens": 5} for n in range(3)]
+    path = write(tmp_path, "".join(json.dumps(line) + "\n" for line in lines), "job.jsonl")
+    job = load(path)
+    assert job.items is not None and [item.id for item in job.items] == ["i0", "i1", "i2"]
+    from_file = list(requests(replace(job, items=None)))
+    assert list(requests(job)) == from_file and [r.id for r in from_file] == ["i0", "i1", "i2"]
+    path.write_text('{"type": "chat", "id": "late", "prompt": {"not": "checked"}}\n', encoding="utf-8")
+    assert [r.payload for r in requests(job)] == [r.payload for r in from_file]
+    monkeypatch.setattr(items, "KEEP_BYTES", 100)  # a bigger job streams its file on every walk
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    big = load(path)
+    assert big.items is None and list(requests(big)) == from_file

@@ -353,6 +353,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
 
     with monkeypatch.context() as disk:
         disk.setattr(tables, "_write_csv", full)
+        disk.setattr(tables, "_write_stored_csv", full)  # the results, straight from the store's rows
         disk.setattr(Store, "finish_run", store_full)
         result = cli("run", str(write_job(chat_job(["a"]))))
     assert result.exit_code == 2 and "Traceback" not in result.output

@@ -1,7 +1,8 @@
 """The stream of a job's items, and the checks on it a schema cannot express.
 
 Validation and request building walk the same stream (`walk`), so ids, order and locations always
-agree. Items are streamed: a JSONL job or an `items_from` file is never held in memory.
+agree. Items are streamed: an `items_from` file or a JSONL job is never held in memory, but for a
+JSONL job under KEEP_BYTES, whose checked items `load` keeps (Job.items).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from .problems import Problems, reason
 from .rows import Row, read_rows
 from .source import MAX_DEPTH
 
+# A JSONL job this small keeps its checked items in memory (a few tens of MB at most) for its walks.
+KEEP_BYTES = 4 << 20
+
 
 @dataclass(frozen=True)
 class Span:
@@ -43,6 +47,9 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
     """Every item of the job in input order (of a JSONL job, those in `span`). With `problems`,
     lines and rows from files are checked too, and the bad ones reported and left out; without,
     the job is taken as checked."""
+    if job.items is not None and problems is None and span == WHOLE:
+        yield from job.items
+        return
     if job.fmt == "jsonl":
         yield from _jsonl_items(job, problems, span)
         return
@@ -183,15 +190,26 @@ def _reported(
     return bool(found)
 
 
-def check_items(job: Job, problems: Problems) -> int:
+def check_items(job: Job, problems: Problems) -> tuple[int, tuple[Item, ...] | None]:
     """The rules a schema cannot say: a model and a target language are set, template fields exist,
-    ids are unique; returns the number of result rows (items, and each conversation's turns)."""
+    ids are unique. Returns the number of result rows (items, and each conversation's turns), and
+    the items, if the job is a JSONL file under KEEP_BYTES (Job.items)."""
     check = ItemCheck(problems)
+    kept: list[Item] | None = [] if job.fmt == "jsonl" and _small(job) else None
     for item in walk(job, problems):
         check(item)
+        if kept is not None:
+            kept.append(item)
         if problems.full:
             break
-    return check.rows
+    return check.rows, None if kept is None else tuple(kept)
+
+
+def _small(job: Job) -> bool:
+    try:
+        return job.path is not None and job.path.stat().st_size < KEEP_BYTES
+    except OSError:  # the walk says why it cannot read the file
+        return False
 
 
 class ItemCheck:

@@ -75,6 +75,9 @@ class Job:
     tasks: tuple[Task, ...] = ()
     count: int = 0  # items, known once the job is validated
     mode: str = "online"  # online | batch: sent now, or through the Batch API
+    # The items `load` checked, when a JSONL job is small enough to keep them (items.KEEP_BYTES):
+    # its walks then take them as checked, instead of reading and parsing the file again.
+    items: tuple[Item, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def base_dir(self) -> Path:
