@@ -161,7 +161,7 @@ class Engine:
         """Wait until this worker's answer is committed. Answers written within COMMIT_WINDOW_S
         share one commit; a worker takes no new request before its answer is durable, so a
         killed run re-pays at most one request per worker."""
-        future = asyncio.get_running_loop().create_future()
+        future = self._loop.create_future()
         self._commit_soon()
         self._uncommitted.append(future)
         await future
@@ -171,7 +171,7 @@ class Engine:
         open longer: other runs sharing the store (other jobs) wait for it only that long."""
         if not self._commit_due:
             self._commit_due = True
-            asyncio.get_running_loop().call_later(COMMIT_WINDOW_S, self._commit)
+            self._loop.call_later(COMMIT_WINDOW_S, self._commit)
 
     def _commit(self) -> None:
         waiting, self._uncommitted = self._uncommitted, []
@@ -230,6 +230,9 @@ class Engine:
 
     async def run(self) -> None:
         limits = self.job.limits
+        # kept: asyncio.get_running_loop() costs a getpid() system call on Python 3.11, and the
+        # workers wanted it for every answer
+        self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         queue: asyncio.Queue[Pack | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
         async with AsyncExitStack() as stack:
