@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import sys
 import threading
+from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
@@ -200,7 +201,7 @@ def estimate(job: Job, pricing: Pricing | None = None, check: ItemCheck | None =
     estimator = Estimator(pricing)
     groups = _halves(job, check, estimator) if check is not None else None
     if groups is None:
-        groups = _groups(requests(job, check), estimator)
+        groups = _groups(requests(job, check, sendable=False), estimator)
     return table(groups, pricing, job.limits, estimator.counter.offline)
 
 
@@ -223,7 +224,7 @@ class _Part:
 
     groups: list[_Group]
     problems: Problems
-    seen: bytes  # the ids' 8-byte digests, end to end
+    seen: bytes  # the ids' hashes (ItemCheck.seen), as an array of int64
     offline: bool
     unloaded: list[str]  # encodings it could not load: the parent says so, once
 
@@ -249,7 +250,7 @@ def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | 
     child.start()
     sender.close()
     try:
-        groups = _groups(requests(job, check, first), estimator)
+        groups = _groups(requests(job, check, first, sendable=False), estimator)
         part = None if check.problems.full else _received(receiver)
     finally:
         child.kill()
@@ -261,7 +262,7 @@ def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | 
         # Its process died, or an id of its half is in this one too, or the two halves' problems
         # pass MAX_PROBLEMS together (one walk would have stopped): walk that half here, going on
         # from this one, exactly as one walk goes.
-        return _merged(groups, _groups(requests(job, check, second), estimator))
+        return _merged(groups, _groups(requests(job, check, second, sendable=False), estimator))
     check.problems.merge(part.problems)
     estimator.counter.offline |= part.offline
     for name in part.unloaded:
@@ -282,10 +283,10 @@ def _adds_up(check: ItemCheck, part: _Part) -> bool:
     and all the problems within MAX_PROBLEMS. Its ids are counted in when they do."""
     if check.problems.count + part.problems.count > MAX_PROBLEMS:
         return False
-    seen = part.seen
-    if not check.seen.isdisjoint(seen[i : i + 8] for i in range(0, len(seen), 8)):
+    seen = array("q", part.seen)
+    if not check.seen.isdisjoint(seen):
         return False
-    check.elsewhere += len(seen) // 8  # no walk follows: its ids need not join the set
+    check.elsewhere += len(seen)  # no walk follows: its ids need not join the set
     return True
 
 
@@ -298,9 +299,9 @@ def _estimate_part(job: Job, span: Span, estimator: Estimator, receiver: Connect
     logging.disable(logging.WARNING)  # what is worth saying, the parent says once (see _Part.unloaded)
     try:
         check = ItemCheck(Problems(str(job.path)))
-        groups = _groups(requests(job, check, span), estimator)
+        groups = _groups(requests(job, check, span, sendable=False), estimator)
         counter = estimator.counter
-        sender.send(_Part(groups, check.problems, b"".join(check.seen), counter.offline, counter.unloaded))
+        sender.send(_Part(groups, check.problems, array("q", check.seen).tobytes(), counter.offline, counter.unloaded))
     except BaseException:  # noqa: BLE001 - the parent's own walk of the span reports what went wrong
         with contextlib.suppress(OSError):  # the parent is gone
             sender.send(None)

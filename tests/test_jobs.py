@@ -323,3 +323,14 @@ def test_a_small_jsonl_job_keeps_its_checked_items_and_sends_what_was_checked(tm
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     big = load(path)
     assert big.items is None and list(requests(big)) == from_file
+
+
+def test_an_estimate_builds_the_same_requests_without_payload_or_hash(tmp_path):
+    lines = [{"type": "chat", "id": f"i{n}", "prompt": f"say {n}", "model": "m", "max_tokens": 5} for n in range(3)]
+    job = load(write(tmp_path, "".join(json.dumps(line) + "\n" for line in lines), "job.jsonl"))
+    sent, estimated = list(requests(job)), list(requests(job, sendable=False))
+    assert [(r.id, r.seq, r.body, r.max_tokens) for r in estimated] == [
+        (r.id, r.seq, r.body, r.max_tokens) for r in sent
+    ]
+    assert all(r.payload and len(r.hash) == 32 for r in sent)
+    assert all(r.payload == b"" and r.hash == "" for r in estimated)

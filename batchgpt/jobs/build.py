@@ -22,11 +22,14 @@ from .items import WHOLE, ItemCheck, Span, walk
 from .job import Item, Job, Task, merge_params
 
 
-def requests(job: Job, check: ItemCheck | None = None, span: Span = WHOLE) -> Iterator[Request]:
+def requests(
+    job: Job, check: ItemCheck | None = None, span: Span = WHOLE, *, sendable: bool = True
+) -> Iterator[Request]:
     """The job's requests in input order: of a job `load` accepted, or, with `check`, of one `read`
     returned, each item checked as it comes and only the sound ones built (the caller raises the
     problems at the end). A conversation's turns take a place each (`seq`), so results list them
-    in order. `span`: only the lines of a JSONL job in it."""
+    in order. `span`: only the lines of a JSONL job in it. `sendable=False`: bodies only, without
+    the payload and hash that sending needs (an estimate's, a tenth of its time)."""
     seq = 0
     for item in walk(job, None if check is None else check.problems, span):
         if check is not None and not check(item):
@@ -34,7 +37,7 @@ def requests(job: Job, check: ItemCheck | None = None, span: Span = WHOLE) -> It
                 check.stopped = True
                 return
             continue
-        request = build_request(item, seq)
+        request = build_request(item, seq, sendable)
         seq += max(1, len(request.turns))
         yield request
 
@@ -62,8 +65,9 @@ def request_hash(endpoint: str, payload: bytes) -> str:
     return hashlib.blake2b(endpoint.encode() + b"\0" + payload, digest_size=16).hexdigest()
 
 
-def build_request(item: Item, seq: int) -> Request:
-    """The request for one item, `seq` being its place in the job."""
+def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
+    """The request for one item, `seq` being its place in the job; without its payload and hash
+    (b"" and "") unless `sendable`."""
     task, fields = item.task, item.fields
     task_type = TASKS[task.type]
     if "body" in fields:  # a Batch API line: its body is sent exactly as written
@@ -81,14 +85,15 @@ def build_request(item: Item, seq: int) -> Request:
         if schema is not None:
             name = str(fields.get("schema_name") or task.schema_name)
             body.update(structured.request_field(task_type.endpoint, name, schema))
-    payload = dump(body)
-    digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
+    payload = dump(body) if sendable else b""
+    digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16) if sendable else None
     files: tuple[tuple[str, Path], ...] = ()
     units = task_type.units(body)
     if task_type.file_field:
         path = task.upload_path(fields[task_type.file_field])
         files = ((task_type.file_field, path),)
-        digest.update(_file_digest(path))  # a changed recording is sent again
+        if digest is not None:
+            digest.update(_file_digest(path))  # a changed recording is sent again
         units = _audio_minutes(path)
     return Request(
         seq=seq,
@@ -99,7 +104,7 @@ def build_request(item: Item, seq: int) -> Request:
         endpoint=task_type.endpoint,
         body=body,
         payload=payload,
-        hash=digest.hexdigest(),
+        hash="" if digest is None else digest.hexdigest(),
         provider=task.provider,
         max_tokens=body.get("max_tokens") or body.get("max_completion_tokens") or body.get("max_output_tokens"),
         expected_output_tokens=params.get("expected_output_tokens"),
