@@ -19,9 +19,10 @@ import base64
 import datetime
 import json
 import math
+import os
 import re
+import sys
 import time
-import urllib.request
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -373,6 +374,10 @@ def _body(pack: Pack) -> bytes | aiohttp.FormData:
 
 def _env_proxy(base_url: str) -> str | None:
     """The proxy HTTPS_PROXY/HTTP_PROXY name for this URL, unless NO_PROXY exempts its host."""
+    if sys.platform not in ("darwin", "win32") and not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # urllib would find none (elsewhere it asks the system too), and costs 7 ms to import
+    import urllib.request
+
     url = urlsplit(base_url)
     if url.hostname and urllib.request.proxy_bypass(url.hostname):
         return None
