@@ -154,28 +154,34 @@ class Engine:
         self._clients: dict[Provider, Client] = {}
         self._keys: dict[Provider, str | None] = {}
         self._uncommitted: list[asyncio.Future[None]] = []
-        self._commit_due = False
+        self._commit_timer: asyncio.TimerHandle | None = None  # the commit due within COMMIT_WINDOW_S
+        self._sending = 0  # attempts whose answer is awaited
         self._stopping: asyncio.Event | None = None
 
     async def _committed(self) -> None:
         """Wait until this worker's answer is committed. Answers written within COMMIT_WINDOW_S
         share one commit; a worker takes no new request before its answer is durable, so a
-        killed run re-pays at most one request per worker."""
+        killed run re-pays at most one request per worker. With no answer awaited, none can join
+        the commit: it is made at once, as waiting would only idle."""
         future = self._loop.create_future()
-        self._commit_soon()
         self._uncommitted.append(future)
+        if self._sending:
+            self._commit_soon()
+        else:
+            self._commit()
         await future
 
     def _commit_soon(self) -> None:
         """Commit within COMMIT_WINDOW_S. Every write is followed by this, so no transaction stays
         open longer: other runs sharing the store (other jobs) wait for it only that long."""
-        if not self._commit_due:
-            self._commit_due = True
-            self._loop.call_later(COMMIT_WINDOW_S, self._commit)
+        if self._commit_timer is None:
+            self._commit_timer = self._loop.call_later(COMMIT_WINDOW_S, self._commit)
 
     def _commit(self) -> None:
         waiting, self._uncommitted = self._uncommitted, []
-        self._commit_due = False
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
         failure: StateError | None = None
         try:
             self.store.commit()
@@ -523,7 +529,11 @@ class Engine:
         self.sent += 1
         started = self.timing.clock()
         try:
-            outcome = await client.send(pack)
+            self._sending += 1
+            try:
+                outcome = await client.send(pack)
+            finally:
+                self._sending -= 1
             if isinstance(outcome, Answer):
                 try:
                     results = self._answered(pack, outcome, tries.count, self.timing.clock() - tries.started)

@@ -293,3 +293,18 @@ def test_a_limit_refusing_everything_fails_its_items_after_patience_on_the_engin
     [row] = rows.values()
     assert row["status"] == "error" and "limits.patience" in row["error"]
     assert 120 <= sum(fake.slept) < 160 and row["attempts"] > 7  # waited, not counted against max_retries
+
+
+def test_an_answer_with_nothing_else_in_flight_is_committed_at_once(cli, write_job, tmp_path, monkeypatch):
+    """The commit window lets answers arriving together share a commit; with no other answer
+    awaited, none can join it, so waiting it out would only idle. A window of a minute shows it:
+    one at a time, three items still finish at once."""
+    from batchgpt import runner
+
+    monkeypatch.setattr(runner, "COMMIT_WINDOW_S", 60.0)
+    job = write_job(chat_job(["a", "b", "c"], limits={"concurrency": 1}))
+    started = time.monotonic()
+    result = cli("run", str(job))
+    assert result.exit_code == 0, result.output
+    assert statuses(tmp_path / "out" / "t.csv") == {"ok": 3}
+    assert time.monotonic() - started < 30  # three windows would be 180 s
