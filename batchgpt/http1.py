@@ -189,9 +189,15 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        codings = [v for name, v in self._headers if name.lower() == "transfer-encoding"]
-        chunked = bool(codings) and codings[-1].rsplit(",", 1)[-1].strip().lower() == "chunked"
-        self._sized = chunked or any(name.lower() == "content-length" for name, _ in self._headers)
+        coding, sized = "", False
+        for name, value in self._headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                sized = True
+            elif lowered == "transfer-encoding":
+                coding = value  # the last one counts
+        chunked = coding.rsplit(",", 1)[-1].strip().lower() == "chunked"
+        self._sized = chunked or sized
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)

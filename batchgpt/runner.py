@@ -153,6 +153,7 @@ class Engine:
         self.walked: int | None = 0  # requests the producer has taken from the job; None: all of them
         self._clients: dict[Provider, Client] = {}
         self._keys: dict[Provider, str | None] = {}
+        self._pacers: dict[tuple[Provider, str], Pacer] = {}
         self._uncommitted: list[asyncio.Future[None]] = []
         self._commit_timer: asyncio.TimerHandle | None = None  # the commit due within COMMIT_WINDOW_S
         self._sending = 0  # attempts whose answer is awaited
@@ -377,16 +378,22 @@ class Engine:
                 history += [user, {"role": "assistant", "content": str(results[0].output)}]
 
     async def _client(self, provider: Provider) -> Client:
-        if provider not in self._clients:
+        client = self._clients.get(provider)
+        if client is None:
             client = Client(provider, api_key(provider), self.job.limits.timeout, self.job.limits.concurrency)
-            self._clients[provider] = await self._stack.enter_async_context(client)
-        return self._clients[provider]
+            self._clients[provider] = client = await self._stack.enter_async_context(client)
+        return client
 
     def _pacer(self, request: Request) -> Pacer:
-        provider = request.provider
-        if provider not in self._keys:
-            self._keys[provider] = api_key(provider)
-        return self.pacing.pacer(provider.base_url, self._keys[provider], request.model)
+        # looked up once per provider and model: naming the limit hashes the key (pacing.limit_id)
+        pacer = self._pacers.get((request.provider, request.model))
+        if pacer is None:
+            provider = request.provider
+            if provider not in self._keys:
+                self._keys[provider] = api_key(provider)
+            pacer = self.pacing.pacer(provider.base_url, self._keys[provider], request.model)
+            self._pacers[(provider, request.model)] = pacer
+        return pacer
 
     def _worst(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | str:
         """The most the pack can cost (0 without a budget), or why that cannot be known."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import fcntl
+import functools
 import json
 import os
 import re
@@ -876,7 +877,12 @@ def _wal(db: sqlite3.Connection) -> None:
 
 def endpoint_of(request: Request) -> str:
     """What names where a request goes: the provider's kind and base URL (without credentials)."""
-    return f"{request.provider.kind} {shown_url(request.provider.base_url)}"
+    return _endpoint(request.provider.kind, request.provider.base_url)
+
+
+@functools.lru_cache(maxsize=64)  # a job has a provider or a few; every item is enrolled with one
+def _endpoint(kind: str, base_url: str) -> str:
+    return f"{kind} {shown_url(base_url)}"
 
 
 def _kept(request: Request) -> str | None:
