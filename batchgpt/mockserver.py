@@ -49,6 +49,9 @@ ENDPOINTS = {
     "/audio/speech": "speech",
     "/audio/transcriptions": "transcriptions",
 }
+# Connections waiting to be accepted, as uvicorn (vLLM's server) allows: with aiohttp's 128, a run
+# opening 1,000 at once has most of the rest dropped, and their clients try again a second later.
+BACKLOG = 2048
 MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -182,7 +185,7 @@ class MockServer:
     async def _start(self, port: int, host: str = "127.0.0.1") -> None:
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, backlog=BACKLOG)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -208,7 +211,7 @@ class MockServer:
 
     def serve_forever(self, port: int, host: str = "127.0.0.1") -> None:
         """Serve in the foreground until interrupted (`batchgpt mock-server`)."""
-        web.run_app(self.app(), host=host, port=port, access_log=None, print=None)
+        web.run_app(self.app(), host=host, port=port, access_log=None, print=None, backlog=BACKLOG)
 
     # ------------------------------------------------------------------ handlers
 
