@@ -113,14 +113,15 @@ def _write_csv(
     return count
 
 
-_OUTPUT, _KIND = RECORD_COLUMNS.index("output"), len(RECORD_COLUMNS)
+_OUTPUT, _DETAILS, _KIND = RECORD_COLUMNS.index("output"), RECORD_COLUMNS.index("details"), len(RECORD_COLUMNS)
 
 
 def _write_stored_csv(handle: IO[str], job: str, rows: Iterable[tuple[Any, ...]]) -> int:
     """The results CSV straight from the store's rows (Store.stored_results), a third of the cost
     of records: what write_results writes for a run without kept fields, byte for byte. The store
     keeps a structure as the JSON text _text_output makes of it, `details` too, and its typed
-    columns give back ints and floats (NaN is stored as NULL), so only a vector needs decoding."""
+    columns give back ints and floats (NaN is stored as NULL), so only a vector, and `details`
+    that are a string, need decoding."""
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(RESULT_COLUMNS)
     count = 0
@@ -128,6 +129,9 @@ def _write_stored_csv(handle: IO[str], job: str, rows: Iterable[tuple[Any, ...]]
         cells = [job, *row[:_KIND]]
         if row[_KIND] == VECTOR:
             cells[_OUTPUT + 1] = _text_output(decode_output(row[_OUTPUT], VECTOR))
+        details = row[_DETAILS]
+        if details is not None and details.startswith('"'):  # a string: written as itself, not as JSON
+            cells[_DETAILS + 1] = json.loads(details)
         writer.writerow(cells)
         count += 1
     return count

@@ -255,6 +255,7 @@ def test_a_run_without_kept_fields_writes_the_same_csv_from_the_stores_rows(tmp_
         (vector, None),
         (["x", "y"], {"seconds": 3}),
         (None, None),
+        ("plain", "a detail that is a string"),
     ]
     for n, (output, details) in enumerate(outputs):
         request = Request(
