@@ -6,6 +6,7 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -120,6 +121,11 @@ def main(context: click.Context, verbose: bool) -> None:
     `batchgpt COMMAND -h` shows a command's options and examples."""
     from . import logs
 
+    # A run makes a few dozen small objects per item, nearly all freed by reference counting, and
+    # keeps a small job's checked items: at gen0's usual 700 allocations the cycle collector ran
+    # 150 times in a 20,000-item run (28 ms), at 20,000 it runs 4 times (9 ms). The CLI owns the
+    # process; the library leaves the collector as its host set it.
+    gc.set_threshold(20_000, 10, 10)
     context.obj = {"verbose": verbose}
     logs.setup(verbose)
     logs.JOB.set(None)  # named once this command has loaded its job
