@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import sys
 import threading
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .jobs import MAX_PROBLEMS, ItemCheck, Job, Overrides, Problems, Span, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
@@ -26,6 +24,9 @@ from .records import Limits, Request, quick
 from .tasks import TASKS
 from .tokens import Count, Counter
 from .words import count
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
@@ -238,7 +239,11 @@ def _halves(job: Job, check: ItemCheck, estimator: Estimator) -> list[_Group] | 
     if job.fmt != "jsonl" or job.path is None or sys.platform != "linux" or threading.active_count() > 1:
         return None
     size = job.path.stat().st_size
-    if multiprocessing.current_process().daemon or size < SPLIT_BYTES:
+    if size < SPLIT_BYTES:
+        return None
+    import multiprocessing  # here: a run, which imports this module too, forks nothing (4 ms)
+
+    if multiprocessing.current_process().daemon:
         return None
     halves = _split(job.path, size)
     if halves is None:

@@ -377,10 +377,10 @@ def test_killing_a_split_dry_run_leaves_no_process_behind(tmp_path):
     job.write_text("\n".join(_mixed_lines(30_000)) + "\n")  # the other half's findings overflow a pipe's buffer
     # The parent walks its half slowly, so it is surely killed while the other process waits to send.
     script = (
-        "import time, batchgpt.estimate as m; from batchgpt.jobs import Overrides; m.SPLIT_BYTES = 0\n"
+        "import multiprocessing, time, batchgpt.estimate as m; from batchgpt.jobs import Overrides; m.SPLIT_BYTES = 0\n"
         "real = m._groups\n"
         "def slow(stream, estimator):\n"
-        "    if m.multiprocessing.parent_process() is None: time.sleep(30)\n"
+        "    if multiprocessing.parent_process() is None: time.sleep(30)\n"
         "    return real(stream, estimator)\n"
         "m._groups = slow\n"
         f"m.dry_run({str(job)!r}, Overrides(model='gpt-4o-mini'))\n"

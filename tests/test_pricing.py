@@ -99,3 +99,11 @@ def test_genai_prices_answers_are_kept_for_the_day_and_its_version(monkeypatch, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     (tmp_path / "file").write_text("")  # no folder can be made there
     assert Pricing({}, None).price("gpt-4o-mini") == first
+
+
+def test_the_price_cache_names_the_installed_genai_prices_version():
+    from importlib.metadata import version
+
+    from batchgpt.pricing import _prices_version
+
+    assert _prices_version() == version("genai-prices")
