@@ -336,3 +336,31 @@ def test_a_deployment_name_with_a_space_or_an_accent_is_sent_percent_encoded(ser
         answer = send(provider, chat_request(model=model))
         assert isinstance(answer, Answer), answer
         assert server.seen[-1].path == f"/openai/deployments/{model}/chat/completions"  # as the server decoded it
+
+
+def test_a_plain_request_target_is_sent_as_yarl_would_send_it():
+    from yarl import URL
+
+    from batchgpt.client import _target
+
+    urls = [
+        "http://127.0.0.1:8000/v1/chat/completions",
+        "http://h/openai/deployments/gpt-4o_mini-2/chat/completions?api-version=2024-10-21",
+        "http://h/v1/embeddings?a=1&b=",
+        "http://h/v1/../chat/completions",
+        "http://h/v1/./x",
+        "http://h/.well-known/x",
+        "http://h//v1//x",
+        "http://h/v1/chat/completions/",
+        "http://h/openai/deployments/my deployment/chat/completions?api-version=2024-10-21",
+        "http://h/openai/deployments/modèle/x",
+        "http://h/v1/a%2Fb",
+        "http://h/v1/x?q=a b&r=é",
+        "http://h/v1/x?flag",
+        "http://h/v1/x?",
+        "http://h/v1/x#frag",
+        "http://h/v1/x;p=1",
+        "http://h/v1/ä",
+    ]
+    for url in urls:
+        assert _target(url) == URL(url).raw_path_qs, url
