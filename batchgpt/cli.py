@@ -6,9 +6,13 @@ authentication, budget), 4 locked by another run, 130/143 interrupted.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -760,5 +764,28 @@ for _command in main.commands.values():
     )
 
 
+def entry() -> None:
+    """The console script: main(), then out of the process without the interpreter's teardown,
+    which frees every object one by one (30 ms after a 20,000-item run). What an exit must do is
+    still done: exit handlers (logging's flushes), and the output flushed. A process that still
+    has threads ends the usual way, so that they finish."""
+    try:
+        main()
+    except SystemExit as exc:  # click ends every command with one
+        if threading.active_count() > 1:
+            raise
+        code = exc.code
+    else:  # pragma: no cover - click's standalone mode always exits
+        code = 0
+    if code is not None and not isinstance(code, int):  # sys.exit("message"), as Python says it
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`), a closed stream
+            stream.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

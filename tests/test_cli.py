@@ -687,3 +687,26 @@ def test_verbose_pace_lines_read_as_words_not_a_dataclass(cli, server, write_job
     result = cli("run", str(write_job(chat_job(["a", "b"]))), "-v")
     assert result.exit_code == 0 and "pace of " in result.stderr
     assert "Pace(" not in result.stderr
+
+
+def test_the_console_script_keeps_exit_codes_and_all_its_output(tmp_path):
+    """`entry` leaves the process without the interpreter's teardown: the exit code, and every line
+    on stdout (to a pipe) and stderr, still come out."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "chat", "prompt": 5}\n')
+    listed = subprocess.run(
+        [sys.executable, "-m", "batchgpt.cli", "validate", str(bad), "--model", "m"], capture_output=True, text=True
+    )
+    assert listed.returncode == 2 and f"{bad}:1" in listed.stderr and "Traceback" not in listed.stderr
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(f'{{"type": "chat", "prompt": "p{n}", "model": "gpt-4o-mini"}}\n' for n in range(3000)))
+    table = subprocess.run(
+        [sys.executable, "-m", "batchgpt.cli", "estimate", str(good)], capture_output=True, text=True
+    )
+    assert table.returncode == 0 and table.stdout.endswith("\n")  # its last line too
+    assert any(line.startswith("TOTAL") and "3,000" in line for line in table.stdout.splitlines())
+    version = subprocess.run([sys.executable, "-m", "batchgpt.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("batchgpt")
