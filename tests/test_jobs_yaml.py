@@ -9,7 +9,7 @@ import pytest
 from test_jobs import problems, write
 
 from batchgpt.jobs import MAX_DEPTH, MAX_YAML_BYTES, load, requests
-from batchgpt.jobs import source as jobs
+from batchgpt.jobs import yamldoc as jobs
 
 
 @pytest.fixture(autouse=True, params=["libyaml", "python"])
