@@ -135,14 +135,16 @@ class Client:
 
     async def send(self, pack: Pack) -> Answer | Failure:
         """One attempt at one pack (usually a single request)."""
-        outcome = await self._send(pack)
+        if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
+            outcome = await self._send_plain(self._pool, pack)
+        else:
+            outcome = await self._send(pack)
         if isinstance(outcome, Failure):
             return replace(outcome, message=self._redact.text(outcome.message))
         return outcome
 
     async def _send(self, pack: Pack) -> Answer | Failure:
-        if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
-            return await self._send_plain(self._pool, pack)
+        """One attempt through aiohttp: what http1 does not do (see _plain_pool)."""
         import aiohttp
 
         started = time.monotonic()

@@ -59,8 +59,9 @@ class Pool:
         and `body`; the whole answer, or Unsent, Lost or asyncio.TimeoutError after `timeout` s."""
         loop = self._loop
         deadline = loop.time() + timeout
-        async with self._slots:
-            connection = await self._connection(deadline)
+        await self._slots.acquire()  # as `async with`, one coroutine fewer on every request
+        try:
+            connection = self._kept() or await self._connect(deadline)
             message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
             timer = loop.call_at(deadline, connection.time_out)
             try:
@@ -76,14 +77,21 @@ class Pool:
             else:
                 connection.close()
             return reply
+        finally:
+            self._slots.release()
 
-    async def _connection(self, deadline: float) -> _Connection:
-        loop = self._loop
+    def _kept(self) -> _Connection | None:
+        """An idle connection still worth using, if there is one."""
+        now = self._loop.time()
         while self._idle:
             connection = self._idle.pop()  # the most recent: the least likely to be timed out by the server
-            if connection.open and loop.time() - connection.idle_since < IDLE_S:
+            if connection.open and now - connection.idle_since < IDLE_S:
                 return connection
             connection.close()
+        return None
+
+    async def _connect(self, deadline: float) -> _Connection:
+        loop = self._loop
         try:
             transport, connection = await asyncio.wait_for(
                 loop.create_connection(lambda: _Connection(loop), self._host, self._port),

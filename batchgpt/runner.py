@@ -497,7 +497,7 @@ class Engine:
                 )
                 return [row_for(r, "error", attempts=tries.count, error=error) for r in pack.requests]
             if not tries.held:
-                if not await self._hold(worst):
+                if self.budget is not None and not await self._hold(worst):
                     return self._unanswered(pack, tries)
                 tries.held = True
             try:
