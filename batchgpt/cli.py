@@ -781,9 +781,10 @@ def entry() -> None:
         print(code, file=sys.stderr)
         code = 1
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr):  # None where the descriptor was closed (`>&-`, a daemon)
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (`| head`), a closed stream
-            stream.flush()
+            if stream is not None:
+                stream.flush()
     os._exit(code or 0)
 
 

@@ -248,9 +248,12 @@ def _prices_version() -> str:
         found = sorted(Path(spec.origin).parent.parent.glob("genai_prices-*.dist-info"))
         if len(found) == 1:
             return found[0].name[len("genai_prices-") : -len(".dist-info")]
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("genai-prices")
+    try:
+        return version("genai-prices")
+    except PackageNotFoundError:  # no metadata (a frozen app): the day alone dates the cache
+        return ""
 
 
 def _price_cache() -> Path:

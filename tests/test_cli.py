@@ -710,3 +710,17 @@ def test_the_console_script_keeps_exit_codes_and_all_its_output(tmp_path):
     assert any(line.startswith("TOTAL") and "3,000" in line for line in table.stdout.splitlines())
     version = subprocess.run([sys.executable, "-m", "batchgpt.cli", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("batchgpt")
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_the_console_script_keeps_its_exit_code_with_stdout_or_stderr_closed(tmp_path, closed):
+    """Cron and daemons may start it with a descriptor closed (`>&-`): Python then has no
+    sys.stdout (or sys.stderr), and `entry` must not trip on it."""
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"type": "chat", "prompt": "p", "model": "gpt-4o-mini"}\n')
+    shell = f"exec {sys.executable} -m batchgpt.cli validate {good} {closed}>&-"
+    result = subprocess.run(["sh", "-c", shell], capture_output=True, text=True)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
