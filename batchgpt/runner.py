@@ -152,7 +152,6 @@ class Engine:
         self.sent = 0
         self.walked: int | None = 0  # requests the producer has taken from the job; None: all of them
         self._clients: dict[Provider, Client] = {}
-        self._keys: dict[Provider, str | None] = {}
         self._pacers: dict[tuple[Provider, str], Pacer] = {}
         self._uncommitted: list[asyncio.Future[None]] = []
         self._commit_timer: asyncio.TimerHandle | None = None  # the commit due within COMMIT_WINDOW_S
@@ -386,12 +385,10 @@ class Engine:
 
     def _pacer(self, request: Request) -> Pacer:
         # looked up once per provider and model: naming the limit hashes the key (pacing.limit_id)
-        pacer = self._pacers.get((request.provider, request.model))
+        provider = request.provider
+        pacer = self._pacers.get((provider, request.model))
         if pacer is None:
-            provider = request.provider
-            if provider not in self._keys:
-                self._keys[provider] = api_key(provider)
-            pacer = self.pacing.pacer(provider.base_url, self._keys[provider], request.model)
+            pacer = self.pacing.pacer(provider.base_url, api_key(provider), request.model)
             self._pacers[(provider, request.model)] = pacer
         return pacer
 

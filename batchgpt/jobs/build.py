@@ -85,8 +85,10 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
         if schema is not None:
             name = str(fields.get("schema_name") or task.schema_name)
             body.update(structured.request_field(task_type.endpoint, name, schema))
-    payload = dump(body) if sendable else b""
-    digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16) if sendable else None
+    payload, digest = b"", None
+    if sendable:
+        payload = dump(body)
+        digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
     units = task_type.units(body)
     if task_type.file_field:
