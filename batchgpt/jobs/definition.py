@@ -23,7 +23,9 @@ from .source import MAX_DEPTH, read_document
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
 STRUCTURED = ("schema", "schema_name", "reask", "columns")  # task options of structured outputs
-_NOT_OPTIONS = PARAM_KEYS | {"type", "name", "items", "items_from", "provider", "keep"} | set(STRUCTURED)
+_NOT_OPTIONS = (
+    PARAM_KEYS | {"type", "name", "items", "items_from", "provider", "keep", "id", "id_column"} | set(STRUCTURED)
+)
 
 
 def from_mapping(doc: dict[str, Any], overrides: Overrides, problems: Problems) -> Job | None:
@@ -169,9 +171,11 @@ def _keep(spec: Any) -> tuple[str, ...] | None:
 
 
 def _check_keep(specs: list[Any], problems: Problems) -> None:
-    """A kept field may not take a result column's name."""
+    """A kept field may not take a result column's name; a task names its ids one way."""
     taken = set(RESULT_COLUMNS) | RESERVED_COLUMNS
     for index, spec in enumerate(specs):
+        if isinstance(spec, dict) and "id" in spec and "id_column" in spec:
+            problems.at(("tasks", index, "id_column"), "set `id` (a template) or `id_column`, not both")
         keep = spec.get("keep") if isinstance(spec, dict) else None
         for n, name in enumerate(keep if isinstance(keep, list) else ()):
             if name in taken:
@@ -262,4 +266,5 @@ def _task(
         schema_name=spec.get("schema_name") or re.sub(r"[^A-Za-z0-9_-]", "_", label)[:64],
         reask=spec.get("reask", REASK_DEFAULT),
         columns=bool(spec.get("columns")),
+        id_template=spec.get("id") or (f"{{{spec['id_column']}}}" if spec.get("id_column") else None),
     )

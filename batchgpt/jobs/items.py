@@ -18,9 +18,9 @@ import orjson
 
 from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
-from batchgpt.tasks import BATCH_URLS, TASKS, template_fields
+from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 
-from .job import Item, Job, Task, defaults_for, item_id
+from .job import Item, Job, Task, defaults_for, id_fields, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .source import MAX_DEPTH
@@ -57,7 +57,9 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
     for task in job.tasks:
         for n, item in enumerate(task.items, 1):
             path = ("tasks", task.index, "items", n - 1)
-            yield Item(str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}"))
+            yield Item(
+                str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}", task.id_template)
+            )
         if task.items_from is not None:
             yield from _file_items(task, len(task.items), problems)
 
@@ -157,7 +159,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above
-                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}"))
+                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}", task.id_template))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if problems is None:
             raise
@@ -265,6 +267,8 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
         yield "no target language: set `target_lang` on the task or the item"
     if task_type.file_field and not task.upload_path(fields[task_type.file_field]).is_file():
         yield f"no such file: {fields[task_type.file_field]} (paths are relative to the job file)"
+    if task.id_template is not None:
+        yield from _id_problems(task.id_template, fields)
     template = task.options.get("template")
     if template:
         yield from _template_problems(task, template, fields, templates)
@@ -273,6 +277,21 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
         yield from _item_schema_problems(task, fields)
     if task.type == "conversation":
         yield from _turn_problems(task, fields)
+
+
+def _id_problems(template: str, fields: Mapping[str, Any]) -> Iterator[str]:
+    """The task's id template can name this item (its own `id` field needs none)."""
+    if "id" in fields:
+        return
+    needs = id_fields(template)
+    if needs is None:
+        yield f"id: {template!r} must be made of plain field names like {{sku}}"
+        return
+    missing = [name for name in needs if name not in fields]
+    if missing:
+        yield f"id: the task's id needs {', '.join(repr(m) for m in missing)}, which this item lacks"
+    elif not fill(template, fields).strip():
+        yield f"id: {template!r} gives this item an empty id"
 
 
 def _item_schema_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:

@@ -5,6 +5,7 @@ Every other module of the package passes these between its steps; none of them d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from batchgpt.records import Limits, Provider, quick
 from batchgpt.schema import JsonPath
-from batchgpt.tasks import TASKS
+from batchgpt.tasks import TASKS, fill, template_fields
 
 PARAM_KEYS = frozenset(
     {"model", "temperature", "top_p", "max_tokens", "stop", "stream", "expected_output_tokens", "params"}
@@ -53,6 +54,7 @@ class Task:
     schema_name: str = "output"
     reask: int = 2  # times an answer that does not match is asked again
     columns: bool = False  # each top-level field of a structured answer as a result column
+    id_template: str | None = None  # `id:` (or `id_column: c`, as "{c}"): each item's id from its fields
 
     def upload_path(self, name: str) -> Path:
         """A file named in an item, relative to the job file."""
@@ -97,10 +99,28 @@ class Item:
     id: str
 
 
-def item_id(fields: Mapping[str, Any], default: str) -> str:
-    """The item's own id, else its place (`task:n`, `lineN`)."""
+def item_id(fields: Mapping[str, Any], default: str, template: str | None = None) -> str:
+    """The item's own id, else its task's id template filled from its fields, else its place
+    (`task:n`, `lineN`). An item without an id is matched to its stored answer by its request, so a
+    place that moves costs nothing (store.Store.enrol)."""
     # an item that is no mapping (`items: [5]`) is the schema's to report; it still needs a name here
-    return str(fields["id"]) if isinstance(fields, Mapping) and "id" in fields else default
+    if not isinstance(fields, Mapping):
+        return default
+    if "id" in fields:
+        return str(fields["id"])
+    needs = None if template is None else id_fields(template)
+    if needs is not None and all(name in fields for name in needs):
+        return fill(template or "", fields)
+    return default  # a field the template needs is missing: the item checks say so
+
+
+@functools.lru_cache(maxsize=16)
+def id_fields(template: str) -> tuple[str, ...] | None:
+    """The fields an id template needs; None for a template that is not plain {field}s."""
+    try:
+        return tuple(template_fields(template))
+    except ValueError:
+        return None
 
 
 def defaults_for(kind: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
