@@ -13,6 +13,7 @@ from typing import Any
 from .batches import run_any
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
+from .records import shown_url
 from .runner import RunOptions
 from .store import RunInfo, Store
 from .words import command
@@ -95,6 +96,7 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
                     "job_tokens": (run.prompt_tokens or 0) + (run.completion_tokens or 0),  # as job_cost_usd
                     "spent_usd": run.spent_usd,  # this run's answers
                     "job_cost_usd": run.cost_usd,  # every answer the job's items hold
+                    "endpoint": run.endpoint or "",  # where it sent: its answers are kept apart from other endpoints
                     "retries": _retries(run.retries),
                     "exit": run.exit_code if run.exit_code is not None else "running?",
                 }
@@ -148,10 +150,16 @@ def _retries(recorded: str | None) -> str:
 
 
 def export_run(
-    state_dir: Path, run_ref: str | Path, out: Path | None = None, report_path: Path | None = None
+    state_dir: Path,
+    run_ref: str | Path,
+    out: Path | None = None,
+    report_path: Path | None = None,
+    base_url: str | None = None,
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path).
-    `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run)."""
+    `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run);
+    `base_url`: the answers of the job's latest run against that endpoint instead, wherever the
+    store keeps them now (a later run elsewhere set them aside)."""
     from . import htmlreport
     from .jobs import REPORT_SUFFIXES, RESULT_SUFFIXES
     from .tables import export
@@ -162,9 +170,11 @@ def export_run(
     store = _existing_store(state_dir)
     try:
         info = _find_run(store, state_dir, run_ref)
+        if base_url is not None:
+            info = _run_at(store, info.job, base_url)
         results = out or Path(info.results or f"{info.job}.csv")
         report_file = report_path or Path(info.report or f"{info.job}-report.csv")
-        latest = store.latest_run_of(info.job, info.id)
+        latest = info.id if base_url is not None else store.latest_run_of(info.job, info.id)
         export(store, info.job, latest, results, report_file)
         htmlreport.write_beside(store, latest, report_file)
         return info, results, report_file
@@ -193,6 +203,16 @@ def _find_run(store: Store, state_dir: Path, run_ref: str | Path) -> RunInfo:
     info = store.run(int(ref)) if ref.isdigit() else next(iter(store.runs(ref, 1)), None)
     if info is None:
         raise UsageError(f"no run {ref!r} in {state_dir}: `{command('runs', state=state_dir)}` lists them")
+    return info
+
+
+def _run_at(store: Store, job: str, base_url: str) -> RunInfo:
+    found = store.latest_run_at(job, base_url)
+    info = None if found is None else store.run(found)
+    if info is None:
+        used = sorted({e for run in store.runs(job) if run.endpoint for e in run.endpoint.split(", ")})
+        known = f"; its runs went to {', '.join(used)}" if used else ""
+        raise UsageError(f"no run of {job!r} sent to {shown_url(base_url)}{known}")
     return info
 
 

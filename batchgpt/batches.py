@@ -54,7 +54,7 @@ from .runner import (
     summarize,
     system_messages,
 )
-from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem
+from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem, endpoints
 from .tables import export
 from .tasks import MalformedReply
 from .words import command, count
@@ -133,7 +133,7 @@ def run_batch(job: Job, options: RunOptions, cancel: bool = False) -> Summary:
 def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
     began = time.time()
-    run_id = store.begin_run(job.name, str(job.path) if job.path else None)
+    run_id = store.begin_run(job.name, str(job.path) if job.path else None, endpoints(t.provider for t in job.tasks))
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         announce(progress, job, run_id, "cancel" if cancel else "batch")

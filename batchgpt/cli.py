@@ -411,7 +411,7 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
         list(rows[0]),
         title=f"runs in {directory}",
         fold=["retries"],
-        drop=["seconds", "tokens", "skipped", "items", "job_cost_usd", "started"],
+        drop=["seconds", "tokens", "skipped", "items", "job_cost_usd", "started", "endpoint"],
         key=["run"],
     )
 
@@ -481,14 +481,22 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     type=click.Path(dir_okay=False, path_type=Path),
     help="Report file (default: the run's own).",
 )
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The answers of the job's latest run against this endpoint (each endpoint's are kept apart).",
+)
 @_errors_to_exit_codes
-def export_command(run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None) -> None:
+def export_command(
+    run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None, base_url: str | None
+) -> None:
     """Write the results and report of a run again from the store, as its job stands now: JOB's
-    latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state."""
+    latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state;
+    with --base-url, the job's latest run against that endpoint."""
     from .api import export_run
     from .htmlreport import beside
 
-    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path)
+    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path, base_url)
     click.echo(
         f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
     )

@@ -26,9 +26,12 @@ def media_folder(results: Path, job: str) -> Path:
     return results.parent / f"{job}-media"
 
 
-def file_stem(item_id: str) -> str:
-    """`<slug>-<hash>`: the slug for a reader, the hash of the exact id for uniqueness."""
-    digest = hashlib.sha256(item_id.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+def file_stem(item_id: str, answer: str = "") -> str:
+    """`<slug>-<hash>`: the slug for a reader, the hash of the exact id (and of `answer`, what
+    names the answer: its request and endpoint) for uniqueness. An answer the store keeps aside,
+    or gives to another item, keeps its files: no other answer is written over them."""
+    named = item_id if not answer else f"{item_id}\0{answer}"
+    digest = hashlib.sha256(named.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
     # Leading dots and dashes go, so no name is hidden or taken for an option.
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", item_id)[:_SLUG_CHARS].lstrip(".-")
     return f"{slug}-{digest}" if slug.strip("_") else digest
@@ -38,9 +41,10 @@ class MediaWriter:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    def save(self, item_id: str, media: tuple[tuple[str, bytes], ...]) -> str | list[str]:
-        """Write the files of one item; the path, or the paths when there are several."""
-        stem = file_stem(item_id)
+    def save(self, item_id: str, media: tuple[tuple[str, bytes], ...], answer: str = "") -> str | list[str]:
+        """Write the files of one item's answer (`answer` names it: see file_stem); the path, or
+        the paths when there are several."""
+        stem = file_stem(item_id, answer)
         paths = []
         for number, (suffix, data) in enumerate(media, 1):
             name = f"{stem}-{number}" if len(media) > 1 else stem

@@ -44,7 +44,7 @@ from .provider import api_key
 from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
-from .store import STATE_DIR, JobLock, RunTotals, Store
+from .store import STATE_DIR, JobLock, RunTotals, Store, endpoint_of, endpoints
 from .tables import export
 from .tasks import TASKS, FailedAnswer, MalformedReply
 from .words import command, count
@@ -672,7 +672,9 @@ def answer_results(
         raise MalformedReply(f"the answer is not in the documented shape ({type(exc).__name__})") from None
     results = []
     for request, part in zip(pack.requests, parts, strict=True):
-        output = media.save(request.id, part.media) if part.media else part.output
+        output = (
+            media.save(request.id, part.media, f"{endpoint_of(request)} {request.hash}") if part.media else part.output
+        )
         units = part.units if part.units is not None else request.units
         cost = pricing.charge(
             task_type.billing,
@@ -868,7 +870,7 @@ def locked_store(job: Job, options: RunOptions) -> Iterator[tuple[Store, Path]]:
 
 def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
-    run_id = store.begin_run(job.name, str(job.path) if job.path else None)
+    run_id = store.begin_run(job.name, str(job.path) if job.path else None, endpoints(t.provider for t in job.tasks))
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         announce(progress, job, run_id, "online")

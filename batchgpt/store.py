@@ -30,6 +30,7 @@ from .records import (
     ErrorExample,
     ErrorGroups,
     ErrorKind,
+    Provider,
     Request,
     Result,
     SlowItem,
@@ -149,6 +150,19 @@ MIGRATIONS = (
     DROP INDEX items_by_batch;
     CREATE INDEX items_by_batch ON items (batch, batch_line) WHERE batch IS NOT NULL;
     """,
+    # 12: a paid answer is never thrown away. An `ok` row that another request takes the place of
+    # (a run against another endpoint, an edited item, rows moved in a data file) is kept aside in
+    # `answers`, with every column it had, and comes back when the same request, at the same
+    # endpoint, appears again under any id. Items are looked up by request too: rows of a data file
+    # without ids, inserted, deleted or reordered, find their answers wherever they were. Each run
+    # names the endpoints it used.
+    """
+    CREATE TABLE answers AS SELECT * FROM items WHERE 0;
+    CREATE INDEX answers_by_request ON answers (job, hash);
+    CREATE INDEX answers_by_run ON answers (job, run_id);
+    CREATE INDEX items_by_request ON items (job, hash);
+    ALTER TABLE runs ADD COLUMN endpoint TEXT;
+    """,
 )
 # How `output` is stored (items.output_json): text as is, JSON for structures, and a vector (an
 # embedding) as packed float32, a quarter of its JSON size and exact for what the API returns.
@@ -230,6 +244,7 @@ class RunInfo:
     stopped: str | None
     retries: str | None  # JSON: retries by cause
     spent_usd: float | None  # what this run's answers cost (cost_usd: the job's total)
+    endpoint: str | None  # where it sent: "<kind> <base URL>", several joined by ", "; None before they were kept
 
 
 class Store:
@@ -331,10 +346,11 @@ class Store:
 
     # ------------------------------------------------------------------ runs
 
-    def begin_run(self, job: str, job_path: str | None) -> int:
+    def begin_run(self, job: str, job_path: str | None, endpoints: Sequence[str] = ()) -> int:
+        """A new run of `job`; `endpoints`: where it sends (endpoint_of), shown by `runs`."""
         cursor = self._execute(
-            "INSERT INTO runs (job, job_path, started, pid) VALUES (?, ?, ?, ?)",
-            (job, job_path, time.time(), os.getpid()),
+            "INSERT INTO runs (job, job_path, started, pid, endpoint) VALUES (?, ?, ?, ?, ?)",
+            (job, job_path, time.time(), os.getpid(), ", ".join(endpoints) or None),
         )
         return int(cursor.lastrowid or 0)
 
@@ -343,7 +359,7 @@ class Store:
         (unknown), never a partial sum, when an answered item has no cost."""
         self.commit()
         row = self._execute(
-            """SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'error' AND transient = 1),
+            f"""SELECT COUNT(*), SUM(status = 'ok'), SUM(status = 'error'), SUM(status = 'error' AND transient = 1),
                       SUM(status = 'skipped'), SUM(prompt_tokens), SUM(completion_tokens),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END,
@@ -353,7 +369,7 @@ class Store:
                            THEN NULL
                            ELSE COALESCE(SUM(CASE WHEN answered >= (SELECT started FROM runs WHERE id = ?)
                                                   THEN cost_usd END), 0) END
-               FROM items WHERE job = ? AND run_id = ?""",
+               FROM {self._rows(job, run_id)} WHERE job = ? AND run_id = ?""",
             (run_id, run_id, job, run_id),
         ).fetchone()
         items, ok, failed, transient, skipped, prompt, completion, cost, submitted, spent = row
@@ -422,6 +438,26 @@ class Store:
         ).fetchone()
         return RunInfo(*row) if row else None
 
+    def _rows(self, job: str, run_id: int) -> str:
+        """What holds a run's rows, to select from: `items`, or, when some of them were kept aside
+        since (a later run elsewhere took their items), those rows and the rest of `items`."""
+        aside = self._execute("SELECT 1 FROM answers WHERE job = ? AND run_id = ? LIMIT 1", (job, run_id)).fetchone()
+        if aside is None:
+            return "items"
+        # literals, not parameters, since this names a table: the job's quotes doubled, the run an int
+        where = f"job = '{job.replace(chr(39), chr(39) * 2)}' AND run_id = {int(run_id)}"
+        return f"(SELECT * FROM items WHERE {where} UNION ALL SELECT * FROM answers WHERE {where})"
+
+    def latest_run_at(self, job: str, base_url: str) -> int | None:
+        """The latest run of `job` that sent to `base_url` (of any provider kind), if any."""
+        wanted = shown_url(base_url).rstrip("/")
+        for run_id, used in self._execute(
+            "SELECT id, endpoint FROM runs WHERE job = ? AND endpoint IS NOT NULL ORDER BY id DESC", (job,)
+        ).fetchall():
+            if any(named.partition(" ")[2].rstrip("/") == wanted for named in used.split(", ")):
+                return int(run_id)
+        return None
+
     # ------------------------------------------------------------------ items
 
     def claim(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> bool:
@@ -431,7 +467,12 @@ class Store:
 
     def enrol(self, run_id: int, job: str, request: Request, retry_failed: bool = False) -> str:
         """Enrol a request in this run: SEND it, it is ANSWERED (`ok`, or a permanent error unless
-        `retry_failed`), or it is WAITING in an open batch for the same body."""
+        `retry_failed`), or it is WAITING in an open batch.
+
+        An `ok` answer is found wherever the store keeps it for this request (its hash) at this
+        endpoint: in the item's own row, in another item's row no run has claimed yet (a data
+        file's rows moved), or kept aside (`answers`) from a run elsewhere or an earlier edit. An
+        `ok` row this request displaces is kept aside, never overwritten."""
         self._begin()
         if (job, run_id) not in self._has_rows:
             found = self._execute("SELECT 1 FROM items WHERE job = ? LIMIT 1", (job,)).fetchone()
@@ -440,23 +481,72 @@ class Store:
             self._write(run_id, job, request, "pending", None)
             return SEND
         row = self._execute(
-            "SELECT hash, status, transient, endpoint FROM items WHERE job = ? AND id = ?", (job, request.id)
+            "SELECT hash, status, transient, endpoint, run_id FROM items WHERE job = ? AND id = ?", (job, request.id)
         ).fetchone()
+        here = endpoint_of(request)
         kept = None
-        if row is not None and row[0] == request.hash:
-            same_endpoint = row[3] in (None, endpoint_of(request))  # None: a row from before endpoints were kept
-            if same_endpoint and (row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2])):
-                kept = ANSWERED
-            elif row[1] == "submitted":  # its batch is polled where it was sent, whatever the job says now
+        if row is not None:
+            if row[1] == "submitted":  # its batch is collected where it was sent, whatever the job says now
                 kept = WAITING
+            elif row[0] == request.hash and row[3] in (None, here):  # None: from before endpoints were kept
+                if row[1] == "ok" or (row[1] == "error" and not retry_failed and not row[2]):
+                    kept = ANSWERED
         if kept is None:
-            self._write(run_id, job, request, "pending", None)
-            return SEND
+            if row is not None and row[4] != run_id and (row[1] == "ok" or (row[1] == "error" and not row[2])):
+                self._set_aside(job, request.id)  # an earlier run's answer, paid for or refused: kept
+            if not self._find_answer(run_id, job, request, here):
+                self._write(run_id, job, request, "pending", None)
+                return SEND
+            return ANSWERED
         self._execute(
             "UPDATE items SET seq = ?, run_id = ?, task = ?, kept = ? WHERE job = ? AND id = ?",
             (request.seq, run_id, request.task, _kept(request), job, request.id),
         )
         return kept
+
+    def _set_aside(self, job: str, item: str) -> None:
+        """Keep an item's answered row in `answers`, whole, before another request takes its place
+        (only `ok` ones are ever taken back; an error stays for `export --base-url` to show)."""
+        self._execute(
+            f"INSERT INTO answers ({_ITEMS}) SELECT {_ITEMS} FROM items WHERE job = ? AND id = ?", (job, item)
+        )
+        self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, item))
+
+    def _find_answer(self, run_id: int, job: str, request: Request, here: str) -> bool:
+        """Make an `ok` answer to `request` at endpoint `here`, kept aside or in a row no run has
+        claimed yet, the item's row in this run; False when there is none."""
+        at_here = "(endpoint = ? OR endpoint IS NULL)"
+        aside = self._execute(
+            f"SELECT rowid FROM answers WHERE job = ? AND hash = ? AND status = 'ok' AND {at_here} LIMIT 1",
+            (job, request.hash, here),
+        ).fetchone()
+        moved = (
+            None
+            if aside is not None
+            else self._execute(
+                f"""SELECT id FROM items WHERE job = ? AND hash = ? AND status = 'ok' AND {at_here}
+                    AND run_id != ? AND id != ? LIMIT 1""",
+                (job, request.hash, here, run_id, request.id),
+            ).fetchone()
+        )
+        if aside is None and moved is None:
+            return False
+        self._pending.pop((job, request.id), None)
+        self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, request.id))  # not ok: nothing lost
+        claim = (request.id, request.seq, run_id, request.task, _kept(request), request.turn)
+        if aside is not None:
+            taken = ", ".join("?" if c in _CLAIMED else c for c in _ITEM_COLUMNS)
+            self._execute(
+                f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}) SELECT {taken} FROM answers WHERE rowid = ?",
+                (*claim, aside[0]),
+            )
+            self._execute("DELETE FROM answers WHERE rowid = ?", (aside[0],))
+        elif moved is not None:
+            self._execute(
+                "UPDATE items SET id = ?, seq = ?, run_id = ?, task = ?, kept = ?, turn = ? WHERE job = ? AND id = ?",
+                (*claim, job, moved[0]),
+            )
+        return True
 
     def skip(self, run_id: int, job: str, request: Request, reason: str) -> None:
         """Enrol a request that this run will not send, keeping an earlier answer for the same body."""
@@ -524,7 +614,7 @@ class Store:
         item fields and the answer's fields, each a JSON object's text or None."""
         self.commit()
         cursor = self._execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept, fields FROM items "
+            f"SELECT {', '.join(RESULT_COLUMNS)}, output_json, kept, fields FROM {self._rows(job, run_id)} "
             "WHERE job = ? AND run_id = ? ORDER BY seq",
             (job, run_id),
         )
@@ -554,7 +644,7 @@ class Store:
             for column in ("kept", "fields")  # item fields kept, then a structured answer's fields
             for row in self._execute(
                 f"""SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
-                    FROM items, json_each(items.{column}) AS field
+                    FROM {self._rows(job, run_id)} AS items, json_each(items.{column}) AS field
                     WHERE items.job = ? AND items.run_id = ? AND items.{column} IS NOT NULL
                     GROUP BY field.key, field.type""",
                 (job, run_id),
@@ -573,7 +663,7 @@ class Store:
         usage in the answer."""
         self.commit()
         rows = self._execute(
-            """SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
+            f"""SELECT task, model, mode, COUNT(*), SUM(status = 'ok'), SUM(status = 'error'),
                       SUM(status = 'skipped'), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
                       CASE WHEN SUM(status = 'ok' AND cost_usd IS NULL) > 0 THEN NULL
                            ELSE COALESCE(SUM(cost_usd), 0) END,
@@ -582,7 +672,8 @@ class Store:
                            THEN NULL
                            ELSE COALESCE(SUM(CASE WHEN answered >= (SELECT started FROM runs WHERE id = ?)
                                                   THEN cost_usd END), 0) END
-               FROM items WHERE job = ? AND run_id = ? GROUP BY task, model, mode ORDER BY MIN(seq)""",
+               FROM {self._rows(job, run_id)} WHERE job = ? AND run_id = ? GROUP BY task, model, mode
+               ORDER BY MIN(seq)""",
             (run_id, run_id, job, run_id),
         ).fetchall()
         return [dict(zip(GROUP_COLUMNS, row, strict=True)) for row in rows]
@@ -600,7 +691,8 @@ class Store:
         """Items of the run answered (ok or failed) before `since`: by earlier runs."""
         self.commit()
         row = self._execute(
-            "SELECT COUNT(*) FROM items WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND answered < ?",
+            f"SELECT COUNT(*) FROM {self._rows(job, run_id)} WHERE job = ? AND run_id = ? "
+            "AND status IN ('ok', 'error') AND answered < ?",
             (job, run_id, since),
         ).fetchone()
         return int(row[0])
@@ -685,6 +777,7 @@ class Store:
         """--fresh: drop every stored answer of a job, so the run starts over."""
         self.commit()
         self._has_rows = {k: v for k, v in self._has_rows.items() if k[0] != job}
+        self._execute("DELETE FROM answers WHERE job = ?", (job,))  # asked for: no answer kept aside comes back
         return self._execute("DELETE FROM items WHERE job = ?", (job,)).rowcount
 
     # ------------------------------------------------------------------ the HTML report
@@ -697,10 +790,11 @@ class Store:
         counts and latency percentiles."""
         self.commit()
         where = "job = ? AND run_id = ? AND status IN ('ok', 'error') AND answered >= ? AND answered <= ?"
+        rows_of_run = self._rows(job, run_id)
         args = (job, run_id, since, until)
         answers, first, last, retried, extra = self._execute(
             f"""SELECT COUNT(*), MIN(answered), MAX(answered), SUM(attempts > 1), SUM(MAX(attempts - 1, 0))
-                FROM items WHERE {where}""",
+                FROM {rows_of_run} WHERE {where}""",
             args,
         ).fetchone()
         if not answers:
@@ -719,7 +813,7 @@ class Store:
                              COUNT(latency_s) OVER (PARTITION BY slice) AS known
                       FROM (SELECT MIN(CAST((answered - ?) / ? AS INTEGER), ?) AS slice, status, latency_s,
                                    COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0) AS tokens
-                            FROM items WHERE {where}))
+                            FROM {rows_of_run} WHERE {where}))
                 GROUP BY slice""",
             (since, width, count - 1, *args),
         ).fetchall()
@@ -741,7 +835,10 @@ class Store:
             if status == "error"
             else "substr(COALESCE(error, '(no reason)'), 1, 120)"
         )
-        rows = f"SELECT {kind} AS kind, id, error, seq FROM items WHERE job = ? AND run_id = ? AND status = ?"
+        rows = (
+            f"SELECT {kind} AS kind, id, error, seq FROM {self._rows(job, run_id)} "
+            "WHERE job = ? AND run_id = ? AND status = ?"
+        )
         args = (job, run_id, status)
         total, distinct = self._execute(
             f"SELECT COALESCE(SUM(n), 0), COUNT(*) FROM (SELECT COUNT(*) AS n FROM ({rows}) GROUP BY kind)", args
@@ -768,8 +865,9 @@ class Store:
         """The run's `limit` slowest answers received between `since` and `until`, slowest first."""
         self.commit()
         rows = self._execute(
-            """SELECT substr(id, 1, 201), task, model, status, latency_s, attempts, substr(error, 1, 501)
-               FROM items WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND latency_s IS NOT NULL
+            f"""SELECT substr(id, 1, 201), task, model, status, latency_s, attempts, substr(error, 1, 501)
+               FROM {self._rows(job, run_id)}
+               WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND latency_s IS NOT NULL
                    AND answered >= ? AND answered <= ?
                ORDER BY latency_s DESC, seq LIMIT ?""",
             (job, run_id, since, until, limit),
@@ -777,6 +875,15 @@ class Store:
         return [SlowItem(*row) for row in rows]
 
 
+# Every column of an item's row, in the table's order (a migration that adds one adds it to
+# `answers` too); _CLAIMED, in this order, are those an answer found for a request takes from it.
+_ITEM_COLUMNS = (
+    "job id seq run_id task type model hash status output output_json prompt_tokens completion_tokens "
+    "cached_tokens reasoning_tokens cost_usd attempts latency_s ttft_s error answered details transient batch "
+    "batch_line mode kept reasks fields turn endpoint"
+).split()
+_ITEMS = ", ".join(_ITEM_COLUMNS)
+_CLAIMED = ("id", "seq", "run_id", "task", "kept", "turn")
 _ENROL = """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn, endpoint)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,
@@ -878,6 +985,11 @@ def _wal(db: sqlite3.Connection) -> None:
 def endpoint_of(request: Request) -> str:
     """What names where a request goes: the provider's kind and base URL (without credentials)."""
     return _endpoint(request.provider.kind, request.provider.base_url)
+
+
+def endpoints(providers: Iterable[Provider]) -> list[str]:
+    """Where requests made with `providers` go, named as endpoint_of names them."""
+    return sorted({_endpoint(provider.kind, provider.base_url) for provider in providers})
 
 
 @functools.lru_cache(maxsize=64)  # a job has a provider or a few; every item is enrolled with one

@@ -50,6 +50,7 @@ RUN_ROW_KEYS = [
     "job_tokens",
     "spent_usd",
     "job_cost_usd",
+    "endpoint",
     "retries",
     "exit",
 ]

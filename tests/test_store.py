@@ -9,7 +9,8 @@ from batchgpt.records import Provider, Request, Result
 from batchgpt.store import Store
 
 
-def request(seq: int, ident: str, digest: str = "h", model: str = "m") -> Request:
+def request(seq: int, ident: str, digest: str | None = None, model: str = "m") -> Request:
+    """A request whose body is its id's own, unless `digest` names another."""
     return Request(
         seq=seq,
         id=ident,
@@ -19,7 +20,7 @@ def request(seq: int, ident: str, digest: str = "h", model: str = "m") -> Reques
         endpoint="/chat/completions",
         body={},
         payload=b"{}",
-        hash=digest,
+        hash=digest or f"h-{ident}",
         provider=Provider(),
     )
 
@@ -193,7 +194,7 @@ def test_a_store_from_an_older_version_is_migrated_in_place(tmp_path):
     with sqlite3.connect(tmp_path / "state.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     run = store.begin_run("job", None)
-    assert store.claim(run, "job", request(0, "a")) is False  # the old answer is kept
+    assert store.claim(run, "job", request(0, "a", digest="h")) is False  # the old answer is kept
     assert [(r["output"], r["details"]) for r in store.results("job", run)] == [("kept", None)]
 
 
@@ -212,8 +213,8 @@ def test_errors_stored_before_transient_was_recorded_are_judged_by_their_message
     ):
         db.execute(
             "INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error) "
-            "VALUES ('job', ?, 0, 1, 't', 'chat', 'm', 'h', 'error', ?)",
-            (ident, error),
+            "VALUES ('job', ?, 0, 1, 't', 'chat', 'm', 'h-' || ?, 'error', ?)",
+            (ident, ident, error),
         )
     db.commit()
     db.close()
@@ -329,3 +330,52 @@ def test_report_groups_count_skipped_items_so_the_counts_add_up(tmp_path):
     [group] = store.groups("job", run)
     assert (group["requests"], group["succeeded"], group["failed"], group["skipped"]) == (2, 1, 0, 1)
     store.close()
+
+
+def test_answers_kept_aside_have_every_column_an_item_row_has(tmp_path):
+    """A migration that adds a column to items must add it to answers too, or setting aside fails."""
+    from batchgpt.store import _ITEM_COLUMNS
+
+    store = Store(tmp_path)
+    columns = {
+        table: [r[1] for r in store._db.execute(f"PRAGMA table_info({table})")] for table in ("items", "answers")
+    }
+    assert columns["items"] == columns["answers"] == _ITEM_COLUMNS
+
+
+def test_an_answer_displaced_by_another_endpoint_is_kept_aside_and_comes_back(tmp_path):
+    from dataclasses import replace
+
+    store = Store(tmp_path)
+    a, b = Provider(base_url="https://a.example/v1"), Provider(base_url="http://127.0.0.1:8000/v1")
+    first = store.begin_run("job", None)
+    there = replace(request(0, "x"), provider=a)
+    assert store.claim(first, "job", there)
+    store.record("job", answer(there, output="from A", cost_usd=0.25, prompt_tokens=5, completion_tokens=1))
+    second = store.begin_run("job", None)
+    here = replace(there, provider=b)
+    assert store.claim(second, "job", here)  # B has no answer: sent there
+    store.record("job", answer(here, output="from B", cost_usd=0.0, prompt_tokens=5, completion_tokens=1))
+    assert [r["output"] for r in store.results("job", second)] == ["from B"]
+    assert [r["output"] for r in store.results("job", first)] == ["from A"]  # kept aside, still the first run's
+    third = store.begin_run("job", None)
+    assert store.claim(third, "job", there) is False  # back at A: its answer, not bought again
+    assert [(r["output"], r["cost_usd"]) for r in store.results("job", third)] == [("from A", 0.25)]
+    assert store.totals("job", third).cost_usd == 0.25
+    assert [r["output"] for r in store.results("job", second)] == ["from B"]  # and B's is kept aside in turn
+
+
+def test_a_request_finds_its_answer_under_another_items_id_that_no_run_has_claimed(tmp_path):
+    store = Store(tmp_path)
+    first = store.begin_run("job", None)
+    old = [request(n, f"row{n}", digest=f"body{n}") for n in range(3)]
+    for r in old:
+        assert store.claim(first, "job", r)
+        store.record("job", answer(r, output=f"answer {r.hash}"))
+    second = store.begin_run("job", None)
+    # a row inserted at the top: every body moves one place down
+    moved = [request(0, "row0", digest="new"), *(request(n + 1, f"row{n + 1}", digest=f"body{n}") for n in range(3))]
+    assert [store.claim(second, "job", r) for r in moved] == [True, False, False, False]
+    store.record("job", answer(moved[0], output="answer new"))
+    outputs = [r["output"] for r in store.results("job", second)]
+    assert outputs == ["answer new", "answer body0", "answer body1", "answer body2"]
