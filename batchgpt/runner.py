@@ -738,7 +738,10 @@ def _checked(result: Result, request: Request, stop: str | None, schema: Mapping
         return replace(
             result, status="error", error="the answer was cut at max_tokens (finish_reason length): raise max_tokens"
         )
-    parsed, problem = structured.check(schema, result.output)
+    try:
+        parsed, problem = structured.check(schema, result.output)
+    except structured.Unchecked as exc:  # paid for: an error a plain rerun keeps, not asked again
+        return replace(result, status="error", error=str(exc))
     if problem is not None:
         return replace(result, status=structured.INVALID, error=problem)
     return replace(result, fields=parsed if request.columns and isinstance(parsed, dict) else None)
