@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import files
-from .errors import LockedError, StateError
+from .errors import LockedError, StateError, disk_full, store_write_error
 from .records import (
     GROUP_COLUMNS,
     RESULT_COLUMNS,
@@ -270,7 +270,9 @@ class Store:
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
         """Bring the schema up to date. The version is read inside the write transaction, so two
-        processes opening a new store at once migrate it once."""
+        processes opening a new store at once migrate it once. A full disk is said to be one, not
+        taken for a broken store."""
+        where = db.execute("PRAGMA database_list").fetchone()[2]
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -280,10 +282,13 @@ class Store:
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={number}")
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite ends the transaction itself on a full disk
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and disk_full(exc):
+                raise store_write_error(Path(where).parent, exc) from None
             raise
-        db.execute("COMMIT")
 
     def _begin(self) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads first cannot

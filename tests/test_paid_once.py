@@ -1,18 +1,22 @@
 """Nothing crashes after money is spent: a schema that cannot be checked is refused before anything
-is sent, and an answer too deep to check is an error row that keeps what it cost. Each run end
-to end, the answers paid once: the mock server counts every request across a run and its rerun."""
+is sent, an answer too deep to check is an error row that keeps what it cost, and a full disk says
+so and keeps the answers. Each run end to end, the answers paid once: the mock server counts
+every request across a run and its rerun."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import chat_job, faults
 
-from batchgpt.errors import EXIT_FAILED_ITEMS, EXIT_INVALID, EXIT_OK
+from batchgpt.errors import EXIT_FAILED_ITEMS, EXIT_INVALID, EXIT_IO, EXIT_OK
 
 # A tree: each node has a name and a child, or null. Valid in strict mode, and recursive.
 TREE: dict[str, Any] = {
@@ -194,3 +198,95 @@ def test_the_mock_answers_a_recursive_schema_and_nests_it_as_deep_as_asked():
     assert json.loads(structured_text(TREE, "Echo: a tree", None)) == {"name": "Echo: a tree", "child": None}
     assert depth(structured_text(TREE, "Echo: nest 3", "schema-deep")) == 4
     assert depth(structured_text(TREE, "Echo: nest 5000", "schema-deep")) == 5001  # built as text, not recursed
+
+
+# ------------------------------------------------------------------ a full disk
+
+
+def test_results_on_a_full_disk_exit_with_the_io_code_and_the_answers_are_paid_once(
+    cli, server, write_job, tmp_path, monkeypatch
+):
+    from batchgpt import files
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    path = write_job(chat_job(["a", "b", "c"]))
+    with monkeypatch.context() as disk:
+        disk.setattr(files.os, "fsync", no_space)  # every file written meets the full disk; the store does not
+        full = cli("run", str(path))
+    results = tmp_path / "out" / "t.csv"
+    assert full.exit_code == EXIT_IO and "Traceback" not in full.output
+    assert f"cannot write {results}: No space left on device" in full.stderr
+    assert "The answers are safe in the store" in full.stderr and "nothing was sent" not in full.stderr
+    assert len(server.seen) == 3 and not results.exists()
+    again = cli("run", str(path))  # space again: the rerun writes what the store kept
+    assert again.exit_code == EXIT_OK and len(server.seen) == 3
+    assert [r["output"] for r in rows(results)] == ["Echo: a", "Echo: b", "Echo: c"]
+
+
+def test_a_store_that_fills_up_at_the_end_of_a_run_says_the_disk_is_full_and_keeps_the_answers(
+    cli, server, write_job, tmp_path, monkeypatch
+):
+    from batchgpt.store import Store
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    path = write_job(chat_job(["a", "b", "c"]))
+    with monkeypatch.context() as disk:
+        disk.setattr(Store, "count_sent", full)  # the answers are committed; the run's bookkeeping is not
+        result = cli("run", str(path))
+    assert result.exit_code == EXIT_IO and "Traceback" not in result.output
+    state = tmp_path / ".batchgpt"
+    assert f"the disk is full: cannot write the run state in {state}" in result.stderr
+    assert "nothing was sent" not in result.stderr
+    again = cli("run", str(path))
+    assert again.exit_code == EXIT_OK and len(server.seen) == 3  # paid once across both runs
+
+
+def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, write_job, tmp_path, monkeypatch):
+    from batchgpt import store as store_module
+
+    connect = store_module._connect
+
+    def small_disk(path: Path) -> sqlite3.Connection:
+        db = connect(path)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {max(pages, 20) + 6}")  # SQLite itself finds the disk full
+        return db
+
+    prompts = [f"{'word ' * 300}{i}" for i in range(60)]
+    path = write_job(chat_job(prompts, limits={"concurrency": 2, "timeout": 2, "max_retries": 4}))
+    with monkeypatch.context() as disk:
+        disk.setattr(store_module, "_connect", small_disk)
+        full = cli("run", str(path))
+    assert full.exit_code == EXIT_IO and "Traceback" not in full.output
+    assert f"the disk is full: cannot write the run state in {tmp_path / '.batchgpt'}" in full.stderr
+    kept = sqlite3.connect(tmp_path / ".batchgpt" / "state.db").execute(
+        "SELECT COUNT(*) FROM items WHERE status = 'ok'"
+    )
+    answered = kept.fetchone()[0]
+    sent = len(server.seen)
+    assert 0 < answered < 60 and sent < 60  # it stopped sending once the store could keep no more
+    again = cli("run", str(path))
+    assert again.exit_code == EXIT_OK
+    assert len(server.seen) - sent == 60 - answered  # nothing the store kept is bought again
+
+
+def test_a_new_store_on_a_full_disk_is_said_to_be_so_not_called_unusable(cli, server, write_job, tmp_path, monkeypatch):
+    from batchgpt import store as store_module
+
+    connect = store_module._connect
+
+    def full_disk(path: Path) -> sqlite3.Connection:
+        db = connect(path)
+        db.execute("PRAGMA max_page_count = 1")  # not even room for the first table
+        return db
+
+    monkeypatch.setattr(store_module, "_connect", full_disk)
+    result = cli("run", str(write_job(chat_job(["a"]))))
+    assert result.exit_code == EXIT_IO and "Traceback" not in result.output
+    assert f"the disk is full: cannot write the run state in {tmp_path / '.batchgpt'}" in result.stderr
+    assert "unusable" not in result.stderr and "move it aside" not in result.stderr  # no store is broken
+    assert server.seen == [] and not (tmp_path / ".batchgpt" / "state.db").exists()
