@@ -1,12 +1,13 @@
 """Nothing crashes after money is spent: a schema that cannot be checked is refused before anything
-is sent, an answer too deep to check is an error row that keeps what it cost, and a full disk says
-so and keeps the answers. Each run end to end, the answers paid once: the mock server counts
-every request across a run and its rerun."""
+is sent, an answer too deep to check is an error row that keeps what it cost, a full disk says so
+and keeps the answers, and a store from a newer batchgpt is left alone. Each run end to end, the
+answers paid once: the mock server counts every request across a run and its rerun."""
 
 from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import os
 import sqlite3
@@ -290,3 +291,32 @@ def test_a_new_store_on_a_full_disk_is_said_to_be_so_not_called_unusable(cli, se
     assert f"the disk is full: cannot write the run state in {tmp_path / '.batchgpt'}" in result.stderr
     assert "unusable" not in result.stderr and "move it aside" not in result.stderr  # no store is broken
     assert server.seen == [] and not (tmp_path / ".batchgpt" / "state.db").exists()
+
+
+# ------------------------------------------------------------------ a store from a newer batchgpt
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_store_from_a_newer_batchgpt_is_refused_and_left_alone(cli, server, write_job, tmp_path):
+    from batchgpt.store import MIGRATIONS
+
+    path = write_job(chat_job(["a"]))
+    assert cli("run", str(path)).exit_code == EXIT_OK
+    state = tmp_path / ".batchgpt"
+    db = sqlite3.connect(state / "state.db")
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
+    db.close()
+    before = _digest(state)
+    for args in (["run", str(path), "--fresh"], ["runs", str(path)], ["export", str(path)]):
+        result = cli(*args)
+        assert result.exit_code != 0 and "Traceback" not in result.output, args
+        assert f"the state store {state / 'state.db'} was written by a newer batchgpt" in result.stderr
+        assert f"version {len(MIGRATIONS) + 3}" in result.stderr and f"up to {len(MIGRATIONS)}" in result.stderr
+    assert len(server.seen) == 1
+    after = _digest(state)
+    assert {k: v for k, v in after.items() if not k.endswith(".lock")} == {
+        k: v for k, v in before.items() if not k.endswith(".lock")
+    }
