@@ -1,7 +1,8 @@
 """The command line: a thin click layer over the library that maps errors to exit codes.
 
-Exit codes: 0 all ok, 1 some items failed, 2 invalid job or usage, 3 stopped early (quota,
-authentication, budget), 4 locked by another run, 130/143 interrupted.
+Exit codes: 0 all ok, 1 some items failed, 2 invalid job, usage or state, 3 stopped early (quota,
+authentication, budget), 4 locked by another run, 5 batches still open, 6 a write failed after the
+run began (a full disk; the answers are kept), 130/143 interrupted.
 """
 
 from __future__ import annotations

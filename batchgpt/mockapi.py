@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .mockschema import structured_text
 from .tokens import Counter
 
 MODERATION_CATEGORIES = {  # category: a word that flags it (the real API has 13 categories)
@@ -399,36 +400,6 @@ def schema_asked(body: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(text, dict) and text.get("type") == "json_schema":
         return text.get("schema")
     return None
-
-
-def structured_text(schema: dict[str, Any], said: str, fault: str | None) -> str:
-    """A structured answer: JSON matching the schema (its strings say what was asked), or, with
-    the `schema-miss` fault, an object lacking every required field."""
-    if fault == "schema-miss":
-        return "{}"
-    return json.dumps(instance(schema, said, schema), ensure_ascii=False)
-
-
-def instance(node: Any, said: str, root: dict[str, Any]) -> Any:
-    """The simplest value a (strict-mode) schema node accepts."""
-    if not isinstance(node, dict):
-        return None
-    if "$ref" in node:
-        target: Any = root
-        for part in str(node["$ref"]).lstrip("#/").split("/"):
-            target = target.get(part, {}) if isinstance(target, dict) else {}
-        return instance(target, said, root)
-    if node.get("enum"):
-        return node["enum"][0]
-    if "anyOf" in node:
-        return instance(node["anyOf"][0], said, root)
-    kind = node.get("type")
-    kind = next((k for k in kind if k != "null"), "null") if isinstance(kind, list) else kind
-    if kind == "object":
-        return {name: instance(child, said, root) for name, child in (node.get("properties") or {}).items()}
-    if kind == "array":
-        return [instance(node.get("items"), said, root)] if node.get("minItems") else []
-    return {"string": said, "integer": 1, "number": 1.5, "boolean": True}.get(str(kind))
 
 
 def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | None = None) -> Reply:

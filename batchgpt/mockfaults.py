@@ -44,11 +44,22 @@ FAULT_KINDS = (
     "no-done",
     "split-emoji",
     "ignore-stream",
-    # structured outputs: an answer that misses its schema, or a refusal
+    # structured outputs: an answer that misses its schema, a refusal, or a recursive schema's
+    # answer nested as many levels as the first number in the request (mockschema.py)
     "schema-miss",
     "refusal",
+    "schema-deep",
 )
-ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream", "schema-miss", "refusal")
+ANSWER_FAULTS = (
+    "usage-strings",
+    "usage-negative",
+    "no-done",
+    "split-emoji",
+    "ignore-stream",
+    "schema-miss",
+    "refusal",
+    "schema-deep",
+)
 OVERLOADED = "The engine is currently overloaded, please try again later"
 
 # kind: (status, message, type, code, param) of the error the API answers

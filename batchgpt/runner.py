@@ -31,7 +31,7 @@ from typing import Any
 from . import aio, files, htmlreport, jobs, structured
 from .budget import Budget
 from .client import Answer, Client
-from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, StateError, UsageError
+from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, StateError, UsageError, store_write_error
 from .estimate import Bound, Estimator, choices
 from .jobs import Job
 from .media import MEDIA_TYPES, MediaWriter, media_folder
@@ -186,7 +186,7 @@ class Engine:
         try:
             self.store.commit()
         except sqlite3.Error as exc:  # a full disk: the run cannot keep its answers, so it ends
-            failure = StateError(f"cannot write the run state in {self.store.directory}: {exc}")
+            failure = store_write_error(self.store.directory, exc)
             self.stop(str(failure))
         for future in waiting:
             if future.done():  # a worker cancelled by a signal no longer waits
@@ -740,7 +740,10 @@ def _checked(result: Result, request: Request, stop: str | None, schema: Mapping
         return replace(
             result, status="error", error="the answer was cut at max_tokens (finish_reason length): raise max_tokens"
         )
-    parsed, problem = structured.check(schema, result.output)
+    try:
+        parsed, problem = structured.check(schema, result.output)
+    except structured.Unchecked as exc:  # paid for: an error a plain rerun keeps, not asked again
+        return replace(result, status="error", error=str(exc))
     if problem is not None:
         return replace(result, status=structured.INVALID, error=problem)
     return replace(result, fields=parsed if request.columns and isinstance(parsed, dict) else None)
@@ -841,7 +844,7 @@ def prepare(job: Job) -> None:
         if job.fmt == "jsonl" or any(task.type in MEDIA_TYPES for task in job.tasks):
             files.check_folder(media_folder(job.results, job.name))
     except OutputError as exc:
-        raise OutputError(f"{exc}; nothing was sent") from None
+        raise UsageError(f"{exc}; nothing was sent") from None  # a usage error: nothing is paid for
     if job.limits.shared:
         aio.run(SharedLimits.verify(job.limits.shared))  # so is a shared limit that cannot be reached
 
@@ -863,7 +866,7 @@ def locked_store(job: Job, options: RunOptions) -> Iterator[tuple[Store, Path]]:
             if isinstance(exc, sqlite3.OperationalError) and isinstance(exc.__context__, OutputError):
                 raise exc.__context__ from None
             if isinstance(exc, sqlite3.Error):
-                raise StateError(f"cannot write the run state in {state_dir}: {exc}") from None
+                raise store_write_error(state_dir, exc) from None
             raise
         store.close()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import files
-from .errors import LockedError, StateError
+from .errors import LockedError, StateError, disk_full, store_write_error
 from .records import (
     GROUP_COLUMNS,
     RESULT_COLUMNS,
@@ -285,20 +285,35 @@ class Store:
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
         """Bring the schema up to date. The version is read inside the write transaction, so two
-        processes opening a new store at once migrate it once."""
+        processes opening a new store at once migrate it once. A store from a newer batchgpt is
+        refused untouched; a full disk is said to be one, not taken for a broken store."""
+        where = db.execute("PRAGMA database_list").fetchone()[2]
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0 and db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
                 raise _NotAStore("an SQLite database with tables of its own, not a batchgpt store")
+            if version > len(MIGRATIONS):  # its tables mean what this batchgpt cannot know
+                from . import __version__
+
+                raise StateError(
+                    f"the state store {where} was written by a newer batchgpt: its format is version {version}, "
+                    f"and batchgpt {__version__} knows formats up to {len(MIGRATIONS)}. Nothing in it was "
+                    "changed: upgrade batchgpt to use it, or give this job another --state folder"
+                )
             for number, script in enumerate(MIGRATIONS[version:], version + 1):
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={number}")
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite ends the transaction itself on a full disk
+                db.execute("ROLLBACK")
+            if isinstance(exc, StateError):
+                db.close()  # nothing of it touched: not even the write-ahead log a connection keeps
+            if isinstance(exc, sqlite3.Error) and disk_full(exc):
+                raise store_write_error(Path(where).parent, exc) from None
             raise
-        db.execute("COMMIT")
 
     def _begin(self) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads first cannot

@@ -5,8 +5,10 @@ The rules are the API's (see the shared API facts, structured outputs): the root
 every object lists all its properties in `required` (optional ones are typed with null) and sets
 `additionalProperties: false`; `allOf`, `not`, `if`/`then`/`else` and the `dependent*` keywords
 are refused; at most 5,000 properties, 10 levels of nesting, 120,000 characters of property
-names and enum values, and 1,000 enum values. An answer that is not JSON or does not match is
-asked again (the engine's business) with the validation error, never a transport error.
+names and enum values, and 1,000 enum values. Every `$ref` must lead somewhere that reads the
+answer (schemarefs.py). An answer that is not JSON or does not match is asked again (the engine's
+business) with the validation error, never a transport error. An answer nested deeper than
+MAX_ANSWER_DEPTH is not checked at all (`Unchecked`): it was paid for, so it is kept as an error.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
+import jsonschema_rs
+
 from .records import Request
+from .schema import json_problems, pointer
+from .schemarefs import ref_problems
 
 JsonPath = tuple[str | int, ...]
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -28,12 +35,27 @@ MAX_CHARS = 120_000
 MAX_ENUM_VALUES = 1_000
 REASK_DEFAULT = 2
 INVALID = "invalid"  # a result's status while its answer awaits a re-ask; never stored
+MAX_SCHEMA_DEPTH = 100  # levels of nesting in a schema, as in a job file
+# Levels of nesting in an answer that are checked. Python's validator recurses several frames a
+# level and runs out (RecursionError) a few dozen levels down; jsonschema_rs then checks: it
+# collapses $ref chains and takes thousands of levels on an 8 MB stack, but overflows it (a
+# crash, not an exception) past some 10,000. json.loads stops near Python's recursion limit.
+MAX_ANSWER_DEPTH = 500
+
+
+class Unchecked(Exception):
+    """An answer that cannot be checked against its schema (nested too deep). It was paid for:
+    an error row that keeps it and what it cost, and that a plain rerun does not buy again."""
 
 
 def strict_problems(schema: Any) -> Iterator[tuple[JsonPath, str]]:
     """Each way the schema breaks strict mode, with where (a path inside the schema)."""
     if not isinstance(schema, dict):
         yield (), "a schema is a JSON object"
+        return
+    deep = json_problems(schema, MAX_SCHEMA_DEPTH)  # JSON from a file: too deep is all it can be
+    if deep:
+        yield from deep
         return
     import jsonschema  # type: ignore[import-untyped]  # no types; imported here: a job without schemas never needs it
 
@@ -42,6 +64,7 @@ def strict_problems(schema: Any) -> Iterator[tuple[JsonPath, str]]:
     except jsonschema.SchemaError as exc:
         yield tuple(exc.absolute_path), f"not a valid JSON Schema: {exc.message}"
         return
+    yield from ref_problems(schema)
     if schema.get("type") != "object" or "anyOf" in schema:
         yield (), "strict mode needs an object at the root (type: object, not anyOf)"
     tally = {"properties": 0, "chars": 0, "enum": 0}
@@ -102,7 +125,10 @@ def _walk(node: Any, path: JsonPath, depth: int, tally: dict[str, int]) -> Itera
 def schema_file(path: str) -> Any:
     """A schema file's JSON (an item's own schema), read once however many items name it."""
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except RecursionError:
+            raise ValueError(f"nested more than {MAX_SCHEMA_DEPTH} levels deep: refusing to read it") from None
 
 
 def request_field(endpoint: str, name: str, schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,22 +150,76 @@ def schema_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def check(schema: Mapping[str, Any], answer: Any) -> tuple[Any, str | None]:
-    """(the parsed answer, None) when it is JSON matching the schema, else (None, what is wrong)."""
+    """(the parsed answer, None) when it is JSON matching the schema, else (None, what is wrong).
+    Raises Unchecked for an answer nested past MAX_ANSWER_DEPTH."""
     if not isinstance(answer, str):
         return None, "the answer is not text"
+    levels = _too_deep(answer)
+    if levels is not None:
+        raise Unchecked(
+            f"the answer is nested {levels:,} levels deep: too deep to check against its schema "
+            f"(batchgpt checks up to {MAX_ANSWER_DEPTH}); kept as it came"
+        )
     try:
         parsed = json.loads(answer, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         return None, f"the answer is not JSON ({exc.msg} at character {exc.pos})"
     except (ValueError, RecursionError) as exc:  # NaN or Infinity (not JSON), or nested past all sense
         return None, f"the answer is not JSON ({type(exc).__name__})"
+    problem = _mismatch(schema, parsed)
+    return (parsed, None) if problem is None else (None, problem)
+
+
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str) -> int | None:
+    """How deep a JSON text nests, when deeper than MAX_ANSWER_DEPTH (else None), without parsing
+    it: what a string holds nests nothing."""
+    if text.count("[") + text.count("{") <= MAX_ANSWER_DEPTH:
+        return None  # nearly every answer: too few brackets to nest that deep
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    levels = list(accumulate(1 if c in "[{" else -1 for c in brackets))
+    if not levels or levels[-1] != 0 or min(levels) < 0:
+        return None  # its brackets do not close: not JSON, as json.loads will say
+    deepest = max(levels)
+    return deepest if deepest > MAX_ANSWER_DEPTH else None
+
+
+def _mismatch(schema: Mapping[str, Any], parsed: Any) -> str | None:
+    """What is wrong with a parsed answer, in jsonschema's words, or None."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(parsed))
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(parsed))
+    except RecursionError:  # a few dozen levels deep: past what Python's validator recurses through
+        return _deep_mismatch(json.dumps(schema, sort_keys=True), parsed)
     if error is None:
-        return parsed, None
-    where = "/" + "/".join(str(p) for p in error.absolute_path)
-    return None, f"at {where}: {error.message}"[:1000]
+        return None
+    return f"at {pointer(tuple(error.absolute_path)) or '/'}: {error.message}"[:1000]
+
+
+def _deep_mismatch(schema: str, parsed: Any) -> str | None:
+    try:
+        validator = _deep_validator(schema)
+    except ValueError as exc:  # a pattern in Python's dialect, not ECMA's (`\Z`): not for Rust's regex
+        raise Unchecked(
+            "the answer is nested too deep for Python's validator, and jsonschema-rs cannot read its schema "
+            f"({str(exc).splitlines()[0]}): not checked, kept as it came"
+        ) from None
+    if validator.is_valid(parsed):
+        return None
+    try:
+        error = next(validator.iter_errors(parsed))
+    except ValueError:  # the error's copy of the part that fails is too deep to make
+        return "the answer does not match the schema (the part that fails nests too deep to show)"
+    return f"at {pointer(error.instance_path) or '/'}: {error.message}"[:1000]
+
+
+@lru_cache(maxsize=16)
+def _deep_validator(schema: str) -> Any:
+    return jsonschema_rs.Draft202012Validator(json.loads(schema))
 
 
 def _no_constant(name: str) -> Any:

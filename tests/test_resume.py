@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import SECRET, chat_job, faults
 
+from batchgpt.errors import EXIT_IO
+
 
 def start(job: Path, base_url: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
@@ -304,7 +306,7 @@ def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewh
         disk.setattr(tables, "_write_csv", full)  # results go to JSONL; the report (CSV) meets the full disk
         result = cli("run", str(path), "--out", str(tmp_path / "out" / "t.jsonl"))
     report = tmp_path / "out" / "t-report.csv"
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exit_code == EXIT_IO and "Traceback" not in result.output  # answers paid for: not "invalid"
     assert f"cannot write {report}: No space left on device" in result.stderr and ".tmp" not in result.stderr
     assert "batchgpt export" in result.stderr
     assert answered(tmp_path / ".batchgpt") == 2 and sorted(os.listdir(tmp_path / "out")) == ["t.jsonl"]
@@ -356,7 +358,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
         disk.setattr(tables, "_write_stored_csv", full)  # the results, straight from the store's rows
         disk.setattr(Store, "finish_run", store_full)
         result = cli("run", str(write_job(chat_job(["a"]))))
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.exit_code == EXIT_IO and "Traceback" not in result.output
     assert f"cannot write {tmp_path / 'out' / 't.csv'}: No space left on device" in result.stderr
     assert answered(tmp_path / ".batchgpt") == 1
 
@@ -428,8 +430,9 @@ def test_a_store_that_cannot_be_written_mid_run_ends_the_run_with_a_message(cli,
 
     monkeypatch.setattr(Store, "commit", fills_up)
     result = cli("run", str(write_job(chat_job([f"q{i}" for i in range(40)]))))
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "cannot write the run state in" in result.stderr and "database or disk is full" in result.stderr
+    assert result.exit_code == EXIT_IO and "Traceback" not in result.output
+    assert "the disk is full: cannot write the run state in" in result.stderr
+    assert "database or disk is full" in result.stderr
 
 
 def test_items_not_reached_when_the_grace_ends_are_skipped_in_every_count(server, write_job, tmp_path):
