@@ -44,6 +44,7 @@ from .provider import api_key
 from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
+from .slow import Deadlines, Unconfirmed
 from .store import STATE_DIR, JobLock, RunTotals, Store
 from .tables import export
 from .tasks import TASKS, FailedAnswer, MalformedReply
@@ -96,6 +97,9 @@ class Summary:
     spent_usd: float | None = 0.0  # what this run's answers cost (cost_usd: the job's total)
     batches_open: int = 0
     online_items: int = 0  # batch mode: items of types the Batch API does not take, sent online
+    unconfirmed: int = 0  # attempts with no usable answer that may have been billed (slow.py)
+    timed_out: int = 0  # of those: the ones that timed out
+    unconfirmed_usd: float | None = 0.0  # their worst-case cost, not in cost_usd (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class Engine:
             sleep=timing.sleep,
         )
         self.outage = Outage(limits.outage, timing.clock)
+        self.deadlines = Deadlines(limits.timeout)  # how long each limit's attempts wait: timeouts lengthen it
+        self.unconfirmed = Unconfirmed()
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
         self.retries: Counter[str] = Counter()  # retried attempts by cause, kept in the run's row
@@ -396,14 +402,21 @@ class Engine:
         """The most the pack can cost (0 without a budget), or why that cannot be known."""
         if self.budget is None:
             return 0.0
+        most = self._most(pack, bounds)
+        if isinstance(most, Request):
+            return (
+                f"the cost of model {most.model!r} cannot be bounded (no price or no max_tokens), "
+                f"so the budget cannot be kept: add it under `pricing:` or set max_tokens"
+            )
+        return most
+
+    def _most(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | Request:
+        """The most the pack can cost, or the first of its requests whose cost has no bound."""
         worst = 0.0
         for request, bound in zip(pack.requests, bounds(), strict=True):
             cost = self.estimator.worst_cost(request, bound)
             if cost is None:
-                return (
-                    f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
-                    f"so the budget cannot be kept: add it under `pricing:` or set max_tokens"
-                )
+                return request
             worst += cost
         return worst
 
@@ -464,7 +477,7 @@ class Engine:
         tries = _Tries(self.timing.clock())
         results: list[Result] = []
         try:
-            results = await self._attempts(pack, tokens, worst, tries)
+            results = await self._attempts(pack, bounds, tokens, worst, tries)
             return results
         finally:
             if tries.held and self.budget is not None:
@@ -481,7 +494,9 @@ class Engine:
                 "more than their worst case"
             )
 
-    async def _attempts(self, pack: Pack, tokens: Callable[[], int], worst: float, tries: _Tries) -> list[Result]:
+    async def _attempts(
+        self, pack: Pack, bounds: Callable[[], list[Bound]], tokens: Callable[[], int], worst: float, tries: _Tries
+    ) -> list[Result]:
         first = pack.first
         client = await self._client(first.provider)
         pacer = self._pacer(first)
@@ -504,13 +519,12 @@ class Engine:
             outcome = await self._attempt(pack, client, pacer, ticket, tries)
             if isinstance(outcome, list):
                 return outcome
-            if self.budget is not None and outcome.maybe_billed:
-                self.budget.settle(worst, worst)  # billed in full, as far as anyone can tell; a retry reserves again
-                tries.held = False
+            if outcome.maybe_billed:
+                self._unconfirmed(pack, outcome, bounds, worst, tries)
             verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
             tries.retries_used += verdict.counts
             self._stop_for(verdict)
-            give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
+            give_up = self._give_up(verdict, outcome, pacer, tries)
             if give_up is not None:
                 log.warning("%s failed after %s: %s", first.id, count(tries.count, "attempt"), give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
@@ -525,17 +539,35 @@ class Engine:
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries)
 
+    def _unconfirmed(
+        self, pack: Pack, failure: Failure, bounds: Callable[[], list[Bound]], worst: float, tries: _Tries
+    ) -> None:
+        """An attempt that may have been billed without saying how much: counted at its worst case,
+        in the budget (a retry reserves again) and in the summary."""
+        cost: float | None = worst
+        if self.budget is not None:
+            self.budget.settle(worst, worst)
+            tries.held = False
+        else:  # counted only now, as without a budget nothing else needs it
+            most = self._most(pack, bounds)
+            cost = most if isinstance(most, float) else None
+        self.unconfirmed.add(failure, cost)
+
     async def _attempt(
         self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket, tries: _Tries
     ) -> list[Result] | Failure:
-        """Send once: the results, or what went wrong (told to the pacer and the outage watch)."""
+        """Send once: the results, or what went wrong (told to the pacer and the outage watch). It
+        waits for its answer as long as its limit's deadline says; a timeout lengthens that, and
+        is no outage unless it came at the longest wait (slow.py)."""
         tries.count += 1
         self.sent += 1
         started = self.timing.clock()
+        deadline = self.deadlines.of(pacer.name)
+        waited = deadline.seconds
         try:
             self._sending += 1
             try:
-                outcome = await client.send(pack)
+                outcome = await client.send(pack, waited)
             finally:
                 self._sending -= 1
             if isinstance(outcome, Answer):
@@ -559,10 +591,14 @@ class Engine:
             raise
         pacer.done(ticket, outcome.headers, outcome)
         self.refused += outcome.rate_limited or outcome.overloaded
-        if outcome.unreachable:
+        timed_out = outcome.cause == "timeout"
+        if timed_out:
+            deadline.timed_out(waited)
+        tries.down = outcome.unreachable and deadline.hopeless(outcome, waited)
+        if tries.down:
             self.outage.failed(started, outcome, shown_url(pack.first.provider.base_url))
             tries.failing_since = started if tries.failing_since is None else tries.failing_since
-        else:
+        elif not timed_out:  # a timeout says neither: the server may be slow, or down
             self.outage.answered()
         return outcome
 
@@ -572,7 +608,7 @@ class Engine:
         if reason is not None:
             self.stop(reason)
 
-    def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, failing_since: float | None) -> str | None:
+    def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, tries: _Tries) -> str | None:
         """Why this item ends as an error now; None to try it again."""
         if verdict.retry:
             if not verdict.counts and not pacer.patient():  # a wait for the limit that never ends
@@ -583,9 +619,9 @@ class Engine:
             return None
         if (
             verdict.exhausted
-            and failure.unreachable
-            and failing_since is not None
-            and self.outage.silent_since(failing_since)
+            and tries.down
+            and tries.failing_since is not None
+            and self.outage.silent_since(tries.failing_since)
         ):
             return None  # nothing has answered since this item began failing: maybe an outage, so hold it
         return failure.describe()
@@ -621,7 +657,8 @@ class _Tries:
     started: float
     count: int = 0
     retries_used: int = 0
-    failing_since: float | None = None  # when its first unanswered attempt started
+    failing_since: float | None = None  # when its first attempt that looked like an outage's started
+    down: bool = False  # its last failure looked like an outage's (no connection, a 5xx, the longest timeout)
     held: bool = False  # its worst case is reserved in the budget
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
 
@@ -794,7 +831,7 @@ def _describe(pace: Pace, long: bool = False) -> str:
         "backing off": "backing off after 429s",
         "unlimited": "no limit known",
     }[pace.source]
-    window = "" if pace.window is None else f", at most {pace.window} in flight (the server said it is overloaded)"
+    window = "" if pace.window is None else f", at most {pace.window} in flight (the server is overloaded or slow)"
     return f"pacing at {rate}, {why}{window}"
 
 
@@ -911,6 +948,9 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         stopped=engine.stopped,
         unknown_models=tuple(engine.pricing.unknown),
         exported=not engine.hard_stop,
+        unconfirmed=engine.unconfirmed.attempts,
+        timed_out=engine.unconfirmed.timed_out,
+        unconfirmed_usd=engine.unconfirmed.worst_usd,
     )
 
 
