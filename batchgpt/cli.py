@@ -679,7 +679,7 @@ def balance(job: Path | None, base_url: str | None) -> None:
     multiple=True,
     metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]",
     help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
-    "echo-headers, 307, 301, usage-strings, usage-negative, no-done, split-emoji, ignore-stream. "
+    "echo-headers, 307, 301, usage-strings, usage-negative, no-usage, no-done, split-emoji, ignore-stream. "
     "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
     "'429:for=20' refuses everything for 20 s from the first request; 'hang:over=4' holds what arrives "
     "while more than 4 are in flight, then answers (a queuing relay).",

@@ -37,12 +37,13 @@ FAULT_KINDS = (
     "malformed",
     # hostile or broken servers: an error echoing the request's headers (keys included),
     # redirects, usage that is no count, streams cut short of [DONE] or split inside a
-    # character, and a server that ignores `stream: true`
+    # character, and a server that ignores `stream: true`; an answer without usage
     "echo-headers",
     "307",
     "301",
     "usage-strings",
     "usage-negative",
+    "no-usage",
     "no-done",
     "split-emoji",
     "ignore-stream",
@@ -50,7 +51,16 @@ FAULT_KINDS = (
     "schema-miss",
     "refusal",
 )
-ANSWER_FAULTS = ("usage-strings", "usage-negative", "no-done", "split-emoji", "ignore-stream", "schema-miss", "refusal")
+ANSWER_FAULTS = (
+    "usage-strings",
+    "usage-negative",
+    "no-usage",
+    "no-done",
+    "split-emoji",
+    "ignore-stream",
+    "schema-miss",
+    "refusal",
+)
 OVERLOADED = "The engine is currently overloaded, please try again later"
 
 # kind: (status, message, type, code, param) of the error the API answers

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import aio, files, htmlreport, jobs, structured
-from .budget import Budget
+from .budget import Budget, unmetered
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, StateError, UsageError
 from .estimate import Bound, Estimator, choices
@@ -647,7 +647,9 @@ class Engine:
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         ttft = None if answer.ttft_s is None else round(answer.ttft_s, 4)
-        return answer_results(pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft)
+        return answer_results(
+            pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft, estimator=self.estimator
+        )
 
 
 @dataclass
@@ -690,17 +692,19 @@ def answer_results(
     latency_s: float | None,
     ttft_s: float | None = None,
     mode: str = "online",
+    estimator: Estimator | None = None,
 ) -> list[Result]:
     """The results of an answer to a pack (online or a batch's output line): its parts, their
-    generated files saved, each priced as its endpoint bills (at the batch price in batch mode).
-    Raises MalformedReply for an answer in a shape no parser foresaw: the server's fault, never
-    a crash."""
+    generated files saved, each priced as its endpoint bills (at the batch price in batch mode),
+    or at its worst case when the answer says not what it used (`estimator` bounds it). Raises
+    MalformedReply for an answer in a shape no parser foresaw: the server's fault, never a crash."""
     task_type = TASKS[pack.first.type]
+    estimator = estimator or Estimator(pricing)
     try:
         parts = split(pack, task_type.parse(data))
     except FailedAnswer as exc:
         return [
-            _failed_answer(request, exc, task_type.billing, pricing, attempts, latency_s, mode)
+            _failed_answer(request, exc, task_type.billing, estimator, attempts, latency_s, mode)
             for request in pack.requests
         ]
     except MalformedReply:
@@ -721,6 +725,9 @@ def answer_results(
             units,
             batch=mode == "batch",
         )
+        details = part.details
+        if task_type.billing == "tokens" and None in (part.prompt_tokens, part.completion_tokens):
+            cost, details = unmetered(estimator.worst_cost(request), details)
         results.append(
             row_for(
                 request,
@@ -733,7 +740,7 @@ def answer_results(
                 latency_s=latency_s,
                 cached_tokens=part.cached_tokens,
                 reasoning_tokens=part.reasoning_tokens,
-                details=part.details,
+                details=details,
                 ttft_s=ttft_s,
                 mode=mode,
             )
@@ -785,14 +792,14 @@ def _failed_answer(
     request: Request,
     exc: FailedAnswer,
     billing: str,
-    pricing: Pricing,
+    estimator: Estimator,
     attempts: int,
     latency_s: float | None,
     mode: str,
 ) -> Result:
     """An answer saying its request did not succeed: an error row, with the usage it was billed."""
     reply = exc.reply
-    cost = pricing.charge(
+    cost = estimator.pricing.charge(
         billing,
         request.model,
         request.body,
@@ -801,6 +808,9 @@ def _failed_answer(
         reply.cached_tokens,
         batch=mode == "batch",
     )
+    details = None
+    if billing == "tokens" and None in (reply.prompt_tokens, reply.completion_tokens):
+        cost, details = unmetered(estimator.worst_cost(request), None)
     return row_for(
         request,
         "error",
@@ -812,6 +822,7 @@ def _failed_answer(
         error=str(exc),
         cached_tokens=reply.cached_tokens,
         reasoning_tokens=reply.reasoning_tokens,
+        details=details,
         mode=mode,
     )
 
