@@ -5,12 +5,29 @@ Invariant: spent + reserved <= limit at all times, and a request's real cost nev
 reservation, so the real spend never exceeds the limit. An attempt that may have been billed
 without saying so (a timeout, a cut connection, an unreadable answer) is settled at its worst
 case, and its retry reserves again. A request that does not fit waits while requests in flight
-may still free room; only when it cannot fit with nothing in flight is the budget reached.
+may still free room; only when it cannot fit with nothing in flight is the budget reached. An
+answer that says not what it used (no `usage`, as some servers answer) is billed all the same:
+it is charged at its worst case (`unmetered`), so the budget sees it and the report's cost is
+never below the bill.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+UNMETERED = "the answer carried no usage: charged at its worst case (its prompt and max_tokens)"
+
+
+def unmetered(worst_usd: float | None, details: Any) -> tuple[float | None, Any]:
+    """The cost of an answer without usage, its worst case (None when unknown: no price), and its
+    row's details with a note saying so."""
+    if worst_usd is None:
+        return None, details
+    note = {"cost": UNMETERED}
+    if details is None:
+        return worst_usd, note
+    return worst_usd, {**details, **note} if isinstance(details, dict) else {"details": details, **note}
 
 
 class Budget:

@@ -336,6 +336,11 @@ def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_
         _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)
     if summary.stopped:
         _tell(f"stopped early: {summary.stopped}", "stopped", logging.WARNING)
+    if summary.unconfirmed:
+        from .slow import unconfirmed_line
+
+        line = unconfirmed_line(summary.unconfirmed, summary.timed_out, summary.unconfirmed_usd)
+        _tell(line, "unconfirmed", logging.WARNING)
     written = summary.exported and not (summary.submitted or summary.batches_open)
     fields: dict[str, Any] = dict(summary.__dict__)
     if written:
@@ -681,11 +686,12 @@ def balance(job: Path | None, base_url: str | None) -> None:
     "--fault",
     "faults",
     multiple=True,
-    metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT]",
+    metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]",
     help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
-    "echo-headers, 307, 301, usage-strings, usage-negative, no-done, split-emoji, ignore-stream. "
+    "echo-headers, 307, 301, usage-strings, usage-negative, no-usage, no-done, split-emoji, ignore-stream. "
     "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
-    "'429:for=20' refuses everything for 20 s from the first request.",
+    "'429:for=20' refuses everything for 20 s from the first request; 'hang:over=4' holds what arrives "
+    "while more than 4 are in flight, then answers (a queuing relay).",
 )
 @click.option("--seed", default=0, type=int, help="Seed for fault rates.")
 @click.option("--api-key", envvar="MOCK_API_KEY", help="Require this key (401 otherwise).")

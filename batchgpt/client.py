@@ -133,17 +133,19 @@ class Client:
             return f"{base}/openai/deployments/{request.model}{request.endpoint}?api-version={version}"
         return base + request.endpoint
 
-    async def send(self, pack: Pack) -> Answer | Failure:
-        """One attempt at one pack (usually a single request)."""
+    async def send(self, pack: Pack, timeout: float | None = None) -> Answer | Failure:
+        """One attempt at one pack (usually a single request), waiting `timeout` seconds for its
+        answer (the client's own timeout when None)."""
+        timeout = timeout or self._timeout
         if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
-            outcome = await self._send_plain(self._pool, pack)
+            outcome = await self._send_plain(self._pool, pack, timeout)
         else:
-            outcome = await self._send(pack)
+            outcome = await self._send(pack, timeout)
         if isinstance(outcome, Failure):
             return replace(outcome, message=self._redact.text(outcome.message))
         return outcome
 
-    async def _send(self, pack: Pack) -> Answer | Failure:
+    async def _send(self, pack: Pack, timeout: float) -> Answer | Failure:
         """One attempt through aiohttp: what http1 does not do (see _plain_pool)."""
         import aiohttp
 
@@ -155,6 +157,7 @@ class Client:
                 headers=self._headers if pack.first.files else self._json_headers,
                 proxy=self._proxy,
                 allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(timeout, sock_connect=http1.connect_within(timeout)),
             ) as response:
                 headers = response.headers  # case-insensitive, as HTTP header names are
                 if 300 <= response.status < 400:
@@ -163,8 +166,10 @@ class Client:
                 if response.status < 300 and pack.body.get("stream") and event_stream:
                     return await _read_stream(response, headers, started, self._redact)
                 raw = self._redact.raw(await response.read())
+        except aiohttp.ServerTimeoutError:  # the connection was not made (no sock_read timeout is set)
+            return Failure("connection", f"{UNSENT}: no connection within {http1.connect_within(timeout):g} s")
         except asyncio.TimeoutError:
-            return Failure("timeout", f"no complete answer within {self._timeout:g} s")
+            return Failure("timeout", f"no complete answer within {timeout:g} s")
         except aiohttp.ClientPayloadError as exc:
             return Failure("connection", f"the answer was cut off ({self._said(exc)})")
         except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:  # the request never left
@@ -173,11 +178,11 @@ class Client:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return _answer(response.status, headers, raw, self._redact)
 
-    async def _send_plain(self, pool: http1.Pool, pack: Pack) -> Answer | Failure:
+    async def _send_plain(self, pool: http1.Pool, pack: Pack, timeout: float) -> Answer | Failure:
         try:
-            reply = await pool.post(self._head(self.url(pack.first)), pack.payload, self._timeout)
+            reply = await pool.post(self._head(self.url(pack.first)), pack.payload, timeout)
         except asyncio.TimeoutError:
-            return Failure("timeout", f"no complete answer within {self._timeout:g} s")
+            return Failure("timeout", f"no complete answer within {timeout:g} s")
         except http1.Unsent as exc:
             return Failure("connection", f"{UNSENT}: {shortened(str(exc))}")
         except http1.Lost as exc:

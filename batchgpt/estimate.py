@@ -1,6 +1,7 @@
 """What a job, or one request, may cost before anything is sent: the dry run and the budget's worst case.
 
-Prompt tokens are counted with tiktoken exactly as the API counts them. Completion tokens are
+Prompt tokens are counted with tiktoken exactly as the API counts them, and image parts at the
+most their model can count one (vision.py), which makes the count approximate. Completion tokens are
 bounded by `max_tokens` (or, when a job sets none, the model's output limit, or the legacy
 completions endpoint's default of 16) for the worst case, and guessed for the expected case:
 about the source length for a translation, else `expected_output_tokens`, else 256.
@@ -23,6 +24,7 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request, quick
 from .tasks import TASKS
 from .tokens import Count, Counter
+from .vision import most_in
 from .words import count
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_toke
 # second one costs more than it saves.
 SPLIT_BYTES = 4 << 20
 IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
+IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
 FIRST_TOKEN_S = 0.5
@@ -65,6 +68,7 @@ class Bound:
     note: str | None = None
     billing: str = "tokens"
     fixed: float | None = 0.0
+    images: int = 0  # of the prompt: its image inputs' tokens, each at the most (already a bound)
 
 
 def choices(body: Mapping[str, Any]) -> int:
@@ -96,6 +100,9 @@ class Estimator:
         if not task_type.chat_family:
             return self._unit_bound(request, task_type.billing)
         prompt = self.counter.body(request.endpoint, request.body)
+        images = most_in(request.model, request.endpoint, request.body)
+        if images:
+            prompt = Count(prompt.tokens + images, prompt.approximate)
         worst, note = request.max_tokens, None
         if worst is None:
             if request.endpoint == "/completions":
@@ -112,7 +119,7 @@ class Estimator:
         expected = self._expected(request, worst) * each
         if request.turns:
             return self._conversation(request, worst, expected, note)
-        return Bound(prompt, None if worst is None else worst * each, expected, note)
+        return Bound(prompt, None if worst is None else worst * each, expected, note, images=images)
 
     def _conversation(self, request: Request, worst: int | None, expected: int, note: str | None) -> Bound:
         """A conversation's turns: each sends the whole history, every earlier answer at its worst
@@ -161,8 +168,10 @@ class Estimator:
             return bound.fixed
         if bound.worst is None:
             return None
-        # An approximate count may be low; half again is the margin a budget keeps for it.
-        prompt = bound.prompt.tokens * 3 // 2 if bound.prompt.approximate else bound.prompt.tokens
+        # An approximate count may be low; half again is the margin a budget keeps for it (images
+        # are counted at their most already).
+        text = bound.prompt.tokens - bound.images
+        prompt = (text * 3 // 2 if bound.prompt.approximate else text) + bound.images
         return self.pricing.cost(request.model, prompt, bound.worst)
 
 
@@ -352,7 +361,9 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         group.requests += len(request.turns) or 1
         group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
         group.prompt_tokens += bound.prompt.tokens
-        group.approximate |= bound.prompt.approximate
+        group.approximate |= bound.prompt.approximate or bound.images > 0
+        if bound.images:
+            group.notes.add(IMAGES_AT_MOST)
         group.expected_tokens += bound.expected
         if bound.worst is None:
             group.worst_known = False

@@ -26,6 +26,14 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 IDLE_S = 15.0  # as aiohttp's keepalive_timeout: an older idle connection may have been dropped on the way
+CONNECT_S = 10.0  # a server that does not accept a connection in this long is down, not slow
+
+
+def connect_within(timeout: float) -> float:
+    """How long opening a connection may take, within a request's `timeout`: half of it, at most
+    CONNECT_S. A connection not made by then is Unsent (the server is down or unreachable); the
+    rest of the timeout is the server's to answer in (it may be slow)."""
+    return min(CONNECT_S, timeout / 2)
 
 
 class Unsent(Exception):
@@ -61,7 +69,7 @@ class Pool:
         deadline = loop.time() + timeout
         await self._slots.acquire()  # as `async with`, one coroutine fewer on every request
         try:
-            connection = self._kept() or await self._connect(deadline)
+            connection = self._kept() or await self._connect(min(deadline, loop.time() + connect_within(timeout)))
             message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
             timer = loop.call_at(deadline, connection.time_out)
             try:
@@ -92,13 +100,15 @@ class Pool:
 
     async def _connect(self, deadline: float) -> _Connection:
         loop = self._loop
+        allowed = deadline - loop.time()
         try:
             transport, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self._host, self._port),
-                max(0.0, deadline - loop.time()),
+                loop.create_connection(lambda: _Connection(loop), self._host, self._port), max(0.0, allowed)
             )
-        except asyncio.TimeoutError:  # an OSError too, since Python 3.11: the caller's timeout
-            raise
+        except asyncio.TimeoutError:  # an OSError too, since Python 3.11
+            if allowed <= 0:  # the request's time ran out waiting for a free connection: its own timeout
+                raise
+            raise Unsent(f"no connection to {self._host}:{self._port} within {allowed:.3g} s") from None
         except OSError as exc:
             raise Unsent(f"cannot connect to {self._host}:{self._port}: {exc.strerror or exc}") from None
         connection.connection_made(transport)  # uvloop may call it only after this returns

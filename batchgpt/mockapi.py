@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import vision
 from .mockschema import structured_text
 from .tokens import Counter
 
@@ -133,15 +134,23 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
     """The tokens a request counts against a tokens-per-minute limit, besides its max_tokens."""
     model = str(body.get("model"))
     if kind == "chat":
-        return counter.messages(model, body["messages"]).tokens
+        return counter.messages(model, body["messages"]).tokens + _images(model, "/chat/completions", body)
     if kind == "completion":
         return counter.text(model, str(body["prompt"])).tokens
     if kind == "responses":
-        return counter.body("/responses", body).tokens
+        return counter.body("/responses", body).tokens + _images(model, "/responses", body)
     if kind in ("embeddings", "moderations"):
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
     return 0
+
+
+def _images(model: str, endpoint: str, body: dict[str, Any]) -> int:
+    """Image parts as the API bills them: by their size (a PNG's header says it; else 1024x1024)."""
+    return sum(
+        vision.image_tokens(model, *(vision.png_size(vision.url_of(p)) or (1024, 1024)), vision.detail_of(p))
+        for p in vision.image_parts(endpoint, body)
+    )
 
 
 def tokens_charged(kind: str, body: dict[str, Any], counter: Counter) -> int:
@@ -444,6 +453,8 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
             "total_tokens": prompt + completion,
         },
     }
+    if fault == "no-usage":
+        answer["usage"] = None
     if not body.get("stream"):
         return Reply(answer)
     return Reply(events=response_events(answer, text))
@@ -469,8 +480,11 @@ def _text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
-def _usage(prompt: int, completion: int, fault: str | None) -> dict[str, Any]:
-    """CompletionUsage with its details, or the broken counts of the usage-* faults."""
+def _usage(prompt: int, completion: int, fault: str | None) -> dict[str, Any] | None:
+    """CompletionUsage with its details, or the broken counts of the usage-* faults (none at all
+    for `no-usage`, as some local servers and relays answer)."""
+    if fault == "no-usage":
+        return None
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -495,7 +509,7 @@ def stream_events(
     body: dict[str, Any],
     text: str,
     finish: str,
-    usage: dict[str, Any],
+    usage: dict[str, Any] | None,
     chat: bool,
     fault: str | None = None,
 ) -> list[bytes]:

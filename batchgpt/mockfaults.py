@@ -3,8 +3,10 @@ broken answer each fault gives.
 
 A fault applies at a rate, to the first N attempts of each distinct request body (`first=`), or to
 every request for a number of seconds from the first one it sees (`for=`), and optionally only to
-bodies holding some text (`match=`). The error faults answer the documented error bodies (see the
-shared API facts); the hostile ones answer as broken servers and proxies do. The answer faults
+bodies holding some text (`match=`) or only while more than N requests are in flight (`over=`:
+`hang:over=4` is a relay that queues what passes its limit, holds it, then answers, as LiteLLM
+does). The error faults answer the documented error bodies (see the shared API facts); the
+hostile ones answer as broken servers and proxies do. The answer faults
 (ANSWER_FAULTS) inject nothing here: the answer itself comes out broken (see mockapi.py).
 """
 
@@ -35,12 +37,13 @@ FAULT_KINDS = (
     "malformed",
     # hostile or broken servers: an error echoing the request's headers (keys included),
     # redirects, usage that is no count, streams cut short of [DONE] or split inside a
-    # character, and a server that ignores `stream: true`
+    # character, and a server that ignores `stream: true`; an answer without usage
     "echo-headers",
     "307",
     "301",
     "usage-strings",
     "usage-negative",
+    "no-usage",
     "no-done",
     "split-emoji",
     "ignore-stream",
@@ -53,6 +56,7 @@ FAULT_KINDS = (
 ANSWER_FAULTS = (
     "usage-strings",
     "usage-negative",
+    "no-usage",
     "no-done",
     "split-emoji",
     "ignore-stream",
@@ -108,11 +112,12 @@ class Fault:
     first: int | None = None
     match: str | None = None  # only requests whose body contains this text
     seconds: float | None = None
+    over: int | None = None  # only while more than this many requests are in flight, this one included
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
         """'500', '503:0.1', '429:first=2', 'hang:first=1', '400:match=BAD', '400,match=BAD' (as
-        --help writes it: KIND[:RATE|:first=N|:for=S][,match=TEXT]), '429:for=20'."""
+        --help writes it: KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]), '429:for=20', 'hang:over=4'."""
         kind, rest = (re.split("[:,]", spec, maxsplit=1) + [""])[:2]  # the kind ends at either
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}")
@@ -130,6 +135,8 @@ class Fault:
                 fault.match = value
             elif key == "for":
                 fault.seconds = float(value)
+            elif key == "over":
+                fault.over = int(value)
             else:
                 raise ValueError(f"unknown fault option {key!r}")
         return fault
@@ -150,15 +157,17 @@ class FaultPicker:
         # id(fault): (the fault, kept so its id is not reused; when its `for=` window opened)
         self._opened: dict[int, tuple[Fault, float]] = {}
 
-    def pick(self, faults: Sequence[Fault], raw: bytes) -> Fault | None:
+    def pick(self, faults: Sequence[Fault], raw: bytes, in_flight: int = 0) -> Fault | None:
         """The fault for a request whose body is `raw`, among `faults` (read afresh each time, as
-        tests change them on a running server)."""
+        tests change them on a running server), with `in_flight` requests (itself included) at once."""
         if not faults:
             return None
         attempt = self._attempt(raw) if any(f.first is not None for f in faults) else 0
         text = raw.decode("utf-8", "replace")
         for fault in faults:
             if fault.match is not None and fault.match not in text:
+                continue
+            if fault.over is not None and in_flight <= fault.over:
                 continue
             if self._applies(fault, attempt):
                 return fault

@@ -316,7 +316,7 @@ class MockServer:
         missing = self._deployment(request, body)
         if missing is not None:
             return missing
-        fault = self._faults.pick(self.config.faults, conversation(body, raw))
+        fault = self._faults.pick(self.config.faults, conversation(body, raw), self.in_flight)
         self._record(request, body, fault)
         if self.config.latency:
             await asyncio.sleep(self.config.latency)

@@ -1,11 +1,12 @@
 """Outage watch: has every endpoint of a run stopped answering for long enough to stop trying?
 
-When every attempt run-wide has failed with a connection error, a timeout or a 5xx for
-`seconds`, and nothing answered in that time, the run stops starting requests instead of
-spending hours failing: its unanswered items are `skipped` and a plain rerun sends them. Any
-answer below 500 (a 429 or a 400 included) shows an endpoint is up and ends a spell. A spell
-starts when its first failing attempt started, so a server that hangs is found as soon as the
-first timeout comes back.
+When every attempt run-wide has failed with a connection error or a 5xx for `seconds`, and
+nothing answered in that time, the run stops starting requests instead of spending hours
+failing: its unanswered items are `skipped` and a plain rerun sends them. Any answer below 500
+(a 429 or a 400 included) shows an endpoint is up and ends a spell. A timeout is slowness, not
+an outage (slow.py): it neither starts nor ends a spell, unless it came at the longest wait a
+request is given. A spell starts when its first failing attempt started, so a server that never
+answers is found as soon as such a timeout comes back.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class Outage:
         self._last_answer = self._clock()
 
     def failed(self, started: float, failure: Failure, endpoint: str) -> None:
-        """An attempt that started at `started` got no useful answer (`failure.unreachable`). A
-        spell begins no earlier than the last answer: one slow failure among answers is no outage."""
+        """An attempt that started at `started` got no useful answer and looks like an outage's
+        (slow.Deadline.hopeless). A spell begins no earlier than the last answer: one slow failure
+        among answers is no outage."""
         begins = max(started, self._last_answer)
         if self._since is None or begins < self._since:
             self._since = begins

@@ -10,7 +10,8 @@ has a Pacer. A pacer starts requests one at a time, evenly spaced, at the lowest
   sends no headers converges within seconds and then keeps probing for more.
 A 429's `retry-after`, or a header saying a limit is used up, pauses the pacer; after a pause
 requests resume at the pace, one at a time, never every worker at once. A 503 from
-an overloaded server cuts how many requests may be in flight the same way. The first request on
+an overloaded server, or a timeout from a slow one, cuts how many requests may be in flight the
+same way, and successes let more in again. The first request on
 a limit goes alone (for up to PROBE_S), so that its answer's headers set the pace before
 anything else is sent.
 
@@ -127,7 +128,7 @@ class Pace:
     source: str  # what sets the rate: told | headers | backing off | unlimited
     paused_for: float  # seconds until a pause ends (0: not paused)
     in_flight: int
-    window: int | None  # requests allowed in flight, when a 503 cut it below the concurrency
+    window: int | None  # requests allowed in flight, when a 503 or a timeout cut it below the concurrency
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,8 @@ class Pacer:
                 self._trust_credit = False
             self._pause(server_delay(failure.headers or {}) or 0.0, now)
             self._cut(ticket, now, window=failure.overloaded)
+        elif failure.cause == "timeout":  # slow, as a relay queuing requests is: fewer at once, as for a 503
+            self._cut(ticket, now, window=True)
         self._changed.set()
 
     def _learn(self, headers: Mapping[str, str], now: float) -> None:

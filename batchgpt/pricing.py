@@ -167,8 +167,8 @@ class Pricing:
             if prompt is None and model not in self.unmeasured:
                 self.unmeasured.append(model)
                 log.warning(
-                    "answers from %r carry no usage: their tokens and cost are unknown (a server that "
-                    "ignores stream_options.include_usage?)",
+                    "answers from %r carry no usage: their tokens are unknown, and each is charged at "
+                    "its worst case (a server that ignores stream_options.include_usage?)",
                     model,
                 )
             return self.cost(model, prompt, completion, cached)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import aio, files, htmlreport, jobs, structured
-from .budget import Budget
+from .budget import Budget, unmetered
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, StateError, UsageError, store_write_error
 from .estimate import Bound, Estimator, choices
@@ -44,6 +44,7 @@ from .provider import api_key
 from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
+from .slow import Deadlines, Unconfirmed
 from .store import STATE_DIR, JobLock, RunTotals, Store, endpoint_of, endpoints
 from .tables import export
 from .tasks import TASKS, FailedAnswer, MalformedReply
@@ -96,6 +97,9 @@ class Summary:
     spent_usd: float | None = 0.0  # what this run's answers cost (cost_usd: the job's total)
     batches_open: int = 0
     online_items: int = 0  # batch mode: items of types the Batch API does not take, sent online
+    unconfirmed: int = 0  # attempts with no usable answer that may have been billed (slow.py)
+    timed_out: int = 0  # of those: the ones that timed out
+    unconfirmed_usd: float | None = 0.0  # their worst-case cost, not in cost_usd (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class Engine:
             sleep=timing.sleep,
         )
         self.outage = Outage(limits.outage, timing.clock)
+        self.deadlines = Deadlines(limits.timeout)  # how long each limit's attempts wait: timeouts lengthen it
+        self.unconfirmed = Unconfirmed()
         self._told_pace: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self.refused = 0  # 429 and 503 answers: waits, not failures
         self.retries: Counter[str] = Counter()  # retried attempts by cause, kept in the run's row
@@ -396,14 +402,21 @@ class Engine:
         """The most the pack can cost (0 without a budget), or why that cannot be known."""
         if self.budget is None:
             return 0.0
+        most = self._most(pack, bounds)
+        if isinstance(most, Request):
+            return (
+                f"the cost of model {most.model!r} cannot be bounded (no price or no max_tokens), "
+                f"so the budget cannot be kept: add it under `pricing:` or set max_tokens"
+            )
+        return most
+
+    def _most(self, pack: Pack, bounds: Callable[[], list[Bound]]) -> float | Request:
+        """The most the pack can cost, or the first of its requests whose cost has no bound."""
         worst = 0.0
         for request, bound in zip(pack.requests, bounds(), strict=True):
             cost = self.estimator.worst_cost(request, bound)
             if cost is None:
-                return (
-                    f"the cost of model {request.model!r} cannot be bounded (no price or no max_tokens), "
-                    f"so the budget cannot be kept: add it under `pricing:` or set max_tokens"
-                )
+                return request
             worst += cost
         return worst
 
@@ -464,7 +477,7 @@ class Engine:
         tries = _Tries(self.timing.clock())
         results: list[Result] = []
         try:
-            results = await self._attempts(pack, tokens, worst, tries)
+            results = await self._attempts(pack, bounds, tokens, worst, tries)
             return results
         finally:
             if tries.held and self.budget is not None:
@@ -481,7 +494,9 @@ class Engine:
                 "more than their worst case"
             )
 
-    async def _attempts(self, pack: Pack, tokens: Callable[[], int], worst: float, tries: _Tries) -> list[Result]:
+    async def _attempts(
+        self, pack: Pack, bounds: Callable[[], list[Bound]], tokens: Callable[[], int], worst: float, tries: _Tries
+    ) -> list[Result]:
         first = pack.first
         client = await self._client(first.provider)
         pacer = self._pacer(first)
@@ -504,13 +519,12 @@ class Engine:
             outcome = await self._attempt(pack, client, pacer, ticket, tries)
             if isinstance(outcome, list):
                 return outcome
-            if self.budget is not None and outcome.maybe_billed:
-                self.budget.settle(worst, worst)  # billed in full, as far as anyone can tell; a retry reserves again
-                tries.held = False
+            if outcome.maybe_billed:
+                self._unconfirmed(pack, outcome, bounds, worst, tries)
             verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
             tries.retries_used += verdict.counts
             self._stop_for(verdict)
-            give_up = self._give_up(verdict, outcome, pacer, tries.failing_since)
+            give_up = self._give_up(verdict, outcome, pacer, tries)
             if give_up is not None:
                 log.warning("%s failed after %s: %s", first.id, count(tries.count, "attempt"), give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
@@ -525,17 +539,35 @@ class Engine:
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries)
 
+    def _unconfirmed(
+        self, pack: Pack, failure: Failure, bounds: Callable[[], list[Bound]], worst: float, tries: _Tries
+    ) -> None:
+        """An attempt that may have been billed without saying how much: counted at its worst case,
+        in the budget (a retry reserves again) and in the summary."""
+        cost: float | None = worst
+        if self.budget is not None:
+            self.budget.settle(worst, worst)
+            tries.held = False
+        else:  # counted only now, as without a budget nothing else needs it
+            most = self._most(pack, bounds)
+            cost = most if isinstance(most, float) else None
+        self.unconfirmed.add(failure, cost)
+
     async def _attempt(
         self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket, tries: _Tries
     ) -> list[Result] | Failure:
-        """Send once: the results, or what went wrong (told to the pacer and the outage watch)."""
+        """Send once: the results, or what went wrong (told to the pacer and the outage watch). It
+        waits for its answer as long as its limit's deadline says; a timeout lengthens that, and
+        is no outage unless it came at the longest wait (slow.py)."""
         tries.count += 1
         self.sent += 1
         started = self.timing.clock()
+        deadline = self.deadlines.of(pacer.name)
+        waited = deadline.seconds
         try:
             self._sending += 1
             try:
-                outcome = await client.send(pack)
+                outcome = await client.send(pack, waited)
             finally:
                 self._sending -= 1
             if isinstance(outcome, Answer):
@@ -559,10 +591,14 @@ class Engine:
             raise
         pacer.done(ticket, outcome.headers, outcome)
         self.refused += outcome.rate_limited or outcome.overloaded
-        if outcome.unreachable:
+        timed_out = outcome.cause == "timeout"
+        if timed_out:
+            deadline.timed_out(waited)
+        tries.down = outcome.unreachable and deadline.hopeless(outcome, waited)
+        if tries.down:
             self.outage.failed(started, outcome, shown_url(pack.first.provider.base_url))
             tries.failing_since = started if tries.failing_since is None else tries.failing_since
-        else:
+        elif not timed_out:  # a timeout says neither: the server may be slow, or down
             self.outage.answered()
         return outcome
 
@@ -572,7 +608,7 @@ class Engine:
         if reason is not None:
             self.stop(reason)
 
-    def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, failing_since: float | None) -> str | None:
+    def _give_up(self, verdict: Verdict, failure: Failure, pacer: Pacer, tries: _Tries) -> str | None:
         """Why this item ends as an error now; None to try it again."""
         if verdict.retry:
             if not verdict.counts and not pacer.patient():  # a wait for the limit that never ends
@@ -583,9 +619,9 @@ class Engine:
             return None
         if (
             verdict.exhausted
-            and failure.unreachable
-            and failing_since is not None
-            and self.outage.silent_since(failing_since)
+            and tries.down
+            and tries.failing_since is not None
+            and self.outage.silent_since(tries.failing_since)
         ):
             return None  # nothing has answered since this item began failing: maybe an outage, so hold it
         return failure.describe()
@@ -611,7 +647,9 @@ class Engine:
 
     def _answered(self, pack: Pack, answer: Answer, attempts: int, latency: float) -> list[Result]:
         ttft = None if answer.ttft_s is None else round(answer.ttft_s, 4)
-        return answer_results(pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft)
+        return answer_results(
+            pack, answer.data, self.media, self.pricing, attempts, round(latency, 4), ttft, estimator=self.estimator
+        )
 
 
 @dataclass
@@ -621,7 +659,8 @@ class _Tries:
     started: float
     count: int = 0
     retries_used: int = 0
-    failing_since: float | None = None  # when its first unanswered attempt started
+    failing_since: float | None = None  # when its first attempt that looked like an outage's started
+    down: bool = False  # its last failure looked like an outage's (no connection, a 5xx, the longest timeout)
     held: bool = False  # its worst case is reserved in the budget
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
 
@@ -653,17 +692,19 @@ def answer_results(
     latency_s: float | None,
     ttft_s: float | None = None,
     mode: str = "online",
+    estimator: Estimator | None = None,
 ) -> list[Result]:
     """The results of an answer to a pack (online or a batch's output line): its parts, their
-    generated files saved, each priced as its endpoint bills (at the batch price in batch mode).
-    Raises MalformedReply for an answer in a shape no parser foresaw: the server's fault, never
-    a crash."""
+    generated files saved, each priced as its endpoint bills (at the batch price in batch mode),
+    or at its worst case when the answer says not what it used (`estimator` bounds it). Raises
+    MalformedReply for an answer in a shape no parser foresaw: the server's fault, never a crash."""
     task_type = TASKS[pack.first.type]
+    estimator = estimator or Estimator(pricing)
     try:
         parts = split(pack, task_type.parse(data))
     except FailedAnswer as exc:
         return [
-            _failed_answer(request, exc, task_type.billing, pricing, attempts, latency_s, mode)
+            _failed_answer(request, exc, task_type.billing, estimator, attempts, latency_s, mode)
             for request in pack.requests
         ]
     except MalformedReply:
@@ -686,6 +727,9 @@ def answer_results(
             units,
             batch=mode == "batch",
         )
+        details = part.details
+        if task_type.billing == "tokens" and None in (part.prompt_tokens, part.completion_tokens):
+            cost, details = unmetered(estimator.worst_cost(request), details)
         results.append(
             row_for(
                 request,
@@ -698,7 +742,7 @@ def answer_results(
                 latency_s=latency_s,
                 cached_tokens=part.cached_tokens,
                 reasoning_tokens=part.reasoning_tokens,
-                details=part.details,
+                details=details,
                 ttft_s=ttft_s,
                 mode=mode,
             )
@@ -753,14 +797,14 @@ def _failed_answer(
     request: Request,
     exc: FailedAnswer,
     billing: str,
-    pricing: Pricing,
+    estimator: Estimator,
     attempts: int,
     latency_s: float | None,
     mode: str,
 ) -> Result:
     """An answer saying its request did not succeed: an error row, with the usage it was billed."""
     reply = exc.reply
-    cost = pricing.charge(
+    cost = estimator.pricing.charge(
         billing,
         request.model,
         request.body,
@@ -769,6 +813,9 @@ def _failed_answer(
         reply.cached_tokens,
         batch=mode == "batch",
     )
+    details = None
+    if billing == "tokens" and None in (reply.prompt_tokens, reply.completion_tokens):
+        cost, details = unmetered(estimator.worst_cost(request), None)
     return row_for(
         request,
         "error",
@@ -780,6 +827,7 @@ def _failed_answer(
         error=str(exc),
         cached_tokens=reply.cached_tokens,
         reasoning_tokens=reply.reasoning_tokens,
+        details=details,
         mode=mode,
     )
 
@@ -799,7 +847,7 @@ def _describe(pace: Pace, long: bool = False) -> str:
         "backing off": "backing off after 429s",
         "unlimited": "no limit known",
     }[pace.source]
-    window = "" if pace.window is None else f", at most {pace.window} in flight (the server said it is overloaded)"
+    window = "" if pace.window is None else f", at most {pace.window} in flight (the server is overloaded or slow)"
     return f"pacing at {rate}, {why}{window}"
 
 
@@ -916,6 +964,9 @@ def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) ->
         stopped=engine.stopped,
         unknown_models=tuple(engine.pricing.unknown),
         exported=not engine.hard_stop,
+        unconfirmed=engine.unconfirmed.attempts,
+        timed_out=engine.unconfirmed.timed_out,
+        unconfirmed_usd=engine.unconfirmed.worst_usd,
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
 
 from conftest import chat_job, faults
+from test_vision import png
 
 from batchgpt.budget import Budget
 
@@ -136,3 +138,49 @@ def test_every_way_a_server_reads_n_is_counted():
 
     assert [choices({"n": n}) for n in (10, 10.0, "10", True, None, "ten")] == [10, 10, 10, 1, 1, 1]
     assert choices({"best_of": 3, "n": 2}) == 3
+
+
+def test_answers_without_usage_are_charged_at_their_worst_case_and_the_budget_stops(cli, server, write_job, tmp_path):
+    faults(server, "no-usage")  # as some local servers and relays answer: no usage, billed all the same
+    job = chat_job([f"question number {i}" for i in range(30)], defaults={"model": "gpt-4o-mini", "max_tokens": 200})
+    job["limits"] = {"concurrency": 4}
+    job["budget_usd"] = 0.00025  # two worst cases of ~$0.00012
+    result = cli("run", str(write_job(job)))
+    assert result.exit_code == 3 and "budget of $0.00025" in result.stderr
+    rows = list(csv.DictReader((tmp_path / "out" / "t.csv").open()))
+    answered = [r for r in rows if r["status"] == "ok"]
+    assert len(answered) == 2 == len(server.seen)
+    assert all(float(r["cost_usd"]) > 0.0001 and "no usage" in r["details"] for r in answered)
+    assert sum(float(r["cost_usd"]) for r in answered) <= 0.00025
+
+
+def jsonl_job(path, lines: list[dict]) -> str:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+def image_lines(n: int) -> list[dict]:
+    """Batch API lines asking gpt-4o about a 1024x1024 image: 765 prompt tokens each, as billed."""
+    url = png(1024, 1024)
+    content = [{"type": "text", "text": "What is in this picture?"}, {"type": "image_url", "image_url": {"url": url}}]
+    body = {"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": content}]}
+    return [{"custom_id": f"i{k}", "method": "POST", "url": "/v1/chat/completions", "body": body} for k in range(n)]
+
+
+def test_image_inputs_count_against_the_budget(cli, server, tmp_path):
+    # ~$0.002 an item, nearly all of it the image; without it the worst case was $0.00017
+    job = jsonl_job(tmp_path / "pictures.jsonl", image_lines(6))
+    result = cli("run", job, "--budget", "0.005")
+    assert result.exit_code == 3 and "budget of $0.005 reached" in result.stderr
+    rows = list(csv.DictReader((tmp_path / "out" / "pictures.csv").open()))
+    assert sum(float(r["cost_usd"] or 0) for r in rows) <= 0.005
+    assert any(r["status"] == "ok" for r in rows)
+
+
+def test_an_answer_without_usage_keeps_its_details_beside_the_note():
+    from batchgpt.budget import UNMETERED, unmetered
+
+    assert unmetered(0.5, None) == (0.5, {"cost": UNMETERED})
+    assert unmetered(0.5, {"revised_prompt": "x"}) == (0.5, {"revised_prompt": "x", "cost": UNMETERED})
+    assert unmetered(0.5, [1, 2]) == (0.5, {"details": [1, 2], "cost": UNMETERED})
+    assert unmetered(None, None) == (None, None)  # no price: its cost stays unknown, as it was

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import tiktoken
@@ -397,3 +398,17 @@ def test_killing_a_split_dry_run_leaves_no_process_behind(tmp_path):
     parent.send_signal(signal.SIGTERM)
     parent.communicate(timeout=10)  # returns once no process holds its output open: the child too has ended
     assert parent.returncode == -signal.SIGTERM
+
+
+def test_image_inputs_are_estimated_at_their_most_so_the_estimate_is_never_below_the_bill(cli, server, tmp_path):
+    from test_budget import image_lines, jsonl_job
+
+    job = jsonl_job(tmp_path / "pictures.jsonl", image_lines(4))
+    [row, total] = estimate(load(job))
+    assert "image inputs counted at the most" in row["notes"] and "approximate" in row["notes"]
+    assert row["prompt_tokens"] >= 4 * 1445  # each image at gpt-4o's most: 8 tiles
+    result = cli("run", job)
+    assert result.exit_code == 0, result.output
+    spent = float(re.search(r"cost \$(\d+\.\d+) this run", result.stderr).group(1))
+    assert spent > 4 * 765 * 2.5 / 1e6  # billed for its images (765 tokens each at $2.50 a million)
+    assert total["cost_usd_max"] >= spent

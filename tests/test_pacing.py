@@ -162,6 +162,22 @@ def test_an_overloaded_server_gets_fewer_requests_at_once():
     assert window == 2 and not went_early
 
 
+def test_a_slow_server_gets_fewer_requests_at_once_once_per_wave_and_more_again_as_it_answers():
+    clock = Clock()
+    pacer = Pacer("m", concurrency=16, clock=clock)
+    [probe] = started(pacer)
+    pacer.done(probe, {})
+    tickets = started(pacer, 16)
+    clock.now += 60
+    for ticket in tickets:  # the whole wave timed out together: one cut, not sixteen
+        pacer.done(ticket, None, Failure("timeout", "no complete answer within 60 s"))
+    assert pacer.pace().window == 11
+    for _ in range(700):  # one more in flight per ten windows of answers
+        [ticket] = started(pacer)
+        pacer.done(ticket, {})
+    assert pacer.pace().window is None  # back to the concurrency
+
+
 def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_it_is_refused():
     clock = Clock()
     pacer = Pacer("m", clock=clock)  # the server says one a second
