@@ -16,18 +16,20 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .batchread import as_dict, when
-from .client import Answer
 from .records import Failure
 from .store import BatchRow
+
+if TYPE_CHECKING:  # the client is the caller's: this module only reads what it answered
+    from .client import Answer
 
 LIST_PAGES = 50  # pages read before giving up (the API's pages hold at most 100 batches)
 PAGE = 100
 SKEW_S = 3600.0  # how far the provider's clock may be from ours (created_at against the intent's time)
 
-ListPage = Callable[[dict[str, str]], Awaitable[Answer | Failure]]
+ListPage = Callable[[dict[str, str]], Awaitable["Answer | Failure"]]
 
 
 @dataclass(frozen=True)
