@@ -115,7 +115,7 @@ def list_batches(state_dir: Path, job: Path | None = None, every: bool = False) 
             counts = json.loads(batch.counts) if batch.counts else {}
             rows.append(
                 {
-                    "batch": batch.batch_id or "(not created yet)",
+                    "batch": batch.batch_id or f"(intent {batch.intent[:8]})",
                     "job": batch.job,
                     "run": batch.run_id,
                     "model": batch.model,

@@ -1,10 +1,12 @@
 """Batch API mode: a job's requests sent as batch files, and collected by later runs.
 
 A run in batch mode (from cron, say every 30 minutes) first settles the job's open batches. A
-batch whose creation a killed run did not record is found again by the intent id in its
-metadata; the others are polled, and those that ended are collected: output lines become results
-as online answers do (priced at the batch price), expired lines and transient errors go into the
-next file, permanent errors are `error` rows with the server's message, and a batch that failed
+batch whose creation no run saw answered is looked for in the provider's list (batchfind.py);
+when the list cannot tell whether it exists, nothing is created for it and the run exits 7 until
+the user adopts it or declares it lost (batchresolve.py). The others are polled, and those that
+ended are collected (batchcollect.py): each line is recorded for the item it matches, priced at
+the batch price, expired lines, transient errors and items no line mentions go into the next
+file, permanent errors are `error` rows with the server's message, and a batch that failed
 validation names the item behind each line it refused. Then the run walks the job: answered
 items are kept, items waiting in open batches stay there, and the rest are written into files
 (per provider, endpoint and model, within the API's limits). Each file is held against the
@@ -31,8 +33,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import aio, files, htmlreport, jobs, structured
-from .batchfiles import LineOutcome, PartFill, PartKey, Splitter, batchable, input_line, line_url, read_line
+from . import aio, files, htmlreport, jobs
+from .batchcollect import Collecting, as_json, waiting_in
+from .batchfiles import PartFill, PartKey, Splitter, batchable, input_line, line_url
+from .batchfind import find
+from .batchread import api_counts, as_dict, when
 from .client import Answer, Client
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, UsageError
 from .estimate import Estimator
@@ -41,34 +46,36 @@ from .media import MediaWriter, file_stem, media_folder
 from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
 from .provider import api_key, identity
-from .records import Failure, Pack, Provider, Request, Result, shown_url
+from .records import Failure, Provider, Request, Result, shown_url
 from .runner import (
     Engine,
     RunOptions,
     Summary,
     announce,
-    answer_results,
     locked_store,
     row_for,
     run_job,
     summarize,
     system_messages,
 )
-from .store import ANSWERED, SEND, WAITING, BatchRow, Store, WaitingItem, endpoints
+from .store import ANSWERED, SEND, WAITING, BatchRow, Store, endpoints
 from .tables import export
-from .tasks import MalformedReply
 from .words import command, count
 
 log = logging.getLogger(__name__)
 
 EXIT_SUBMITTED = 5  # batches are open: run again to collect them
+EXIT_UNRESOLVED = 7  # whether a batch was created cannot be told: `batchgpt batches JOB --adopt/--lost`
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 COMPLETION_WINDOW = "24h"
 RETRY_DELAYS = (1.0, 4.0)  # seconds before each retry of a call to the files and batches routes
-LIST_PAGES = 20  # batches listed (100 a page) when looking for one a killed run created
 COLLECT_LINES = 200_000  # items collected per walk of the job (memory grows with them, ~1 KB each)
 FOLDER = "batches"  # under the state directory: files being written, uploaded or downloaded
 HELD = "held"  # an item this run does not send (cancelled, failed for good here, or out of retries)
+# A batch row's status before the API names one: "ready" once its file is uploaded, "creating" from
+# just before the creation is sent until it is answered (then a crash leaves it unknown whether the
+# batch exists); rows from before "ready" was written say "uploaded", which is as unknown.
+READY, CREATING = "ready", "creating"
 
 
 def batch_worst(estimator: Estimator, request: Request) -> float | None:
@@ -149,13 +156,16 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         stopped = runner.stopped or runner.online_stopped or runner.halt
         if stopped is None and totals.skipped:
             stopped = f"not answered (skipped): {count(totals.skipped, 'item')}; a later run submits them again"
-        if open_batches or totals.submitted:
+        if runner.unresolved:  # before 5: waiting alone never settles it
+            stopped = runner.unresolved_stop()
+            exit_code = EXIT_UNRESOLVED
+        elif open_batches or totals.submitted:
             exit_code = EXIT_SUBMITTED
         else:
             export(store, job.name, run_id, job.results, job.report)
             exit_code = EXIT_STOPPED if stopped else EXIT_FAILED_ITEMS if totals.failed else EXIT_OK
         store.finish_run(run_id, exit_code, stopped, *paths, totals)
-        if exit_code != EXIT_SUBMITTED:
+        if exit_code not in (EXIT_SUBMITTED, EXIT_UNRESOLVED):
             htmlreport.write_beside(store, run_id, job.report)
     return summarize(
         job,
@@ -169,7 +179,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
         state_dir=store.directory,
         stopped=stopped,
         unknown_models=tuple(runner.pricing.unknown),
-        exported=exit_code != EXIT_SUBMITTED,
+        exported=exit_code not in (EXIT_SUBMITTED, EXIT_UNRESOLVED),
         mode="batch",
         submitted=totals.submitted,
         batches_open=len(open_batches),
@@ -177,7 +187,7 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
     )
 
 
-class BatchRunner:
+class BatchRunner(Collecting):
     """One batch-mode run of a job: settle, submit (or cancel), and wait if asked."""
 
     def __init__(
@@ -214,6 +224,8 @@ class BatchRunner:
         self.collected: set[str] = set()  # items answered by batches this run collected (not "reused")
         self._walked = False  # the job was walked once: later walks count nothing twice
         self.stuck: set[str] = set()  # intents no provider of the job can reach now: not waited for
+        self.unresolved: list[BatchRow] = []  # intents whose creation the provider cannot confirm or deny
+        self.stale: set[str] = set()  # items answered for a request the job no longer has (never kept by a cancel)
         self.halt: str | None = None  # why waiting cannot go on (a refused key, no answer for long)
         self.reached = time.monotonic()  # when the Batch API last answered
         self._clients: dict[Provider, Client] = {}
@@ -302,18 +314,10 @@ class BatchRunner:
                 continue
             client = await self._client(provider)
             if row.batch_id is None:
-                found = await self._find(client, row)
-                if found is _UNKNOWN:
-                    self._warn(row, "could not look up whether its batch was created; the next poll tries again")
-                    continue
+                found = await self._uncreated(client, row)
                 if found is None:
-                    if self.cancel:
-                        self._give_up(row, "not submitted: the job was cancelled")
-                    else:
-                        await self._create(client, row)
                     continue
-                assert isinstance(found, dict)
-                row = self._update(row, found)
+                row = found
             assert row.batch_id is not None
             answer = await self._call(client, "GET", f"/batches/{row.batch_id}")
             if isinstance(answer, Failure):
@@ -322,238 +326,96 @@ class BatchRunner:
                 else:
                     self._warn(row, f"could not be polled ({answer.describe()}); the next poll tries again")
                 continue
-            if _dict(answer.data.get("metadata")).get("batchgpt_intent", row.intent) != row.intent:
+            if not _ours(answer.data, row):
                 self._give_up(
-                    row, f"not answered: batch {row.batch_id} is now another batch (the server reused its id)"
+                    row,
+                    f"not answered: batch {row.batch_id} is now another batch (it carries another intent or input "
+                    "file: the server reused its id, or --adopt named the wrong one)",
                 )
                 continue
             row = self._update(row, answer.data)
             if row.status in ENDED:
                 ended.append((client, row, answer.data))
         for group in groups_of(ended, COLLECT_LINES):
-            waiting = {row.intent: _waiting(self.store, row) for _, row, _ in group}
+            waiting = {row.intent: waiting_in(self.store, row) for _, row, _ in group}
             requests = self._requests({item for items in waiting.values() for item in items})
             for client, row, data in group:
                 await self._collect(client, row, data, waiting[row.intent], requests)
 
-    async def _find(self, client: Client, row: BatchRow) -> dict[str, Any] | None | object:
-        """The batch a killed run created for this intent, by the intent in its metadata; None
-        when the list shows it was not created; _UNKNOWN when the list could not be read back
-        far enough to say (then nothing may be created)."""
-        after: str | None = None
-        for _ in range(LIST_PAGES):
-            query = {"limit": "100", **({"after": after} if after else {})}
-            answer = await self._call(client, "GET", "/batches", params=query)
-            if isinstance(answer, Failure):
-                return _UNKNOWN
-            page = (
-                [b for b in answer.data.get("data") or [] if isinstance(b, dict)]
-                if isinstance(answer.data.get("data"), list)
-                else []
+    async def _uncreated(self, client: Client, row: BatchRow) -> BatchRow | None:
+        """An intent with no batch id: its batch when the provider's list shows it; else, when
+        the list proves there is none (or its creation was never sent), it is created (or given
+        up by a cancel) and None is returned, as it is while the list cannot tell."""
+        if row.status != READY:
+            lookup = await find(
+                lambda query: self._call(client, "GET", "/batches", params=query), row, self._witnesses(row)
             )
-            for found in page:
-                if _dict(found.get("metadata")).get("batchgpt_intent") == row.intent:
-                    log.info("found batch %s, which an earlier run created but did not record", found.get("id"))
-                    return found
-            oldest = min((_when(b.get("created_at")) or 0 for b in page), default=0)
-            if not answer.data.get("has_more") or not page or oldest < row.created - 3600:
+            if lookup.batch is not None:
+                log.info("found batch %s, which an earlier run created but did not record", lookup.batch.get("id"))
+                return self._update(row, lookup.batch)
+            if lookup.later is not None:
+                self._warn(row, f"could not look up whether its batch was created ({lookup.later}); trying again later")
                 return None
-            after = str(page[-1].get("id"))
-        return _UNKNOWN
+            if lookup.unresolved is not None:
+                self._unresolved(row, lookup.unresolved)
+                return None
+        if self.cancel:
+            self._give_up(row, "not submitted: the job was cancelled")
+        else:
+            await self._create(client, row)
+        return None
+
+    def _witnesses(self, row: BatchRow) -> dict[str, BatchRow]:
+        """The batches this store knows were created where `row` went, by id."""
+        return {
+            other.batch_id: other
+            for other in self.store.batches()
+            if other.batch_id and other.provider == row.provider and other.base_url == row.base_url
+        }
+
+    def _unresolved(self, row: BatchRow, why: str) -> None:
+        """Nothing is created for an intent the provider cannot place: the user says what it became."""
+        self.stuck.add(row.intent)
+        self.unresolved.append(row)
+        job = self.job.path or self.job.name
+        adopt = command("batches", job, "--adopt", f"{row.intent}=BATCH_ID", state=self.options.state_dir)
+        lost = command("batches", job, "--lost", row.intent, state=self.options.state_dir)
+        self._warn(
+            row,
+            f"cannot tell whether it was created: {why}. Nothing is submitted for its "
+            f"{count(row.lines, 'item')} until you say. Its input file is {row.file_id} ({row.endpoint}, "
+            f"{row.model}, uploaded {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(row.created))}): look "
+            f"for a batch made from it (the provider's dashboard or its list of batches) and run `{adopt}` "
+            f"with its id, or, if there is none, `{lost}` (the next run submits its items again)",
+        )
+
+    def unresolved_stop(self) -> str:
+        """Why the run exits 7, for its summary."""
+        job = self.job.path or self.job.name
+        return (
+            f"cannot tell whether {count(len(self.unresolved), 'batch')} of this job "
+            f"{'was' if len(self.unresolved) == 1 else 'were'} created (see the warning): "
+            f"`{command('batches', job, '--adopt', 'INTENT=BATCH_ID', state=self.options.state_dir)}` or "
+            f"`{command('batches', job, '--lost', 'INTENT', state=self.options.state_dir)}` settles it"
+        )
 
     def _update(self, row: BatchRow, data: dict[str, Any]) -> BatchRow:
         """Keep what the API says of the batch."""
-        counts = _dict(data.get("request_counts"))
+        counts = api_counts(data)
         given = data.get("status")
         status = given if isinstance(given, str) and given else row.status
         keys = ("completed_at", "failed_at", "expired_at", "cancelled_at", "expires_at")
-        ends = next((_when(data[k]) for k in keys if _when(data.get(k))), None)
+        ends = next((when(data[k]) for k in keys if when(data.get(k))), None)
         ident = data.get("id")
         row = replace(
             row,
             batch_id=ident if isinstance(ident, str) and ident else row.batch_id,
             status=status,
-            counts=_json({k: _whole(counts.get(k)) for k in ("total", "completed", "failed")})
-            if counts
-            else row.counts,
+            counts=as_json(counts) if counts else row.counts,
             ends=ends,
         )
         self.store.update_batch(row.intent, batch_id=row.batch_id, status=status, counts=row.counts, ends=ends)
         return row
-
-    # ------------------------------------------------------------------ collecting
-
-    async def _collect(
-        self,
-        client: Client,
-        row: BatchRow,
-        data: dict[str, Any],
-        waiting: dict[str, WaitingItem],
-        requests: dict[str, Request],
-    ) -> None:
-        """Record what an ended batch answered, and release what it did not. Its files are
-        downloaded whole before any line is recorded, and read a line at a time. An answer for an
-        item since removed from the job is kept too (it was paid for); one for an item whose
-        request changed is not (the changed request is sent anew)."""
-        downloaded: list[tuple[str, Path]] = []
-        for key in ("output_file_id", "error_file_id"):
-            if data.get(key):
-                name = key.split("_")[0]
-                path = self.folder / f"{file_stem(str(row.batch_id))}-{name}.jsonl"  # the server names no path
-                self.sent += 1
-                failure = await client.download(f"/files/{data[key]}/content", path)
-                if failure is not None and failure.status == 404 and failure.type:
-                    self._give_up(row, f"not answered: the provider no longer has batch {row.batch_id}'s {name} file")
-                    return
-                if failure is not None:
-                    self._warn(
-                        row, f"its {name} file could not be downloaded ({failure.describe()}); trying again later"
-                    )
-                    return
-                downloaded.append((name, path))
-        completed = _whole(_dict(data.get("request_counts")).get("completed"))
-        found = sum(1 for outcome in _lines(row, downloaded[:1] if data.get("output_file_id") else []) if outcome.body)
-        if found < completed:  # never collect (and pay again for) answers a broken download lost
-            self._warn(
-                row,
-                f"its output file holds {count(found, 'answer')}, the batch {completed:,}: not collected; trying again",
-            )
-            for _, path in downloaded:
-                path.unlink()
-            return
-        problems = _validation_errors(data) if row.status == "failed" else []
-        ignored = 0
-        cost = 0.0
-        answered: set[str] = set()
-        for outcome in _lines(row, downloaded):
-            known = waiting.get(outcome.custom_id)
-            request = requests.get(outcome.custom_id) if known else None
-            if known is not None and request is None:
-                request = _stand_in(known, row)
-            if known is None or request is None or request.hash != known.hash or outcome.custom_id in answered:
-                ignored += 1  # changed since, unknown, or answered already (an error line never undoes an answer)
-                continue
-            if outcome.body is not None:
-                answered.add(outcome.custom_id)
-            cost += self._record(row, request, outcome, known.attempts)
-        for line, code, message in problems:
-            self._refused(row, line, code, message, waiting, requests)
-        self._release(row, problems)
-        if ignored:
-            log.warning(
-                "batch %s: %s for items whose request changed since; not kept", row.batch_id, count(ignored, "answer")
-            )
-        if self.budget_left is not None:
-            self.budget_left += (row.worst_usd or 0.0) - cost  # held at its worst case, settled at its cost
-        self.store.update_batch(row.intent, collected=True, message=_summary(data))
-        for _, path in downloaded:
-            path.unlink()
-        self.progress.log("batch", message=f"batch {row.batch_id} {row.status}: {_summary(data)}; collected")
-
-    def _record(self, row: BatchRow, request: Request, outcome: LineOutcome, submissions: int) -> float:
-        """Record one line; what its answer cost."""
-        if outcome.body is not None:
-            try:
-                results = answer_results(
-                    Pack.of(request), outcome.body, self.media, self.pricing, submissions, None, mode="batch"
-                )
-            except MalformedReply as exc:
-                outcome = LineOutcome(outcome.custom_id, failure=Failure("malformed", str(exc)))
-            else:
-                # a structured answer that does not match is not asked again in a batch: an error a
-                # later run sends again
-                results = [
-                    replace(r, status="error", transient=True, error=f"the answer does not match the schema: {r.error}")
-                    if r.status == structured.INVALID
-                    else r
-                    for r in results
-                ]
-                self.held |= {r.id for r in results if r.status == "error"}  # paid once a run, at most
-                for result in results:
-                    self.store.record(self.job.name, result)
-                    self.progress.update(result)
-                    self.collected.add(result.id)
-                return sum(result.cost_usd or 0.0 for result in results)
-        failure = outcome.failure
-        assert failure is not None
-        if failure.cause == "batch" and row.status == "cancelled":
-            self._mark(request, "skipped", f"not answered: the batch was cancelled ({failure.message})", submissions)
-            self.held.add(request.id)
-        elif failure.cause == "batch":  # expired before its turn: the next file holds it
-            self._mark(request, "skipped", f"not answered: {failure.message}", submissions, final=False)
-        else:
-            self.retries[f"HTTP {failure.status}" if failure.status else failure.cause] += failure.transient
-            if not failure.transient:
-                self.held.add(request.id)  # answered for good in this run: not sent again by it (--retry-failed)
-            self._mark(
-                request,
-                "error",
-                failure.describe(),
-                submissions,
-                transient=failure.transient,
-                final=not failure.transient,
-            )
-        return 0.0
-
-    def _mark(
-        self, request: Request, status: str, error: str, attempts: int, transient: bool = False, final: bool = True
-    ) -> None:
-        """Record an item's unanswered outcome; `final`: it counts as done (not sent again now)."""
-        result = row_for(
-            request,
-            status,
-            attempts=attempts,
-            error=error,
-            transient=transient or not final,
-            mode="batch",
-        )
-        self.store.record(self.job.name, result)
-        if final:
-            self.progress.update(result)
-
-    def _refused(
-        self,
-        row: BatchRow,
-        line: int | None,
-        code: str,
-        message: str,
-        waiting: dict[str, WaitingItem],
-        requests: dict[str, Request],
-    ) -> None:
-        """A validation error. One naming a line fails the item there (its request is at fault);
-        one about the file as a whole (a limit on enqueued tokens, say) fails every item for a
-        passing reason: a later run submits them again, this one does not."""
-        named = [item for item in waiting.values() if line is None or item.batch_line == line]
-        for item in named:
-            request = requests.get(item.id) or _stand_in(item, row)
-            where = f"line {line} of its file" if line is not None else "its file"
-            error = f"batch {row.batch_id} failed validation: {code}: {message} ({where})"
-            self.progress.log(
-                "batch", message=f"item {item.id!r} (task {request.task}): {error}", level=logging.WARNING
-            )
-            self._mark(request, "error", error, item.attempts, transient=line is None)
-            self.held.add(item.id)
-
-    def _release(self, row: BatchRow, problems: list[tuple[int | None, str, str]]) -> None:
-        """The items an ended batch answered nothing for."""
-        if row.status == "cancelled":
-            for item in self.store.batch_items(row.intent):
-                self.held.add(item.id)
-            self.store.release(row.intent, "skipped", "not answered: the batch was cancelled", transient=False)
-        elif row.status == "expired":
-            self.store.release(row.intent, "skipped", "not answered: the batch expired (24 h) before its turn")
-        elif row.status == "failed":
-            reason = "its batch failed validation for other lines" if problems else "its batch failed"
-            self.store.release(row.intent, "skipped", f"not run: {reason}")
-        else:
-            self.store.release(row.intent, "error", "the batch's files hold no answer for it", transient=True)
-
-    def _requests(self, ids: set[str]) -> dict[str, Request]:
-        """The job's current requests for these items, slimmed to what reading and pricing an
-        answer needs (a collected batch of 50,000 must not hold 50,000 prompts)."""
-        if not ids:
-            return {}
-        return {r.id: _slim(r) for r in jobs.requests(self.job) if r.id in ids}
 
     # ------------------------------------------------------------------ submitting
 
@@ -632,7 +494,7 @@ class BatchRunner:
 
     def _worst(self, request: Request) -> float | None:
         if self.budget_left is None:
-            return 0.0
+            return None  # not worked out (it costs a token count a request): a later budget cannot count it
         return batch_worst(self.estimator, request)
 
     async def _send(self, key: PartKey, fill: PartFill, part: _PartFile) -> None:
@@ -664,7 +526,7 @@ class BatchRunner:
             if isinstance(uploaded, Failure):
                 self._not_submitted(row, uploaded, "upload its file")
                 return
-            row = replace(row, file_id=str(uploaded.data.get("id")), status="uploaded")
+            row = replace(row, file_id=str(uploaded.data.get("id")), status=READY)
             self.store.update_batch(row.intent, file_id=row.file_id, status=row.status)
             await self._create(client, row)
         finally:
@@ -673,6 +535,14 @@ class BatchRunner:
     def _afford(self, key: PartKey, fill: PartFill) -> bool:
         if self.budget_left is None:
             return True
+        unbounded = [row for row in self.store.batches(self.job.name, open_only=True) if row.worst_usd is None]
+        if unbounded:
+            self.stopped = (
+                f"the budget cannot be kept while batch {unbounded[0].batch_id or unbounded[0].intent[:8]} is open: "
+                "it was submitted without a budget (or for a model whose cost cannot be bounded), so its worst "
+                "case is unknown; a run after it is collected submits the rest"
+            )
+            return False
         if fill.worst_usd is None:
             self.stopped = (
                 f"the cost of model {key.model!r} cannot be bounded (no price or no max_tokens), so the "
@@ -692,6 +562,7 @@ class BatchRunner:
 
     async def _create(self, client: Client, row: BatchRow) -> None:
         assert row.file_id is not None
+        self.store.update_batch(row.intent, status=CREATING)  # from now on the batch may exist
         created = await self._call(
             client,
             "POST",
@@ -710,8 +581,11 @@ class BatchRunner:
             },
         )
         if isinstance(created, Failure):
-            if created.transient:  # maybe created all the same: the next run looks for it by its intent
+            if created.status == 429 or (created.cause == "connection" and not created.maybe_billed):
+                self.store.update_batch(row.intent, status=READY)  # refused, or never reached the server
                 self._warn(row, f"could not be created ({created.describe()}); the next run tries again")
+            elif created.transient:  # maybe created all the same: the next run looks for it by its intent
+                self._warn(row, f"could not be created ({created.describe()}); the next run looks for it first")
             else:
                 self._not_submitted(row, created, "create its batch")
             return
@@ -741,15 +615,6 @@ class BatchRunner:
             self.store.update_batch(row.intent, status="refused", collected=True, message=error)
             if self.budget_left is not None:
                 self.budget_left += row.worst_usd or 0.0
-
-    def _give_up(self, row: BatchRow, error: str) -> None:
-        """A batch that will never answer (never created, or lost): its items are `skipped` and
-        sent again, its worst case no longer held."""
-        self._warn(row, error)
-        self.store.release(row.intent, "skipped", error, transient=True)
-        self.store.update_batch(row.intent, status="abandoned", collected=True, message=error)
-        if self.budget_left is not None:
-            self.budget_left += row.worst_usd or 0.0
 
     def _sweep(self) -> None:
         """Files a killed run of this job left behind in its folder (the job's lock is held)."""
@@ -789,7 +654,8 @@ class BatchRunner:
         if not self._walked:
             self._walked = True
             for request in jobs.requests(self.job):
-                if self.store.answer(self.job.name, request.id) is not None:  # a cancel never undoes an answer
+                # a cancel never undoes an answer (but one for the item's old request is no answer to it)
+                if request.id not in self.stale and self.store.answer(self.job.name, request.id) is not None:
                     self.store.keep(self.run_id, self.job.name, request)
                     continue
                 found = self.store.enrol(self.run_id, self.job.name, request, self.options.retry_failed)
@@ -800,9 +666,6 @@ class BatchRunner:
             self.store.commit()
 
     # ------------------------------------------------------------------ telling
-
-    def _warn(self, row: BatchRow, message: str) -> None:
-        self.progress.log("batch", message=f"batch {row.batch_id or row.intent[:8]}: {message}", level=logging.WARNING)
 
     def _show_open(self) -> None:
         for row in self.store.batches(self.job.name, open_only=True):
@@ -823,15 +686,6 @@ class _PartFile:
     def close(self) -> Path:
         self._writer.__exit__(None, None, None)
         return self.path
-
-
-def _slim(request: Request) -> Request:
-    """A request without its prompt: what prices an answer (images by size and quality) stays."""
-    body = {k: request.body[k] for k in _PRICED_BY if k in request.body}
-    return replace(request, body=body, payload=b"", files=())
-
-
-_PRICED_BY = ("model", "size", "quality", "n", "response_format")
 
 
 def _online(request: Request) -> bool:
@@ -863,69 +717,10 @@ def groups_of(ended: list[tuple[Any, BatchRow, Any]], limit: int) -> Iterator[li
         yield group
 
 
-_UNKNOWN = object()  # _find could not tell
-
-
-def _waiting(store: Store, row: BatchRow) -> dict[str, WaitingItem]:
-    """What a batch holds unanswered, by item id."""
-    return {item.id: item for item in store.batch_items(row.intent)}
-
-
 def _held(store: Store, job: str) -> float:
-    """The worst cases of the job's open batches: spent, as far as a budget can tell."""
+    """The worst cases of the job's open batches: spent, as far as a budget can tell (one whose
+    worst case is unknown stops submitting, see _afford)."""
     return sum(row.worst_usd or 0.0 for row in store.batches(job, open_only=True))
-
-
-def _stand_in(item: WaitingItem, row: BatchRow) -> Request:
-    """A request for an item that left the job while its batch ran, from what the store knows:
-    enough to record and price its answer (paid for, and kept should the item come back)."""
-    return Request(
-        seq=item.seq,
-        id=item.id,
-        task=item.task,
-        type=item.type,
-        model=item.model,
-        endpoint=row.endpoint,
-        body={"model": item.model},
-        payload=b"",
-        hash=item.hash,
-        provider=Provider(),
-    )
-
-
-def _lines(row: BatchRow, downloaded: list[tuple[str, Path]]) -> Iterator[LineOutcome]:
-    """The lines of a batch's output and error files, as they are read; a broken line is told."""
-    for name, path in downloaded:
-        with path.open("rb") as handle:
-            for raw in handle:
-                if raw.strip():
-                    outcome = read_line(raw)
-                    if isinstance(outcome, str):
-                        log.warning("batch %s: %s file: %s; skipped", row.batch_id, name, outcome)
-                    else:
-                        yield outcome
-
-
-def _validation_errors(data: dict[str, Any]) -> list[tuple[int | None, str, str]]:
-    """(line, code, message) of each problem a failed batch reports; line None: the whole file."""
-    found = []
-    errors = data.get("errors")
-    listed = errors if isinstance(errors, list) else _dict(errors).get("data")
-    for error in listed if isinstance(listed, list) else []:
-        if isinstance(error, dict):
-            line = error.get("line")
-            found.append(
-                (
-                    line if isinstance(line, int) else None,
-                    str(error.get("code") or "invalid"),
-                    str(error.get("message")),
-                )
-            )
-    return found or [(None, "failed", "the batch failed without saying why")]
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
 
 
 def _counts(row: BatchRow) -> str:
@@ -934,24 +729,8 @@ def _counts(row: BatchRow) -> str:
     return f"{counts.get('completed', 0):,}/{total:,} done, {counts.get('failed', 0):,} failed"
 
 
-def _summary(data: dict[str, Any]) -> str:
-    counts = _dict(data.get("request_counts"))
-    return (
-        f"{_whole(counts.get('completed'))} completed, {_whole(counts.get('failed'))} failed "
-        f"of {_whole(counts.get('total'))}"
-    )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A field the API documents as an object; anything else reads as empty (a server's oddity)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _whole(value: Any) -> int:
-    """A count the API documents as a whole number; anything else counts as 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def _when(value: Any) -> float | None:
-    """A timestamp (epoch seconds) the API documents as a number; anything else is unknown."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _ours(data: dict[str, Any], row: BatchRow) -> bool:
+    """A polled batch is the intent's, as far as it says: the same intent, the same input file."""
+    intent = as_dict(data.get("metadata")).get("batchgpt_intent", row.intent)
+    made_from = data.get("input_file_id")
+    return bool(intent == row.intent and (not made_from or not row.file_id or made_from == row.file_id))

@@ -424,19 +424,43 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
 
 @main.command(
     short_help="List a job's Batch API batches and their status.",
-    epilog=_examples("batchgpt batches jobs/label-batch.yaml", "batchgpt batches jobs/label-batch.yaml --all"),
+    epilog=_examples(
+        "batchgpt batches jobs/label-batch.yaml",
+        "batchgpt batches jobs/label-batch.yaml --all",
+        "batchgpt batches jobs/label-batch.yaml --adopt 3f2a9c01=batch_abc123",
+        "batchgpt batches jobs/label-batch.yaml --lost 3f2a9c01",
+    ),
 )
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_STATE_OPTION
 @click.option("--all", "every", is_flag=True, help="Also the batches already collected.")
+@click.option(
+    "--adopt",
+    multiple=True,
+    metavar="INTENT=BATCH_ID",
+    help="The batch a run could not tell was created (exit 7; its warning names INTENT) is BATCH_ID.",
+)
+@click.option(
+    "--lost", multiple=True, metavar="INTENT", help="No batch was created for INTENT: the next run submits its items."
+)
 @_errors_to_exit_codes
-def batches(job: Path | None, state_dir: Path | None, every: bool) -> None:
+def batches(
+    job: Path | None, state_dir: Path | None, every: bool, adopt: tuple[str, ...], lost: tuple[str, ...]
+) -> None:
     """List Batch API batches (of JOB, or of every job here): id, status, counts, created, ends.
 
-    Statuses are as the last run found them; `batchgpt run JOB --batch` polls them afresh."""
+    Statuses are as the last run found them; `batchgpt run JOB --batch` polls them afresh.
+    --adopt and --lost settle a batch whose creation a run could not confirm (exit 7)."""
     from .api import list_batches
 
     directory = _state_dir(state_dir, job)
+    if adopt or lost:
+        from .batchresolve import resolve
+
+        if job is None:
+            raise click.UsageError("--adopt and --lost take the job file: batchgpt batches JOB --lost INTENT")
+        for done in resolve(directory, job, adopt, lost):
+            click.echo(done, err=True)
     rows = list_batches(directory, job, every)
     if not rows:
         click.echo(f"no {'' if every else 'open '}batches recorded in {directory}", err=True)

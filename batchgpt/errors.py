@@ -13,7 +13,8 @@ EXIT_FAILED_ITEMS = 1
 EXIT_INVALID = 2
 EXIT_STOPPED = 3
 EXIT_LOCKED = 4
-# 5 is batch mode's: batches submitted and not finished (batches.EXIT_SUBMITTED)
+# 5 is batch mode's: batches submitted and not finished (batches.EXIT_SUBMITTED); 7 too: whether a batch
+# was created cannot be told (batches.EXIT_UNRESOLVED)
 EXIT_IO = 6  # a write failed (a full disk, a read-only folder) after the run began: answers are kept
 EXIT_SIGINT = 130
 

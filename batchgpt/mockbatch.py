@@ -9,6 +9,8 @@ answered as the online route answers it (mockapi), faults included: `--fault 500
 the lines holding X in the error file with that error. A file breaking the documented rules
 (invalid JSON, a duplicate custom_id, a url or model that differs, too many lines) fails
 validation with `errors.data[]` naming the lines; so do lines holding `batch_invalid` text.
+What relays in front of the API get wrong (output files short of a line or with lines to spare,
+lists that page oddly or drop metadata) is `faults`, a mockbatchfaults.BatchFaults.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiohttp import web
 
 from . import mockapi
 from .mockapi import error_body
+from .mockbatchfaults import BatchFaults
 from .mockfaults import ANSWER_FAULTS, ERRORS
 
 if TYPE_CHECKING:
@@ -91,6 +94,7 @@ class BatchAPI:
         self.server = server
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, Batch] = {}
+        self.faults = BatchFaults()  # what a relay in front of the Batch API does (mockbatchfaults.py)
         self._serial = 0
 
     def routes(self, prefix: str) -> list[tuple[str, str, Handler]]:
@@ -170,6 +174,8 @@ class BatchAPI:
         failing = self._failing("batch_create_errors")
         if failing:
             return failing
+        if self.faults.busy():
+            return _error(429, "Too many batch creations; please try again later.", "rate_limit_exceeded")
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -260,20 +266,7 @@ class BatchAPI:
         if failing:
             return failing
         newest_first = sorted(self.batches.values(), key=lambda b: b.id, reverse=True)
-        after = request.query.get("after")
-        if after:
-            newest_first = [b for b in newest_first if b.id < after]
-        limit = int(request.query.get("limit", "20"))
-        page = newest_first[:limit]
-        return web.json_response(
-            {
-                "object": "list",
-                "data": [self.describe(b) for b in page],
-                "first_id": page[0].id if page else None,
-                "last_id": page[-1].id if page else None,
-                "has_more": len(newest_first) > limit,
-            }
-        )
+        return web.json_response(self.faults.page([self.describe(b) for b in newest_first], request.query))
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
         denied = self._denied(request)
@@ -301,7 +294,7 @@ class BatchAPI:
         share = self._share(batch)
         completed = batch.done if batch.ended_at else int(total * share)
         ended = batch.ended_at
-        return {
+        described = {
             "id": batch.id,
             "object": "batch",
             "endpoint": batch.endpoint,
@@ -321,6 +314,7 @@ class BatchAPI:
             "request_counts": {"total": total, "completed": completed, "failed": batch.failed},
             "metadata": batch.metadata,
         }
+        return self.faults.shown(described)
 
     def _share(self, batch: Batch, until: float | None = None) -> float:
         """The share of the lines answered by `until` (now)."""
@@ -359,6 +353,7 @@ class BatchAPI:
             (outputs if status_code < 300 else failures).append(_line(line["custom_id"], response, None))
         batch.done = len(outputs)
         batch.failed = len(failures) - (len(batch.lines) - answered)
+        outputs = self.faults.output(outputs)
         batch.output_file_id = self._keep(batch, outputs, "output") if outputs else None
         batch.error_file_id = self._keep(batch, failures, "error") if failures else None
         batch.status, batch.ended_at = status, int(time.time())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ import pandas as pd
 import pytest
 from conftest import SECRET, chat_job, faults, store_dump
 
-from batchgpt.batches import EXIT_SUBMITTED, groups_of
+from batchgpt.batches import EXIT_SUBMITTED, EXIT_UNRESOLVED, groups_of
 from batchgpt.mockserver import Config, MockServer
 from batchgpt.pricing import Pricing
 from batchgpt.store import BatchRow
@@ -369,16 +370,19 @@ def test_a_creation_that_times_out_is_never_sent_again_but_found_by_its_intent(c
 
 def test_a_lookup_that_fails_creates_nothing(cli, server, write_job, tmp_path, monkeypatch):
     monkeypatch.setattr("batchgpt.batches.RETRY_DELAYS", (0.0, 0.0))
-    path = write_job(chat_job(["one"], mode="batch"))
-    server.config.batch_create_errors = 1  # nothing created; the intent stays "uploaded"
+    job = chat_job(["one"], mode="batch")
+    job["tasks"].append({"type": "chat", "name": "big", "model": "gpt-4o", "items": [{"id": "b", "prompt": "x"}]})
+    path = write_job(job)
+    server.config.batch_create_errors = 1  # p0's creation fails: maybe created; b's batch is made
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
-    assert not server.batch.batches
+    assert len(server.batch.batches) == 1
     server.config.batch_list_errors = 3  # and the lookup of the intent fails on the next run, retries too
     unknown = cli("run", str(path))
     assert unknown.exit_code == EXIT_SUBMITTED and "could not look up" in unknown.output
-    assert not server.batch.batches  # unknown is not "absent": nothing was created
-    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED and len(server.batch.batches) == 1
-    assert cli("run", str(path)).exit_code == 0 and len(server.batch.batches) == 1
+    assert len(server.batch.batches) == 1  # unknown is not "absent": nothing was created
+    # the list shows b's batch, which the store knows, and no batch for p0: p0's is created now
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED and len(server.batch.batches) == 2
+    assert cli("run", str(path)).exit_code == 0 and len(server.batch.batches) == 2
 
 
 def test_two_providers_on_one_url_each_use_their_own_key(cli, server, write_job, tmp_path, monkeypatch):
@@ -450,7 +454,11 @@ def test_a_polled_batch_that_is_not_ours_is_not_collected(cli, server, write_job
 def test_cancel_never_creates_a_batch(cli, server, write_job, tmp_path):
     path = write_job(chat_job(["one"], mode="batch"))
     server.config.batch_create_errors = 1
-    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, creation failed
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, creation failed (maybe made)
+    unsure = cli("cancel", str(path), "--poll", "0")  # an empty list cannot tell: nothing is made or dropped
+    assert unsure.exit_code == EXIT_UNRESOLVED and "cannot tell whether it was created" in unsure.output
+    lost = re.search(r"`batchgpt batches \S+ --lost ([0-9a-f]{32})`", unsure.output)
+    assert lost and cli("batches", str(path), "--lost", lost[1]).exit_code == 0  # the warning's command
     cancelled = cli("cancel", str(path), "--poll", "0")
     assert cancelled.exit_code == 3, cancelled.output
     assert not server.batch.batches and results(tmp_path)["status"].tolist() == ["skipped"]
@@ -458,7 +466,7 @@ def test_cancel_never_creates_a_batch(cli, server, write_job, tmp_path):
 
 def test_a_file_the_server_lost_before_its_batch_was_made_is_submitted_again(cli, server, write_job, tmp_path):
     path = write_job(chat_job(["one"], mode="batch"))
-    server.config.batch_create_errors = 1
+    server.batch.faults.busy_creates = 1  # a 429: surely not created
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # uploaded, not created
     server.batch.files.clear()  # as a restarted server: the creation is refused, 404 no such file
     again = cli("run", str(path))
@@ -551,14 +559,14 @@ def test_an_output_file_the_provider_no_longer_has_is_given_up_and_resubmitted(c
     assert cli("run", str(path)).exit_code == 0
 
 
-def test_an_output_file_with_fewer_answers_than_the_batch_completed_is_not_collected(cli, server, write_job, tmp_path):
+def test_an_output_file_of_which_no_line_can_be_read_is_not_collected(cli, server, write_job, tmp_path):
     path = write_job(chat_job(["one", "two"], mode="batch"))
     server.config.batch_delay = 10**5
     assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
     stored = server.batch.files[_ended(server).output_file_id]
     good, stored.data = stored.data, b"<html>502 Bad Gateway</html>"
     broken = cli("run", str(path))
-    assert broken.exit_code == EXIT_SUBMITTED and "holds 0 answers, the batch 2" in broken.output
+    assert broken.exit_code == EXIT_SUBMITTED and "not one line of its output file can be read" in broken.output
     assert len(uploads(server)) == 1 and items_in_store(tmp_path) == {"p0": "submitted", "p1": "submitted"}
     stored.data = good
     assert cli("run", str(path)).exit_code == 0 and len(uploads(server)) == 1  # paid once

@@ -146,3 +146,64 @@ def test_a_wrong_key_gets_401_and_an_unknown_file_404(server: MockServer) -> Non
     assert call(server, "GET", "/files/file-nope/content")[0] == 404
     status, _ = call(server, "POST", "/batches", {"input_file_id": "file-nope", "endpoint": "/v1/chat/completions"})
     assert status == 404
+
+
+def test_output_faults_leave_out_double_and_add_lines_while_the_counts_say_otherwise(server: MockServer) -> None:
+    server.batch.faults.missing = 1
+    server.batch.faults.duplicate = 1
+    server.batch.faults.foreign = ("nobody",)
+    server.batch.faults.garbled = 1
+    batch = submit(server, [line("a", "one"), line("b", "two"), line("c", "three")])
+    done = call(server, "GET", f"/batches/{batch['id']}")[1]
+    assert done["request_counts"] == {"total": 3, "completed": 3, "failed": 0}  # counted before the fault
+    written = lines_of(server, done["output_file_id"])
+    assert [x["custom_id"] for x in written] == ["a", "a", "b", "a", "nobody"]  # c left out
+    garbled, first, again = (written[n]["response"]["body"] for n in (0, 1, 3))
+    assert garbled == {"choices": "garbled"} and first["choices"][0]["message"]["content"] == "Echo: one"
+    assert again["choices"][0]["message"]["content"] == "a second answer"
+    assert len({x["id"] for x in written}) == 5
+
+
+def test_a_batch_object_without_request_counts(server: MockServer) -> None:
+    server.batch.faults.no_counts = True
+    batch = submit(server, [line("a", "one")])
+    assert "request_counts" not in batch
+    assert "request_counts" not in call(server, "GET", f"/batches/{batch['id']}")[1]
+
+
+def test_a_busy_server_refuses_a_creation_with_429_and_creates_nothing(server: MockServer) -> None:
+    server.batch.faults.busy_creates = 1
+    status, uploaded = call(server, "POST", "/files", json.dumps(line("a", "x")).encode() + b"\n")
+    body = {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, refused = call(server, "POST", "/batches", body)
+    assert status == 429 and refused["error"]["code"] == "rate_limit_exceeded" and not server.batch.batches
+    assert call(server, "POST", "/batches", body)[0] == 200 and len(server.batch.batches) == 1
+
+
+def listed(server: MockServer, query: str = "") -> dict[str, Any]:
+    status, body = call(server, "GET", f"/batches{query}")
+    assert status == 200
+    return body  # type: ignore[no-any-return]
+
+
+def test_lists_of_batches_as_relays_give_them(server: MockServer) -> None:
+    made = [submit(server, [line("a", str(n))])["id"] for n in range(3)]
+    faults = server.batch.faults
+    faults.listing = "empty"
+    assert listed(server)["data"] == [] and not listed(server)["has_more"]
+    faults.listing = "no-metadata"
+    assert all("metadata" not in b and b["input_file_id"] for b in listed(server)["data"])
+    faults.listing = "bare"
+    assert all("metadata" not in b and "input_file_id" not in b for b in listed(server)["data"])
+    faults.listing = "no-has-more"
+    page = listed(server, "?limit=2")
+    assert "has_more" not in page and [b["id"] for b in page["data"]] == made[::-1][:2]
+    faults.listing = "ignores-after"
+    assert [b["id"] for b in listed(server, f"?limit=2&after={made[2]}")["data"]] == made[::-1][:2]
+    faults.listing = "oldest-first"
+    page = listed(server, "?limit=2")
+    assert [b["id"] for b in page["data"]] == made[:2] and page["has_more"]
+    assert [b["id"] for b in listed(server, f"?limit=2&after={made[1]}")["data"]] == [made[2]]
+    faults.listing, faults.page_size = "paged", 1
+    page = listed(server, "?limit=100")
+    assert [b["id"] for b in page["data"]] == [made[2]] and page["has_more"]
