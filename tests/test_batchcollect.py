@@ -158,3 +158,20 @@ def test_the_rule_an_items_first_answer_stands_and_only_the_batchs_items_are_ans
     assert (tally.duplicate, tally.foreign, tally.extra_answers) == (3, 1, 2)
     assert [item.id for item in tally.missing()] == ["c"]
     assert tally.counts(3) == {"total": 3, "completed": 2, "failed": 0}
+
+
+def test_an_edit_undone_between_batches_reuses_the_first_answer(cli, server, write_job, tmp_path):
+    job = chat_job(["one"], mode="batch")
+    path = write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    assert cli("run", str(path)).exit_code == 0  # "one" collected
+    job["tasks"][0]["items"][0]["prompt"] = "two"
+    write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED  # "two" submitted; "one" kept aside
+    job["tasks"][0]["items"][0]["prompt"] = "one"  # undone while "two" is still in its batch
+    write_job(job)
+    back = cli("run", str(path))  # collects "two", then finds "one" where it was kept
+    assert back.exit_code == 0, back.output
+    bodies = Counter(line["body"]["messages"][-1]["content"] for lines in uploads(server) for line in lines)
+    assert bodies == {"one": 1, "two": 1}
+    assert results(tmp_path)["output"].tolist() == ["Echo: one"]
