@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import fields
@@ -170,10 +171,12 @@ def export_run(
     store = _existing_store(state_dir)
     try:
         info = _find_run(store, state_dir, run_ref)
-        if base_url is not None:
+        results = Path(info.results or f"{info.job}.csv")
+        report_file = Path(info.report or f"{info.job}-report.csv")
+        if base_url is not None:  # never over the files of the job's latest run: beside them, named for the endpoint
             info = _run_at(store, info.job, base_url)
-        results = out or Path(info.results or f"{info.job}.csv")
-        report_file = report_path or Path(info.report or f"{info.job}-report.csv")
+            results, report_file = (_named_for(path, base_url) for path in (results, report_file))
+        results, report_file = out or results, report_path or report_file
         latest = info.id if base_url is not None else store.latest_run_of(info.job, info.id)
         export(store, info.job, latest, results, report_file)
         htmlreport.write_beside(store, latest, report_file)
@@ -204,6 +207,12 @@ def _find_run(store: Store, state_dir: Path, run_ref: str | Path) -> RunInfo:
     if info is None:
         raise UsageError(f"no run {ref!r} in {state_dir}: `{command('runs', state=state_dir)}` lists them")
     return info
+
+
+def _named_for(path: Path, base_url: str) -> Path:
+    """`out/t.csv` for http://127.0.0.1:8000/v1: `out/t@127.0.0.1_8000.csv`."""
+    host = shown_url(base_url).partition("://")[2].partition("/")[0]
+    return path.with_name(f"{path.stem}@{re.sub(r'[^A-Za-z0-9.-]+', '_', host)}{path.suffix}")
 
 
 def _run_at(store: Store, job: str, base_url: str) -> RunInfo:

@@ -141,6 +141,8 @@ def _run_locked(job: Job, options: RunOptions, cancel: bool, store: Store, state
     started = time.monotonic()
     began = time.time()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None, endpoints(t.provider for t in job.tasks))
+    if job.ids is not None:
+        store.expect(job.name, job.ids)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         announce(progress, job, run_id, "cancel" if cancel else "batch")

@@ -514,7 +514,8 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
 @click.option(
     "--base-url",
     metavar="URL",
-    help="The answers of the job's latest run against this endpoint (each endpoint's are kept apart).",
+    help="The answers of the job's latest run against this endpoint (each endpoint's are kept apart); "
+    "written beside the job's files, named for the endpoint, unless --out and --report say where.",
 )
 @_errors_to_exit_codes
 def export_command(

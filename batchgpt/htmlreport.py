@@ -118,8 +118,8 @@ def gather(store: Store, run: RunInfo, sums: Sums | None = None) -> RunReport:
         run=run,
         items_run=items_run,
         totals=totals,
-        # a run taken over by a later one keeps what it spent in its own row
-        spent_usd=totals.spent_usd if items_run == run.id else run.spent_usd,
+        # a finished run (or one taken over by a later one) keeps what it spent in its own row
+        spent_usd=totals.spent_usd if items_run == run.id and run.finished is None else run.spent_usd,
         costs=tuple(_cost_row(group) for group in sums.groups),
         timeline=store.timeline(run.job, items_run, run.started, until, MAX_POINTS),
         retries=tuple(sorted(((str(k), int(v)) for k, v in retries.items()), key=lambda kv: (-kv[1], kv[0]))),

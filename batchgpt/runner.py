@@ -922,6 +922,8 @@ def locked_store(job: Job, options: RunOptions) -> Iterator[tuple[Store, Path]]:
 def _run_locked(job: Job, options: RunOptions, store: Store, state_dir: Path) -> Summary:
     started = time.monotonic()
     run_id = store.begin_run(job.name, str(job.path) if job.path else None, endpoints(t.provider for t in job.tasks))
+    if job.ids is not None:
+        store.expect(job.name, job.ids)
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         announce(progress, job, run_id, "online")

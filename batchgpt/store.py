@@ -18,6 +18,7 @@ import shlex
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,9 @@ MIGRATIONS = (
     # names the endpoints it used.
     """
     CREATE TABLE answers AS SELECT * FROM items WHERE 0;
-    CREATE INDEX answers_by_request ON answers (job, hash);
+    CREATE INDEX answers_by_request ON answers (job, hash, endpoint, status);
     CREATE INDEX answers_by_run ON answers (job, run_id);
-    CREATE INDEX items_by_request ON items (job, hash);
+    CREATE INDEX items_by_request ON items (job, hash, endpoint, run_id);
     ALTER TABLE runs ADD COLUMN endpoint TEXT;
     """,
 )
@@ -277,6 +278,7 @@ class Store:
         # one with no row), so only a statement, never a commit, writes these first.
         self._pending: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._has_rows: dict[tuple[str, int], bool] = {}  # (job, run): did the job have rows as the run began
+        self._expected: dict[str, AbstractSet[int]] = {}  # job: its items' ids (hash()), where a run said them
 
     def close(self) -> None:
         self.commit()
@@ -388,6 +390,13 @@ class Store:
             (run_id, run_id, job, run_id),
         ).fetchone()
         items, ok, failed, transient, skipped, prompt, completion, cost, submitted, spent = row
+        aside, unpriced = self._execute(  # answers the run received that a later request set aside
+            """SELECT SUM(cost_usd), SUM(status = 'ok' AND cost_usd IS NULL) FROM answers
+               WHERE job = ? AND run_id != ? AND answered >= (SELECT started FROM runs WHERE id = ?)
+                   AND answered <= COALESCE((SELECT finished FROM runs WHERE id = ?), 1e300)""",
+            (job, run_id, run_id, run_id),
+        ).fetchone()
+        spent = None if spent is None or unpriced else spent + (aside or 0.0)
         return RunTotals(
             items,
             ok or 0,
@@ -443,9 +452,18 @@ class Store:
         return [RunInfo(*row) for row in rows]
 
     def latest_run_of(self, job: str, run_id: int) -> int:
-        """The newest run of `job` that holds its items: `run_id`, or a later run that took them over."""
-        row = self._execute("SELECT MAX(run_id) FROM items WHERE job = ?", (job,)).fetchone()
-        return max(run_id, row[0] or run_id)
+        """The newest run of `job` that holds its items as `run_id` left them: `run_id`, or a later
+        run at the same endpoint that took them over (a run elsewhere sets them aside instead, and
+        its items are its own). A run from before endpoints were kept matches any."""
+        row = self._execute(
+            """SELECT MAX(later.id) FROM runs AS later, runs AS this
+               WHERE this.id = ? AND later.job = ? AND later.id > this.id
+                   AND (later.endpoint IS this.endpoint OR later.endpoint IS NULL OR this.endpoint IS NULL)
+                   AND (EXISTS (SELECT 1 FROM items WHERE job = later.job AND run_id = later.id)
+                        OR EXISTS (SELECT 1 FROM answers WHERE job = later.job AND run_id = later.id))""",
+            (run_id, job),
+        ).fetchone()
+        return int(row[0] or run_id)
 
     def run(self, run_id: int) -> RunInfo | None:
         row = self._execute(
@@ -509,7 +527,7 @@ class Store:
         if kept is None:
             if row is not None and row[4] != run_id and (row[1] == "ok" or (row[1] == "error" and not row[2])):
                 self._set_aside(job, request.id)  # an earlier run's answer, paid for or refused: kept
-            if not self._find_answer(run_id, job, request, here):
+            if not self._find_answer(run_id, job, request, here, retry_failed):
                 self._write(run_id, job, request, "pending", None)
                 return SEND
             return ANSWERED
@@ -527,41 +545,58 @@ class Store:
         )
         self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, item))
 
-    def _find_answer(self, run_id: int, job: str, request: Request, here: str) -> bool:
-        """Make an `ok` answer to `request` at endpoint `here`, kept aside or in a row no run has
-        claimed yet, the item's row in this run; False when there is none."""
-        at_here = "(endpoint = ? OR endpoint IS NULL)"
-        aside = self._execute(
-            f"SELECT rowid FROM answers WHERE job = ? AND hash = ? AND status = 'ok' AND {at_here} LIMIT 1",
-            (job, request.hash, here),
-        ).fetchone()
-        moved = (
-            None
-            if aside is not None
-            else self._execute(
-                f"""SELECT id FROM items WHERE job = ? AND hash = ? AND status = 'ok' AND {at_here}
-                    AND run_id != ? AND id != ? LIMIT 1""",
-                (job, request.hash, here, run_id, request.id),
-            ).fetchone()
-        )
-        if aside is None and moved is None:
-            return False
+    def _find_answer(self, run_id: int, job: str, request: Request, here: str, retry_failed: bool) -> bool:
+        """Make an answer to `request` at endpoint `here` the item's row in this run, if the store
+        has one: kept aside, or in a row that no run has claimed since and that no item of the job
+        will claim by its id. An `ok` answer first; else a paid refusal or other permanent error,
+        unless `retry_failed`. False when there is none."""
+        kinds = ("status = 'ok'",) if retry_failed else ("status = 'ok'", "status = 'error' AND transient = 0")
+        for kind in kinds:
+            for place, args in (("endpoint = ?", (here,)), ("endpoint IS NULL", ())):  # NULL: kept before endpoints
+                where = f"job = ? AND hash = ? AND {place} AND {kind}"
+                aside = self._execute(
+                    f"SELECT rowid FROM answers WHERE {where} LIMIT 1", (job, request.hash, *args)
+                ).fetchone()
+                if aside is not None:
+                    self._claim_aside(run_id, job, request, aside[0])
+                    return True
+                # each turn of a conversation belongs to its chain: a lone request never takes one
+                unclaimed = self._execute(
+                    f"SELECT id FROM items WHERE {where} AND run_id < ? AND (turn IS NULL) = ? LIMIT {_CANDIDATES}",
+                    (job, request.hash, *args, run_id, request.turn is None),
+                ).fetchall()
+                for (found,) in unclaimed:
+                    # a turn under an id the job still has is its own conversation's, waiting for it
+                    mine = request.turn is not None and hash(found) in self._expected.get(job, ())
+                    if found != request.id and not mine:
+                        self._claim_row(run_id, job, request, found)
+                        return True
+        return False
+
+    def _claim_aside(self, run_id: int, job: str, request: Request, aside: int) -> None:
         self._pending.pop((job, request.id), None)
-        self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, request.id))  # not ok: nothing lost
-        claim = (request.id, request.seq, run_id, request.task, _kept(request), request.turn)
-        if aside is not None:
-            taken = ", ".join("?" if c in _CLAIMED else c for c in _ITEM_COLUMNS)
-            self._execute(
-                f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}) SELECT {taken} FROM answers WHERE rowid = ?",
-                (*claim, aside[0]),
-            )
-            self._execute("DELETE FROM answers WHERE rowid = ?", (aside[0],))
-        elif moved is not None:
-            self._execute(
-                "UPDATE items SET id = ?, seq = ?, run_id = ?, task = ?, kept = ?, turn = ? WHERE job = ? AND id = ?",
-                (*claim, job, moved[0]),
-            )
-        return True
+        self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, request.id))  # unanswered: nothing lost
+        self._execute(_TAKE_BACK, (*self._claim(run_id, request), aside))
+        self._execute("DELETE FROM answers WHERE rowid = ?", (aside,))
+
+    def _claim_row(self, run_id: int, job: str, request: Request, found: str) -> None:
+        self._pending.pop((job, request.id), None)
+        self._execute("DELETE FROM items WHERE job = ? AND id = ?", (job, request.id))  # unanswered: nothing lost
+        self._execute(
+            "UPDATE items SET id = ?, seq = ?, run_id = ?, task = ?, kept = ?, turn = ? WHERE job = ? AND id = ?",
+            (*self._claim(run_id, request), job, found),
+        )
+
+    @staticmethod
+    def _claim(run_id: int, request: Request) -> tuple[Any, ...]:
+        """The columns (_CLAIMED) an answer found for `request` takes from it."""
+        return (request.id, request.seq, run_id, request.task, _kept(request), request.turn)
+
+    def expect(self, job: str, ids: AbstractSet[int]) -> None:
+        """The ids (their hash()) of every row of `job` this run may enrol: a conversation's turn
+        under one of them waits for its own chain, and no other chain with the same history takes
+        it. (A lone request may take any row not claimed yet: its place is no part of it.)"""
+        self._expected[job] = ids
 
     def skip(self, run_id: int, job: str, request: Request, reason: str) -> None:
         """Enrol a request that this run will not send, keeping an earlier answer for the same body."""
@@ -899,6 +934,12 @@ _ITEM_COLUMNS = (
 ).split()
 _ITEMS = ", ".join(_ITEM_COLUMNS)
 _CLAIMED = ("id", "seq", "run_id", "task", "kept", "turn")
+# An answer kept aside back in `items`, under the request that found it (_CLAIMED, then its rowid).
+_TAKE_BACK = (
+    f"INSERT INTO items ({_ITEMS}) SELECT {', '.join('?' if c in _CLAIMED else c for c in _ITEM_COLUMNS)} "
+    "FROM answers WHERE rowid = ?"
+)
+_CANDIDATES = 64  # rows of one body looked at for one that no item will claim (identical items share a body)
 _ENROL = """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, status, error, kept, turn, endpoint)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (job, id) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id,

@@ -1,10 +1,10 @@
-"""What keeping answers by request costs the run state. A job's items are written through the
-real store (enrol, answer, commit every 64 answers, as the engine's commits come); then come a
-rerun with nothing changed, a rerun after one row was inserted at the top of a file without ids
-(every item's place moves; one request is new), and one with the top two rows deleted (it sends
-nothing). Each is timed with the store as it is and with its lookup-by-request index dropped
-(answers then found only where they were set aside), alternating, best of each, so the index's
-price is a ratio measured in one run.
+"""What keeping answers by request costs the run state. A job's items are written through the real
+store (enrol, answer, commit every 64 answers, as the engine's commits come); then come a rerun with
+nothing changed, a rerun after one row was inserted at the top of a file without ids (every item's
+place moves; one request is new), and one with the top two rows deleted (it sends nothing); then one
+prompt asked as many times, run against another endpoint and back again. Each is timed with the
+store as it is and with its lookup-by-request index dropped (answers then found only where they were
+set aside), alternating, best of each, so the index's price is a ratio measured in one run.
 
     python bench/resume.py                 # 100,000 items, 3 rounds
     python bench/resume.py --items 20000 --rounds 5
@@ -23,7 +23,11 @@ from batchgpt.store import Store
 COMMIT_EVERY = 64
 
 
-def request(seq: int, body: int) -> Request:
+HERE = Provider()
+ELSEWHERE = Provider(base_url="http://127.0.0.1:8000/v1")
+
+
+def request(seq: int, body: int, provider: Provider = HERE) -> Request:
     return Request(
         seq=seq,
         id=f"questions:{seq + 1}",
@@ -34,17 +38,17 @@ def request(seq: int, body: int) -> Request:
         body={},
         payload=b"{}",
         hash=f"{body:032x}",
-        provider=Provider(),
+        provider=provider,
     )
 
 
-def run(store: Store, bodies: list[int]) -> tuple[float, int]:
+def run(store: Store, bodies: list[int], provider: Provider = HERE) -> tuple[float, int]:
     """One run over `bodies` in order: seconds, and how many requests it had to send."""
     started = time.perf_counter()
     run_id = store.begin_run("questions", None)
     sent = 0
     for seq, body in enumerate(bodies):
-        wanted = request(seq, body)
+        wanted = request(seq, body, provider)
         if store.claim(run_id, "questions", wanted):
             sent += 1
             store.record(
@@ -68,7 +72,7 @@ def run(store: Store, bodies: list[int]) -> tuple[float, int]:
     return time.perf_counter() - started, sent
 
 
-def once(items: int, index: bool) -> tuple[float, float, float, float, int]:
+def once(items: int, index: bool) -> tuple[float, float, float, float, float, int]:
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder))
         if not index:
@@ -80,7 +84,16 @@ def once(items: int, index: bool) -> tuple[float, float, float, float, int]:
         deleted, none = run(store, bodies[1:])  # and the top two rows gone: every place moves up
         assert none == 0
         store.close()
-    return first, again, inserted, deleted, sent
+    with tempfile.TemporaryDirectory() as folder:  # one prompt asked `items` times (sampling), then elsewhere
+        store = Store(Path(folder))
+        if not index:
+            store._db.execute("DROP INDEX items_by_request")
+        run(store, [0] * items)
+        elsewhere, _ = run(store, [0] * items, ELSEWHERE)
+        back, none = run(store, [0] * items)
+        assert none == 0
+        store.close()
+    return first, again, inserted, deleted, elsewhere + back, sent
 
 
 def main() -> None:
@@ -100,6 +113,7 @@ def main() -> None:
         ("rerun, nothing changed", 1),
         ("rerun, one row inserted on top", 2),
         ("rerun, two top rows deleted", 3),
+        ("identical rows, elsewhere and back", 4),
     ):
         with_index, without = best[True][n], best[False][n]
         print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
 from conftest import chat_job
 from test_batches import items_in_store, results, uploads
 
@@ -175,3 +176,26 @@ def test_an_edit_undone_between_batches_reuses_the_first_answer(cli, server, wri
     bodies = Counter(line["body"]["messages"][-1]["content"] for lines in uploads(server) for line in lines)
     assert bodies == {"one": 1, "two": 1}
     assert results(tmp_path)["output"].tolist() == ["Echo: one"]
+
+
+def test_a_batch_collected_after_the_job_moved_to_another_endpoint_counts_in_the_runs_spend(
+    cli, server, write_job, tmp_path
+):
+    from conftest import SECRET
+
+    from batchgpt.mockserver import Config, MockServer
+
+    other = MockServer(Config(api_key=SECRET)).start()
+    try:
+        path = write_job(chat_job(["one", "two"], mode="batch"))
+        assert cli("run", str(path), "--base-url", other.base_url, base_url=False).exit_code == EXIT_SUBMITTED
+        moved = cli("run", str(path))  # the job now goes to `server`: the batch is collected where it was sent
+        assert moved.exit_code == EXIT_SUBMITTED, moved.output
+    finally:
+        other.stop()
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
+    spent = db.execute("SELECT spent_usd FROM runs ORDER BY id").fetchall()
+    billed = db.execute("SELECT SUM(cost_usd) FROM answers").fetchone()[0]
+    assert billed > 0 and spent[1][0] == pytest.approx(billed)  # the answers it collected, though set aside

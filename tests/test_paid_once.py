@@ -190,3 +190,90 @@ def test_a_rehearsals_media_never_overwrite_the_paid_ones(cli, server, other, wr
     assert len({paid, rehearsed, dog}) == 3 and all(p.is_file() for p in (paid, rehearsed, dog))
     back = cli("run", str(path), "--base-url", other.base_url, base_url=False)  # the cat at the real endpoint
     assert back.exit_code == 0 and len(other.seen) == 2  # the dog is new there
+
+
+def _structured(prompts: list[str]) -> dict[str, object]:
+    from test_structured import structured_job
+
+    return structured_job(prompts)
+
+
+def test_a_paid_refusal_is_not_bought_again_back_at_its_endpoint_or_after_an_undone_edit(
+    cli, server, other, write_job, tmp_path
+):
+    faults(other, "refusal:match=REFUSE")  # a refusal is billed, and a plain rerun keeps it
+    path = write_job(_structured(["REFUSE this", "fine"]))
+    assert cli("run", str(path), "--base-url", other.base_url, base_url=False).exit_code == 1
+    cli("run", str(path))
+    assert cli("run", str(path), "--base-url", other.base_url, base_url=False).exit_code == 1
+    assert len(other.seen) == 2
+    write_job(_structured(["REFUSE that", "fine"]))
+    cli("run", str(path), "--base-url", other.base_url, base_url=False)
+    write_job(_structured(["REFUSE this", "fine"]))
+    cli("run", str(path), "--base-url", other.base_url, base_url=False)
+    assert sent(other) == Counter({"REFUSE this": 1, "fine": 1, "REFUSE that": 1})
+    again = cli("run", str(path), "--base-url", other.base_url, base_url=False)
+    assert again.exit_code == 1 and len(other.seen) == 3
+    retried = cli("run", str(path), "--base-url", other.base_url, "--retry-failed", base_url=False)
+    assert retried.exit_code == 1 and sent(other)["REFUSE this"] == 2  # asked for: sent again
+
+
+def conversations(chains: list[list[str]]) -> dict[str, object]:
+    job = chat_job([])
+    job["tasks"] = [{"type": "conversation", "system": "S", "items": [{"turns": turns} for turns in chains]}]
+    return job
+
+
+def test_a_conversation_inserted_above_others_sends_only_its_own_turns(cli, server, write_job, tmp_path):
+    path = write_job(conversations([["a", "b", "c"], ["x", "y"]]))
+    assert cli("run", str(path)).exit_code == 0
+    first = rows(tmp_path / "out" / "t.csv")
+    faults(server, "split-emoji")  # the same request is answered differently now, as the real API does
+    write_job(conversations([["a", "z"], ["a", "b", "c"], ["x", "y"]]))
+    assert cli("run", str(path)).exit_code == 0
+    assert [s.body["messages"][-1]["content"] for s in server.seen[5:]] == ["a", "z"]
+    out = rows(tmp_path / "out" / "t.csv")
+    assert [r["output"] for r in out[2:]] == [r["output"] for r in first]  # each chain kept its own answers
+    assert len({r["id"].partition("#")[0] for r in out}) == 3
+
+
+def test_an_old_run_exported_or_reported_after_a_run_elsewhere_is_its_own(cli, server, other, write_job, tmp_path):
+    path = write_job(chat_job(["one", "two", "three"]))
+    assert cli("run", str(path), "--base-url", other.base_url, base_url=False).exit_code == 0
+    faults(server, "400:1,match=two")
+    cli("run", str(path))
+    state = str(tmp_path / ".batchgpt")
+    assert cli("export", "1", "--state", state, "--out", str(tmp_path / "r1.csv")).exit_code == 0
+    assert [r["status"] for r in rows(tmp_path / "r1.csv")] == ["ok", "ok", "ok"]
+    page = tmp_path / "r1.html"
+    assert cli("report", "1", "--state", state, "--html", str(page)).exit_code == 0
+    text = page.read_text(encoding="utf-8")
+    assert "HTTP 400" not in text and "taken its items over" not in text
+    exported = cli("export", str(path), "--base-url", other.base_url)  # default files: beside, not over, the job's
+    assert exported.exit_code == 0, exported.output
+    host = other.base_url.partition("://")[2].partition("/")[0].replace(":", "_")
+    beside = tmp_path / "out" / f"t@{host}.csv"
+    assert [r["status"] for r in rows(beside)] == ["ok", "ok", "ok"]
+    assert "HTTP 400" not in (tmp_path / "out" / f"t-report@{host}.html").read_text(encoding="utf-8")
+    assert [r["status"] for r in rows(tmp_path / "out" / "t.csv")] == ["ok", "error", "ok"]  # the latest run's, kept
+
+
+def test_the_lookup_by_request_is_one_index_seek_whatever_the_number_of_identical_rows(tmp_path):
+    """Identical rows share a body: a lookup that filtered them one by one made a rerun quadratic."""
+    from batchgpt.store import Store
+
+    store = Store(tmp_path)
+    for table, where in (
+        ("items", "job = ? AND hash = ? AND endpoint = ? AND status = 'ok' AND run_id < ? AND (turn IS NULL) = ?"),
+        ("answers", "job = ? AND hash = ? AND endpoint = ? AND status = 'ok'"),
+    ):
+        plan = " ".join(
+            str(row[-1])
+            for row in store._db.execute(
+                f"EXPLAIN QUERY PLAN SELECT rowid FROM {table} WHERE {where} LIMIT 1",
+                ("j", "h", "e", 5, 1)[: where.count("?")],
+            )
+        )
+        assert "INDEX" in plan and "hash=? AND endpoint=?" in plan, plan
+        assert table == "answers" or "run_id<?" in plan, plan
+    store.close()

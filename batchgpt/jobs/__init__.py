@@ -54,10 +54,10 @@ _NO_OVERRIDES = Overrides()
 def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES) -> Job:
     """Read and fully validate a job; raises JobError listing every problem found."""
     job, problems = read(source, overrides)
-    count, items = check_items(job, problems) if job is not None else (0, None)
+    count, items, ids = check_items(job, problems) if job is not None else (0, None, frozenset())
     problems.raise_any()
     assert job is not None  # no problems: the job was built
-    return replace(job, count=count, items=items)
+    return replace(job, count=count, items=items, ids=ids)
 
 
 def read(

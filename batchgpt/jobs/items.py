@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,13 +57,32 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
         yield from _jsonl_items(job, problems, span)
         return
     for task in job.tasks:
+        name = _namer(task)
         for n, item in enumerate(task.items, 1):
             path = ("tasks", task.index, "items", n - 1)
-            yield Item(
-                str(job.path or "<job>"), None, path, task, item, item_id(item, f"{task.label}:{n}", task.id_template)
-            )
+            yield Item(str(job.path or "<job>"), None, path, task, item, name(item, n))
         if task.items_from is not None:
-            yield from _file_items(task, len(task.items), problems)
+            yield from _file_items(task, len(task.items), problems, name)
+
+
+def _namer(task: Task) -> Callable[[Any, int], str]:
+    """How the task names its n-th item: its id, its task's id template, else its place; but a
+    conversation without an id by what it says (its turns' answers make each turn's history, so a
+    chain is matched whole, never by a place another conversation may take), the k-th of
+    identical ones `~k`."""
+    if task.type != "conversation" or task.id_template is not None:
+        return lambda fields, n: item_id(fields, f"{task.label}:{n}", task.id_template)
+    seen: dict[str, int] = {}
+
+    def name(fields: Any, n: int) -> str:
+        if not isinstance(fields, Mapping) or "id" in fields:
+            return item_id(fields, f"{task.label}:{n}")
+        said = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+        digest = hashlib.blake2b(said, digest_size=6).hexdigest()
+        seen[digest] = k = seen.get(digest, 0) + 1
+        return f"{task.label}:{digest}" + (f"~{k}" if k > 1 else "")
+
+    return name
 
 
 def _jsonl_items(job: Job, problems: Problems | None, span: Span) -> Iterator[Item]:
@@ -149,7 +170,7 @@ def _jsonl_task(job: Job, key: tuple[str, str], index: int) -> Task:
     )
 
 
-def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[Item]:
+def _file_items(task: Task, offset: int, problems: Problems | None, name: Callable[[Any, int], str]) -> Iterator[Item]:
     path = task.items_from
     assert path is not None
     templated = task.options.get("template") or (task.type == "conversation" and task.options.get("turns"))
@@ -159,7 +180,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None) -> Iterator[
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above
-                yield Item(str(path), line, (), task, row, item_id(row, f"{task.label}:{n}", task.id_template))
+                yield Item(str(path), line, (), task, row, name(row, n))
     except (OSError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         if problems is None:
             raise
@@ -193,10 +214,10 @@ def _reported(
     return bool(found)
 
 
-def check_items(job: Job, problems: Problems) -> tuple[int, tuple[Item, ...] | None]:
+def check_items(job: Job, problems: Problems) -> tuple[int, tuple[Item, ...] | None, AbstractSet[int]]:
     """The rules a schema cannot say: a model and a target language are set, template fields exist,
-    ids are unique. Returns the number of result rows (items, and each conversation's turns), and
-    the items, if the job is a JSONL file under KEEP_BYTES (Job.items)."""
+    ids are unique. Returns the number of result rows (items, and each conversation's turns), the
+    items, if the job is a JSONL file under KEEP_BYTES (Job.items), and the rows' ids (Job.ids)."""
     check = ItemCheck(problems)
     kept: list[Item] | None = [] if job.fmt == "jsonl" and _small(job) else None
     for item in walk(job, problems):
@@ -205,7 +226,7 @@ def check_items(job: Job, problems: Problems) -> tuple[int, tuple[Item, ...] | N
             kept.append(item)
         if problems.full:
             break
-    return check.rows, None if kept is None else tuple(kept)
+    return check.rows, None if kept is None else tuple(kept), check.seen
 
 
 def _small(job: Job) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ class Job:
     # The items `load` checked, when a JSONL job is small enough to keep them (items.KEEP_BYTES):
     # its walks then take them as checked, instead of reading and parsing the file again.
     items: tuple[Item, ...] | None = field(default=None, repr=False, compare=False)
+    # Every result row's id, as its hash() (a million cost tens of MB, not hundreds), once `load`
+    # has checked them: a run's store leaves a row under one of them to its own item.
+    ids: AbstractSet[int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def base_dir(self) -> Path:
