@@ -576,7 +576,8 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
         key=["task", "model"],
         more=" (--report FILE writes every column)",
     )
-    total = rows[-1]
+    # the TOTAL adds up the priced rows: a budget is bounded only when every row is
+    total = {k: None if any(r[k] is None for r in rows[:-1]) else v for k, v in rows[-1].items()}
     worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
     if loaded.mode == "batch":
         files_worst = _print_plan(loaded)

@@ -466,7 +466,7 @@ async def _read_stream(
     parts: list[str] = []
     refusal: list[str] = []  # a refusal streams in deltas of its own
     finish = None
-    usage = None
+    usage = tier = None  # the usage chunk, and the service tier the chunks say (what prices them)
     ttft = None
     chat = True
     async for raw_line in response.content:
@@ -498,7 +498,7 @@ async def _read_stream(
                 code=_label(error.get("code"), redact),
                 headers=headers,
             )
-        usage = chunk.get("usage") or usage
+        usage, tier = chunk.get("usage") or usage, chunk.get("service_tier") or tier
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
                 return Failure("malformed", "a stream choice is not an object", response.status, headers=headers)
@@ -525,7 +525,8 @@ async def _read_stream(
         message["refusal"] = redact.text("".join(refusal))
     answer: dict[str, Any] = {"message": message} if chat else {"text": text}
     answer["finish_reason"] = finish
-    return Answer(response.status, headers, {"choices": [answer], "usage": redact.tree(usage)}, ttft)
+    assembled = {"choices": [answer], "usage": redact.tree(usage), "service_tier": redact.tree(tier)}
+    return Answer(response.status, headers, assembled, ttft)
 
 
 def _response_event(
