@@ -601,7 +601,8 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
         key=["task", "model"],
         more=" (--report FILE writes every column)",
     )
-    total = rows[-1]
+    # the TOTAL adds up the priced rows: a budget is bounded only when every row is
+    total = {k: None if any(r[k] is None for r in rows[:-1]) else v for k, v in rows[-1].items()}
     worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
     if loaded.mode == "batch":
         files_worst = _print_plan(loaded)
@@ -666,8 +667,10 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
 @click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
 @_errors_to_exit_codes
 def balance(job: Path | None, base_url: str | None) -> None:
-    """The remaining balance and usage, where the endpoint exposes them (as proxy servers do)."""
+    """The remaining balance and usage, where the endpoint keeps the dashboard's billing routes:
+    relays (one-api, new-api) do, OpenAI's API does not answer them for API keys."""
     from . import aio
+    from .balance import absent, shown
     from .client import fetch_balance
     from .jobs import Overrides, load
     from .provider import api_key, provider_from
@@ -675,12 +678,9 @@ def balance(job: Path | None, base_url: str | None) -> None:
     provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
     answer = aio.run(fetch_balance(provider, api_key(provider)))
     if isinstance(answer, str):
-        click.echo(f"batchgpt: {answer}", err=True)
+        click.echo(f"batchgpt: {absent(answer)}", err=True)
         sys.exit(1)
-    click.echo(
-        f"limit ${answer.hard_limit_usd:,.2f}, used ${answer.used_usd:,.2f}, remaining "
-        f"${answer.remaining_usd:,.2f} (from {answer.url})"
-    )
+    click.echo(shown(answer))
 
 
 @main.command(

@@ -34,6 +34,7 @@ import orjson
 from multidict import CIMultiDict
 
 from . import __version__, http1
+from .balance import Balance
 from .files import atomic_write
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .words import count
@@ -466,7 +467,7 @@ async def _read_stream(
     parts: list[str] = []
     refusal: list[str] = []  # a refusal streams in deltas of its own
     finish = None
-    usage = None
+    usage = tier = None  # the usage chunk, and the service tier the chunks say (what prices them)
     ttft = None
     chat = True
     async for raw_line in response.content:
@@ -498,7 +499,7 @@ async def _read_stream(
                 code=_label(error.get("code"), redact),
                 headers=headers,
             )
-        usage = chunk.get("usage") or usage
+        usage, tier = chunk.get("usage") or usage, chunk.get("service_tier") or tier
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
                 return Failure("malformed", "a stream choice is not an object", response.status, headers=headers)
@@ -525,7 +526,8 @@ async def _read_stream(
         message["refusal"] = redact.text("".join(refusal))
     answer: dict[str, Any] = {"message": message} if chat else {"text": text}
     answer["finish_reason"] = finish
-    return Answer(response.status, headers, {"choices": [answer], "usage": redact.tree(usage)}, ttft)
+    assembled = {"choices": [answer], "usage": redact.tree(usage), "service_tier": redact.tree(tier)}
+    return Answer(response.status, headers, assembled, ttft)
 
 
 def _response_event(
@@ -544,23 +546,10 @@ def _response_event(
     return None
 
 
-@dataclass(frozen=True)
-class Balance:
-    """What an endpoint's billing routes say: the account's limit and what has been used."""
-
-    hard_limit_usd: float
-    used_usd: float
-    url: str
-
-    @property
-    def remaining_usd(self) -> float:
-        return self.hard_limit_usd - self.used_usd
-
-
 async def fetch_balance(provider: Provider, api_key: str | None, timeout: float = 30.0) -> Balance | str:
-    """The balance from /dashboard/billing/subscription and /dashboard/billing/usage, which common
-    proxy servers (one-api, new-api) keep, tried under the base URL and at the host's root; or
-    why it cannot be had. `total_usage` comes in cents."""
+    """The balance from /dashboard/billing/subscription and /dashboard/billing/usage, which relays
+    (one-api, new-api) keep, tried under the base URL and at the host's root; or why it cannot be
+    had (balance.py says what the figures mean)."""
     import aiohttp
 
     today = datetime.date.today()
@@ -588,10 +577,12 @@ async def fetch_balance(provider: Provider, api_key: str | None, timeout: float 
                 )
                 if isinstance(usage, str):
                     return usage
-                limit, used = float(subscription["hard_limit_usd"]), float(usage["total_usage"]) / 100
-                if not (math.isfinite(limit) and math.isfinite(used)):
+                limit, cents = float(subscription["hard_limit_usd"]), float(usage["total_usage"])
+                soft, until = subscription.get("soft_limit_usd"), subscription.get("access_until")
+                if not all(math.isfinite(v) for v in (limit, cents, float(soft or 0), float(until or 0))):
                     raise ValueError("not a finite amount")
-                return Balance(limit, used, shown)
+                extra = {"soft_limit_usd": None if soft is None else float(soft), "access_until": float(until or 0)}
+                return Balance(limit, cents, shown, window["start_date"], window["end_date"], **extra)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
                 return redact.text(f"cannot reach {shown}: {type(exc).__name__}: {shortened(exc)}")
             except (KeyError, TypeError, ValueError):

@@ -19,24 +19,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .drycosts import BATCH_HALVED, Tally, left_out
 from .jobs import MAX_PROBLEMS, ItemCheck, Job, Overrides, Problems, Span, read, requests
 from .pricing import BATCH_DISCOUNT, Pricing
-from .records import Limits, Request, quick
+from .records import Billed, Limits, Request, quick
 from .tasks import TASKS
 from .tokens import Count, Counter
+from .unitprices import heard_tokens, speaks
 from .vision import most_in
 from .words import count
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
 DEFAULT_EXPECTED_OUTPUT = 256
 COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_tokens is not sent
 # A JSONL job this big is checked and estimated in two processes (_halves): below it, starting the
 # second one costs more than it saves.
 SPLIT_BYTES = 4 << 20
-IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
 IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
@@ -140,13 +140,8 @@ class Estimator:
         if billing in ("tokens", "free"):
             prompt = self.counter.body(request.endpoint, request.body) if billing == "tokens" else Count(0)
             return Bound(prompt, 0, 0, billing=billing)
-        unit = self.pricing.unit_price(request.model, billing, request.body.get("size"), request.body.get("quality"))
-        note = None
-        if billing == "minutes" and request.units is None:
-            note = "audio length unknown (only WAV files are measured)"
-        elif request.model.startswith("gpt-image") and unit is not None:
-            unit, note = unit * IMAGE_TOKEN_MARGIN, "gpt-image bills tokens: the published per-image price, plus half"
-        fixed = None if unit is None or request.units is None else unit * request.units
+        fixed, note = self.pricing.worst_fixed(request.model, billing, request.body, request.units)
+        note = "; ".join(n for n in (note, request.units_note) if n) or None
         return Bound(Count(0), 0, 0, note, billing, fixed)
 
     def _expected(self, request: Request, worst: int | None) -> int:
@@ -172,7 +167,10 @@ class Estimator:
         # are counted at their most already).
         text = bound.prompt.tokens - bound.images
         prompt = (text * 3 // 2 if bound.prompt.approximate else text) + bound.images
-        return self.pricing.cost(request.model, prompt, bound.worst)
+        heard, aloud = heard_tokens(request.body), speaks(request.body)  # audio: at its own price
+        billed = Billed(audio_in=heard, audio_out=bound.worst if aloud else 0)
+        tier = request.body.get("service_tier")
+        return self.pricing.cost(request.model, prompt + heard, bound.worst, tier=tier, billed=billed)
 
 
 @dataclass
@@ -189,6 +187,7 @@ class _Group:
     approximate: bool = False
     fixed: float | None = 0.0  # the sum of non-token costs; None once one is unknown
     notes: set[str] = field(default_factory=set)
+    tally: Tally = field(default_factory=Tally)  # token-billed requests, by what prices them
 
     def add(self, other: _Group) -> None:
         """Count in the same task and model's requests from later in the job."""
@@ -202,6 +201,7 @@ class _Group:
         self.approximate |= other.approximate
         self.fixed = None if self.fixed is None or other.fixed is None else self.fixed + other.fixed
         self.notes |= other.notes
+        self.tally.add(other.tally)
 
 
 def estimate(job: Job, pricing: Pricing | None = None, check: ItemCheck | None = None) -> list[dict[str, Any]]:
@@ -365,6 +365,9 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         if bound.images:
             group.notes.add(IMAGES_AT_MOST)
         group.expected_tokens += bound.expected
+        if bound.billing == "tokens":
+            worst = 0 if bound.worst is None else bound.worst * (1 + request.reask)
+            group.tally.count(estimator.pricing, request, bound.prompt.tokens, worst, bound.expected)
         if bound.worst is None:
             group.worst_known = False
         else:
@@ -382,9 +385,9 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     for column in ("requests", "prompt_tokens", "max_completion_tokens"):
         values = [r[column] for r in rows]
         total[column] = None if None in values else sum(values)
-    for column in ("cost_usd_max", "cost_usd_expected", "cost_usd_batch"):
-        values = [r[column] for r in rows]
-        total[column] = None if None in values or not values else round(sum(values), 10)
+    for column in ("cost_usd_max", "cost_usd_expected", "cost_usd_batch"):  # of the priced rows
+        known = [r[column] for r in rows if r[column] is not None]
+        total[column] = round(sum(known), 10) if known else None
     whole = _Group(
         "TOTAL",
         "",
@@ -406,10 +409,7 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
     total["minutes"] = round(
         max([_concurrency_minutes(whole, limits)] + [_rate_minutes(m, limits) for m in models.values()]), 2
     )
-    notes = []
-    unknown = sorted({r["model"] for r in rows if "no price known" in r["notes"]})
-    if unknown:
-        notes.append(f"incomplete: no price for {', '.join(unknown)}")
+    notes = left_out(rows)
     halved = sorted({r["model"] for r in rows if BATCH_HALVED in r["notes"]})
     if halved:
         notes.append(f"batch cost of {', '.join(halved)} taken as half the online cost (no batch price listed)")
@@ -420,19 +420,15 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
 
 
 def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
+    sums = (group.prompt_tokens, group.worst_tokens, group.expected_tokens)
+    costs = group.tally.costs(pricing, group.model, sums, group.notes) if group.billing == "tokens" else None
     notes = sorted(group.notes)
     worst = group.worst_tokens if group.worst_known else None
-    if group.billing == "tokens":
-        price = pricing.price(group.model)
-        if price is None:
+    if costs is not None:
+        if pricing.price(group.model) is None:
             notes.insert(0, "no price known for this model")
-        max_cost, expected, batch = (
-            None if price is None or tokens is None else price.cost(group.prompt_tokens, tokens, batch=batch)
-            for tokens, batch in ((worst, False), (group.expected_tokens, False), (group.expected_tokens, True))
-        )
-        if expected is not None and batch is None:
-            batch = expected * BATCH_DISCOUNT  # as a batch answer is billed (pricing.charge)
-            notes.append(BATCH_HALVED)
+        max_cost, expected, batch = costs
+        max_cost = max_cost if group.worst_known else None
     else:  # images, characters, minutes, or free: the same whatever the model answers
         max_cost = expected = group.fixed
         # speech and transcription are no Batch API endpoints: batch mode sends them online
@@ -446,6 +442,9 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
             notes.insert(0, "no price known for this model")
     if group.approximate:
         notes.append("approximate token count")
+    merged = pricing.provenance(group.model)
+    if merged:
+        notes.append(merged)
     return {
         "task": group.task,
         "model": group.model,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import vision
+from . import mockusage, vision
 from .mockschema import structured_text
 from .tokens import Counter
 
@@ -334,6 +334,8 @@ class Reply:
     body: Any = None
     content_type: str = "application/json"
     events: list[bytes] | None = None
+    usage: Any = None  # what a streamed answer's events report (a JSON answer's is in its body)
+    tier: str | None = None  # and the service tier they name
 
 
 def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, fault: str | None = None) -> Reply:
@@ -347,11 +349,15 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
     n = body.get("n")
     each = n if isinstance(n, int) else 1  # n answers, as many billed
     usage = _usage(prompt, counter.text(body["model"], text).tokens * each, fault)
+    more = mockusage.extra(body, counter, text) if chat else mockusage.Extra()
+    if isinstance(usage, dict) and fault not in ("usage-strings", "usage-negative"):
+        mockusage.apply(usage, more)
     if fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
         text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001f600"
     ident = ("chatcmpl-" if chat else "cmpl-") + hashlib.sha1(raw).hexdigest()[:24]
     if body.get("stream") and fault != "ignore-stream":
-        return Reply(events=stream_events(ident, body, text, finish, usage, chat, fault))
+        events = stream_events(ident, body, text, finish, usage, chat, fault, more.tier)
+        return Reply(events=events, usage=usage, tier=more.tier)
     choices = []
     for index in range(each):
         choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
@@ -371,6 +377,7 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
             "choices": choices,
             "usage": usage,
             "system_fingerprint": "fp_mock",
+            "service_tier": more.tier,
         }
     )
 
@@ -423,6 +430,7 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
         text = structured_text(schema, text, fault)
     prompt = prompt_tokens("responses", body, counter)
     completion = counter.text(str(body["model"]), text).tokens
+    more = mockusage.extra(body, counter, text, "input")
     ident = "resp_" + hashlib.sha1(raw).hexdigest()[:24]
     answer = {
         "id": ident,
@@ -445,9 +453,10 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
             }
         ],
         "store": body.get("store", True),
+        "service_tier": more.tier,
         "usage": {
             "input_tokens": prompt,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": more.cached},
             "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": prompt + completion,
@@ -457,7 +466,7 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
         answer["usage"] = None
     if not body.get("stream"):
         return Reply(answer)
-    return Reply(events=response_events(answer, text))
+    return Reply(events=response_events(answer, text), usage=answer["usage"], tier=more.tier)
 
 
 def response_events(answer: dict[str, Any], text: str) -> list[bytes]:
@@ -512,6 +521,7 @@ def stream_events(
     usage: dict[str, Any] | None,
     chat: bool,
     fault: str | None = None,
+    tier: str = "default",
 ) -> list[bytes]:
     """The server-sent events of a streamed answer: the text in pieces, then the usage chunk when
     `stream_options.include_usage` asks for it, then `data: [DONE]` (which `no-done` leaves out)."""
@@ -525,6 +535,7 @@ def stream_events(
             "model": body["model"],
             "choices": choices,
             "usage": usage_,
+            "service_tier": tier,
         }
         return b"data: " + json.dumps(chunk, ensure_ascii=fault == "split-emoji").encode() + b"\n\n"
 

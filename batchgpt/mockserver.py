@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import mockapi
+from . import mockapi, mockusage
 from .mockapi import error_body
 from .mockbatch import BatchAPI
 from .mockfaults import ANSWER_FAULTS, FAULT_KINDS, OVERLOADED, Fault, FaultPicker, inject
@@ -129,6 +129,7 @@ class MockServer:
         self._faults = FaultPicker(self.random)
         self._limits = RateLimiter(self.config)
         self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
+        self.billed: list[dict[str, Any]] = []  # each answer's model, usage and service tier, when recording
         self.in_flight = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -365,7 +366,10 @@ class MockServer:
                 injected.headers.update(headers)
                 return injected
         answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
-        return await self._send(request, mockapi.reply(kind, body, raw, self.counter, answer_fault), headers)
+        reply = mockapi.reply(kind, body, raw, self.counter, answer_fault)
+        if self.config.record:
+            self.billed.append(mockusage.billed(body, reply))
+        return await self._send(request, reply, headers)
 
     async def _send(self, request: web.Request, reply: mockapi.Reply, headers: dict[str, str]) -> web.StreamResponse:
         if reply.events is not None:

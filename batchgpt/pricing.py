@@ -1,28 +1,22 @@
-"""Model prices in USD: the job's `pricing` first, then the genai-prices table.
+"""Model prices in USD: the job's `pricing` field by field over the genai-prices table, over
+batchgpt's own (unitprices.py); and what an answer costs, each kind of token at its own price.
 
-An unknown model has no price, never a price of zero: its cost is None and it is named once.
-What genai-prices says of a model is kept for the day in the user's cache folder, keyed by its
-version: importing it and resolving a model takes 0.25 s, which every cron run paid.
+An unknown model has no price, never a price of zero: its cost is None and it is named once, and
+so is an answer that used a kind of token (audio, a service tier) whose price is unknown.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
-import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
-from .files import atomic_write
+from . import unitprices
+from .genaiprices import remembered_price
+from .rates import BATCH, KINDS, MILLION, STANDARD, Price, Rate, bill, unpriced_kinds
+from .records import PLAIN, Billed
 
 log = logging.getLogger(__name__)
-_MILLION = 1_000_000
 
 # Output token limits, for a worst case when a job sets no max_tokens. genai-prices has none.
 # Source: OpenAI's model pages (developers.openai.com/api/docs/models/*), read 2026-11.
@@ -43,67 +37,16 @@ OUTPUT_LIMITS: tuple[tuple[str, int], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Price:
-    """USD per 1M tokens. `batch_*` are the Batch API's prices where the provider has them."""
-
-    input: float
-    output: float
-    cached_input: float | None = None
-    batch_input: float | None = None
-    batch_output: float | None = None
-    source: str = "genai-prices"
-
-    def cost(self, prompt: int, completion: int, cached: int = 0, batch: bool = False) -> float | None:
-        cached = min(cached, prompt) if self.cached_input is not None else 0
-        cached_price = self.cached_input or 0.0
-        prompt_cost = (prompt - cached) * self.input + cached * cached_price
-        if batch:  # the batch prices scale the online ones, cached input included
-            if self.batch_input is None:
-                return None
-            prompt_cost *= self.batch_input / self.input if self.input else 0.0
-            output_price = self.batch_output if self.batch_output is not None else self.output * BATCH_DISCOUNT
-            return (prompt_cost + completion * output_price) / _MILLION
-        return (prompt_cost + completion * self.output) / _MILLION
-
-
-# Prices of what is not billed per token; genai-prices lists dall-e-3 not at all and tts-1 and
-# whisper-1 at $0. A job's `pricing:` (per_image, per_1m_chars, per_minute) overrides these.
-# USD per image by (model, quality, size): openai.com/pricing as kept in kevinhermawan/Canvas
-# model-info.json (2023-12-25) and one-api relay/billing/ratio/image.go; gpt-image-1 from
-# developers.openai.com/ja-JP/api/docs/models/gpt-image-1 (read 2026-11), where it is an
-# approximation: the API bills gpt-image tokens, and an answer's usage is priced instead.
-IMAGE_PRICES: dict[tuple[str, str, str], float] = {
-    ("dall-e-3", "standard", "1024x1024"): 0.040,
-    ("dall-e-3", "standard", "1792x1024"): 0.080,
-    ("dall-e-3", "standard", "1024x1792"): 0.080,
-    ("dall-e-3", "hd", "1024x1024"): 0.080,
-    ("dall-e-3", "hd", "1792x1024"): 0.120,
-    ("dall-e-3", "hd", "1024x1792"): 0.120,
-    ("dall-e-2", "standard", "1024x1024"): 0.020,
-    ("dall-e-2", "standard", "512x512"): 0.018,
-    ("dall-e-2", "standard", "256x256"): 0.016,
-    ("gpt-image-1", "low", "1024x1024"): 0.011,
-    ("gpt-image-1", "low", "1024x1536"): 0.016,
-    ("gpt-image-1", "low", "1536x1024"): 0.016,
-    ("gpt-image-1", "medium", "1024x1024"): 0.042,
-    ("gpt-image-1", "medium", "1024x1536"): 0.063,
-    ("gpt-image-1", "medium", "1536x1024"): 0.063,
-    ("gpt-image-1", "high", "1024x1024"): 0.167,
-    ("gpt-image-1", "high", "1024x1536"): 0.25,
-    ("gpt-image-1", "high", "1536x1024"): 0.25,
-}
-_IMAGE_DEFAULTS = {
-    "dall-e-3": ("standard", "1024x1024"),
-    "dall-e-2": ("standard", "1024x1024"),
-    "gpt-image-1": ("high", "1024x1024"),
-}  # the API's defaults (auto is priced as high)
-# USD per 1M characters: developers.openai.com/api/docs/models/tts-1 (read 2026-11); one-api agrees.
-CHARACTER_PRICES = {"tts-1": 15.0, "tts-1-hd": 30.0}
-# USD per minute of audio: developers.openai.com/ja-JP/api/docs/models/whisper-1 (read 2026-11).
-MINUTE_PRICES = {"whisper-1": 0.006}
+IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
 BATCH_DISCOUNT = 0.5  # the Batch API's price over the online one, where no batch price is listed
 FREE_MODELS = ("omni-moderation", "text-moderation")  # the moderation endpoint is free
+# A job's `pricing:` keys for token prices: (context, kind) each sets.
+OVERRIDE_KEYS = {kind: (STANDARD, kind) for kind in KINDS} | {
+    "batch_input": (BATCH, "input"),
+    "batch_output": (BATCH, "output"),
+}
+UNIT_KEYS = {"images": "per_image", "characters": "per_1m_chars", "minutes": "per_minute"}
+OWN = "batchgpt"  # unitprices.AUDIO_RATES
 
 
 class Pricing:
@@ -113,6 +56,7 @@ class Pricing:
         self._cache: dict[str, Price | None] = {}
         self.unknown: list[str] = []
         self.unmeasured: list[str] = []  # priced, but an answer lacked what it bills (usage, audio length)
+        self._said: set[str] = set()  # warnings given, each once
 
     def price(self, model: str, warn: bool = True) -> Price | None:
         if model not in self._cache:
@@ -129,6 +73,14 @@ class Pricing:
                 model,
             )
 
+    def _once(self, message: str, model: str | None = None) -> None:
+        """A warning said once a run; `model`, when given, is counted among those left unpriced."""
+        if model is not None and model not in self.unknown:
+            self.unknown.append(model)
+        if message not in self._said:
+            self._said.add(message)
+            log.warning("%s", message)
+
     def charge(
         self,
         billing: str,
@@ -139,18 +91,22 @@ class Pricing:
         cached: int = 0,
         units: float | None = None,
         batch: bool = False,
+        billed: Billed = PLAIN,
+        units_note: str | None = None,
     ) -> float | None:
-        """The cost of one answer however its endpoint bills. Endpoints that report token usage
-        (gpt-image, gpt-4o-transcribe) are priced by it where the table knows the model. A Batch
-        API answer costs the model's batch price where the table has one, else half the online
-        price (the Batch API's discount)."""
-        online = self._charge(billing, model, body, prompt, completion, cached, units)
+        """The cost of one answer however its endpoint bills: its usage, each kind of token at
+        its price in the service tier the answer names; else per image, character or minute
+        (`units_note`: how `units` was bounded, when not measured; said once, if it is used).
+        A Batch API answer costs the model's batch price where the table has one, else half the
+        online price (the Batch API's discount)."""
+        if units_note and prompt is None:
+            self._once(units_note)
+        online = self._charge(billing, model, body, prompt, completion, cached, units, billed)
         if not batch or online is None:
             return online
         price = self.price(model, warn=False) if prompt is not None else None
         if price is not None and price.batch_input is not None:
-            batch_cost = price.cost(prompt or 0, completion or 0, cached, batch=True)
-            return None if batch_cost is None else round(batch_cost, 10)
+            return self.cost(model, prompt, completion, cached, billed=billed, batch=True)
         return round(online * BATCH_DISCOUNT, 10)
 
     def _charge(
@@ -160,8 +116,9 @@ class Pricing:
         body: Mapping[str, Any],
         prompt: int | None,
         completion: int | None,
-        cached: int = 0,
-        units: float | None = None,
+        cached: int,
+        units: float | None,
+        billed: Billed,
     ) -> float | None:
         if billing == "tokens":
             if prompt is None and model not in self.unmeasured:
@@ -171,25 +128,24 @@ class Pricing:
                     "its worst case (a server that ignores stream_options.include_usage?)",
                     model,
                 )
-            return self.cost(model, prompt, completion, cached)
+            return self.cost(model, prompt, completion, cached, billed=billed, tier=billed.tier)
         if billing == "free" or model.startswith(FREE_MODELS):
             return 0.0
         if prompt is not None and self.price(model, warn=False) is not None:
-            return self.cost(model, prompt, completion, cached)
-        unit = self.unit_price(model, billing, body.get("size"), body.get("quality"))
-        if unit is None:
-            self._unknown(model)
-            return None
-        if units is None:
+            return self.cost(model, prompt, completion, cached, billed=billed, tier=billed.tier)
+        if billing == "characters" and billed.audio_seconds is not None and self.unit_price(model, billing) is None:
+            text, audio = unitprices.speech_tokens(body, billed.audio_seconds)
+            return self.cost(model, text, audio, billed=Billed(audio_out=audio))
+        if billing == "minutes" and units is None:
             if model not in self.unmeasured:
                 self.unmeasured.append(model)
                 log.warning(
-                    "the cost of %r answers is unknown without the audio's length: use WAV files or "
-                    "response_format verbose_json",
+                    "the cost of %r answers is unknown without the audio's length: use WAV, MP3, FLAC, "
+                    "OGG or M4A files, or response_format verbose_json",
                     model,
                 )
             return None
-        return round(unit * units, 10)
+        return self.worst_fixed(model, billing, body, units)[0]
 
     def output_limit(self, model: str) -> int | None:
         override = self._overrides.get(model, {}).get("max_output_tokens")
@@ -198,136 +154,146 @@ class Pricing:
         name = model.rsplit("/", 1)[-1]
         return next((limit for prefix, limit in OUTPUT_LIMITS if name.startswith(prefix)), None)
 
-    def cost(self, model: str, prompt: int | None, completion: int | None, cached: int = 0) -> float | None:
+    def cost(
+        self,
+        model: str,
+        prompt: int | None,
+        completion: int | None,
+        cached: int = 0,
+        *,
+        billed: Billed = PLAIN,
+        tier: str | None = None,
+        batch: bool = False,
+        at: int | None = None,
+    ) -> float | None:
+        """USD for `prompt` and `completion` tokens: each kind `billed` tells apart at its own
+        price, in the Batch API's context or the service tier's, in the long-context tier `at`
+        (one request's input: by default `prompt`). None where a price is unknown, with a
+        warning, once; None without one for a model with no batch price (callers halve the
+        online cost). A flex answer without a flex price costs the standard price."""
         price = self.price(model)
         if price is None or prompt is None:
             return None
-        cost = price.cost(prompt, completion or 0, cached)
+        rates = price.context(batch, None if batch else tier)
+        if rates is None and batch:
+            return None
+        if rates is None and tier == "flex":
+            self._once(f"no flex price known for {model!r}: its flex answers are priced at the standard price")
+            rates = price.context()
+        if rates is None:
+            self._once(f"no {tier} price known for {model!r}: the cost of its {tier} answers is left empty", model)
+            return None
+        missing = unpriced_kinds(rates, prompt, completion or 0, cached, billed, at)
+        if missing:
+            self._once(
+                f"no price known for the {', '.join(missing)} tokens of {model!r}: the cost of answers "
+                f"using them is left empty (add {', '.join(missing)} under `pricing:` in the job)",
+                model,
+            )
+            return None
+        cost = bill(rates, prompt, completion or 0, cached, billed, at)
         return None if cost is None else round(cost, 10)  # no float dust like 1.3199999999999999e-05
 
-    def unit_price(self, model: str, billing: str, size: str | None = None, quality: str | None = None) -> float | None:
-        """USD per image, per character or per minute; 0 for free endpoints; None when unknown."""
+    def thresholds(self, model: str) -> tuple[int, ...]:
+        """The input sizes past which some price of the model rises (long-context tiers)."""
+        price = self.price(model, warn=False)
+        return () if price is None else price.thresholds()
+
+    def unit_price(self, model: str, billing: str, size: Any = None, quality: Any = None) -> float | None:
+        """USD per image, per character or per minute; 0 for free endpoints; None when unknown.
+        An image whose size or quality is `auto` is priced as the most the API may choose."""
         if billing == "free" or model.startswith(FREE_MODELS):
             return 0.0
         override = self._overrides.get(model, {})
-        key = {"images": "per_image", "characters": "per_1m_chars", "minutes": "per_minute"}.get(billing)
+        key = UNIT_KEYS.get(billing)
         if key is not None and key in override:
-            return override[key] / (_MILLION if billing == "characters" else 1)
+            return override[key] / (MILLION if billing == "characters" else 1)
         if billing == "images":
-            default_quality, default_size = _IMAGE_DEFAULTS.get(model, ("standard", "1024x1024"))
-            quality = default_quality if quality in (None, "auto") else quality
-            return IMAGE_PRICES.get((model, quality, size if size not in (None, "auto") else default_size))
+            return unitprices.image_price(model, size, quality)[0]
         if billing == "characters":
-            price = CHARACTER_PRICES.get(model)
-            return None if price is None else price / _MILLION
+            price = unitprices.CHARACTER_PRICES.get(model)
+            return None if price is None else price / MILLION
         if billing == "minutes":
-            return MINUTE_PRICES.get(model)
+            return unitprices.MINUTE_PRICES.get(model)
         return None
+
+    def worst_fixed(
+        self, model: str, billing: str, body: Mapping[str, Any], units: float | None
+    ) -> tuple[float | None, str | None]:
+        """The most a request not billed per token can cost (None when unknown: a warning says
+        why), and a note on what that rests on. Models billed by tokens (GPT image, gpt-4o-mini-tts,
+        gpt-4o-transcribe) are bounded from the image's size and quality, the text or the audio's length."""
+        if billing == "free" or model.startswith(FREE_MODELS):
+            return 0.0, None
+        if billing == "images":
+            return self._images(model, body, units)
+        unit = self.unit_price(model, billing)
+        if units is None and billing == "minutes":
+            return None, "audio length unknown"
+        if unit is not None:
+            return (None if units is None else unit * units), None
+        if self.price(model) is None:
+            return None, None
+        if billing == "characters":
+            text, audio = unitprices.speech_tokens(body)
+            return self.cost(model, text, audio, billed=Billed(audio_out=audio)), unitprices.SPEECH_BOUND
+        audio, text, transcript = unitprices.transcription_tokens(units or 0.0, body)
+        cost = self.cost(model, audio + text, transcript, billed=Billed(audio_in=audio))
+        return cost, unitprices.TRANSCRIPT_BOUND
+
+    def _images(self, model: str, body: Mapping[str, Any], units: float | None) -> tuple[float | None, str | None]:
+        size, quality = body.get("size"), body.get("quality")
+        unit = self.unit_price(model, "images", size, quality)
+        if unit is None:
+            self._unknown(model)
+            return None, None
+        notes = []
+        if "per_image" not in self._overrides.get(model, {}) and unitprices.image_price(model, size, quality)[1]:
+            notes.append(unitprices.IMAGE_AUTO)
+        if model.startswith("gpt-image"):
+            unit *= IMAGE_TOKEN_MARGIN
+            notes.append("gpt-image bills tokens: the published per-image price, plus half")
+        return (None if units is None else unit * units), "; ".join(notes) or None
+
+    def provenance(self, model: str) -> str | None:
+        """Where a price's fields came from, when the job's `pricing:` set some and the tables the
+        rest: 'price: input, output from the job; cached_input, batch from genai-prices'."""
+        price = self.price(model, warn=False)
+        return None if price is None else provenance(price)
 
     def _lookup(self, model: str) -> Price | None:
-        if model in self._overrides:
-            spec = self._overrides[model]
-            if "input" not in spec and "output" not in spec:
-                return None
-            return Price(
-                input=spec.get("input", 0.0),
-                output=spec.get("output", 0.0),
-                cached_input=spec.get("cached_input"),
-                batch_input=spec.get("batch_input"),
-                batch_output=spec.get("batch_output"),
-                source="job",
-            )
-        return _remembered_price(model, self._base_url)
+        """The job's fields over the table's: genai-prices, then batchgpt's own audio rates."""
+        table = remembered_price(model, self._base_url)
+        rates: dict[str, dict[str, Rate]] = {c: dict(k) for c, k in (table.rates if table else {}).items()}
+        origins = dict(table.origins) if table else {}
+        standard = rates.setdefault(STANDARD, {})
+        for kind, value in unitprices.audio_rates(model).items():
+            if kind not in standard:
+                standard[kind], origins[f"{STANDARD} {kind}"] = Rate(value), OWN
+        for key, value in self._overrides.get(model, {}).items():
+            if key in OVERRIDE_KEYS:
+                context, kind = OVERRIDE_KEYS[key]
+                rates.setdefault(context, {})[kind] = Rate(float(value))
+                origins[f"{context} {kind}"] = "job"
+        if not {"input", "output"} & set(standard):
+            return None
+        price = Price(rates, origins)
+        merged = provenance(price)
+        if merged:
+            log.info("the %s of %r", merged, model)
+        return price
 
 
-def _prices_version() -> str:
-    """genai-prices' version: from the name of its dist-info folder beside it, as pip installs it,
-    else from importlib.metadata (whose import and search cost 7 ms of every run)."""
-    spec = importlib.util.find_spec("genai_prices")
-    if spec is not None and spec.origin is not None:
-        found = sorted(Path(spec.origin).parent.parent.glob("genai_prices-*.dist-info"))
-        if len(found) == 1:
-            return found[0].name[len("genai_prices-") : -len(".dist-info")]
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("genai-prices")
-    except PackageNotFoundError:  # no metadata (a frozen app): the day alone dates the cache
-        return ""
-
-
-def _price_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchgpt" / "prices.json"
-
-
-def _remembered_price(model: str, base_url: str | None) -> Price | None:
-    """_genai_price, from the cache when today's entry for this genai-prices version has it."""
-    stamp = {"genai_prices": _prices_version(), "day": _now().date().isoformat()}
-    path, key = _price_cache(), f"{base_url or ''} {model}"
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-        prices = cache["prices"] if {k: cache.get(k) for k in stamp} == stamp else {}
-        if key in prices:
-            return None if prices[key] is None else Price(**prices[key])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        prices = {}
-    price = _genai_price(model, base_url)
-    prices[key] = None if price is None else asdict(price)
-    try:
-        with atomic_write(path) as handle:
-            json.dump({**stamp, "prices": prices}, handle)
-    except (OSError, OutputError):
-        pass  # no cache folder to write in: the next run looks the price up again
-    return price
-
-
-def _genai_price(model: str, base_url: str | None) -> Price | None:
-    try:
-        from genai_prices import Usage, calc_price
-    except ImportError:  # pragma: no cover - a declared dependency
+def provenance(price: Price) -> str | None:
+    """Where a price's fields came from, when the job set some and a table others (None when
+    one source set them all)."""
+    if "job" not in price.origins.values() or len(set(price.origins.values())) < 2:
         return None
-    found = None
-    attempts: list[dict[str, Any]] = [{"provider_api_url": base_url}] if base_url else []
-    for extra in attempts + [{"provider_id": "openai"}]:
-        try:
-            found = calc_price(Usage(input_tokens=1), model_ref=model, **extra)
-            break
-        except (LookupError, ValueError):
-            continue
-    if found is None:
-        return None
-    standard = found.model_price
-    variants = getattr(found.model, "price_variants", None) or []
-    has_batch = any(getattr(v, "when", None) == {"processing": "batch"} for v in variants)
-    batch = found.model.get_prices(_now(), {"processing": "batch"}) if has_batch else None
-    values = {
-        "input": _per_m(getattr(standard, "input_mtok", None)),
-        "output": _per_m(getattr(standard, "output_mtok", None)),
-        "cached_input": _per_m(getattr(standard, "cache_read_mtok", None)),
-    }
-    if values["input"] is None and values["output"] is None:
-        return None
-    if batch is not None:
-        values["batch_input"] = _per_m(getattr(batch, "input_mtok", None))
-        values["batch_output"] = _per_m(getattr(batch, "output_mtok", None))
-    return Price(
-        input=values["input"] or 0.0,
-        output=values["output"] or 0.0,
-        cached_input=values["cached_input"],
-        batch_input=values.get("batch_input"),
-        batch_output=values.get("batch_output"),
-    )
-
-
-def _now() -> datetime:
-    return datetime.now(tz=timezone.utc)
-
-
-def _per_m(value: Any) -> float | None:
-    """A flat per-1M price; tiered prices (by context length) are priced at their base tier."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal | int | float):
-        return float(value)
-    base = getattr(value, "base", None)
-    return float(base) if base is not None else None
+    fields: dict[str, list[str]] = {}
+    for key, origin in price.origins.items():
+        context, kind = key.split(" ")
+        name = kind if context == STANDARD else context
+        if name not in fields.setdefault(origin, []):
+            fields[origin].append(name)
+    order = sorted(fields, key=lambda origin: origin != "job")
+    return "price: " + "; ".join(f"{', '.join(fields[o])} from {'the job' if o == 'job' else o}" for o in order)

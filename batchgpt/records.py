@@ -108,6 +108,7 @@ class Request:
     expected_output_tokens: int | None = None
     files: tuple[tuple[str, Path], ...] = ()  # (form field, path) to upload as multipart
     units: float | None = None  # images, characters or audio minutes, known before sending
+    units_note: str | None = None  # how `units` was found when not measured (an audio file's length bound)
     pack_size: int = 0  # > 0: may share a request with up to this many items of the same body
     kept: tuple[tuple[str, Any], ...] = field(default=(), repr=False)  # item fields copied into its result row
     reask: int = 0  # structured outputs: times an answer not matching the schema is asked again
@@ -136,6 +137,25 @@ class Pack:
 
 
 @dataclass(frozen=True)
+class Billed:
+    """What an answer says it used beyond its prompt, completion and cached tokens, each kind
+    billed at its own price (pricing.py): the parts of the prompt written to a cache, heard as
+    audio or seen as images; the parts of the completion spoken as audio or drawn as images;
+    the service tier that served it; and the length of the audio it returned, where read."""
+
+    cache_write: int = 0
+    audio_in: int = 0
+    audio_out: int = 0
+    image_in: int = 0
+    image_out: int = 0
+    tier: str | None = None  # the answer's `service_tier`: default, flex, priority, scale, ...
+    audio_seconds: float | None = None  # speech: the returned audio's length, read from its headers
+
+
+PLAIN = Billed()
+
+
+@dataclass(frozen=True)
 class Reply:
     """What a successful answer means: the output and the usage the server reported.
 
@@ -150,6 +170,7 @@ class Reply:
     details: Any = None  # JSON-able extras: moderation scores, a revised prompt, segments
     media: tuple[tuple[str, bytes], ...] = ()  # (suffix, bytes) to be saved as files; the output is their paths
     stop: str | None = None  # why the answer ended early: "length" (max_tokens) or "refusal"
+    billed: Billed = PLAIN  # the kinds of token the usage details tell apart, and the service tier
 
 
 # A report row's columns, as the store adds them up per task, model and mode (the report adds

@@ -726,6 +726,8 @@ def answer_results(
             part.cached_tokens,
             units,
             batch=mode == "batch",
+            billed=part.billed,
+            units_note=None if part.units is not None else request.units_note,
         )
         details = part.details
         if task_type.billing == "tokens" and None in (part.prompt_tokens, part.completion_tokens):
@@ -812,6 +814,7 @@ def _failed_answer(
         reply.completion_tokens,
         reply.cached_tokens,
         batch=mode == "batch",
+        billed=reply.billed,
     )
     details = None
     if billing == "tokens" and None in (reply.prompt_tokens, reply.completion_tokens):

@@ -23,7 +23,7 @@ from .files import atomic_write
 from .records import GROUP_COLUMNS
 from .records import RESULT_COLUMNS as RECORD_COLUMNS
 from .store import VECTOR, decode_output
-from .words import command
+from .words import command, count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from .store import Store
 
 RESULT_COLUMNS = ["job", *RECORD_COLUMNS]  # a results file names its job in every row
-REPORT_COLUMNS = [*GROUP_COLUMNS[:-2], "total_tokens", *GROUP_COLUMNS[-2:]]  # the store's sums, and total tokens
+# the store's sums, total tokens, and what the costs leave out
+REPORT_COLUMNS = [*GROUP_COLUMNS[:-2], "total_tokens", *GROUP_COLUMNS[-2:], "notes"]
 _INTS = ("prompt_tokens", "completion_tokens", "attempts", "cached_tokens", "reasoning_tokens", "reasks", "turn")
 _REALS = ("cost_usd", "latency_s", "ttft_s", "cost_usd_this_run")
 CHUNK = 5000
@@ -114,6 +115,8 @@ def _write_csv(
 
 
 _OUTPUT, _DETAILS, _KIND = RECORD_COLUMNS.index("output"), RECORD_COLUMNS.index("details"), len(RECORD_COLUMNS)
+_TASK, _MODEL, _MODE = RECORD_COLUMNS.index("task"), RECORD_COLUMNS.index("model"), RECORD_COLUMNS.index("mode")
+_COST, _STATUS = RECORD_COLUMNS.index("cost_usd"), RECORD_COLUMNS.index("status")
 
 
 def _write_stored_csv(handle: IO[str], job: str, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -193,19 +196,55 @@ def _is_vector(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], (int, float))
 
 
-def report_rows(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The per-task-and-model rows with total_tokens, and a TOTAL row whose cost is empty when any
-    group's cost is unknown."""
-    rows = [{**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0)} for g in groups]
+Unpriced = Mapping[tuple[str, str, str], tuple[int, float]]  # (task, model, mode): (rows, priced USD)
+
+
+def report_rows(groups: Sequence[Mapping[str, Any]], unpriced: Unpriced | None = None) -> list[dict[str, Any]]:
+    """The per-task-and-model rows with total_tokens, and a TOTAL row. A group with answers of
+    no known cost shows the cost of its priced rows, from `unpriced` (unpriced_rows), and says
+    how many are left out; the TOTAL adds up what is known and names what is not: '+ 3 rows
+    unpriced: model-x'."""
+    rows = [
+        {**g, "total_tokens": (g["prompt_tokens"] or 0) + (g["completion_tokens"] or 0), "notes": ""} for g in groups
+    ]
+    left: dict[str, int] = {}  # model: answers of no known cost (0: how many is not known)
+    for row in rows:
+        if row.get("cost_usd") is None:
+            found = (unpriced or {}).get((row["task"], row["model"], row.get("mode", "online")))
+            missing, priced = found if found is not None else (0, None)
+            row["cost_usd"] = priced if priced or missing < row["succeeded"] else None  # none priced: unknown
+            left[row["model"]] = left.get(row["model"], 0) + missing
+            row["notes"] = f"+ {count(missing, 'row')} unpriced" if missing else "unpriced rows"
     total: dict[str, Any] = {"task": "TOTAL", "model": "", "mode": ""}
     for column in ("requests", "succeeded", "failed", "skipped", "prompt_tokens", "completion_tokens", "total_tokens"):
         total[column] = sum(r[column] or 0 for r in rows)
     for column in ("cost_usd", "cost_usd_this_run"):
-        costs = [r.get(column) for r in rows]
-        total[column] = None if any(c is None for c in costs) else sum(costs)
+        costs = [r[column] for r in rows if r.get(column) is not None]
+        total[column] = sum(costs) if costs or not left else None
         for row in rows + [total]:
             row[column] = None if row.get(column) is None else round(row[column], 10)
+    total["notes"] = _left_out(left)
     return rows + [total]
+
+
+def _left_out(left: Mapping[str, int]) -> str:
+    if not left:
+        return ""
+    models = ", ".join(sorted(left))
+    rows = sum(left.values())
+    return f"+ {count(rows, 'row')} unpriced: {models}" if all(left.values()) else f"+ unpriced rows: {models}"
+
+
+def unpriced_rows(store: Store, job: str, run_id: int) -> dict[tuple[str, str, str], tuple[int, float]]:
+    """For each task, model and mode: its answers of no known cost, and what its priced rows cost
+    (the store's sum leaves the group's cost unknown). Walks the rows: only when some are unpriced."""
+    found: dict[tuple[str, str, str], tuple[int, float]] = {}
+    for row in store.stored_results(job, run_id):
+        key = (row[_TASK], row[_MODEL], row[_MODE])
+        missing, priced = found.get(key, (0, 0.0))
+        cost = row[_COST]
+        found[key] = (missing + (cost is None and row[_STATUS] == "ok"), priced + (cost or 0.0))
+    return found
 
 
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
@@ -257,7 +296,8 @@ def export(store: Store, job: str, run_id: int, results: Path, report_path: Path
         else:
             write_results(results, store.results(job, run_id), job, kept)
         groups = store.groups(job, run_id)
-        write_table(report_path, report_rows(groups), REPORT_COLUMNS)
+        unpriced = unpriced_rows(store, job, run_id) if any(g["cost_usd"] is None for g in groups) else None
+        write_table(report_path, report_rows(groups, unpriced), REPORT_COLUMNS)
         return groups
     except OutputError as exc:  # it names the file that failed, results or report
         again = command("export", run_id, state=store.directory)

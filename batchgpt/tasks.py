@@ -11,9 +11,11 @@ import binascii
 import re
 import string
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from .records import Reply
+from . import audio
+from .records import PLAIN, Billed, Reply
 
 # Reasoning models reject `max_tokens` with 400 unsupported_parameter; they take
 # `max_completion_tokens`, which also caps the hidden reasoning tokens.
@@ -114,18 +116,38 @@ def _usage_reply(
     data: Mapping[str, Any], output: Any, stop: str | None = None, names: tuple[str, str] = CHAT_USAGE
 ) -> Reply:
     """A reply with the usage the answer reports: prompt and completion tokens (under `names`),
-    and the cached and reasoning tokens in their `_details`."""
+    the cached and reasoning tokens in their `_details`, and the kinds billed apart (billed_of)."""
     usage = _usage(data)
     prompt, completion = names
+    prompt_details = _details(usage, f"{prompt}_details")
     return Reply(
         output=output,
         stop=stop,
         prompt_tokens=_count(usage, prompt),
         completion_tokens=_count(usage, completion),
-        cached_tokens=_count(_details(usage, f"{prompt}_details"), "cached_tokens", f"{prompt}_details") or 0,
+        cached_tokens=_count(prompt_details, "cached_tokens", f"{prompt}_details") or 0,
         reasoning_tokens=_count(_details(usage, f"{completion}_details"), "reasoning_tokens", f"{completion}_details")
         or 0,
+        billed=billed_of(data, usage, names),
     )
+
+
+def billed_of(data: Mapping[str, Any], usage: Mapping[str, Any], names: tuple[str, str] = CHAT_USAGE) -> Billed:
+    """The kinds of token an answer's usage details tell apart, each billed at its own price:
+    cache writes (relays pass them on from providers that bill them), audio and image tokens in
+    and out; and the service tier the answer says served it."""
+    prompt, completion = (f"{name}_details" for name in names)
+    asked, answered = _details(usage, prompt), _details(usage, completion)
+    tier = data.get("service_tier")
+    billed = Billed(
+        cache_write=_count(asked, "cache_write_tokens", prompt) or 0,
+        audio_in=_count(asked, "audio_tokens", prompt) or 0,
+        audio_out=_count(answered, "audio_tokens", completion) or 0,
+        image_in=_count(asked, "image_tokens", prompt) or 0,
+        image_out=_count(answered, "image_tokens", completion) or 0,
+        tier=tier if isinstance(tier, str) and tier else None,
+    )
+    return PLAIN if billed == PLAIN else billed
 
 
 def _text_of(content: Any) -> str:
@@ -478,13 +500,18 @@ class Image(TaskType):
                 revised.append(entry["revised_prompt"])
         usage = _usage(data)
         output = (urls[0] if len(urls) == 1 else urls) if urls else None
+        completion = _count(usage, "output_tokens")
+        billed = billed_of(data, usage, RESPONSES_USAGE)
+        if not billed.image_out:  # an image model's output is the image, unless its details say more
+            billed = replace(billed, image_out=completion or 0)
         return Reply(
             output=output,
             media=tuple(media),
             units=float(len(media) + len(urls)),
             prompt_tokens=_count(usage, "input_tokens"),
-            completion_tokens=_count(usage, "output_tokens"),
+            completion_tokens=completion,
             details={"revised_prompt": revised} if revised else None,
+            billed=billed,
         )
 
 
@@ -505,11 +532,14 @@ class Speech(TaskType):
         return float(len(body["input"]))
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
-        audio = data.get("_binary")
-        if not isinstance(audio, bytes) or not audio:
+        audio_bytes = data.get("_binary")
+        if not isinstance(audio_bytes, bytes) or not audio_bytes:
             raise MalformedReply("the answer holds no audio")
         content_type = str(data.get("_content_type", "")).split(";")[0].strip()
-        return Reply(output=None, media=((_AUDIO_SUFFIXES.get(content_type, "mp3"), audio),))
+        suffix = _AUDIO_SUFFIXES.get(content_type, "mp3")
+        seconds = audio.seconds_of(audio_bytes)  # what models billed by audio tokens bill
+        billed = PLAIN if seconds is None else Billed(audio_seconds=seconds)
+        return Reply(output=None, media=((suffix, audio_bytes),), billed=billed)
 
 
 _AUDIO_SUFFIXES = {
@@ -544,17 +574,25 @@ class Transcription(TaskType):
             raise MalformedReply("the transcription has no text")
         usage = _usage(data)
         duration = data.get("duration")
+        if duration is None and usage.get("type") == "duration":  # whisper's usage: the seconds billed
+            duration = usage.get("seconds")
         if duration is not None and (
             isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 <= duration < float("inf")
         ):
             raise MalformedReply(f"duration is {duration!r}, not a length in seconds")
         details = {k: data[k] for k in ("language", "duration") if k in data} or None
+        prompt = _count(usage, "input_tokens")
+        # gpt-4o-transcribe's usage names its details `input_token_details`; what they do not tell
+        # apart is audio, the dearer kind
+        told = _details(usage, "input_token_details") or _details(usage, "input_tokens_details")
+        heard = _count(told, "audio_tokens", "usage.input_token_details")
         return Reply(
             output=text,
             units=None if duration is None else float(duration) / 60,
-            prompt_tokens=_count(usage, "input_tokens"),
+            prompt_tokens=prompt,
             completion_tokens=_count(usage, "output_tokens"),
             details=details,
+            billed=Billed(audio_in=(prompt or 0) if heard is None else heard) if prompt else PLAIN,
         )
 
 

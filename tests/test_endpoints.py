@@ -228,8 +228,10 @@ def test_transcriptions_upload_the_file_and_a_changed_file_is_sent_again(cli, se
     call, memo = rows(tmp_path / "out" / "t.csv")
     assert call["output"] == f"Transcript of call.wav ({len(silent_wav(30))} bytes) in en"
     assert float(call["cost_usd"]) == pytest.approx(0.5 * 0.006)  # 30 s of WAV, read locally
-    assert memo["output"].startswith("Transcript of memo.mp3") and memo["cost_usd"] == ""  # length unknown
-    assert "audio's length" in result.stderr
+    assert memo["output"].startswith("Transcript of memo.mp3")
+    # its length is in no header: priced high (1,500 bytes at 6 kbit/s, 750 bytes a second), and said so
+    assert float(memo["cost_usd"]) == pytest.approx(1500 / 750 / 60 * 0.006)
+    assert "not readable from its headers" in result.stderr
     uploads = {s.body["_file"][0]: s.body for s in server.seen}
     assert uploads["call.wav"]["language"] == "en" and uploads["call.wav"]["_file"][1] == silent_wav(30)
     assert uploads["memo.mp3"]["response_format"] == "text"

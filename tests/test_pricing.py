@@ -51,7 +51,7 @@ def test_an_unknown_model_has_no_price_and_one_warning():
 def test_batch_prices_where_the_provider_has_them():
     price = Pricing().price("gpt-4o-mini")
     assert price.batch_input == pytest.approx(price.input / 2)
-    assert Price(1.0, 2.0).cost(10, 10, batch=True) is None
+    assert Price.flat(1.0, 2.0).cost(10, 10, batch=True) is None
 
 
 def test_unit_prices_come_from_the_jobs_pricing_first():
@@ -75,12 +75,12 @@ def test_batch_prices_scale_cached_input_too():
 def test_genai_prices_answers_are_kept_for_the_day_and_its_version(monkeypatch, tmp_path):
     import json
 
-    from batchgpt import pricing
+    from batchgpt import genaiprices
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     looked_up: list[str] = []
-    real = pricing._genai_price
-    monkeypatch.setattr(pricing, "_genai_price", lambda model, url: looked_up.append(model) or real(model, url))
+    real = genaiprices._genai_price
+    monkeypatch.setattr(genaiprices, "_genai_price", lambda model, url: looked_up.append(model) or real(model, url))
     first = Pricing({}, None).price("gpt-4o-mini")
     assert (
         first is not None
@@ -104,6 +104,6 @@ def test_genai_prices_answers_are_kept_for_the_day_and_its_version(monkeypatch, 
 def test_the_price_cache_names_the_installed_genai_prices_version():
     from importlib.metadata import version
 
-    from batchgpt.pricing import _prices_version
+    from batchgpt.genaiprices import _prices_version
 
     assert _prices_version() == version("genai-prices")

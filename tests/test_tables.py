@@ -97,53 +97,36 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]  # no temporary left behind
 
 
-def test_report_total_is_empty_when_any_cost_is_unknown(tmp_path):
-    groups = [
-        {
-            "task": "a",
-            "model": "m",
-            "requests": 2,
-            "succeeded": 2,
+def test_report_total_adds_up_the_priced_rows_and_names_the_unpriced(tmp_path):
+    def group(task, model, cost, requests=1):
+        return {
+            "task": task,
+            "model": model,
+            "mode": "online",
+            "requests": requests,
+            "succeeded": requests,
             "failed": 0,
             "skipped": 0,
             "prompt_tokens": 10,
             "completion_tokens": 5,
-            "cost_usd": 0.3,
-            "cost_usd_this_run": 0.3,
-        },
-        {
-            "task": "b",
-            "model": "x",
-            "requests": 1,
-            "succeeded": 1,
-            "failed": 0,
-            "skipped": 0,
-            "prompt_tokens": 1,
-            "completion_tokens": 1,
-            "cost_usd": None,
-            "cost_usd_this_run": None,
-        },
-    ]
-    rows = report_rows(groups)
-    assert rows[0]["total_tokens"] == 15
-    assert rows[-1] == {
-        "task": "TOTAL",
-        "model": "",
-        "mode": "",
-        "requests": 3,
-        "succeeded": 3,
-        "failed": 0,
-        "skipped": 0,
-        "prompt_tokens": 11,
-        "completion_tokens": 6,
-        "total_tokens": 17,
-        "cost_usd": None,
-        "cost_usd_this_run": None,
-    }
-    assert report_rows(groups[:1])[-1]["cost_usd"] == 0.3
+            "cost_usd": cost,
+            "cost_usd_this_run": cost,
+        }
+
+    groups = [group("a", "m", 0.3, 2), group("b", "x", None, 4)]
+    rows = report_rows(groups, {("b", "x", "online"): (3, 0.25)})  # 3 of b's 4 answers have no cost
+    assert rows[0]["total_tokens"] == 15 and rows[0]["notes"] == ""
+    assert rows[1]["cost_usd"] == 0.25 and rows[1]["notes"] == "+ 3 rows unpriced"
+    total = rows[-1]
+    assert total["requests"] == 6 and total["total_tokens"] == 30
+    assert total["cost_usd"] == pytest.approx(0.55) and total["notes"] == "+ 3 rows unpriced: x"
+    assert total["cost_usd_this_run"] == pytest.approx(0.3)  # this run's share of b is not known
+    unknown = report_rows(groups)[-1]  # how many is not known: the models are still named
+    assert unknown["cost_usd"] == pytest.approx(0.3) and unknown["notes"] == "+ unpriced rows: x"
+    assert report_rows(groups[:1])[-1]["cost_usd"] == 0.3 and report_rows(groups[:1])[-1]["notes"] == ""
     write_table(tmp_path / "rep.parquet", rows, REPORT_COLUMNS)
     frame = pd.read_parquet(tmp_path / "rep.parquet")
-    assert frame["task"].tolist() == ["a", "b", "TOTAL"] and pd.isna(frame["cost_usd"].iloc[-1])
+    assert frame["task"].tolist() == ["a", "b", "TOTAL"] and frame["notes"].iloc[-1] == "+ 3 rows unpriced: x"
 
 
 def test_a_planted_symlink_never_redirects_the_results(tmp_path, monkeypatch):

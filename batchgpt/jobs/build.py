@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgpt import structured
+from batchgpt.audio import file_minutes
 from batchgpt.records import Request, dump
 
 __all__ = ["build_request", "dump", "requests"]
@@ -90,13 +91,13 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
         payload = dump(body)
         digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
     files: tuple[tuple[str, Path], ...] = ()
-    units = task_type.units(body)
+    units, units_note = task_type.units(body), None
     if task_type.file_field:
         path = task.upload_path(fields[task_type.file_field])
         files = ((task_type.file_field, path),)
         if digest is not None:
             digest.update(_file_digest(path))  # a changed recording is sent again
-        units = _audio_minutes(path)
+        units, units_note = file_minutes(path)  # a bound, and a note, when its headers do not say
     return Request(
         seq=seq,
         id=item.id,
@@ -112,6 +113,7 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
         expected_output_tokens=params.get("expected_output_tokens"),
         files=files,
         units=units,
+        units_note=units_note,
         pack_size=int(options.get("batch_size") or task_type.pack_size) if isinstance(body.get("input"), str) else 0,
         kept=_kept(task.keep, item),
         reask=task.reask if schema is not None else 0,  # an image's response_format is no schema
@@ -145,14 +147,3 @@ def _file_digest(path: Path) -> bytes:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.digest()
-
-
-def _audio_minutes(path: Path) -> float | None:
-    """A WAV file's length; other formats need a decoder batchgpt does not carry (None)."""
-    import wave  # only audio jobs need it
-
-    try:
-        with wave.open(str(path), "rb") as audio:
-            return audio.getnframes() / audio.getframerate() / 60
-    except (wave.Error, EOFError, OSError, ZeroDivisionError):
-        return None
