@@ -1,7 +1,9 @@
 """What a job, or one request, may cost before anything is sent: the dry run and the budget's worst case.
 
-Prompt tokens are counted with tiktoken exactly as the API counts them, and image parts at the
-most their model can count one (vision.py), which makes the count approximate. Completion tokens are
+Prompt tokens are counted with tiktoken exactly as the API counts them, function definitions by
+the cookbook's recipe, and what cannot be counted exactly high, the count then approximate: image
+parts at the most their model can count one (vision.py), schemas, files and other tools
+(overhead.py). Completion tokens are
 bounded by `max_tokens` (or, when a job sets none, the model's output limit, or the legacy
 completions endpoint's default of 16) for the worst case, and guessed for the expected case:
 about the source length for a translation, else `expected_output_tokens`, else 256.
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .jobs import MAX_PROBLEMS, ItemCheck, Job, Overrides, Problems, Span, read, requests
+from .overhead import ZERO, Overhead
 from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request, quick
 from .tasks import TASKS
@@ -94,12 +97,15 @@ class Estimator:
     def __init__(self, pricing: Pricing, counter: Counter | None = None):
         self.pricing = pricing
         self.counter = counter or Counter()
+        self.overhead = Overhead(self.counter)
 
     def bound(self, request: Request) -> Bound:
         task_type = TASKS[request.type]
         if not task_type.chat_family:
             return self._unit_bound(request, task_type.billing)
         prompt = self.counter.body(request.endpoint, request.body)
+        extra = self.overhead.of(request.model, request.endpoint, request.body)
+        prompt = prompt if extra is ZERO else prompt + extra
         images = most_in(request.model, request.endpoint, request.body)
         if images:
             prompt = Count(prompt.tokens + images, prompt.approximate)
