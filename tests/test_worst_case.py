@@ -1,6 +1,6 @@
-"""The worst case never below the bill: every part of a prompt (function definitions, tool choice,
-schemas, files, audio), each checked against figures worked out here with tiktoken and the
-published formulas, and against the mock's bill."""
+"""The worst case never below the bill: every request an item may send (turns, re-asks) and every
+part of a prompt (function definitions, tool choice, schemas, files, audio), each checked against
+figures worked out here with tiktoken and the published formulas, and against the mock's bill."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import csv
 import io
 import json
 import wave
+from dataclasses import replace
 
 import pytest
 import tiktoken
+from conftest import chat_job, faults
 from test_vision import png
 
 from batchgpt.estimate import estimate
-from batchgpt.jobs import load
+from batchgpt.jobs import load, requests
+from batchgpt.structured import reasked
 
 # The cookbook's tool example (How_to_count_tokens_with_tiktoken): the API billed 101 prompt tokens
 # on gpt-4o and gpt-4o-mini, 105 on gpt-3.5-turbo and gpt-4.
@@ -136,6 +139,44 @@ def test_what_the_recipe_cannot_read_is_counted_high_and_marked(tmp_path):
     assert "approximate" in plain["notes"] and "approximate" in chosen["notes"]
 
 
+def test_each_reask_is_counted_as_sent(write_job):
+    prompts, most = ["Red shoe", "Blue hat"], 40
+    job = chat_job(prompts, defaults={"model": "gpt-4o-mini", "max_tokens": most})
+    job["tasks"][0].update(schema=PRODUCT, reask=2)
+    path = write_job(job)
+    [row, _] = estimate(load(path))
+    # Each item sends its question, then twice more with the answer that missed (as long as
+    # max_tokens) and a follow-up quoting a long validation error, the schema every time. The
+    # schema as measured (openai-cookbook #2140): its JSON without required and
+    # additionalProperties, and 9.
+    schema = len(O200K.encode(json.dumps({"type": "object", "properties": PRODUCT["properties"]}))) + 9
+    error = "at /name: " + "".join(chr(33 + (i * 7) % 94) for i in range(990))
+    sent = 0
+    for request in requests(load(path)):
+        body = request.body
+        for _ in range(3):
+            sent += cookbook_messages(body["messages"], O200K) + schema
+            body = reasked(replace(request, body=body), text_of(most), error)
+    assert row["prompt_tokens"] >= sent
+    assert row["max_completion_tokens"] == len(prompts) * 3 * most
+
+
+def test_a_conversation_counts_each_turn_as_sent_and_n_answers_a_turn(write_job):
+    most = 30
+    job = chat_job([], defaults={"model": "gpt-4o-mini", "max_tokens": most})
+    job["tasks"] = [
+        {"type": "conversation", "system": "You write.", "params": {"n": 2}, "items": [{"id": "s", "turns": TURNS}]}
+    ]
+    [row, _] = estimate(load(write_job(job)))
+    history, sent = [{"role": "system", "content": "You write."}], 0
+    for said in TURNS:
+        history.append({"role": "user", "content": said})
+        sent += cookbook_messages(history, O200K)
+        history.append({"role": "assistant", "content": text_of(most)})  # the first of its n answers
+    assert row["prompt_tokens"] == sent
+    assert row["max_completion_tokens"] == len(TURNS) * 2 * most
+
+
 def pdf(pages: int) -> str:
     objects = "".join(f"{3 + n} 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" for n in range(pages))
     raw = f"%PDF-1.4\n2 0 obj << /Type /Pages /Count {pages} >> endobj\n{objects}%%EOF\n".encode()
@@ -194,7 +235,26 @@ def responses_body() -> dict:
     }
 
 
+def structured_missed(tmp_path, write_job, server):
+    faults(server, "schema-miss")  # every answer misses: each item is asked twice more
+    job = chat_job(["Red shoe", "Blue hat"], defaults={"model": "gpt-4o-mini", "max_tokens": 40})
+    job["name"] = "missed"
+    job["tasks"][0].update(schema=PRODUCT, reask=2)
+    return write_job(job, "missed.yaml")
+
+
+def conversation(tmp_path, write_job, server):
+    job = chat_job([], defaults={"model": "gpt-4o-mini", "max_tokens": 3})  # each answer cut at max_tokens
+    job["name"] = "chat2"
+    job["tasks"] = [
+        {"type": "conversation", "system": "You write.", "params": {"n": 2}, "items": [{"id": "s", "turns": TURNS}]}
+    ]
+    return write_job(job, "chat2.yaml")
+
+
 CASES = {
+    "structured re-asks": structured_missed,
+    "conversation, n=2": conversation,
     "tools and tool_choice": lambda tmp_path, *_: jsonl(tmp_path / "tools.jsonl", [line(weather_body())]),
     "an image part": lambda tmp_path, *_: jsonl(tmp_path / "image.jsonl", [line(image_body())]),
     "a Responses line": lambda tmp_path, *_: jsonl(tmp_path / "resp.jsonl", [line(responses_body(), "/v1/responses")]),
