@@ -1,13 +1,11 @@
 """What a job, or one request, may cost before anything is sent: the dry run and the budget's worst case.
 
-Prompt tokens are counted with tiktoken exactly as the API counts them, function definitions by
-the cookbook's recipe, and what cannot be counted exactly high, the count then approximate: image
-parts at the most their model can count one (vision.py), schemas, files and other tools
-(overhead.py). The worst case counts every request an item may send: a conversation's turns, each
-with the history at its longest, and a structured answer's re-asks (sends.py). Completion tokens
-are bounded by `max_tokens` (or, when a job sets none, the model's output limit, or the legacy
-completions endpoint's default of 16), times `n`, for the worst case, and guessed for the expected
-case: about the source length for a translation, else `expected_output_tokens`, else 256.
+Prompt tokens are counted with tiktoken as the API counts them, function definitions by the
+cookbook's recipe, and what cannot be counted exactly high, marked approximate: images (vision.py),
+schemas, files and other tools (overhead.py). The worst case counts each turn and each re-ask an
+item may send (sends.py), and completion tokens at `max_tokens` (or, when a job sets none, the
+model's output limit, or the legacy completions endpoint's default of 16) times `n`; the expected
+case guesses them: about the source length for a translation, else `expected_output_tokens`, else 256.
 """
 
 from __future__ import annotations
@@ -43,10 +41,7 @@ COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_toke
 SPLIT_BYTES = 4 << 20
 IMAGE_TOKEN_MARGIN = 1.5  # gpt-image bills tokens; its per-image prices are OpenAI's approximations
 IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
-REASKS = (
-    "worst case counts {} (structured outputs), each re-sending the prompt with an answer at max_tokens "
-    "and the longest validation error"
-)
+REASKS = "worst case counts {} (structured outputs), each re-sending the prompt, a max_tokens answer and an error"
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
 FIRST_TOKEN_S = 0.5
@@ -195,6 +190,7 @@ class _Group:
     requests: int = 0
     sends: float = 0.0  # HTTP requests: packed items share one
     prompt_tokens: int = 0
+    reasked: int = 0  # of prompt_tokens: the re-asks' (the worst case's; the expected case asks once)
     worst_tokens: int = 0
     expected_tokens: int = 0
     worst_known: bool = True
@@ -208,6 +204,7 @@ class _Group:
         self.requests += other.requests
         self.sends += other.sends
         self.prompt_tokens += other.prompt_tokens
+        self.reasked += other.reasked
         self.worst_tokens += other.worst_tokens
         self.expected_tokens += other.expected_tokens
         self.worst_known &= other.worst_known
@@ -374,6 +371,7 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
         prompt, worst = estimator.sent(request, bound)
         group.prompt_tokens += prompt.tokens
+        group.reasked += prompt.tokens - bound.prompt.tokens
         group.approximate |= prompt.approximate or bound.images > 0
         if bound.images:
             group.notes.add(IMAGES_AT_MOST)
@@ -439,9 +437,15 @@ def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
         price = pricing.price(group.model)
         if price is None:
             notes.insert(0, "no price known for this model")
+        once = group.prompt_tokens - group.reasked  # the expected case asks once
+        cases = (
+            (group.prompt_tokens, worst, False),
+            (once, group.expected_tokens, False),
+            (once, group.expected_tokens, True),
+        )
         max_cost, expected, batch = (
-            None if price is None or tokens is None else price.cost(group.prompt_tokens, tokens, batch=batch)
-            for tokens, batch in ((worst, False), (group.expected_tokens, False), (group.expected_tokens, True))
+            None if price is None or tokens is None else price.cost(prompt, tokens, batch=batch)
+            for prompt, tokens, batch in cases
         )
         if expected is not None and batch is None:
             batch = expected * BATCH_DISCOUNT  # as a batch answer is billed (pricing.charge)

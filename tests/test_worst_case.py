@@ -161,6 +161,15 @@ def test_each_reask_is_counted_as_sent(write_job):
     assert row["max_completion_tokens"] == len(prompts) * 3 * most
 
 
+def test_the_expected_cost_asks_once(write_job):
+    job = chat_job(["Red shoe"], defaults={"model": "gpt-4o-mini", "max_tokens": 40})
+    job["tasks"][0]["schema"] = PRODUCT
+    asked = {n: estimate(load(write_job({**job, "tasks": [{**job["tasks"][0], "reask": n}]})))[0] for n in (0, 2)}
+    assert asked[2]["cost_usd_max"] > 3 * asked[0]["cost_usd_max"]
+    assert asked[2]["cost_usd_expected"] == asked[0]["cost_usd_expected"]
+    assert asked[2]["cost_usd_batch"] == asked[0]["cost_usd_batch"]
+
+
 def test_a_conversation_counts_each_turn_as_sent_and_n_answers_a_turn(write_job):
     most = 30
     job = chat_job([], defaults={"model": "gpt-4o-mini", "max_tokens": most})
