@@ -106,7 +106,7 @@ class Estimator:
         task_type = TASKS[request.type]
         if not task_type.chat_family:
             return self._unit_bound(request, task_type.billing)
-        worst, note = self._limit(request)
+        worst, note = (request.max_tokens, None) if request.max_tokens is not None else self._limit(request)
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
@@ -369,9 +369,8 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         group.fixed = None if group.fixed is None or bound.fixed is None else group.fixed + bound.fixed
         group.requests += len(request.turns) or 1
         group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
-        prompt, worst = estimator.sent(request, bound)
+        prompt, worst = estimator.sent(request, bound) if request.reask else (bound.prompt, bound.worst)
         group.prompt_tokens += prompt.tokens
-        group.reasked += prompt.tokens - bound.prompt.tokens
         group.approximate |= prompt.approximate or bound.images > 0
         if bound.images:
             group.notes.add(IMAGES_AT_MOST)
@@ -381,6 +380,7 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         else:
             group.worst_tokens += worst
         if request.reask:
+            group.reasked += prompt.tokens - bound.prompt.tokens
             group.notes.add(REASKS.format(count(request.reask, "re-ask")))
         if bound.note:
             group.notes.add(bound.note)
