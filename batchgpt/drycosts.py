@@ -36,14 +36,16 @@ class Tally:
     counted: list[int] = field(default_factory=lambda: [0, 0, 0])  # of the group's sums: prompt, worst, expected
     thresholds: tuple[int, ...] | None = None  # the model's long-context thresholds, once looked up
 
-    def count(self, pricing: Pricing, request: Request, prompt: int, worst: int, expected: int) -> None:
+    def count(self, pricing: Pricing, request: Request, prompt: int, worst: int, expected: int) -> bool:
+        """Count a request at the prices it is billed at; False when they are the plain ones (it is
+        then only in the group's sums)."""
         thresholds = self.thresholds
         if thresholds is None:
             thresholds = self.thresholds = pricing.thresholds(request.model)
         body = request.body
         heard, tier = heard_tokens(body), body.get("service_tier")  # audio parts: not in the prompt's count
         if not (thresholds or heard or tier or "modalities" in body):
-            return  # nearly every request
+            return False  # nearly every request
         for n, value in enumerate((prompt, worst, expected)):
             self.counted[n] += value
         level = sum(prompt + heard > t for t in thresholds)
@@ -52,6 +54,7 @@ class Tally:
             (None if tier in STANDARD_TIERS else str(tier), level),
             [prompt + heard, worst, expected, heard, worst if aloud else 0, expected if aloud else 0],
         )
+        return True
 
     def _add(self, key: tuple[str | None, int], tokens: list[int]) -> None:
         mine = self.buckets.setdefault(key, [0] * 6)

@@ -1,10 +1,11 @@
 """What a job, or one request, may cost before anything is sent: the dry run and the budget's worst case.
 
-Prompt tokens are counted with tiktoken exactly as the API counts them, and image parts at the
-most their model can count one (vision.py), which makes the count approximate. Completion tokens are
-bounded by `max_tokens` (or, when a job sets none, the model's output limit, or the legacy
-completions endpoint's default of 16) for the worst case, and guessed for the expected case:
-about the source length for a translation, else `expected_output_tokens`, else 256.
+Prompt tokens are counted with tiktoken as the API counts them, function definitions by the
+cookbook's recipe, and what cannot be counted exactly high, marked approximate: images (vision.py),
+schemas, files and other tools (overhead.py). The worst case counts each turn and each re-ask an
+item may send (sends.py), and completion tokens at `max_tokens` (or, when a job sets none, the
+model's output limit, or the legacy completions endpoint's default of 16) times `n`; the expected
+case guesses them: about the source length for a translation, else `expected_output_tokens`, else 256.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from .drycosts import BATCH_HALVED, Tally, left_out
 from .jobs import MAX_PROBLEMS, ItemCheck, Job, Overrides, Problems, Span, read, requests
+from .overhead import ZERO, Overhead
 from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Billed, Limits, Request, quick
+from .sends import Sends
 from .tasks import TASKS
 from .tokens import Count, Counter
 from .unitprices import heard_tokens, speaks
@@ -38,6 +41,7 @@ COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_toke
 # second one costs more than it saves.
 SPLIT_BYTES = 4 << 20
 IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
+REASKS = "worst case counts {} (structured outputs), each re-sending the prompt, a max_tokens answer and an error"
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
 FIRST_TOKEN_S = 0.5
@@ -94,45 +98,48 @@ class Estimator:
     def __init__(self, pricing: Pricing, counter: Counter | None = None):
         self.pricing = pricing
         self.counter = counter or Counter()
+        self.overhead = Overhead(self.counter)
+        self.sends = Sends(self.counter)
 
     def bound(self, request: Request) -> Bound:
+        """One request's bound; a conversation's covers all its turns (not its re-asks: `sent`)."""
         task_type = TASKS[request.type]
         if not task_type.chat_family:
             return self._unit_bound(request, task_type.billing)
-        prompt = self.counter.body(request.endpoint, request.body)
-        images = most_in(request.model, request.endpoint, request.body)
-        if images:
-            prompt = Count(prompt.tokens + images, prompt.approximate)
-        worst, note = request.max_tokens, None
-        if worst is None:
-            if request.endpoint == "/completions":
-                worst, note = COMPLETIONS_DEFAULT_MAX, "max_tokens not set: the API's default of 16"
-            else:
-                worst = self.pricing.output_limit(request.model)
-                note = (
-                    f"max_tokens not set: the model's output limit ({worst:,})"
-                    if worst
-                    else "max_tokens not set and the model's output limit is unknown"
-                )
+        worst, note = (request.max_tokens, None) if request.max_tokens is not None else self._limit(request)
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
-        if request.turns:
-            return self._conversation(request, worst, expected, note)
+        extra = self.overhead.of(request.model, request.endpoint, request.body)
+        if request.turns:  # each turn sends the history, every earlier answer at its most (sends.py)
+            turns = len(request.turns)
+            prompt = self.sends.turns(request, worst or 0) + Count(extra.tokens * turns, extra.approximate)
+            return Bound(prompt, None if worst is None else worst * each * turns, expected * turns, note)
+        prompt = self.counter.body(request.endpoint, request.body)
+        prompt = prompt if extra is ZERO else prompt + extra
+        images = most_in(request.model, request.endpoint, request.body)
+        if images:
+            prompt = Count(prompt.tokens + images, prompt.approximate)
         return Bound(prompt, None if worst is None else worst * each, expected, note, images=images)
 
-    def _conversation(self, request: Request, worst: int | None, expected: int, note: str | None) -> Bound:
-        """A conversation's turns: each sends the whole history, every earlier answer at its worst
-        (max_tokens) included, so the prompt grows turn by turn."""
-        history = [m for m in request.body.get("messages") or () if m.get("role") == "system"]
-        prompt = Count(0)
-        for said in request.turns:
-            history.append({"role": "user", "content": said})
-            prompt += self.counter.messages(request.model, history)
-        turns = len(request.turns)
-        grown = (worst or 0) * turns * (turns - 1) // 2  # answer k is in the prompt of every later turn
-        total = None if worst is None else worst * turns
-        return Bound(Count(prompt.tokens + grown, prompt.approximate), total, expected * turns, note)
+    def sent(self, request: Request, bound: Bound) -> tuple[Count, int | None]:
+        """The prompt and completion tokens of all an item may send at its worst: its request (or
+        turns), and each re-ask of a structured answer, sending it all again and more (sends.py)."""
+        if not request.reask:
+            return bound.prompt, bound.worst
+        prompt = self.sends.reasks(request, bound.prompt.tokens, self._limit(request)[0] or 0)
+        return Count(prompt, True), None if bound.worst is None else bound.worst * (1 + request.reask)
+
+    def _limit(self, request: Request) -> tuple[int | None, str | None]:
+        """The most one answer may take (None: not known), and a note when max_tokens is not set."""
+        if request.max_tokens is not None:
+            return request.max_tokens, None
+        if request.endpoint == "/completions":
+            return COMPLETIONS_DEFAULT_MAX, "max_tokens not set: the API's default of 16"
+        worst = self.pricing.output_limit(request.model)
+        if worst:
+            return worst, f"max_tokens not set: the model's output limit ({worst:,})"
+        return worst, "max_tokens not set and the model's output limit is unknown"
 
     def _unit_bound(self, request: Request, billing: str) -> Bound:
         """Endpoints without completions: embeddings bill their input tokens, moderation is free,
@@ -181,6 +188,7 @@ class _Group:
     requests: int = 0
     sends: float = 0.0  # HTTP requests: packed items share one
     prompt_tokens: int = 0
+    reasked: int = 0  # of prompt_tokens: the re-asks' (the worst case's; the expected case asks once)
     worst_tokens: int = 0
     expected_tokens: int = 0
     worst_known: bool = True
@@ -195,6 +203,7 @@ class _Group:
         self.requests += other.requests
         self.sends += other.sends
         self.prompt_tokens += other.prompt_tokens
+        self.reasked += other.reasked
         self.worst_tokens += other.worst_tokens
         self.expected_tokens += other.expected_tokens
         self.worst_known &= other.worst_known
@@ -360,20 +369,23 @@ def _groups(stream: Iterable[Request], estimator: Estimator) -> list[_Group]:
         group.fixed = None if group.fixed is None or bound.fixed is None else group.fixed + bound.fixed
         group.requests += len(request.turns) or 1
         group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
-        group.prompt_tokens += bound.prompt.tokens
-        group.approximate |= bound.prompt.approximate or bound.images > 0
+        prompt, worst = estimator.sent(request, bound) if request.reask else (bound.prompt, bound.worst)
+        group.prompt_tokens += prompt.tokens
+        group.approximate |= prompt.approximate or bound.images > 0
         if bound.images:
             group.notes.add(IMAGES_AT_MOST)
         group.expected_tokens += bound.expected
-        if bound.billing == "tokens":
-            worst = 0 if bound.worst is None else bound.worst * (1 + request.reask)
-            group.tally.count(estimator.pricing, request, bound.prompt.tokens, worst, bound.expected)
-        if bound.worst is None:
+        bucketed = bound.billing == "tokens" and group.tally.count(
+            estimator.pricing, request, prompt.tokens, worst or 0, bound.expected
+        )
+        if worst is None:
             group.worst_known = False
         else:
-            group.worst_tokens += bound.worst * (1 + request.reask)
-        if request.reask:  # each re-ask may answer in full again (its longer prompt is not counted here)
-            group.notes.add(f"worst case counts the answers of {count(request.reask, 're-ask')} (structured outputs)")
+            group.worst_tokens += worst
+        if request.reask:
+            if not bucketed:  # a tier's or audio's bucket keeps its re-asks' prompts in its expected cost too
+                group.reasked += prompt.tokens - bound.prompt.tokens
+            group.notes.add(REASKS.format(count(request.reask, "re-ask")))
         if bound.note:
             group.notes.add(bound.note)
     return list(groups.values())
@@ -421,7 +433,12 @@ def table(groups: list[_Group], pricing: Pricing, limits: Limits, offline: bool)
 
 def _row(group: _Group, pricing: Pricing, limits: Limits) -> dict[str, Any]:
     sums = (group.prompt_tokens, group.worst_tokens, group.expected_tokens)
-    costs = group.tally.costs(pricing, group.model, sums, group.notes) if group.billing == "tokens" else None
+    costs = None
+    if group.billing == "tokens":
+        costs = group.tally.costs(pricing, group.model, sums, group.notes)
+        if group.reasked:  # the expected case asks once: re-asks' prompts raise the worst case alone
+            once = (group.prompt_tokens - group.reasked, *sums[1:])
+            costs = (costs[0], *group.tally.costs(pricing, group.model, once, group.notes)[1:])
     notes = sorted(group.notes)
     worst = group.worst_tokens if group.worst_known else None
     if costs is not None:

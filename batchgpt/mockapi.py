@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import mockusage, vision
+from .mockbill import extra_prompt
 from .mockschema import structured_text
 from .tokens import Counter
 
@@ -134,11 +135,13 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
     """The tokens a request counts against a tokens-per-minute limit, besides its max_tokens."""
     model = str(body.get("model"))
     if kind == "chat":
-        return counter.messages(model, body["messages"]).tokens + _images(model, "/chat/completions", body)
+        messages = counter.messages(model, body["messages"]).tokens
+        return messages + _images(model, "/chat/completions", body) + extra_prompt(kind, body, counter)
     if kind == "completion":
         return counter.text(model, str(body["prompt"])).tokens
     if kind == "responses":
-        return counter.body("/responses", body).tokens + _images(model, "/responses", body)
+        messages = counter.body("/responses", body).tokens
+        return messages + _images(model, "/responses", body) + extra_prompt(kind, body, counter)
     if kind in ("embeddings", "moderations"):
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))

@@ -41,6 +41,7 @@ MAX_SCHEMA_DEPTH = 100  # levels of nesting in a schema, as in a job file
 # collapses $ref chains and takes thousands of levels on an 8 MB stack, but overflows it (a
 # crash, not an exception) past some 10,000. json.loads stops near Python's recursion limit.
 MAX_ANSWER_DEPTH = 500
+MAX_ERROR_CHARS = 1000  # a validation error as a re-ask quotes it (the estimate's worst case counts it whole)
 
 
 class Unchecked(Exception):
@@ -197,7 +198,7 @@ def _mismatch(schema: Mapping[str, Any], parsed: Any) -> str | None:
         return _deep_mismatch(json.dumps(schema, sort_keys=True), parsed)
     if error is None:
         return None
-    return f"at {pointer(tuple(error.absolute_path)) or '/'}: {error.message}"[:1000]
+    return f"at {pointer(tuple(error.absolute_path)) or '/'}: {error.message}"[:MAX_ERROR_CHARS]
 
 
 def _deep_mismatch(schema: str, parsed: Any) -> str | None:
@@ -214,7 +215,7 @@ def _deep_mismatch(schema: str, parsed: Any) -> str | None:
         error = next(validator.iter_errors(parsed))
     except ValueError:  # the error's copy of the part that fails is too deep to make
         return "the answer does not match the schema (the part that fails nests too deep to show)"
-    return f"at {pointer(error.instance_path) or '/'}: {error.message}"[:1000]
+    return f"at {pointer(error.instance_path) or '/'}: {error.message}"[:MAX_ERROR_CHARS]
 
 
 @lru_cache(maxsize=16)
@@ -226,18 +227,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def follow_up(error: str) -> str:
+    """The message asking again, after the answer that missed its schema."""
+    return f"That answer does not match the JSON Schema: {error}. Reply again with only JSON that matches it."
+
+
 def reasked(request: Request, answer: str, error: str) -> dict[str, Any]:
     """The request body asking again: the history, the invalid answer, and what is wrong with it
     (only the validation error: never a transport error)."""
-    follow = [
-        {"role": "assistant", "content": answer},
-        {
-            "role": "user",
-            "content": (
-                f"That answer does not match the JSON Schema: {error}. Reply again with only JSON that matches it."
-            ),
-        },
-    ]
+    follow = [{"role": "assistant", "content": answer}, {"role": "user", "content": follow_up(error)}]
     body = dict(request.body)
     if request.endpoint == "/responses":
         value = body["input"]

@@ -141,10 +141,11 @@ class Counter:
 
 
 def _content_text(value: Any) -> str:
-    """Text parts of a structured message content; images and audio are not counted here."""
+    """Text parts of a structured message content; images, files, audio and tool calls are not
+    counted here (overhead.py and vision.py count them)."""
     if isinstance(value, list):
         return "".join(part.get("text", "") for part in value if isinstance(part, Mapping))
-    return "" if value is None else str(value)
+    return "" if value is None or isinstance(value, Mapping) else str(value)
 
 
 def approximate(text: str) -> int:
