@@ -197,17 +197,18 @@ def parts(
     image_in = min(billed.image_in, uncached - audio_in)
     audio_out = min(billed.audio_out, completion)
     image_out = min(billed.image_out, completion - audio_out)
-    found = [
-        ("input", uncached - audio_in - image_in, rate("input")),
-        ("cached_input", cached, rate("cached_input", "input")),
-        ("cache_write", write, rate("cache_write", "input")),
-        ("input_audio", audio_in, rate("input_audio")),
-        ("input_image", image_in, rate("input_image", "input")),
-        ("output", completion - audio_out - image_out, rate("output")),
-        ("output_audio", audio_out, rate("output_audio")),
-        ("output_image", image_out, rate("output_image", "output")),
-    ]
-    return [(kind, tokens, price) for kind, tokens, price in found if tokens]
+    found = (
+        ("input", uncached - audio_in - image_in, None),
+        ("cached_input", cached, "input"),
+        ("cache_write", write, "input"),
+        ("input_audio", audio_in, None),
+        ("input_image", image_in, "input"),
+        ("output", completion - audio_out - image_out, None),
+        ("output_audio", audio_out, None),
+        ("output_image", image_out, "output"),
+    )
+    # each answer is priced this way: the rates of the kinds it did not use are not looked up
+    return [(kind, tokens, rate(kind, fallback)) for kind, tokens, fallback in found if tokens]
 
 
 def bill(

@@ -174,7 +174,11 @@ def batchgpt_args(base_url: str, n: int, concurrency: int, work: Path, profile: 
     if not job.exists():
         write_job(job, n)
     state = Path(tempfile.mkdtemp(dir=work))
-    cli = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "batchgpt.cli"] if profile else ["batchgpt"]
+    cli = ["batchgpt"]
+    if profile:  # main(), not the console script: its os._exit would end the process before cProfile writes
+        runner = work / "profiled.py"
+        runner.write_text("from batchgpt.cli import main\n\nmain()\n")
+        cli = [sys.executable, "-m", "cProfile", "-o", str(profile), str(runner)]
     return [
         *cli, "run", str(job), "--base-url", base_url, "--model", MODEL, "--concurrency", str(concurrency),
         "--state", str(state), "--out", str(state / "r.csv"), "--report", str(state / "rep.csv"), "--no-progress",
