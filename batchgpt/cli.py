@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
 from .errors import EXIT_INVALID, EXIT_SIGINT, BatchgptError, JobError, MissingKeyError
+from .version import __version__
 from .words import command, count
 
 if TYPE_CHECKING:

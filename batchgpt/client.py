@@ -33,10 +33,11 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from multidict import CIMultiDict
 
-from . import __version__, http1
+from . import http1
 from .balance import Balance
 from .files import atomic_write
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
+from .version import __version__
 from .words import count
 
 if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http1 alone never does (0.1 s)

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .errors import OutputError
 from .files import atomic_write
 from .records import ErrorGroups, SlowItem, Timeline, TimeSlice, shortened
 from .store import RunInfo, RunTotals, Store
+from .version import __version__
 from .words import count
 
 log = logging.getLogger(__name__)
