@@ -757,7 +757,7 @@ def mock_server(
     batch_invalid: str | None,
 ) -> None:
     """An OpenAI-compatible server for rehearsing jobs offline and for free."""
-    from .mockserver import Config, Fault, MockServer
+    from .mock import Config, Fault, MockServer
 
     try:
         parsed = [Fault.parse(f) for f in faults]

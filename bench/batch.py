@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 sys.path.insert(0, str(ROOT))
 
-from batchgpt.mockserver import Config, MockServer  # noqa: E402
+from batchgpt.mock import Config, MockServer  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key"
 

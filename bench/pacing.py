@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 sys.path.insert(0, str(ROOT))
 
-from batchgpt.mockserver import Config, Fault, MockServer  # noqa: E402
+from batchgpt.mock import Config, Fault, MockServer  # noqa: E402
 
 RATE = 10.0  # requests a second the server allows, per model
 KEY = "sk-bench-not-a-real-key"

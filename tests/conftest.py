@@ -24,7 +24,7 @@ if "TIKTOKEN_CACHE_DIR" not in os.environ and _SHARED.is_dir():
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="batchgpt-test-cache-")
 
 from batchgpt.cli import main  # noqa: E402
-from batchgpt.mockserver import Config, Fault, MockServer  # noqa: E402
+from batchgpt.mock import Config, Fault, MockServer  # noqa: E402
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 

@@ -194,7 +194,7 @@ def test_a_deep_answer_to_a_schema_only_python_reads_is_unchecked_not_a_crash():
 
 
 def test_the_mock_answers_a_recursive_schema_and_nests_it_as_deep_as_asked():
-    from batchgpt.mockschema import structured_text
+    from batchgpt.mock.schema import structured_text
 
     assert json.loads(structured_text(TREE, "Echo: a tree", None)) == {"name": "Echo: a tree", "child": None}
     assert depth(structured_text(TREE, "Echo: nest 3", "schema-deep")) == 4

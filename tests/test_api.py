@@ -13,7 +13,7 @@ from conftest import SECRET, chat_job, faults
 import batchgpt
 from batchgpt.api import export_run, list_runs, load_job
 from batchgpt.errors import JobError, StateError, UsageError
-from batchgpt.mockserver import MockServer
+from batchgpt.mock import MockServer
 
 # The results columns the README's "Outputs" table promises, in file order, plus `details`.
 RESULT_COLUMNS = [

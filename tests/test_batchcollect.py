@@ -20,7 +20,7 @@ from batchgpt.batchfiles import LineOutcome
 from batchgpt.batchread import Tally
 from batchgpt.estimate import Estimator
 from batchgpt.jobs import load
-from batchgpt.mockserver import MockServer
+from batchgpt.mock import MockServer
 from batchgpt.pricing import Pricing
 from batchgpt.records import Failure
 from batchgpt.store import WaitingItem
@@ -183,7 +183,7 @@ def test_a_batch_collected_after_the_job_moved_to_another_endpoint_counts_in_the
 ):
     from conftest import SECRET
 
-    from batchgpt.mockserver import Config, MockServer
+    from batchgpt.mock import Config, MockServer
 
     other = MockServer(Config(api_key=SECRET)).start()
     try:

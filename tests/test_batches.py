@@ -23,7 +23,7 @@ import pytest
 from conftest import SECRET, chat_job, faults, store_dump
 
 from batchgpt.batches import EXIT_SUBMITTED, EXIT_UNRESOLVED, groups_of
-from batchgpt.mockserver import Config, MockServer
+from batchgpt.mock import Config, MockServer
 from batchgpt.pricing import Pricing
 from batchgpt.store import BatchRow
 

@@ -2,7 +2,7 @@
 pages, or left to the user (exit 7, `batchgpt batches JOB --adopt/--lost`): never created twice.
 
 A run killed while creating leaves its intent with no batch id; the tests leave it so by hand
-after a run that created the batch, then give the list a relay's shape (mockbatchfaults.py).
+after a run that created the batch, then give the list a relay's shape (mock/batchfaults.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from conftest import chat_job
 from test_batches import results, uploads
-from test_mockbatch import line, submit
+from test_mock_batch import line, submit
 
 from batchgpt.batches import EXIT_SUBMITTED, EXIT_UNRESOLVED
-from batchgpt.mockserver import MockServer
+from batchgpt.mock import MockServer
 
 
 def ours(server: MockServer) -> list[Any]:

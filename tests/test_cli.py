@@ -317,7 +317,7 @@ def test_validate_takes_a_model_for_jsonl_jobs_like_run(cli, tmp_path):
 
 
 def test_a_rate_limited_server_slows_the_run_and_every_item_completes(cli, write_job, tmp_path, monkeypatch):
-    from batchgpt.mockserver import Config, MockServer
+    from batchgpt.mock import Config, MockServer
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     limited = MockServer(Config(api_key=SECRET, rpm=60)).start()  # 60 at once, then one a second
@@ -357,7 +357,7 @@ def test_a_server_echoing_the_keys_shows_them_to_no_sink(cli, server, write_job,
 
 @pytest.mark.parametrize("redirect", ["307", "301"])
 def test_redirects_are_not_followed_with_the_key_or_without_the_prompt(cli, server, write_job, tmp_path, redirect):
-    from batchgpt.mockserver import Config, MockServer
+    from batchgpt.mock import Config, MockServer
 
     elsewhere = MockServer(Config()).start()
     try:
@@ -606,7 +606,7 @@ def test_verbose_works_after_the_command_too(cli, server, write_job):
 
 
 def test_the_mock_server_takes_its_fault_syntax_as_help_writes_it(monkeypatch):
-    from batchgpt.mockserver import Fault, MockServer
+    from batchgpt.mock import Fault, MockServer
 
     served = []
     monkeypatch.setattr(MockServer, "serve_forever", lambda self, port, host: served.append(self.config.faults))

@@ -137,7 +137,7 @@ def test_the_redactor_hides_every_secret_a_provider_holds():
 
 
 def test_redirects_are_failures_naming_where_they_point(server):
-    from batchgpt.mockserver import Config, MockServer
+    from batchgpt.mock import Config, MockServer
 
     other = MockServer(Config()).start()
     try:

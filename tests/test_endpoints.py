@@ -14,8 +14,8 @@ from proxy import ForwardingProxy
 
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load
-from batchgpt.mockapi import silent_wav, vector_for
-from batchgpt.mockserver import Config, MockServer
+from batchgpt.mock import Config, MockServer
+from batchgpt.mock.api import silent_wav, vector_for
 from batchgpt.tokens import Counter
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import SECRET, chat_job, faults
 
-from batchgpt.mockserver import Config, MockServer
+from batchgpt.mock import Config, MockServer
 
 
 @pytest.fixture

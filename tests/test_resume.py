@@ -380,7 +380,7 @@ def test_a_run_keeps_its_retries_by_cause_and_runs_shows_them(cli, server, write
 
 
 def test_answers_from_one_endpoint_never_stand_in_for_anothers(cli, server, write_job, tmp_path):
-    from batchgpt.mockserver import Config, MockServer
+    from batchgpt.mock import Config, MockServer
 
     path = write_job(chat_job(["one", "two"]))
     assert cli("run", str(path)).exit_code == 0  # a rehearsal on one server

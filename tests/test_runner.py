@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import SECRET, chat_job, faults
 
-from batchgpt.mockserver import Config, Fault, MockServer
+from batchgpt.mock import Config, Fault, MockServer
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:

@@ -13,7 +13,7 @@ import pytest
 from conftest import SECRET, chat_job
 
 from batchgpt.errors import UsageError
-from batchgpt.mockserver import Config, MockServer
+from batchgpt.mock import Config, MockServer
 from batchgpt.shared import SharedLimits, redacted
 
 

@@ -16,7 +16,7 @@ from conftest import SECRET, chat_job
 
 from batchgpt import http1
 from batchgpt.client import Client
-from batchgpt.mockserver import Config, Fault, MockServer
+from batchgpt.mock import Config, Fault, MockServer
 from batchgpt.records import UNSENT, Failure, Pack, Provider, Request
 from batchgpt.slow import LONGEST, Deadline, Unconfirmed, unconfirmed_line
 
@@ -148,7 +148,7 @@ def test_a_server_that_never_answers_is_still_stopped_once_the_longest_wait_pass
 
 
 def test_the_mock_holds_only_what_arrives_past_its_limit():
-    from batchgpt.mockfaults import FaultPicker
+    from batchgpt.mock.faults import FaultPicker
 
     fault = Fault.parse("hang:over=2")
     assert fault == Fault("hang", over=2)

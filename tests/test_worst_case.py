@@ -116,7 +116,7 @@ def test_function_definitions_count_what_the_api_billed_for_the_cookbooks_exampl
 
 @pytest.mark.parametrize("model,billed", [("gpt-4o-mini", 101), ("gpt-4", 105)])
 def test_the_test_server_bills_function_definitions_as_the_api_did(server, model, billed):
-    from test_mockserver import post
+    from test_mock_server import post
 
     body = {"model": model, "messages": WEATHER_MESSAGES, "tools": [WEATHER]}
     status, _, raw = post(server, "/chat/completions", body)

@@ -7,7 +7,7 @@ deterministic and say which request they answer (a chat reply echoes the last us
 
 This module owns the transport: the routes (a table from path to the kind of request), reading
 bodies, API keys, the billing routes, the `capacity` of a busy server, and the logs tests and
-benchmarks read (`seen`, `answers`). What each kind answers is mockapi.py's; the faults injected
+benchmarks read (`seen`, `answers`). What each kind answers is api.py's; the faults injected
 on demand (at a rate, for the first N attempts of each distinct request, or for the first N
 seconds) are mockfaults.py's; the per-model rate limits, which like the API's may be enforced over
 a window shorter than their minute (`window`), are mocklimits.py's.
@@ -27,18 +27,19 @@ from typing import Any
 
 from aiohttp import web
 
-from . import mockapi, mockusage
-from .mockapi import error_body
-from .mockbatch import BatchAPI
-from .mockfaults import ANSWER_FAULTS, FAULT_KINDS, OVERLOADED, Fault, FaultPicker, inject
-from .mocklimits import RateLimiter, duration
-from .tokens import Counter
+from batchgpt.tokens import Counter
+
+from . import api, usage
+from .api import error_body
+from .batch import BatchAPI
+from .faults import ANSWER_FAULTS, FAULT_KINDS, OVERLOADED, Fault, FaultPicker, inject
+from .limits import RateLimiter, duration
 
 # what tests, benchmarks and the CLI import from here, wherever it now lives
 __all__ = ["ANSWER_FAULTS", "ENDPOINTS", "FAULT_KINDS", "Config", "Fault", "MockServer", "Seen", "duration"]
 
 # POST path (under /v1, and under Azure's /openai/deployments/{deployment}): the kind of request,
-# which picks its validation, its token count and its answer (mockapi.REPLIES)
+# which picks its validation, its token count and its answer (api.REPLIES)
 ENDPOINTS = {
     "/chat/completions": "chat",
     "/completions": "completion",
@@ -99,7 +100,7 @@ REASKED = "That answer does not match the JSON Schema"  # how batchgpt's re-asks
 def conversation(body: dict[str, Any], raw: bytes) -> bytes:
     """The bytes that name a request for `first=N` faults: a structured request asked again (its
     history grown by the answer and the re-ask) counts as the request it asks again."""
-    if mockapi.schema_asked(body) is None:
+    if api.schema_asked(body) is None:
         return raw
     key = "messages" if "messages" in body else "input"
     history = body.get(key)
@@ -324,7 +325,7 @@ class MockServer:
         denied = self.check_key(request)
         if denied:
             return denied
-        problem = mockapi.invalid(kind, body, self.counter)
+        problem = api.invalid(kind, body, self.counter)
         if problem:
             return web.json_response(problem, status=400)
         return await self._answer(request, kind, body, raw, fault)
@@ -348,7 +349,7 @@ class MockServer:
         self, request: web.Request, kind: str, body: dict[str, Any], raw: bytes, fault: Fault | None
     ) -> web.StreamResponse:
         """A valid request's answer: refused by the limits, broken by its fault, or answered."""
-        cost = mockapi.tokens_charged(kind, body, self.counter)
+        cost = api.tokens_charged(kind, body, self.counter)
         headers = {"x-request-id": f"req_{self.random.getrandbits(64):016x}"}
         verdict = self._limits.check(str(body.get("model", "")), cost)
         headers.update(verdict.headers)
@@ -366,12 +367,12 @@ class MockServer:
                 injected.headers.update(headers)
                 return injected
         answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
-        reply = mockapi.reply(kind, body, raw, self.counter, answer_fault)
+        reply = api.reply(kind, body, raw, self.counter, answer_fault)
         if self.config.record:
-            self.billed.append(mockusage.billed(body, reply))
+            self.billed.append(usage.billed(body, reply))
         return await self._send(request, reply, headers)
 
-    async def _send(self, request: web.Request, reply: mockapi.Reply, headers: dict[str, str]) -> web.StreamResponse:
+    async def _send(self, request: web.Request, reply: api.Reply, headers: dict[str, str]) -> web.StreamResponse:
         if reply.events is not None:
             return await self._stream(request, reply.events, headers)
         if reply.content_type == "application/json":

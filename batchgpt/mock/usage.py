@@ -23,7 +23,7 @@ import wave
 from dataclasses import dataclass
 from typing import Any
 
-from .tokens import Counter
+from batchgpt.tokens import Counter
 
 CACHE_MINIMUM = 1024
 CACHE_STEP = 128

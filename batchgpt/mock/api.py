@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import mockusage, vision
-from .mockbill import extra_prompt
-from .mockschema import structured_text
-from .tokens import Counter
+from batchgpt import vision
+from batchgpt.tokens import Counter
+
+from . import usage as mockusage
+from .bill import extra_prompt
+from .schema import structured_text
 
 MODERATION_CATEGORIES = {  # category: a word that flags it (the real API has 13 categories)
     "harassment": "idiot",

@@ -11,10 +11,9 @@ import aiohttp
 import pytest
 from conftest import SECRET
 
-from batchgpt import mockapi
-from batchgpt.mockfaults import FaultPicker
-from batchgpt.mocklimits import Bucket, RateLimiter
-from batchgpt.mockserver import ENDPOINTS, FAULT_KINDS, Config, Fault, MockServer, duration
+from batchgpt.mock import ENDPOINTS, FAULT_KINDS, Config, Fault, MockServer, api, duration
+from batchgpt.mock.faults import FaultPicker
+from batchgpt.mock.limits import Bucket, RateLimiter
 from batchgpt.tokens import Counter
 
 
@@ -310,29 +309,29 @@ def test_rated_faults_follow_the_seed():
 
 
 def test_every_endpoint_kind_has_an_answer():
-    assert set(ENDPOINTS.values()) == set(mockapi.REPLIES)
+    assert set(ENDPOINTS.values()) == set(api.REPLIES)
 
 
 def test_a_streamed_answer_is_framed_as_server_sent_events():
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}], "stream": True}
-    events = mockapi.reply("chat", body, b"raw", Counter()).events
+    events = api.reply("chat", body, b"raw", Counter()).events
     assert events is not None and events[-1] == b"data: [DONE]\n\n"
     assert all(e.startswith(b"data: ") and e.endswith(b"\n\n") for e in events)
     chunks = [json.loads(e[6:]) for e in events[:-1]]
     assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["Echo: he", "llo ther", "e"]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant" and chunks[-1]["choices"][0]["finish_reason"]
     assert len({c["id"] for c in chunks}) == 1 and all(c["usage"] is None for c in chunks)
-    assert mockapi.reply("chat", body, b"raw", Counter(), "no-done").events == events[:-1]
+    assert api.reply("chat", body, b"raw", Counter(), "no-done").events == events[:-1]
 
 
 def test_answer_faults_break_the_answer_itself():
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    usage = mockapi.reply("chat", body, b"raw", Counter(), "usage-strings").body["usage"]
+    usage = api.reply("chat", body, b"raw", Counter(), "usage-strings").body["usage"]
     assert isinstance(usage["prompt_tokens"], str)
-    assert mockapi.reply("chat", body, b"raw", Counter(), "usage-negative").body["usage"]["total_tokens"] < 0
+    assert api.reply("chat", body, b"raw", Counter(), "usage-negative").body["usage"]["total_tokens"] < 0
     streamed = {**body, "stream": True}
-    assert mockapi.reply("chat", streamed, b"raw", Counter(), "ignore-stream").events is None
-    events = mockapi.reply("chat", streamed, b"raw", Counter(), "split-emoji").events
+    assert api.reply("chat", streamed, b"raw", Counter(), "ignore-stream").events is None
+    events = api.reply("chat", streamed, b"raw", Counter(), "split-emoji").events
     assert events is not None
     halves = [json.loads(e[6:])["choices"][0]["delta"]["content"] for e in events[:-1]]
     assert "\ud83d" in halves[-2] and halves[-1].startswith("\ude00")  # a lone surrogate in each of two events

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .tokens import Counter, encoding_for
+from batchgpt.tokens import Counter, encoding_for
 
 _LEFT_OUT = ("required", "additionalProperties", "$schema")
 

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from . import mockapi
-from .mockapi import error_body
-from .mockbatchfaults import BatchFaults
-from .mockfaults import ANSWER_FAULTS, ERRORS
+from . import api
+from .api import error_body
+from .batchfaults import BatchFaults
+from .faults import ANSWER_FAULTS, ERRORS
 
 if TYPE_CHECKING:
-    from .mockserver import MockServer
+    from .server import MockServer
 
 MAX_LINES = 50_000
 MAX_FILE_BYTES = 200 * 10**6
@@ -366,11 +366,11 @@ class BatchAPI:
         if fault is not None and fault.kind in ERRORS:
             status, message, type_, code, param = ERRORS[fault.kind]
             return status, error_body(message, type_, code, param)
-        problem = mockapi.invalid(kind, body, self.server.counter)
+        problem = api.invalid(kind, body, self.server.counter)
         if problem:
             return 400, problem
         answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
-        reply = mockapi.reply(kind, body, raw, self.server.counter, answer_fault)
+        reply = api.reply(kind, body, raw, self.server.counter, answer_fault)
         return 200, reply.body
 
     def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from conftest import SECRET
 
-from batchgpt.mockserver import Fault, MockServer
+from batchgpt.mock import Fault, MockServer
 
 HEADERS = {"Authorization": f"Bearer {SECRET}"}
 
