@@ -10,7 +10,7 @@ import pytest
 from audiofiles import MP3_FRAME_S, flac, m4a, mp3, ogg
 
 from batchgpt.audio import LOWEST_BYTES_PER_S, file_minutes, seconds_of
-from batchgpt.mock.api import silent_wav
+from batchgpt.mock import silent_wav
 
 
 @pytest.mark.parametrize(

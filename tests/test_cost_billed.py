@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from audiofiles import MP3_FRAME_S, mp3
 
-from batchgpt.mock.api import silent_wav
+from batchgpt.mock import silent_wav
 
 M = 1e6
 PRICES = {  # (model, service tier): USD per 1M tokens, from genai-prices 0.2.5

@@ -25,7 +25,7 @@ from test_vision import png
 
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load
-from batchgpt.mock.api import silent_wav
+from batchgpt.mock import silent_wav
 
 M = 1e6
 TOKENS = {  # model: {kind: USD per 1M}, genai-prices 0.2.5

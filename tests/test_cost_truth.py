@@ -16,7 +16,7 @@ import pytest
 
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load
-from batchgpt.mock.api import silent_wav
+from batchgpt.mock import silent_wav
 from batchgpt.pricing import Pricing
 from batchgpt.tasks import TASKS
 

@@ -15,7 +15,7 @@ from proxy import ForwardingProxy
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load
 from batchgpt.mock import Config, MockServer
-from batchgpt.mock.api import silent_wav, vector_for
+from batchgpt.mock.answers import silent_wav, vector_for
 from batchgpt.tokens import Counter
 
 

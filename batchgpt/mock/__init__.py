@@ -1,15 +1,37 @@
 """The test server: an OpenAI-compatible API on 127.0.0.1 that answers deterministically and
 injects faults on demand (`batchgpt mock-server`, and every test that needs an endpoint).
 
-It owns the transport and its lifecycle (server.py), what each kind of request answers (api.py
-and the answer modules below it), the faults (faults.py), the rate limits (limits.py) and the
-Batch API (batch.py). It imports only the library's leaf modules (token counting, image sizes),
-never the runner, the store, the CLI or the Python API, so it stands in for the real API without
-knowing who calls it.
+Its rooms, top to bottom:
+- server.py: the server's state and wiring; serving.py: how it runs (a thread, or the foreground);
+  config.py: its settings (Config), its request log (Seen) and Host, what its routes ask of it.
+- The routes: online.py (the POST endpoints), account.py (key, models, billing), batch.py and
+  batchinput.py (the Batch API's files and batches).
+- The answers: api.py (which path is which kind, and each kind's answer), chat.py and
+  streaming.py (chat, completions, Responses), answers.py (embeddings, moderations, images,
+  audio), validate.py (the 400s), bill.py and usage.py (the counts), schema.py (structured
+  answers), errors.py (the error body).
+- The faults: faults.py (online), batchfaults.py (relays in front of the Batch API); limits.py
+  (the per-model rate limits).
+
+It imports only the library's leaf modules (token counting, image sizes), never the runner, the
+store, the CLI or the Python API: it stands in for the real API without knowing who calls it.
 """
 
+from .answers import silent_wav
+from .api import ENDPOINTS
+from .config import Config, Seen
 from .faults import ANSWER_FAULTS, FAULT_KINDS, Fault
 from .limits import duration
-from .server import ENDPOINTS, Config, MockServer, Seen
+from .server import MockServer
 
-__all__ = ["ANSWER_FAULTS", "ENDPOINTS", "FAULT_KINDS", "Config", "Fault", "MockServer", "Seen", "duration"]
+__all__ = [
+    "ANSWER_FAULTS",
+    "ENDPOINTS",
+    "FAULT_KINDS",
+    "Config",
+    "Fault",
+    "MockServer",
+    "Seen",
+    "duration",
+    "silent_wav",
+]

@@ -5,12 +5,12 @@ A batch's progress follows from the clock when it is read: `in_progress` until `
 seconds after its creation, then `completed`; or `expired` with only the first `batch_expire`
 share of its lines answered; or, once cancelled, `cancelled` with the share answered by then.
 Unanswered lines go to the error file as `batch_expired` (or `batch_cancelled`). Each line is
-answered as the online route answers it (mockapi), faults included: `--fault 500:match=X` puts
+answered as the online route answers it (api.py), faults included: `--fault 500:match=X` puts
 the lines holding X in the error file with that error. A file breaking the documented rules
-(invalid JSON, a duplicate custom_id, a url or model that differs, too many lines) fails
+(invalid JSON, a duplicate custom_id, a url or model that differs, too many lines: batchinput.py) fails
 validation with `errors.data[]` naming the lines; so do lines holding `batch_invalid` text.
 What relays in front of the API get wrong (output files short of a line or with lines to spare,
-lists that page oddly or drop metadata) is `faults`, a mockbatchfaults.BatchFaults.
+lists that page oddly or drop metadata) is `faults`, a batchfaults.BatchFaults.
 """
 
 from __future__ import annotations
@@ -22,29 +22,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from . import api
-from .api import error_body
+from .account import check_key
 from .batchfaults import BatchFaults
+from .batchinput import BATCH_ENDPOINTS, MAX_FILE_BYTES, Line, check_file
+from .config import Host
+from .errors import error_body
 from .faults import ANSWER_FAULTS, ERRORS
+from .validate import invalid
 
-if TYPE_CHECKING:
-    from .server import MockServer
-
-MAX_LINES = 50_000
-MAX_FILE_BYTES = 200 * 10**6
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ENDPOINTS = (
-    "/v1/responses",
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/embeddings",
-    "/v1/moderations",
-    "/v1/images/generations",
-)
 
 
 @dataclass
@@ -73,7 +64,7 @@ class Batch:
     input_file_id: str
     endpoint: str
     metadata: dict[str, str]
-    lines: list[tuple[int, dict[str, Any], bytes]]  # (line number, parsed line, the body's bytes)
+    lines: list[Line]
     errors: list[dict[str, Any]]  # validation errors: the batch fails
     created: float  # monotonic, for progress
     created_at: int  # epoch seconds, as the API says
@@ -90,11 +81,11 @@ class Batch:
 class BatchAPI:
     """The files and batches a running mock server holds."""
 
-    def __init__(self, server: MockServer):
-        self.server = server
+    def __init__(self, host: Host) -> None:
+        self.host = host
         self.files: dict[str, StoredFile] = {}
         self.batches: dict[str, Batch] = {}
-        self.faults = BatchFaults()  # what a relay in front of the Batch API does (mockbatchfaults.py)
+        self.faults = BatchFaults()  # what a relay in front of the Batch API does (batchfaults.py)
         self._serial = 0
 
     def routes(self, prefix: str) -> list[tuple[str, str, Handler]]:
@@ -116,10 +107,10 @@ class BatchAPI:
 
     def _failing(self, counter: str) -> web.Response | None:
         """A 500 while the config's `counter` of errors to give lasts."""
-        left = getattr(self.server.config, counter)
+        left = getattr(self.host.config, counter)
         if left <= 0:
             return None
-        setattr(self.server.config, counter, left - 1)
+        setattr(self.host.config, counter, left - 1)
         return web.json_response(
             error_body("The server had an error while processing your request.", "server_error", None), status=500
         )
@@ -127,7 +118,7 @@ class BatchAPI:
     def _denied(self, request: web.Request) -> web.Response | None:
         if request.path.startswith("/openai/") and not request.query.get("api-version"):
             return _error(400, "Missing required query parameter: api-version", "missing_api_version")
-        return self.server.check_key(request)
+        return check_key(self.host.config.api_key, request)
 
     # ------------------------------------------------------------------ files
 
@@ -146,7 +137,7 @@ class BatchAPI:
             return _error(400, "Batch files must be .jsonl files of at most 200 MB.", "invalid_file", "file")
         stored = StoredFile(self._new_id("file"), upload.filename, purpose, data, int(time.time()))
         self.files[stored.id] = stored
-        self.server.note(request, {"purpose": purpose, "filename": upload.filename, "bytes": len(data)})
+        self.host.note(request, {"purpose": purpose, "filename": upload.filename, "bytes": len(data)})
         return web.json_response(stored.describe())
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
@@ -183,7 +174,7 @@ class BatchAPI:
         stored = self.files.get(str(body.get("input_file_id")))
         azure = request.path.startswith("/openai/")
         endpoint = str(body.get("endpoint"))
-        allowed = [e.removeprefix("/v1") for e in _ENDPOINTS] if azure else _ENDPOINTS
+        allowed = [e.removeprefix("/v1") for e in BATCH_ENDPOINTS] if azure else BATCH_ENDPOINTS
         if stored is None:
             return _no_such("file", str(body.get("input_file_id")))
         if endpoint not in allowed:
@@ -193,9 +184,9 @@ class BatchAPI:
         metadata = body.get("metadata") or {}
         if len(metadata) > 16 or any(len(str(k)) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
             return _error(400, "Metadata: at most 16 pairs, keys of 64 and values of 512 characters.", None)
-        lines, errors = self._validate(stored.data, endpoint)
+        lines, errors = check_file(stored.data, endpoint, self.host.config.batch_invalid)
         models = {str(line["body"].get("model")) for _, line, _ in lines}
-        if models & set(self.server.config.batch_refused_models):
+        if models & set(self.host.config.batch_refused_models):
             return _error(
                 400, f"The model {sorted(models)[0]} is not supported by the Batch API.", "model_not_supported"
             )
@@ -210,46 +201,10 @@ class BatchAPI:
             int(time.time()),
         )
         self.batches[batch.id] = batch
-        self.server.note(request, body)
-        if self.server.config.batch_create_delay:  # the batch exists; its creator hears of it late (or never)
-            await asyncio.sleep(self.server.config.batch_create_delay)
+        self.host.note(request, body)
+        if self.host.config.batch_create_delay:  # the batch exists; its creator hears of it late (or never)
+            await asyncio.sleep(self.host.config.batch_create_delay)
         return web.json_response(self.describe(batch, advance=False))  # validating, as a new batch is
-
-    def _validate(
-        self, data: bytes, endpoint: str
-    ) -> tuple[list[tuple[int, dict[str, Any], bytes]], list[dict[str, Any]]]:
-        """The file's lines, and the documented validation errors it has."""
-        lines: list[tuple[int, dict[str, Any], bytes]] = []
-        errors: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        model: str | None = None
-        invalid = self.server.config.batch_invalid
-        for number, raw in enumerate(data.splitlines(), 1):
-            if not raw.strip():
-                continue
-            try:
-                line = json.loads(raw)
-                body = line["body"]
-                custom_id = str(line["custom_id"])
-            except (ValueError, KeyError, TypeError):
-                errors.append(_problem("invalid_json_line", number, "This line is not parseable as valid JSON."))
-                continue
-            if custom_id in seen:
-                errors.append(_problem("duplicate_custom_id", number, f"The custom_id {custom_id} is not unique."))
-            seen.add(custom_id)
-            if line.get("url") != endpoint or line.get("method") != "POST":
-                errors.append(_problem("url_mismatch", number, f"The url must be {endpoint}, as the batch's."))
-            model = body.get("model") if model is None else model
-            if body.get("model") != model:
-                errors.append(_problem("model_mismatch", number, "Every line of a batch must use the same model."))
-            if invalid and invalid in raw.decode("utf-8", "replace"):
-                errors.append(_problem("invalid_request", number, "The body is not valid.", "body"))
-            lines.append((number, line, json.dumps(body).encode()))
-        if not lines and not errors:
-            errors.append(_problem("empty_file", None, "The input file is empty."))
-        if len(lines) > MAX_LINES:
-            errors.append(_problem("too_many_tasks", None, f"A batch takes at most {MAX_LINES} requests."))
-        return lines, errors
 
     async def _retrieve(self, request: web.Request) -> web.StreamResponse:
         denied = self._denied(request)
@@ -278,7 +233,7 @@ class BatchAPI:
         self._advance(batch)
         if batch.status in ("completed", "failed", "expired", "cancelled"):
             return _error(400, f"Cannot cancel a batch with status '{batch.status}'.", None)
-        self.server.note(request, {"cancel": batch.id})
+        self.host.note(request, {"cancel": batch.id})
         if batch.cancelled is None:
             batch.cancelled = time.monotonic()
             batch.status = "cancelling"
@@ -318,7 +273,7 @@ class BatchAPI:
 
     def _share(self, batch: Batch, until: float | None = None) -> float:
         """The share of the lines answered by `until` (now)."""
-        delay = self.server.config.batch_delay
+        delay = self.host.config.batch_delay
         elapsed = (until if until is not None else time.monotonic()) - batch.created
         return 1.0 if delay <= 0 else min(1.0, elapsed / delay)
 
@@ -326,7 +281,7 @@ class BatchAPI:
         """Bring the batch's status up to the clock; answer its lines when it ends."""
         if batch.ended_at is not None:
             return
-        config = self.server.config
+        config = self.host.config
         if batch.errors:
             batch.status, batch.ended_at = "failed", int(time.time())
             return
@@ -360,17 +315,17 @@ class BatchAPI:
 
     def _answer(self, line: dict[str, Any], raw: bytes) -> tuple[int, Any]:
         """(status, body) the online route gives this line's request."""
-        kind = self.server.kind_of(str(line.get("url")))
+        kind = api.kind_of(str(line.get("url")))
         body = dict(line["body"])
-        fault = self.server.pick_fault(raw)
+        fault = self.host.pick_fault(raw)
         if fault is not None and fault.kind in ERRORS:
             status, message, type_, code, param = ERRORS[fault.kind]
             return status, error_body(message, type_, code, param)
-        problem = api.invalid(kind, body, self.server.counter)
+        problem = invalid(kind, body, self.host.counter)
         if problem:
             return 400, problem
         answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
-        reply = api.reply(kind, body, raw, self.server.counter, answer_fault)
+        reply = api.reply(kind, body, raw, self.host.counter, answer_fault)
         return 200, reply.body
 
     def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:
@@ -384,10 +339,6 @@ class BatchAPI:
 def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
     ident = "batch_req_" + hashlib.sha1(custom_id.encode()).hexdigest()[:24]
     return json.dumps({"id": ident, "custom_id": custom_id, "response": response, "error": error}).encode() + b"\n"
-
-
-def _problem(code: str, line: int | None, message: str, param: str | None = None) -> dict[str, Any]:
-    return {"code": code, "line": line, "message": message, "param": param}
 
 
 def _error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:

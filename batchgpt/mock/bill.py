@@ -1,6 +1,7 @@
-"""What the mock server bills for the parts of a chat or Responses prompt that are not message text,
-as the real API is known to count them; kept apart from overhead.py (the estimate's count), so
-that tests compare the estimate with a bill it did not make.
+"""What the mock server bills for a prompt (its messages, its images by their size, and the parts
+that are not message text, as the real API is known to count them) and what a request charges
+against a tokens-per-minute limit; kept apart from overhead.py (the estimate's count), so that
+tests compare the estimate with a bill it did not make.
 
 - Function definitions: OpenAI's cookbook recipe (num_tokens_for_tools), which matched the API's
   usage on gpt-3.5-turbo, gpt-4, gpt-4o and gpt-4o-mini: 7 tokens a function on o200k_base
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from batchgpt import vision
 from batchgpt.tokens import Counter, encoding_for
 
 _LEFT_OUT = ("required", "additionalProperties", "$schema")
@@ -67,3 +69,40 @@ def _omitted(value: Any) -> Any:
 
 def _undotted(text: str) -> str:
     return text[:-1] if text.endswith(".") else text
+
+
+def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
+    """The tokens a request counts against a tokens-per-minute limit, besides its max_tokens."""
+    model = str(body.get("model"))
+    if kind == "chat":
+        messages = counter.messages(model, body["messages"]).tokens
+        return messages + _images(model, "/chat/completions", body) + extra_prompt(kind, body, counter)
+    if kind == "completion":
+        return counter.text(model, str(body["prompt"])).tokens
+    if kind == "responses":
+        messages = counter.body("/responses", body).tokens
+        return messages + _images(model, "/responses", body) + extra_prompt(kind, body, counter)
+    if kind in ("embeddings", "moderations"):
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
+    return 0
+
+
+def _images(model: str, endpoint: str, body: dict[str, Any]) -> int:
+    """Image parts as the API bills them: by their size (a PNG's header says it; else 1024x1024)."""
+    return sum(
+        vision.image_tokens(model, *(vision.png_size(vision.url_of(p)) or (1024, 1024)), vision.detail_of(p))
+        for p in vision.image_parts(endpoint, body)
+    )
+
+
+def tokens_charged(kind: str, body: dict[str, Any], counter: Counter) -> int:
+    """What a request costs against a tokens-per-minute limit: its prompt and its max_tokens, as
+    the API estimates it (legacy completions default to 16)."""
+    max_tokens = (
+        body.get("max_completion_tokens")
+        or body.get("max_tokens")
+        or body.get("max_output_tokens")
+        or (16 if kind == "completion" else 0)
+    )
+    return prompt_tokens(kind, body, counter) + int(max_tokens)

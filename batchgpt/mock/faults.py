@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .api import error_body
+from .errors import error_body
 
 FAULT_KINDS = (
     "500",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .api import error_body
+from .errors import error_body
 
 Clock = Callable[[], float]
 

@@ -1,6 +1,6 @@
-"""The mock server's structured answers: the simplest JSON a (strict-mode) schema accepts, and the
-answer faults that bend it (`schema-miss`: a miss; `schema-deep`: a recursive schema's answer
-nested as deep as the request says).
+"""The mock server's structured answers: the schema a request asks for, the simplest JSON a
+(strict-mode) schema accepts, and the answer faults that bend it (`schema-miss`: a miss;
+`schema-deep`: a recursive schema's answer nested as deep as the request says).
 
 A recursive schema (a `$ref` back into a schema the value is already in) is followed no further by
 default: a branch of its `anyOf` that ends is taken. A deep answer is built as text, one level
@@ -90,3 +90,14 @@ def _target(root: dict[str, Any], ref: str) -> Any:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def schema_asked(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a request asks its answer to match (chat or Responses API), if any."""
+    chat = body.get("response_format")
+    if isinstance(chat, dict) and chat.get("type") == "json_schema":
+        return (chat.get("json_schema") or {}).get("schema")
+    text = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    if isinstance(text, dict) and text.get("type") == "json_schema":
+        return text.get("schema")
+    return None

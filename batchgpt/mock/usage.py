@@ -87,7 +87,7 @@ def apply(
 
 
 def billed(body: dict[str, Any], reply: Any) -> dict[str, Any]:
-    """What an answer (a mockapi.Reply) bills, as the server reports it: its model, its usage and
+    """What an answer (a chat.Reply) bills, as the server reports it: its model, its usage and
     the service tier it names (for tests to price by hand)."""
     answered = reply.body if isinstance(reply.body, dict) else {}
     streamed = reply.events is not None
