@@ -6,8 +6,8 @@ every request for a number of seconds from the first one it sees (`for=`), and o
 bodies holding some text (`match=`) or only while more than N requests are in flight (`over=`:
 `hang:over=4` is a relay that queues what passes its limit, holds it, then answers, as LiteLLM
 does). The error faults answer the documented error bodies (see the shared API facts); the
-hostile ones answer as broken servers and proxies do. The answer faults
-(ANSWER_FAULTS) inject nothing here: the answer itself comes out broken (see mockapi.py).
+hostile ones answer as broken servers and proxies do. The answer faults (ANSWER_FAULTS) inject
+nothing here: the answer itself comes out broken (see chat.py and streaming.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ FAULT_KINDS = (
     "split-emoji",
     "ignore-stream",
     # structured outputs: an answer that misses its schema, a refusal, or a recursive schema's
-    # answer nested as many levels as the first number in the request (mockschema.py)
+    # answer nested as many levels as the first number in the request (schema.py)
     "schema-miss",
     "refusal",
     "schema-deep",
