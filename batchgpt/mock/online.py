@@ -54,9 +54,9 @@ def conversation(body: dict[str, Any], raw: bytes) -> bytes:
 class OnlineAPI:
     """The POST routes of the online API, and the per-model rate limits they answer by."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, clock: Callable[[], float]) -> None:
         self.host = host
-        self.limits = RateLimiter(host.config)
+        self.limits = RateLimiter(host.config, clock)
 
     def routes(self) -> list[tuple[str, Handler]]:
         """(path, handler) for every endpoint, under /v1 and under Azure's deployments."""

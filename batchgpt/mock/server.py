@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -35,19 +36,20 @@ from .serving import Serving, serve_forever
 class MockServer:
     """The server: start() it on a thread for tests, or serve_forever() for the CLI."""
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Config | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config or Config()
+        self.clock = clock  # what the rate limits, the `for=` faults and `answers` tell time by
         self.seen: list[Seen] = []
         self.counter = Counter()
         # one random source for fault rates and request ids, so one seed fixes a whole run
         self.random = random.Random(self.config.seed)
-        self._faults = FaultPicker(self.random)
-        self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
+        self._faults = FaultPicker(self.random, clock)
+        self.answers: list[tuple[float, int]] = []  # (the clock's time, status) of every answer, when recording
         self.billed: list[dict[str, Any]] = []  # each answer's model, usage and service tier, when recording
         self.in_flight = 0
         self.port = 0
         self._serving: Serving | None = None
-        self.online = OnlineAPI(self)  # the POST endpoints and their rate limits
+        self.online = OnlineAPI(self, clock)  # the POST endpoints and their rate limits
         self.account = Account(self)  # models and billing
         self.batch = BatchAPI(self)  # the Batch API's files and batches
 
@@ -103,7 +105,7 @@ class MockServer:
         finally:
             self.in_flight -= 1
             if self.config.record:
-                self.answers.append((time.monotonic(), status))
+                self.answers.append((self.clock(), status))
 
     def refused(self) -> int:
         """How many answers were rate-limit or overload refusals (429, 503)."""
