@@ -225,7 +225,15 @@ def test_the_dry_run_bounds_the_bill_and_each_row_costs_what_was_billed(cli, ser
     row_costs = [float(r["cost_usd"]) for r in rows]
     assert sum(row_costs) == pytest.approx(billed, rel=1e-6, abs=1e-12)
     if case in ("text", "batch lines: tools, an image, a service tier", "long context"):
-        for row, bill in zip(rows, bills, strict=True):  # one answer a row, in order
+        # one answer a row; rows are in item order and bills in answer order, so pair them by usage
+        def rows_usage(r: dict[str, str]) -> tuple[int, int]:
+            return int(r["prompt_tokens"]), int(r["completion_tokens"])
+
+        def bills_usage(b: dict[str, Any]) -> tuple[int, int]:
+            return b["usage"]["prompt_tokens"], b["usage"]["completion_tokens"]
+
+        for row, bill in zip(sorted(rows, key=rows_usage), sorted(bills, key=bills_usage), strict=True):
+            assert rows_usage(row) == bills_usage(bill)
             assert float(row["cost_usd"]) == pytest.approx(priced(bill), rel=1e-6)
     # (c) the report's TOTAL is the rows
     total = read(tmp_path / "rep.csv")[-1]
