@@ -16,9 +16,10 @@ from batchgpt.provider import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 from batchgpt.structured import REASK_DEFAULT
 
+from .bounds import MAX_DEPTH
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
-from .source import MAX_DEPTH, read_document
+from .source import read_document
 
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
