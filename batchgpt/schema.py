@@ -52,8 +52,10 @@ def validator(definition: str | None = None) -> Any:
 
 @cache
 def fast_validator(definition: str | None = None) -> Any:
-    """jsonschema-rs, some 500 times faster on our schema; it only says whether an instance is
-    valid, and the pure-Python validator then words the errors of the rare invalid one."""
+    """jsonschema-rs, 400 to 1,300 times faster on our schema (`bench/engines.py`: a JSONL line in
+    3.3 µs against 4.4 ms, so a million-line job's check takes seconds, not hours); it only says
+    whether an instance is valid, and the pure-Python validator then words the errors of the rare
+    invalid one."""
     return jsonschema_rs.validator_for(_subschema(definition))
 
 
@@ -61,7 +63,8 @@ def fast_validator(definition: str | None = None) -> Any:
 def line_validator(kind: str) -> Any:
     """The fast validator of JSONL lines of type `kind`: the `line` schema with only the `then` of
     that type's if/then left of its twelve. It accepts exactly the lines of that type the whole one
-    does (on them that `if` holds and the others fail, adding nothing), at a sixth of the cost:
+    does (on them that `if` holds and the others fail, adding nothing), at 0.6 of the cost
+    (`bench/engines.py`: 3.3 µs against 5.8 µs a line, some 2.5 s of CPU a million-line job):
     unevaluatedProperties over twelve conditional branches is what costs."""
     schema = job_schema()
     line = dict(schema["$defs"]["line"])

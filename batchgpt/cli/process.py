@@ -13,9 +13,10 @@ from .group import main
 
 def entry() -> None:
     """The console script: main(), then out of the process without the interpreter's teardown,
-    which frees every object one by one (30 ms after a 20,000-item run). What an exit must do is
-    still done: exit handlers (logging's flushes), and the output flushed. A process that still
-    has threads ends the usual way, so that they finish."""
+    which frees every object one by one: `bench/startup.py --exit` measured it at 15 ms of CPU of
+    `--help`'s 0.10 s and 86 ms of a dry run's 0.56 s (30 ms after a 20,000-item run). What an exit
+    must do is still done: exit handlers (logging's flushes), and the output flushed. A process
+    that still has threads ends the usual way, so that they finish."""
     try:
         main()
     except SystemExit as exc:  # click ends every command with one
