@@ -15,25 +15,13 @@ from typing import Any, TypeAlias
 import jsonschema_rs
 
 from .records import shortened
+from .settings import job_schema
 
 JsonPath: TypeAlias = tuple[str | int, ...]  # keys and list indexes from the root of a document
 
 _JSON_TYPES = (str, int, float, bool, type(None), list, tuple, dict)
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
 _MAX_MESSAGE = 240
-
-
-@cache
-def job_schema() -> dict[str, Any]:
-    # A wheel carries schemas/ inside the package (pyproject maps it to batchgpt/schemas); a
-    # checkout or an editable install reads the top-level folder itself.
-    here = Path(__file__).resolve().parent
-    for folder in (here / "schemas", here.parent / "schemas"):
-        candidate = folder / "job.schema.json"
-        if candidate.is_file():
-            loaded: dict[str, Any] = json.loads(candidate.read_text("utf-8"))
-            return loaded
-    raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")
 
 
 def _subschema(definition: str | None) -> dict[str, Any]:

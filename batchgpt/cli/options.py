@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,46 +19,65 @@ def _overrides(kwargs: dict[str, Any]) -> Overrides:
     return Overrides(**{k: kwargs.pop(k) for k in list(kwargs) if k in Overrides.__dataclass_fields__})
 
 
-_BUDGET_TYPE = click.FloatRange(min=0, min_open=True)
+def _setting_options(command: str) -> list[Callable[..., Any]]:
+    """The options of `command` ("run" or "estimate") that override the job's settings, each made
+    from its declaration in the job schema (batchgpt.settings): flag, type and bounds, help."""
+    from batchgpt.settings import overrides
+
+    made: list[Callable[..., Any]] = []
+    for setting in overrides():
+        option = setting.option
+        assert option is not None
+        if command == "estimate" and not option.estimate:
+            continue
+        meaning = option.estimate if command == "estimate" and isinstance(option.estimate, str) else setting.description
+        for n, (value, said) in enumerate(option.flags.items()):  # a choice: a flag for each value
+            made.append(
+                click.option(
+                    f"--{value}", option.name, flag_value=value, help=said, **({"default": None} if n == 0 else {})
+                )
+            )
+        if not option.flags:
+            check = _CHECKS.get(option.name)
+            made.append(
+                click.option(
+                    option.flag,
+                    option.name,
+                    type=_click_type(setting.schema),
+                    metavar=option.metavar,
+                    help=meaning,
+                    callback=(lambda _c, _p, v, check=check: check(v)) if check else None,
+                )
+            )
+    return made
+
+
+def _click_type(schema: Mapping[str, Any]) -> click.IntRange | click.FloatRange | None:
+    """The click type that takes what the schema takes (its bounds); None for text."""
+    low = schema.get("exclusiveMinimum", schema.get("minimum"))
+    high = schema.get("maximum")
+    if schema.get("type") == "integer":
+        return click.IntRange(low, high)
+    if schema.get("type") == "number":
+        return click.FloatRange(low, high, min_open="exclusiveMinimum" in schema)
+    return None
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("redis://", "rediss://")):
+        raise click.BadParameter("use a Redis URL: redis://HOST:PORT/DB", param_hint="--shared-limits")
+    return value
+
+
+# A check beyond the type, with a message a person can act on, by the option's name.
+_CHECKS: dict[str, Callable[[Any], Any]] = {"shared_limits": _redis_url}
 # What an estimate reads as a run does: where requests go, how fast, which mode (the endpoint's
 # prices, the minutes, the batch files). The results file, retries and timeouts change nothing in
-# an estimate, so `estimate` does not offer them.
-_JOB_OPTIONS = [
-    click.option("--base-url", metavar="URL", help="Any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
-    click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs)."),
-    click.option("--concurrency", type=click.IntRange(1, 10000), help="Requests in flight at once."),
-    click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute."),
-    click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute."),
-]
-_MODE_OPTIONS = [
-    click.option(
-        "--batch",
-        "mode",
-        flag_value="batch",
-        default=None,
-        help="Through the Batch API: half the price, answers within 24 h (run again to collect).",
-    ),
-    click.option("--online", "mode", flag_value="online", help="Send now, even if the job says `mode: batch`."),
-]
-_RUN_OPTIONS = [
-    click.option("--out", metavar="PATH", help="Results file (.csv, .parquet, .jsonl)."),
-    click.option("--report", metavar="PATH", help="Token and cost report (.csv, .parquet)."),
-    *_JOB_OPTIONS,
-    click.option("--max-retries", type=click.IntRange(0, 100), help="Retries per request."),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds per attempt."),
-    click.option(
-        "--budget",
-        type=_BUDGET_TYPE,
-        metavar="USD",
-        help="Stop starting requests before the spend could pass this many dollars.",
-    ),
-    *_MODE_OPTIONS,
-]
+# an estimate, so `estimate` does not offer them (their `x-option` leaves out `estimate`).
+_RUN_OPTIONS = _setting_options("run")
 _ESTIMATE_OPTIONS = [
     click.option("--report", metavar="PATH", help="Also write the estimate to this file (.csv, .parquet)."),
-    *_JOB_OPTIONS,
-    click.option("--budget", type=_BUDGET_TYPE, metavar="USD", help="Say whether the job fits this many dollars."),
-    *_MODE_OPTIONS,
+    *_setting_options("estimate"),
 ]
 
 
@@ -83,12 +102,6 @@ def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
         return command
 
     return decorate
-
-
-def _redis_url(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("redis://", "rediss://")):
-        raise click.BadParameter("use a Redis URL: redis://HOST:PORT/DB", param_hint="--shared-limits")
-    return value
 
 
 def _state_dir(state: Path | None, job: Path | None) -> Path:

@@ -12,7 +12,7 @@ from batchgpt.errors import MissingKeyError
 
 from .estimate import _estimate
 from .group import _errors_to_exit_codes, _examples, main
-from .options import _RUN_OPTIONS, _STATE_OPTION, _overrides, _poll_option, _redis_url, _with
+from .options import _RUN_OPTIONS, _STATE_OPTION, _overrides, _poll_option, _with
 from .output import _log_the_run
 from .summary import _print_summary
 
@@ -30,12 +30,6 @@ from .summary import _print_summary
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @_with(_RUN_OPTIONS)
 @_STATE_OPTION
-@click.option(
-    "--shared-limits",
-    metavar="URL",
-    callback=lambda _c, _p, v: _redis_url(v),
-    help="Share one rate limit with every process on the same key through this Redis (redis://HOST:PORT/DB).",
-)
 @click.option("--fresh", is_flag=True, help="Forget earlier answers and send every item again.")
 @click.option(
     "--retry-failed", is_flag=True, help="Also send again the items that failed for a permanent reason (4xx)."
