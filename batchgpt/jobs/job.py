@@ -23,7 +23,9 @@ PARAM_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class Overrides:
-    """Command-line settings; each one set wins over the job file."""
+    """Command-line settings; each one set wins over the job file. A field is the `x-option` name
+    of a setting in schemas/job.schema.json, which says which setting it sets (definition.py
+    applies them all alike); tests/test_drift.py checks the two name the same ones."""
 
     out: str | None = None
     report: str | None = None
