@@ -9,7 +9,6 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, TypeAlias
 
 import jsonschema_rs
