@@ -1,8 +1,8 @@
 """Drift: the places that each name a job's settings must name the same ones.
 
 A job setting is declared once, in the JSON Schema (batchgpt/settings.py reads it); the command
-line's override options and the README's Settings table are derived from it. What is still named
-elsewhere, the typed records the code reads (records.Limits and Provider, jobs.Overrides), the task
+line's override options, jobs.Overrides and the README's Settings table are derived from it. What
+is still named elsewhere, the typed records the code reads (records.Limits and Provider), the task
 types and the README's prose, is compared here: each test, when two places differ, names the field
 and both places, so adding a field in one and forgetting another fails here rather than in a
 user's job.
@@ -213,15 +213,6 @@ def test_every_setting_says_what_it_means() -> None:
 def test_the_readme_settings_table_is_generated_from_the_schema() -> None:
     assert with_table(README) == README, (
         "README.md's Settings table differs from schemas/job.schema.json: run `python -m batchgpt.settings`"
-    )
-
-
-def test_each_override_is_a_field_of_overrides() -> None:
-    same(
-        [s.option.name for s in overrides() if s.option],
-        [f.name for f in fields(Overrides)],
-        "the schema's x-option names",
-        "jobs.Overrides",
     )
 
 
