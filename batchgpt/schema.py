@@ -1,4 +1,5 @@
-"""The JSON Schemas shipped in schemas/ (as batchgpt.schemas), and readable messages for their errors."""
+"""Validating against the job schema (schemas/job.schema.json, read by settings.py): a fast engine
+says whether a job or line is valid, the pure-Python one words the errors, readably."""
 
 from __future__ import annotations
 
