@@ -1,4 +1,5 @@
-"""The JSON Schemas shipped in schemas/ (as batchgpt.schemas), and readable messages for their errors."""
+"""Validating against the job schema (schemas/job.schema.json, read by settings.py): a fast engine
+says whether a job or line is valid, the pure-Python one words the errors, readably."""
 
 from __future__ import annotations
 
@@ -9,31 +10,18 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, TypeAlias
 
 import jsonschema_rs
 
 from .records import shortened
+from .settings import job_schema
 
 JsonPath: TypeAlias = tuple[str | int, ...]  # keys and list indexes from the root of a document
 
 _JSON_TYPES = (str, int, float, bool, type(None), list, tuple, dict)
 _UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)$", re.DOTALL)
 _MAX_MESSAGE = 240
-
-
-@cache
-def job_schema() -> dict[str, Any]:
-    # A wheel carries schemas/ inside the package (pyproject maps it to batchgpt/schemas); a
-    # checkout or an editable install reads the top-level folder itself.
-    here = Path(__file__).resolve().parent
-    for folder in (here / "schemas", here.parent / "schemas"):
-        candidate = folder / "job.schema.json"
-        if candidate.is_file():
-            loaded: dict[str, Any] = json.loads(candidate.read_text("utf-8"))
-            return loaded
-    raise FileNotFoundError("job.schema.json is missing from the batchgpt installation")
 
 
 def _subschema(definition: str | None) -> dict[str, Any]:
@@ -52,8 +40,10 @@ def validator(definition: str | None = None) -> Any:
 
 @cache
 def fast_validator(definition: str | None = None) -> Any:
-    """jsonschema-rs, some 500 times faster on our schema; it only says whether an instance is
-    valid, and the pure-Python validator then words the errors of the rare invalid one."""
+    """jsonschema-rs, 400 to 1,300 times faster on our schema (`bench/engines.py`: a JSONL line in
+    3.3 µs against 4.4 ms, so a million-line job's check takes seconds, not hours); it only says
+    whether an instance is valid, and the pure-Python validator then words the errors of the rare
+    invalid one."""
     return jsonschema_rs.validator_for(_subschema(definition))
 
 
@@ -61,7 +51,8 @@ def fast_validator(definition: str | None = None) -> Any:
 def line_validator(kind: str) -> Any:
     """The fast validator of JSONL lines of type `kind`: the `line` schema with only the `then` of
     that type's if/then left of its twelve. It accepts exactly the lines of that type the whole one
-    does (on them that `if` holds and the others fail, adding nothing), at a sixth of the cost:
+    does (on them that `if` holds and the others fail, adding nothing), at 0.6 of the cost
+    (`bench/engines.py`: 3.3 µs against 5.8 µs a line, some 2.5 s of CPU a million-line job):
     unevaluatedProperties over twelve conditional branches is what costs."""
     schema = job_schema()
     line = dict(schema["$defs"]["line"])

@@ -1,8 +1,11 @@
 """Drift: the places that each name a job's settings must name the same ones.
 
-A setting is named in the JSON Schema, in a dataclass or a task type, on the command line and in
-the README. Each test compares two of them and, when they differ, names the field and both places,
-so adding a field in one and forgetting another fails here rather than in a user's job.
+A job setting is declared once, in the JSON Schema (batchgpt/settings.py reads it); the command
+line's override options, jobs.Overrides and the README's Settings table are derived from it. What
+is still named elsewhere, the typed records the code reads (records.Limits and Provider), the task
+types and the README's prose, is compared here: each test, when two places differ, names the field
+and both places, so adding a field in one and forgetting another fails here rather than in a
+user's job.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from batchgpt.jobs.definition import STRUCTURED
 from batchgpt.records import Limits, Provider
 from batchgpt.runner import RunOptions
 from batchgpt.schema import job_schema
+from batchgpt.settings import overrides, settings, with_table
 from batchgpt.tasks import TASKS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
@@ -191,6 +195,27 @@ def test_provider_settings_are_the_same_in_the_schema_and_records() -> None:
     same(properties(definition("provider")), [f.name for f in fields(Provider)], "$defs/provider", "records.Provider")
 
 
+@pytest.mark.parametrize("record, group", [(Limits, "limits"), (Provider, "provider")])
+def test_the_records_defaults_are_the_schemas(record: type, group: str) -> None:
+    declared = {s.path[-1]: s.default for s in settings() if s.path[:-1] == (group,)}
+    for f in fields(record):
+        if declared.get(f.name) is not None:
+            assert f.default == declared[f.name], (
+                f"{group}.{f.name}: the schema's default is {declared[f.name]!r}, {record.__name__}'s {f.default!r}"
+            )
+
+
+def test_every_setting_says_what_it_means() -> None:
+    unexplained = [s.name for s in settings() if not s.description]
+    assert not unexplained, f"add a description to {unexplained} in schemas/job.schema.json"
+
+
+def test_the_readme_settings_table_is_generated_from_the_schema() -> None:
+    assert with_table(README) == README, (
+        "README.md's Settings table differs from schemas/job.schema.json: run `python -m batchgpt.settings`"
+    )
+
+
 def test_defaults_are_the_request_parameters_jobs_reads() -> None:
     defaults = properties(SCHEMA["properties"]["defaults"], skip=frozenset())
     same(defaults, PARAM_KEYS, "the schema's defaults", "jobs.PARAM_KEYS")
@@ -239,6 +264,14 @@ def test_the_readme_running_table_lists_every_run_flag() -> None:
     for row in readme_table("## Running"):
         found = {f for span in code_spans(row[0]) for f in flags(span)}
         (before_run if "before `run`" in row[0] else documented).update(found)
-    same(documented, option_flags(RUN), "README.md's Running table", "`batchgpt run`'s options")
+    from_settings = {
+        f for s in overrides() if s.option for f in ([f"--{v}" for v in s.option.flags] or [s.option.flag])
+    }
+    same(
+        documented | from_settings,
+        option_flags(RUN),
+        "README.md's Running table and Settings table",
+        "`batchgpt run`'s options",
+    )
     unknown = before_run - option_flags(main)
     assert not unknown, f"README.md's Running table has {sorted(unknown)} before `run`, which `batchgpt` lacks"

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from batchgpt import settings
 from batchgpt.errors import JobError
 from batchgpt.jobs import MAX_YAML_BYTES, Overrides, load, requests
 
@@ -228,6 +229,51 @@ def test_overrides_win_and_paths_are_relative_to_the_job(tmp_path):
     assert loaded.results == tmp_path / "o" / "r.parquet"
     assert loaded.report == tmp_path / "out" / "job-report.csv"
     assert load(job, Overrides(out="x.jsonl")).results == Path("x.jsonl")
+
+
+# What a job built with an override holds at each setting the schema's x-option names
+_AT = {
+    "provider": lambda job, key: getattr(job.provider, key),
+    "limits": lambda job, key: getattr(job.limits, key),
+    "defaults": lambda job, key: job.defaults[key],
+}
+
+
+def _held(job, path: tuple[str, ...]):
+    if path[0] == "output":
+        return getattr(job, "results" if path[1] == "results" else "report")
+    if len(path) == 1:
+        return getattr(job, path[0])
+    return _AT[path[0]](job, path[1])
+
+
+def _other_value(schema) -> object:
+    """A valid value of a setting the job file below does not hold."""
+    if "enum" in schema:
+        return schema["enum"][-1]
+    if schema.get("type") == "integer":
+        return schema.get("minimum", 0) + 4
+    if schema.get("type") == "number":
+        return 4.5
+    return {"^https?://": "http://127.0.0.1:9/v1", "^rediss?://": "redis://127.0.0.1:6379/3"}.get(
+        schema.get("pattern"), "other.csv"
+    )
+
+
+@pytest.mark.parametrize("setting", settings.overrides(), ids=lambda s: s.name)
+def test_each_override_wins_over_the_job_file_at_its_setting(tmp_path, setting):
+    """An override reaches its setting by the schema's declaration alone (no code per setting)."""
+    job = write(
+        tmp_path,
+        "provider: {base_url: 'http://127.0.0.1:1/v1'}\ndefaults: {model: m}\nmode: online\nbudget_usd: 1\n"
+        "limits: {concurrency: 3, rpm: 10, tpm: 10, max_retries: 1, timeout: 1, shared: 'redis://h:1/0'}\n"
+        "output: {results: r.csv, report: p.csv}\ntasks:\n  - {type: chat, items: [{prompt: a}]}\n",
+    )
+    value = _other_value(setting.schema)
+    assert setting.option is not None
+    loaded = load(job, Overrides(**{setting.option.name: value}))
+    assert _held(loaded, setting.path) == (Path(value) if setting.path[0] == "output" else value)
+    assert _held(load(job), setting.path) != _held(loaded, setting.path)
 
 
 def test_base_url_comes_from_the_environment_when_the_job_has_none(tmp_path, monkeypatch):

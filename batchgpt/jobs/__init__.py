@@ -14,13 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .bounds import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
 from .items import ItemCheck, Span, check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
 from .problems import MAX_PROBLEMS, Problems
 from .rows import MAX_CSV_CELL
-from .source import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES, read_document
+from .source import read_document
 
 __all__ = [
     "MAX_CSV_CELL",

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from batchgpt import schema, structured
+from batchgpt import schema, settings, structured
 from batchgpt.provider import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 from batchgpt.structured import REASK_DEFAULT
 
+from .bounds import MAX_DEPTH
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
-from .source import MAX_DEPTH, read_document
+from .source import read_document
 
 RESULT_SUFFIXES = (".csv", ".parquet", ".jsonl")
 REPORT_SUFFIXES = (".csv", ".parquet")
@@ -53,22 +54,21 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
         )
     base_dir = path.parent if path else Path.cwd()
     job_name = doc.get("name") or (path.stem if path else "job")
-    provider = provider_from(doc.get("provider") or {}, overrides.base_url)
-    defaults = dict(doc.get("defaults") or {})
-    if overrides.model:
-        defaults["model"] = overrides.model
     output = (doc.get("output") or {}) if clean(("output",)) else {}
+    doc = overridden(doc, overrides)
+    provider = provider_from(doc.get("provider") or {})
+    defaults = dict(doc.get("defaults") or {})
     job = Job(
         name=job_name,
         path=path,
         fmt="yaml",
         provider=provider,
-        limits=_limits(doc.get("limits") or {}, overrides),
+        limits=Limits(**(doc.get("limits") or {})),
         results=_output_path(overrides.out, output.get("results"), base_dir, f"{job_name}.csv"),
         report=_output_path(overrides.report, output.get("report"), base_dir, f"{job_name}-report.csv"),
         pricing=doc.get("pricing") or {},
-        budget_usd=overrides.budget or doc.get("budget_usd"),
-        mode=overrides.mode or doc.get("mode") or "online",
+        budget_usd=doc.get("budget_usd"),
+        mode=doc.get("mode") or "online",
         defaults=defaults,
         tasks=_tasks(doc["tasks"], defaults, provider, base_dir, problems),
     )
@@ -111,30 +111,40 @@ def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | Non
     if not path.is_file():
         problems.add("no such job file")
         return None
+    given = overridden({}, overrides)
     job = Job(
         name=path.stem,
         path=path,
         fmt="jsonl",
-        provider=provider_from({}, overrides.base_url),
-        limits=_limits({}, overrides),
+        provider=provider_from(given.get("provider") or {}),
+        limits=Limits(**(given.get("limits") or {})),
         results=_output_path(overrides.out, None, path.parent, f"{path.stem}.csv"),
         report=_output_path(overrides.report, None, path.parent, f"{path.stem}-report.csv"),
-        budget_usd=overrides.budget,
-        mode=overrides.mode or "online",
-        defaults={"model": overrides.model} if overrides.model else {},
+        budget_usd=given.get("budget_usd"),
+        mode=given.get("mode") or "online",
+        defaults=given.get("defaults") or {},
     )
     _check_outputs(job, problems)
     return job
 
 
-def _limits(spec: Mapping[str, Any], overrides: Overrides) -> Limits:
-    values = dict(spec)
-    for key in ("concurrency", "rpm", "tpm", "max_retries", "timeout"):
-        if getattr(overrides, key) is not None:
-            values[key] = getattr(overrides, key)
-    if overrides.shared_limits is not None:
-        values["shared"] = overrides.shared_limits
-    return Limits(**values)
+def overridden(doc: Mapping[str, Any], overrides: Overrides) -> dict[str, Any]:
+    """The job's settings with each override that is set in its setting's place (the schema's
+    x-option says which setting an override sets), copying only what changes. The output paths
+    are left to `_output_path`: given on the command line, they are relative to the current
+    folder, not to the job file."""
+    merged = dict(doc)
+    for setting in settings.overrides():
+        value = getattr(overrides, setting.option.name) if setting.option else None
+        if value in (None, "") or setting.path[0] == "output":  # "": unset, as an empty option is
+            continue
+        *groups, key = setting.path
+        place = merged
+        for group in groups:
+            place[group] = dict(place.get(group) or {})
+            place = place[group]
+        place[key] = value
+    return merged
 
 
 def _output_path(option: str | None, in_job: str | None, base_dir: Path, default: str) -> Path:

@@ -22,10 +22,10 @@ from batchgpt import schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 
+from .bounds import MAX_DEPTH
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
-from .source import MAX_DEPTH
 
 # A JSONL job this small keeps its checked items in memory for its walks: about 10 times the file's
 # size for plain lines (20,000 short prompts: 1.6 MB, 14 MB kept), 25 times at the worst (lines of

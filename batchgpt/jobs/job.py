@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from batchgpt import settings
 from batchgpt.records import Limits, Provider, quick
 from batchgpt.schema import JsonPath
 from batchgpt.tasks import TASKS, fill, template_fields
@@ -21,22 +22,29 @@ PARAM_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Overrides:
-    """Command-line settings; each one set wins over the job file."""
+def _overrides_class() -> type:
+    """`Overrides`: a frozen dataclass with a field, None by default, for each setting the job
+    schema gives an `x-option` (batchgpt.settings), named as the option is: out, report, base_url,
+    model, concurrency, rpm, tpm, max_retries, timeout, budget, shared_limits, mode. A new
+    override is its declaration in the schema, and nothing here."""
+    names = [s.option.name for s in settings.overrides() if s.option]
+    made = make_dataclass("Overrides", [(name, Any, None) for name in names], frozen=True)
+    made.__module__ = __name__
+    made.__doc__ = "Command-line settings; each one set wins over the job file (see _overrides_class)."
+    return made
 
-    out: str | None = None
-    report: str | None = None
-    base_url: str | None = None
-    concurrency: int | None = None
-    rpm: float | None = None
-    tpm: float | None = None
-    max_retries: int | None = None
-    timeout: float | None = None
-    model: str | None = None
-    budget: float | None = None
-    shared_limits: str | None = None
-    mode: str | None = None  # online | batch (the Batch API)
+
+if TYPE_CHECKING:  # what mypy sees of it: any setting's option name, as a keyword and an attribute
+
+    @dataclass(frozen=True)
+    class Overrides:
+        """Command-line settings; each one set wins over the job file (see _overrides_class)."""
+
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    Overrides = _overrides_class()
 
 
 @dataclass(frozen=True)

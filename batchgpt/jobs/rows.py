@@ -16,7 +16,7 @@ import orjson
 
 from batchgpt.words import count
 
-from .source import MAX_DEPTH
+from .bounds import MAX_DEPTH
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader

@@ -13,8 +13,8 @@ import yaml
 from batchgpt import schema
 from batchgpt.schema import JsonPath
 
+from .bounds import MAX_DEPTH, MAX_YAML_EXPANDED, MAX_YAML_NODES, STREAMED, Parsed
 from .problems import Problems
-from .source import MAX_DEPTH, MAX_YAML_EXPANDED, MAX_YAML_NODES, STREAMED, Parsed
 
 try:
     from yaml._yaml import CParser

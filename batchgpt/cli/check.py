@@ -1,0 +1,56 @@
+"""The commands that check before a run: `validate` (job files) and `balance` (an endpoint's)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from batchgpt.errors import EXIT_INVALID
+from batchgpt.words import count
+
+from .group import _errors_to_exit_codes, _examples, main
+from .output import _print_problems
+
+
+@main.command(
+    short_help="Check job files; print every problem at its line.",
+    epilog=_examples("batchgpt validate jobs/*.yaml", "batchgpt validate jobs/lines.jsonl --model gpt-4o-mini"),
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs), as for run.")
+@_errors_to_exit_codes
+def validate(files: tuple[Path, ...], model: str | None) -> None:
+    """Check job files; print every problem as FILE:LINE: message (at /pointer)."""
+    from batchgpt.api import validate as validate_all
+
+    problems = validate_all(*files, model=model)
+    if problems:
+        _print_problems(problems)
+        sys.exit(EXIT_INVALID)
+    click.echo(f"{count(len(files), 'job file')} valid", err=True)
+
+
+@main.command(
+    short_help="Show an endpoint's remaining balance, where it tells.",
+    epilog=_examples("batchgpt balance jobs/translate.yaml", "batchgpt balance --base-url https://proxy.example/v1"),
+)
+@click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
+@_errors_to_exit_codes
+def balance(job: Path | None, base_url: str | None) -> None:
+    """The remaining balance and usage, where the endpoint keeps the dashboard's billing routes:
+    relays (one-api, new-api) do, OpenAI's API does not answer them for API keys."""
+    from batchgpt import aio
+    from batchgpt.balance import absent, shown
+    from batchgpt.client import fetch_balance
+    from batchgpt.jobs import Overrides, load
+    from batchgpt.provider import api_key, provider_from
+
+    provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
+    answer = aio.run(fetch_balance(provider, api_key(provider)))
+    if isinstance(answer, str):
+        click.echo(f"batchgpt: {absent(answer)}", err=True)
+        sys.exit(1)
+    click.echo(shown(answer))
