@@ -247,7 +247,7 @@ def test_a_store_that_fills_up_at_the_end_of_a_run_says_the_disk_is_full_and_kee
 
 
 def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, write_job, tmp_path, monkeypatch):
-    from batchgpt import store as store_module
+    from batchgpt.store import store as store_module
 
     connect = store_module._connect
 
@@ -276,7 +276,7 @@ def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, writ
 
 
 def test_a_new_store_on_a_full_disk_is_said_to_be_so_not_called_unusable(cli, server, write_job, tmp_path, monkeypatch):
-    from batchgpt import store as store_module
+    from batchgpt.store import store as store_module
 
     connect = store_module._connect
 

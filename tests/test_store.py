@@ -334,7 +334,7 @@ def test_report_groups_count_skipped_items_so_the_counts_add_up(tmp_path):
 
 def test_answers_kept_aside_have_every_column_an_item_row_has(tmp_path):
     """A migration that adds a column to items must add it to answers too, or setting aside fails."""
-    from batchgpt.store import _ITEM_COLUMNS
+    from batchgpt.store.store import _ITEM_COLUMNS
 
     store = Store(tmp_path)
     columns = {

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import files
-from .errors import LockedError, StateError, disk_full, store_write_error
-from .records import (
+from .. import files
+from ..errors import LockedError, StateError, disk_full, store_write_error
+from ..records import (
     GROUP_COLUMNS,
     RESULT_COLUMNS,
     ErrorExample,
@@ -296,7 +296,7 @@ class Store:
             if version == 0 and db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
                 raise _NotAStore("an SQLite database with tables of its own, not a batchgpt store")
             if version > len(MIGRATIONS):  # its tables mean what this batchgpt cannot know
-                from .version import __version__
+                from ..version import __version__
 
                 raise StateError(
                     f"the state store {where} was written by a newer batchgpt: its format is version {version}, "
