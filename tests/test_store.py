@@ -334,13 +334,13 @@ def test_report_groups_count_skipped_items_so_the_counts_add_up(tmp_path):
 
 def test_answers_kept_aside_have_every_column_an_item_row_has(tmp_path):
     """A migration that adds a column to items must add it to answers too, or setting aside fails."""
-    from batchgpt.store.store import _ITEM_COLUMNS
+    from batchgpt.store.schema import ITEM_COLUMNS
 
     store = Store(tmp_path)
     columns = {
         table: [r[1] for r in store._db.execute(f"PRAGMA table_info({table})")] for table in ("items", "answers")
     }
-    assert columns["items"] == columns["answers"] == _ITEM_COLUMNS
+    assert columns["items"] == columns["answers"] == ITEM_COLUMNS
 
 
 def test_an_answer_displaced_by_another_endpoint_is_kept_aside_and_comes_back(tmp_path):
