@@ -51,9 +51,9 @@ class Session:
     def __init__(self, db: sqlite3.Connection):
         self.db = db
         self._in_transaction = False
-        self._enrolled: list[tuple[Any, ...]] = []
-        self._answered: list[tuple[Any, ...]] = []
-        self._pending: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._enrolled: list[tuple[Any, ...]] = []  # _ENROL rows
+        self._answered: list[tuple[Any, ...]] = []  # (_ANSWER or _RECORD, its row)
+        self._pending: dict[tuple[str, str], tuple[Any, ...]] = {}  # (job, id): an _ENROL row held until answered
 
     def close(self) -> None:
         self.commit()
