@@ -247,9 +247,9 @@ def test_a_store_that_fills_up_at_the_end_of_a_run_says_the_disk_is_full_and_kee
 
 
 def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, write_job, tmp_path, monkeypatch):
-    from batchgpt import store as store_module
+    from batchgpt.store import schema
 
-    connect = store_module._connect
+    connect = schema.connect
 
     def small_disk(path: Path) -> sqlite3.Connection:
         db = connect(path)
@@ -260,7 +260,7 @@ def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, writ
     prompts = [f"{'word ' * 300}{i}" for i in range(60)]
     path = write_job(chat_job(prompts, limits={"concurrency": 2, "timeout": 2, "max_retries": 4}))
     with monkeypatch.context() as disk:
-        disk.setattr(store_module, "_connect", small_disk)
+        disk.setattr(schema, "connect", small_disk)
         full = cli("run", str(path))
     assert full.exit_code == EXIT_IO and "Traceback" not in full.output
     assert f"the disk is full: cannot write the run state in {tmp_path / '.batchgpt'}" in full.stderr
@@ -276,16 +276,16 @@ def test_a_store_that_fills_up_mid_run_keeps_what_it_committed(cli, server, writ
 
 
 def test_a_new_store_on_a_full_disk_is_said_to_be_so_not_called_unusable(cli, server, write_job, tmp_path, monkeypatch):
-    from batchgpt import store as store_module
+    from batchgpt.store import schema
 
-    connect = store_module._connect
+    connect = schema.connect
 
     def full_disk(path: Path) -> sqlite3.Connection:
         db = connect(path)
         db.execute("PRAGMA max_page_count = 1")  # not even room for the first table
         return db
 
-    monkeypatch.setattr(store_module, "_connect", full_disk)
+    monkeypatch.setattr(schema, "connect", full_disk)
     result = cli("run", str(write_job(chat_job(["a"]))))
     assert result.exit_code == EXIT_IO and "Traceback" not in result.output
     assert f"the disk is full: cannot write the run state in {tmp_path / '.batchgpt'}" in result.stderr

@@ -157,8 +157,9 @@ def test_the_file_writers_do_without_pandas_and_pyarrow():
 
     import batchgpt
 
-    for name in ("files.py", "media.py", "store.py"):
-        tree = ast.parse((Path(batchgpt.__file__).parent / name).read_text(encoding="utf-8"))
+    root = Path(batchgpt.__file__).parent
+    for name in ("files.py", "media.py", *(f"store/{p.name}" for p in (root / "store").glob("*.py"))):
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
         imported = {
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
         }
