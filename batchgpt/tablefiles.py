@@ -89,22 +89,20 @@ def _typed(value: Any, kind: type) -> Any:
 def _write_csv(
     handle: IO[str], records: Iterable[Mapping[str, Any]], columns: list[str], kinds: Mapping[str, str]
 ) -> int:
-    """Rows as CSV with pandas' dialect (minimal quoting, "\n" line ends, empty for a missing value);
-    `kinds`: the columns written as integers ("int") or reals ("real"), the others as they come
-    (the csv module writes None empty and a float as its repr, as pandas does)."""
+    """Records as CSV, each value as pandas wrote it; `kinds`: the columns written as integers
+    ("int") or reals ("real"), the others as they come (the csv module writes None empty and a
+    float as its repr, as pandas does)."""
     typed = [(i, float if kinds[c] == "real" else int) for i, c in enumerate(columns) if kinds.get(c)]
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(columns)
-    count = 0
-    for record in records:
+
+    def cells(record: Mapping[str, Any]) -> list[Any]:
         row = [record.get(c) for c in columns]
         for i, kind in typed:
             value = row[i]
             if value is not None and (type(value) is not kind or value != value):  # value != value: NaN
                 row[i] = _typed(value, kind)
-        writer.writerow(row)
-        count += 1
-    return count
+        return row
+
+    return _write_rows(handle, columns, map(cells, records))
 
 
 def write_cells(path: Path, rows: Iterable[Sequence[Any]]) -> int:
@@ -112,13 +110,19 @@ def write_cells(path: Path, rows: Iterable[Sequence[Any]]) -> int:
     makes them from the store's rows): what write_results writes for a run without kept fields,
     byte for byte, at a third of its cost."""
     with atomic_write(path) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(RESULT_COLUMNS)
-        count = 0
-        for cells in rows:
-            writer.writerow(cells)
-            count += 1
-        return count
+        return _write_rows(handle, RESULT_COLUMNS, rows)
+
+
+def _write_rows(handle: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """A header and rows as CSV with pandas' dialect (minimal quoting, "\n" line ends, empty for a
+    missing value): every CSV file batchgpt writes goes through here."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count
 
 
 def _flat(job: str, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
