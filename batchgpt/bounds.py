@@ -62,6 +62,9 @@ def _whole(value: Any) -> int:
 
 
 class Estimator:
+    """Bounds requests with one counter's encodings and one pricing: the dry run's, or a run's
+    budget, which holds each request's worst case before it is sent."""
+
     def __init__(self, pricing: Pricing, counter: Counter | None = None):
         self.pricing = pricing
         self.counter = counter or Counter()

@@ -37,6 +37,8 @@ COLUMNS = [
 
 @dataclass
 class Group:
+    """One task and model's requests, summed as the dry run walks them."""
+
     task: str
     model: str
     billing: str = "tokens"
@@ -69,6 +71,7 @@ class Group:
 
 
 def sums(stream: Iterable[Request], estimator: Estimator) -> list[Group]:
+    """The requests of `stream` bounded and summed per task and model, in the order first seen."""
     groups: dict[tuple[str, str], Group] = {}
     for request in stream:
         key = (request.task, request.model)
