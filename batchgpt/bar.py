@@ -1,4 +1,5 @@
-"""The progress bar on a terminal (rich), imported only when a bar is drawn.
+"""The progress bar on a terminal (rich), imported only when a bar is drawn. It knows nothing of
+progress.py, which draws it: the figures it shows are passed in.
 
 Two lines, so the figures never crowd each other out of an 80-column terminal: the job, the bar,
 the count and the time (elapsed and left), each column at its full width with the bar taking
@@ -7,17 +8,14 @@ what is left; then the rates, tokens, cost and pace, which wrap rather than push
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Iterable
+from typing import TextIO
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, ProgressColumn, Task, TaskID, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Column
 from rich.text import Text
-
-if TYPE_CHECKING:
-    from .progress import Progress
 
 NAME_WIDTH = 20  # a longer job name is cut with '…' on the bar (the log lines name it whole)
 
@@ -38,14 +36,14 @@ class _Count(ProgressColumn):
 class _Time(ProgressColumn):
     """'0:00:12 elapsed, 0:01:40 left': labelled, the time left at the run's recent pace."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, elapsed: Callable[[], float], remaining: Callable[[], float | None]) -> None:
         super().__init__()
-        self.progress = progress
+        self.elapsed, self.remaining = elapsed, remaining
 
     def render(self, task: Task) -> Text:
-        left = self.progress.remaining_s()
+        left = self.remaining()
         shown = "?" if left is None else clock(left)
-        return Text(f"{clock(self.progress.elapsed_s())} elapsed, {shown} left", style="progress.remaining")
+        return Text(f"{clock(self.elapsed())} elapsed, {shown} left", style="progress.remaining")
 
 
 class _TwoLines(RichProgress):
@@ -55,8 +53,15 @@ class _TwoLines(RichProgress):
             yield Text(str(task.fields.get("stats", "")))
 
 
-def start(progress: Progress, stream: TextIO) -> tuple[RichProgress, TaskID]:
-    """A started bar for `progress`, drawn on `stream`, and its task."""
+def start(
+    job: str,
+    total: int,
+    elapsed: Callable[[], float],
+    remaining: Callable[[], float | None],
+    stream: TextIO,
+) -> tuple[RichProgress, TaskID]:
+    """A started bar for `job`'s `total` items, drawn on `stream`, and its task. The times come
+    from `elapsed` and `remaining` (progress.Progress's), asked each time the bar is drawn."""
     bar = _TwoLines(
         TextColumn(
             "{task.description}",
@@ -66,10 +71,10 @@ def start(progress: Progress, stream: TextIO) -> tuple[RichProgress, TaskID]:
         ),
         BarColumn(bar_width=None, table_column=Column(ratio=1)),
         _Count(),
-        _Time(progress),
+        _Time(elapsed, remaining),
         console=Console(file=stream),
         expand=True,  # the bar's column takes the width the others leave
         transient=False,
     )
     bar.start()
-    return bar, bar.add_task(progress.job, total=progress.total, stats="")
+    return bar, bar.add_task(job, total=total, stats="")

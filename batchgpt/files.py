@@ -8,7 +8,7 @@ by a killed run is removed later without ever touching another live run's file o
 
 This module also owns the pre-flight check that an output can be written before a run pays for
 anything, and the messages for outputs that cannot be written: they name the output, never the
-temporary. It must not import pandas or pyarrow (tables.py owns those).
+temporary. It must not import pandas or pyarrow (tablefiles.py owns those).
 """
 
 from __future__ import annotations

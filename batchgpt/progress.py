@@ -57,7 +57,7 @@ class Progress:
         if self.bar:
             from . import bar  # rich is loaded only to draw a bar
 
-            self._rich, self._task = bar.start(self, self.stream)
+            self._rich, self._task = bar.start(self.job, self.total, self.elapsed_s, self.remaining_s, self.stream)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

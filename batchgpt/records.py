@@ -42,7 +42,9 @@ def quick(cls: type[_T]) -> type[_T]:
     __init__ sets each field through object.__setattr__ (2.5 us for a Request's twenty), which a
     million-item job pays several times an item; this one, generated the way dataclasses generates
     its own, with the same parameters and defaults, takes half that. Put it above @dataclass. The
-    class may have no default_factory, no init=False field and no __post_init__ (checked here)."""
+    class may have no default_factory, no init=False field and no __post_init__ (checked here).
+    Still worth its exec (issue 25): a 1,000,000-item dry run, three paired whole-process runs,
+    took a median 67.1 s of CPU with it and 76.2 s without, on a machine at load 10-17."""
     listed = fields(cls)  # type: ignore[arg-type]  # a dataclass, as the checks below require
     assert all(f.init and f.default_factory is MISSING for f in listed) and not hasattr(cls, "__post_init__")
     params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_defaults[{f.name!r}]" for f in listed)

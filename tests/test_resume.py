@@ -296,14 +296,14 @@ def test_a_full_disk_names_the_file_keeps_the_store_and_says_how_to_write_elsewh
 ):
     import errno
 
-    from batchgpt import tables
+    from batchgpt import tablefiles
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     path = write_job(chat_job(["a", "b"]))
     with monkeypatch.context() as disk:
-        disk.setattr(tables, "_write_csv", full)  # results go to JSONL; the report (CSV) meets the full disk
+        disk.setattr(tablefiles, "_write_rows", full)  # results go to JSONL; the report (CSV) meets the full disk
         result = cli("run", str(path), "--out", str(tmp_path / "out" / "t.jsonl"))
     report = tmp_path / "out" / "t-report.csv"
     assert result.exit_code == EXIT_IO and "Traceback" not in result.output  # answers paid for: not "invalid"
@@ -344,7 +344,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
 ):
     import errno
 
-    from batchgpt import tables
+    from batchgpt import tablefiles
     from batchgpt.store import Store
 
     def full(*args, **kwargs):
@@ -354,8 +354,7 @@ def test_a_full_disk_that_also_fails_the_stores_bookkeeping_still_names_the_file
         raise sqlite3.OperationalError("database or disk is full")
 
     with monkeypatch.context() as disk:
-        disk.setattr(tables, "_write_csv", full)
-        disk.setattr(tables, "_write_stored_csv", full)  # the results, straight from the store's rows
+        disk.setattr(tablefiles, "_write_rows", full)  # every CSV: the results (from the store's rows) and the report
         disk.setattr(Store, "finish_run", store_full)
         result = cli("run", str(write_job(chat_job(["a"]))))
     assert result.exit_code == EXIT_IO and "Traceback" not in result.output

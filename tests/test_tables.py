@@ -158,7 +158,7 @@ def test_the_file_writers_do_without_pandas_and_pyarrow():
     import batchgpt
 
     root = Path(batchgpt.__file__).parent
-    for name in ("files.py", "media.py", *(f"store/{p.name}" for p in (root / "store").glob("*.py"))):
+    for name in ("files.py", "media.py", "tables.py", *(f"store/{p.name}" for p in (root / "store").glob("*.py"))):
         tree = ast.parse((root / name).read_text(encoding="utf-8"))
         imported = {
             alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
@@ -185,12 +185,12 @@ TRICKY = [
 def test_csv_reads_as_pandas_wrote_it(tmp_path):
     """The csv-module writer against pandas' own to_csv (what wrote these files before): the same
     bytes for every kind of value a results file holds."""
-    from batchgpt.tables import _frame, _text_output
+    from batchgpt.tablefiles import _frame, text_output
 
     kept = [("n", "integer"), ("price", "real"), ("flag", "boolean"), ("note", "text")]
     write_results(tmp_path / "r.csv", [dict(r) for r in TRICKY], "job", kept)
     columns = [*RESULT_COLUMNS, "n", "price", "flag", "note"]
-    rows = [{"job": "job", **r, "output": _text_output(r["output"]), "details": _text_output(r.get("details"))}
+    rows = [{"job": "job", **r, "output": text_output(r["output"]), "details": text_output(r.get("details"))}
             for r in TRICKY]  # fmt: skip
     expected = _frame(rows, columns, ["n"]).to_csv(index=False)
     assert (tmp_path / "r.csv").read_bytes().decode() == expected
@@ -221,7 +221,7 @@ print("pandas" in sys.modules, "pyarrow" in sys.modules)
 
 
 def test_a_run_without_kept_fields_writes_the_same_csv_from_the_stores_rows(tmp_path):
-    """export writes such a run's CSV from the stored rows (_write_stored_csv): byte for byte what
+    """export writes such a run's CSV from the stored rows (tables.stored_cells): byte for byte what
     write_results writes from records, for text, JSON structures, vectors, details, NaN, None."""
     import array
     import math

@@ -36,7 +36,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, Row]]:
     elif suffix == ".jsonl":
         yield from _jsonl_rows(path)
     elif suffix == ".parquet":
-        from batchgpt.tables import parquet_rows  # pyarrow's home
+        from batchgpt.tablefiles import parquet_rows  # pyarrow's home
 
         for row, record in enumerate(parquet_rows(path), 1):
             yield row, {k: v for k, v in record.items() if v is not None}
