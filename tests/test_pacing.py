@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from batchgpt.pacing import MARGIN, MIN_RATE, Pacer, Pacing, ServerLimits, Stopped, parse_duration, refill_wait
+from batchgpt.pacer import MARGIN, MIN_RATE
+from batchgpt.pacing import Pacer, Pacing, Stopped
+from batchgpt.ratelimits import ServerLimits, parse_duration, refill_wait
 from batchgpt.records import Failure
 
 LIMITS = {
