@@ -45,7 +45,7 @@ from .jobs import Job
 from .media import MediaWriter, file_stem, media_folder
 from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
-from .provider import api_key, identity
+from .providers import api_key, identity
 from .records import Failure, Provider, Request, Result, shown_url
 from .retry import stops_run
 from .runner import (

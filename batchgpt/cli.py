@@ -673,7 +673,7 @@ def balance(job: Path | None, base_url: str | None) -> None:
     from .balance import absent, shown
     from .client import fetch_balance
     from .jobs import Overrides, load
-    from .provider import api_key, provider_from
+    from .providers import api_key, provider_from
 
     provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
     answer = aio.run(fetch_balance(provider, api_key(provider)))

@@ -40,7 +40,7 @@ from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
 from .packing import Packer, split
 from .pricing import Pricing
 from .progress import Progress
-from .provider import api_key
+from .providers import api_key
 from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
