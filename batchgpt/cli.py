@@ -670,8 +670,7 @@ def balance(job: Path | None, base_url: str | None) -> None:
     """The remaining balance and usage, where the endpoint keeps the dashboard's billing routes:
     relays (one-api, new-api) do, OpenAI's API does not answer them for API keys."""
     from . import aio
-    from .balance import absent, shown
-    from .client import fetch_balance
+    from .balance import absent, fetch_balance, shown
     from .jobs import Overrides, load
     from .providers import api_key, provider_from
 
