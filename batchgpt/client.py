@@ -122,13 +122,22 @@ class Client:
         """One attempt at one pack (usually a single request), waiting `timeout` seconds for its
         answer (the client's own timeout when None)."""
         timeout = timeout or self._timeout
+        if not self._api.openai_wire:
+            pack = self._mapped(pack)
         if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
             outcome = await self._send_plain(self._pool, pack, timeout)
         else:
             outcome = await self._send(pack, timeout)
         if isinstance(outcome, Failure):
             return replace(outcome, message=self._redact.text(outcome.message))
+        if not self._api.openai_wire:
+            return replace(outcome, data=self._api.answer(pack.first.endpoint, outcome.data))
         return outcome
+
+    def _mapped(self, pack: Pack) -> Pack:
+        """The pack as a provider that does not speak OpenAI's wire format takes it."""
+        body = dict(self._api.request(pack.first.endpoint, pack.body))
+        return replace(pack, body=body, payload=orjson.dumps(body))
 
     async def _send(self, pack: Pack, timeout: float) -> Answer | Failure:
         """One attempt through aiohttp: what http1 does not do (see _plain_pool)."""
