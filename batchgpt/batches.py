@@ -45,8 +45,9 @@ from .jobs import Job
 from .media import MediaWriter, file_stem, media_folder
 from .pricing import BATCH_DISCOUNT, Pricing
 from .progress import Progress
-from .provider import api_key, identity
+from .providers import api_key, identity
 from .records import Failure, Provider, Request, Result, shown_url
+from .retry import stops_run
 from .runner import (
     Engine,
     RunOptions,
@@ -605,7 +606,7 @@ class BatchRunner(Collecting):
         failing stops submitting (items `skipped`, for a later run); a file the server no longer
         has (404) is submitted again by a later run; a refusal of this file (another 4xx: a model
         the Batch API does not take, say) fails its items, and the other files go on."""
-        if failure.transient:
+        if failure.transient or stops_run(failure):
             self.stopped = f"could not {step} ({failure.describe()}); a later run submits its items"
             self._give_up(row, f"not submitted: {self.stopped}")
         elif failure.status == 404:

@@ -271,12 +271,12 @@ class Failure:
 
     @property
     def transient(self) -> bool:
-        """Worth sending again on a later run: the server or the network failed, not the request
-        (a wrong key is fixed outside the job, so that counts too)."""
+        """Worth sending again: the server or the network failed, not the request (retry.transient
+        is the whole policy, with the server's x-should-retry)."""
         if self.cause != "http":
             return True
         status = self.status or 0
-        return status in RETRY_STATUSES or status >= 500 or status == 401
+        return status in RETRY_STATUSES or status >= 500
 
     @property
     def maybe_billed(self) -> bool:

@@ -1,27 +1,49 @@
-"""Retry policy: which failures deserve another attempt, how long to wait, and which stop the run.
+"""The retry policy: which failures are transient, when the server says to come back, how long to
+back off, and which failures stop the run. Every HTTP call batchgpt makes goes through it: the
+online engine's attempts (runner.py), the Batch API's files and batches calls, and the billing
+routes `batchgpt balance` reads (balance.py).
 
-Pure functions of a failure, the attempts so far and a random draw: no I/O and no clock, so every
-rule is tested directly. Modelled on openai-python's _base_client: 408, 409, 429 and 5xx are
-retried, `x-should-retry` overrides that, and `retry-after-ms` is read before `retry-after`.
+The policy, as openai-python's _base_client keeps it:
+- Transient (worth another attempt): no answer at all (a timeout, a reset or refused connection),
+  an answer that cannot be read (malformed), and HTTP 408, 409, 429 and 5xx. Not transient: every
+  other status (400, 401, 403, 404, 422 ...) and a 429 `insufficient_quota`, which only the user
+  can cure. `x-should-retry: true|false` from the server overrides the status.
+- When: `retry-after-ms`, else `retry-after` (seconds, or an HTTP date), else, for a limit the
+  `x-ratelimit-remaining-*` headers say is used up, its `x-ratelimit-reset-*` refill wait
+  (ratelimits.py); any of them capped at MAX_SERVER_DELAY.
+- Otherwise exponential backoff: 0.5 s, 1 s, 2 s ... up to BACKOFF_CAP, less up to a quarter at random.
+- A 401 (the key) and an empty quota stop the run: nothing else would get through.
+- Waiting is not failing: a rate-limit 429, and a 503 that says when to come back, use up none of
+  `max_retries` (the pacer slows down for them; the engine gives up only after its patience).
 
-Waiting is not failing: a rate-limit 429 and a 503 that says when to come back use up none of
-`max_retries` (the pacer slows down for them, and the engine gives up on a limit only after its
-patience). What the server's headers say about the limit itself is pacing.py's business.
+Pure functions of a failure, the attempts so far and a random draw: no I/O and no clock (an HTTP
+date is read against the `now` passed in), so every rule is tested directly. `retrying` runs the
+loop for a one-off call with an injected sleep. What headers say about a limit's pace is pacing.py's.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-from .records import RETRY_STATUSES, Failure
+from .ratelimits import refill_wait
+from .records import Failure
 from .words import count
+
+log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
+TRANSIENT_STATUSES = frozenset({408, 409, 429})  # and every 5xx
+CALL_RETRIES = 2  # for a one-off call (`retrying`), as openai-python's DEFAULT_MAX_RETRIES
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,22 +56,18 @@ class Verdict:
     rule: str = ""  # which rule decided, for the log
 
 
-def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, draw: float) -> Verdict:
+def decide(
+    failure: Failure, tries: int, retries_used: int, max_retries: int, draw: float, now: float | None = None
+) -> Verdict:
     """`tries` counts every attempt so far, this one included (it sets the backoff);
-    `retries_used` those before this one that used up a retry. `draw` is uniform in [0, 1)."""
-    if failure.status == 401:
-        return Verdict(
-            False, stop_run=f"authentication failed ({failure.describe()}): check the API key", rule="401 stops the run"
-        )
-    if failure.out_of_quota:
-        return Verdict(
-            False,
-            stop_run=f"the account is out of quota ({failure.describe()})",
-            rule="insufficient_quota stops the run",
-        )
-    if not _retryable(failure):
-        return Verdict(False, rule="not retryable")
-    server = server_delay(failure.headers or {})
+    `retries_used` those before this one that used up a retry. `draw` is uniform in [0, 1); `now`
+    (epoch seconds, the wall clock when None) reads a retry-after given as an HTTP date."""
+    reason = stops_run(failure)
+    if reason is not None:
+        return Verdict(False, stop_run=reason, rule="stops the run")
+    if not transient(failure):
+        return Verdict(False, rule="not transient")
+    server = server_delay(failure.headers or {}, now)
     delay = server if server is not None else backoff(tries, draw)
     if failure.rate_limited or (failure.overloaded and server is not None):
         return Verdict(True, delay, counts=False, rule="waiting for the limit")
@@ -58,13 +76,25 @@ def decide(failure: Failure, tries: int, retries_used: int, max_retries: int, dr
     return Verdict(True, delay, rule="transient")
 
 
-def _retryable(failure: Failure) -> bool:
+def transient(failure: Failure) -> bool:
+    """Whether another attempt may succeed: the one classification of failures (see the module)."""
     should = (failure.headers or {}).get("x-should-retry")
     if should in ("true", "false"):
         return should == "true"
     if failure.status is None or failure.cause == "malformed":
         return True
-    return failure.status in RETRY_STATUSES or failure.status >= 500
+    if failure.out_of_quota:
+        return False
+    return failure.status in TRANSIENT_STATUSES or failure.status >= 500
+
+
+def stops_run(failure: Failure) -> str | None:
+    """Why no further request should start after this failure (a refused key, an empty quota)."""
+    if failure.status == 401:
+        return f"authentication failed ({failure.describe()}): check the API key"
+    if failure.out_of_quota:
+        return f"the account is out of quota ({failure.describe()})"
+    return None
 
 
 def backoff(attempt: int, draw: float) -> float:
@@ -72,8 +102,9 @@ def backoff(attempt: int, draw: float) -> float:
     return float(min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP) * (1 - 0.25 * draw))
 
 
-def server_delay(headers: Mapping[str, str]) -> float | None:
-    """The wait the server asked for: retry-after-ms, else retry-after as seconds or an HTTP date."""
+def server_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """The wait the server asked for: retry-after-ms, else retry-after as seconds or an HTTP date,
+    else the refill wait of a limit x-ratelimit-remaining-* says is used up; None if none says."""
     value = headers.get("retry-after-ms")
     if value is not None:
         try:
@@ -81,17 +112,59 @@ def server_delay(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             pass
     value = headers.get("retry-after")
-    if value is None:
-        return None
+    if value is not None:
+        seconds = _seconds_or_date(value, time.time() if now is None else now)
+        if seconds is not None:
+            return _capped(seconds)
+    refill = max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0)
+    return _capped(refill) if refill > 0 else None
+
+
+def _seconds_or_date(value: str, now: float) -> float | None:
     try:
-        return _capped(float(value))
+        return float(value)
     except ValueError:
         pass
     try:
-        return _capped(email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+        return email.utils.parsedate_to_datetime(value).timestamp() - now
     except (ValueError, TypeError):
         return None
 
 
 def _capped(seconds: float) -> float:
     return min(max(seconds, 0.0), MAX_SERVER_DELAY)
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[T | Failure]],
+    what: str,
+    *,
+    max_retries: int = CALL_RETRIES,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    draw: Callable[[], float] = random.random,
+    retry: bool = True,
+    on_retry: Callable[[Failure, Verdict], None] | None = None,
+) -> T | Failure:
+    """A one-off call (not paced: the Batch API's routes, the billing routes) made until it
+    succeeds, fails for good, or has used `max_retries`; `what` names it in the log. With
+    `retry` False it is made once (a call that may have taken effect though it failed).
+    `on_retry` hears of each failure that is retried (a caller's counters)."""
+    import asyncio
+
+    wait = sleep or asyncio.sleep
+    tries = retries_used = 0
+    while True:
+        tries += 1
+        outcome = await attempt()
+        if not isinstance(outcome, Failure):
+            return outcome
+        verdict = decide(outcome, tries, retries_used, max_retries, draw())
+        # a one-off call has no pacer or patience to end a wait for a limit: every retry counts
+        if not retry or not verdict.retry or retries_used >= max_retries:
+            log.debug("%s: not retried (%s) after %s", what, verdict.rule, outcome.describe())
+            return outcome
+        retries_used += 1
+        if on_retry is not None:
+            on_retry(outcome, verdict)
+        log.debug("%s: retrying in %.2fs (%s) after %s", what, verdict.delay, verdict.rule, outcome.describe())
+        await wait(verdict.delay)

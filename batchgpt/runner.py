@@ -40,7 +40,7 @@ from .pacing import Pace, Pacer, Pacing, Stopped, Ticket
 from .packing import Packer, split
 from .pricing import Pricing
 from .progress import Progress
-from .provider import api_key
+from .providers import api_key
 from .records import Failure, Pack, Provider, Request, Result, dump, shortened, shown_url
 from .retry import Verdict, decide
 from .shared import SharedLimits
@@ -528,10 +528,10 @@ class Engine:
             if give_up is not None:
                 log.warning("%s failed after %s: %s", first.id, count(tries.count, "attempt"), give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
+                # an item refused for the key or the quota (the run stops) is not at fault: a plain rerun sends it
+                again = outcome.transient or verdict.stop_run is not None
                 return [
-                    row_for(
-                        r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=outcome.transient
-                    )
+                    row_for(r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=again)
                     for r in pack.requests
                 ]
             self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1

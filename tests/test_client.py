@@ -30,7 +30,9 @@ def chat_request(model: str = "gpt-4o-mini", stream: bool = False, text: str = "
     )
 
 
-def send(provider: Provider, request: Request, key: str | None = SECRET, timeout: float = 2.0):
+# Long enough for a loaded machine's first answer (the mock loads its tokenizer then); the timeout
+# test below waits less, for a server that hangs for longer.
+def send(provider: Provider, request: Request, key: str | None = SECRET, timeout: float = 10.0):
     async def go():
         async with Client(provider, key, timeout, 4) as client:
             return await client.send(Pack.of(request))
@@ -40,7 +42,7 @@ def send(provider: Provider, request: Request, key: str | None = SECRET, timeout
 
 def test_an_answer_carries_status_headers_and_json(server):
     answer = send(Provider(base_url=server.base_url), chat_request())
-    assert isinstance(answer, Answer) and answer.status == 200
+    assert isinstance(answer, Answer) and answer.status == 200, answer
     assert answer.data["choices"][0]["message"]["content"] == "Echo: hello"
     assert answer.headers["x-request-id"].startswith("req_")
 
@@ -58,7 +60,7 @@ def test_an_answer_carries_status_headers_and_json(server):
 )
 def test_failures_say_what_happened(server, fault, kind, status, code):
     faults(server, fault)
-    failure = send(Provider(base_url=server.base_url), chat_request(), timeout=0.5)
+    failure = send(Provider(base_url=server.base_url), chat_request(), timeout=0.5 if fault == "hang" else 10.0)
     assert isinstance(failure, Failure)
     assert (failure.cause, failure.status, failure.code) == (kind, status, code)
     assert SECRET not in failure.describe()
@@ -119,7 +121,7 @@ def test_connection_refused_is_a_connection_failure():
 
 
 def test_the_redactor_hides_every_secret_a_provider_holds():
-    from batchgpt.client import Redactor
+    from batchgpt.redact import Redactor
 
     provider = Provider(
         base_url="https://user:url-PASSWORD-1@proxy.example/v1",
@@ -242,7 +244,7 @@ def test_a_long_error_is_hidden_before_it_is_shortened(hostile):
 def test_url_credentials_are_hidden_as_written_and_as_basic_auth():
     import base64
 
-    from batchgpt.client import Redactor
+    from batchgpt.redact import Redactor
 
     provider = Provider(base_url="http://alice:hunter2-pass@proxy.example/v1")
     redact = Redactor(provider, None, proxy="http://bob:proxy%2Dsecret@corp:3128")
@@ -252,7 +254,7 @@ def test_url_credentials_are_hidden_as_written_and_as_basic_auth():
 
 
 def test_only_credentials_are_hidden_and_short_keys_too():
-    from batchgpt.client import Redactor
+    from batchgpt.redact import Redactor
 
     provider = Provider(
         headers=(
@@ -280,6 +282,10 @@ def test_a_provider_shows_no_credentials():
     assert "http://h/v1" in shown and "cf-aig-authorization" in shown
 
 
+async def _no_wait(seconds: float) -> None:
+    """A retry's wait, at once."""
+
+
 class _ConnectRecorder:
     """A proxy that records the CONNECT request an https call opens its tunnel with, then hangs up."""
 
@@ -303,7 +309,7 @@ def test_the_key_and_gateway_headers_never_reach_an_https_proxy(call):
     """The proxy sees only the CONNECT line: the key and the gateway's headers travel inside the
     TLS tunnel. aiohttp copies a session's default headers into the CONNECT request (and the
     Authorization header into Proxy-Authorization), so they must not be session defaults."""
-    from batchgpt.client import fetch_balance
+    from batchgpt.balance import fetch_balance
 
     recorder = _ConnectRecorder()
 
@@ -312,7 +318,7 @@ def test_the_key_and_gateway_headers_never_reach_an_https_proxy(call):
             headers = (("cf-aig-authorization", "gw-TOKEN-7"),)
             provider = Provider(base_url="https://api.example.test/v1", proxy=proxy_url, headers=headers)
             if call == "balance":
-                return await fetch_balance(provider, SECRET, timeout=5)
+                return await fetch_balance(provider, SECRET, timeout=5, sleep=_no_wait)
             async with Client(provider, SECRET, timeout=5, connections=1) as client:
                 return await client.send(Pack.of(chat_request()))
 

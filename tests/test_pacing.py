@@ -1,17 +1,18 @@
 """The pacer: what the server's headers and refusals teach it, and how requests take their turns.
 
-Rules about rates are checked on a fake clock through `pace()`; waiting is checked with real time,
-asserting only lower bounds (a loaded machine makes things slower, never faster).
+Everything runs on a fake clock: rules about rates through `pace()`, and waiting with a sleep
+that moves the clock (no test waits for real time, so a loaded machine changes nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
-from batchgpt.pacing import MARGIN, MIN_RATE, Pacer, Pacing, ServerLimits, Stopped, parse_duration, refill_wait
+from batchgpt.pacer import LATE, MARGIN, MIN_RATE
+from batchgpt.pacing import Pacer, Pacing, Stopped
+from batchgpt.ratelimits import ServerLimits, parse_duration, refill_wait
 from batchgpt.records import Failure
 
 LIMITS = {
@@ -26,9 +27,22 @@ REFUSED = Failure("http", "Rate limit reached", 429, code="rate_limit_exceeded",
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """A pacer's wait: the clock moves on at once."""
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def others_run() -> None:
+    """Let every other task run as far as it can without time passing."""
+    for _ in range(10):
+        await asyncio.sleep(0)
 
 
 def run(coroutine):
@@ -109,23 +123,25 @@ def test_backing_off_converges_from_ten_times_too_much_and_keeps_a_floor():
 
 
 def test_a_retry_after_pause_is_kept_and_then_requests_resume_one_at_a_time():
+    clock = Clock()
+
     async def go():
-        pacer = Pacer("m", rpm=600, draw=lambda: 0.0)  # 10 a second
+        pacer = Pacer("m", rpm=600, draw=lambda: 0.0, clock=clock, sleep=clock.sleep)  # 10 a second
         first = await pacer.acquire()
         pacer.done(
             first, {"retry-after-ms": "300"}, Failure("http", "slow down", 429, headers={"retry-after-ms": "300"})
         )
-        refused_at = time.monotonic()
+        refused_at = clock()
         starts = []
         for _ in range(4):
             await pacer.acquire()
-            starts.append(time.monotonic())
+            starts.append(clock())
         return refused_at, starts
 
     refused_at, starts = run(go())
-    assert starts[0] - refused_at >= 0.29  # never before the server's retry-after
+    assert starts[0] - refused_at >= 0.3 - 1e-9  # never before the server's retry-after
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert all(gap >= 0.09 for gap in gaps)  # then at the pace, not every worker at once
+    assert all(gap >= 0.1 - 1e-9 for gap in gaps)  # then at the pace, not every worker at once
 
 
 def test_the_first_request_on_a_limit_goes_alone():
@@ -133,7 +149,7 @@ def test_the_first_request_on_a_limit_goes_alone():
         pacer = Pacer("m", concurrency=8)
         first = await pacer.acquire()
         second = asyncio.ensure_future(pacer.acquire())
-        await asyncio.sleep(0.05)
+        await others_run()
         waited = not second.done()
         pacer.done(first, {})
         await asyncio.wait_for(second, 1)
@@ -151,7 +167,7 @@ def test_an_overloaded_server_gets_fewer_requests_at_once():
         pacer.done(tickets[-1], None, Failure("http", "overloaded", 503, headers={}))
         window = pacer.pace().window
         blocked = asyncio.ensure_future(pacer.acquire())  # three in flight, and a window of two
-        await asyncio.sleep(0.05)
+        await others_run()
         went_early = blocked.done()
         pacer.done(tickets[0], None)
         pacer.done(tickets[1], None)
@@ -180,7 +196,7 @@ def test_a_slow_server_gets_fewer_requests_at_once_once_per_wave_and_more_again_
 
 def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_it_is_refused():
     clock = Clock()
-    pacer = Pacer("m", clock=clock)  # the server says one a second
+    pacer = Pacer("m", clock=clock, sleep=clock.sleep)  # the server says one a second
     [probe] = started(pacer)
     pacer.done(probe, {"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "59"})
     tickets = started(pacer, 5)  # no clock time passes: all five start on the server's credit
@@ -191,11 +207,8 @@ def test_the_servers_word_on_what_is_left_lets_a_short_job_start_at_once_until_i
     [next_one] = started(pacer)
     assert not next_one.on_credit
 
-    async def paced():
-        return await asyncio.wait_for(pacer.acquire(), 0.2)
-
-    with pytest.raises(asyncio.TimeoutError):
-        run(paced())  # the next slot is a second away
+    run(pacer.acquire())
+    assert sum(clock.slept) > 0.2  # the next slot is a second away
 
 
 def test_patience_runs_out_only_after_a_whole_spell_without_success():
@@ -216,7 +229,7 @@ def test_a_stopped_run_releases_every_waiting_request():
         pacer = Pacer("m", rpm=6)  # one every ten seconds
         await pacer.acquire()
         waiting = [asyncio.ensure_future(pacer.acquire()) for _ in range(3)]
-        await asyncio.sleep(0.05)
+        await others_run()
         pacer.close()
         return await asyncio.gather(*waiting, return_exceptions=True)
 
@@ -224,12 +237,14 @@ def test_a_stopped_run_releases_every_waiting_request():
 
 
 def test_token_limits_hold_back_big_requests():
+    clock = Clock()
+
     async def go():
-        pacer = Pacer("m", tpm=6000)  # 100 tokens a second
-        start = time.monotonic()
+        pacer = Pacer("m", tpm=6000, clock=clock, sleep=clock.sleep)  # 100 tokens a second
+        start = clock()
         for _ in range(3):
             pacer.done(await pacer.acquire(lambda: 50), None)
-        return time.monotonic() - start
+        return clock() - start
 
     assert run(go()) >= 0.95  # 150 tokens: the third waits until the first two are paid off
 
@@ -287,31 +302,24 @@ def test_a_slow_first_answer_holds_the_others_back_only_for_a_moment():
 
 def test_the_servers_credit_never_outruns_the_jobs_own_limit():
     clock = Clock()
-    pacer = Pacer("m", rpm=60, clock=clock)  # the job says one a second, whatever the server allows
+    pacer = Pacer("m", rpm=60, clock=clock, sleep=clock.sleep)  # one a second, whatever the server allows
     answered_probe(pacer, {"x-ratelimit-limit-requests": "10000", "x-ratelimit-remaining-requests": "9999"})
     clock.now += 1.0
     started(pacer)
-
-    async def second():
-        return await asyncio.wait_for(pacer.acquire(), 0.2)
-
-    with pytest.raises(asyncio.TimeoutError):
-        run(second())
+    run(pacer.acquire())
+    assert sum(clock.slept) == pytest.approx(1.0 - LATE)  # the second waited its second (a late start keeps its slot)
 
 
 def test_credit_counts_what_was_in_flight_when_the_server_counted():
     clock = Clock()
-    pacer = Pacer("m", clock=clock)
+    pacer = Pacer("m", clock=clock, sleep=clock.sleep)
     answered_probe(pacer, {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "9"})
     in_flight = started(pacer, 4)
     pacer.done(in_flight[0], {"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "5"})
     assert all(t.on_credit for t in started(pacer, 2))  # 5 left, less the 3 still in flight
-
-    async def third():
-        return await asyncio.wait_for(pacer.acquire(), 0.2)
-
-    with pytest.raises(asyncio.TimeoutError):
-        run(third())  # no credit left: the next waits for the pace
+    assert not clock.slept
+    third = run(pacer.acquire())  # no credit left: the next waits for the pace
+    assert not third.on_credit and sum(clock.slept) == pytest.approx(1 / (10 * MARGIN))
 
 
 def test_a_limit_first_used_after_the_run_stopped_starts_nothing():

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import email.utils
 import time
 
 import pytest
+from conftest import SECRET, chat_job
 
+from batchgpt import retry
 from batchgpt.records import Failure
-from batchgpt.retry import BACKOFF_CAP, MAX_SERVER_DELAY, backoff, decide, server_delay
+from batchgpt.retry import BACKOFF_CAP, MAX_SERVER_DELAY, backoff, decide, retrying, server_delay
 
 
 def http(status: int, code: str | None = None, type_: str | None = None, **headers: str) -> Failure:
@@ -105,17 +109,99 @@ def test_server_delay_formats():
         (http(500), True),
         (http(429), True),
         (http(408), True),
-        (http(401), True),
+        (http(401), False),
         (http(400), False),
         (http(404), False),
         (http(422), False),
         (http(403), False),
     ],
 )
-def test_which_failures_a_plain_rerun_sends_again(failure, transient):
+def test_which_failures_are_transient(failure, transient):
     assert failure.transient is transient
+    assert retry.transient(failure) is transient
+
+
+def test_a_refused_key_and_an_empty_quota_are_not_transient_and_stop_the_run():
+    for failure in (http(401, "invalid_api_key"), http(429, "insufficient_quota", "insufficient_quota")):
+        assert not retry.transient(failure) and retry.stops_run(failure)
+    assert retry.stops_run(http(403)) is None and retry.stops_run(http(500)) is None
+
+
+def test_a_wrong_keys_items_are_sent_again_by_a_plain_rerun_with_the_right_key(
+    cli, server, write_job, tmp_path, monkeypatch
+):
+    job = write_job(chat_job(["a", "b"], limits={"concurrency": 1}))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-0123456789")
+    assert cli("run", str(job)).exit_code == 3
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    cli_again = cli("run", str(job))
+    assert cli_again.exit_code == 0, cli_again.output
+    with (tmp_path / "out" / "t.csv").open() as handle:
+        assert [row["status"] for row in csv.DictReader(handle)] == ["ok", "ok"]
 
 
 def test_what_an_outage_looks_like():
     assert Failure("timeout", "x").unreachable and Failure("connection", "x").unreachable and http(502).unreachable
     assert not http(429).unreachable and not http(400).unreachable and not Failure("malformed", "x", 200).unreachable
+
+
+def test_the_refill_wait_of_a_used_up_limit_says_when_when_retry_after_does_not():
+    used_up = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"}
+    assert server_delay(used_up) == 2.0
+    assert server_delay({**used_up, "retry-after": "5"}) == 5.0  # retry-after speaks first
+    assert server_delay({"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "2s"}) is None
+    assert first(http(429, **used_up)).delay == 2.0
+
+
+def test_an_http_date_is_read_against_the_clock_given():
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert server_delay({"retry-after": date}, now=1_000_000) == 30.0
+    assert server_delay({"retry-after": date}, now=2_000_000) == 0.0  # a date gone by: no wait
+
+
+class Script:
+    """A call that fails as scripted, then succeeds; it counts its attempts and the sleeps between."""
+
+    def __init__(self, *failures: Failure):
+        self.failures = list(failures)
+        self.calls = 0
+        self.slept: list[float] = []
+
+    async def __call__(self) -> str | Failure:
+        self.calls += 1
+        return self.failures.pop(0) if self.failures else "ok"
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def call(script: Script, **options) -> str | Failure:
+    return asyncio.run(retrying(script, "test call", sleep=script.sleep, draw=lambda: 0.0, **options))
+
+
+def test_a_one_off_call_retries_transient_failures_with_backoff_then_succeeds():
+    script = Script(http(500), Failure("connection", "reset"))
+    assert call(script) == "ok" and script.calls == 3 and script.slept == [0.5, 1.0]
+
+
+def test_a_one_off_call_obeys_retry_after_and_stops_after_its_retries():
+    script = Script(*[http(429, "rate_limit_exceeded", **{"retry-after": "3"})] * 5)
+    outcome = call(script, max_retries=2)
+    assert isinstance(outcome, Failure) and outcome.status == 429
+    assert script.calls == 3 and script.slept == [3.0, 3.0]  # a rate limit's wait counts here: no pacer ends it
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_a_one_off_call_is_never_retried_after_a_client_error(status):
+    script = Script(http(status))
+    outcome = call(script)
+    assert isinstance(outcome, Failure) and outcome.status == status and script.calls == 1 and not script.slept
+
+
+def test_a_one_off_call_that_may_have_taken_effect_is_made_once_and_retries_are_heard():
+    once = Script(http(500))
+    assert isinstance(call(once, retry=False), Failure) and once.calls == 1
+    heard: list[str] = []
+    twice = Script(http(502))
+    assert call(twice, on_retry=lambda failure, verdict: heard.append(verdict.rule)) == "ok"
+    assert heard == ["transient"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgpt import schema, settings, structured
-from batchgpt.provider import merged, provider_from
+from batchgpt.providers import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 from batchgpt.structured import REASK_DEFAULT
 

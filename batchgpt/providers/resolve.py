@@ -13,10 +13,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .errors import MissingKeyError, UsageError
-from .records import DEFAULT_BASE_URL, Provider, shown_url
+from batchgpt.errors import MissingKeyError, UsageError
+from batchgpt.records import DEFAULT_BASE_URL, Provider, shown_url
+
+from .openai import OPENAI
+from .spec import ProviderApi
 
 _FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
+_APIS: dict[str, ProviderApi] = {kind: OPENAI for kind in OPENAI.kinds}
+
+
+def api_of(provider: Provider) -> ProviderApi:
+    """The API a provider's `kind` speaks (OpenAI's, for a kind not known here)."""
+    return _APIS.get(provider.kind, OPENAI)
 
 
 def identity(provider: Provider) -> str:
@@ -50,8 +59,7 @@ def merged(base: Provider, spec: Mapping[str, Any] | None) -> Provider:
 def api_key(provider: Provider) -> str | None:
     """The key from the provider's variable. The official hosts need one; local servers may not."""
     key = os.environ.get(provider.api_key_env) or None
-    official = "api.openai.com" in provider.base_url or provider.kind == "azure"
-    if key is None and official:
+    if key is None and api_of(provider).needs_key(provider):
         raise MissingKeyError(f"no API key: set {provider.api_key_env}")
     if key is not None and shown_url(provider.base_url) != provider.base_url.partition("?")[0]:
         raise UsageError(

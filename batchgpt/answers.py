@@ -1,0 +1,74 @@
+"""What an HTTP answer says: an Answer (status, headers, parsed JSON or bytes) or a Failure, read
+from the raw bytes a transport received, with secrets already out (redact.py).
+
+Redirects are failures: following them would carry the key and gateway headers to another
+address, or turn a POST into a GET that drops the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .records import Failure, shortened, shown_url
+from .redact import Redactor
+from .words import count
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str] = field(repr=False)
+    data: Any = field(repr=False)
+    ttft_s: float | None = None  # a streamed answer's time to its first token
+
+
+def redirected(status: int, headers: Mapping[str, str]) -> Failure:
+    """A redirect is an error: following it would send the key elsewhere, or drop the prompt."""
+    location = shown_url(headers.get("location", "")) or "nowhere"
+    return Failure(
+        "http",
+        f"the server redirected to {location}; batchgpt does not follow redirects with "
+        "the key and the prompt: if that address is right, make it the base URL",
+        status,
+    )
+
+
+def read_answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redactor) -> Answer | Failure:
+    content_type = headers.get("content-type", "")
+    if status < 300 and content_type.startswith(("audio/", "image/", "application/octet-stream")):
+        return Answer(status, headers, {"_binary": raw, "_content_type": content_type})
+    if status < 300 and content_type.startswith("text/plain"):  # transcripts as text, srt or vtt
+        return Answer(status, headers, {"text": redact.text(raw.decode("utf-8", "replace"))})
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        if status < 300:
+            return Failure("malformed", f"the answer is not JSON ({count(len(raw), 'byte')})", status, headers=headers)
+        return Failure("http", shortened(redact.text(raw.decode("utf-8", "replace"))), status, headers=headers)
+    if redact.escaped(raw):
+        data = redact.tree(data)
+    if status < 300:
+        if not isinstance(data, dict):
+            return Failure("malformed", "the answer is not a JSON object", status, headers=headers)
+        return Answer(status, headers, data)
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return Failure(
+            "http",
+            shortened(redact.text(str(error.get("message") or ""))),
+            status,
+            code=label(error.get("code"), redact),
+            type=label(error.get("type"), redact),
+            headers=headers,
+        )
+    return Failure("http", shortened(redact.text(json.dumps(data))), status, headers=headers)
+
+
+def label(value: Any, redact: Redactor) -> str | None:
+    """An error's `code` or `type`: short text, or nothing."""
+    return None if value is None else shortened(redact.text(str(value)), 80)
