@@ -259,10 +259,9 @@ def run(
     In batch mode (--batch, or `mode: batch` in the job) the first run submits the job to the
     Batch API and exits 5; later runs collect what has ended, submit what is left, and write the
     results once every item is final."""
-    from . import logs
-    from .batches import run_any
+    from . import aio, logs
     from .jobs import load
-    from .runner import RunOptions
+    from .lifecycle import RunOptions, arun_job
 
     _log_the_run(log_format)
     if progress and log_format == "json":
@@ -283,7 +282,7 @@ def run(
         poll=poll,
     )
     try:
-        summary = run_any(loaded, options)
+        summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop))
     except MissingKeyError as exc:
         raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
     _print_summary(summary, job, state_dir, base_url)
@@ -455,7 +454,7 @@ def batches(
 
     directory = _state_dir(state_dir, job)
     if adopt or lost:
-        from .batchresolve import resolve
+        from .batch.resolve import resolve
 
         if job is None:
             raise click.UsageError("--adopt and --lost take the job file: batchgpt batches JOB --lost INTENT")
@@ -480,15 +479,15 @@ def batches(
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
-    from . import logs
-    from .batches import run_batch
+    from . import aio, logs
     from .jobs import Overrides, load
-    from .runner import RunOptions
+    from .lifecycle import RunOptions, arun_job
 
     _log_the_run("text")
     loaded = load(job, Overrides(base_url=base_url))
     logs.JOB.set(loaded.name)
-    summary = run_batch(loaded, RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    options = RunOptions(state_dir=state_dir, poll=poll)
+    summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop, cancel=True))
     _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)
 
@@ -623,7 +622,7 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
 def _print_plan(job: Any) -> float | None:
     """The batch files a batch run would make; their worst case together when every item goes in
     one (None when some go online or have no price)."""
-    from .batches import PLAN_COLUMNS, plan
+    from .batch.plan import PLAN_COLUMNS, plan
 
     parts, online = plan(job)
     if parts:

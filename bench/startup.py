@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "genai_prices", "batchgpt.runner")
+HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "genai_prices", "batchgpt.lifecycle")
 
 
 def seconds(args: list[str]) -> float:

@@ -6,11 +6,11 @@ from dataclasses import astuple, dataclass, field, fields, replace
 
 import pytest
 
+from batchgpt.answers import row_for
 from batchgpt.estimate import Bound
 from batchgpt.jobs import Overrides, load, requests
 from batchgpt.jobs.items import walk
 from batchgpt.records import Request, Result, quick
-from batchgpt.runner import row_for
 from batchgpt.tokens import Count
 
 
