@@ -27,6 +27,7 @@ from batchgpt import jobs
 from batchgpt.answers import system_messages
 from batchgpt.backend import Ending
 from batchgpt.client import Client
+from batchgpt.clientcache import Clients
 from batchgpt.jobs import Job
 from batchgpt.pacing import Pacer
 from batchgpt.packing import Packer
@@ -80,7 +81,6 @@ class Engine(Sending):
         self.stopped: str | None = None
         self.sent = 0
         self.walked: int | None = 0  # requests the producer has taken from the job; None: all of them
-        self._clients: dict[Provider, Client] = {}
         self._pacers: dict[tuple[Provider, str], Pacer] = {}
         self._stopping: asyncio.Event | None = None
 
@@ -107,7 +107,7 @@ class Engine(Sending):
             self._stopping.set()
         queue: asyncio.Queue[Pack | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
         async with AsyncExitStack() as stack:
-            self._stack = stack
+            self._clients = Clients(stack, limits.timeout, limits.concurrency)
             if self.parts.shared is not None:
                 stack.push_async_callback(self.parts.shared.close)
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
@@ -244,11 +244,7 @@ class Engine(Sending):
                 history += [user, {"role": "assistant", "content": str(results[0].output)}]
 
     async def _client(self, provider: Provider) -> Client:
-        client = self._clients.get(provider)
-        if client is None:
-            client = Client(provider, api_key(provider), self.job.limits.timeout, self.job.limits.concurrency)
-            self._clients[provider] = client = await self._stack.enter_async_context(client)
-        return client
+        return await self._clients.get(provider)
 
     def _pacer(self, request: Request) -> Pacer:
         # looked up once per provider and model: naming the limit hashes the key (pacing.limit_id)
