@@ -157,3 +157,29 @@ def test_a_stop_from_another_thread_lets_answers_in_flight_finish_and_writes_the
     assert counts.get("ok", 0) >= 2 and counts.get("skipped", 0) >= 10 and set(counts) <= {"ok", "skipped"}
     assert frame.attrs["summary"].exported and Path(settings["out"]).is_file()
     assert frame.attrs["summary"].stopped == "stopped by the caller"
+
+
+def test_a_stop_ends_a_batch_runs_wait_for_its_batches_at_once(settings, server):
+    """A batch-mode run told to wait for its batches (an hour between polls) ends as soon as it is
+    asked to stop: the batch stays open for a later run to collect."""
+    from batchgpt.batch import EXIT_SUBMITTED
+    from batchgpt.jobs import Overrides, load
+    from batchgpt.lifecycle import RunOptions, arun_job
+
+    server.config.batch_delay = 3600
+    job = load(
+        chat_job(["a", "b"], mode="batch"),
+        Overrides(base_url=settings["base_url"], out=settings["out"], report=settings["report"]),
+    )
+    options = RunOptions(state_dir=settings["state_dir"], wait=True, poll=3600)
+    stop = batchgpt.Stop()
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(asyncio.run(arun_job(job, options, stop))))
+    thread.start()
+    while not server.batch.batches and thread.is_alive():
+        threading.Event().wait(0.01)
+    stop.request("enough for today")
+    thread.join(60)
+    [summary] = got
+    assert summary.exit_code == EXIT_SUBMITTED and summary.batches_open == 1 and summary.submitted == 2
+    assert summary.stopped == "enough for today" and not summary.exported
