@@ -10,6 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from batchgpt import structured
 from batchgpt.answers import added, answer_results, row_for
@@ -52,14 +53,11 @@ class Sending:
     _commits: Commits
     _stopping: asyncio.Event | None
 
-    def stop(self, reason: str) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the engine's (a mixin names what it uses)
 
-    async def _client(self, provider: Provider) -> Client:
-        raise NotImplementedError
-
-    def _pacer(self, request: Request) -> Pacer:
-        raise NotImplementedError
+        def stop(self, reason: str) -> None: ...
+        async def _client(self, provider: Provider) -> Client: ...
+        def _pacer(self, request: Request) -> Pacer: ...
 
     async def _execute(self, pack: Pack) -> list[Result]:
         """Send a pack; a structured answer that does not match its schema is asked again, up to
