@@ -1,13 +1,19 @@
-"""The event loop everything async runs on: uvloop's where it is installed (Linux, macOS), else
-asyncio's own; and a garbage collector that stays out of its way while it runs."""
+"""The command line's process: the event loop (uvloop's where it is installed, else asyncio's
+own), a garbage collector that stays out of its way while it runs, and SIGINT and SIGTERM asking
+the run to stop. The library never does any of this: it runs on whatever loop its caller has
+(lifecycle.arun_job, api.arun), and is stopped through a runoptions.Stop handle."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Coroutine, Iterator
+import signal
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from .runoptions import Stop
 
 T = TypeVar("T")
 
@@ -16,6 +22,7 @@ T = TypeVar("T")
 # object the job, the imports and the store's caches hold: 12% of a run's CPU. Collected 70 times
 # less often, cycles are still freed, in steps of a few MB.
 YOUNG_THRESHOLD = 50_000
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -26,6 +33,29 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         except ImportError:
             return asyncio.run(main)
         return uvloop.run(main)
+
+
+def run_stoppable(start: Callable[[Stop], Coroutine[Any, Any, T]]) -> T:
+    """run(start(stop)) with SIGINT and SIGTERM asking the run to stop through `stop`: the first
+    stops new requests and gives those in flight a grace, the second stops at once."""
+    stop = Stop()
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        handled = SIGNALS if threading.current_thread() is threading.main_thread() else ()
+        for number in handled:
+            loop.add_signal_handler(number, _asked, stop, number)
+        try:
+            return await start(stop)
+        finally:
+            for number in handled:
+                loop.remove_signal_handler(number)
+
+    return run(main())
+
+
+def _asked(stop: Stop, number: signal.Signals) -> None:
+    stop.request(f"interrupted by {number.name}", int(number))
 
 
 @contextmanager

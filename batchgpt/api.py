@@ -1,21 +1,24 @@
-"""The Python API: validate and run jobs from a notebook or an Airflow task, without the CLI."""
+"""The Python API: validate and run jobs from a notebook, an async web app or an Airflow task, without
+the CLI. `arun` runs on the caller's event loop; `run` works with or without one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .batches import run_any
 from .errors import JobError, Problem, StateError, UsageError
 from .jobs import Job, Overrides, load
+from .lifecycle import RunOptions, Summary, arun_job
 from .records import shown_url
-from .runner import RunOptions
+from .runoptions import Stop
 from .store import RunInfo, Store
 from .words import command
 
@@ -40,6 +43,31 @@ def load_job(source: str | os.PathLike[str] | Mapping[str, Any], **settings: Any
     return load(source, Overrides(**settings))
 
 
+async def arun(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    progress: bool = False,
+    stop: Stop | None = None,
+    **settings: Any,
+) -> Any:  # a pandas DataFrame: pandas is tables.py's alone, so it is not named here
+    """Run a job on the running event loop and return its results as a pandas DataFrame, as `run`
+    does. The loop is never blocked for long: reading the job, opening the state, writing the
+    results and reading them back happen in worker threads. `stop` (a batchgpt.Stop) asks the run
+    to stop: `stop.request()` lets requests in flight finish, `stop.now()` ends them at once.
+    Cancelling the task ends the run at once, writing no results."""
+    job = await asyncio.to_thread(load_job, source, **settings)
+    options = RunOptions(
+        state_dir=Path(state_dir) if state_dir else None, fresh=fresh, retry_failed=retry_failed, progress=progress
+    )
+    summary = await arun_job(job, options, stop)
+    frame = await asyncio.to_thread(_frame, job, summary)
+    frame.attrs["summary"] = summary
+    return frame
+
+
 def run(
     source: str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -47,6 +75,7 @@ def run(
     fresh: bool = False,
     retry_failed: bool = False,
     progress: bool = False,
+    stop: Stop | None = None,
     **settings: Any,
 ) -> Any:  # a pandas DataFrame: pandas is tables.py's alone, so it is not named here
     """Run a job and return its results as a pandas DataFrame, one row per item in input order.
@@ -56,25 +85,44 @@ def run(
     frame then holds `submitted` rows until a later run collects them). Raises JobError for an
     invalid job (nothing is sent).
     The run's summary is in the frame's `attrs["summary"]`.
+
+    It works from a script, from any thread, and from inside a running event loop (a notebook
+    cell: the run gets a fresh loop in a worker thread, and the cell waits for it). It leaves the
+    process as it found it: no signal handler, gc setting or event loop of the caller's is changed.
     """
+
+    def whole() -> Any:
+        return asyncio.run(
+            arun(
+                source,
+                state_dir=state_dir,
+                fresh=fresh,
+                retry_failed=retry_failed,
+                progress=progress,
+                stop=stop,
+                **settings,
+            )
+        )
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return whole()
+    with ThreadPoolExecutor(1, thread_name_prefix="batchgpt-run") as pool:
+        return pool.submit(whole).result()
+
+
+def _frame(job: Job, summary: Summary) -> Any:
+    """The run's results as a DataFrame, from the store."""
     from . import tables
 
-    job = load_job(source, **settings)
-    summary = run_any(
-        job,
-        RunOptions(
-            state_dir=Path(state_dir) if state_dir else None, fresh=fresh, retry_failed=retry_failed, progress=progress
-        ),
-    )
     store = Store(summary.state_dir)
     try:
-        frame = tables.dataframe(
+        return tables.dataframe(
             store.results(job.name, summary.run_id), job.name, store.kept_columns(job.name, summary.run_id)
         )
     finally:
         store.close()
-    frame.attrs["summary"] = summary
-    return frame
 
 
 def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ def step(job: Path, state: Path, server: MockServer, *extra: str) -> dict[str, A
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": KEY})
     seconds = time.monotonic() - started
-    summary = next(json.loads(x) for x in done.stderr.splitlines() if x.startswith('{"event": "summary"'))
+    summary = next(json.loads(x) for x in done.stderr.splitlines() if x.startswith("{") and '"event": "summary"' in x)
     rss = int(re.findall(r"RSS (\d+)", done.stderr)[-1]) / 1024
     return {
         "exit": done.returncode,

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "genai_prices", "batchgpt.runner")
+HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "genai_prices", "batchgpt.lifecycle")
 ENTRY = [sys.executable, "-c", "from batchgpt.cli import entry; entry()"]  # the console script, as installed
 PLAIN = [sys.executable, "-c", "from batchgpt.cli import main; main()"]  # click's own exit: SystemExit
 PAIRED = (["--help"], ["--version"], ["run", str(ROOT / "jobs" / "translate.yaml"), "--dry-run"])

@@ -25,8 +25,9 @@ os.environ["OPENAI_API_KEY"] = "sk-bench"
 
 from batchgpt.jobs import Overrides, load  # noqa: E402
 from batchgpt.progress import Progress  # noqa: E402
-from batchgpt.runner import Engine, RunOptions  # noqa: E402
+from batchgpt.runoptions import RunOptions  # noqa: E402
 from batchgpt.store import Store  # noqa: E402
+from batchgpt.wiring import online_engine  # noqa: E402
 
 
 class NoStore:
@@ -46,7 +47,7 @@ class NoStore:
 
 
 def timed(job, store) -> float:
-    engine = Engine(
+    engine = online_engine(
         job, store, 1, RunOptions(progress=False), Progress(job.name, job.count, bar=False, stream=io.StringIO())
     )
     started = time.perf_counter()

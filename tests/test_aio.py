@@ -11,7 +11,7 @@ import pytest
 
 from batchgpt import aio
 
-HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "rich", "batchgpt.runner", "batchgpt.api")
+HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "rich", "batchgpt.lifecycle", "batchgpt.api")
 
 
 async def _loop_kind() -> str:

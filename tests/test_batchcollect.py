@@ -15,9 +15,10 @@ from conftest import chat_job
 from test_batches import items_in_store, results, uploads
 
 from batchgpt import jobs
-from batchgpt.batches import EXIT_SUBMITTED, batch_worst
-from batchgpt.batchfiles import LineOutcome
-from batchgpt.batchread import Tally
+from batchgpt.batch import EXIT_SUBMITTED
+from batchgpt.batch.files import LineOutcome
+from batchgpt.batch.plan import batch_worst
+from batchgpt.batch.read import Tally
 from batchgpt.estimate import Estimator
 from batchgpt.jobs import load
 from batchgpt.mock import MockServer

@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 from conftest import SECRET, chat_job, faults, store_dump
 
-from batchgpt.batches import EXIT_SUBMITTED, EXIT_UNRESOLVED, groups_of
+from batchgpt.batch import EXIT_SUBMITTED, EXIT_UNRESOLVED
+from batchgpt.batch.settle import groups_of
 from batchgpt.mock import Config, MockServer
 from batchgpt.pricing import Pricing
 from batchgpt.store import BatchRow
@@ -229,7 +230,7 @@ def test_polling_errors_mark_nothing_failed(cli, write_job, tmp_path, monkeypatc
         assert cli("run", str(path), base_url=False).exit_code == EXIT_SUBMITTED
     finally:
         server.stop()
-    monkeypatch.setattr("batchgpt.batches.asyncio.sleep", _no_sleep)
+    monkeypatch.setattr("batchgpt.batch.runner.asyncio.sleep", _no_sleep)
     down = cli("run", str(path), base_url=False)
     assert down.exit_code == EXIT_SUBMITTED, down.output
     assert "could not be polled" in down.output and "the next poll tries again" in down.output
@@ -369,7 +370,7 @@ def test_a_creation_that_times_out_is_never_sent_again_but_found_by_its_intent(c
 
 
 def test_a_lookup_that_fails_creates_nothing(cli, server, write_job, tmp_path, monkeypatch):
-    monkeypatch.setattr("batchgpt.batches.RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr("batchgpt.batch.runner.asyncio.sleep", _no_sleep)
     job = chat_job(["one"], mode="batch")
     job["tasks"].append({"type": "chat", "name": "big", "model": "gpt-4o", "items": [{"id": "b", "prompt": "x"}]})
     path = write_job(job)

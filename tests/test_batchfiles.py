@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from batchgpt import batchfiles
-from batchgpt.batchfiles import MAX_INPUTS, MAX_LINES, Splitter, batchable, input_line, read_line
+from batchgpt.batch import files as batchfiles
+from batchgpt.batch.files import MAX_INPUTS, MAX_LINES, Splitter, batchable, input_line, read_line
 from batchgpt.records import Provider, Request
 
 

@@ -17,7 +17,7 @@ from conftest import chat_job
 from test_batches import results, uploads
 from test_mock_batch import line, submit
 
-from batchgpt.batches import EXIT_SUBMITTED, EXIT_UNRESOLVED
+from batchgpt.batch import EXIT_SUBMITTED, EXIT_UNRESOLVED
 from batchgpt.mock import MockServer
 
 

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 from conftest import SECRET, chat_job, faults
 
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batch import EXIT_SUBMITTED
 
 TURNS = ["Write a line about the sea.", "Now make it rhyme.", "Shorter.", "Translate it to French."]
 

@@ -26,7 +26,7 @@ from batchgpt.cli import main
 from batchgpt.jobs import PARAM_KEYS, Overrides
 from batchgpt.jobs.definition import STRUCTURED
 from batchgpt.records import Limits, Provider
-from batchgpt.runner import RunOptions
+from batchgpt.runoptions import RunOptions
 from batchgpt.schema import job_schema
 from batchgpt.settings import overrides, settings, with_table
 from batchgpt.tasks import TASKS
@@ -240,7 +240,7 @@ def test_the_run_command_takes_every_override_and_run_option() -> None:
         names - {"job", "dry_run", "verbose"},  # -v: every command logs retries with it
         {f.name for f in fields(Overrides)} | {f.name for f in fields(RunOptions)},
         "`batchgpt run`'s parameters",
-        "jobs.Overrides and runner.RunOptions",
+        "jobs.Overrides and runoptions.RunOptions",
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SECRET
 
 import batchgpt
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batch import EXIT_SUBMITTED
 
 JOBS = sorted((Path(__file__).resolve().parents[1] / "jobs").glob("*.[yj]*"))
 

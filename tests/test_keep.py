@@ -7,7 +7,7 @@ import json
 import pandas as pd
 from conftest import chat_job
 
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batch import EXIT_SUBMITTED
 
 
 def test_kept_csv_columns_land_in_parquet_beside_each_answer(cli, server, write_job, tmp_path):

@@ -10,7 +10,7 @@ from batchgpt.estimate import Bound
 from batchgpt.jobs import Overrides, load, requests
 from batchgpt.jobs.items import walk
 from batchgpt.records import Request, Result, quick
-from batchgpt.runner import row_for
+from batchgpt.resultrows import row_for
 from batchgpt.tokens import Count
 
 

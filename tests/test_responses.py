@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from conftest import chat_job
 
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batch import EXIT_SUBMITTED
 from batchgpt.pricing import Pricing
 from batchgpt.tasks import TASKS, FailedAnswer
 

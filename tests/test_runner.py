@@ -248,17 +248,19 @@ def engine_run(job_spec: dict, base_url: str, tmp_path: Path, fake: FakeTime, dr
     import io
 
     from batchgpt.jobs import Overrides, load
+    from batchgpt.online.parts import Timing
     from batchgpt.progress import Progress
-    from batchgpt.runner import Engine, RunOptions, Timing
+    from batchgpt.runoptions import RunOptions
     from batchgpt.store import Store
+    from batchgpt.wiring import online_engine
 
     os.environ["OPENAI_API_KEY"] = SECRET
     job = load({**job_spec, "output": {"results": str(tmp_path / "r.csv")}}, Overrides(base_url=base_url))
     store = Store(tmp_path / "state")
     run_id = store.begin_run(job.name, None)
     with Progress(job.name, job.count, bar=False, stream=io.StringIO()) as progress:
-        engine = Engine(job, store, run_id, RunOptions(), progress, Timing(fake.clock, lambda: draw, fake.sleep))
-        asyncio.run(engine.main())
+        engine = online_engine(job, store, run_id, RunOptions(), progress, Timing(fake.clock, lambda: draw, fake.sleep))
+        asyncio.run(engine.run())
     rows = {row["id"]: row for row in store.results(job.name, run_id)}
     store.close()
     return engine, rows
@@ -299,9 +301,9 @@ def test_an_answer_with_nothing_else_in_flight_is_committed_at_once(cli, write_j
     """The commit window lets answers arriving together share a commit; with no other answer
     awaited, none can join it, so waiting it out would only idle. A window of a minute shows it:
     one at a time, three items still finish at once."""
-    from batchgpt import runner
+    from batchgpt.online import commits
 
-    monkeypatch.setattr(runner, "COMMIT_WINDOW_S", 60.0)
+    monkeypatch.setattr(commits, "COMMIT_WINDOW_S", 60.0)
     job = write_job(chat_job(["a", "b", "c"], limits={"concurrency": 1}))
     started = time.monotonic()
     result = cli("run", str(job))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import chat_job, faults
 
-from batchgpt.batches import EXIT_SUBMITTED
+from batchgpt.batch import EXIT_SUBMITTED
 from batchgpt.structured import strict_problems
 
 PRODUCT = {

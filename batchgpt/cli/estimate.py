@@ -78,7 +78,7 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
 def _print_plan(job: Any) -> float | None:
     """The batch files a batch run would make; their worst case together when every item goes in
     one (None when some go online or have no price)."""
-    from batchgpt.batches import PLAN_COLUMNS, plan
+    from batchgpt.batch.plan import PLAN_COLUMNS, plan
 
     parts, online = plan(job)
     if parts:

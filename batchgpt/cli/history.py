@@ -73,7 +73,7 @@ def batches(
 
     directory = _state_dir(state_dir, job)
     if adopt or lost:
-        from batchgpt.batchresolve import resolve
+        from batchgpt.batch.resolve import resolve
 
         if job is None:
             raise click.UsageError("--adopt and --lost take the job file: batchgpt batches JOB --lost INTENT")

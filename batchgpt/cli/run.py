@@ -62,10 +62,9 @@ def run(
     In batch mode (--batch, or `mode: batch` in the job) the first run submits the job to the
     Batch API and exits 5; later runs collect what has ended, submit what is left, and write the
     results once every item is final."""
-    from batchgpt import logs
-    from batchgpt.batches import run_any
+    from batchgpt import aio, logs
     from batchgpt.jobs import load
-    from batchgpt.runner import RunOptions
+    from batchgpt.lifecycle import RunOptions, arun_job
 
     _log_the_run(log_format)
     if progress and log_format == "json":
@@ -86,7 +85,7 @@ def run(
         poll=poll,
     )
     try:
-        summary = run_any(loaded, options)
+        summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop))
     except MissingKeyError as exc:
         raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
     _print_summary(summary, job, state_dir, base_url)
@@ -105,14 +104,14 @@ def run(
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
-    from batchgpt import logs
-    from batchgpt.batches import run_batch
+    from batchgpt import aio, logs
     from batchgpt.jobs import Overrides, load
-    from batchgpt.runner import RunOptions
+    from batchgpt.lifecycle import RunOptions, arun_job
 
     _log_the_run("text")
     loaded = load(job, Overrides(base_url=base_url))
     logs.JOB.set(loaded.name)
-    summary = run_batch(loaded, RunOptions(state_dir=state_dir, poll=poll), cancel=True)
+    options = RunOptions(state_dir=state_dir, poll=poll)
+    summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop, cancel=True))
     _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)

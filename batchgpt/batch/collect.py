@@ -14,19 +14,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import jobs, structured
-from .batchfiles import LineOutcome
-from .batchread import Tally, api_counts, read_files, readable, summary, validation_errors
-from .client import Client
-from .jobs import Job
-from .media import MediaWriter, file_stem
-from .pricing import Pricing
-from .progress import Progress
-from .records import Failure, Pack, Provider, Request
-from .runner import RunOptions, answer_results, row_for
-from .store import BatchRow, Store, WaitingItem
-from .tasks import MalformedReply
-from .words import command, count
+from batchgpt import jobs, structured
+from batchgpt.client import Client
+from batchgpt.jobs import Job
+from batchgpt.media import MediaWriter, file_stem
+from batchgpt.pricing import Pricing
+from batchgpt.progress import Progress
+from batchgpt.records import Failure, Pack, Provider, Request
+from batchgpt.resultrows import answer_results, row_for
+from batchgpt.runoptions import RunOptions
+from batchgpt.store import BatchRow, Store, WaitingItem
+from batchgpt.tasks import MalformedReply
+from batchgpt.words import command, count
+
+from .files import LineOutcome
+from .read import Tally, api_counts, read_files, readable, summary, validation_errors
 
 RESENT_MISSING = 2  # submissions after which an item its batch's files never mention is an error
 

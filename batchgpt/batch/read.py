@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .batchfiles import LineOutcome, read_line
-from .store import WaitingItem
-from .words import count
+from batchgpt.store import WaitingItem
+from batchgpt.words import count
+
+from .files import LineOutcome, read_line
 
 
 class Tally:

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from .records import Failure, Provider, Request, dump, shortened
-from .tasks import TASKS
+from batchgpt.records import Failure, Provider, Request, dump, shortened
+from batchgpt.tasks import TASKS
 
 MAX_LINES = 50_000
 MAX_BYTES = 200 * 10**6  # "200 MB": read as the smaller, decimal megabytes

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import StateError, UsageError
-from .jobs import load
-from .store import DB_NAME, BatchRow, JobLock, Store
-from .words import count
+from batchgpt.errors import StateError, UsageError
+from batchgpt.jobs import load
+from batchgpt.store import DB_NAME, BatchRow, JobLock, Store
+from batchgpt.words import count
 
 ADOPTED, LOST = "adopted", "lost"  # the batch statuses these commands write
 

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .batchread import as_dict, when
-from .records import Failure
-from .store import BatchRow
+from batchgpt.records import Failure
+from batchgpt.store import BatchRow
+
+from .read import as_dict, when
 
 if TYPE_CHECKING:  # the client is the caller's: this module only reads what it answered
-    from .client import Answer
+    from batchgpt.client import Answer
 
 LIST_PAGES = 50  # pages read before giving up (the API's pages hold at most 100 batches)
 PAGE = 100

@@ -1,0 +1,25 @@
+"""One HTTP client per provider for the length of a run, opened on first use and closed with the
+run's exit stack. Both backends (online and the Batch API) keep theirs here."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from .client import Client
+from .providers import api_key
+from .records import Provider
+
+
+class Clients:
+    def __init__(self, stack: AsyncExitStack, timeout: float, connections: int):
+        self._stack = stack
+        self._timeout = timeout
+        self._connections = connections
+        self._open: dict[Provider, Client] = {}
+
+    async def get(self, provider: Provider) -> Client:
+        client = self._open.get(provider)
+        if client is None:
+            client = Client(provider, api_key(provider), self._timeout, self._connections)
+            self._open[provider] = client = await self._stack.enter_async_context(client)
+        return client
