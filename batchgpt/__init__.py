@@ -9,7 +9,7 @@ The Python API mirrors the CLI, which is a thin layer over it:
 
 `import batchgpt` loads nothing heavy: the API (and with it aiohttp, pandas, tiktoken) is imported
 on first use of `run`, `arun` or `validate`, so `batchgpt --help` answers at once. The library
-leaves the process alone (signals, gc, the event loop): the command line (cli.py, aio.py) owns it.
+leaves the process alone (signals, gc, the event loop): the command line (cli/) owns it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ by two threads at once. The backend's own writes (an answer's row, a few microse
 committed in groups) stay on the loop: moving each to a thread would cost more than it saves.
 
 The run owns no process state: no signal handler, no event-loop policy, no gc tuning. A caller
-stops a run through a runoptions.Stop handle; the command line's signal handlers (aio.py) use one.
+stops a run through a runoptions.Stop handle; the command line's signal handlers (cli/loop.py) use one.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 how it reports, and a handle to stop it.
 
 The handle (`Stop`) is how whoever owns the process asks a run to end: the command line's signal
-handlers (aio.py), or a notebook, a web app or a thread of its own. The run, not the caller,
+handlers (cli/loop.py), or a notebook, a web app or a thread of its own. The run, not the caller,
 decides what stopping means (no new request starts; those in flight get a grace; a hard stop
 ends them at once), so the library never installs a signal handler itself.
 """

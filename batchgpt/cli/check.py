@@ -42,13 +42,13 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
 def balance(job: Path | None, base_url: str | None) -> None:
     """The remaining balance and usage, where the endpoint keeps the dashboard's billing routes:
     relays (one-api, new-api) do, OpenAI's API does not answer them for API keys."""
-    from batchgpt import aio
     from batchgpt.balance import absent, fetch_balance, shown
+    from batchgpt.cli import loop
     from batchgpt.jobs import Overrides, load
     from batchgpt.providers import api_key, provider_from
 
     provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
-    answer = aio.run(fetch_balance(provider, api_key(provider)))
+    answer = loop.run(fetch_balance(provider, api_key(provider)))
     if isinstance(answer, str):
         click.echo(f"batchgpt: {absent(answer)}", err=True)
         sys.exit(1)

@@ -90,7 +90,7 @@ def main(context: click.Context, verbose: bool) -> None:
     `batchgpt COMMAND -h` shows a command's options and examples."""
     from batchgpt import logs
 
-    # aio.run holds the cycle collector back while requests run; checking a job, exporting and the
+    # loop.run holds the cycle collector back while requests run; checking a job, exporting and the
     # page make small objects by the thousand too, nearly all freed by reference counting: at
     # gen0's usual 700 allocations it ran 150 times in a 20,000-item run (28 ms), at 20,000 it runs
     # 4 times (9 ms). The CLI owns the process; the library leaves the collector as its host set it.

@@ -62,7 +62,8 @@ def run(
     In batch mode (--batch, or `mode: batch` in the job) the first run submits the job to the
     Batch API and exits 5; later runs collect what has ended, submit what is left, and write the
     results once every item is final."""
-    from batchgpt import aio, logs
+    from batchgpt import logs
+    from batchgpt.cli.loop import run_stoppable
     from batchgpt.jobs import load
     from batchgpt.lifecycle import RunOptions, arun_job
 
@@ -85,7 +86,7 @@ def run(
         poll=poll,
     )
     try:
-        summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop))
+        summary = run_stoppable(lambda stop: arun_job(loaded, options, stop))
     except MissingKeyError as exc:
         raise MissingKeyError(f"{exc} (or use --dry-run, which needs none)") from None
     _print_summary(summary, job, state_dir, base_url)
@@ -104,7 +105,8 @@ def run(
 def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None) -> None:
     """Cancel JOB's open batches, wait until they are cancelled, collect what they finished and
     write the results (unfinished items are `skipped`; a later run submits them again)."""
-    from batchgpt import aio, logs
+    from batchgpt import logs
+    from batchgpt.cli.loop import run_stoppable
     from batchgpt.jobs import Overrides, load
     from batchgpt.lifecycle import RunOptions, arun_job
 
@@ -112,6 +114,6 @@ def cancel(job: Path, state_dir: Path | None, poll: float, base_url: str | None)
     loaded = load(job, Overrides(base_url=base_url))
     logs.JOB.set(loaded.name)
     options = RunOptions(state_dir=state_dir, poll=poll)
-    summary = aio.run_stoppable(lambda stop: arun_job(loaded, options, stop, cancel=True))
+    summary = run_stoppable(lambda stop: arun_job(loaded, options, stop, cancel=True))
     _print_summary(summary, job, state_dir, base_url)
     sys.exit(summary.exit_code)

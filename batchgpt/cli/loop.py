@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .runoptions import Stop
+from batchgpt.runoptions import Stop
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from batchgpt import aio
+from batchgpt.cli import loop as aio
 
 HEAVY = ("aiohttp", "pandas", "pyarrow", "tiktoken", "jsonschema", "rich", "batchgpt.lifecycle", "batchgpt.api")
 
