@@ -50,6 +50,10 @@ MIN_SECRET = 4  # a shorter key or password would be found in every other word o
 _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password|signature", re.IGNORECASE)
 _SCHEMES = ("bearer", "basic", "token")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no header may hold (a tab may)
+# aiohttp reads the trust store once, at import, from where OpenSSL looks (SSL_CERT_FILE first)
+UNTRUSTED = (
+    "; to trust a private CA's server (a company proxy, a gateway), set SSL_CERT_FILE to its CA certificate (PEM)"
+)
 
 
 @dataclass(frozen=True)
@@ -293,8 +297,12 @@ class Client:
         return self.provider.base_url + path, {}
 
     def _said(self, exc: BaseException) -> str:
-        """An exception's text (which may hold a proxy URL), without secrets, then shortened."""
-        return shortened(self._redact.text(str(exc)))
+        """An exception's text (which may hold a proxy URL), without secrets, then shortened; for a
+        certificate this process does not trust, how to trust it."""
+        import aiohttp
+
+        said = shortened(self._redact.text(str(exc)))
+        return said + UNTRUSTED if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
 
 
 class Redactor:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -81,6 +82,7 @@ class Config:
     batch_create_errors: int = 0  # the next N creations answer 500 (and create nothing)
     batch_list_errors: int = 0  # the next N lists of batches answer 500
     batch_refused_models: tuple[str, ...] = ()  # models the Batch API refuses (400 at creation)
+    tls: ssl.SSLContext | None = None  # serve https with this certificate (tests of the TLS transport)
 
 
 @dataclass
@@ -162,7 +164,7 @@ class MockServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.config.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     def start(self, port: int = 0) -> MockServer:
         """Serve on a thread of its own (for tests); returns once the port is bound."""
@@ -186,7 +188,7 @@ class MockServer:
     async def _start(self, port: int, host: str = "127.0.0.1") -> None:
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=BACKLOG)
+        site = web.TCPSite(self._runner, host, port, backlog=BACKLOG, ssl_context=self.config.tls)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
