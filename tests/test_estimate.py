@@ -397,7 +397,7 @@ def test_killing_a_split_dry_run_leaves_no_process_behind(tmp_path):
     assert children, "the dry run did not split"
     time.sleep(2)  # the other process is done with its half, and waits to send
     parent.send_signal(signal.SIGTERM)
-    parent.communicate(timeout=10)  # returns once no process holds its output open: the child too has ended
+    parent.communicate(timeout=60)  # returns once no process holds its output open: the child too has ended
     assert parent.returncode == -signal.SIGTERM
 
 
