@@ -122,14 +122,14 @@ def conversation(body: dict[str, Any], raw: bytes) -> bytes:
 class MockServer:
     """The server: start() it on a thread for tests, or serve_forever() for the CLI."""
 
-    def __init__(self, config: Config | None = None):
+    def __init__(self, config: Config | None = None, clock: Callable[[], float] = time.monotonic):
         self.config = config or Config()
         self.seen: list[Seen] = []
         self.counter = Counter()
         # one random source for fault rates and request ids, so one seed fixes a whole run
         self.random = random.Random(self.config.seed)
-        self._faults = FaultPicker(self.random)
-        self._limits = RateLimiter(self.config)
+        self._faults = FaultPicker(self.random, clock)  # the clock of their windows (tests stop it)
+        self._limits = RateLimiter(self.config, clock)
         self.answers: list[tuple[float, int]] = []  # (monotonic time, status) of every answer, when recording
         self.billed: list[dict[str, Any]] = []  # each answer's model, usage and service tier, when recording
         self.in_flight = 0
