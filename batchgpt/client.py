@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http
 
 __all__ = ["Answer", "Client"]
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no header may hold (a tab may)
+# aiohttp reads the trust store once, at import, from where OpenSSL looks (SSL_CERT_FILE first)
+UNTRUSTED = (
+    "; to trust a private CA's server (a company proxy, a gateway), set SSL_CERT_FILE to its CA certificate (PEM)"
+)
 
 
 class Client:
@@ -299,8 +303,12 @@ class Client:
         return self._api.route(self.provider, path)
 
     def _said(self, exc: BaseException) -> str:
-        """An exception's text (which may hold a proxy URL), without secrets, then shortened."""
-        return shortened(self._redact.text(str(exc)))
+        """An exception's text (which may hold a proxy URL), without secrets, then shortened; for a
+        certificate this process does not trust, how to trust it."""
+        import aiohttp
+
+        said = shortened(self._redact.text(str(exc)))
+        return said + UNTRUSTED if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
 
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:

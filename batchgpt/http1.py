@@ -69,7 +69,8 @@ class Pool:
         deadline = loop.time() + timeout
         await self._slots.acquire()  # as `async with`, one coroutine fewer on every request
         try:
-            connection = self._kept() or await self._connect(min(deadline, loop.time() + connect_within(timeout)))
+            connect_by = loop.time() + connect_within(timeout)
+            connection = self._kept() or await self._connect(min(deadline, connect_by), deadline <= connect_by)
             message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
             timer = loop.call_at(deadline, connection.time_out)
             try:
@@ -98,7 +99,9 @@ class Pool:
             connection.close()
         return None
 
-    async def _connect(self, deadline: float) -> _Connection:
+    async def _connect(self, deadline: float, own: bool = False) -> _Connection:
+        """A new connection by `deadline`: the request's own when `own` (its wait for a free
+        connection left less than connect_within), whose passing is then the request's timeout."""
         loop = self._loop
         allowed = deadline - loop.time()
         try:
@@ -106,7 +109,7 @@ class Pool:
                 loop.create_connection(lambda: _Connection(loop), self._host, self._port), max(0.0, allowed)
             )
         except asyncio.TimeoutError:  # an OSError too, since Python 3.11
-            if allowed <= 0:  # the request's time ran out waiting for a free connection: its own timeout
+            if own:  # the request's time ran out, most of it waiting for a free connection: its own timeout
                 raise
             raise Unsent(f"no connection to {self._host}:{self._port} within {allowed:.3g} s") from None
         except OSError as exc:

@@ -29,6 +29,13 @@ from batchgpt.mock import Config, Fault, MockServer  # noqa: E402
 SECRET = "sk-test-SECRET-0123456789abcdef"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject.toml's addopts): two workers a core, since many tests mostly wait (on
+    a child process, a server's latency, a signal's grace period) and another can compute meanwhile."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cores
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # COLUMNS too: a terminal's width would fit the CLI's tables to it (tests that want one set it)

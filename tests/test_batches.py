@@ -23,6 +23,7 @@ import pytest
 from conftest import SECRET, chat_job, faults, store_dump
 
 from batchgpt.batch import EXIT_SUBMITTED, EXIT_UNRESOLVED
+from batchgpt.batch import files as batchfiles
 from batchgpt.batch.settle import groups_of
 from batchgpt.mock import Config, MockServer
 from batchgpt.pricing import Pricing
@@ -308,8 +309,9 @@ def test_the_key_is_nowhere_in_the_store_the_files_or_the_batch(cli, server, wri
     assert not list((tmp_path / ".batchgpt" / "batches").glob("*.jsonl"))  # uploaded and downloaded files are gone
 
 
-def test_dry_run_batch_splits_100000_items_into_two_files(cli, write_job, tmp_path):
-    rows = "\n".join(json.dumps({"id": f"i{n}", "text": f"word {n}"}) for n in range(100_000))
+def test_dry_run_batch_splits_items_past_a_files_line_limit_into_two_files(cli, write_job, tmp_path, monkeypatch):
+    monkeypatch.setattr(batchfiles, "MAX_LINES", 1_000)  # the API's 50,000 (test_batchfiles.py), made small
+    rows = "\n".join(json.dumps({"id": f"i{n}", "text": f"word {n}"}) for n in range(2_000))
     (tmp_path / "items.jsonl").write_text(rows + "\n")
     path = write_job(
         {
@@ -320,11 +322,12 @@ def test_dry_run_batch_splits_100000_items_into_two_files(cli, write_job, tmp_pa
     result = cli("run", str(path), "--dry-run", "--batch")
     assert result.exit_code == 0, result.output
     assert "2 files for the Batch API" in result.output
-    assert result.output.count("50,000") >= 2
+    assert result.output.count("1,000") >= 2
 
 
-def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, write_job, tmp_path):
-    rows = "\n".join(json.dumps({"id": f"i{n}", "prompt": f"say {n}"}) for n in range(100_000))
+def test_items_past_a_files_line_limit_are_submitted_as_full_files(cli, server, write_job, tmp_path, monkeypatch):
+    monkeypatch.setattr(batchfiles, "MAX_LINES", 1_000)  # the API's 50,000 (test_batchfiles.py), made small
+    rows = "\n".join(json.dumps({"id": f"i{n}", "prompt": f"say {n}"}) for n in range(2_000))
     (tmp_path / "items.jsonl").write_text(rows + "\n")
     path = write_job(
         {"name": "big", "defaults": {"model": "gpt-4o-mini"}, "tasks": [{"type": "chat", "items_from": "items.jsonl"}]}
@@ -333,16 +336,16 @@ def test_100000_items_are_submitted_as_two_files_of_50000_lines(cli, server, wri
     result = cli("run", str(path), "--batch")
     assert result.exit_code == EXIT_SUBMITTED, result.output
     files = uploads(server)
-    assert [len(lines) for lines in files] == [50_000, 50_000]
-    assert files[0][0]["custom_id"] == "i0" and files[1][-1]["custom_id"] == "i99999"
-    assert len(created(server)) == 2 and "100,000 items waiting in 2 open batches" in result.output
+    assert [len(lines) for lines in files] == [1_000, 1_000]
+    assert files[0][0]["custom_id"] == "i0" and files[1][-1]["custom_id"] == "i1999"
+    assert len(created(server)) == 2 and "2,000 items waiting in 2 open batches" in result.output
     for batch in server.batch.batches.values():
         batch.created -= 3600
     collected = cli("run", str(path), "--batch")
     assert collected.exit_code == 0, collected.output
     frame = pd.read_csv(tmp_path / "out" / "big.csv", usecols=["id", "status", "output"])
-    assert len(frame) == 100_000 and set(frame["status"]) == {"ok"}
-    assert frame["output"].iloc[77_777] == "Echo: say 77777"
+    assert len(frame) == 2_000 and set(frame["status"]) == {"ok"}
+    assert frame["output"].iloc[1_777] == "Echo: say 1777"
 
 
 def test_ended_batches_are_collected_in_groups_that_bound_memory() -> None:

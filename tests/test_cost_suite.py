@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import conftest
 import pytest
-from conftest import chat_job, faults
+from conftest import faults
 from test_vision import png
 
 from batchgpt.estimate import estimate
@@ -40,6 +41,14 @@ TOKENS = {  # model: {kind: USD per 1M}, genai-prices 0.2.5
 WHISPER_PER_MINUTE = 0.006  # developers.openai.com/api/docs/models/whisper-1
 TTS_1_PER_MILLION_CHARS = 15.0  # developers.openai.com/api/docs/models/tts-1
 LONG_CONTEXT = 272_000  # gpt-5.4's threshold
+
+
+def chat_job(prompts: list[str], **extra: Any) -> dict[str, Any]:
+    """conftest's chat job, with time to answer on a busy machine: an attempt that times out may
+    have been billed and is sent again, and this suite counts every bill."""
+    job = conftest.chat_job(prompts, **extra)
+    job["limits"] = {**job["limits"], "timeout": 60}
+    return job
 
 
 def read(path: Path) -> list[dict[str, str]]:

@@ -379,3 +379,28 @@ def test_a_connection_idle_past_idle_s_is_not_reused(monkeypatch: pytest.MonkeyP
         await pool.post(HEAD, b"{}", 5)  # idle too long: a new one
 
     assert run(answer_each, client)[1] == [1, 1, 2]
+
+
+def test_a_request_whose_time_runs_out_connecting_after_a_wait_for_a_free_connection_times_out(monkeypatch) -> None:
+    """Waiting for the one connection took most of the second request's time, and connecting the
+    rest: its own timeout, not a server that cannot be reached (it flaked so on a busy machine)."""
+
+    async def never(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def client(pool: http1.Pool) -> list[BaseException | http1.Reply]:
+        loop = asyncio.get_running_loop()
+        connect, calls = loop.create_connection, []
+
+        async def slow_second(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 2:  # the second request's connection takes longer than the time it has left
+                await asyncio.sleep(5)
+            return await connect(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "create_connection", slow_second)
+        posts = (pool.post(HEAD, b"{}", 0.8), pool.post(HEAD, b"{}", 1.0))  # 0.2 s left after the wait
+        return list(await asyncio.gather(*posts, return_exceptions=True))
+
+    outcomes, _ = run(never, client, limit=1)
+    assert [type(o) for o in outcomes] == [asyncio.TimeoutError, asyncio.TimeoutError]

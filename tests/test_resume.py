@@ -250,7 +250,9 @@ def test_cron_gets_plain_or_json_log_lines(server, write_job, tmp_path):
 
 def test_fresh_never_forgets_under_a_running_job(server, write_job, tmp_path):
     server.config.latency = 0.2
-    job = write_job(chat_job([f"item {i}" for i in range(30)], limits={"concurrency": 1}))
+    server.config.hang_s = 120
+    faults(server, "hang:match=item 2")  # the first run is still at work however late the second starts
+    job = write_job(chat_job([f"item {i}" for i in range(30)], limits={"concurrency": 1, "timeout": 60}))
     first = start(job, server.base_url)
     wait_for(lambda: answered(tmp_path / ".batchgpt") >= 2)
     second = start(job, server.base_url, "--fresh")

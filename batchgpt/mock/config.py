@@ -5,6 +5,7 @@ batch.py) ask of the server that holds them, so that they need not import the se
 from __future__ import annotations
 
 import random
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ class Config:
     batch_create_errors: int = 0  # the next N creations answer 500 (and create nothing)
     batch_list_errors: int = 0  # the next N lists of batches answer 500
     batch_refused_models: tuple[str, ...] = ()  # models the Batch API refuses (400 at creation)
+    tls: ssl.SSLContext | None = None  # serve https with this certificate (tests of the TLS transport)
 
 
 @dataclass

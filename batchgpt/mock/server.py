@@ -67,11 +67,11 @@ class MockServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.config.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     def start(self, port: int = 0) -> MockServer:
         """Serve on a thread of its own (for tests); returns once the port is bound."""
-        self._serving = Serving(self.app)
+        self._serving = Serving(self.app, self.config.tls)
         self.port = self._serving.start(port)
         return self
 

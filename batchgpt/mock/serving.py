@@ -5,6 +5,7 @@ event loop (for tests, which go on in the foreground), or in the foreground unti
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -18,8 +19,9 @@ BACKLOG = 2048
 class Serving:
     """An application `make_app` builds, served on a thread from start() until stop()."""
 
-    def __init__(self, make_app: Callable[[], web.Application]) -> None:
+    def __init__(self, make_app: Callable[[], web.Application], tls: ssl.SSLContext | None = None) -> None:
         self._make_app = make_app
+        self._tls = tls  # serve https with this certificate; None: plain http
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -47,7 +49,7 @@ class Serving:
     async def _start(self, port: int, host: str = "127.0.0.1") -> None:
         self._runner = web.AppRunner(self._make_app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, backlog=BACKLOG)
+        site = web.TCPSite(self._runner, host, port, backlog=BACKLOG, ssl_context=self._tls)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
