@@ -4,7 +4,7 @@ The lifecycle locks the job, opens its state, begins the run, runs the backend, 
 the run's accounts and writes its results. A backend only executes: the online engine
 (online/engine.py) sends each request as a call; the Batch API runner (batch/runner.py) submits
 files, polls and collects. A new backend (another provider's native batch API, say) implements
-this protocol in its own package, and lifecycle.wire builds it.
+this protocol in its own package, and wiring.wire builds it.
 """
 
 from __future__ import annotations
