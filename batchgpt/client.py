@@ -171,7 +171,7 @@ class Client:
         except aiohttp.ClientPayloadError as exc:
             return Failure("connection", f"the answer was cut off ({self._said(exc)})")
         except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:  # the request never left
-            return Failure("connection", f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
+            return self._unsent(exc)
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return read_answer(response.status, headers, raw, self._redact)
@@ -252,7 +252,7 @@ class Client:
             except asyncio.TimeoutError:
                 outcome = Failure("timeout", f"no answer within {self._timeout:g} s")
             except (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError) as exc:
-                outcome = Failure("connection", f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
+                outcome = self._unsent(exc)
             except (aiohttp.ClientError, OSError) as exc:
                 outcome = Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         if isinstance(outcome, Failure):
@@ -301,6 +301,14 @@ class Client:
     def route(self, path: str) -> tuple[str, dict[str, str]]:
         """The URL and query of an API route (`/files`, `/batches/ID`) on this provider."""
         return self._api.route(self.provider, path)
+
+    def _unsent(self, exc: BaseException) -> Failure:
+        """A request that never left: no connection, or a server certificate this process does not
+        trust, which no retry changes (cause `certificate`: the run stops and says how to trust it)."""
+        import aiohttp
+
+        cause = "certificate" if isinstance(exc, aiohttp.ClientConnectorCertificateError) else "connection"
+        return Failure(cause, f"{UNSENT}: {type(exc).__name__}: {self._said(exc)}")
 
     def _said(self, exc: BaseException) -> str:
         """An exception's text (which may hold a proxy URL), without secrets, then shortened; for a

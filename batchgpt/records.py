@@ -254,7 +254,7 @@ UNSENT = "could not connect"  # how a connection failure that never reached the 
 class Failure:
     """What went wrong with one attempt. `status` is None when no HTTP answer arrived."""
 
-    cause: str  # http | timeout | connection | malformed: what kind of thing went wrong
+    cause: str  # http | timeout | connection | certificate | malformed: what kind of thing went wrong
     message: str
     status: int | None = None
     code: str | None = None
@@ -273,6 +273,8 @@ class Failure:
     def transient(self) -> bool:
         """Worth sending again: the server or the network failed, not the request (retry.transient
         is the whole policy, with the server's x-should-retry)."""
+        if self.cause == "certificate":  # an untrusted server stays untrusted
+            return False
         if self.cause != "http":
             return True
         status = self.status or 0

@@ -81,6 +81,8 @@ def transient(failure: Failure) -> bool:
     should = (failure.headers or {}).get("x-should-retry")
     if should in ("true", "false"):
         return should == "true"
+    if failure.cause == "certificate":
+        return False
     if failure.status is None or failure.cause == "malformed":
         return True
     if failure.out_of_quota:
@@ -92,6 +94,8 @@ def stops_run(failure: Failure) -> str | None:
     """Why no further request should start after this failure (a refused key, an empty quota)."""
     if failure.status == 401:
         return f"authentication failed ({failure.describe()}): check the API key"
+    if failure.cause == "certificate":  # every request would meet the same certificate
+        return f"the server's certificate is not trusted ({failure.describe()})"
     if failure.out_of_quota:
         return f"the account is out of quota ({failure.describe()})"
     return None

@@ -10,6 +10,7 @@ reads the trust store once, at import), or here in-process through the connector
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import socket
 import ssl
@@ -85,10 +86,22 @@ def test_other_routes_go_over_tls_too(https, trusted):
 def test_an_untrusted_certificate_says_how_to_trust_it(https):
     before = len(https.seen)
     failure = send(https.base_url)
-    assert isinstance(failure, Failure) and failure.cause == "connection"
+    assert isinstance(failure, Failure) and failure.cause == "certificate" and not failure.transient
     assert failure.message.startswith(UNSENT) and not failure.maybe_billed  # nothing was sent, nothing billed
     assert "certificate" in failure.message and "SSL_CERT_FILE" in failure.message
     assert len(https.seen) == before
+
+
+def test_an_untrusted_certificate_stops_the_run_at_once(cli, https, write_job, tmp_path):
+    # No retry makes the server trusted: one attempt, then no new request, and the run says how to
+    # trust it. The items are not at fault, so a plain rerun (with SSL_CERT_FILE set) sends them.
+    path = write_job(chat_job(["a", "b", "c"], limits={"timeout": 30, "max_retries": 5, "concurrency": 1}))
+    result = cli("run", str(path), "--base-url", https.base_url, base_url=False)
+    assert result.exit_code != 0 and "SSL_CERT_FILE" in result.output
+    with (tmp_path / "out" / "t.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["status"] for r in rows] == ["error", "skipped", "skipped"]
+    assert rows[0]["attempts"] == "1" and "certificate" in rows[0]["error"]
 
 
 def test_ssl_cert_file_is_the_fix_the_error_names(https, write_job, tmp_path):
