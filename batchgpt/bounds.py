@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .overhead import ZERO, Overhead
+from .overhead import ZERO, Overhead, plain
 from .pricing import Pricing
 from .records import Billed, Request, quick
 from .sends import Sends
@@ -80,14 +80,15 @@ class Estimator:
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
-        extra = self.overhead.of(request.model, request.endpoint, request.body)
+        text_only = plain(request.endpoint, request.body)
+        extra = ZERO if text_only else self.overhead.of(request.model, request.endpoint, request.body)
         if request.turns:  # each turn sends the history, every earlier answer at its most (sends.py)
             turns = len(request.turns)
             prompt = self.sends.turns(request, worst or 0) + Count(extra.tokens * turns, extra.approximate)
             return Bound(prompt, None if worst is None else worst * each * turns, expected * turns, note)
         prompt = self.counter.body(request.endpoint, request.body)
         prompt = prompt if extra is ZERO else prompt + extra
-        images = most_in(request.model, request.endpoint, request.body)
+        images = 0 if text_only else most_in(request.model, request.endpoint, request.body)
         if images:
             prompt = Count(prompt.tokens + images, prompt.approximate)
         return Bound(prompt, None if worst is None else worst * each, expected, note, images=images)

@@ -208,6 +208,26 @@ class Overhead:
         return self._text(model, _dumps(value))
 
 
+def plain(endpoint: str, body: Mapping[str, Any]) -> bool:
+    """Whether a body sends its messages' text and nothing else: a chat body without tools, schema,
+    parts or images, as nearly every body is. Neither `Overhead.of` nor vision.most_in then finds
+    anything to count, so a million-item dry run asks this one question an item instead of both."""
+    if endpoint != "/chat/completions" or not _BODY_KEYS.isdisjoint(body):
+        return False
+    messages = body.get("messages")
+    if type(messages) is not list:
+        return False
+    for message in messages:
+        if type(message) is not dict:
+            return False
+        for value in message.values():
+            if type(value) is not str:
+                return False
+        if message.get("type") in IMAGE_PARTS:  # a message that is itself an image part
+            return False
+    return True
+
+
 def _unread(messages: list[Any]) -> bool:
     """Whether a message holds anything but text (a part, a tool call): most hold nothing else."""
     for message in messages:

@@ -80,7 +80,11 @@ def image_parts(endpoint: str, body: Mapping[str, Any]) -> Iterator[Mapping[str,
     if not isinstance(items, list):
         return
     for item in items:
-        if not isinstance(item, Mapping):
+        if type(item) is dict:  # a decoded message: a str content holds no part (most do)
+            content = item.get("content")
+            if type(content) is str and item.get("type") not in IMAGE_PARTS:
+                continue
+        elif not isinstance(item, Mapping):
             continue
         content = item.get("content")
         for part in content if isinstance(content, list) else (item,):

@@ -61,3 +61,27 @@ def test_image_parts_are_found_in_chat_messages_and_responses_input():
     assert most_in("gpt-4o", "/responses", responses) == 1445
     assert most_in("gpt-4o", "/embeddings", {"input": "x"}) == 0
     assert png_size(url) == (640, 480) and png_size("https://example.com/a.png") is None
+
+
+def test_a_body_said_plain_has_no_overhead_and_no_image_and_any_other_is_counted_as_before():
+    from batchgpt.overhead import ZERO, Overhead, plain
+    from batchgpt.tokens import Counter
+
+    overhead, chat = Overhead(Counter()), "/chat/completions"
+    text = {
+        "model": "gpt-4o",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    }
+    assert plain(chat, text) and overhead.of("gpt-4o", chat, text) == ZERO and most_in("gpt-4o", chat, text) == 0
+    bodies = [  # each sends something besides its messages' text, so the bound asks both counts
+        {**text, "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]},
+        {**text, "messages": [{"type": "image_url", "image_url": "u"}]},  # a message that is an image part
+        {**text, "tools": [{"type": "function", "function": {"name": "f"}}]},
+        {**text, "response_format": {"type": "json_object"}},
+        {**text, "messages": [{"role": "assistant", "content": None, "tool_calls": []}]},
+        {**text, "messages": ["not an object"]},
+    ]
+    for body in bodies:
+        assert not plain(chat, body), body
+        assert overhead.of("gpt-4o", chat, body) != ZERO or most_in("gpt-4o", chat, body) > 0 or body is bodies[-1]
+    assert not plain("/responses", {"model": "gpt-4o", "input": "Hi"})

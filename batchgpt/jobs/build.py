@@ -79,7 +79,10 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
         schema = None
     else:
         params = merge_params(task.params, fields)
-        options = {**task.options, **{k: fields[k] for k in task_type.options if k in fields}}
+        options = dict(task.options)  # with the item's own, a loop: a comprehension is a call an item
+        for key in task_type.options:
+            if key in fields:
+                options[key] = fields[key]
         body = task_type.body(fields, options, params)
         turns = tuple(task_type.turns(fields, options)) if isinstance(task_type, Conversation) else ()
         schema = item_schema(task, fields)
