@@ -8,6 +8,7 @@ pacer (pacing.py) learns its pace from these, and the retry policy (retry.py) it
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,10 +64,9 @@ def reset_delay(headers: Mapping[str, str], what: str) -> float | None:
 def parse_duration(value: str) -> float | None:
     """Seconds in a plain number or a Go-style duration ('1h2m3.5s', '12ms'); None for anything else."""
     value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    seconds = number(value)
+    if seconds is not None:
+        return max(seconds, 0.0)
     parts = _DURATION.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
         return None
@@ -75,8 +75,10 @@ def parse_duration(value: str) -> float | None:
 
 
 def number(value: str | None) -> float | None:
-    """A header's number, or None when it is absent or not a number."""
+    """A header's number, or None when it is absent or not a finite number: a server (or a relay)
+    that sends `nan` or `inf` tells us nothing, and a NaN wait would break the event loop's clock."""
     try:
-        return float(value) if value is not None else None
+        found = float(value) if value is not None else None
     except ValueError:
         return None
+    return found if found is not None and math.isfinite(found) else None

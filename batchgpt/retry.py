@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .ratelimits import refill_wait
+from .ratelimits import number, refill_wait
 from .records import Failure
 from .words import count
 
@@ -111,24 +111,24 @@ def server_delay(headers: Mapping[str, str], now: float | None = None) -> float 
     else the refill wait of a limit x-ratelimit-remaining-* says is used up; None if none says."""
     value = headers.get("retry-after-ms")
     if value is not None:
-        try:
-            return _capped(float(value) / 1000)
-        except ValueError:
-            pass
+        millis = number(value)
+        if millis is not None:
+            return _capped(millis / 1000)
+        log.debug("ignored retry-after-ms %r: not a number", value[:40])
     value = headers.get("retry-after")
     if value is not None:
         seconds = _seconds_or_date(value, time.time() if now is None else now)
         if seconds is not None:
             return _capped(seconds)
+        log.debug("ignored retry-after %r: neither seconds nor a date", value[:40])
     refill = max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0)
     return _capped(refill) if refill > 0 else None
 
 
 def _seconds_or_date(value: str, now: float) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        pass
+    seconds = number(value)
+    if seconds is not None:
+        return seconds
     try:
         return email.utils.parsedate_to_datetime(value).timestamp() - now
     except (ValueError, TypeError):

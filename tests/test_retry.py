@@ -100,6 +100,26 @@ def test_server_delay_formats():
     assert server_delay({}) is None
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "infinity"])
+def test_a_header_that_is_no_sane_number_is_ignored(value):
+    # A relay's `retry-after: nan` once became a NaN wait, which the event loop refuses with a
+    # traceback; `inf` is no instruction either. The headers that do make sense still count.
+    assert server_delay({"retry-after": value}) is None
+    assert server_delay({"retry-after-ms": value}) is None
+    assert server_delay({"retry-after-ms": value, "retry-after": "2"}) == 2.0
+    used_up = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-limit-requests": value}
+    assert server_delay({**used_up, "x-ratelimit-reset-requests": value}) == 1.0  # a second, not NaN
+    failure = Failure("http", "slow down", status=429, headers={"retry-after": value})
+    verdict = decide(failure, tries=1, retries_used=0, max_retries=3, draw=0.5)
+    assert verdict.delay == verdict.delay and 0 <= verdict.delay <= BACKOFF_CAP  # finite: the backoff's
+
+
+def test_a_negative_wait_or_a_date_past_is_no_wait():
+    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
+    assert server_delay({"retry-after": "-5"}) == 0.0
+    assert server_delay({"retry-after": past}) == 0.0
+
+
 @pytest.mark.parametrize(
     "failure,transient",
     [
