@@ -55,7 +55,8 @@ def read_answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Red
     if status < 300:
         if not isinstance(data, dict):
             return Failure("malformed", "the answer is not a JSON object", status, headers=headers)
-        return Answer(status, headers, data)
+        if not _relayed_error(data):
+            return Answer(status, headers, data)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         return Failure(
@@ -67,6 +68,17 @@ def read_answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Red
             headers=headers,
         )
     return Failure("http", shortened(redact.text(json.dumps(data))), status, headers=headers)
+
+
+# What an answer has that an error body has not: a Responses object that failed carries `error`
+# beside these (and its usage, which is paid), and stays an answer for its task to read.
+_ANSWER_KEYS = frozenset({"id", "object", "choices", "data", "output", "usage", "results", "text"})
+
+
+def _relayed_error(data: Mapping[str, Any]) -> bool:
+    """A 2xx whose body is only an error, as some relays and gateways answer: the server's message
+    and code are the failure, not a missing `choices`."""
+    return isinstance(data.get("error"), dict) and not _ANSWER_KEYS & data.keys()
 
 
 def label(value: Any, redact: Redactor) -> str | None:
