@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = 0.5  # seconds before the first retry
 BACKOFF_CAP = 20.0  # exponential growth stops here
 MAX_SERVER_DELAY = 300.0  # a longer retry-after is capped, not obeyed for hours
-TRANSIENT_STATUSES = frozenset({408, 409, 429})  # and every 5xx
 CALL_RETRIES = 2  # for a one-off call (`retrying`), as openai-python's DEFAULT_MAX_RETRIES
 
 T = TypeVar("T")
@@ -81,13 +80,9 @@ def transient(failure: Failure) -> bool:
     should = (failure.headers or {}).get("x-should-retry")
     if should in ("true", "false"):
         return should == "true"
-    if failure.cause == "certificate":
-        return False
-    if failure.status is None or failure.cause == "malformed":
-        return True
-    if failure.out_of_quota:
-        return False
-    return failure.status in TRANSIENT_STATUSES or failure.status >= 500
+    # the failure's own kind and status (records.Failure.transient, which a plain rerun goes by),
+    # less an empty quota: a rerun may find it refilled, another attempt now will not
+    return failure.transient and not failure.out_of_quota
 
 
 def stops_run(failure: Failure) -> str | None:
