@@ -37,7 +37,8 @@ from .group import _errors_to_exit_codes, _examples, main
     multiple=True,
     metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]",
     help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
-    "echo-headers, 307, 301, usage-strings, usage-negative, no-usage, no-done, split-emoji, ignore-stream. "
+    "echo-headers, echo-encoded, echo-encoded-answer, 307, 301, redirect-key, usage-strings, usage-negative, "
+    "no-usage, no-done, split-emoji, ignore-stream. "
     "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
     "'429:for=20' refuses everything for 20 s from the first request; 'hang:over=4' holds what arrives "
     "while more than 4 are in flight, then answers (a queuing relay).",

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .config import Host
 from .errors import error_body
+from .faults import REDIRECTS, inject
 
 MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,7 +66,18 @@ class Account:
             raise web.HTTPNotFound()
         return self.host.config.billing
 
-    async def _subscription(self, request: web.Request) -> web.Response:
+    async def _redirected(self, request: web.Request) -> web.StreamResponse | None:
+        """A redirect fault's answer: the billing routes are redirected as the POST routes are."""
+        fault = self.host.pick_fault(request.path.encode())
+        if fault is None or fault.kind not in REDIRECTS:
+            return None
+        moved = self.host.config.redirect_to or f"http://127.0.0.1:{self.host.port}/moved/v1"
+        return await inject(fault, request, retry_after=False, redirect_to=moved, hang_s=0)
+
+    async def _subscription(self, request: web.Request) -> web.StreamResponse:
+        redirected = await self._redirected(request)
+        if redirected is not None:
+            return redirected
         hard_limit = self._billing(request)[0]
         return web.json_response(
             {
@@ -78,7 +90,10 @@ class Account:
             }
         )
 
-    async def _usage(self, request: web.Request) -> web.Response:
+    async def _usage(self, request: web.Request) -> web.StreamResponse:
+        redirected = await self._redirected(request)
+        if redirected is not None:
+            return redirected
         used = self._billing(request)[1]
         if not (request.query.get("start_date") and request.query.get("end_date")):
             # as the proxies do: an error object with HTTP 200

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .echoes import echoed, key_location
 from .errors import error_body
 
 FAULT_KINDS = (
@@ -41,6 +42,11 @@ FAULT_KINDS = (
     "echo-headers",
     "307",
     "301",
+    # a relay echoing the request's headers in every encoding (echoes.py), in an error or in an
+    # answer's text (a 200), and a redirect to a URL that holds the key
+    "echo-encoded",
+    "echo-encoded-answer",
+    "redirect-key",
     "usage-strings",
     "usage-negative",
     "no-usage",
@@ -55,6 +61,7 @@ FAULT_KINDS = (
 )
 # the answer itself comes out broken: every kind listed from the first of them on
 ANSWER_FAULTS = FAULT_KINDS[FAULT_KINDS.index("usage-strings") :]
+REDIRECTS = ("307", "301", "redirect-key")  # the faults the GET routes (billing) take too
 OVERLOADED = "The engine is currently overloaded, please try again later"
 
 # kind: (status, message, type, code, param) of the error the API answers
@@ -197,6 +204,10 @@ async def inject(
         return web.json_response(
             error_body(f"Bad request. Headers received: {seen}", "invalid_request_error", None), status=400
         )
+    if kind in ("echo-encoded", "echo-encoded-answer"):
+        return await echoed(request, answer=kind == "echo-encoded-answer")
+    if kind == "redirect-key":
+        raise web.HTTPTemporaryRedirect(key_location(request, redirect_to))
     if kind in ("307", "301"):
         path = request.path.removeprefix("/v1")
         raise (web.HTTPTemporaryRedirect if kind == "307" else web.HTTPMovedPermanently)(redirect_to.rstrip("/") + path)
