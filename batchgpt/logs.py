@@ -12,15 +12,19 @@ problems, errors) through here too. Every line names the job once the CLI knows 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, TextIO
+
+from .redact import Secrets
 
 ROOT = "batchgpt"
 JOB: ContextVar[str | None] = ContextVar("batchgpt_job", default=None)  # the job every line names
@@ -61,7 +65,7 @@ class JsonFormatter(logging.Formatter):
 
 class Redact(logging.Filter):
     """Defence in depth (the client strips secrets from what servers send): no line shows the
-    value of a variable whose name says it holds a key or a token."""
+    value of a variable whose name says it holds a key or a token, in any encoding redact.py knows."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = self.redacted(record.getMessage()), ()
@@ -71,10 +75,18 @@ class Redact(logging.Filter):
 
     @staticmethod
     def redacted(text: str) -> str:
-        for name, value in os.environ.items():
-            if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name) and value in text:
-                text = text.replace(value, "****")
-        return text
+        found = tuple(
+            value for name, value in os.environ.items() if len(value) >= 8 and _SECRET_NAME.search(name.upper())
+        )
+        return _secrets(found).text(text)
+
+
+_SECRET_NAME = re.compile("KEY|TOKEN|SECRET|PASSWORD")
+
+
+@functools.lru_cache(maxsize=4)
+def _secrets(values: tuple[str, ...]) -> Secrets:
+    return Secrets(values)  # once for the environment's secrets, not for every line
 
 
 class NameJob(logging.Filter):
