@@ -19,6 +19,7 @@ from typing import Any
 from .errors import OutputError
 from .files import atomic_write
 from .rates import BATCH, STANDARD, Price, Rate, Rates
+from .records import shown_url
 
 TABLE = "genai-prices"
 
@@ -45,6 +46,7 @@ def _price_cache() -> Path:
 
 def remembered_price(model: str, base_url: str | None) -> Price | None:
     """_genai_price, from the cache when today's entry for this genai-prices version has it."""
+    base_url = shown_url(base_url) if base_url else None  # the cache is a file: no credentials in it
     stamp = {"genai_prices": _prices_version(), "day": _now().date().isoformat(), "format": CACHE_FORMAT}
     path, key = _price_cache(), f"{base_url or ''} {model}"
     try:

@@ -259,7 +259,7 @@ class Failure:
     status: int | None = None
     code: str | None = None
     type: str | None = None
-    headers: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = field(default=None, repr=False)  # a server may echo a key in one
 
     def describe(self) -> str:
         if self.status is None:
