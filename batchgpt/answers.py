@@ -27,9 +27,10 @@ class Answer:
     ttft_s: float | None = None  # a streamed answer's time to its first token
 
 
-def redirected(status: int, headers: Mapping[str, str]) -> Failure:
-    """A redirect is an error: following it would send the key elsewhere, or drop the prompt."""
-    location = shown_url(headers.get("location", "")) or "nowhere"
+def redirected(status: int, headers: Mapping[str, str], redact: Redactor) -> Failure:
+    """A redirect is an error: following it would send the key elsewhere, or drop the prompt. Where
+    it points is shown without credentials, query or secrets (a relay's may hold the key)."""
+    location = redact.text(shown_url(headers.get("location", ""))) or "nowhere"
     return Failure(
         "http",
         f"the server redirected to {location}; batchgpt does not follow redirects with "

@@ -159,7 +159,7 @@ class Client:
             ) as response:
                 headers = response.headers  # case-insensitive, as HTTP header names are
                 if 300 <= response.status < 400:
-                    return redirected(response.status, headers)
+                    return redirected(response.status, headers, self._redact)
                 event_stream = headers.get("content-type", "").startswith("text/event-stream")
                 if response.status < 300 and pack.body.get("stream") and event_stream:
                     return await read_stream(response.content, response.status, headers, started, self._redact)
@@ -186,7 +186,7 @@ class Client:
         except http1.Lost as exc:
             return Failure("connection", shortened(str(exc)))
         if 300 <= reply.status < 400:
-            return redirected(reply.status, reply.headers)
+            return redirected(reply.status, reply.headers, self._redact)
         return read_answer(reply.status, reply.headers, self._redact.raw(reply.body), self._redact)
 
     async def call(
@@ -244,7 +244,7 @@ class Client:
                     timeout=timeout,
                 ) as response:
                     if 300 <= response.status < 400:
-                        return redirected(response.status, response.headers)
+                        return redirected(response.status, response.headers, self._redact)
                     raw = self._redact.raw(await response.read())
                     if binary and response.status < 300:
                         return Answer(response.status, response.headers, {"_binary": raw})
