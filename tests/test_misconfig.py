@@ -98,7 +98,11 @@ def test_which_refusals_say_the_run_is_misconfigured():
     unknown = refusal(failure(400, None, "The model `gpt-5x` does not exist"), request(model="gpt-5x"))
     assert "'gpt-5x'" in unknown.reason and unknown.kind == (400, None, "gpt-5x")
     assert "country or region" in refusal(failure(403, "unsupported_country_region_territory"), request()).reason
-    assert refusal(failure(400, "context_length_exceeded", "maximum context length"), request()) is None
+    vllm = refusal(failure(404, "404", "The model `llama-x` does not exist."), request(model="llama-x"))
+    ollama = refusal(failure(404, None, 'model "llama3" not found, try pulling it first'), request(model="llama3"))
+    assert "'llama-x'" in vllm.reason and "'llama3'" in ollama.reason
+    too_long = "This model's maximum context length is 8192 tokens, an invalid request"
+    assert refusal(failure(400, "context_length_exceeded", too_long), request()) is None  # the item's own
     assert refusal(failure(404, **{"x-should-retry": "true"}), request()) is None  # the server says to retry
     assert refusal(failure(500), request()) is None and refusal(Failure("timeout", "slow"), request()) is None
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 FIRST_REFUSALS = 3  # identical refusals, with no answer before them, that stop a run
 _NO_MODEL = re.compile(
-    r"\bmodel\b.*\b(does not exist|not found|not exist|unknown|invalid|not supported|no such)\b"
+    r"\bmodel\b.{0,120}?\b(does not exist|not found|not exist|unknown|invalid|not supported|no such)\b"
     r"|\b(unknown|invalid|no such) model\b",
     re.IGNORECASE,
 )
@@ -51,7 +51,9 @@ def refusal(failure: Failure, request: Request) -> Refusal | None:
     if failure.cause != "http" or status not in (400, 401, 403, 404) or transient(failure):
         return None
     said, provider = failure.describe(), request.provider
-    if failure.code == "model_not_found" or (_NO_MODEL.search(failure.message) and status in (400, 404)):
+    if failure.code == "model_not_found" or (
+        status in (400, 404) and failure.code != "context_length_exceeded" and _NO_MODEL.search(failure.message)
+    ):
         reason = (
             f"the server does not know the model {request.model!r} ({said}): check its name (defaults.model, "
             "a task's or an item's `model`, or --model)"
