@@ -5,8 +5,10 @@ A company proxy that inspects TLS, or a self-hosted server with its own CA, pres
 no public CA signed. The CA certificates (PEM) that sign it are found, first to last, in:
 `provider.ca_bundle` (the job's setting or --ca-bundle), $REQUESTS_CA_BUNDLE (as requests and
 the tools built on it read it), $SSL_CERT_FILE (as OpenSSL reads it); else the system's store.
-The bundle found is the whole trust store, as curl's --cacert is: a proxy that inspects TLS signs
-every server's certificate, so its CA is all that is needed behind it.
+The setting's or $REQUESTS_CA_BUNDLE's bundle is the whole trust store, as curl's --cacert is (a
+proxy that inspects TLS signs every server's certificate, so its CA is all that is needed behind
+it); $SSL_CERT_FILE replaces the system's file as OpenSSL has it do, $SSL_CERT_DIR still counting.
+Each is read when a client opens (aiohttp's own context read SSL_CERT_FILE once, at import).
 
 A bundle that is missing, unreadable or holds no certificate is an input error before anything is
 sent (bundle_problem), never a run of connection errors.
@@ -77,7 +79,7 @@ def tls_context(provider: Provider) -> ssl.SSLContext | None:
     problem = bundle_problem(bundle.path)  # checked before the run; the file may have gone since
     if problem is not None:
         raise UsageError(f"{bundle.source}: {problem}")
-    return _context(bundle.path, _stamp(bundle.path))
+    return _context(bundle.path, _stamp(bundle.path), bundle.source == "$SSL_CERT_FILE")
 
 
 def untrusted(provider: Provider) -> str:
@@ -102,5 +104,7 @@ def _stamp(path: str) -> tuple[float, int]:
 
 
 @lru_cache(maxsize=8)
-def _context(path: str, stamp: tuple[float, int]) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=path)
+def _context(path: str, stamp: tuple[float, int], openssl_default: bool = False) -> ssl.SSLContext:
+    """The context trusting `path` alone, or, `openssl_default`, OpenSSL's default paths read now:
+    $SSL_CERT_FILE (which is `path`) and $SSL_CERT_DIR."""
+    return ssl.create_default_context() if openssl_default else ssl.create_default_context(cafile=path)
