@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import re
+import ssl
 import sys
 import time
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ from . import http1
 from .answers import Answer, read_answer, redirected
 from .files import atomic_write
 from .providers import api_of
+from .providers.trust import tls_context, untrusted, uses_tls
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .redact import Redactor
 from .sse import read_stream
@@ -43,10 +45,6 @@ if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http
 
 __all__ = ["Answer", "Client"]
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no header may hold (a tab may)
-# aiohttp reads the trust store once, at import, from where OpenSSL looks (SSL_CERT_FILE first)
-UNTRUSTED = (
-    "; to trust a private CA's server (a company proxy, a gateway), set SSL_CERT_FILE to its CA certificate (PEM)"
-)
 
 
 class Client:
@@ -63,6 +61,7 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
         self._pool: http1.Pool | None = None  # plain http without a proxy: the lean way (http1.py)
+        self._tls: ssl.SSLContext | None = None  # trusting the provider's CA bundle; None: the system's store
         self._heads: dict[str, bytes] = {}  # a URL's request line and headers, for the pool
 
     def __repr__(self) -> str:
@@ -75,6 +74,7 @@ class Client:
         self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._pool = self._plain_pool()
+        self._tls = tls_context(self.provider) if uses_tls(self.provider) else None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -88,7 +88,9 @@ class Client:
         if self._session is None:
             import aiohttp
 
-            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=0, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(
+                limit=self._connections, limit_per_host=0, ttl_dns_cache=300, ssl=self._tls or True
+            )
             # The key and the provider's headers go on each request, never as the session's defaults:
             # aiohttp copies those into the CONNECT request an https call opens a proxy tunnel with
             # (Authorization as Proxy-Authorization), in clear text, to the proxy.
@@ -316,7 +318,7 @@ class Client:
         import aiohttp
 
         said = shortened(self._redact.text(str(exc)))
-        return said + UNTRUSTED if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
+        return said + untrusted(self.provider) if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
 
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:

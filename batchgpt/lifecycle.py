@@ -26,7 +26,7 @@ from typing import Any
 from . import files, htmlreport
 from .backend import Backend, Ending
 from .errors import EXIT_FAILED_ITEMS, EXIT_OK, EXIT_STOPPED, OutputError, UsageError, store_write_error
-from .jobs import Job
+from .jobs import Job, check_ready
 from .media import MEDIA_TYPES, media_folder
 from .progress import Progress
 from .providers import api_key
@@ -92,6 +92,7 @@ async def arun_job(
 async def prepare(job: Job) -> None:
     """What must hold before anything is sent: every key is set, every output can be written,
     a shared limit can be reached."""
+    check_ready(job)  # the key variables the job names, the CA bundles the environment names
     for provider in {job.provider, *(t.provider for t in job.tasks)}:
         api_key(provider)  # a missing key is a usage error before anything starts
     # An output that cannot be written is found now, not after the answers are paid for.

@@ -69,6 +69,7 @@ class Provider:
     proxy: str | None = None
     organization: str | None = None
     project: str | None = None
+    ca_bundle: str | None = None  # the CA certificates (PEM) its server is trusted by (providers.trust)
 
     def __repr__(self) -> str:
         """Without credentials: the base and proxy URLs as shown_url shows them, header names only."""

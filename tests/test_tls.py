@@ -2,9 +2,10 @@
 TLS servers that break where the mock cannot (in the handshake, in the middle of an answer).
 
 tests/tls/ holds a test CA and a server certificate it signed for 127.0.0.1 and localhost, valid
-from 2000 to 2100 (made once with `openssl ca`; the CA's own key was thrown away). The client
-trusts the CA as a user trusts a private one: through SSL_CERT_FILE (a subprocess, since aiohttp
-reads the trust store once, at import), or here in-process through the connector's `ssl` context.
+from 2000 to 2100 (made once with `openssl ca`; the CA's own key was thrown away), and another CA
+certificate that signs nothing here (other-ca.pem, `openssl req -x509`, its key thrown away too).
+The client trusts the test CA as a user trusts a private one: through `provider.ca_bundle`
+(--ca-bundle), $REQUESTS_CA_BUNDLE or $SSL_CERT_FILE, read when a client opens (providers/trust.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-import aiohttp
 import pytest
 from conftest import SECRET, chat_job, faults
 from test_client import chat_request
@@ -41,6 +41,14 @@ def server_context() -> ssl.SSLContext:
     return context
 
 
+@pytest.fixture(autouse=True)
+def _no_bundle_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many machines set these to the system's store (this one does): a test that trusts the test CA
+    some other way, or none, must not find them."""
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def https() -> Iterator[MockServer]:
     """The mock server over https; shared, so tests that change its faults set them back."""
@@ -51,10 +59,9 @@ def https() -> Iterator[MockServer]:
 
 @pytest.fixture
 def trusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The client's connector verifies certificates against the test CA (hostname included)."""
-    monkeypatch.setattr(
-        aiohttp, "TCPConnector", partial(aiohttp.TCPConnector, ssl=ssl.create_default_context(cafile=CA))
-    )
+    """The client verifies certificates against the test CA (hostname included), as a user's
+    REQUESTS_CA_BUNDLE makes it (providers/trust.py)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CA))
 
 
 def send(base_url: str, stream: bool = False, timeout: float = 30.0) -> Answer | Failure:
@@ -94,10 +101,11 @@ def test_an_untrusted_certificate_says_how_to_trust_it(https):
 
 def test_an_untrusted_certificate_stops_the_run_at_once(cli, https, write_job, tmp_path):
     # No retry makes the server trusted: one attempt, then no new request, and the run says how to
-    # trust it. The items are not at fault, so a plain rerun (with SSL_CERT_FILE set) sends them.
+    # trust it. The items are not at fault, so a plain rerun (with a CA bundle set) sends them.
     path = write_job(chat_job(["a", "b", "c"], limits={"timeout": 30, "max_retries": 5, "concurrency": 1}))
     result = cli("run", str(path), "--base-url", https.base_url, base_url=False)
-    assert result.exit_code != 0 and "SSL_CERT_FILE" in result.output
+    assert result.exit_code != 0 and "not trusted" in result.output
+    assert "provider.ca_bundle" in result.output and "SSL_CERT_FILE" in result.output
     with (tmp_path / "out" / "t.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["status"] for r in rows] == ["error", "skipped", "skipped"]
@@ -106,7 +114,8 @@ def test_an_untrusted_certificate_stops_the_run_at_once(cli, https, write_job, t
 
 def test_ssl_cert_file_is_the_fix_the_error_names(https, write_job, tmp_path):
     path = write_job(chat_job(["through a private CA"], limits={"timeout": 30, "max_retries": 1}))
-    env = {**os.environ, "OPENAI_API_KEY": SECRET, "SSL_CERT_FILE": str(CA)}
+    env = {**os.environ, "OPENAI_API_KEY": SECRET, "SSL_CERT_FILE": str(CA)}  # the autouse fixture cleared
+    # REQUESTS_CA_BUNDLE, which would win
     done = subprocess.run(
         [sys.executable, "-m", "batchgpt.cli", "run", str(path), "--base-url", https.base_url],
         env=env,
@@ -116,6 +125,100 @@ def test_ssl_cert_file_is_the_fix_the_error_names(https, write_job, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Echo: through a private CA" in (tmp_path / "out" / "t.csv").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- a CA bundle (issue 24, item 11)
+
+OTHER_CA = TLS / "other-ca.pem"  # a CA certificate that signs nothing here (its key was thrown away)
+
+
+def bundled(tmp_path: Path, source: Path = CA) -> str:
+    """A copy of `source` under tmp_path/certs, as a job's CA bundle beside it; its relative path."""
+    (tmp_path / "certs").mkdir(exist_ok=True)
+    (tmp_path / "certs" / source.name).write_bytes(source.read_bytes())
+    return f"certs/{source.name}"
+
+
+def run_over_tls(cli, https, write_job, *args: str, **job: object):
+    path = write_job(chat_job(["over TLS"], limits={"timeout": 30, "max_retries": 1}, **job))
+    return cli("run", str(path), "--base-url", https.base_url, *args, base_url=False)
+
+
+def answered(tmp_path: Path) -> bool:
+    return "Echo: over TLS" in (tmp_path / "out" / "t.csv").read_text(encoding="utf-8")
+
+
+def test_the_ca_bundle_setting_trusts_the_server_relative_to_the_job_file(cli, https, write_job, tmp_path):
+    refused = run_over_tls(cli, https, write_job)
+    assert refused.exit_code == 3 and "set provider.ca_bundle (or --ca-bundle)" in refused.stderr
+    result = run_over_tls(cli, https, write_job, provider={"ca_bundle": bundled(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert answered(tmp_path)
+
+
+def test_the_ca_bundle_option_is_relative_to_the_current_folder(cli, https, write_job, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_over_tls(cli, https, write_job, "--ca-bundle", bundled(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert answered(tmp_path)
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_the_environment_s_ca_bundle_trusts_the_server_too(cli, https, write_job, tmp_path, monkeypatch, variable):
+    monkeypatch.setenv(variable, str(CA))  # in process: read when the client opens, not at import
+    result = run_over_tls(cli, https, write_job)
+    assert result.exit_code == 0, result.output
+    assert answered(tmp_path)
+
+
+def test_the_setting_wins_over_requests_ca_bundle_which_wins_over_ssl_cert_file(
+    cli, https, write_job, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(CA))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(OTHER_CA))
+    refused = run_over_tls(cli, https, write_job)
+    assert refused.exit_code == 3
+    assert f"not trusted by the CA bundle {OTHER_CA} ($REQUESTS_CA_BUNDLE)" in refused.stderr
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CA))
+    refused = run_over_tls(cli, https, write_job, provider={"ca_bundle": bundled(tmp_path, OTHER_CA)})
+    assert refused.exit_code == 3 and "(provider.ca_bundle)" in refused.stderr
+    trusted = run_over_tls(cli, https, write_job, provider={"ca_bundle": bundled(tmp_path)})
+    assert trusted.exit_code == 0 and answered(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content,said",
+    [(None, "no such file {}"), (b"", "{} holds no certificate in PEM form"), (b"junk\n", "{} holds no certificate")],
+)
+def test_a_ca_bundle_that_cannot_be_read_is_refused_before_anything_is_sent(
+    cli, https, write_job, tmp_path, monkeypatch, content, said
+):
+    bundle = tmp_path / "bundle.pem"
+    if content is not None:
+        bundle.write_bytes(content)
+    said = said.format(bundle)
+    before = len(https.seen)
+    in_job = run_over_tls(cli, https, write_job, provider={"ca_bundle": "bundle.pem"})
+    assert in_job.exit_code == 2 and f"provider.ca_bundle: {said}" in in_job.stderr
+    assert "(at /provider/ca_bundle)" in in_job.stderr and "job.yaml:" in in_job.stderr
+    option = run_over_tls(cli, https, write_job, "--ca-bundle", str(bundle))
+    assert option.exit_code == 2 and f"--ca-bundle: {said}" in option.stderr
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    env = run_over_tls(cli, https, write_job)
+    assert env.exit_code == 2 and f"$REQUESTS_CA_BUNDLE: {said}" in env.stderr
+    assert len(https.seen) == before
+    assert "Traceback" not in in_job.output + option.output + env.output
+
+
+def test_the_ca_bundle_serves_the_batch_api_and_balance(cli, https, write_job, tmp_path):
+    bundle = bundled(tmp_path)
+    done = run_over_tls(cli, https, write_job, "--batch", "--wait", "--poll", "0", provider={"ca_bundle": bundle})
+    assert done.exit_code == 0, done.output
+    assert answered(tmp_path)
+    untrusted = cli("balance", "--base-url", https.base_url)
+    assert untrusted.exit_code == 1 and "provider.ca_bundle" in untrusted.stderr
+    balance = cli("balance", "--base-url", https.base_url, "--ca-bundle", str(tmp_path / bundle))
+    assert balance.exit_code == 0 and "limit $100.00" in balance.stdout
 
 
 def test_a_connection_the_server_drops_over_tls_may_have_been_billed(https, trusted):

@@ -38,16 +38,26 @@ def validate(files: tuple[Path, ...], model: str | None) -> None:
 )
 @click.argument("job", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--base-url", metavar="URL", help="The endpoint (default: the job's, else $OPENAI_BASE_URL).")
+@click.option(
+    "--ca-bundle",
+    metavar="PEM",
+    help="CA certificates (PEM) to trust the endpoint by (default: the job's, else $REQUESTS_CA_BUNDLE, "
+    "else $SSL_CERT_FILE, else the system's).",
+)
 @_errors_to_exit_codes
-def balance(job: Path | None, base_url: str | None) -> None:
+def balance(job: Path | None, base_url: str | None, ca_bundle: str | None) -> None:
     """The remaining balance and usage, where the endpoint keeps the dashboard's billing routes:
     relays (one-api, new-api) do, OpenAI's API does not answer them for API keys."""
     from batchgpt.balance import absent, fetch_balance, shown
     from batchgpt.cli import loop
-    from batchgpt.jobs import Overrides, load
-    from batchgpt.providers import api_key, provider_from
+    from batchgpt.jobs import Overrides, check_trust, load, provider_for
+    from batchgpt.providers import api_key
 
-    provider = load(job, Overrides(base_url=base_url)).provider if job is not None else provider_from({}, base_url)
+    if job is not None:
+        provider = load(job, Overrides(base_url=base_url, ca_bundle=ca_bundle)).provider
+    else:
+        provider = provider_for(base_url, ca_bundle)  # its URL and bundle checked as a job's are
+    check_trust(provider)
     answer = loop.run(fetch_balance(provider, api_key(provider)))
     if isinstance(answer, str):
         click.echo(f"batchgpt: {absent(answer)}", err=True)

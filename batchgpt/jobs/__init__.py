@@ -17,6 +17,7 @@ from typing import Any
 from .bounds import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
+from .endpoints import check_ready, check_trust, provider_for
 from .items import ItemCheck, Span, check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
 from .problems import MAX_PROBLEMS, Problems
@@ -41,6 +42,9 @@ __all__ = [
     "Span",
     "Task",
     "build_request",
+    "check_ready",
+    "check_trust",
+    "provider_for",
     "request_hash",
     "turn_request",
     "dump",

@@ -16,6 +16,7 @@ from batchgpt.providers import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 from batchgpt.structured import REASK_DEFAULT
 
+from . import endpoints
 from .bounds import MAX_DEPTH
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
@@ -55,7 +56,8 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
     base_dir = path.parent if path else Path.cwd()
     job_name = doc.get("name") or (path.stem if path else "job")
     output = (doc.get("output") or {}) if clean(("output",)) else {}
-    doc = overridden(doc, overrides)
+    given, doc = doc, overridden(doc, overrides)
+    doc = endpoints.checked(given, doc, overrides, base_dir, problems)
     provider = provider_from(doc.get("provider") or {})
     defaults = dict(doc.get("defaults") or {})
     job = Job(
@@ -71,6 +73,7 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
         mode=doc.get("mode") or "online",
         defaults=defaults,
         tasks=_tasks(doc["tasks"], defaults, provider, base_dir, problems),
+        key_variables=endpoints.key_variables(given, problems),
     )
     _check_outputs(job, problems)
     return job
@@ -83,7 +86,7 @@ def _check_schema(doc: Any, problems: Problems) -> None:
         found = list(schema.errors(_without(doc, kept)))
     for error_path, message in found:
         if not problems.blanked(error_path):  # a blank's None: that value is already reported
-            problems.refused(error_path, message)
+            problems.refused(error_path, endpoints.schema_message(doc, error_path, message))
 
 
 def _without(doc: dict[str, Any], paths: list[schema.JsonPath]) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | Non
     if not path.is_file():
         problems.add("no such job file")
         return None
-    given = overridden({}, overrides)
+    given = endpoints.checked({}, overridden({}, overrides), overrides, path.parent, problems)
     job = Job(
         name=path.stem,
         path=path,

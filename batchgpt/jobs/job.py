@@ -72,6 +72,16 @@ class Task:
 
 
 @dataclass(frozen=True)
+class KeyVariable:
+    """A key variable a job file names (`provider.api_key_env`), and where: a run needs it set."""
+
+    name: str
+    file: str
+    line: int | None
+    path: JsonPath
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     path: Path | None  # None for a job given as a dict
@@ -92,6 +102,7 @@ class Job:
     # Every result row's id, as its hash() (a million cost tens of MB, not hundreds), once `load`
     # has checked them: a run's store leaves a row under one of them to its own item.
     ids: AbstractSet[int] | None = field(default=None, repr=False, compare=False)
+    key_variables: tuple[KeyVariable, ...] = ()  # those the job file names, which a run needs set
 
     @property
     def base_dir(self) -> Path:

@@ -33,6 +33,9 @@ FAULT_KINDS = (
     "quota",
     "401",
     "400",
+    # a misconfigured run's refusals: a region (or a project) the key may not use, an unknown model
+    "403",
+    "model-not-found",
     "drop",
     "hang",
     "malformed",
@@ -95,6 +98,20 @@ ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
         "invalid_request_error",
         "context_length_exceeded",
         "messages",
+    ),
+    "403": (
+        403,
+        "Country, region, or territory not supported",
+        "request_forbidden",
+        "unsupported_country_region_territory",
+        None,
+    ),
+    "model-not-found": (
+        404,
+        "The model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+        None,
     ),
 }
 ERRORS["429-no-retry-after"] = ERRORS["429"]

@@ -38,6 +38,7 @@ from batchgpt.runoptions import RunOptions
 from batchgpt.store import RunTotals, Store
 
 from .commits import Commits
+from .misconfig import Watch
 from .paceshow import WATCH_S, PaceShow
 from .parts import Parts
 from .sending import Sending
@@ -77,6 +78,7 @@ class Engine(Sending):
         self.unconfirmed = self.spending.unconfirmed
         self._paces = PaceShow(parts.pacing, parts.outage, progress)
         self.refused = 0  # 429 and 503 answers: waits, not failures
+        self.misconfig = Watch()  # the first answers, for a misconfiguration that refuses them all
         self.retries: Counter[str] = Counter()  # retried attempts by cause, kept in the run's row
         self.stopped: str | None = None
         self.sent = 0
@@ -124,6 +126,7 @@ class Engine(Sending):
                     task.cancel()
                 await asyncio.gather(*tasks, watch, return_exceptions=True)
                 self._commits.now()  # nothing recorded waits on a timer the loop may never run
+                self.misconfig.close()
                 self._paces.show(self.refused)  # a run shorter than a look still says how it was paced
 
     async def _watch(self) -> None:

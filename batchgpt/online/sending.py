@@ -29,6 +29,7 @@ from batchgpt.tasks import MalformedReply
 from batchgpt.words import count
 
 from .commits import Commits
+from .misconfig import Refusal, Watch, refusal
 from .parts import Parts, Timing
 from .spending import Bounds, Spending
 
@@ -47,6 +48,7 @@ class Sending:
     deadlines: Deadlines
     spending: Spending
     refused: int
+    misconfig: Watch
     retries: Counter[str]
     stopped: str | None
     sent: int
@@ -123,21 +125,36 @@ class Sending:
                 ticket = await pacer.acquire(tokens)
             except Stopped:
                 return self._unanswered(pack, tries)
-            outcome = await self._attempt(pack, client, pacer, ticket, tries)
+            gated = await self._turn(pacer) if self.misconfig.gating else False
+            if self.stopped:  # while it waited its turn
+                self.misconfig.leave(gated)
+                pacer.release()
+                return self._unanswered(pack, tries)
+            try:
+                outcome = await self._attempt(pack, client, pacer, ticket, tries)
+            finally:
+                self.misconfig.leave(gated)
             if isinstance(outcome, list):
+                self.misconfig.answered()
                 return outcome
             if outcome.maybe_billed:
                 if self.spending.unconfirmed_attempt(pack, outcome, bounds, worst):
                     tries.held = False
             verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
             tries.retries_used += verdict.counts
-            self._stop_for(verdict)
+            refused = refusal(outcome, first)
+            self._stop_for(verdict, refused)
             give_up = self._give_up(verdict, outcome, pacer, tries)
             if give_up is not None:
-                log.warning("%s failed after %s: %s", first.id, count(tries.count, "attempt"), give_up)
+                attempts = count(tries.count, "attempt")
+                if self.misconfig.suspect(refused):
+                    self.misconfig.hold(first.id, attempts, give_up)
+                else:
+                    log.warning("%s failed after %s: %s", first.id, attempts, give_up)
                 latency = round(self.timing.clock() - tries.started, 4)
-                # an item refused for the key or the quota (the run stops) is not at fault: a plain rerun sends it
-                again = outcome.transient or verdict.stop_run is not None
+                # an item refused for the key, the quota or the run's configuration (before any answer)
+                # is not at fault: a plain rerun sends it
+                again = outcome.transient or verdict.stop_run is not None or self.misconfig.suspect(refused)
                 return [
                     row_for(r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=again)
                     for r in pack.requests
@@ -146,6 +163,15 @@ class Sending:
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
             if self.stopped or not await self._wait(verdict.delay):
                 return self._unanswered(pack, tries)
+
+    async def _turn(self, pacer: Pacer) -> bool:
+        """Wait, with a ticket, for this attempt's turn while the first answers are refusals
+        (misconfig.py): True when it holds the gate."""
+        try:
+            return await self.misconfig.enter()
+        except BaseException:  # cancelled: the ticket goes back
+            pacer.release()
+            raise
 
     async def _attempt(
         self, pack: Pack, client: Client, pacer: Pacer, ticket: Ticket, tries: _Tries
@@ -196,9 +222,13 @@ class Sending:
             self.outage.answered()
         return outcome
 
-    def _stop_for(self, verdict: Verdict) -> None:
-        """Stop the run when an answer says to (quota, key) or the endpoint seems down."""
-        reason = verdict.stop_run or self.outage.verdict()
+    def _stop_for(self, verdict: Verdict, refused: Refusal | None) -> None:
+        """Stop the run when an answer says to (quota, key), the first answers say it is
+        misconfigured (misconfig.py), or the endpoint seems down."""
+        misconfigured = self.misconfig.heard(refused)
+        if verdict.stop_run is not None and refused is not None:
+            misconfigured = refused.reason  # a refused key: the message names its variable
+        reason = misconfigured or verdict.stop_run or self.outage.verdict()
         if reason is not None:
             self.stop(reason)
 

@@ -6,7 +6,7 @@ the command line and the environment resolve to one (resolve.py).
 from __future__ import annotations
 
 from .openai import OPENAI, OpenAIApi
-from .resolve import api_key, api_of, identity, merged, provider_from
+from .resolve import api_key, api_of, identity, key_said, merged, provider_from
 from .spec import MalformedReply, ProviderApi
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "api_key",
     "api_of",
     "identity",
+    "key_said",
     "merged",
     "provider_from",
 ]

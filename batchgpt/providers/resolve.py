@@ -19,7 +19,7 @@ from batchgpt.records import DEFAULT_BASE_URL, Provider, shown_url
 from .openai import OPENAI
 from .spec import ProviderApi
 
-_FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project")
+_FIELDS = ("api_key_env", "kind", "api_version", "proxy", "organization", "project", "ca_bundle")
 _APIS: dict[str, ProviderApi] = {kind: OPENAI for kind in OPENAI.kinds}
 
 
@@ -68,3 +68,14 @@ def api_key(provider: Provider) -> str | None:
             "the credentials out of the URL (or unset the key, to log in with them)"
         )
     return key
+
+
+def key_said(provider: Provider) -> str:
+    """What to check when the server refuses the key: the variable it came from (or did not)."""
+    name = provider.api_key_env
+    value = os.environ.get(name)
+    if value is None:
+        return f"{name} is not set, so no key was sent: set it to this endpoint's API key"
+    if not value.strip():
+        return f"{name} is empty, so no key was sent: set it to this endpoint's API key"
+    return f"check the key in {name} (the variable provider.api_key_env names)"
