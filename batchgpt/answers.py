@@ -1,5 +1,6 @@
 """What an HTTP answer says: an Answer (status, headers, parsed JSON or bytes) or a Failure, read
-from the raw bytes a transport received, with secrets already out (redact.py).
+from the raw bytes a transport received, with secrets already out (redact.py), or from an answer
+too large to read (bodies.py).
 
 Redirects are failures: following them would carry the key and gateway headers to another
 address, or turn a POST into a GET that drops the prompt.
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from .bodies import TooLarge
 from .records import Failure, shortened, shown_url
 from .redact import Redactor
 from .words import count
@@ -37,6 +40,21 @@ def redirected(status: int, headers: Mapping[str, str], redact: Redactor) -> Fai
         "the key and the prompt: if that address is right, make it the base URL",
         status,
     )
+
+
+def too_large(status: int, headers: Mapping[str, str], exc: TooLarge) -> Failure:
+    """An answer past its cap, not read. A 2xx was likely billed, with a usage no one will read:
+    `oversized`, counted at its worst case as an unreadable answer is, and never asked again in
+    the run (another would be billed too), whatever the server's x-should-retry says. A larger
+    error answer is judged by its status, as any error is."""
+    if status >= 300:
+        return Failure("http", f"an error answer {exc}, not read", status, headers=headers)
+    kept = CIMultiDictProxy(CIMultiDict((k, v) for k, v in headers.items() if k.lower() != "x-should-retry"))
+    message = (
+        f"the answer is {exc}: not read, and likely billed (its usage unknown: counted at its worst case); "
+        f"raise {exc.setting} to read such answers (--retry-failed asks again)"
+    )
+    return Failure("oversized", message, status, headers=kept)
 
 
 def read_answer(status: int, headers: Mapping[str, str], raw: bytes, redact: Redactor) -> Answer | Failure:

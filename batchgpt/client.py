@@ -10,6 +10,7 @@ into an https proxy's CONNECT). Everything a server sends is stripped of secrets
 authenticated is the provider's (providers/). A task's JSON request to a plain-http server with
 no proxy (a local vLLM, llama.cpp or Ollama) goes through http1.Pool instead: the same bytes and
 the same answers, at a sixth of aiohttp's CPU per request; a streamed one is read by sse.py.
+Every body is read up to its cap and no further (bodies.py): an answer past it is a Failure.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import orjson
 from multidict import CIMultiDict
 
 from . import http1
-from .answers import Answer, read_answer, redirected
+from .answers import Answer, read_answer, redirected, too_large
+from .bodies import Cut, TooLarge, capped_lines, mebibytes, read_capped
+from .downloads import write_lines
 from .files import atomic_write
 from .providers import api_of
 from .providers.trust import tls_context, untrusted, uses_tls
@@ -50,8 +53,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no header may hold (a
 class Client:
     """One aiohttp session (opened on its first use) and one http1 pool per provider and run."""
 
-    def __init__(self, provider: Provider, api_key: str | None, timeout: float, connections: int):
+    def __init__(
+        self, provider: Provider, api_key: str | None, timeout: float, connections: int, max_answer: int | None = None
+    ):
         self.provider = provider
+        self._cap = mebibytes() if max_answer is None else max_answer  # bytes of one answer, decoded
         self._api = api_of(provider)
         self._key = api_key
         self._headers = self._api.headers(provider, api_key)
@@ -105,7 +111,7 @@ class Client:
             return None
         if any(_CONTROL.search(text) for pair in self._json_headers.items() for text in pair):
             return None  # aiohttp refuses them with an error of its own
-        return http1.Pool(url.hostname, url.port or 80, self._connections)
+        return http1.Pool(url.hostname, url.port or 80, self._connections, self._cap)
 
     def _head(self, url: str) -> bytes:
         """The request line and headers of a JSON POST to `url`, built once, as aiohttp would send
@@ -163,9 +169,14 @@ class Client:
                 if 300 <= response.status < 400:
                     return redirected(response.status, headers, self._redact)
                 event_stream = headers.get("content-type", "").startswith("text/event-stream")
-                if response.status < 300 and pack.body.get("stream") and event_stream:
-                    return await read_stream(response.content, response.status, headers, started, self._redact)
-                raw = self._redact.raw(await response.read())
+                try:
+                    if response.status < 300 and pack.body.get("stream") and event_stream:
+                        lines = capped_lines(response.content.iter_any(), self._cap)
+                        return await read_stream(lines, response.status, headers, started, self._redact)
+                    raw = self._redact.raw(await _read(response, self._cap))
+                except TooLarge as exc:
+                    response.close()  # the rest is not wanted, and the connection cannot carry another answer
+                    return too_large(response.status, headers, exc)
         except aiohttp.ServerTimeoutError:  # the connection was not made (no sock_read timeout is set)
             return Failure("connection", f"{UNSENT}: no connection within {http1.connect_within(timeout):g} s")
         except asyncio.TimeoutError:
@@ -189,6 +200,8 @@ class Client:
             return Failure("connection", shortened(str(exc)))
         if 300 <= reply.status < 400:
             return redirected(reply.status, reply.headers, self._redact)
+        if reply.too_large is not None:
+            return too_large(reply.status, reply.headers, reply.too_large)
         return read_answer(reply.status, reply.headers, self._redact.raw(reply.body), self._redact)
 
     async def call(
@@ -247,7 +260,11 @@ class Client:
                 ) as response:
                     if 300 <= response.status < 400:
                         return redirected(response.status, response.headers, self._redact)
-                    raw = self._redact.raw(await response.read())
+                    try:
+                        raw = self._redact.raw(await _read(response, self._cap))
+                    except TooLarge as exc:
+                        response.close()
+                        return too_large(response.status, response.headers, exc)
                     if binary and response.status < 300:
                         return Answer(response.status, response.headers, {"_binary": raw})
                     outcome = read_answer(response.status, response.headers, raw, self._redact)
@@ -261,9 +278,11 @@ class Client:
             return replace(outcome, message=self._redact.text(outcome.message))
         return outcome
 
-    async def download(self, path: str, destination: Path) -> Failure | None:
+    async def download(self, path: str, destination: Path, limit: int) -> Failure | Cut | None:
         """Stream a file's content (`/files/ID/content`) to `destination`, whole or not at all
-        (files.atomic_write), with secrets replaced line by line (no secret spans a line break)."""
+        (files.atomic_write), with secrets replaced line by line (no secret spans a line break).
+        A line past the answer cap is written as a line naming it (downloads.py); past `limit`
+        bytes the rest is not read, and the file keeps the lines before it: a Cut says so."""
         import aiohttp
 
         url, query = self.route(path)
@@ -273,32 +292,25 @@ class Client:
                 url, params=query, headers=self._headers, proxy=self._proxy, allow_redirects=False, timeout=timeout
             ) as response:
                 if response.status >= 300:
-                    raw = self._redact.raw(await response.read())
+                    try:
+                        raw = self._redact.raw(await _read(response, self._cap))
+                    except TooLarge as exc:
+                        response.close()
+                        return too_large(response.status, response.headers, exc)
                     failure = read_answer(response.status, response.headers, raw, self._redact)
                     assert isinstance(failure, Failure)
                     return failure
                 with atomic_write(destination, "wb") as handle:
-                    rest = b""
-                    async for chunk in response.content.iter_chunked(1 << 20):
-                        *lines, rest = (rest + chunk).split(b"\n")
-                        for line in lines:
-                            handle.write(self._line(line) + b"\n")
-                    handle.write(self._line(rest))
+                    chunks = response.content.iter_chunked(1 << 20)
+                    cut = await write_lines(chunks, handle.write, limit, self._cap, self._redact)
+                if cut is not None:
+                    response.close()
+                return cut
         except asyncio.TimeoutError:
             return Failure("timeout", f"no data for {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return None
-
-    def _line(self, line: bytes) -> bytes:
-        """A JSON line without secrets, also those JSON escapes hide (as in answers online)."""
-        line = self._redact.raw(line)
-        if self._redact.escaped(line):
-            try:
-                return orjson.dumps(self._redact.tree(orjson.loads(line)))
-            except orjson.JSONDecodeError:
-                pass  # not JSON: read as a broken line downstream
-        return line
 
     def route(self, path: str) -> tuple[str, dict[str, str]]:
         """The URL and query of an API route (`/files`, `/batches/ID`) on this provider."""
@@ -319,6 +331,15 @@ class Client:
 
         said = shortened(self._redact.text(str(exc)))
         return said + untrusted(self.provider) if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
+
+
+async def _read(response: aiohttp.ClientResponse, cap: int) -> bytes:
+    """An answer's body, decoded by aiohttp a bounded step at a time, and read up to `cap`:
+    TooLarge past it, at once when its Content-Length says so (and no coding may shrink it)."""
+    length = response.content_length
+    if length is not None and length > cap and not response.headers.get("content-encoding"):
+        raise TooLarge(cap)
+    return await read_capped(response.content.iter_any(), cap)
 
 
 def _body(pack: Pack) -> bytes | aiohttp.FormData:

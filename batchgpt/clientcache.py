@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+from .bodies import mebibytes
 from .client import Client
 from .providers import api_key
 from .records import Provider
 
 
 class Clients:
-    def __init__(self, stack: AsyncExitStack, timeout: float, connections: int):
+    def __init__(self, stack: AsyncExitStack, timeout: float, connections: int, max_answer_mb: float | None = None):
         self._stack = stack
         self._timeout = timeout
         self._connections = connections
+        self._max_answer = mebibytes(max_answer_mb)  # the most one answer may take (limits.max_answer_mb)
         self._open: dict[Provider, Client] = {}
 
     async def get(self, provider: Provider) -> Client:
         client = self._open.get(provider)
         if client is None:
-            client = Client(provider, api_key(provider), self._timeout, self._connections)
+            client = Client(provider, api_key(provider), self._timeout, self._connections, self._max_answer)
             self._open[provider] = client = await self._stack.enter_async_context(client)
         return client

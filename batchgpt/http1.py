@@ -11,19 +11,22 @@ Invariants: a connection carries one request at a time; it is reused only after 
 to its end that allows keep-alive, with nothing after it; a request that is cancelled, timed out
 or failed closes its connection, so no late or stray answer is ever read as the next request's.
 Where a reply is unusual, it is read as aiohttp reads it: its parser leniencies, interim 1xx
-replies skipped, unknown codings passed on, idle connections dropped after IDLE_S.
+replies skipped, unknown codings passed on, idle connections dropped after IDLE_S. A body past
+its cap is not read on (its connection is closed), nor decoded past it (bodies.py): the Reply
+says so instead of carrying it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import zlib
 from dataclasses import dataclass, field
 from typing import cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from .bodies import TooLarge, decode, mebibytes
 
 IDLE_S = 15.0  # as aiohttp's keepalive_timeout: an older idle connection may have been dropped on the way
 CONNECT_S = 10.0  # a server that does not accept a connection in this long is down, not slow
@@ -49,6 +52,7 @@ class Reply:
     status: int
     headers: CIMultiDictProxy[str] = field(repr=False)
     body: bytes = field(repr=False)
+    too_large: TooLarge | None = None  # the body passed its cap: not read, and `body` is empty
 
 
 class Pool:
@@ -56,9 +60,10 @@ class Pool:
     It and its connections keep that loop: asking asyncio for it costs a getpid() system call each
     time on Python 3.11, several microseconds on a virtual machine."""
 
-    def __init__(self, host: str, port: int, limit: int):
+    def __init__(self, host: str, port: int, limit: int, cap: int | None = None):
         self._loop = asyncio.get_running_loop()
         self._host, self._port = host, port
+        self._cap = mebibytes() if cap is None else cap  # bytes of an answer's body, decoded
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
 
@@ -106,7 +111,7 @@ class Pool:
         allowed = deadline - loop.time()
         try:
             transport, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self._host, self._port), max(0.0, allowed)
+                loop.create_connection(lambda: _Connection(loop, self._cap), self._host, self._port), max(0.0, allowed)
             )
         except asyncio.TimeoutError:  # an OSError too, since Python 3.11
             if own:  # the request's time ran out, most of it waiting for a free connection: its own timeout
@@ -127,8 +132,9 @@ class Pool:
 class _Connection(asyncio.Protocol):
     """One TCP connection and the answer being read on it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int) -> None:
         self._loop = loop
+        self._cap = cap
         self._parser = httptools.HttpResponseParser(self)
         # the leniencies aiohttp's own parser takes for answers (bare LF, a control byte in a
         # header, spaces after a chunk size): what it reads, this reads
@@ -139,6 +145,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Reply] | None = None
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
+        self._size = 0  # of the body so far, as sent (before its Content-Encoding is undone)
         self._started = False  # some of the answer has arrived
         self._headers_done = False
         self._sized = False  # the answer's length is known (Content-Length or chunked), not "until closed"
@@ -203,7 +210,7 @@ class _Connection(asyncio.Protocol):
         if self._waiter is None:  # an answer after the answer: nobody's, so the connection is done
             self.reusable = False
             self.close()
-        self._headers, self._body, self._headers_done = [], [], False
+        self._headers, self._body, self._size, self._headers_done = [], [], 0, False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
@@ -221,7 +228,11 @@ class _Connection(asyncio.Protocol):
         self._sized = chunked or sized
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        self._size += len(body)
+        if self._size <= self._cap:
+            self._body.append(body)
+        elif self._waiter is not None and not self._waiter.done():  # read no further: all but its body
+            self._answer(TooLarge(self._cap))
 
     def on_message_complete(self) -> None:
         waiter = self._waiter
@@ -230,37 +241,33 @@ class _Connection(asyncio.Protocol):
         status = self._parser.get_status_code()
         if 100 <= status < 200 and status != 101:  # interim (100 Continue, 103 Early Hints): the answer follows
             return
-        self._waiter = None
+        self._answer(None)
+
+    def _answer(self, too_large: TooLarge | None) -> None:
+        """Hand the answer to the request: whole, or (past its cap) without its body, whose
+        connection is then closed, as the rest of it is never read."""
+        waiter, self._waiter = self._waiter, None
+        assert waiter is not None
+        status = self._parser.get_status_code()
         headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        body = b""
         try:
-            body = _decoded(b"".join(self._body), headers.get("content-encoding", ""))
-        except (zlib.error, OSError, EOFError, ValueError) as exc:  # gzip's BadGzipFile is an OSError
+            if too_large is None:
+                body = decode(b"".join(self._body), headers.get("content-encoding", ""), self._cap)
+        except TooLarge as exc:
+            too_large = exc
+        except (zlib.error, EOFError, ValueError) as exc:
             waiter.set_exception(Lost(f"the answer cannot be decoded ({exc})"))
             return
-        self.reusable = self.open and self._sized and self._parser.should_keep_alive() and status != 101
-        waiter.set_result(Reply(status, headers, body))
+        self._body = []
+        kept_alive = self.open and self._sized and status != 101 and self._parser.should_keep_alive()
+        self.reusable = kept_alive and too_large is None
+        if too_large is not None:
+            self.close()
+        waiter.set_result(Reply(status, headers, body, too_large))
 
     def _fail(self, exc: BaseException) -> None:
         waiter, self._waiter = self._waiter, None
         self.close()
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
-
-
-def _decoded(body: bytes, encoding: str) -> bytes:
-    """The body as sent before a Content-Encoding (none is asked for, but a gateway may use one),
-    as aiohttp decodes it: an empty body as it is, an unknown coding passed on, br and zstd refused
-    (aiohttp needs packages batchgpt does not install for them)."""
-    encoding = encoding.strip().lower()
-    if not body or encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return gzip.decompress(body)  # every member, as a multi-member gzip stream holds several
-    if encoding == "deflate":
-        try:
-            return zlib.decompress(body)
-        except zlib.error:  # some servers send deflate without its zlib header
-            return zlib.decompress(body, -zlib.MAX_WBITS)
-    if encoding in ("br", "zstd"):
-        raise ValueError(f"Content-Encoding {encoding!r}")
-    return body

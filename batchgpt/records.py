@@ -89,6 +89,8 @@ class Limits:
     timeout: float = 60.0
     patience: float = 900.0  # seconds a limit may refuse everything before its items fail
     outage: float = 60.0  # seconds of nothing but failures run-wide before the run stops
+    max_answer_mb: float = 256.0  # above any real answer: ten 1536x1024 PNGs in base64, 2,048 float embeddings
+    max_batch_file_mb: float = 10240.0  # a full batch file (50,000 lines) of answers of 200 KiB each
     shared: str | None = field(default=None, repr=False)  # redis://HOST:PORT/DB shared by processes on one key
 
 
@@ -255,7 +257,7 @@ UNSENT = "could not connect"  # how a connection failure that never reached the 
 class Failure:
     """What went wrong with one attempt. `status` is None when no HTTP answer arrived."""
 
-    cause: str  # http | timeout | connection | certificate | malformed: what kind of thing went wrong
+    cause: str  # http | timeout | connection | certificate | malformed | oversized: what kind of thing went wrong
     message: str
     status: int | None = None
     code: str | None = None
@@ -265,8 +267,8 @@ class Failure:
     def describe(self) -> str:
         if self.status is None:
             return f"{self.cause}: {self.message}"
-        if self.cause == "malformed":
-            return f"malformed answer (HTTP {self.status}): {self.message}"
+        if self.cause in ("malformed", "oversized"):
+            return f"{self.cause} answer (HTTP {self.status}): {self.message}"
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status}{code}: {self.message}"
 
@@ -274,7 +276,7 @@ class Failure:
     def transient(self) -> bool:
         """Worth sending again: the server or the network failed, not the request (retry.transient
         is the whole policy, with the server's x-should-retry)."""
-        if self.cause == "certificate":  # an untrusted server stays untrusted
+        if self.cause in ("certificate", "oversized"):  # still untrusted, still too large (and billed again)
             return False
         if self.cause != "http":
             return True
@@ -284,8 +286,8 @@ class Failure:
     @property
     def maybe_billed(self) -> bool:
         """The server may have done the work (and billed it) without saying how much: it timed out,
-        was cut off after it answered, or answered what cannot be read."""
-        return self.cause in ("timeout", "malformed") or (
+        was cut off after it answered, or answered what cannot be read (or is too large to)."""
+        return self.cause in ("timeout", "malformed", "oversized") or (
             self.cause == "connection" and not self.message.startswith(UNSENT)
         )
 

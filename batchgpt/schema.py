@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import json
 import math
 import re
@@ -171,6 +172,7 @@ def _unexpected_keys(message: str) -> list[str]:
         return []
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a wide CSV names the same unknown columns on every row
 def _unknown_key_message(key: str) -> str:
     if key in known_keys():
         return f"key '{key}' is not allowed here"

@@ -200,3 +200,60 @@ def test_a_batch_collected_after_the_job_moved_to_another_endpoint_counts_in_the
     spent = db.execute("SELECT spent_usd FROM runs ORDER BY id").fetchall()
     billed = db.execute("SELECT SUM(cost_usd) FROM answers").fetchone()[0]
     assert billed > 0 and spent[1][0] == pytest.approx(billed)  # the answers it collected, though set aside
+
+
+# ----------------------------------------------------------------------------- lines and files past their caps
+
+
+def _errors(tmp_path) -> dict[str, str]:
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / ".batchgpt" / "state.db")
+    try:
+        return dict(db.execute("SELECT id, error FROM items WHERE status = 'error'"))
+    finally:
+        db.close()
+
+
+def test_a_line_past_the_answer_cap_is_an_error_row_that_stays_spent(cli, server, write_job, tmp_path):
+    job = chat_job(["x" * 20_000], mode="batch", defaults={"model": "gpt-4o-mini", "max_tokens": 4000})
+    job["limits"]["max_answer_mb"] = 0.01  # 10 KiB: the echo of a 20,000-character prompt is past it
+    path = write_job(job)
+    job["budget_usd"] = _worst(path)  # its file's worst case, exactly
+    write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    job["tasks"][0]["items"].append({"id": "p1", "prompt": "two", "max_tokens": 1})
+    write_job(job)
+    collected = cli("run", str(path))
+    # the line was likely billed: its worst case stays spent, so nothing is left for "two"
+    assert collected.exit_code == 3 and "budget" in collected.output, collected.output
+    assert items_in_store(tmp_path)["p0"] == "error" and sent(server) == {"p0": 1}
+    error = _errors(tmp_path)["p0"]
+    assert "its line in the batch's file is larger than limits.max_answer_mb (0.01 MiB): not read" in error
+    assert "Traceback" not in collected.output
+
+
+def test_a_file_past_its_cap_keeps_the_lines_before_it_and_sends_nothing_again(cli, server, write_job, tmp_path):
+    job = chat_job(["one", "two", "three"], mode="batch")
+    job["limits"]["max_batch_file_mb"] = 0.001  # 1,048 bytes: the first line of the output file, not the second
+    path = write_job(job)
+    assert cli("run", str(path)).exit_code == EXIT_SUBMITTED
+    collected = cli("run", str(path))
+    assert collected.exit_code == 1, collected.output
+    assert items_in_store(tmp_path) == {"p0": "ok", "p1": "error", "p2": "error"}
+    assert "its output file is larger than limits.max_batch_file_mb (0.001 MiB)" in collected.output
+    assert "2 items no line read spoke of are errors (likely billed)" in collected.output
+    assert all("billed (counted at its worst case)" in e for e in _errors(tmp_path).values())
+    assert cli("run", str(path)).exit_code == 1 and sent(server) == {"p0": 1, "p1": 1, "p2": 1}  # not bought twice
+
+
+def test_a_line_too_large_that_names_no_item_is_told_apart_from_a_foreign_one() -> None:
+    from batchgpt.batch.files import read_line
+
+    tally = Tally({"a": _item("a"), "b": _item("b")})
+    nameless = read_line(b'{"custom_id": null, "batchgpt_too_large": "larger than limits.max_answer_mb (1 MiB)"}')
+    named = read_line(b'{"custom_id": "a", "batchgpt_too_large": "larger than limits.max_answer_mb (1 MiB)"}')
+    assert isinstance(nameless, LineOutcome) and nameless.too_large and nameless.custom_id == ""
+    assert isinstance(named, LineOutcome) and named.failure is not None and named.failure.cause == "oversized"
+    assert tally.match(nameless) is None and tally.match(named) == _item("a")
+    assert (tally.unnamed, tally.too_large, tally.foreign, tally.extra_answers) == (1, 1, 0, 0)

@@ -160,13 +160,13 @@ def hostile():
 
     from aiohttp import web
 
-    answers: list[tuple[int, str, bytes]] = []
+    answers: list[tuple[int, str, bytes, dict[str, str]]] = []
     state: dict = {}
 
     async def handle(request):
         await request.read()
-        status, content_type, body = answers[0]
-        return web.Response(status=status, body=body, content_type=content_type)
+        status, content_type, body, headers = answers[0]
+        return web.Response(status=status, body=body, content_type=content_type, headers=headers)
 
     def serve():
         loop = asyncio.new_event_loop()
@@ -190,8 +190,8 @@ def hostile():
     thread.start()
     ready.wait(5)
 
-    def answer(status: int, content_type: str, body: bytes) -> Provider:
-        answers[:] = [(status, content_type, body)]
+    def answer(status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> Provider:
+        answers[:] = [(status, content_type, body, headers or {})]
         return Provider(base_url=f"http://127.0.0.1:{state['port']}/v1")
 
     yield answer

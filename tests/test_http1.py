@@ -56,10 +56,12 @@ async def serve(script: Script) -> tuple[asyncio.Server, int, list[int], list[by
     return server, server.sockets[0].getsockname()[1], on, seen
 
 
-def run(script: Script, client: Callable[[http1.Pool], Awaitable[Any]], limit: int = 4) -> tuple[Any, list[int]]:
+def run(
+    script: Script, client: Callable[[http1.Pool], Awaitable[Any]], limit: int = 4, cap: int | None = None
+) -> tuple[Any, list[int]]:
     async def go() -> tuple[Any, list[int]]:
         server, port, on, _ = await serve(script)
-        pool = http1.Pool("127.0.0.1", port, limit)
+        pool = http1.Pool("127.0.0.1", port, limit, cap)
         try:
             return await client(pool), on
         finally:
@@ -113,6 +115,26 @@ def test_connection_close_is_not_reused() -> None:
 
     bodies, on = run(closing, client)
     assert bodies == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'] and on == [1, 2, 3]
+
+
+def test_an_answer_past_the_cap_is_not_read_and_its_connection_is_not_reused() -> None:
+    plain = b"x" * (3 << 20)
+    packed = gzip.compress(b" " * (8 << 20))  # 8 KB on the wire, 8 MiB decoded
+
+    async def answers(number: int, request: bytes, writer: asyncio.StreamWriter) -> None:
+        body, coding = {1: (plain, b""), 2: (packed, b"Content-Encoding: gzip\r\n")}.get(number, (b"{}", b""))
+        writer.write(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (coding, len(body), body))
+
+    async def client(pool: http1.Pool) -> list[http1.Reply]:
+        return [await pool.post(HEAD, b"{}", 5) for _ in range(3)]
+
+    replies, on = run(answers, client, cap=1 << 20)
+    assert [(r.status, r.body, r.too_large is not None) for r in replies] == [
+        (200, b"", True),
+        (200, b"", True),
+        (200, b"{}", False),
+    ]
+    assert on == [1, 2, 3]  # the rest of an oversized answer is never read as the next one's
 
 
 def test_a_body_without_length_ends_with_the_connection() -> None:

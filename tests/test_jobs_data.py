@@ -71,6 +71,80 @@ def test_a_runaway_csv_cell_is_refused_with_its_line(tmp_path, monkeypatch):
     assert int(message.split(":")[1]) >= 3
 
 
+class _Name(str):
+    """A header name that counts the comparisons made with it."""
+
+    compared = 0
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        _Name.compared += 1
+        return str.__eq__(self, other)
+
+
+class _Reader:
+    def __init__(self, rows: list[list[str]]) -> None:
+        self._rows = iter(rows)
+        self.line_num = 0
+
+    def __iter__(self) -> _Reader:
+        return self
+
+    def __next__(self) -> list[str]:
+        self.line_num += 1
+        return next(self._rows)
+
+
+def test_a_wide_header_is_checked_for_twice_named_columns_in_linear_time():
+    for width in (1000, 2000):
+        header = [_Name(f"c{n}") for n in range(width)] + [_Name("c7")]
+        _Name.compared = 0
+        [(line, message)] = list(jobs._csv_records(_Reader([header])))
+        assert (line, message) == (1, "the header names 'c7' twice: each column needs its own name")
+        assert _Name.compared <= 2 * len(header)  # not once for each pair of names (a million for 1,000)
+
+
+def test_a_wide_csv_kept_whole_is_read_with_every_column(tmp_path, monkeypatch):
+    import difflib
+
+    from batchgpt import schema
+
+    width = 20_000
+    names = ",".join(f"col{n}" for n in range(width))
+    cells = ",".join(f"v{n}" for n in range(width))
+    (tmp_path / "rows.csv").write_text(f"id,prompt,{names}\na,hi,{cells}\nb,yo,{cells}\n", encoding="utf-8")
+    job = tmp_path / "job.yaml"
+    job.write_text("defaults: {model: m}\ntasks:\n  - {type: chat, items_from: rows.csv, keep: all}\n")
+    searched: list[str] = []
+    close = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda word, *a, **k: searched.append(word) or close(word, *a, **k)
+    )
+    schema._unknown_key_message.cache_clear()
+    first, second = requests(load(job))
+    assert dict(first.kept)["col19999"] == "v19999" and len(second.kept) == width + 1
+    assert searched == []  # a kept column is no unknown key to find a name for
+
+
+def test_unknown_columns_are_looked_up_once_however_many_rows_name_them(tmp_path, monkeypatch):
+    import difflib
+
+    from batchgpt import schema
+
+    names = ",".join(f"col{n}" for n in range(300))
+    cells = ",".join("v" for _ in range(300))
+    job = job_from(tmp_path, "rows.csv", f"id,prompt,{names}\n" + "".join(f"r{n},hi,{cells}\n" for n in range(3)))
+    searched: list[str] = []
+    close = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda word, *a, **k: searched.append(word) or close(word, *a, **k)
+    )
+    schema._unknown_key_message.cache_clear()
+    found = problems(job)
+    assert len(found) == 900 and all("unknown key 'col" in f for f in found)
+    assert len(searched) == 300
+
+
 # ----------------------------------------------------------------------------- JSONL and Parquet rows
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from batchgpt import jobs, structured
+from batchgpt.bodies import Cut, mebibytes
 from batchgpt.client import Client
 from batchgpt.jobs import Job
 from batchgpt.media import MediaWriter, file_stem
@@ -63,9 +64,10 @@ class Collecting:
         recorded, and read a line at a time. Each answer is recorded for its item and the request
         it was submitted with, also when the item has since left the job or changed (it was paid
         for; a changed request is sent anew)."""
-        downloaded = await self._download(client, row, data)
-        if downloaded is None or not self._readable(row, downloaded):
-            for _, path in downloaded or []:
+        fetched = await self._download(client, row, data)
+        downloaded, cuts = fetched or ([], [])
+        if fetched is None or not self._readable(row, downloaded):
+            for _, path in downloaded:
                 path.unlink()
             return
         problems = validation_errors(data) if row.status == "failed" else []
@@ -77,6 +79,7 @@ class Collecting:
                 spent, answered = self._record_line(row, item, outcome, requests.get(item.id))
                 cost += spent
                 tally.recorded(item, answered)
+        unread = self._unread(row, tally, requests, cuts) if not problems else 0
         for line, code, message in problems:
             self._refused(row, line, code, message, waiting, requests)
         missing = self._missing(row, tally, requests) if row.status == "completed" else 0
@@ -86,7 +89,7 @@ class Collecting:
             self._warn(
                 row, f"ignored {ignored}: an item's first answer stands, and only the batch's items are answered"
             )
-        self._settle_budget(row, cost, tally.extra_answers + missing)
+        self._settle_budget(row, cost, tally.extra_answers + tally.too_large + unread + missing)
         counts = tally.counts(row.lines)
         said = api_counts(data)
         told = summary(counts) + (f" (the provider says {summary(said)})" if said and said != counts else "")
@@ -95,15 +98,23 @@ class Collecting:
             path.unlink()
         self.progress.log("batch", message=f"batch {row.batch_id} {row.status}: {told}; collected")
 
-    async def _download(self, client: Client, row: BatchRow, data: dict[str, Any]) -> list[tuple[str, Path]] | None:
-        """An ended batch's output and error files, on disk; None when one could not be had."""
+    async def _download(
+        self, client: Client, row: BatchRow, data: dict[str, Any]
+    ) -> tuple[list[tuple[str, Path]], list[str]] | None:
+        """An ended batch's output and error files, on disk, and which of them stopped at their cap
+        (limits.max_batch_file_mb); None when one could not be had."""
         downloaded: list[tuple[str, Path]] = []
+        cuts: list[str] = []
+        limit = mebibytes(self.job.limits.max_batch_file_mb)
         for key in ("output_file_id", "error_file_id"):
             if data.get(key):
                 name = key.split("_")[0]
                 path = self.folder / f"{file_stem(str(row.batch_id))}-{name}.jsonl"  # the server names no path
                 self.sent += 1
-                failure = await client.download(f"/files/{data[key]}/content", path)
+                failure = await client.download(f"/files/{data[key]}/content", path, limit)
+                if isinstance(failure, Cut):  # the lines before the cut are read; _unread says the rest
+                    cuts.append(f"its {name} file is {failure.describe()}")
+                    failure = None
                 if failure is not None and failure.status == 404 and failure.type:
                     self._give_up(row, f"not answered: the provider no longer has batch {row.batch_id}'s {name} file")
                     return None
@@ -113,7 +124,7 @@ class Collecting:
                     )
                     return None
                 downloaded.append((name, path))
-        return downloaded
+        return downloaded, cuts
 
     def _readable(self, row: BatchRow, downloaded: list[tuple[str, Path]]) -> bool:
         """A file of which no line can be read is no batch's file (a proxy's error page served in
@@ -144,6 +155,27 @@ class Collecting:
             self.held.discard(item.id)
             self.stale.add(item.id)
         return cost, answered
+
+    def _unread(self, row: BatchRow, tally: Tally, requests: dict[str, Request], cuts: list[str]) -> int:
+        """The items no line spoke of when some lines were not read for their size (a file past
+        its cap, a line too large that named no item): each may have been answered and billed, so
+        each is an error, held at its worst case and not submitted again (--retry-failed does)."""
+        why = cuts + (
+            [f"{count(tally.unnamed, 'line')} larger than limits.max_answer_mb named no item"] if tally.unnamed else []
+        )
+        if not why:
+            return 0
+        unread = tally.missing()
+        said = "; ".join(why)
+        for item in unread:
+            request, live = _submitted(item, requests.get(item.id), row)
+            error = f"not read: {said}; its answer may be in what was not read, and billed (counted at its worst case)"
+            self._mark(request, "error", error, item.attempts)
+            tally.recorded(item, False)
+            if live:
+                self.held.add(item.id)
+        self._warn(row, f"{said}: {count(len(unread), 'item')} no line read spoke of are errors (likely billed)")
+        return len(unread)
 
     def _missing(self, row: BatchRow, tally: Tally, requests: dict[str, Request]) -> int:
         """The items a completed batch's files have no line for: each is sent again once (it may

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from batchgpt.bodies import TOO_LARGE_KEY
 from batchgpt.records import Failure, Provider, Request, dump, shortened
 from batchgpt.tasks import TASKS
 
@@ -121,6 +122,11 @@ class LineOutcome:
     body: Mapping[str, Any] | None = None
     failure: Failure | None = None
 
+    @property
+    def too_large(self) -> bool:
+        """A line not read for its size (its custom_id "" when its start did not name it)."""
+        return self.failure is not None and self.failure.cause == "oversized"
+
 
 def read_line(raw: bytes) -> LineOutcome | str:
     """A line of an output or error file, or what is wrong with it."""
@@ -128,6 +134,9 @@ def read_line(raw: bytes) -> LineOutcome | str:
         line = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return "a line is not JSON"
+    if isinstance(line, dict) and TOO_LARGE_KEY in line:  # the download's, in place of a line past the cap
+        named = line.get("custom_id")  # None when the line's start did not name it
+        return LineOutcome(named if isinstance(named, str) else "", failure=too_large(str(line[TOO_LARGE_KEY])))
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str):
         return "a line has no custom_id"
     custom_id = line["custom_id"]
@@ -142,6 +151,15 @@ def read_line(raw: bytes) -> LineOutcome | str:
         message = shortened(f"{code}: {error.get('message') or 'no message'}")
         return LineOutcome(custom_id, failure=Failure("batch", message, code=code))
     return "a line has neither a response nor an error"
+
+
+def too_large(said: str) -> Failure:
+    """An item whose line was not read for its size: likely answered and billed."""
+    message = (
+        f"its line in the batch's file is {said}: not read, and likely billed (its usage unknown: "
+        "counted at its worst case); raise the setting to read such lines (--retry-failed asks again)"
+    )
+    return Failure("oversized", message)
 
 
 def _http_failure(status: int, body: Any) -> Failure:

@@ -6,7 +6,9 @@ store gives them (each with the hash of the request it was submitted with): its 
 recorded under that item and hash, whatever the job says now. An item's first answer stands: an
 error line never undoes it, and a second line for it is ignored, as is a line for no item of
 the batch; both are told. The counts are the files': a batch object's `request_counts` is shown
-when it has one, never trusted to say what the files hold.
+when it has one, never trusted to say what the files hold. A line too large to read (bodies.py)
+answers its item as an error, likely billed; one that names no item leaves every item no line
+spoke of unread (and likely billed) rather than missing.
 """
 
 from __future__ import annotations
@@ -32,16 +34,21 @@ class Tally:
         self.duplicate = 0  # lines for an item that had its line
         self.extra_answers = 0  # of those, the ones with an answer (perhaps billed)
         self.unreadable = 0
+        self.too_large = 0  # lines too large to read, each for an item of the batch (likely billed)
+        self.unnamed = 0  # lines too large to read whose start named no item: any unspoken item's
 
     def match(self, outcome: LineOutcome) -> WaitingItem | None:
         """The item to record this line for; None when it is ignored (and counted)."""
         item = self.waiting.get(outcome.custom_id)
         repeated = item is not None and (item.id in self.answered or (outcome.body is None and item.id in self.failed))
         if item is None or repeated:
-            self.foreign += item is None
+            nameless = outcome.too_large and not outcome.custom_id  # any unspoken item's (collect._unread)
+            self.unnamed += nameless
+            self.foreign += item is None and not nameless
             self.duplicate += repeated
-            self.extra_answers += outcome.body is not None
+            self.extra_answers += outcome.body is not None or (outcome.too_large and not nameless)
             return None
+        self.too_large += outcome.too_large
         return item
 
     def recorded(self, item: WaitingItem, answered: bool) -> None:

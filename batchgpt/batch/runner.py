@@ -163,7 +163,7 @@ class BatchRunner(Settling, Submitting, Collecting):
 
     async def run(self) -> None:
         async with AsyncExitStack() as stack:
-            self._clients = Clients(stack, self.job.limits.timeout, 4)
+            self._clients = Clients(stack, self.job.limits.timeout, 4, self.job.limits.max_answer_mb)
             await self.settle()
             if self.cancel:
                 await self.cancel_open()

@@ -204,14 +204,25 @@ def _reported(
     if isinstance(row, str):
         found: list[tuple[schema.JsonPath, str]] = [((), row)]
     else:
+        checked = _unkept(row, keep)
         found = (check_json and schema.json_problems(row, MAX_DEPTH)) or (
-            [] if schema.valid(row, definition) else list(schema.errors(row, definition))
+            [] if schema.valid(checked, definition) else list(schema.errors(checked, definition))
         )
         if keep is not None:  # the fields a task keeps are no unknown keys; with keep: all (()), none is
             found = [(p, m) for p, m in found if not schema.kept_key(p, m, keep or "all")]
     for path, message in found:
         problems.add(message, file=file, line=line, path=path)
     return bool(found)
+
+
+def _unkept(row: dict[str, Any], keep: tuple[str, ...] | None) -> dict[str, Any]:
+    """The row as the schema checks it: without the fields the task keeps that the schema knows
+    nowhere. Each would only be an unknown key that `keep` then forgives, after a search for the
+    key it may have meant: a wide CSV's thousands of columns, on every row."""
+    if keep is None:
+        return row
+    known = schema.known_keys()
+    return {k: v for k, v in row.items() if k in known or (keep and k not in keep)}
 
 
 def check_items(job: Job, problems: Problems) -> tuple[int, tuple[Item, ...] | None, AbstractSet[int]]:

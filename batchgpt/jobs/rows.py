@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
 def _csv_records(reader: _CsvReader) -> Iterator[tuple[int, Row]]:
     try:
         header = next(reader, None) or []
-        twice = sorted({name for name in header if name and header.count(name) > 1})
+        twice = sorted(name for name, seen in Counter(header).items() if name and seen > 1)  # in linear time
         if twice:
             yield (
                 reader.line_num,

@@ -13,10 +13,13 @@ nothing here: the answer itself comes out broken (see chat.py and streaming.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
+import struct
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +53,7 @@ FAULT_KINDS = (
     "echo-encoded",
     "echo-encoded-answer",
     "redirect-key",
+    "gzip-bomb",  # a 200 of 0.6 MB of gzip that inflates to 600 MiB (BOMB_MIB) of JSON
     "usage-strings",
     "usage-negative",
     "no-usage",
@@ -225,6 +229,10 @@ async def inject(
         return await echoed(request, answer=kind == "echo-encoded-answer")
     if kind == "redirect-key":
         raise web.HTTPTemporaryRedirect(key_location(request, redirect_to))
+    if kind == "gzip-bomb":
+        return web.Response(
+            body=gzip_bomb(BOMB_MIB), content_type="application/json", headers={"Content-Encoding": "gzip"}
+        )
     if kind in ("307", "301"):
         path = request.path.removeprefix("/v1")
         raise (web.HTTPTemporaryRedirect if kind == "307" else web.HTTPMovedPermanently)(redirect_to.rstrip("/") + path)
@@ -235,3 +243,35 @@ async def inject(
             request.transport.abort()
         raise asyncio.CancelledError
     return None
+
+
+BOMB_MIB = 600
+_BOMB_HEAD = (
+    b'{"id": "chatcmpl-bomb", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini", '
+    b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "'
+)
+_BOMB_TAIL = (
+    b'"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}'
+)
+
+
+@functools.cache
+def gzip_bomb(mib: int) -> bytes:
+    """A chat answer whose text is `mib` MiB of "x", as one gzip stream of about 1 KB a MiB: the
+    MiB deflated once, after a full flush (which makes a block stand alone), and repeated."""
+    text = b"x" * 2**20
+    raw = -zlib.MAX_WBITS
+
+    def deflated(data: bytes, flush: int) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, raw)
+        return compressor.compress(data) + compressor.flush(flush)
+
+    crc = zlib.crc32(_BOMB_HEAD)
+    for _ in range(mib):
+        crc = zlib.crc32(text, crc)
+    crc = zlib.crc32(_BOMB_TAIL, crc)
+    length = len(_BOMB_HEAD) + (mib << 20) + len(_BOMB_TAIL)
+    body = deflated(_BOMB_HEAD, zlib.Z_FULL_FLUSH) + deflated(text, zlib.Z_FULL_FLUSH) * mib
+    body += deflated(_BOMB_TAIL, zlib.Z_FINISH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + body + struct.pack("<II", crc, length & 0xFFFFFFFF)

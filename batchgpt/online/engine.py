@@ -109,7 +109,7 @@ class Engine(Sending):
             self._stopping.set()
         queue: asyncio.Queue[Pack | None] = asyncio.Queue(maxsize=limits.concurrency * 2)
         async with AsyncExitStack() as stack:
-            self._clients = Clients(stack, limits.timeout, limits.concurrency)
+            self._clients = Clients(stack, limits.timeout, limits.concurrency, limits.max_answer_mb)
             if self.parts.shared is not None:
                 stack.push_async_callback(self.parts.shared.close)
             workers = [asyncio.create_task(self._worker(queue)) for _ in range(limits.concurrency)]
