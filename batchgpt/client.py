@@ -195,9 +195,9 @@ class Client:
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {timeout:g} s")
         except http1.Unsent as exc:
-            return Failure("connection", f"{UNSENT}: {shortened(str(exc))}")
+            return Failure("connection", f"{UNSENT}: {self._said(exc)}")
         except http1.Lost as exc:
-            return Failure("connection", shortened(str(exc)))
+            return Failure("connection", self._said(exc))
         if 300 <= reply.status < 400:
             return redirected(reply.status, reply.headers, self._redact)
         if reply.too_large is not None:
