@@ -279,4 +279,4 @@ def _existing_store(state_dir: Path) -> Store:
             f"no run state in {state_dir.absolute()}: a run keeps it in .batchgpt/ beside its job file (or in "
             "its --state DIR); name the job file, or that folder with --state"
         )
-    return Store(state_dir)
+    return Store(state_dir, write=False)

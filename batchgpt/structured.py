@@ -22,6 +22,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from . import notext
 from .records import Request
 from .schema import json_problems, pointer
 from .schemarefs import ref_problems
@@ -125,11 +126,15 @@ def _walk(node: Any, path: JsonPath, depth: int, tally: dict[str, int]) -> Itera
 @lru_cache(maxsize=64)
 def schema_file(path: str) -> Any:
     """A schema file's JSON (an item's own schema), read once however many items name it."""
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return json.load(handle)
-        except RecursionError:
-            raise ValueError(f"nested more than {MAX_SCHEMA_DEPTH} levels deep: refusing to read it") from None
+    with open(path, "rb") as handle:
+        text = notext.decoded(handle.read())
+    found = notext.find(text)
+    if found is not None:
+        raise ValueError(f"line {found.line}: {found.message}")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_SCHEMA_DEPTH} levels deep: refusing to read it") from None
 
 
 def request_field(endpoint: str, name: str, schema: Mapping[str, Any]) -> dict[str, Any]:

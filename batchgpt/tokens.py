@@ -1,16 +1,21 @@
 """Prompt token counts: tiktoken with each model's encoding, or an approximation said to be one.
 
 Counts feed the tokens-per-minute limiter, the budget's worst case and the dry-run estimate. Where
-tiktoken cannot load an encoding (no internet and no cache) the count falls back to about four
-characters per token (a Chinese, Japanese or Korean character 1.3 tokens), and every count made
-that way is marked approximate.
+tiktoken cannot load an encoding (no internet and no cache, or a download that does not finish in
+BATCHGPT_TOKENIZER_TIMEOUT seconds) the count falls back to about four characters per token (a
+Chinese, Japanese or Korean character 1.3 tokens), and every count made that way is marked
+approximate. `python -m batchgpt.tokens` fills tiktoken's cache without a time limit.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +36,11 @@ CHARS_PER_TOKEN = 4
 # a third of the real count for a Chinese catalogue.
 TOKENS_PER_CJK = 1.3
 SHORT, SHORT_KEPT = 32, 100_000  # texts this short have their counts kept, up to this many
+# A stalled proxy holds tiktoken's download forever (it sets no timeout), so a dry run hung: a load
+# is waited for this long, then counts are approximate. Long enough for a 3.6 MB encoding on a
+# slow link; BATCHGPT_TOKENIZER_TIMEOUT says otherwise.
+LOAD_TIMEOUT = 5.0
+ENCODINGS = ("o200k_base", "cl100k_base")  # the ones encoding_for names
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -56,7 +66,8 @@ def encoding_for(model: str) -> tuple[str, bool]:
 class Counter:
     """Counts tokens, loading each encoding once. One counter per run; not shared across threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = load_timeout() if timeout is None else timeout
         self._encodings: dict[str, Any] = {}
         self._models: dict[str, tuple[Any, bool]] = {}
         self._short: dict[tuple[str, str], int] = {}
@@ -66,15 +77,14 @@ class Counter:
         """tiktoken's encoding, or None where it cannot be loaded."""
         if name not in self._encodings:
             try:
-                import tiktoken
-
-                self._encodings[name] = tiktoken.get_encoding(name)
+                self._encodings[name] = load(name, self.timeout)
             except Exception as exc:  # tiktoken raises whatever its download raised
                 log.warning(
                     "tiktoken cannot load %s (%s); token counts are approximate (~%d characters a token, "
-                    "%g for a CJK character)",
+                    "%g for a CJK character). To count exactly, fill tiktoken's cache once: "
+                    "TIKTOKEN_CACHE_DIR=<a folder> python -m batchgpt.tokens",
                     name,
-                    type(exc).__name__,
+                    _why(exc),
                     CHARS_PER_TOKEN,
                     TOKENS_PER_CJK,
                 )
@@ -152,3 +162,105 @@ def approximate(text: str) -> int:
     """Tokens without a tokenizer: four characters a token, a CJK character TOKENS_PER_CJK."""
     cjk = len(_CJK.findall(text))
     return math.ceil((len(text) - cjk) / CHARS_PER_TOKEN + cjk * TOKENS_PER_CJK)
+
+
+class _Load(threading.Thread):
+    """One encoding loaded by tiktoken, in a thread of its own so that a stalled download can be
+    left behind (a daemon: it never holds the process open)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(name=f"tiktoken-{encoding}", daemon=True)
+        self.encoding_name = encoding
+        self.encoding: Any = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            import tiktoken
+
+            self.encoding = tiktoken.get_encoding(self.encoding_name)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting thread, which reports it
+            self.error = exc
+
+
+class Stalled(TimeoutError):
+    """An encoding's download that did not finish in time (its reason is the message)."""
+
+
+_stalled: dict[str, _Load] = {}  # loads that outlived their wait, by encoding
+
+_SLOW = "a stalled proxy or a slow link?"
+
+
+def load(name: str, timeout: float) -> Any:
+    """tiktoken's encoding `name`, waited for at most `timeout` seconds (Stalled after that).
+    A load left behind is not waited for again, and none other is begun while it lasts: tiktoken
+    holds one lock through a download, so the next would wait behind it, and each counter anew."""
+    import tiktoken.registry
+
+    ready = getattr(tiktoken.registry, "ENCODINGS", {}).get(name)
+    if ready is not None:
+        return ready
+    loader = _stalled.get(name)
+    if loader is None:
+        for other, behind in _stalled.items():
+            if behind.is_alive():
+                raise Stalled(f"the download of {other} has not finished: {_SLOW}")
+        loader = _Load(name)
+        loader.start()
+        loader.join(timeout)
+        if loader.is_alive():
+            _stalled[name] = loader
+            raise Stalled(f"its download did not finish in {timeout:g} s: {_SLOW}")
+    elif loader.is_alive():
+        raise Stalled(f"its download, begun earlier, has not finished: {_SLOW}")
+    _stalled.pop(name, None)
+    if loader.error is not None:
+        raise loader.error
+    return loader.encoding
+
+
+def load_timeout() -> float:
+    """BATCHGPT_TOKENIZER_TIMEOUT in seconds, or LOAD_TIMEOUT where it is unset or no number >= 0."""
+    try:
+        value = float(os.environ.get("BATCHGPT_TOKENIZER_TIMEOUT", ""))
+    except ValueError:
+        return LOAD_TIMEOUT
+    return value if math.isfinite(value) and value >= 0 else LOAD_TIMEOUT
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, Stalled) else type(exc).__name__
+
+
+def cache_dir() -> str:
+    """Where tiktoken keeps its downloads (tiktoken/load.py's rule; "" keeps none)."""
+    for name in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if name in os.environ:
+            return os.environ[name]
+    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
+
+
+def main() -> int:
+    """`python -m batchgpt.tokens`: download the encodings into tiktoken's cache, without a time
+    limit, so that later runs count exactly (offline too, given the same TIKTOKEN_CACHE_DIR)."""
+    import tiktoken
+
+    if not cache_dir():
+        print("TIKTOKEN_CACHE_DIR is empty, which turns tiktoken's cache off: set it to a folder", file=sys.stderr)
+        return 1
+    for name in ENCODINGS:
+        print(f"{name} ...", flush=True)
+        try:
+            tiktoken.get_encoding(name)
+        except Exception as exc:  # noqa: BLE001 - said in one line, without a traceback
+            print(f"tiktoken could not download {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+    print(f"{', '.join(ENCODINGS)} are in tiktoken's cache, {cache_dir()}")
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        print("(a temporary folder: set TIKTOKEN_CACHE_DIR to keep them, here and for batchgpt)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

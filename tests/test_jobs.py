@@ -311,7 +311,8 @@ def test_a_jsonl_line_that_is_not_utf8_is_its_own_problem_not_a_crash(tmp_path):
     job.write_bytes(
         b"\xef\xbb\xbf" + ok + b"\n" + b'{"type": "chat", "prompt": "caf\xe9", "model": "m"}\n' + ok + b"\n"
     )
-    assert problems(job) == [f"{job}:2: the line is not UTF-8 text"]  # the BOM of line 1 is no problem
+    # the BOM of line 1 is no problem; the bad byte is located (issue 24, item 16)
+    assert problems(job) == [f"{job}:2: not UTF-8 text: byte 0xe9 at column 32 (in 'prompt'); save the file as UTF-8"]
 
 
 def test_a_provider_header_no_http_request_can_carry_is_a_located_error_not_a_crash(tmp_path):

@@ -175,3 +175,92 @@ def test_answers_kept_aside_have_every_column_an_item_row_has(tmp_path):
         table: [r[1] for r in store._db.execute(f"PRAGMA table_info({table})")] for table in ("items", "answers")
     }
     assert columns["items"] == columns["answers"] == ITEM_COLUMNS
+
+
+@pytest.fixture
+def read_only():
+    """read_only(path) makes `path` read-only for a child process and gives the prefix of its
+    command: chmod where this process is not root; for root, whom chmod does not stop, a read-only
+    bind mount in a user and mount namespace of the child's own (the real folder is untouched)."""
+    import os
+    import shutil
+    import subprocess
+
+    undo = []
+
+    def make(path):
+        if os.geteuid() != 0:
+            undo.append((path, path.stat().st_mode))
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            return []
+        if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+            pytest.skip("running as root, with no user namespace to mount a folder read-only in")
+        return ["unshare", "-rm", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"', str(path)]
+
+    yield make
+    for path, mode in undo:
+        path.chmod(mode)
+
+
+def _batchgpt(prefix, *args, server=None):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import SECRET
+
+    extra = ["--base-url", server.base_url] if server is not None else []
+    env = dict(os.environ, OPENAI_API_KEY=SECRET)
+    command = [*prefix, sys.executable, "-m", "batchgpt.cli", *args, *extra]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_read_only_state_folder_is_named_as_such_and_nothing_is_sent(server, write_job, tmp_path, read_only):
+    """Issue 24, item 16: a read-only state folder was "unusable", with a hint to move a sound store
+    aside (which a read-only folder refuses too)."""
+    from conftest import chat_job
+
+    assert _batchgpt([], "run", str(write_job(chat_job(["a"]))), server=server).returncode == 0
+    state = tmp_path / ".batchgpt"
+    prefix = read_only(state)
+    for args in (
+        ["run", str(write_job(chat_job(["a", "b"]))), "--base-url", server.base_url],
+        ["runs", "--state", str(state)],
+    ):
+        done = _batchgpt(prefix, *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert f"the state folder {state} is read-only (" in done.stderr
+        assert (
+            "--state DIR (a copy of this one keeps its answers)" in done.stderr
+            and f"or make {state} writable" in done.stderr
+        )
+        assert "unusable" not in done.stderr and "move it aside" not in done.stderr
+    assert len(server.seen) == 1  # b was not sent
+
+
+def test_a_read_only_store_file_is_named_as_such_when_a_run_would_write_it(server, write_job, tmp_path, read_only):
+    """A run said "cannot write the run state ... run again to send only the rest", which could not
+    help; `runs` and `export` only read it, and still work."""
+    from conftest import chat_job
+
+    assert _batchgpt([], "run", str(write_job(chat_job(["a"]))), server=server).returncode == 0
+    store = tmp_path / ".batchgpt" / "state.db"
+    prefix = read_only(store)
+    done = _batchgpt(prefix, "run", str(write_job(chat_job(["a", "b"]))), server=server)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"the state store {store} is read-only (" in done.stderr and f"or make {store} writable" in done.stderr
+    assert "run again" not in done.stderr and len(server.seen) == 1
+    listed = _batchgpt(prefix, "runs", "--state", str(store.parent))
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+
+
+def test_a_state_folder_that_cannot_be_made_names_its_read_only_parent(server, write_job, tmp_path, read_only):
+    from conftest import chat_job
+
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    state = parent / "state"
+    done = _batchgpt(read_only(parent), "run", str(write_job(chat_job(["a"]))), "--state", str(state), server=server)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert f"cannot make the state folder {state}: {parent} is read-only (" in done.stderr
+    assert "a copy of this one" not in done.stderr and server.seen == []

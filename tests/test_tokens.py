@@ -96,3 +96,147 @@ def test_without_tiktoken_chinese_is_not_counted_at_a_third(monkeypatch):
     count = offline.text("gpt-3.5-turbo", text)
     assert count.approximate and real <= count.tokens <= real * 1.5
     assert offline.text("gpt-4o", "hello world, how are you").tokens == 6  # English: four characters a token
+
+
+class _StallingProxy:
+    """A proxy on 127.0.0.1 that takes every connection, reads what it is sent and never answers,
+    like a corporate proxy that has stalled. Nothing sent to it goes further."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.heard: list[bytes] = []
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # closed
+                return
+            self._held.append(connection)
+            self.heard.append(connection.recv(4096))
+
+    def close(self) -> None:
+        self._socket.close()
+        for connection in self._held:
+            connection.close()
+
+
+@pytest.fixture
+def stalled_proxy():
+    proxy = _StallingProxy()
+    yield proxy
+    proxy.close()
+
+
+def test_a_stalled_tokenizer_download_gives_approximate_counts_within_the_timeout(monkeypatch):
+    """tiktoken's download sets no timeout: behind a stalled proxy it waited forever. A load that
+    does not finish in time leaves counts approximate, and is not waited for again."""
+    import threading
+
+    import tiktoken.registry
+
+    from batchgpt import tokens
+
+    real = tiktoken.get_encoding
+    release = threading.Event()
+    asked: list[str] = []
+
+    def stalled(name):
+        asked.append(name)
+        release.wait(30)
+        return real(name)
+
+    monkeypatch.setattr(tiktoken, "get_encoding", stalled)
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    monkeypatch.setattr(tokens, "_stalled", {})
+    try:
+        counter = Counter(timeout=0.05)
+        assert counter.text("gpt-4o", "x" * 40) == type(counter.text("gpt-4o", ""))(10, True)
+        assert counter.offline and counter.unloaded == ["o200k_base"]
+        again = Counter(timeout=30)  # a second counter (a notebook's next run) does not wait anew
+        assert again.text("gpt-4", "x" * 8).approximate and again.text("gpt-4o", "x").approximate
+        assert asked == ["o200k_base"]  # cl100k_base would only have queued behind tiktoken's lock
+    finally:
+        release.set()
+    tokens._stalled["o200k_base"].join(30)
+    late = Counter(timeout=30).text("gpt-4o", "hello world")  # the download that ended late is used
+    assert late == type(late)(2, False) and asked == ["o200k_base"]
+
+
+def test_the_tokenizer_timeout_is_read_from_the_environment(monkeypatch):
+    from batchgpt.tokens import LOAD_TIMEOUT, load_timeout
+
+    for text, expected in (
+        ("", LOAD_TIMEOUT),
+        ("0.5", 0.5),
+        ("nan", LOAD_TIMEOUT),
+        ("-1", LOAD_TIMEOUT),
+        ("x", LOAD_TIMEOUT),
+    ):
+        monkeypatch.setenv("BATCHGPT_TOKENIZER_TIMEOUT", text)
+        assert load_timeout() == expected
+
+
+def test_a_dry_run_behind_a_stalled_proxy_ends_with_approximate_counts(tmp_path, write_job, stalled_proxy):
+    """Issue 24, item 14: with no encodings cached and a proxy that never answers, a dry run hung
+    for ever in tiktoken's download."""
+    import os
+    import subprocess
+    import sys
+
+    job = write_job(
+        {
+            "name": "t",
+            "defaults": {"model": "gpt-4o-mini"},
+            "tasks": [{"type": "chat", "items": [{"id": "a", "prompt": "hello"}]}],
+        }
+    )
+    (tmp_path / "cache").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env.update(
+        HTTPS_PROXY=stalled_proxy.url,
+        HTTP_PROXY=stalled_proxy.url,
+        TIKTOKEN_CACHE_DIR=str(tmp_path / "cache"),
+        BATCHGPT_TOKENIZER_TIMEOUT="0.5",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "batchgpt.cli", "run", str(job), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "approximate: some token counts are estimates (tiktoken could not load)" in done.stdout
+    assert "did not finish in 0.5 s" in done.stderr and "python -m batchgpt.tokens" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert stalled_proxy.heard and stalled_proxy.heard[0].startswith(b"CONNECT ")  # it went nowhere else
+
+
+def test_python_m_batchgpt_tokens_fills_the_cache_it_is_given(tmp_path):
+    """The README's way to pre-load the encodings: here from a cache that has them, offline."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from batchgpt.tokens import cache_dir
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir(), cache)
+    env = dict(os.environ, TIKTOKEN_CACHE_DIR=str(cache))
+    done = subprocess.run(
+        [sys.executable, "-m", "batchgpt.tokens"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0 and f"o200k_base, cl100k_base are in tiktoken's cache, {cache}" in done.stdout
+    env["TIKTOKEN_CACHE_DIR"] = ""
+    done = subprocess.run(
+        [sys.executable, "-m", "batchgpt.tokens"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1 and "turns tiktoken's cache off" in done.stderr and "Traceback" not in done.stderr

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from batchgpt import schema, structured
+from batchgpt import notext, schema, structured
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 
@@ -121,7 +121,7 @@ def _jsonl_item(
         line = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if problems is not None:
-            problems.add(_not_json(exc), file=name, line=number)
+            problems.add(_not_json(raw, exc), file=name, line=number)
         return None
     if not isinstance(line, dict):
         if problems is not None:
@@ -137,10 +137,9 @@ def _jsonl_item(
     return Item(name, number, (), tasks[key], fields, item_id(fields, f"line{number}"))
 
 
-def _not_json(exc: orjson.JSONDecodeError) -> str:
-    if "UTF-8" in exc.msg:
-        return "the line is not UTF-8 text"
-    return f"invalid JSON: {exc.msg} (column {exc.colno})"
+def _not_json(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    found = notext.find(notext.decoded(raw))  # a bad byte or a NUL, at its column (and field)
+    return found.message if found is not None else f"invalid JSON: {exc.msg} (column {exc.colno})"
 
 
 def _may_be_deep(raw: bytes) -> bool:

@@ -1,7 +1,7 @@
 """Rows of items_from data files (CSV, JSONL, Parquet), streamed one at a time.
 
 A row that cannot be read becomes a message in its place, so every bad row is reported at its
-line and the rows after it are still read.
+line and the rows after it are still read: a byte that is not UTF-8 or a NUL too (notext.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from batchgpt import notext
 from batchgpt.words import count
 
 from .bounds import MAX_DEPTH
@@ -46,23 +47,32 @@ def read_rows(path: Path) -> Iterator[tuple[int, Row]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Row]]:
-    with path.open(encoding="utf-8-sig") as handle:
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # see notext.py
         for line, raw in enumerate(handle, 1):
             if raw.strip():
-                try:
-                    yield line, json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    yield line, f"invalid JSON: {exc.msg} (column {exc.colno})"
-                except RecursionError:
-                    yield line, f"nested more than {MAX_DEPTH} levels deep: refusing to read it"
+                yield line, _jsonl_row(raw)
+
+
+def _jsonl_row(raw: str) -> Row:
+    found = notext.find(raw) if notext.escaped(raw) else None  # json takes a bad byte's stand-in for text
+    if found is not None:
+        return found.message
+    try:
+        return json.loads(raw)  # type: ignore[no-any-return]
+    except json.JSONDecodeError as exc:
+        found = notext.find(raw)  # a NUL
+        return found.message if found else f"invalid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return f"nested more than {MAX_DEPTH} levels deep: refusing to read it"
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
     # The cell limit is process-wide; it is raised only while this file is read.
     previous = csv.field_size_limit(MAX_CSV_CELL)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            yield from _csv_records(csv.reader(handle))
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:  # see notext.py
+            lines = (line.replace("\0", notext.NUL_IN_CSV) if "\0" in line else line for line in handle)
+            yield from _csv_records(csv.reader(lines))
     finally:
         csv.field_size_limit(previous)
 
@@ -97,7 +107,8 @@ def _csv_body(reader: _CsvReader, header: list[str]) -> Iterator[tuple[int, Row]
             yield line, f"the row has {count(len(cells), 'cell')} but the header names {count(len(header), 'column')}"
         elif cells:
             # a short row leaves its last columns empty
-            yield line, {k: _csv_value(k, v) for k, v in zip(header, cells, strict=False) if k and v}
+            bad = None if all(map(str.isascii, cells)) else notext.in_cells(header, cells)
+            yield line, bad or {k: _csv_value(k, v) for k, v in zip(header, cells, strict=False) if k and v}
         line = reader.line_num + 1
 
 

@@ -1,7 +1,8 @@
 """Reading a YAML or JSON job file within bounds.
 
 The file is read whole, by a safe loader (yamldoc.py) that gives only what JSON can carry and
-refuses a file past the bounds of bounds.py (bytes, nodes, depth) before building its tree. Each
+refuses a file past the bounds of bounds.py (bytes, nodes, depth) before building its tree, or
+one that is not text (notext.py) at the line and column of its first bad byte. Each
 value JSON cannot carry is reported at its line and left out; the line of every key and value is
 kept for the problems found later.
 """
@@ -9,6 +10,8 @@ kept for the problems found later.
 from __future__ import annotations
 
 from pathlib import Path
+
+from batchgpt import notext
 
 from .bounds import MAX_YAML_BYTES, STREAMED, Parsed
 from .problems import Problems, reason
@@ -34,7 +37,12 @@ def _yaml_text(path: Path, problems: Problems) -> str | None:
                 f"into memory and limited to {MAX_YAML_BYTES / 2**20:g} MiB: {STREAMED}"
             )
             return None
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = notext.decoded(path.read_bytes())
+    except OSError as exc:
         problems.add(f"cannot read the job file: {reason(exc)}")
         return None
+    found = notext.find(text, notext.NOT_YAML)  # at its line and column: YAML would say the byte offset
+    if found is not None:
+        problems.add(found.message, line=found.line)
+        return None
+    return text

@@ -5,9 +5,9 @@ from .batchrows import BatchRow, WaitingItem
 from .encoding import VECTOR, decode_output
 from .endpoint import endpoint_of, endpoints
 from .items import ANSWERED, SEND, WAITING
-from .lock import STATE_DIR, JobLock
+from .lock import DB_NAME, STATE_DIR, JobLock
 from .runs import RunInfo, RunTotals
-from .schema import DB_NAME, MIGRATIONS
+from .schema import MIGRATIONS
 from .store import Store
 
 __all__ = [

@@ -16,9 +16,8 @@ from pathlib import Path
 from batchgpt import files
 from batchgpt.errors import StateError, disk_full, store_write_error
 
-from .lock import unusable_directory
+from .lock import DB_NAME, read_only, unusable_directory, writable
 
-DB_NAME = "state.db"
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -151,12 +150,13 @@ ITEM_COLUMNS = (
 ).split()
 
 
-def open_db(directory: Path) -> sqlite3.Connection:
+def open_db(directory: Path, write: bool = True) -> sqlite3.Connection:
     """The store in `directory`, made if new, migrated, in WAL mode; StateError, saying what to
-    do, when the directory or the file cannot be used."""
+    do, when the directory or the file cannot be used (or, to `write`, cannot be written)."""
     path = directory / DB_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        writable(directory, path if write else None)
         files.sweep(directory)  # a new store's temporary that a killed process left
         if not path.exists():
             _create(path)
@@ -168,6 +168,8 @@ def open_db(directory: Path) -> sqlite3.Connection:
         db.execute("PRAGMA wal_autocheckpoint=10000")
         migrate(db)
     except (sqlite3.DatabaseError, _NotAStore) as exc:
+        if _refused(exc):
+            raise StateError(read_only(directory, store=path)) from None
         raise StateError(_unusable(path, str(exc))) from None
     except OSError as exc:
         raise StateError(unusable_directory(directory, exc)) from None
@@ -205,6 +207,12 @@ def migrate(db: sqlite3.Connection) -> None:
         if isinstance(exc, sqlite3.Error) and disk_full(exc):
             raise store_write_error(Path(where).parent, exc) from None
         raise
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether SQLite may not write the store (SQLITE_READONLY; Python 3.10 only says it in words)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith("SQLITE_READONLY") or "readonly database" in str(exc)
 
 
 class _NotAStore(Exception):

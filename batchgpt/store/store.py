@@ -30,9 +30,10 @@ from .session import Session
 class Store:
     """The run state of every job in one state directory (see the module's docstring)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, write: bool = True):
+        """`write=False` for a store only read (runs, export): one in a read-only file still is."""
         self.directory = directory
-        self._db = open_db(directory)  # kept for tests and bench/resume.py, which look at the file's tables
+        self._db = open_db(directory, write)  # kept for tests and bench/resume.py, which look at the file's tables
         self._session = Session(self._db)
         self._runs = Runs(self._session)
         self._items = Items(self._session)

@@ -1,0 +1,110 @@
+"""Where a job's files stop being text: a byte that is not UTF-8, a NUL, a control character YAML
+refuses, located by line and column (and the field, where the line says) instead of the byte
+offset a decoder gives.
+
+Files are decoded with `surrogateescape` (`decoded`), so a byte that is not UTF-8 stays in the
+text as a lone surrogate, U+DC80-U+DCFF, at its place, and reading goes on past it: each bad line
+or row is reported at its own line, and the rest is still read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A byte that is not UTF-8 (surrogateescape's) or a NUL: what no text of a job may hold.
+NOT_TEXT = re.compile("[\x00\udc80-\udcff]")
+# What YAML's reader refuses (yaml/reader.py, NON_PRINTABLE): NOT_TEXT and the other controls.
+NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+NUL_IN_CSV = "\udc00"  # a NUL, as CSV rows carry it (Python 3.10's csv module refuses a NUL)
+_UTF16 = ("\udcff\udcfe", "\udcfe\udcff")  # UTF-16's byte-order marks, as `decoded` keeps them
+# A key in a line of JSON or YAML: quoted, or bare and followed by a space; strings are skipped
+# whole, so a colon in a value is not taken for a key.
+_TOKEN = re.compile(
+    r"""(?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*')\s*:"""
+    r"""|(?P<bare>[^\s:,{}\[\]"'#-][^\s:,{}\[\]"']*)\s*:(?=\s|$)"""
+    r"""|(?P<mark>[{}\[\],])|"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?|."""
+)
+
+
+@dataclass(frozen=True)
+class NotText:
+    """The first character of a text that no job file may hold: its line, and what it is and its
+    column (and field) in words."""
+
+    line: int
+    message: str
+
+
+def decoded(data: bytes) -> str:
+    """UTF-8 `data` as text, a BOM left out, each byte that is not UTF-8 kept (see the module)."""
+    return data.decode("utf-8-sig", "surrogateescape")
+
+
+def find(text: str, pattern: re.Pattern[str] = NOT_TEXT) -> NotText | None:
+    """The first character of `text` that `pattern` finds, located; None when there is none."""
+    if text.startswith(_UTF16):
+        return NotText(1, "the file is UTF-16 (it starts with UTF-16's byte-order mark): save it as UTF-8")
+    match = pattern.search(text)
+    if match is None:
+        return None
+    index = match.start()
+    start = text.rfind("\n", 0, index) + 1
+    field = key_before(text[start:index])
+    where = f"at column {index - start + 1}" + (f" (in {field!r})" if field else "")
+    return NotText(text.count("\n", 0, index) + 1, what(text[index], where))
+
+
+def escaped(text: str) -> bool:
+    """Whether `text` holds a byte that is not UTF-8 (or a CSV's NUL): a lone surrogate, which no
+    UTF-8 encodes. ASCII holds none; else encoding tells, ten times faster than a search."""
+    if text.isascii():
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def in_cells(header: list[str], cells: list[str]) -> str | None:
+    """What is wrong with a CSV row whose cells hold a byte that is not UTF-8 or a NUL, named by
+    its column's header; None for a sound row."""
+    for name, cell in zip(header, cells, strict=False):
+        if escaped(cell):
+            match = re.search(f"[{NUL_IN_CSV}\udc80-\udcff]", cell)
+            if match is not None:
+                char = "\x00" if match.group() == NUL_IN_CSV else match.group()
+                return what(char, f"in column {name!r} (its character {match.start() + 1})")
+    return None
+
+
+def what(char: str, where: str) -> str:
+    """A character no job file may hold, said with where it is."""
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"not UTF-8 text: byte 0x{code - 0xDC00:02x} {where}; save the file as UTF-8"
+    if code == 0:
+        return f"a NUL byte {where}: not text (is the file UTF-16, or binary?)"
+    return f"control character U+{code:04X} {where}: not allowed here; write it as an escape (\\x{code:02x})"
+
+
+def key_before(prefix: str) -> str | None:
+    """The key whose value `prefix` (a line up to some column) ends in, as one line of JSON or
+    YAML writes it (`"prompt": "...`, `- {id: a, prompt: ...`); an item of a list is in the list's
+    key. None where the line names none."""
+    key: str | None = None
+    outer: list[tuple[str, str | None]] = []  # the open brackets, each with the key it opened in
+    for token in _TOKEN.finditer(prefix):
+        quoted, bare, mark = token["quoted"], token["bare"], token["mark"]
+        if quoted is not None or bare is not None:
+            key = quoted[1:-1] if quoted is not None else bare
+        elif mark in ("{", "["):
+            outer.append((mark, key))
+            key = None if mark == "{" else key
+        elif mark in ("}", "]") and outer:
+            key = None
+            outer.pop()
+        elif mark == "," and outer:  # the value is over (outside brackets, YAML's commas are text)
+            key = outer[-1][1] if outer[-1][0] == "[" else None
+    return key
