@@ -144,7 +144,8 @@ def test_a_wrong_key_gets_401_and_an_unknown_file_404(server: MockServer) -> Non
 
     assert asyncio.run(go()) == 401
     assert call(server, "GET", "/files/file-nope/content")[0] == 404
-    status, _ = call(server, "POST", "/batches", {"input_file_id": "file-nope", "endpoint": "/v1/chat/completions"})
+    creation = {"input_file_id": "file-nope", "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, _ = call(server, "POST", "/batches", creation)
     assert status == 404
 
 

@@ -6,10 +6,13 @@ Its rooms, top to bottom:
   config.py: its settings (Config), its request log (Seen) and Host, what its routes ask of it.
 - The routes: online.py (the POST endpoints), account.py (key, models, billing), batch.py and
   batchinput.py (the Batch API's files and batches).
+- The requests: reading.py (a body read within its size cap, parsed as a JSON object or a form),
+  validate.py (the 400s and 404s, in the API's order), fields.py (each field's type and bounds),
+  shapes.py (messages, inputs, tools and formats inside a body).
 - The answers: api.py (which path is which kind, and each kind's answer), chat.py and
   streaming.py (chat, completions, Responses), answers.py (embeddings, moderations, images,
-  audio), validate.py (the 400s), bill.py and usage.py (the counts), schema.py (structured
-  answers), errors.py (the error body).
+  audio), bill.py and usage.py (the counts), schema.py (structured answers), errors.py (the
+  error body).
 - The faults: faults.py (online), batchfaults.py (relays in front of the Batch API); limits.py
   (the per-model rate limits).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import struct
 import wave
 import zlib
@@ -15,6 +16,7 @@ from typing import Any
 from batchgpt.tokens import Counter
 
 from .bill import prompt_tokens
+from .shapes import inputs as inputs_of
 
 MODERATION_CATEGORIES = {  # category: a word that flags it (the real API has 13 categories)
     "harassment": "idiot",
@@ -46,11 +48,10 @@ _LEVELS = [((b - 128) / 128.0) for b in range(256)]
 
 
 def embeddings(body: dict[str, Any], counter: Counter) -> dict[str, Any]:
-    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
     dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS.get(body["model"], 1536))
     data = []
-    for index, text in enumerate(inputs):
-        vector = vector_for(text, dimensions)
+    for index, text in enumerate(inputs_of(body)):  # a token array's vector follows from its ids
+        vector = vector_for(text if isinstance(text, str) else json.dumps(text), dimensions)
         encoded: Any = (
             base64.b64encode(vector).decode()
             if body.get("encoding_format") == "base64"
@@ -171,7 +172,7 @@ def transcription(fields: dict[str, Any], filename: str, data: bytes) -> tuple[A
     try:
         with wave.open(io.BytesIO(data), "rb") as audio:
             duration = round(audio.getnframes() / audio.getframerate(), 2)
-    except (wave.Error, EOFError):
+    except (wave.Error, EOFError, ValueError, ZeroDivisionError, struct.error):  # no WAV, or a broken one
         duration = round(len(data) / 16000, 2)
     text = f"Transcript of {filename} ({len(data)} bytes)"
     if fields.get("language"):

@@ -33,9 +33,13 @@ from .batchinput import BATCH_ENDPOINTS, MAX_FILE_BYTES, Line, check_file
 from .config import Host
 from .errors import error_body
 from .faults import ANSWER_FAULTS, ERRORS
-from .validate import invalid
+from .fields import check, text
+from .reading import read_bounded, read_form, read_json
+from .shapes import metadata as metadata_problem
+from .validate import refusal, with_defaults
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
 @dataclass
@@ -127,17 +131,28 @@ class BatchAPI:
         if denied:
             return denied
         if not request.content_type.startswith("multipart/"):
+            read = await read_bounded(request, self.host.config.max_body)  # read, so the client hears the answer
+            if isinstance(read, web.Response):
+                return read
             return _error(400, "Uploads are multipart/form-data with `file` and `purpose`.", None)
-        form = await request.post()
-        upload, purpose = form.get("file"), form.get("purpose")
-        if not isinstance(upload, web.FileField) or not isinstance(purpose, str):
-            return _error(400, "Missing required parameter: 'file' or 'purpose'.", None, "file")
-        data = upload.file.read()
-        if purpose == "batch" and (not upload.filename.endswith(".jsonl") or len(data) > MAX_FILE_BYTES):
+        form = await read_form(request, self.host.config.max_upload)
+        if isinstance(form, web.Response):
+            return form
+        for name in ("file", "purpose"):
+            if ("_file" if name == "file" else name) not in form:
+                return _error(400, f"Missing required parameter: '{name}'.", "missing_required_parameter", name)
+        (filename, data), purpose = form["_file"], form["purpose"]
+        filename = str(filename or "upload")
+        if purpose not in PURPOSES:
+            listed = ", ".join(f"'{p}'" for p in PURPOSES)
+            return _error(
+                400, f"Invalid value: '{purpose[:64]}'. Supported values are: {listed}.", "invalid_value", "purpose"
+            )
+        if purpose == "batch" and (not filename.endswith(".jsonl") or len(data) > MAX_FILE_BYTES):
             return _error(400, "Batch files must be .jsonl files of at most 200 MB.", "invalid_file", "file")
-        stored = StoredFile(self._new_id("file"), upload.filename, purpose, data, int(time.time()))
+        stored = StoredFile(self._new_id("file"), filename, purpose, data, int(time.time()))
         self.files[stored.id] = stored
-        self.host.note(request, {"purpose": purpose, "filename": upload.filename, "bytes": len(data)})
+        self.host.note(request, {"purpose": purpose, "filename": filename, "bytes": len(data)})
         return web.json_response(stored.describe())
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
@@ -167,10 +182,13 @@ class BatchAPI:
             return failing
         if self.faults.busy():
             return _error(429, "Too many batch creations; please try again later.", "rate_limit_exceeded")
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _error(400, "We could not parse the JSON body of your request.", None)
+        read = await read_json(request, self.host.config.max_body)
+        if isinstance(read, web.Response):
+            return read
+        body = read[0]
+        problem = _invalid_creation(body)
+        if problem:
+            return problem
         stored = self.files.get(str(body.get("input_file_id")))
         azure = request.path.startswith("/openai/")
         endpoint = str(body.get("endpoint"))
@@ -182,8 +200,6 @@ class BatchAPI:
         if body.get("completion_window") != "24h":
             return _error(400, "completion_window must be '24h'.", None, "completion_window")
         metadata = body.get("metadata") or {}
-        if len(metadata) > 16 or any(len(str(k)) > 64 or len(str(v)) > 512 for k, v in metadata.items()):
-            return _error(400, "Metadata: at most 16 pairs, keys of 64 and values of 512 characters.", None)
         lines, errors = check_file(stored.data, endpoint, self.host.config.batch_invalid)
         models = {str(line["body"].get("model")) for _, line, _ in lines}
         if models & set(self.host.config.batch_refused_models):
@@ -220,6 +236,11 @@ class BatchAPI:
         failing = self._failing("batch_list_errors")
         if failing:
             return failing
+        limit = request.query.get("limit", "20")
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= 100):
+            return _error(
+                400, f"Invalid 'limit': expected an integer from 1 to 100, got '{limit[:20]}'.", None, "limit"
+            )
         newest_first = sorted(self.batches.values(), key=lambda b: b.id, reverse=True)
         return web.json_response(self.faults.page([self.describe(b) for b in newest_first], request.query))
 
@@ -321,11 +342,11 @@ class BatchAPI:
         if fault is not None and fault.kind in ERRORS:
             status, message, type_, code, param = ERRORS[fault.kind]
             return status, error_body(message, type_, code, param)
-        problem = invalid(kind, body, self.host.counter)
-        if problem:
-            return 400, problem
+        refused = refusal(kind, body, self.host.counter, self.host.config.models)
+        if refused:
+            return refused
         answer_fault = fault.kind if fault is not None and fault.kind in ANSWER_FAULTS else None
-        reply = api.reply(kind, body, raw, self.host.counter, answer_fault)
+        reply = api.reply(kind, with_defaults(kind, body), raw, self.host.counter, answer_fault)
         return 200, reply.body
 
     def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:
@@ -339,6 +360,18 @@ class BatchAPI:
 def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
     ident = "batch_req_" + hashlib.sha1(custom_id.encode()).hexdigest()[:24]
     return json.dumps({"id": ident, "custom_id": custom_id, "response": response, "error": error}).encode() + b"\n"
+
+
+def _invalid_creation(body: dict[str, Any]) -> web.Response | None:
+    """The 400 for a batch's creation whose fields are missing or of the wrong type."""
+    for name in ("input_file_id", "endpoint", "completion_window"):
+        if name not in body:
+            return _error(400, f"Missing required parameter: '{name}'.", "missing_required_parameter", name)
+        problem = check(text(required=True), name, body[name])
+        if problem:
+            return web.json_response(problem, status=400)
+    problem = metadata_problem(body)
+    return web.json_response(problem, status=400) if problem else None
 
 
 def _error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:

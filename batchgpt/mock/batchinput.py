@@ -1,11 +1,14 @@
 """The rules a Batch API input file must keep, as the shared API facts document them: JSON lines
 with a custom_id unique in the file, the batch's url and one model throughout, at most 50,000 lines
-and 200 MB; a file that breaks one fails validation with `errors.data[]` naming its lines."""
+and 200 MB; a file that breaks one fails validation with `errors.data[]` naming its lines. A line
+whose body is no JSON object (or one the online routes would not read) is `invalid_json_line`."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from .reading import parse_json
 
 MAX_LINES = 50_000
 MAX_FILE_BYTES = 200 * 10**6
@@ -30,13 +33,12 @@ def check_file(data: bytes, endpoint: str, invalid: str | None) -> tuple[list[Li
     for number, raw in enumerate(data.splitlines(), 1):
         if not raw.strip():
             continue
-        try:
-            line = json.loads(raw)
-            body = line["body"]
-            custom_id = str(line["custom_id"])
-        except (ValueError, KeyError, TypeError):
+        line = parse_json(raw)  # as an online body is read: UTF-8, not too deep, no lone surrogate
+        body = line.get("body") if isinstance(line, dict) else None
+        if not isinstance(body, dict) or not isinstance(line.get("custom_id"), str):
             errors.append(_problem("invalid_json_line", number, "This line is not parseable as valid JSON."))
             continue
+        custom_id = line["custom_id"]
         if custom_id in seen:
             errors.append(_problem("duplicate_custom_id", number, f"The custom_id {custom_id} is not unique."))
         seen.add(custom_id)

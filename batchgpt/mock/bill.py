@@ -20,6 +20,8 @@ from typing import Any
 from batchgpt import vision
 from batchgpt.tokens import Counter, encoding_for
 
+from . import shapes
+
 _LEFT_OUT = ("required", "additionalProperties", "$schema")
 
 
@@ -83,9 +85,17 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
         messages = counter.body("/responses", body).tokens
         return messages + _images(model, "/responses", body) + extra_prompt(kind, body, counter)
     if kind in ("embeddings", "moderations"):
-        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        return sum(counter.text(model, text).tokens for text in inputs if isinstance(text, str))
+        return sum(_input_tokens(model, item, counter) for item in shapes.inputs(body))
     return 0
+
+
+def _input_tokens(model: str, item: Any, counter: Counter) -> int:
+    """An embeddings or moderations input's tokens: a text's, a moderation part's, a token array's ids."""
+    if isinstance(item, str):
+        return counter.text(model, item).tokens
+    if isinstance(item, dict):
+        return counter.text(model, str(item.get("text") or "")).tokens
+    return len(item)
 
 
 def _images(model: str, endpoint: str, body: dict[str, Any]) -> int:

@@ -14,6 +14,7 @@ from aiohttp import web
 from batchgpt.tokens import Counter
 
 from .faults import Fault
+from .reading import MAX_FILE_BYTES, MAX_JSON_BYTES
 
 
 @dataclass
@@ -42,6 +43,11 @@ class Config:
     batch_list_errors: int = 0  # the next N lists of batches answer 500
     batch_refused_models: tuple[str, ...] = ()  # models the Batch API refuses (400 at creation)
     tls: ssl.SSLContext | None = None  # serve https with this certificate (tests of the TLS transport)
+    max_body: int = MAX_JSON_BYTES  # a JSON body's cap in bytes: past it, 413 (reading.py)
+    max_upload: int = MAX_FILE_BYTES  # a file upload's cap in bytes (/files): past it, 413
+    # the models that exist: others get the API's 404 model_not_found; None: any model name is served
+    # (tests and rehearsals name models of every provider)
+    models: tuple[str, ...] | None = None
 
 
 @dataclass

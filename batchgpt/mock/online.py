@@ -22,9 +22,10 @@ from .config import Host
 from .errors import error_body
 from .faults import ANSWER_FAULTS, Fault, inject
 from .limits import RateLimiter
+from .reading import MAX_AUDIO_BYTES, read_form, read_json
 from .schema import schema_asked
 from .usage import billed
-from .validate import invalid
+from .validate import refusal, with_defaults
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REASKED = "That answer does not match the JSON Schema"  # how batchgpt's re-asks begin
@@ -67,7 +68,7 @@ class OnlineAPI:
         return routes
 
     async def _post(self, request: web.Request, kind: str) -> web.StreamResponse:
-        read = await read_body(request)
+        read = await read_body(request, self.host.config.max_body)
         if isinstance(read, web.Response):
             return read
         body, raw = read
@@ -82,10 +83,10 @@ class OnlineAPI:
         denied = check_key(host.config.api_key, request)
         if denied:
             return denied
-        problem = invalid(kind, body, host.counter)
-        if problem:
-            return web.json_response(problem, status=400)
-        return await self._answer(request, kind, body, raw, fault)
+        refused = refusal(kind, body, host.counter, host.config.models)
+        if refused:
+            return web.json_response(refused[1], status=refused[0])
+        return await self._answer(request, kind, with_defaults(kind, body), raw, fault)
 
     async def _answer(
         self, request: web.Request, kind: str, body: dict[str, Any], raw: bytes, fault: Fault | None
@@ -116,34 +117,17 @@ class OnlineAPI:
         return await send(request, reply, headers)
 
 
-async def read_body(request: web.Request) -> tuple[dict[str, Any], bytes] | web.Response:
+async def read_body(request: web.Request, limit: int) -> tuple[dict[str, Any], bytes] | web.Response:
     """The body as a dict (multipart forms too, with the upload under `_file`) and the raw bytes
-    that name the request for `first=N` faults; or the 400 for a body that is no JSON object."""
-    if request.content_type.startswith("multipart/"):
-        form = await request.post()
-        body: dict[str, Any] = {}
-        raw = b""
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                data = value.file.read()
-                body["_file"] = (value.filename, data)
-                raw += data
-            else:
-                body[key] = value
-        return body, raw + json.dumps(sorted((k, v) for k, v in body.items() if k != "_file")).encode()
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError:
-        return web.json_response(
-            error_body("We could not parse the JSON body of your request.", "invalid_request_error", None),
-            status=400,
-        )
-    if not isinstance(body, dict):
-        return web.json_response(
-            error_body("The body must be a JSON object.", "invalid_request_error", None), status=400
-        )
-    return body, raw
+    that name the request for `first=N` faults; or the 413 past its size cap (`limit` for JSON,
+    the API's 25 MiB for an upload), or the 400 for a body that is no JSON object."""
+    if not request.content_type.startswith("multipart/"):
+        return await read_json(request, limit)
+    form = await read_form(request, MAX_AUDIO_BYTES)
+    if isinstance(form, web.Response):
+        return form
+    data = form["_file"][1] if "_file" in form else b""
+    return form, data + json.dumps(sorted((k, v) for k, v in form.items() if k != "_file")).encode()
 
 
 def _deployment(request: web.Request, body: dict[str, Any]) -> web.Response | None:

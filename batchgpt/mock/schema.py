@@ -93,11 +93,15 @@ def _dumps(value: Any) -> str:
 
 
 def schema_asked(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The JSON Schema a request asks its answer to match (chat or Responses API), if any."""
+    """The JSON Schema a request asks its answer to match (chat or Responses API), if any. Read
+    before the body is validated (to pick its fault), so it takes any shape."""
     chat = body.get("response_format")
     if isinstance(chat, dict) and chat.get("type") == "json_schema":
-        return (chat.get("json_schema") or {}).get("schema")
-    text = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
-    if isinstance(text, dict) and text.get("type") == "json_schema":
-        return text.get("schema")
-    return None
+        named = chat.get("json_schema")
+        schema = named.get("schema") if isinstance(named, dict) else None
+    else:
+        text = body.get("text")
+        answer = text.get("format") if isinstance(text, dict) else None
+        wanted = isinstance(answer, dict) and answer.get("type") == "json_schema"
+        schema = answer.get("schema") if isinstance(answer, dict) and wanted else None
+    return schema if isinstance(schema, dict) else None

@@ -55,7 +55,8 @@ class MockServer:
 
     def app(self) -> web.Application:
         """The aiohttp application: the route tables, behind the accounting middleware."""
-        app = web.Application(client_max_size=64 * 2**20, middlewares=[self._accounting])
+        # each route reads its body within its own cap (reading.py); this one bounds any other read
+        app = web.Application(client_max_size=self.config.max_body, middlewares=[self._accounting])
         for path, handler in self.online.routes():
             app.router.add_post(path, handler)
         for path, get in self.account.routes().items():

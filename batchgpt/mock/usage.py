@@ -19,6 +19,7 @@ import base64
 import binascii
 import io
 import math
+import struct
 import wave
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,7 @@ def _heard(part: dict[str, Any]) -> int:
     try:
         with wave.open(io.BytesIO(raw), "rb") as recording:
             seconds = recording.getnframes() / recording.getframerate()
-    except (wave.Error, EOFError, ZeroDivisionError):
+    except (wave.Error, EOFError, ValueError, ZeroDivisionError, struct.error):  # no WAV, or a broken one
         seconds = len(raw) / 16000
     return math.ceil(seconds * 10)
 
