@@ -75,3 +75,29 @@ def test_a_run_collects_garbage_seldom_and_puts_the_collector_back():
     threshold, frozen = aio.run(during())
     assert threshold == aio.YOUNG_THRESHOLD and frozen > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+LATE_CTRL_C = """
+import asyncio, os, signal, threading, time
+from batchgpt.cli.loop import run_stoppable
+
+def ctrl_c_while_the_loop_shuts_down():
+    time.sleep(0.3)  # the run has ended: the loop is waiting for this thread, its executor's
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.3)
+
+async def start(stop):
+    asyncio.get_running_loop().run_in_executor(None, ctrl_c_while_the_loop_shuts_down)
+    return "recorded"
+
+print(run_stoppable(start))
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # as it found it
+"""
+
+
+def test_a_ctrl_c_while_the_loop_shuts_down_after_the_run_is_no_traceback():
+    """Issue 24, item 17: Ctrl-C pressed again and again reached the loop's shutdown, after the run's
+    handlers were gone, and ended the process with KeyboardInterrupt's traceback."""
+    done = subprocess.run([sys.executable, "-c", LATE_CTRL_C], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.split() == ["recorded", "True"]

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from batchgpt.runoptions import Stop
 
+from . import interrupts
+
 T = TypeVar("T")
 
 # A run allocates a few dozen short-lived containers per request. At CPython's default threshold
@@ -37,12 +39,15 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 def run_stoppable(start: Callable[[Stop], Coroutine[Any, Any, T]]) -> T:
     """run(start(stop)) with SIGINT and SIGTERM asking the run to stop through `stop`: the first
-    stops new requests and gives those in flight a grace, the second stops at once."""
+    stops new requests and gives those in flight a grace, the second stops at once. Once the run
+    has ended (and recorded how), they are ignored until the loop is closed: a Ctrl-C while it
+    shuts down raised KeyboardInterrupt inside that, with a traceback (issue 24, item 17)."""
     stop = Stop()
+    handled = SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    before = {number: signal.getsignal(number) for number in handled}
 
     async def main() -> T:
         loop = asyncio.get_running_loop()
-        handled = SIGNALS if threading.current_thread() is threading.main_thread() else ()
         for number in handled:
             loop.add_signal_handler(number, _asked, stop, number)
         try:
@@ -50,8 +55,16 @@ def run_stoppable(start: Callable[[Stop], Coroutine[Any, Any, T]]) -> T:
         finally:
             for number in handled:
                 loop.remove_signal_handler(number)
+                signal.signal(number, signal.SIG_IGN)
 
-    return run(main())
+    try:
+        return run(main())
+    finally:
+        # In the command line's own process the run's end is the process's: its interrupts stay
+        # ignored (interrupts.py). Anywhere else (a test's), the handlers are put back as found.
+        cli = before.get(signal.SIGINT) is interrupts.interrupt_once
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_IGN if cli else signal.SIG_DFL if handler is None else handler)
 
 
 def _asked(stop: Stop, number: signal.Signals) -> None:
