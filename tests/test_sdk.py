@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,7 +46,8 @@ class Mock:
         command += ["--batch-delay", str(BATCH_DELAY)]  # so that a batch is in progress when it is cancelled
         # counts are exact only once tiktoken's encoding is loaded: on a busy machine that takes a while
         env = {**os.environ, "PYTHONPATH": str(ROOT), "BATCHGPT_TOKENIZER_TIMEOUT": "120"}
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._wait()
 
@@ -53,7 +55,8 @@ class Mock:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the mock server ended: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+                self.log.seek(0)
+                raise RuntimeError(f"the mock server ended: {self.log.read().decode(errors='replace')}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
@@ -63,7 +66,12 @@ class Mock:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(10)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.log.close()
 
 
 @pytest.fixture(scope="module")
