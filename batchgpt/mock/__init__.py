@@ -4,8 +4,8 @@ injects faults on demand (`batchgpt mock-server`, and every test that needs an e
 Its rooms, top to bottom:
 - server.py: the server's state and wiring; serving.py: how it runs (a thread, or the foreground);
   config.py: its settings (Config), its request log (Seen) and Host, what its routes ask of it.
-- The routes: online.py (the POST endpoints), account.py (key, models, billing), batch.py and
-  batchinput.py (the Batch API's files and batches).
+- The routes: online.py (the POST endpoints), account.py (key, models, billing), files.py (the
+  Files API), batch.py and batchinput.py (the Batch API's batches and their input files).
 - The requests: reading.py (a body read within its size cap, parsed as a JSON object or a form),
   validate.py (the 400s and 404s, in the API's order), fields.py (each field's type and bounds),
   shapes.py (messages, inputs, tools and formats inside a body).

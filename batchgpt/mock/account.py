@@ -1,5 +1,6 @@
 """The mock server's account: the API key every route checks (with the API's 401, the key shown
-masked), the models it lists, and the billing routes relays keep (`/dashboard/billing/...`, with
+masked), the models it lists and retrieves (any name, unless the server is told which exist), and
+the billing routes relays keep (`/dashboard/billing/...`, with
 and without /v1, as one-api and new-api answer them)."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from .config import Host
 from .errors import error_body
 from .faults import REDIRECTS, inject
 
-MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]
+MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-5", "text-embedding-3-small"]  # listed when none are told
+CREATED = 1700000000  # every model's `created`: answers are deterministic
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -43,7 +45,7 @@ class Account:
 
     def routes(self) -> dict[str, Handler]:
         """GET path: handler. The billing routes answer with and without /v1, as the proxies' do."""
-        routes: dict[str, Handler] = {"/v1/models": self._models}
+        routes: dict[str, Handler] = {"/v1/models": self._models, "/v1/models/{model:.+}": self._model}
         for prefix in ("", "/v1"):
             routes[f"{prefix}/dashboard/billing/subscription"] = self._subscription
             routes[f"{prefix}/dashboard/billing/usage"] = self._usage
@@ -53,9 +55,21 @@ class Account:
         denied = check_key(self.host.config.api_key, request)
         if denied:
             return denied
-        return web.json_response(
-            {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "mock"} for n in MODELS]}
-        )
+        listed = self.host.config.models or MODELS
+        return web.json_response({"object": "list", "data": [_model(name) for name in listed]})
+
+    async def _model(self, request: web.Request) -> web.Response:
+        denied = check_key(self.host.config.api_key, request)
+        if denied:
+            return denied
+        name = request.match_info["model"]
+        known = self.host.config.models
+        if known is not None and name not in known:
+            message = f"The model '{name[:200]}' does not exist"
+            return web.json_response(
+                error_body(message, "invalid_request_error", "model_not_found", "model"), status=404
+            )
+        return web.json_response(_model(name))
 
     def _billing(self, request: web.Request) -> tuple[float, float]:
         """(hard limit, used); raises the 401 or the 404 (no billing routes) instead."""
@@ -99,3 +113,7 @@ class Account:
             # as the proxies do: an error object with HTTP 200
             return web.json_response(error_body("start_date and end_date are required", "invalid_request_error", None))
         return web.json_response({"object": "list", "total_usage": round(used * 100, 4)})
+
+
+def _model(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "mock"}

@@ -1,5 +1,5 @@
-"""The mock server's Batch API: files (upload, retrieve, content) and batches (create, retrieve,
-list, cancel), as the shared API facts describe them.
+"""The mock server's Batch API: batches (create, retrieve, list, cancel), as the shared API facts
+describe them, over the files files.py holds (a batch's input, its output and error files).
 
 A batch's progress follows from the clock when it is read: `in_progress` until `batch_delay`
 seconds after its creation, then `completed`; or `expired` with only the first `batch_expire`
@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,39 +26,20 @@ from typing import Any
 from aiohttp import web
 
 from . import api
-from .account import check_key
 from .batchfaults import BatchFaults
-from .batchinput import BATCH_ENDPOINTS, MAX_FILE_BYTES, Line, check_file
+from .batchinput import BATCH_ENDPOINTS, Line, check_file
 from .config import Host
 from .errors import error_body
 from .faults import ANSWER_FAULTS, ERRORS
 from .fields import check, text
-from .reading import read_bounded, read_form, read_json
+from .files import FilesAPI, denied, new_id
+from .files import error as _error
+from .files import no_such as _no_such
+from .reading import read_json
 from .shapes import metadata as metadata_problem
 from .validate import refusal, with_defaults
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-
-
-@dataclass
-class StoredFile:
-    id: str
-    filename: str
-    purpose: str
-    data: bytes
-    created_at: int
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.data),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-        }
 
 
 @dataclass
@@ -83,31 +63,24 @@ class Batch:
 
 
 class BatchAPI:
-    """The files and batches a running mock server holds."""
+    """The batches a running mock server holds, over the files of `stored`."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, stored: FilesAPI) -> None:
         self.host = host
-        self.files: dict[str, StoredFile] = {}
+        self.stored = stored
+        self.files = stored.files  # (tests read them here)
         self.batches: dict[str, Batch] = {}
         self.faults = BatchFaults()  # what a relay in front of the Batch API does (batchfaults.py)
-        self._serial = 0
 
     def routes(self, prefix: str) -> list[tuple[str, str, Handler]]:
         """(method, path, handler) under `prefix` (/v1, or Azure's /openai)."""
         return [
-            ("POST", f"{prefix}/files", self._upload),
-            ("GET", f"{prefix}/files/{{id}}", self._file),
-            ("GET", f"{prefix}/files/{{id}}/content", self._content),
+            *self.stored.routes(prefix),
             ("POST", f"{prefix}/batches", self._create),
             ("GET", f"{prefix}/batches", self._list),
             ("GET", f"{prefix}/batches/{{id}}", self._retrieve),
             ("POST", f"{prefix}/batches/{{id}}/cancel", self._cancel),
         ]
-
-    def _new_id(self, prefix: str) -> str:
-        """Sortable by creation, and never issued again (not even by a restarted server)."""
-        self._serial += 1
-        return f"{prefix}-{time.time_ns():019d}{self._serial:06d}{uuid.uuid4().hex[:8]}"
 
     def _failing(self, counter: str) -> web.Response | None:
         """A 500 while the config's `counter` of errors to give lasts."""
@@ -119,64 +92,12 @@ class BatchAPI:
             error_body("The server had an error while processing your request.", "server_error", None), status=500
         )
 
-    def _denied(self, request: web.Request) -> web.Response | None:
-        if request.path.startswith("/openai/") and not request.query.get("api-version"):
-            return _error(400, "Missing required query parameter: api-version", "missing_api_version")
-        return check_key(self.host.config.api_key, request)
-
-    # ------------------------------------------------------------------ files
-
-    async def _upload(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
-        if not request.content_type.startswith("multipart/"):
-            read = await read_bounded(request, self.host.config.max_body)  # read, so the client hears the answer
-            if isinstance(read, web.Response):
-                return read
-            return _error(400, "Uploads are multipart/form-data with `file` and `purpose`.", None)
-        form = await read_form(request, self.host.config.max_upload)
-        if isinstance(form, web.Response):
-            return form
-        for name in ("file", "purpose"):
-            if ("_file" if name == "file" else name) not in form:
-                return _error(400, f"Missing required parameter: '{name}'.", "missing_required_parameter", name)
-        (filename, data), purpose = form["_file"], form["purpose"]
-        filename = str(filename or "upload")
-        if purpose not in PURPOSES:
-            listed = ", ".join(f"'{p}'" for p in PURPOSES)
-            return _error(
-                400, f"Invalid value: '{purpose[:64]}'. Supported values are: {listed}.", "invalid_value", "purpose"
-            )
-        if purpose == "batch" and (not filename.endswith(".jsonl") or len(data) > MAX_FILE_BYTES):
-            return _error(400, "Batch files must be .jsonl files of at most 200 MB.", "invalid_file", "file")
-        stored = StoredFile(self._new_id("file"), filename, purpose, data, int(time.time()))
-        self.files[stored.id] = stored
-        self.host.note(request, {"purpose": purpose, "filename": filename, "bytes": len(data)})
-        return web.json_response(stored.describe())
-
-    async def _file(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
-        stored = self.files.get(request.match_info["id"])
-        return web.json_response(stored.describe()) if stored else _no_such("file", request.match_info["id"])
-
-    async def _content(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
-        stored = self.files.get(request.match_info["id"])
-        if stored is None:
-            return _no_such("file", request.match_info["id"])
-        return web.Response(body=stored.data, content_type="application/octet-stream")
-
     # ------------------------------------------------------------------ batches
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
+        refused = denied(self.host, request)
+        if refused:
+            return refused
         failing = self._failing("batch_create_errors")
         if failing:
             return failing
@@ -207,7 +128,7 @@ class BatchAPI:
                 400, f"The model {sorted(models)[0]} is not supported by the Batch API.", "model_not_supported"
             )
         batch = Batch(
-            self._new_id("batch"),
+            new_id("batch"),
             stored.id,
             endpoint,
             dict(metadata),
@@ -223,16 +144,16 @@ class BatchAPI:
         return web.json_response(self.describe(batch, advance=False))  # validating, as a new batch is
 
     async def _retrieve(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
+        refused = denied(self.host, request)
+        if refused:
+            return refused
         batch = self.batches.get(request.match_info["id"])
         return web.json_response(self.describe(batch)) if batch else _no_such("batch", request.match_info["id"])
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
+        refused = denied(self.host, request)
+        if refused:
+            return refused
         failing = self._failing("batch_list_errors")
         if failing:
             return failing
@@ -245,9 +166,9 @@ class BatchAPI:
         return web.json_response(self.faults.page([self.describe(b) for b in newest_first], request.query))
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
-        denied = self._denied(request)
-        if denied:
-            return denied
+        refused = denied(self.host, request)
+        if refused:
+            return refused
         batch = self.batches.get(request.match_info["id"])
         if batch is None:
             return _no_such("batch", request.match_info["id"])
@@ -350,11 +271,7 @@ class BatchAPI:
         return 200, reply.body
 
     def _keep(self, batch: Batch, lines: list[bytes], name: str) -> str:
-        stored = StoredFile(
-            self._new_id("file"), f"{batch.id}_{name}.jsonl", f"batch_{name}", b"".join(lines), int(time.time())
-        )
-        self.files[stored.id] = stored
-        return stored.id
+        return self.stored.keep(f"{batch.id}_{name}.jsonl", f"batch_{name}", b"".join(lines)).id
 
 
 def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
@@ -372,11 +289,3 @@ def _invalid_creation(body: dict[str, Any]) -> web.Response | None:
             return web.json_response(problem, status=400)
     problem = metadata_problem(body)
     return web.json_response(problem, status=400) if problem else None
-
-
-def _error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:
-    return web.json_response(error_body(message, "invalid_request_error", code, param), status=status)
-
-
-def _no_such(what: str, ident: str) -> web.Response:
-    return _error(404, f"No such {what}: {ident}", None)

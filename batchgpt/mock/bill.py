@@ -1,8 +1,17 @@
-"""What the mock server bills for a prompt (its messages, its images by their size, and the parts
-that are not message text, as the real API is known to count them) and what a request charges
-against a tokens-per-minute limit; kept apart from overhead.py (the estimate's count), so that
-tests compare the estimate with a bill it did not make.
+"""What the mock server bills for a prompt (its messages, its media, and the parts that are not
+message text, as the real API is known to count them) and what a request charges against a
+tokens-per-minute limit; kept apart from overhead.py (the estimate's count), so that tests
+compare the estimate with a bill it did not make.
 
+- Images (inputs.py reads them): by the model's formula (vision.image_tokens, the shared API
+  facts, section 14) at the size their bytes say; an image behind a URL (never fetched) as
+  URL_IMAGE, 1024x1024, at its detail.
+- PDFs: each page as PAGE_TEXT_TOKENS of text (500, a typical page's) and one image of a US
+  Letter page at 96 dpi (PAGE_IMAGE, 816x1056) at the part's detail (chat's: high); a PDF behind
+  a `file_url` or `file_id` as one page. Other documents (the Responses API's `input_file`): a
+  token for every FILE_BYTES_PER_TOKEN (4) bytes.
+- Audio (`input_audio`): usage.py's audio tokens, HEARD_PER_S (10) a second of its length
+  (batchgpt.audio reads it), in `prompt_tokens` and `prompt_tokens_details.audio_tokens`.
 - Function definitions: OpenAI's cookbook recipe (num_tokens_for_tools), which matched the API's
   usage on gpt-3.5-turbo, gpt-4, gpt-4o and gpt-4o-mini: 7 tokens a function on o200k_base
   models, 10 on the older ones.
@@ -15,12 +24,20 @@ tests compare the estimate with a bill it did not make.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from batchgpt import vision
 from batchgpt.tokens import Counter, encoding_for
 
 from . import shapes
+from .inputs import Media, media
+
+URL_IMAGE = (1024, 1024)
+PAGE_TEXT_TOKENS = 500
+PAGE_IMAGE = (816, 1056)
+FILE_BYTES_PER_TOKEN = 4
+HEARD_PER_S = 10
 
 _LEFT_OUT = ("required", "additionalProperties", "$schema")
 
@@ -78,12 +95,12 @@ def prompt_tokens(kind: str, body: dict[str, Any], counter: Counter) -> int:
     model = str(body.get("model"))
     if kind == "chat":
         messages = counter.messages(model, body["messages"]).tokens
-        return messages + _images(model, "/chat/completions", body) + extra_prompt(kind, body, counter)
+        return messages + media_tokens(model, media(kind, body)) + extra_prompt(kind, body, counter)
     if kind == "completion":
         return counter.text(model, str(body["prompt"])).tokens
     if kind == "responses":
         messages = counter.body("/responses", body).tokens
-        return messages + _images(model, "/responses", body) + extra_prompt(kind, body, counter)
+        return messages + media_tokens(model, media(kind, body)) + extra_prompt(kind, body, counter)
     if kind in ("embeddings", "moderations"):
         return sum(_input_tokens(model, item, counter) for item in shapes.inputs(body))
     return 0
@@ -98,12 +115,23 @@ def _input_tokens(model: str, item: Any, counter: Counter) -> int:
     return len(item)
 
 
-def _images(model: str, endpoint: str, body: dict[str, Any]) -> int:
-    """Image parts as the API bills them: by their size (a PNG's header says it; else 1024x1024)."""
-    return sum(
-        vision.image_tokens(model, *(vision.png_size(vision.url_of(p)) or (1024, 1024)), vision.detail_of(p))
-        for p in vision.image_parts(endpoint, body)
-    )
+def media_tokens(model: str, found: list[Media]) -> int:
+    """The prompt tokens of a request's images and documents (its audio: heard_tokens)."""
+    total = 0
+    for item in found:
+        if item.kind == "image":
+            size = URL_IMAGE if item.url is not None else (item.width, item.height)
+            total += vision.image_tokens(model, *size, item.detail)
+        elif item.kind == "pdf":
+            total += item.pages * (PAGE_TEXT_TOKENS + vision.image_tokens(model, *PAGE_IMAGE, item.detail))
+        elif item.kind == "file":
+            total += math.ceil(item.size / FILE_BYTES_PER_TOKEN)
+    return total
+
+
+def heard_tokens(found: list[Media]) -> int:
+    """The audio tokens of a request's `input_audio` parts."""
+    return sum(math.ceil(item.seconds * HEARD_PER_S) for item in found if item.kind == "audio")
 
 
 def tokens_charged(kind: str, body: dict[str, Any], counter: Counter) -> int:

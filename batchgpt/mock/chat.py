@@ -1,7 +1,10 @@
 """What the mock answers to chat, legacy completions and the Responses API: an echo of what was
-asked (the last user message, or the prompt), cut at the token limit, counted as the API counts it,
-structured when a schema is asked for, and broken by the answer faults (usage-strings, no-usage,
-refusal, ...). `Reply` is the answer the server sends, for every kind of request."""
+asked (the last user message, or the prompt, its images, files and audio described as the mock
+read them: `Echo: What is this? [image 1024x1024 sha256:1f0e3dad9990]`), cut at the token limit,
+counted as the API counts it, structured when a schema is asked for, a function call when tools
+are offered (toolcalls.py), with logprobs when asked (logprobs.py), and broken by the answer
+faults (usage-strings, no-usage, refusal, ...). `Reply` is the answer the server sends, for every
+kind of request."""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ from batchgpt.tokens import Counter
 
 from . import usage as usages
 from .bill import prompt_tokens
+from .inputs import content_media
+from .logprobs import chat_logprobs, completion_logprobs
 from .schema import schema_asked, structured_text
-from .streaming import response_events, stream_events
+from .streaming import Said, response_events, stream_events
+from .toolcalls import tool_call
 
 
 @dataclass(frozen=True)
@@ -37,35 +43,30 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
     schema = schema_asked(body)
     if schema is not None:
         text = structured_text(schema, text, fault)
+    call = tool_call(body, asked(body, chat)) if chat and fault != "refusal" else None
+    model = str(body["model"])
+    call = call.cut(max_tokens, counter, model) if call else None
     n = body.get("n")
     each = n if isinstance(n, int) else 1  # n answers, as many billed
-    usage = _usage(prompt, counter.text(body["model"], text).tokens * each, fault)
+    spoken = call.tokens(counter, model) if call else counter.text(model, text).tokens
+    usage = _usage(prompt, spoken * each, fault)
     more = usages.extra(body, counter, text) if chat else usages.Extra()
     if isinstance(usage, dict) and fault not in ("usage-strings", "usage-negative"):
         usages.apply(usage, more)
     if fault == "split-emoji":  # padded so that the emoji's two UTF-16 halves fall in two events
         text += " " * ((7 - len(text.encode("utf-16-le")) // 2) % 8) + "\U0001f600"
     ident = ("chatcmpl-" if chat else "cmpl-") + hashlib.sha1(raw).hexdigest()[:24]
+    said = Said(text, call.finish if call else finish, call)
     if body.get("stream") and fault != "ignore-stream":
-        events = stream_events(ident, body, text, finish, usage, chat, fault, more.tier)
+        events = stream_events(ident, body, said, usage, chat, fault, more.tier)
         return Reply(events=events, usage=usage, tier=more.tier)
-    choices = []
-    for index in range(each):
-        choice: dict[str, Any] = {"index": index, "finish_reason": finish, "logprobs": None}
-        if chat and fault == "refusal":
-            choice["message"] = {"role": "assistant", "content": None, "refusal": REFUSAL}
-        elif chat:
-            choice["message"] = {"role": "assistant", "content": text, "refusal": None}
-        else:
-            choice["text"] = text
-        choices.append(choice)
     return Reply(
         {
             "id": ident,
             "object": "chat.completion" if chat else "text_completion",
             "created": 1700000000,
             "model": body["model"],
-            "choices": choices,
+            "choices": [_choice(body, index, said, chat, fault, counter) for index in range(each)],
             "usage": usage,
             "system_fingerprint": "fp_mock",
             "service_tier": more.tier,
@@ -73,19 +74,54 @@ def completion(body: dict[str, Any], raw: bytes, counter: Counter, chat: bool, f
     )
 
 
+def _choice(body: dict[str, Any], index: int, said: Said, chat: bool, fault: str | None, counter: Counter) -> Any:
+    """One of the `n` choices: a message (or a legacy text), with its logprobs when asked."""
+    choice: dict[str, Any] = {"index": index, "finish_reason": said.finish, "logprobs": None}
+    if not chat:
+        choice["text"] = said.text
+        if isinstance(body.get("logprobs"), int):
+            choice["logprobs"] = completion_logprobs(said.text, body["logprobs"], counter)
+        return choice
+    if fault == "refusal":
+        choice["message"] = {"role": "assistant", "content": None, "refusal": REFUSAL}
+    elif said.call is not None:
+        choice["message"] = {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [said.call.described()],
+        }
+    else:
+        choice["message"] = {"role": "assistant", "content": said.text, "refusal": None}
+        if body.get("logprobs"):
+            choice["logprobs"] = chat_logprobs(said.text, int(body.get("top_logprobs") or 0), counter)
+    return choice
+
+
+def asked(body: dict[str, Any], chat: bool) -> str:
+    """What the request asks: its last user message (or its prompt), media described in brackets."""
+    if not chat:
+        return str(body["prompt"])
+    messages = body["messages"]
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), messages[-1])
+    return said_in(last.get("content"))
+
+
+def said_in(content: Any) -> str:
+    """What a message says: its text, then each of its media as the mock read it (inputs.py):
+    `What is this? [image 1024x1024 sha256:1f0e3dad9990]`."""
+    described = " ".join(f"[{media.described()}]" for media in content_media(content))
+    return " ".join(filter(None, (_text(content), described)))
+
+
 def reply_text(body: dict[str, Any], chat: bool, max_tokens: int | None, counter: Counter) -> tuple[str, str]:
     """(text, finish_reason): an echo of the last user message (or the prompt), in a fenced block
     when a system prompt asks for code, cut to `max_tokens` with finish_reason `length`."""
-    if chat:
-        messages = body["messages"]
-        last = next((m for m in reversed(messages) if m.get("role") == "user"), messages[-1])
-        said = _text(last.get("content"))
-        wants_code = any(
-            "code" in _text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
-        )
-        text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
-    else:
-        text = f"Echo: {body['prompt']}"
+    said = asked(body, chat)
+    wants_code = chat and any(
+        "code" in _text(m.get("content")) for m in body["messages"] if m.get("role") in ("system", "developer")
+    )
+    text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
     if max_tokens is not None:
         encoding = counter.encoding("o200k_base")
         if encoding is not None:
@@ -103,7 +139,7 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
     reason `max_output_tokens` when cut there; streamed as its typed events when asked."""
     value = body["input"]
     users = [m for m in value if isinstance(m, dict) and m.get("role") == "user"] if isinstance(value, list) else []
-    said = value if isinstance(value, str) else _text(users[-1].get("content") if users else "")
+    said = value if isinstance(value, str) else said_in(users[-1].get("content") if users else "")
     text, finish = reply_text({"prompt": said}, False, body.get("max_output_tokens"), counter)
     schema = schema_asked(body)
     if schema is not None:
@@ -146,7 +182,7 @@ def response(body: dict[str, Any], raw: bytes, counter: Counter, fault: str | No
         answer["usage"] = None
     if not body.get("stream"):
         return Reply(answer)
-    return Reply(events=response_events(answer, text), usage=answer["usage"], tier=more.tier)
+    return Reply(events=response_events(answer), usage=answer["usage"], tier=more.tier)
 
 
 def _text(content: Any) -> str:

@@ -8,8 +8,8 @@ deterministic and say which request they answer (a chat reply echoes the last us
 This module owns the server's state and wiring: the route tables behind one accounting
 middleware (the `capacity` of a busy server), the fault picker and the random source every route
 shares, and the logs tests and benchmarks read (`seen`, `answers`, `billed`). The routes are
-online.py's (the POST endpoints), account.py's (key, models, billing) and batch.py's (files and
-batches); they reach the server only through config.Host. How it runs is serving.py's; the
+online.py's (the POST endpoints), account.py's (key, models, billing), files.py's and batch.py's
+(files and batches); they reach the server only through config.Host. How it runs is serving.py's; the
 faults injected on demand are faults.py's and the per-model rate limits limits.py's.
 """
 
@@ -29,6 +29,7 @@ from .batch import BatchAPI
 from .config import Config, Seen
 from .errors import error_body
 from .faults import OVERLOADED, Fault, FaultPicker
+from .files import FilesAPI
 from .online import OnlineAPI
 from .serving import Serving, serve_forever
 
@@ -51,7 +52,7 @@ class MockServer:
         self._serving: Serving | None = None
         self.online = OnlineAPI(self, clock)  # the POST endpoints and their rate limits
         self.account = Account(self)  # models and billing
-        self.batch = BatchAPI(self)  # the Batch API's files and batches
+        self.batch = BatchAPI(self, FilesAPI(self))  # the Files API and the Batch API
 
     def app(self) -> web.Application:
         """The aiohttp application: the route tables, behind the accounting middleware."""

@@ -19,6 +19,8 @@ from .reading import kind_name
 CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 RESPONSE_ROLES = ("user", "assistant", "system", "developer")
 CHAT_PARTS = ("text", "image_url", "input_audio", "file", "refusal")
+# the Responses API's message content: what a user gives, and what an assistant said before
+RESPONSE_PARTS = ("input_text", "input_image", "input_file", "output_text", "refusal")
 FORMATS = ("text", "json_object", "json_schema")
 TOOL_CHOICES = ("none", "auto", "required")
 MAX_INPUTS = 2048  # embeddings (facts, section 5); moderations too (the spec gives none: the mock's bound)
@@ -127,7 +129,7 @@ def _response_item(item: Any, at: str) -> Problem | None:
     return first(
         lambda: _role(item, at, RESPONSE_ROLES) if "role" in item or "type" not in item else None,
         lambda: check(text(), f"{at}.type", item.get("type")),
-        lambda: _content(item, at, None, required="role" in item),
+        lambda: _content(item, at, RESPONSE_PARTS if "role" in item else None, required="role" in item),
     )
 
 

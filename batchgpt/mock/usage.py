@@ -2,8 +2,8 @@
 service tier that served a request, each following from the request so that tests can price
 them by hand.
 
-- Audio in: an `input_audio` part is heard at 10 tokens a second of its WAV (1 per 100 ms, as
-  OpenAI's realtime cost guide counts user audio), else a second for every 16,000 bytes.
+- Audio in: an `input_audio` part is heard at 10 tokens a second of its WAV or MP3 (1 per 100 ms,
+  as OpenAI's realtime cost guide counts user audio; bill.heard_tokens).
 - Audio out: a request whose `modalities` include "audio" is answered aloud as well, at 20 tokens a
   second (1 per 50 ms) of speech at 15 characters a second.
 - Cache reads: a request with a `prompt_cache_key` finds all of its messages but the last in the
@@ -15,16 +15,14 @@ them by hand.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import math
-import struct
-import wave
 from dataclasses import dataclass
 from typing import Any
 
 from batchgpt.tokens import Counter
+
+from .bill import heard_tokens
+from .inputs import media
 
 CACHE_MINIMUM = 1024
 CACHE_STEP = 128
@@ -45,7 +43,7 @@ def extra(body: dict[str, Any], counter: Counter, text: str, messages_key: str =
     messages = body.get(messages_key)
     messages = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
     parts = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"] if isinstance(p, dict)]
-    heard = sum(_heard(p) for p in parts if p.get("type") == "input_audio")
+    heard = heard_tokens(media("chat" if messages_key == "messages" else "responses", body))
     written = sum(counter.text(model, str(p.get("text", ""))).tokens for p in parts if p.get("cache_control"))
     cached = 0
     if body.get("prompt_cache_key") and len(messages) > 1:
@@ -56,21 +54,6 @@ def extra(body: dict[str, Any], counter: Counter, text: str, messages_key: str =
     asked = body.get("service_tier")
     tier = str(asked) if asked not in (None, "", "auto") else "default"
     return Extra(heard, spoken, cached, written, tier)
-
-
-def _heard(part: dict[str, Any]) -> int:
-    audio = part.get("input_audio")
-    data = audio.get("data") if isinstance(audio, dict) else None
-    try:
-        raw = base64.b64decode(str(data or ""))
-    except (ValueError, binascii.Error):
-        raw = b""
-    try:
-        with wave.open(io.BytesIO(raw), "rb") as recording:
-            seconds = recording.getnframes() / recording.getframerate()
-    except (wave.Error, EOFError, ValueError, ZeroDivisionError, struct.error):  # no WAV, or a broken one
-        seconds = len(raw) / 16000
-    return math.ceil(seconds * 10)
 
 
 def apply(

@@ -1,11 +1,12 @@
 """Which requests the mock refuses as the real API does, and with what: `refusal` gives the status
 and error body for a body the API would not take, or None.
 
-In the API's order: the body's fields and shapes (fields.py, shapes.py: 400 with `param`), then
-whether the model exists (404 `model_not_found`, only when the server is told its models), then
-what the model makes of the request (a parameter it no longer accepts, a size it does not make,
-more tokens than it embeds). Kinds whose model the API defaults (moderations, images) take a body
-without one, and `with_defaults` fills it in for the answer.
+In the API's order: the body's fields and shapes (fields.py, shapes.py: 400 with `param`), its
+images, files and audio (inputs.py), then whether the model exists (404 `model_not_found`, only
+when the server is told its models), then what the model makes of the request (a parameter it
+no longer accepts, a size it does not make, more tokens than it embeds). Kinds whose model the
+API defaults (moderations, images) take a body without one, and `with_defaults` fills it in for
+the answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from batchgpt.tokens import Counter
 from .answers import EMBEDDING_DIMENSIONS
 from .errors import error_body
 from .fields import Problem, bad, check, check_fields, integer, invalid_value, number, text
+from .inputs import read
 from .shapes import check_shapes, inputs
 
 IMAGE_SIZES = {"dall-e-2": {"256x256", "512x512", "1024x1024"}, "dall-e-3": {"1024x1024", "1792x1024", "1024x1792"}}
@@ -35,7 +37,9 @@ def refusal(kind: str, body: dict[str, Any], counter: Counter, models: Collectio
     if kind == "transcriptions":  # a form: the upload is checked first
         problem = _invalid_upload(body)
     else:
-        problem = _invalid_model(kind, body) or check_fields(kind, body) or check_shapes(kind, body)
+        problem = (
+            _invalid_model(kind, body) or check_fields(kind, body) or check_shapes(kind, body) or _media(kind, body)
+        )
     if problem:
         return 400, problem
     model = body.get("model") or DEFAULT_MODELS.get(kind)
@@ -51,6 +55,12 @@ def with_defaults(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     if kind in DEFAULT_MODELS and body.get("model") is None:
         return {**body, "model": DEFAULT_MODELS[kind]}
     return body
+
+
+def _media(kind: str, body: dict[str, Any]) -> Problem | None:
+    """The 400 for an image, file or audio part the API would not take (inputs.py)."""
+    found = read(kind, body)
+    return found if not isinstance(found, list) else None
 
 
 def _invalid_model(kind: str, body: dict[str, Any]) -> Problem | None:
