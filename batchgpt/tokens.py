@@ -10,6 +10,7 @@ approximate. `python -m batchgpt.tokens` fills tiktoken's cache without a time l
 from __future__ import annotations
 
 import logging
+import hashlib
 import math
 import os
 import re
@@ -208,7 +209,7 @@ def load(name: str, timeout: float) -> Any:
                 raise Stalled(f"the download of {other} has not finished: {_SLOW}")
         loader = _Load(name)
         loader.start()
-        loader.join(timeout)
+        loader.join(None if cached(name) else timeout)  # reading the cache cannot stall, only be slow
         if loader.is_alive():
             _stalled[name] = loader
             raise Stalled(f"its download did not finish in {timeout:g} s: {_SLOW}")
@@ -218,6 +219,13 @@ def load(name: str, timeout: float) -> Any:
     if loader.error is not None:
         raise loader.error
     return loader.encoding
+
+
+def cached(name: str) -> bool:
+    """Whether tiktoken's cache holds encoding `name` (tiktoken names a download by its URL's SHA-1)."""
+    folder = cache_dir()
+    url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+    return bool(folder) and os.path.isfile(os.path.join(folder, hashlib.sha1(url.encode()).hexdigest()))
 
 
 def load_timeout() -> float:

@@ -155,6 +155,7 @@ def test_a_stalled_tokenizer_download_gives_approximate_counts_within_the_timeou
     monkeypatch.setattr(tiktoken, "get_encoding", stalled)
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
     monkeypatch.setattr(tokens, "_stalled", {})
+    monkeypatch.setattr(tokens, "cached", lambda name: False)  # a download, not a read of the cache
     try:
         counter = Counter(timeout=0.05)
         assert counter.text("gpt-4o", "x" * 40) == type(counter.text("gpt-4o", ""))(10, True)
@@ -167,6 +168,35 @@ def test_a_stalled_tokenizer_download_gives_approximate_counts_within_the_timeou
     tokens._stalled["o200k_base"].join(30)
     late = Counter(timeout=30).text("gpt-4o", "hello world")  # the download that ended late is used
     assert late == type(late)(2, False) and asked == ["o200k_base"]
+
+
+def test_an_encoding_in_the_cache_is_waited_for_however_slow_its_load(monkeypatch, tmp_path):
+    """The timeout bounds a download, not a read of the cache: on a loaded machine (a parallel
+    test run) reading o200k_base took more than the timeout, and exact counts became approximate."""
+    import threading
+
+    import tiktoken.registry
+
+    from batchgpt import tokens
+
+    real = tiktoken.get_encoding
+    slow_load = threading.Event()
+
+    def slow(name):
+        slow_load.wait(0.3)  # longer than the timeout below
+        return real(name)
+
+    monkeypatch.setattr(tiktoken, "get_encoding", slow)
+    monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    monkeypatch.setattr(tokens, "_stalled", {})
+    assert tokens.cached("o200k_base")  # the tests' cache (../shared/tiktoken or the environment's)
+    counter = Counter(timeout=0.01)
+    assert counter.text("gpt-4o", "hello world") == type(counter.text("gpt-4o", ""))(2, False)
+    assert not counter.offline
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert not tokens.cached("o200k_base")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", "")  # tiktoken's way of keeping no cache
+    assert not tokens.cached("o200k_base")
 
 
 def test_the_tokenizer_timeout_is_read_from_the_environment(monkeypatch):
