@@ -14,6 +14,9 @@ Invariants:
 - A request's hash covers each local attachment's `digest` (its bytes'), so a changed photo is
   sent again and an unchanged one never is.
 - URLs (`https:`, `data:`) are sent as written and never fetched.
+- A file found not to be its attachment's size as it is read is `Changed`, raised before the
+  body's end: a body is never completed with other bytes than its length says (encoded.py checks
+  each file before its body starts, and keeps the encodings of files used again).
 """
 
 from __future__ import annotations
