@@ -182,11 +182,12 @@ def test_a_line_too_large_for_any_file_is_an_error_row_naming_the_item_and_the_l
 def test_the_dry_run_plans_files_by_bytes_with_attachments_inline(cli, write_job, tmp_path, images, monkeypatch):
     monkeypatch.setattr(batchfiles, "MAX_BYTES", 3 * MB)
     photos = [noise(tmp_path / f"p{n}.png", MB) for n in range(4)]
-    images.update({f"p{n}": [photos[n]] for n in range(4)})
-    path = write_job(chat_job([f"say {n}" for n in range(4)], mode="batch"))
+    images.update({f"p{n}": [photos[n]] for n in range(4)}, p4=[noise(tmp_path / "huge.png", 3 * MB)])
+    path = write_job(chat_job([f"say {n}" for n in range(5)], mode="batch"))
     result = cli("run", str(path), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "2 files for the Batch API" in result.output
+    assert "p4: its line in a batch input file would be 4.0 MB" in result.output
 
 
 class CutOne(Encodings):
