@@ -14,6 +14,9 @@ Invariants:
 - A request's hash covers each local attachment's `digest` (its bytes'), so a changed photo is
   sent again and an unchanged one never is.
 - URLs (`https:`, `data:`) are sent as written and never fetched.
+- A file found not to be its attachment's size as it is read is `Changed`, raised before the
+  body's end: a body is never completed with other bytes than its length says (encoded.py checks
+  each file before its body starts, and keeps the encodings of files used again).
 """
 
 from __future__ import annotations
@@ -71,18 +74,37 @@ def sent_size(payload: bytes, attachments: Sequence[Attachment]) -> int:
     return size
 
 
+class Changed(Exception):
+    """A local file is not what it was when the job was checked (its size differs, or it is gone):
+    a body holding it would not be the length announced, nor the bytes the request's hash names."""
+
+
 def pieces(payload: bytes, attachments: Sequence[Attachment]) -> Iterator[bytes]:
     """The body, in pieces: the payload's text between markers, and each marked file's base64
-    read from disk a chunk at a time (a file read once per call: once per attempt)."""
+    read from disk a chunk at a time (a file read once per call: once per attempt). Changed,
+    part way, for a file whose size is not its attachment's."""
     at = 0
     for match in MARK.finditer(payload):
         yield payload[at : match.start()]
-        yield from _base64(Path(attachments[int(match.group(1))].source))
+        attachment = attachments[int(match.group(1))]
+        yield from base64_chunks(attachment.source, attachment.size)
         at = match.end()
     yield payload[at:]
 
 
-def _base64(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+def base64_chunks(path: str, size: int | None) -> Iterator[bytes]:
+    """A file's base64, a chunk at a time; Changed as soon as the file is found not to hold `size`
+    bytes (None: as many as it holds), so no body built from it is sent whole with a wrong length."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (held across the chunks this generator yields)
+    except OSError as exc:
+        raise Changed(f"{path}: gone since it was checked ({exc.strerror or exc})") from None
+    read = 0
+    with handle:
         while chunk := handle.read(_CHUNK):
+            read += len(chunk)
+            if size is not None and read > size:
+                raise Changed(f"{path}: changed since it was checked (now larger than its {size:,} bytes)")
             yield base64.b64encode(chunk)
+    if size is not None and read != size:
+        raise Changed(f"{path}: changed since it was checked ({read:,} bytes, not {size:,})")

@@ -10,19 +10,20 @@ into an https proxy's CONNECT). Everything a server sends is stripped of secrets
 authenticated is the provider's (providers/). A task's JSON request to a plain-http server with
 no proxy (a local vLLM, llama.cpp or Ollama) goes through http1.Pool instead: the same bytes and
 the same answers, at a sixth of aiohttp's CPU per request; a streamed one is read by sse.py.
-Every body is read up to its cap and no further (bodies.py): an answer past it is a Failure.
+Every body is read up to its cap and no further (bodies.py): an answer past it is a Failure. A
+request with attached files (attachments.py) is streamed, on either transport, with its exact
+Content-Length, each file read afresh for each attempt or served from the run's cache of files used
+again (encoded.py); a file changed since the job was checked fails its item (cause `attachment`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import ssl
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -34,14 +35,17 @@ from multidict import CIMultiDict
 
 from . import http1
 from .answers import Answer, read_answer, redirected, too_large
+from .attachments import Changed
 from .bodies import Cut, TooLarge, capped_lines, mebibytes, read_capped
 from .downloads import write_lines
+from .encoded import Body, Encodings
 from .files import atomic_write
 from .providers import api_of
 from .providers.trust import tls_context, untrusted, uses_tls
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .redact import Redactor
 from .sse import read_stream
+from .urls import env_proxy, target
 
 if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http1 alone never does (0.1 s)
     import aiohttp
@@ -54,9 +58,16 @@ class Client:
     """One aiohttp session (opened on its first use) and one http1 pool per provider and run."""
 
     def __init__(
-        self, provider: Provider, api_key: str | None, timeout: float, connections: int, max_answer: int | None = None
+        self,
+        provider: Provider,
+        api_key: str | None,
+        timeout: float,
+        connections: int,
+        max_answer: int | None = None,
+        encodings: Encodings | None = None,
     ):
         self.provider = provider
+        self.encodings = encodings or Encodings()  # attached files used again, kept encoded (shared by a run's clients)
         self._cap = mebibytes() if max_answer is None else max_answer  # bytes of one answer, decoded
         self._api = api_of(provider)
         self._key = api_key
@@ -76,7 +87,7 @@ class Client:
     async def __aenter__(self) -> Client:
         # HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read here, once: aiohttp's trust_env would look
         # them (and ~/.netrc) up in a thread for every request, which costs a third of throughput.
-        self._proxy = self.provider.proxy or _env_proxy(self.provider.base_url)
+        self._proxy = self.provider.proxy or env_proxy(self.provider.base_url)
         self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._pool = self._plain_pool()
@@ -122,7 +133,7 @@ class Client:
             headers = CIMultiDict({"Host": urlsplit(url).netloc, "Accept": "*/*"})
             for name, value in self._json_headers.items():
                 headers[name] = value  # replaces a header of the same name, in any case
-            lines = [f"POST {_target(url)} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
+            lines = [f"POST {target(url)} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
             head = self._heads[url] = ("\r\n".join(lines) + "\r\n").encode()
         return head
 
@@ -136,10 +147,20 @@ class Client:
         timeout = timeout or self._timeout
         if not self._api.openai_wire:
             pack = self._mapped(pack)
-        if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
-            outcome = await self._send_plain(self._pool, pack, timeout)
+        outcome: Answer | Failure
+        changed: list[Changed] = []  # an attached file found changed, before or while its body is written
+        try:  # attached files are streamed into the body, never held whole (encoded.py)
+            first = pack.first
+            body = self.encodings.body(pack.payload, first.attachments, first.id) if first.attachments else None
+        except Changed as exc:
+            changed.append(exc)
         else:
-            outcome = await self._send(pack, timeout)
+            if self._pool is not None and not pack.first.files and not pack.body.get("stream"):
+                outcome = await self._send_plain(self._pool, pack, body, timeout, changed)
+            else:
+                outcome = await self._send(pack, body, timeout, changed)
+        if changed:  # whatever the transport made of a body cut short
+            outcome = Failure("attachment", f"{changed[0]}: not sent")
         if isinstance(outcome, Failure):
             return replace(outcome, message=self._redact.text(outcome.message))
         if not self._api.openai_wire:
@@ -151,16 +172,17 @@ class Client:
         body = dict(self._api.request(pack.first.endpoint, pack.body))
         return replace(pack, body=body, payload=orjson.dumps(body))
 
-    async def _send(self, pack: Pack, timeout: float) -> Answer | Failure:
+    async def _send(self, pack: Pack, body: Body | None, timeout: float, changed: list[Changed]) -> Answer | Failure:
         """One attempt through aiohttp: what http1 does not do (see _plain_pool)."""
         import aiohttp
 
         started = time.monotonic()
+        sent = self._headers if pack.first.files else self._json_headers
         try:
             async with self._aiohttp().post(
                 self.url(pack.first),
-                data=_body(pack),
-                headers=self._headers if pack.first.files else self._json_headers,
+                data=_body(pack) if body is None else _streamed(body, changed),
+                headers=sent if body is None else {**sent, "Content-Length": str(body.size)},
                 proxy=self._proxy,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(timeout, sock_connect=http1.connect_within(timeout)),
@@ -189,9 +211,14 @@ class Client:
             return Failure("connection", f"{type(exc).__name__}: {self._said(exc)}")
         return read_answer(response.status, headers, raw, self._redact)
 
-    async def _send_plain(self, pool: http1.Pool, pack: Pack, timeout: float) -> Answer | Failure:
+    async def _send_plain(
+        self, pool: http1.Pool, pack: Pack, body: Body | None, timeout: float, changed: list[Changed]
+    ) -> Answer | Failure:
         try:
-            reply = await pool.post(self._head(self.url(pack.first)), pack.payload, timeout)
+            reply = await pool.post(self._head(self.url(pack.first)), pack.payload if body is None else body, timeout)
+        except Changed as exc:
+            changed.append(exc)
+            return Failure("attachment", str(exc))
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {timeout:g} s")
         except http1.Unsent as exc:
@@ -342,6 +369,18 @@ async def _read(response: aiohttp.ClientResponse, cap: int) -> bytes:
     return await read_capped(response.content.iter_any(), cap)
 
 
+async def _streamed(body: Body, changed: list[Changed]) -> AsyncIterator[bytes]:
+    """A body with attachments as aiohttp writes one (each chunk once the connection has taken the
+    one before); a file changed part way is noted in `changed` (aiohttp tells it as a failed
+    connection)."""
+    try:
+        for chunk in body.chunks():
+            yield chunk
+    except Changed as exc:
+        changed.append(exc)
+        raise
+
+
 def _body(pack: Pack) -> bytes | aiohttp.FormData:
     """JSON, or a multipart form for uploads (the file is read afresh on each attempt)."""
     import aiohttp
@@ -355,32 +394,3 @@ def _body(pack: Pack) -> bytes | aiohttp.FormData:
     for field_name, path in files:
         form.add_field(field_name, path.read_bytes(), filename=path.name)
     return form
-
-
-# A request target yarl would send as it is: segments of unreserved characters, none of them "."
-# or "..", and a query of name=value pairs of them (Azure's api-version).
-_PLAIN_TARGET = re.compile(r"(?:/[\w~-][\w.~-]*)+(?:\?[\w.~-]+=[\w.~-]*(?:&[\w.~-]+=[\w.~-]*)*)?", re.ASCII)
-
-
-def _target(url: str) -> str:
-    """The path and query of `url` as aiohttp sends them, percent-encoded by yarl. yarl costs 4 ms to
-    import, and the usual URL needs nothing of it."""
-    parts = urlsplit(url)
-    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
-    if _PLAIN_TARGET.fullmatch(target):
-        return target
-    from yarl import URL  # aiohttp's, so the target is encoded as it encodes it
-
-    return str(URL(url).raw_path_qs)
-
-
-def _env_proxy(base_url: str) -> str | None:
-    """The proxy HTTPS_PROXY/HTTP_PROXY name for this URL, unless NO_PROXY exempts its host."""
-    if sys.platform not in ("darwin", "win32") and not any(name.lower().endswith("_proxy") for name in os.environ):
-        return None  # urllib would find none (elsewhere it asks the system too), and costs 7 ms to import
-    import urllib.request
-
-    url = urlsplit(base_url)
-    if url.hostname and urllib.request.proxy_bypass(url.hostname):
-        return None
-    return urllib.request.getproxies().get(url.scheme)

@@ -4,8 +4,9 @@ aiohttp spends about 100 µs of CPU on each request, more than a local server (v
 Ollama) takes to answer a short one, so a run against such a server was bound by its own client.
 A Pool writes a request as one buffer and parses the answer with httptools (llhttp, the parser in
 Node.js), at about a sixth of that cost. It takes only what it does exactly like aiohttp: plain
-http, no proxy, a POST of bytes, a whole answer (client.py keeps TLS, proxies, uploads, streams and
-the Batch API's calls on aiohttp). Redirects are answers like any other: nothing is followed.
+http, no proxy, a POST of bytes (or of a body with attachments, encoded.Body, streamed with its
+Content-Length under flow control), a whole answer (client.py keeps TLS, proxies, uploads, streams
+and the Batch API's calls on aiohttp). Redirects are answers like any other: nothing is followed.
 
 Invariants: a connection carries one request at a time; it is reused only after an answer read
 to its end that allows keep-alive, with nothing after it; a request that is cancelled, timed out
@@ -27,6 +28,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .bodies import TooLarge, decode, mebibytes
+from .encoded import Body
 
 IDLE_S = 15.0  # as aiohttp's keepalive_timeout: an older idle connection may have been dropped on the way
 CONNECT_S = 10.0  # a server that does not accept a connection in this long is down, not slow
@@ -67,19 +69,23 @@ class Pool:
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
 
-    async def post(self, head: bytes, body: bytes, timeout: float) -> Reply:
+    async def post(self, head: bytes, body: bytes | Body, timeout: float) -> Reply:
         """Send `head` (the request line and headers, without Content-Length and the blank line)
-        and `body`; the whole answer, or Unsent, Lost or asyncio.TimeoutError after `timeout` s."""
+        and `body`; the whole answer, or Unsent, Lost or asyncio.TimeoutError after `timeout` s.
+        A streamed body (with attachments) is written a chunk at a time as the connection takes
+        it; a file found changed part way raises attachments.Changed, its connection closed."""
         loop = self._loop
         deadline = loop.time() + timeout
         await self._slots.acquire()  # as `async with`, one coroutine fewer on every request
         try:
             connect_by = loop.time() + connect_within(timeout)
             connection = self._kept() or await self._connect(min(deadline, connect_by), deadline <= connect_by)
-            message = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
             timer = loop.call_at(deadline, connection.time_out)
             try:
-                reply = await connection.exchange(message)
+                if isinstance(body, bytes):
+                    reply = await connection.exchange(b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body))
+                else:
+                    reply = await connection.stream(b"%sContent-Length: %d\r\n\r\n" % (head, body.size), body)
             except BaseException:  # timed out, lost or cancelled: its answer, if any, is nobody's
                 connection.close()
                 raise
@@ -152,6 +158,8 @@ class _Connection(asyncio.Protocol):
         self.open = False
         self.reusable = False
         self.idle_since = 0.0
+        self._paused = False  # the transport's buffer is above its high-water mark
+        self._drain: asyncio.Future[None] | None = None  # a streamed body waiting for it to drain
 
     # -- the pool's side
 
@@ -165,6 +173,47 @@ class _Connection(asyncio.Protocol):
         self._transport.write(message)
         return self._waiter
 
+    async def stream(self, head: bytes, body: Body) -> Reply:
+        """Write `head`, then the body's chunks, each once the connection has taken the one before
+        (flow control: the transport holds about a chunk at most); stop early when the answer came
+        first (an error: the connection is not kept, as the server may read the rest as a request)."""
+        waiter = self.exchange(head)
+        whole = True
+        try:
+            for chunk in body.chunks():
+                if waiter.done() or not self.open:
+                    whole = False
+                    break
+                assert self._transport is not None
+                self._transport.write(chunk)
+                await self._drained()
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # retrieved: a changed file is what is told, not what came with it
+            waiter.cancel()
+            raise
+        reply = await waiter
+        self.reusable = self.reusable and whole
+        return reply
+
+    async def _drained(self) -> None:
+        """Back once the transport's buffer is below its low-water mark, or the connection closed."""
+        if self._paused and self.open:
+            self._drain = self._loop.create_future()
+            await self._drain
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
     def time_out(self) -> None:
         self._fail(asyncio.TimeoutError())
 
@@ -172,6 +221,7 @@ class _Connection(asyncio.Protocol):
         self.open = False
         if self._transport is not None:
             self._transport.abort()  # no lingering: whatever the server still sends is not wanted
+        self._wake()
 
     # -- asyncio's side
 
@@ -195,6 +245,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
+        self._wake()
         if self._waiter is None or self._waiter.done():
             return
         if self._started and self._headers_done and not self._sized:  # a body that ends when the connection does
@@ -265,6 +316,7 @@ class _Connection(asyncio.Protocol):
         if too_large is not None:
             self.close()
         waiter.set_result(Reply(status, headers, body, too_large))
+        self._wake()  # a body still being written stops: the server answered before reading it all
 
     def _fail(self, exc: BaseException) -> None:
         waiter, self._waiter = self._waiter, None

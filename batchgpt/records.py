@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from .attachments import Attachment
+
 _T = TypeVar("_T")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -120,6 +122,7 @@ class Request:
     turns: tuple[str, ...] = ()  # a conversation: its user messages (the body asks the first)
     turn: int | None = None  # a conversation's turn: this request's place in it (1, 2, ...)
     columns: bool = False  # structured outputs: the answer's top-level fields as result columns
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ UNSENT = "could not connect"  # how a connection failure that never reached the 
 class Failure:
     """What went wrong with one attempt. `status` is None when no HTTP answer arrived."""
 
-    cause: str  # http | timeout | connection | certificate | malformed | oversized: what kind of thing went wrong
+    cause: str  # http | timeout | connection | certificate | malformed | oversized | attachment: what went wrong
     message: str
     status: int | None = None
     code: str | None = None
@@ -276,7 +279,8 @@ class Failure:
     def transient(self) -> bool:
         """Worth sending again: the server or the network failed, not the request (retry.transient
         is the whole policy, with the server's x-should-retry)."""
-        if self.cause in ("certificate", "oversized"):  # still untrusted, still too large (and billed again)
+        # still untrusted, still too large (and billed again), a file still changed since it was checked
+        if self.cause in ("certificate", "oversized", "attachment"):
             return False
         if self.cause != "http":
             return True

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from batchgpt.attachments import Attachment, marker, pieces, sent_size
+from batchgpt.attachments import Attachment, Changed, marker, pieces, sent_size
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, (3 << 18) - 1, 3 << 18, (3 << 18) + 1, 2_000_001])
@@ -56,3 +56,18 @@ def test_where_an_attachment_is() -> None:
     assert not Attachment("file", "https://example.com/doc.pdf").local
     assert Attachment("image", "https://x/y.png", size=10).encoded_size() == 0
     assert Attachment("image", "/p", size=10).encoded_size() == 16
+
+
+@pytest.mark.parametrize("now", [b"", b"x" * 10, b"x" * 11, b"x" * ((3 << 18) + 5)])
+def test_a_file_not_its_checked_size_is_changed_before_the_body_ends(tmp_path: Path, now: bytes) -> None:
+    photo = tmp_path / "a.png"
+    photo.write_bytes(now)
+    payload = orjson.dumps({"data": marker(0), "after": "the end"})
+    attached = [Attachment("image", str(photo), "image/png", size=12)]
+    sent = []
+    with pytest.raises(Changed, match="a.png: changed since it was checked"):
+        sent.extend(pieces(payload, attached))
+    assert b"the end" not in b"".join(sent)  # stopped before the body's end
+    photo.unlink()
+    with pytest.raises(Changed, match="gone since it was checked"):
+        list(pieces(payload, attached))

@@ -3,7 +3,9 @@ line of an output or error file read back as an answer or a failure.
 
 Pure: the batch runner writes and uploads the files, and records what the lines say. The limits
 are the API's (see the shared API facts, Batch API): one endpoint and one model per file, at most
-50,000 lines and 200 MB, and at most 50,000 embedding inputs in a batch.
+50,000 lines and 200 MB, and at most 50,000 embedding inputs in a batch. A line's size is its size
+as written, attached files inline as data URLs (attachments.sent_size): a line past 200 MB on its
+own goes into no file (`oversized`), and its item fails alone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from batchgpt.attachments import sent_size
 from batchgpt.bodies import TOO_LARGE_KEY
 from batchgpt.records import Failure, Provider, Request, dump, shortened
 from batchgpt.tasks import TASKS
@@ -45,6 +48,22 @@ def input_line(request: Request) -> bytes:
         "body": body,
     }
     return dump(line) + b"\n"
+
+
+def line_size(request: Request) -> int:
+    """The bytes of a request's input line as written, its attached files' base64 inline."""
+    return sent_size(input_line(request), request.attachments)
+
+
+def oversized(size: int) -> str | None:
+    """Why a line of `size` bytes goes into no batch file (the error its item fails with), or None."""
+    if size <= MAX_BYTES:
+        return None
+    return (
+        f"its line in a batch input file would be {size / 10**6:,.1f} MB with its attached files inline, "
+        f"more than the Batch API's limit of {MAX_BYTES / 10**6:g} MB a file: not submitted "
+        "(attach fewer or smaller files)"
+    )
 
 
 def inputs(request: Request) -> int:
@@ -90,6 +109,14 @@ class PartFill:
         self.inputs += inputs(request)
         self.worst_usd = None if worst is None or self.worst_usd is None else self.worst_usd + worst
         self.ids.append(request.id)
+
+    def undo(self, request: Request, size: int, worst: float | None) -> None:
+        """Take back the last `add`: its line could not be written whole."""
+        self.lines -= 1
+        self.bytes -= size
+        self.inputs -= inputs(request)
+        self.worst_usd = None if self.worst_usd is None or worst is None else self.worst_usd - worst
+        self.ids.pop()
 
 
 class Splitter:

@@ -1,8 +1,10 @@
-"""A batch-mode run's plan, nothing sent: how the job splits into files, and the most each could
-cost at the batch price (what a budget holds before uploading it)."""
+"""A batch-mode run's plan, nothing sent: how the job splits into files (by lines and by bytes,
+attached files counted inline, unread), and the most each could cost at the batch price (what a
+budget holds before uploading it)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from batchgpt import jobs
@@ -11,7 +13,9 @@ from batchgpt.jobs import Job
 from batchgpt.pricing import BATCH_DISCOUNT, Pricing
 from batchgpt.records import Request
 
-from .files import Splitter, batchable, input_line, line_url
+from .files import Splitter, batchable, line_size, line_url, oversized
+
+log = logging.getLogger(__name__)
 
 
 def batch_worst(estimator: Estimator, request: Request) -> float | None:
@@ -41,7 +45,12 @@ def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
         if not batchable(request):
             online += 1
             continue
-        key, fill, _ = splitter.add(request, len(input_line(request)), batch_worst(estimator, request))
+        size = line_size(request)
+        too_big = oversized(size)
+        if too_big is not None:  # the run fails it alone (submit.py)
+            log.warning("%s: %s", request.id, too_big)
+            continue
+        key, fill, _ = splitter.add(request, size, batch_worst(estimator, request))
         rows[fill.number] = {
             "file": fill.number,
             "endpoint": line_url(key.provider, key.endpoint),

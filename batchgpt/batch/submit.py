@@ -1,10 +1,12 @@
 """Submitting a batch-mode run's items: the job walked, each item not answered and not waiting
-written into a file (per provider, endpoint and model, within the API's limits), each file held
+written into a file (per provider, endpoint and model, within the API's limits; attached files
+inline as data URLs, streamed from disk as the line is written), each file held
 against the budget, recorded as an intent, uploaded, and made a batch, each step committed
 before the next. The submitting part of the Batch API runner (runner.py)."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections import Counter
@@ -13,7 +15,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from batchgpt import files, jobs
+from batchgpt.attachments import Changed
 from batchgpt.client import Answer, Client
+from batchgpt.encoded import Body, Encodings
 from batchgpt.estimate import Estimator
 from batchgpt.jobs import Job
 from batchgpt.progress import Progress
@@ -25,9 +29,11 @@ from batchgpt.runoptions import RunOptions
 from batchgpt.store import ANSWERED, SEND, WAITING, BatchRow, Store
 from batchgpt.words import count
 
-from .files import PartFill, PartKey, Splitter, batchable, input_line, line_url
+from .files import PartFill, PartKey, Splitter, batchable, input_line, line_url, oversized
 from .plan import batch_worst
 from .states import COMPLETION_WINDOW, CREATING, HELD, READY
+
+log = logging.getLogger(__name__)
 
 
 class Submitting:
@@ -66,6 +72,7 @@ class Submitting:
         self._walked = True
         self._sweep()
         splitter = Splitter()
+        encodings = Encodings()  # a file attached to many items is encoded once (encoded.py)
         writing: dict[int, _PartFile] = {}
         for request in jobs.requests(self.job):
             if not batchable(request):
@@ -78,16 +85,44 @@ class Submitting:
                 request = turn
             elif self._enrolled(request, again) != SEND:
                 continue
-            line = input_line(request)
-            key, fill, full = splitter.add(request, len(line), self._worst(request))
+            line = self._line(request, encodings)
+            if line is None:
+                continue
+            worst = self._worst(request)
+            key, fill, full = splitter.add(request, line.size, worst)
             if full is not None:
                 await self._send(key, full, writing.pop(full.number))
             if fill.number not in writing:
                 writing[fill.number] = _PartFile(self.folder / f"{self.run_id}-{fill.number}.jsonl")
-            writing[fill.number].write(line)
+            try:
+                writing[fill.number].write(line)
+            except Changed as exc:  # changed since it was stat'ed just now: the line is taken back
+                fill.undo(request, line.size, worst)
+                self._fail(request, f"{exc}: not submitted")
         for key, fill in list(splitter.open.items()):
             await self._send(key, fill, writing.pop(fill.number))
         self.store.commit()
+
+    def _line(self, request: Request, encodings: Encodings) -> Body | None:
+        """The request's input line, its attached files inline (streamed as it is written, never
+        held whole); None when it fails here: a file changed since the job was checked, or a line
+        larger than a whole batch file may be."""
+        try:
+            line = encodings.body(input_line(request), request.attachments, request.id)
+        except Changed as exc:
+            self._fail(request, f"{exc}: not submitted")
+            return None
+        too_big = oversized(line.size)
+        if too_big is not None:
+            self._fail(request, too_big)
+            return None
+        return line
+
+    def _fail(self, request: Request, error: str) -> None:
+        """An item that cannot be submitted as it is: an error a rerun does not retry (the job
+        must change first, which makes it another request)."""
+        log.warning("%s: %s", request.id, error)
+        self.store.record(self.job.name, row_for(request, "error", error=error, transient=False))
 
     def _enrolled(self, request: Request, again: bool) -> str:
         """Enrol a request in this run: SEND (it goes into a file now), ANSWERED, WAITING (in an
@@ -140,6 +175,8 @@ class Submitting:
         """Hold a full file against the budget, record the intent, upload it and create its batch."""
         path = part.close()
         try:
+            if not fill.lines:  # its only line was taken back (Changed)
+                return
             if self.stopped or not self._afford(key, fill):
                 for item in fill.ids:
                     self.store.record(self.job.name, skipped_id(item, f"not submitted: {self.stopped}"))
@@ -269,8 +306,17 @@ class _PartFile:
         self._writer = files.atomic_write(path, "wb")
         self._handle: IO[Any] = self._writer.__enter__()
 
-    def write(self, line: bytes) -> None:
-        self._handle.write(line)
+    def write(self, line: Body) -> None:
+        """Write a line a chunk at a time; if a file changes part way (Changed), the file is cut
+        back to where the line began, so no line is ever half written."""
+        start = self._handle.tell()
+        try:
+            for chunk in line.chunks():
+                self._handle.write(chunk)
+        except Changed:
+            self._handle.seek(start)
+            self._handle.truncate()
+            raise
 
     def close(self) -> Path:
         self._writer.__exit__(None, None, None)
