@@ -9,8 +9,8 @@ approximate. `python -m batchgpt.tokens` fills tiktoken's cache without a time l
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 import math
 import os
 import re
