@@ -4,6 +4,7 @@ its hash covers their bytes."""
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -288,6 +289,18 @@ def test_a_glob_makes_each_file_an_item_in_path_order_attached_by_its_type(tmp_p
         "url": f"data:image/jpeg;base64,{b64(tmp_path / 'photos' / 'b.jpg')}",
         "detail": "low",
     }
+
+
+@pytest.mark.parametrize("pattern", ["p/*.png", "p/**/*.png", "p/[ab].png"])
+def test_a_glob_matches_files_as_pythons_glob_does(tmp_path, pattern):
+    """The usual pattern (magic in its last part) is matched by a scan of its folder: the same
+    files, hidden ones left out, as the glob module's own matching finds."""
+    for name in ("a.png", "b.png", ".hidden.png", "c.txt", "deep/d.png"):
+        image(tmp_path / "p" / name)
+    job = {"defaults": {"model": "gpt-4o"}, "tasks": [{"type": "chat", "template": "{name}", "items_from": pattern}]}
+    expected = sorted(p for p in glob.glob(pattern, root_dir=tmp_path, recursive=True) if (tmp_path / p).is_file())
+    assert [r.id for r in built(write(tmp_path, job))] == expected
+    assert ".hidden" not in " ".join(expected) and len(expected) >= 2
 
 
 def test_a_glob_item_is_named_by_the_tasks_id_template_when_it_has_one(tmp_path):
