@@ -281,7 +281,7 @@ def test_a_row_whose_template_field_is_empty_is_named_at_its_line(tmp_path):
         "  - {type: chat, template: '{q}', images: '{photo}', items_from: rows.csv}\n",
     )
     assert problems(job) == [
-        f"{rows}:3: item 'r2': images: '{{photo}}' needs 'photo', which this item lacks (at /)",
+        f"{rows}:3: item 'r2': images: '{{photo}}' needs 'photo', which this item lacks (at /photo)",
         f"{rows}:4: item 'r3': images: no such file 'missing.png' (paths are relative to the job file) (at /photo)",
     ]
 

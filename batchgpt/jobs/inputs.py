@@ -143,7 +143,8 @@ def _filled(given: _Given, item: Item, found: list[Found]) -> Iterator[_Given]:
     missing = [name for name in names if fields.get(name) in (None, "")]
     if missing:
         needs = ", ".join(repr(m) for m in missing)
-        found.append(Found(item.path, f"{_named(given)}: {text!r} needs {needs}, which this item lacks"))
+        where = (*item.path, missing[0]) if given.task_level else given.where  # a CSV's row: its column
+        found.append(Found(where, f"{_named(given)}: {text!r} needs {needs}, which this item lacks"))
         return
     where = (*item.path, names[0]) if given.task_level else given.where
     value = fields[names[0]] if len(names) == 1 and len(text) == len(names[0]) + 2 else None  # "{field}"
