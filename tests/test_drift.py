@@ -25,6 +25,7 @@ import batchgpt
 from batchgpt.cli import main
 from batchgpt.jobs import PARAM_KEYS, Overrides
 from batchgpt.jobs.definition import STRUCTURED
+from batchgpt.jobs.inputs import INPUT_KEYS
 from batchgpt.records import Limits, Provider
 from batchgpt.runoptions import RunOptions
 from batchgpt.schema import job_schema
@@ -40,6 +41,9 @@ RUN = main.commands["run"]
 # `template` fills the type's text field (TaskType.text), `batch_size` sizes a pack, and structured
 # outputs' `schema`, `schema_name`, `reask` and `columns` (jobs/definition.py STRUCTURED).
 TASK_ONLY = {"template", "batch_size", *STRUCTURED}
+# Attached inputs, on a task or an item: the jobs package reads them (jobs/inputs.py), and the
+# task type only puts them in the body it built (TaskType.attach).
+INPUTS = {*INPUT_KEYS, "detail"}
 
 # Drift found when these tests were written, kept here so that anything new still fails:
 # `<type>_options` in the schema holds `batch_size` and `<type>_parts` (an item) takes
@@ -143,7 +147,7 @@ def test_each_option_of_a_task_type_is_in_the_schema(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(TASKS))
 def test_the_schema_has_no_task_option_its_type_ignores(kind: str) -> None:
-    unread = task_options(kind) - set(TASKS[kind].options) - TASK_ONLY
+    unread = task_options(kind) - set(TASKS[kind].options) - TASK_ONLY - INPUTS
     assert not unread, f"{kind}: $defs/task_{kind} accepts {sorted(unread)}, which no option in tasks.py reads"
     packs = TASKS[kind].pack_size > 0
     assert ("batch_size" in task_options(kind)) == packs, (
@@ -156,7 +160,7 @@ def test_the_schema_has_no_task_option_its_type_ignores(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(TASKS))
 def test_an_item_may_set_exactly_the_options_its_type_reads(kind: str) -> None:
     # an item's own structured-output schema is read by the jobs package (build.py), not tasks.py
-    ignored = item_options(kind) - set(TASKS[kind].options) - {"schema", "schema_name"}
+    ignored = item_options(kind) - set(TASKS[kind].options) - {"schema", "schema_name"} - INPUTS
     known = KNOWN_ITEM_DRIFT.get(kind, set())
     assert ignored >= known, (
         f"{kind}: {sorted(known - ignored)} is fixed: take it out of KNOWN_ITEM_DRIFT in tests/test_drift.py"

@@ -3,6 +3,8 @@
 `load` is the way in. It reads the source (`source`), builds the `Job` (`definition`), then walks
 every item (`items`), all the while adding to one `Problems` collector, and raises JobError listing
 every problem found. `requests` (`build`) then turns the items of an accepted job into requests.
+An item's attached images, files and audio are found, sniffed and checked by `inputs` (on
+`sniff`); `items_from: a glob` makes a file an item (`globbed`).
 Paths inside a job file are relative to the job file, so a job runs the same from cron as by hand.
 """
 

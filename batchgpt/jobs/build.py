@@ -13,12 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from batchgpt import structured
+from batchgpt.attachments import Attachment
 from batchgpt.audio import file_minutes
+from batchgpt.errors import JobError, Problem
 from batchgpt.records import Request, dump
+from batchgpt.schema import pointer
 
 __all__ = ["build_request", "dump", "requests"]
 from batchgpt.tasks import TASKS, Conversation
 
+from .inputs import attachments as attachments_of
+from .inputs import digest as digest_of
+from .inputs import wants_inputs
 from .items import WHOLE, ItemCheck, Span, walk
 from .job import Item, Job, Task, merge_params
 
@@ -38,7 +44,8 @@ def requests(
                 check.stopped = True
                 return
             continue
-        request = build_request(item, seq, sendable)
+        checked = check.attached[1] if check is not None and check.attached[0] is item else None
+        request = build_request(item, seq, sendable, checked)
         seq += max(1, len(request.turns))
         yield request
 
@@ -48,6 +55,9 @@ def turn_request(conversation: Request, n: int, history: list[dict[str, Any]]) -
     and the earlier turns with their answers). Its id is `<item id>#<n>`, its place in the job
     the conversation's plus n - 1."""
     body = {**conversation.body, "messages": [*history, {"role": "user", "content": conversation.turns[n - 1]}]}
+    if conversation.attachments:  # the first turn's message carries them in every turn's history
+        first = next(m for m in body["messages"] if m.get("role") == "user")
+        body["messages"] = [dict(m, content=_first_user(conversation)) if m is first else m for m in body["messages"]]
     payload = dump(body)
     return replace(
         conversation,
@@ -55,22 +65,39 @@ def turn_request(conversation: Request, n: int, history: list[dict[str, Any]]) -
         seq=conversation.seq + n - 1,
         body=body,
         payload=payload,
-        hash=request_hash(conversation.endpoint, payload),
+        hash=request_hash(conversation.endpoint, payload, conversation.attachments),
         turns=(),
         turn=n,
     )
 
 
-def request_hash(endpoint: str, payload: bytes) -> str:
-    """What names a request's exact body (an upload's bytes are added to it)."""
-    return hashlib.blake2b(endpoint.encode() + b"\0" + payload, digest_size=16).hexdigest()
+def _first_user(conversation: Request) -> Any:
+    return next(m["content"] for m in conversation.body["messages"] if m.get("role") == "user")
 
 
-def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
+def request_hash(endpoint: str, payload: bytes, attachments: tuple[Attachment, ...] = ()) -> str:
+    """What names a request's exact body: its payload, and each attached file's bytes (a
+    payload holds only a marker where they go), so a changed photo is sent again. An upload's
+    bytes are added to it where it is built."""
+    digest = hashlib.blake2b(endpoint.encode() + b"\0" + payload, digest_size=16)
+    _add_files(digest, attachments)
+    return digest.hexdigest()
+
+
+def _add_files(digest: Any, attachments: tuple[Attachment, ...]) -> None:
+    for attachment in attachments:
+        if attachment.local:
+            digest.update(b"\0" + attachment.digest.encode())
+
+
+def build_request(
+    item: Item, seq: int, sendable: bool = True, attached: tuple[Attachment, ...] | None = None
+) -> Request:
     """The request for one item, `seq` being its place in the job; without its payload and hash
-    (b"" and "") unless `sendable`."""
+    (b"" and "") unless `sendable`. `attached`: its attachments, as checking it found them."""
     task, fields = item.task, item.fields
     task_type = TASKS[task.type]
+    attachments: tuple[Attachment, ...] = ()
     if "body" in fields:  # a Batch API line: its body is sent exactly as written
         body = dict(fields["body"])
         params: Mapping[str, Any] = {**task.params, **body}
@@ -85,6 +112,9 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
                 options[key] = fields[key]
         body = task_type.body(fields, options, params)
         turns = tuple(task_type.turns(fields, options)) if isinstance(task_type, Conversation) else ()
+        attachments = _attachments(item, sendable, attached)
+        if attachments:
+            task_type.attach(body, attachments)
         schema = item_schema(task, fields)
         if schema is not None:
             name = str(fields.get("schema_name") or task.schema_name)
@@ -93,6 +123,7 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
     if sendable:
         payload = dump(body)
         digest = hashlib.blake2b(task_type.endpoint.encode() + b"\0" + payload, digest_size=16)
+        _add_files(digest, attachments)
     files: tuple[tuple[str, Path], ...] = ()
     units, units_note = task_type.units(body), None
     if task_type.file_field:
@@ -122,7 +153,23 @@ def build_request(item: Item, seq: int, sendable: bool = True) -> Request:
         reask=task.reask if schema is not None else 0,  # an image's response_format is no schema
         columns=task.columns,
         turns=turns,
+        attachments=attachments,
     )
+
+
+def _attachments(item: Item, sendable: bool, attached: tuple[Attachment, ...] | None) -> tuple[Attachment, ...]:
+    """The item's attachments, with their digests when it is to be sent. A file that went
+    missing since the job was checked stops the build, as the check would have."""
+    if attached is None:
+        if not wants_inputs(item.task, item.fields):
+            return ()
+        attached, found = attachments_of(item, sendable)
+        if found:
+            raise JobError(
+                [Problem(item.file, item.line, f"item {item.id!r}: {f.message}", pointer(f.where)) for f in found]
+            )
+        return attached
+    return tuple(replace(a, digest=digest_of(a)) if sendable and a.local else a for a in attached)
 
 
 def item_schema(task: Task, fields: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -18,6 +18,8 @@ from batchgpt.structured import REASK_DEFAULT
 
 from . import endpoints
 from .bounds import MAX_DEPTH
+from .globbed import glob_problem, is_glob
+from .inputs import refused_key
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
 from .problems import Problems
 from .source import read_document
@@ -86,7 +88,17 @@ def _check_schema(doc: Any, problems: Problems) -> None:
         found = list(schema.errors(_without(doc, kept)))
     for error_path, message in found:
         if not problems.blanked(error_path):  # a blank's None: that value is already reported
-            problems.refused(error_path, endpoints.schema_message(doc, error_path, message))
+            problems.refused(
+                error_path, _input_message(doc, error_path, endpoints.schema_message(doc, error_path, message))
+            )
+
+
+def _input_message(doc: Any, path: schema.JsonPath, message: str) -> str:
+    """An attached input on a task, or its item, whose type takes none, said so."""
+    if len(path) < 3 or path[0] != "tasks" or not isinstance(path[1], int) or not isinstance(path[-1], str):
+        return message
+    task = doc["tasks"][path[1]]  # the schema found an error under it: it is there
+    return refused_key(str(task.get("type")), path[-1], message) if isinstance(task, dict) else message
 
 
 def _without(doc: dict[str, Any], paths: list[schema.JsonPath]) -> dict[str, Any]:
@@ -168,12 +180,22 @@ def _tasks(
     # A task whose own keys are wrong is left out; one with only some bad items is kept, and the
     # item checks skip those items, so that duplicate ids and the like are still found.
     _check_keep(specs, problems)
+    _check_globs(specs, problems)
     schemas = _schemas(specs, base_dir, problems)
     return tuple(
         _task(spec, i, specs, defaults, provider, base_dir, schemas)
         for i, spec in enumerate(specs)
         if all(p[2:3] == ("items",) and len(p) > 3 for p in problems.bad_under(("tasks", i)))
     )
+
+
+def _check_globs(specs: list[Any], problems: Problems) -> None:
+    """A glob's task must take files and make a prompt of their names: else it is left out."""
+    for index, spec in enumerate(specs):
+        given = spec.get("items_from") if isinstance(spec, dict) else None
+        found = glob_problem(spec) if isinstance(given, str) and is_glob(given) else None
+        if found and not problems.bad_under(("tasks", index, "items_from")):
+            problems.refused(("tasks", index, "items_from"), found)
 
 
 def _keep(spec: Any) -> tuple[str, ...] | None:
@@ -272,7 +294,10 @@ def _task(
         params=merge_params(defaults_for(kind, defaults), spec),
         provider=merged(provider, spec.get("provider")),
         items=tuple(spec.get("items") or ()),
-        items_from=base_dir / spec["items_from"] if spec.get("items_from") else None,
+        items_from=base_dir / spec["items_from"]
+        if spec.get("items_from") and not is_glob(spec["items_from"])
+        else None,
+        items_glob=spec["items_from"] if spec.get("items_from") and is_glob(spec["items_from"]) else None,
         base_dir=base_dir,
         keep=_keep(spec.get("keep")),
         output_schema=schemas.get(index),

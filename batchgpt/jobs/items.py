@@ -19,10 +19,13 @@ from typing import Any
 import orjson
 
 from batchgpt import notext, schema, structured
+from batchgpt.attachments import Attachment
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 
 from .bounds import MAX_DEPTH
+from .globbed import glob_items
+from .inputs import checked_inputs, refused_key, wants_inputs
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
@@ -63,6 +66,8 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
             yield Item(str(job.path or "<job>"), None, path, task, item, name(item, n))
         if task.items_from is not None:
             yield from _file_items(task, len(task.items), problems, name)
+        if task.items_glob is not None:
+            yield from glob_items(task, str(job.path or "<job>"), problems, name, len(task.items))
 
 
 def _namer(task: Task) -> Callable[[Any, int], str]:
@@ -210,6 +215,9 @@ def _reported(
         if keep is not None:  # the fields a task keeps are no unknown keys; with keep: all (()), none is
             found = [(p, m) for p, m in found if not schema.kept_key(p, m, keep or "all")]
     for path, message in found:
+        if path and definition != "batch_line":  # a line's type is its own; a row's, its task's
+            kind = row.get("type") if isinstance(row, dict) and definition == "line" else definition[: -len("_item")]
+            message = refused_key(str(kind), str(path[-1]), message)
         problems.add(message, file=file, line=line, path=path)
     return bool(found)
 
@@ -258,6 +266,8 @@ class ItemCheck:
         self.elsewhere = 0  # rows another part of the job counted (another process's half), none of them in `seen`
         self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
+        self._said: set[tuple[schema.JsonPath, str]] = set()  # a task's inputs' problems, said once
+        self.attached: tuple[Item | None, tuple[Attachment, ...]] = (None, ())  # the last item's, for its request
 
     @property
     def rows(self) -> int:
@@ -283,6 +293,8 @@ class ItemCheck:
             return False  # the schema already said what is wrong with this item
         for message in _item_problems(item, self._templates):
             problems.add(message, file=item.file, line=line, path=item.path)
+        if "body" not in fields and wants_inputs(item.task, fields):
+            self.attached = (item, checked_inputs(item, problems, line, self._said))
         return problems.count == before
 
 

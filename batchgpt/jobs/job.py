@@ -57,6 +57,7 @@ class Task:
     provider: Provider
     items: tuple[Any, ...] = ()
     items_from: Path | None = None
+    items_glob: str | None = None  # items_from as a glob (photos/*.jpg): a file an item, attached
     base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
     keep: tuple[str, ...] | None = None  # item fields copied into result rows; None: none; (): all
     output_schema: Mapping[str, Any] | None = None  # structured outputs: the JSON Schema answers match

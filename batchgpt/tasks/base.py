@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchgpt.attachments import Attachment
 from batchgpt.providers.spec import MalformedReply
 from batchgpt.records import Reply
 
@@ -119,6 +120,11 @@ class TaskType:
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
         raise NotImplementedError
+
+    def attach(self, body: dict[str, Any], attachments: Sequence[Attachment]) -> None:
+        """Add the attachments to the body as parts of its prompt; only the chat family and the
+        Responses API take them, and the jobs package attaches nothing to the others."""
+        raise TypeError(f"a {self.name} task takes no attached inputs")
 
     def units(self, body: Mapping[str, Any]) -> float | None:
         """What a request bills when not by tokens: images, or characters (minutes need the file)."""

@@ -5,13 +5,15 @@ and completion (the legacy /completions).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchgpt.attachments import Attachment
 from batchgpt.providers.openai import usage_reply
 from batchgpt.records import Reply
 
 from .base import MalformedReply, TaskType, apply_params, first_choice, strip_fences, text_of
+from .parts import chat_content
 
 
 class ChatType(TaskType):
@@ -26,6 +28,12 @@ class ChatType(TaskType):
     def body(self, item: Mapping[str, Any], options: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
         body = {"model": params["model"], "messages": self.messages(item, options)}
         return apply_params(body, params, chat=True)
+
+    def attach(self, body: dict[str, Any], attachments: Sequence[Attachment]) -> None:
+        """The parts go with the last user message (a conversation's first turn, whose history
+        later turns repeat); a dialogue without one gets one of its own."""
+        message = last_user(body["messages"])
+        message["content"] = chat_content(message["content"], attachments)
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
         choice = first_choice(data)
@@ -110,6 +118,15 @@ class Conversation(ChatType):
         system = options.get("system")
         head = [{"role": "system", "content": system}] if system else []
         return head + [{"role": "user", "content": self.turns(item, options)[0]}]
+
+
+def last_user(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last user message, or a new one with no text at the end when there is none."""
+    users = [n for n, message in enumerate(messages) if message.get("role") == "user"]
+    if users:
+        return messages[users[-1]]
+    messages.append({"role": "user", "content": ""})
+    return messages[-1]
 
 
 _FIELD_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -4,13 +4,16 @@ read from its `output` messages, or an error row when it says it did not complet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchgpt.attachments import Attachment
 from batchgpt.providers.openai import RESPONSES_USAGE, usage_reply
 from batchgpt.records import Reply
 
 from .base import FailedAnswer, MalformedReply, TaskType
+from .chat import last_user
+from .parts import response_content
 
 
 class Response(TaskType):
@@ -37,6 +40,15 @@ class Response(TaskType):
             body["stream"] = True  # usage comes with the final event; no stream_options here
         body.update(params.get("params") or {})
         return body
+
+    def attach(self, body: dict[str, Any], attachments: Sequence[Attachment]) -> None:
+        """`input` as a user message whose content is its text and then the parts; a list of
+        messages, with the parts in its last user message."""
+        given = body["input"]
+        messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
+        message = last_user(messages)
+        message["content"] = response_content(message["content"], attachments)
+        body["input"] = messages
 
     def parse(self, data: Mapping[str, Any]) -> Reply:
         status = data.get("status")
