@@ -45,7 +45,7 @@ from .providers.trust import tls_context, untrusted, uses_tls
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .redact import Redactor
 from .sse import read_stream
-from .urls import env_proxy, target
+from .outbound import env_proxy, target
 
 if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http1 alone never does (0.1 s)
     import aiohttp

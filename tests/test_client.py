@@ -347,7 +347,7 @@ def test_a_deployment_name_with_a_space_or_an_accent_is_sent_percent_encoded(ser
 def test_a_plain_request_target_is_sent_as_yarl_would_send_it():
     from yarl import URL
 
-    from batchgpt.urls import target as _target
+    from batchgpt.outbound import target as _target
 
     urls = [
         "http://127.0.0.1:8000/v1/chat/completions",
