@@ -23,7 +23,7 @@ from batchgpt.pacing import Pacer, Stopped, Ticket
 from batchgpt.pricing import Pricing
 from batchgpt.records import Failure, Pack, Provider, Request, Result, dump, shown_url
 from batchgpt.resultrows import added, answer_results, row_for
-from batchgpt.retry import Verdict, decide
+from batchgpt.retry import Verdict, decide, wait_cap
 from batchgpt.slow import Deadlines
 from batchgpt.tasks import MalformedReply
 from batchgpt.words import count
@@ -129,7 +129,15 @@ class Sending:
             if outcome.maybe_billed:
                 if self.spending.unconfirmed_attempt(pack, outcome, bounds, worst):
                     tries.held = False
-            verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
+            limits = self.job.limits
+            verdict = decide(
+                outcome,
+                tries.count,
+                tries.retries_used,
+                limits.max_retries,
+                self.timing.draw(),
+                cap=wait_cap(limits.patience),
+            )
             tries.retries_used += verdict.counts
             self._stop_for(verdict)
             give_up = self._give_up(verdict, outcome, pacer, tries)
