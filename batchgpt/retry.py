@@ -13,7 +13,10 @@ The policy, as openai-python's _base_client keeps it:
   (ratelimits.py). A server-told wait is capped (ServerWait): never longer than the job's
   `limits.patience` (after which a limit that refuses everything fails its items anyway), nor
   than MAX_SERVER_DELAY; the run reports a capped wait (online/paceshow.py).
-- Otherwise exponential backoff: 0.5 s, 1 s, 2 s ... up to BACKOFF_CAP, less up to a quarter at random.
+- Otherwise exponential backoff: 0.5 s, 1 s, 2 s ... up to BACKOFF_CAP, less up to a quarter at
+  random; and (`spaced`) at least twice the last gap between the request's failure and its next
+  attempt, so that a long wait for a turn (a pace, a window cut by timeouts) cannot hide the
+  backoff and make a server see attempts at a constant interval.
 - A 401 (the key) and an empty quota stop the run: nothing else would get through.
 - Waiting is not failing: a rate-limit 429, and a 503 that says when to come back, use up none of
   `max_retries` (the pacer slows down for them; the engine gives up only after its patience).
@@ -132,6 +135,17 @@ def stops_run(failure: Failure) -> str | None:
 def backoff(attempt: int, draw: float) -> float:
     """0.5 s, 1 s, 2 s ... up to 20 s, less up to a quarter at random so that retries spread out."""
     return _jittered(min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP), draw)
+
+
+def spaced(delay: float, gap: float | None, draw: float) -> float:
+    """A backoff `delay`, or more when the last `gap` (from the request's previous failure to its
+    next attempt) was longer than its backoff: twice that gap, up to BACKOFF_CAP, less up to a
+    quarter at random. The gap holds the wait for a turn too (a pace, or a window that timeouts
+    cut to one request at a time), which would otherwise swallow a short backoff and space the
+    attempts evenly."""
+    if gap is None:
+        return delay
+    return max(delay, _jittered(min(2 * gap, BACKOFF_CAP), draw))
 
 
 def _jittered(seconds: float, draw: float) -> float:

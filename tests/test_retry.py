@@ -20,6 +20,7 @@ from batchgpt.retry import (
     retrying,
     server_delay,
     server_wait,
+    spaced,
     wait_cap,
 )
 
@@ -200,6 +201,14 @@ def test_a_server_told_wait_is_capped_by_patience_and_never_absurd():
     assert told.header == "x-ratelimit-reset-requests"
     assert not server_wait({"retry-after": "2"}, cap=5).capped  # a wait within the cap is obeyed as said
     assert first(http(500)).told is None  # a backoff is no server's word
+
+
+def test_a_backoff_is_at_least_twice_the_last_gap_so_a_long_wait_for_a_turn_cannot_hide_it():
+    assert spaced(0.5, None, 0.0) == 0.5  # a first retry: the backoff alone
+    assert spaced(1.0, 0.5, 0.0) == 1.0  # the gap was the backoff: nothing to add
+    assert spaced(1.0, 6.0, 0.0) == 12.0  # a turn came 6 s after the failure: the next wait doubles it
+    assert spaced(1.0, 6.0, 0.999) == pytest.approx(9.0, abs=0.01)  # less up to a quarter at random
+    assert spaced(1.0, 60.0, 0.0) == BACKOFF_CAP
 
 
 class Script:

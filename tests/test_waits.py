@@ -21,7 +21,7 @@ import pytest
 from conftest import SECRET, chat_job
 from test_batchcalls import Front
 
-from batchgpt.mock import Config, MockServer
+from batchgpt.mock import Config, Fault, MockServer
 
 YEAR = 365.25 * 86400
 
@@ -131,3 +131,28 @@ def test_a_503_spell_asking_for_300_s_is_ended_by_the_outage_watch_not_waited_ou
     assert took < 60  # a bound, not a timing: waiting out the 300 s is the failure
     with (tmp_path / "out" / "t.csv").open(encoding="utf-8", newline="") as handle:
         assert {row["status"] for row in csv.DictReader(handle)} == {"skipped"}
+
+
+def test_retries_after_timeouts_come_at_growing_intervals_even_when_the_pace_is_slower(tmp_path):
+    # One request every 10 s (rpm 6) hid the backoff (0.44 s, 0.88 s, 1.75 s at this draw): every
+    # attempt waited for its turn and reached the server exactly 10 s after the one before.
+    fake = FakeTime()
+    server = MockServer(Config(api_key=SECRET, faults=[Fault("hang")], hang_s=5), clock=fake.clock).start()
+    arrivals: list[float] = []
+    note = server.note
+
+    def noted(request: Any, body: Any, fault: Any = None) -> None:
+        arrivals.append(fake.clock())
+        note(request, body, fault)
+
+    server.note = noted  # type: ignore[method-assign]
+    try:
+        job = chat_job(["a"], limits={"rpm": 6, "timeout": 0.05, "max_retries": 3, "outage": 40})
+        rows = engine_run(job, server.base_url, tmp_path, fake)
+    finally:
+        server.stop()
+    assert rows["p0"]["status"] in ("error", "skipped")  # never answered
+    intervals = [round(b - a, 3) for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert len(intervals) >= 3
+    assert intervals[1] >= 1.5 * intervals[0]  # 10 s, then 17.5 s: twice the gap, less the jitter
+    assert all(later >= earlier for earlier, later in zip(intervals, intervals[1:], strict=False))
