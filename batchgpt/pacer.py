@@ -11,7 +11,9 @@ A pacer starts requests one at a time, evenly spaced, at the lowest of:
 A 429's `retry-after`, or a header saying a limit is used up, pauses the pacer; after a pause
 requests resume at the pace, one at a time, never every worker at once. Such a pause is never
 longer than the job's patience (retry.wait_cap), and the first one cut short is kept for the run
-to report (`Pace.capped`). A 503 from
+to report (`Pace.capped`). Sporadic 429s are not a limit: one that no header backs (none says a
+limit is used up) while refusals are under SPORADIC of the last RECENT answers (a shared key, a
+noisy relay) neither pauses nor cuts the pace; only the refused request waits. A 503 from
 an overloaded server, or a timeout from a slow one, cuts how many requests may be in flight the
 same way, and successes let more in again. The first request on
 a limit goes alone (for up to PROBE_S), so that its answer's headers set the pace before
@@ -46,6 +48,8 @@ LATE = 0.01  # a request that starts up to this late keeps its slot: timers firi
 PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
 WINDOW_STEP = 0.1  # requests in flight added per window of successes after a 503: one per ten round trips
 PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
+RECENT = 50  # answers over which the share of 429s is taken
+SPORADIC = 0.2  # 429s under this share of them are noise (3% at random never get there), not our pace's doing
 
 
 class Stopped(Exception):
@@ -118,6 +122,7 @@ class Pacer:
         self._patience = patience
         self._cap = wait_cap(patience)  # the longest pause a server may ask for
         self.capped: ServerWait | None = None
+        self._recent: deque[bool] = deque(maxlen=RECENT)  # whether each recent answer was a 429
         self._starts: deque[float] = deque(maxlen=32)
         self._gate = asyncio.Lock()  # waiters take their turn in order, one at a time
         self._changed = asyncio.Event()
@@ -277,12 +282,16 @@ class Pacer:
         # every server-told wait is capped alike, the one a 500 names for its own retry too
         told = self._heed(server_wait(failure.headers or {}, cap=self._cap)) if failure else 0.0
         if failure is None:
+            self._recent.append(False)
             self._succeeded(now)
         elif failure.rate_limited or failure.overloaded:
+            if failure.rate_limited:
+                self._recent.append(True)
             if ticket.on_credit:
                 self._trust_credit = False
-            self._pause(told, now)
-            self._cut(ticket, now, window=failure.overloaded)
+            if not (failure.rate_limited and self._sporadic(failure.headers or {})):
+                self._pause(told, now)
+                self._cut(ticket, now, window=failure.overloaded)
         elif failure.cause == "timeout":  # slow, as a relay queuing requests is: fewer at once, as for a 503
             self._cut(ticket, now, window=True)
         self._changed.set()
@@ -313,6 +322,11 @@ class Pacer:
         if told.capped and self.capped is None:
             self.capped = told
         return told.seconds
+
+    def _sporadic(self, headers: Mapping[str, str]) -> bool:
+        """A 429 (already counted in the recent answers) no header backs, among few others: noise
+        the pace is not to blame for (a shared key, a relay), so it neither pauses nor cuts."""
+        return refill(headers) is None and sum(self._recent) < SPORADIC * len(self._recent)
 
     def _pause(self, seconds: float, now: float) -> None:
         """Hold every request `seconds`, and up to a quarter more at random (never past the job's
