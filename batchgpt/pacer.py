@@ -9,7 +9,11 @@ A pacer starts requests one at a time, evenly spaced, at the lowest of:
   and slowly (about 5% a second) beyond it, so a run told ten times too much by a server that
   sends no headers converges within seconds and then keeps probing for more.
 A 429's `retry-after`, or a header saying a limit is used up, pauses the pacer; after a pause
-requests resume at the pace, one at a time, never every worker at once. A 503 from
+requests resume at the pace, one at a time, never every worker at once. Such a pause is never
+longer than the job's patience (retry.wait_cap), and the first one cut short is kept for the run
+to report (`Pace.capped`). Sporadic 429s are not a limit: one that no header backs (none says a
+limit is used up) while refusals are under SPORADIC of the last RECENT answers (a shared key, a
+noisy relay) neither pauses nor cuts the pace; only the refused request waits. A 503 from
 an overloaded server, or a timeout from a slow one, cuts how many requests may be in flight the
 same way, and successes let more in again. The first request on
 a limit goes alone (for up to PROBE_S), so that its answer's headers set the pace before
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .ratelimits import RATE_HEADERS, ServerLimits, number
 from .records import Failure
-from .retry import server_delay
+from .retry import ServerWait, refill, server_wait, wait_cap
 
 if TYPE_CHECKING:
     from .shared import SharedLimit
@@ -44,6 +48,8 @@ LATE = 0.01  # a request that starts up to this late keeps its slot: timers firi
 PAUSE_JITTER = 0.25  # a pause lasts up to this share longer, at random
 WINDOW_STEP = 0.1  # requests in flight added per window of successes after a 503: one per ten round trips
 PROBE_S = 2.0  # the first request on a limit goes alone for at most this long, while its headers are awaited
+RECENT = 50  # answers over which the share of 429s is taken
+SPORADIC = 0.2  # 429s under this share of them are noise (3% at random never get there), not our pace's doing
 
 
 class Stopped(Exception):
@@ -61,6 +67,7 @@ class Pace:
     paused_for: float  # seconds until a pause ends (0: not paused)
     in_flight: int
     window: int | None  # requests allowed in flight, when a 503 or a timeout cut it below the concurrency
+    capped: ServerWait | None = None  # the first server-told wait this limit cut short
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,9 @@ class Pacer:
         self._last_ok = True
         self._last_success = clock()
         self._patience = patience
+        self._cap = wait_cap(patience)  # the longest pause a server may ask for
+        self.capped: ServerWait | None = None
+        self._recent: deque[bool] = deque(maxlen=RECENT)  # whether each recent answer was a 429
         self._starts: deque[float] = deque(maxlen=32)
         self._gate = asyncio.Lock()  # waiters take their turn in order, one at a time
         self._changed = asyncio.Event()
@@ -162,6 +172,7 @@ class Pacer:
             max(0.0, self._paused_until - self._clock()),
             self._in_flight,
             window,
+            self.capped,
         )
 
     # ------------------------------------------------------------------ taking a turn
@@ -268,13 +279,19 @@ class Pacer:
         self._probing = False
         if headers:
             self._learn(headers, now)
+        # every server-told wait is capped alike, the one a 500 names for its own retry too
+        told = self._heed(server_wait(failure.headers or {}, cap=self._cap)) if failure else 0.0
         if failure is None:
+            self._recent.append(False)
             self._succeeded(now)
         elif failure.rate_limited or failure.overloaded:
+            if failure.rate_limited:
+                self._recent.append(True)
             if ticket.on_credit:
                 self._trust_credit = False
-            self._pause(server_delay(failure.headers or {}) or 0.0, now)
-            self._cut(ticket, now, window=failure.overloaded)
+            if not (failure.rate_limited and self._sporadic(failure.headers or {})):
+                self._pause(told, now)
+                self._cut(ticket, now, window=failure.overloaded)
         elif failure.cause == "timeout":  # slow, as a relay queuing requests is: fewer at once, as for a 503
             self._cut(ticket, now, window=True)
         self._changed.set()
@@ -296,13 +313,27 @@ class Pacer:
             self._credit = [left - self._in_flight, tokens_left if tokens_left is not None else float("inf")]
             self._most_left = max(self._most_left, left)
             self._room = left >= self._most_left / 2
-        self._pause(limits.wait, now)
+        self._pause(self._heed(refill(headers, self._cap)), now)
+
+    def _heed(self, told: ServerWait | None) -> float:
+        """The seconds of a server-told wait, capped; the first one capped is kept to be reported."""
+        if told is None:
+            return 0.0
+        if told.capped and self.capped is None:
+            self.capped = told
+        return told.seconds
+
+    def _sporadic(self, headers: Mapping[str, str]) -> bool:
+        """A 429 (already counted in the recent answers) no header backs, among few others: noise
+        the pace is not to blame for (a shared key, a relay), so it neither pauses nor cuts."""
+        return refill(headers) is None and sum(self._recent) < SPORADIC * len(self._recent)
 
     def _pause(self, seconds: float, now: float) -> None:
-        """Hold every request `seconds`, and up to a quarter more at random, so that processes
-        sharing a limit do not all come back at the same moment."""
+        """Hold every request `seconds`, and up to a quarter more at random (never past the job's
+        patience), so that processes sharing a limit do not all come back at the same moment."""
         if seconds > 0 and now + seconds > self._paused_until:
-            self._paused_until = now + seconds * (1 + PAUSE_JITTER * self._draw())
+            jittered = seconds * (1 + PAUSE_JITTER * self._draw())
+            self._paused_until = now + min(jittered, max(seconds, self._cap))
             self._credit = None  # the server's word on what is left no longer holds
 
     def _succeeded(self, now: float) -> None:

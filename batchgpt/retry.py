@@ -10,8 +10,13 @@ The policy, as openai-python's _base_client keeps it:
   can cure. `x-should-retry: true|false` from the server overrides the status.
 - When: `retry-after-ms`, else `retry-after` (seconds, or an HTTP date), else, for a limit the
   `x-ratelimit-remaining-*` headers say is used up, its `x-ratelimit-reset-*` refill wait
-  (ratelimits.py); any of them capped at MAX_SERVER_DELAY.
-- Otherwise exponential backoff: 0.5 s, 1 s, 2 s ... up to BACKOFF_CAP, less up to a quarter at random.
+  (ratelimits.py). A server-told wait is capped (ServerWait): never longer than the job's
+  `limits.patience` (after which a limit that refuses everything fails its items anyway), nor
+  than MAX_SERVER_DELAY; the run reports a capped wait (online/paceshow.py).
+- Otherwise exponential backoff: 0.5 s, 1 s, 2 s ... up to BACKOFF_CAP, less up to a quarter at
+  random; and (`spaced`) at least twice the last gap between the request's failure and its next
+  attempt, so that a long wait for a turn (a pace, a window cut by timeouts) cannot hide the
+  backoff and make a server see attempts at a constant interval.
 - A 401 (the key) and an empty quota stop the run: nothing else would get through.
 - Waiting is not failing: a rate-limit 429, and a 503 that says when to come back, use up none of
   `max_retries` (the pacer slows down for them; the engine gives up only after its patience).
@@ -53,26 +58,57 @@ class Verdict:
     stop_run: str | None = None  # why no further request should start
     exhausted: bool = False  # worth another try, but max_retries are used up
     rule: str = ""  # which rule decided, for the log
+    told: ServerWait | None = None  # the server said when (delay is its wait, capped); None: a backoff
+
+
+@dataclass(frozen=True)
+class ServerWait:
+    """A wait a server asked for, and how much of it is waited."""
+
+    asked: float  # seconds, as the header says (0 for a moment already past)
+    header: str  # the header that said so
+    seconds: float  # what is waited: `asked`, capped
+
+    @property
+    def capped(self) -> bool:
+        return self.seconds < self.asked
+
+
+def wait_cap(patience: float) -> float:
+    """The longest server-told wait a job obeys: its patience, and never more than MAX_SERVER_DELAY."""
+    return min(patience, MAX_SERVER_DELAY)
+
+
+def capped(asked: float, header: str, cap: float = MAX_SERVER_DELAY) -> ServerWait:
+    asked = max(asked, 0.0)
+    return ServerWait(asked, header, min(asked, cap))
 
 
 def decide(
-    failure: Failure, tries: int, retries_used: int, max_retries: int, draw: float, now: float | None = None
+    failure: Failure,
+    tries: int,
+    retries_used: int,
+    max_retries: int,
+    draw: float,
+    now: float | None = None,
+    cap: float = MAX_SERVER_DELAY,
 ) -> Verdict:
     """`tries` counts every attempt so far, this one included (it sets the backoff);
     `retries_used` those before this one that used up a retry. `draw` is uniform in [0, 1); `now`
-    (epoch seconds, the wall clock when None) reads a retry-after given as an HTTP date."""
+    (epoch seconds, the wall clock when None) reads a retry-after given as an HTTP date; `cap` is
+    the longest server-told wait obeyed (wait_cap)."""
     reason = stops_run(failure)
     if reason is not None:
         return Verdict(False, stop_run=reason, rule="stops the run")
     if not transient(failure):
         return Verdict(False, rule="not transient")
-    server = server_delay(failure.headers or {}, now)
-    delay = server if server is not None else backoff(tries, draw)
-    if failure.rate_limited or (failure.overloaded and server is not None):
-        return Verdict(True, delay, counts=False, rule="waiting for the limit")
+    told = server_wait(failure.headers or {}, now, cap)
+    delay = told.seconds if told is not None else backoff(tries, draw)
+    if failure.rate_limited or (failure.overloaded and told is not None):
+        return Verdict(True, delay, counts=False, rule="waiting for the limit", told=told)
     if retries_used >= max_retries:
-        return Verdict(False, delay, exhausted=True, rule=f"{count(max_retries, 'retry')} used")
-    return Verdict(True, delay, rule="transient")
+        return Verdict(False, delay, exhausted=True, rule=f"{count(max_retries, 'retry')} used", told=told)
+    return Verdict(True, delay, rule="transient", told=told)
 
 
 def transient(failure: Failure) -> bool:
@@ -98,26 +134,57 @@ def stops_run(failure: Failure) -> str | None:
 
 def backoff(attempt: int, draw: float) -> float:
     """0.5 s, 1 s, 2 s ... up to 20 s, less up to a quarter at random so that retries spread out."""
-    return float(min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP) * (1 - 0.25 * draw))
+    return _jittered(min(BACKOFF_BASE * 2 ** (attempt - 1), BACKOFF_CAP), draw)
 
 
-def server_delay(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait the server asked for: retry-after-ms, else retry-after as seconds or an HTTP date,
-    else the refill wait of a limit x-ratelimit-remaining-* says is used up; None if none says."""
+def spaced(delay: float, gap: float | None, draw: float) -> float:
+    """A backoff `delay`, or more when the last `gap` (from the request's previous failure to its
+    next attempt) was longer than its backoff: twice that gap, up to BACKOFF_CAP, less up to a
+    quarter at random. The gap holds the wait for a turn too (a pace, or a window that timeouts
+    cut to one request at a time), which would otherwise swallow a short backoff and space the
+    attempts evenly."""
+    if gap is None:
+        return delay
+    return max(delay, _jittered(min(2 * gap, BACKOFF_CAP), draw))
+
+
+def _jittered(seconds: float, draw: float) -> float:
+    return float(seconds * (1 - 0.25 * draw))
+
+
+def server_delay(headers: Mapping[str, str], now: float | None = None, cap: float = MAX_SERVER_DELAY) -> float | None:
+    """The seconds of server_wait, or None."""
+    told = server_wait(headers, now, cap)
+    return None if told is None else told.seconds
+
+
+def server_wait(
+    headers: Mapping[str, str], now: float | None = None, cap: float = MAX_SERVER_DELAY
+) -> ServerWait | None:
+    """The wait the server asked for, capped at `cap`: retry-after-ms, else retry-after as seconds
+    or an HTTP date, else the refill wait of a limit x-ratelimit-remaining-* says is used up; None
+    if none says."""
     value = headers.get("retry-after-ms")
     if value is not None:
         millis = number(value)
         if millis is not None:
-            return _capped(millis / 1000)
+            return capped(millis / 1000, "retry-after-ms", cap)
         log.debug("ignored retry-after-ms %r: not a number", value[:40])
     value = headers.get("retry-after")
     if value is not None:
         seconds = _seconds_or_date(value, time.time() if now is None else now)
         if seconds is not None:
-            return _capped(seconds)
+            return capped(seconds, "retry-after", cap)
         log.debug("ignored retry-after %r: neither seconds nor a date", value[:40])
-    refill = max(refill_wait(headers, "requests") or 0.0, refill_wait(headers, "tokens") or 0.0)
-    return _capped(refill) if refill > 0 else None
+    return refill(headers, cap)
+
+
+def refill(headers: Mapping[str, str], cap: float = MAX_SERVER_DELAY) -> ServerWait | None:
+    """The refill wait of the limit x-ratelimit-remaining-* says is used up (ratelimits.refill_wait),
+    capped; None when no limit is used up."""
+    waits = [(refill_wait(headers, what) or 0.0, f"x-ratelimit-reset-{what}") for what in ("requests", "tokens")]
+    seconds, header = max(waits)
+    return capped(seconds, header, cap) if seconds > 0 else None
 
 
 def _seconds_or_date(value: str, now: float) -> float | None:
@@ -128,10 +195,6 @@ def _seconds_or_date(value: str, now: float) -> float | None:
         return email.utils.parsedate_to_datetime(value).timestamp() - now
     except (ValueError, TypeError):
         return None
-
-
-def _capped(seconds: float) -> float:
-    return min(max(seconds, 0.0), MAX_SERVER_DELAY)
 
 
 async def retrying(

@@ -144,6 +144,17 @@ def test_a_retry_after_pause_is_kept_and_then_requests_resume_one_at_a_time():
     assert all(gap >= 0.1 - 1e-9 for gap in gaps)  # then at the pace, not every worker at once
 
 
+def test_a_pause_the_server_asks_for_is_never_longer_than_patience_and_is_kept_to_be_told():
+    clock = Clock()
+    pacer = Pacer("m", patience=5, clock=clock, draw=lambda: 0.999)
+    [ticket] = started(pacer)
+    years = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "18934560m0s"}
+    pacer.done(ticket, years)  # an answer whose headers say the limit is whole again in 36 years
+    pace = pacer.pace()
+    assert pace.paused_for == 5  # not 36 years, and no jitter past the patience
+    assert pace.capped is not None and pace.capped.asked > 1e9 and pace.capped.seconds == 5
+
+
 def test_the_first_request_on_a_limit_goes_alone():
     async def go():
         pacer = Pacer("m", concurrency=8)

@@ -12,7 +12,17 @@ from conftest import SECRET, chat_job
 
 from batchgpt import retry
 from batchgpt.records import Failure
-from batchgpt.retry import BACKOFF_CAP, MAX_SERVER_DELAY, backoff, decide, retrying, server_delay
+from batchgpt.retry import (
+    BACKOFF_CAP,
+    MAX_SERVER_DELAY,
+    backoff,
+    decide,
+    retrying,
+    server_delay,
+    server_wait,
+    spaced,
+    wait_cap,
+)
 
 
 def http(status: int, code: str | None = None, type_: str | None = None, **headers: str) -> Failure:
@@ -177,6 +187,28 @@ def test_an_http_date_is_read_against_the_clock_given():
     date = email.utils.formatdate(1_000_030, usegmt=True)
     assert server_delay({"retry-after": date}, now=1_000_000) == 30.0
     assert server_delay({"retry-after": date}, now=2_000_000) == 0.0  # a date gone by: no wait
+
+
+def test_a_server_told_wait_is_capped_by_patience_and_never_absurd():
+    # `patience: 5` waited a 300 s retry-after; a reset 36 years away was obeyed (issue 24, item 2)
+    long = http(429, "rate_limit_exceeded", **{"retry-after": "300"})
+    verdict = decide(long, tries=1, retries_used=0, max_retries=3, draw=0.0, cap=wait_cap(5))
+    assert verdict.delay == 5.0 and verdict.told is not None and verdict.told.capped
+    assert (verdict.told.asked, verdict.told.header) == (300.0, "retry-after")
+    years = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "18934560m0s"}
+    told = server_wait(years, cap=wait_cap(900))
+    assert told is not None and told.seconds == MAX_SERVER_DELAY and told.asked > 1e9
+    assert told.header == "x-ratelimit-reset-requests"
+    assert not server_wait({"retry-after": "2"}, cap=5).capped  # a wait within the cap is obeyed as said
+    assert first(http(500)).told is None  # a backoff is no server's word
+
+
+def test_a_backoff_is_at_least_twice_the_last_gap_so_a_long_wait_for_a_turn_cannot_hide_it():
+    assert spaced(0.5, None, 0.0) == 0.5  # a first retry: the backoff alone
+    assert spaced(1.0, 0.5, 0.0) == 1.0  # the gap was the backoff: nothing to add
+    assert spaced(1.0, 6.0, 0.0) == 12.0  # a turn came 6 s after the failure: the next wait doubles it
+    assert spaced(1.0, 6.0, 0.999) == pytest.approx(9.0, abs=0.01)  # less up to a quarter at random
+    assert spaced(1.0, 60.0, 0.0) == BACKOFF_CAP
 
 
 class Script:

@@ -1,5 +1,6 @@
 """The pace an online run goes at, told: on the bar and in each progress line, and in the log
-when it changes for a reason (the server's headers, backing off after 429s, a pause it asked for)."""
+when it changes for a reason (the server's headers, backing off after 429s, a pause it asked for);
+and, once a run, a warning when a server asked for a wait longer than the run obeys."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 from batchgpt.outage import Outage
 from batchgpt.pacing import Pace, Pacing
 from batchgpt.progress import Progress
+from batchgpt.retry import MAX_SERVER_DELAY, ServerWait
+from batchgpt.words import count
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,7 @@ class PaceShow:
         self.outage = outage
         self.progress = progress
         self._told: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
+        self._capped_told = False
 
     def show(self, refused: int) -> None:
         """The pace on the bar and in each progress line; a log line when it changes for a reason."""
@@ -32,6 +36,10 @@ class PaceShow:
         if refused:
             shown.append(f"{refused:,} refused (429/503)")
         self.progress.pace("; ".join(shown))
+        capped = next((p for p in paces if p.capped is not None), None)
+        if capped is not None and capped.capped is not None and not self._capped_told:
+            self._capped_told = True
+            self.progress.log("capped", capped_line(capped.name, capped.capped), logging.WARNING)
         for pace in paces:
             log.debug("pace of %s: %s", pace.name, describe(pace, long=True))
             state = (pace.source, pace.window, pace.paused_for >= WATCH_S)
@@ -57,3 +65,21 @@ def describe(pace: Pace, long: bool = False) -> str:
     }[pace.source]
     window = "" if pace.window is None else f", at most {pace.window} in flight (the server is overloaded or slow)"
     return f"pacing at {rate}, {why}{window}"
+
+
+def capped_line(name: str, wait: ServerWait) -> str:
+    """The warning for a server-told wait cut short: what was asked, what is waited, and why."""
+    if wait.seconds < MAX_SERVER_DELAY:
+        why = f"limits.patience is {wait.seconds:g} s: a limit that refuses everything longer than that fails its items"
+    else:
+        why = f"no server-told wait longer than {MAX_SERVER_DELAY:g} s is obeyed (nor past limits.patience)"
+    asked = f"the server's {wait.header} asked to wait {span(wait.asked)}"
+    return f"{name}: {asked}; waiting {wait.seconds:g} s instead, as {why}"
+
+
+def span(seconds: float) -> str:
+    """'300 s', '86,400 s (about 1 day)', '1,136,073,600 s (about 36 years)'."""
+    for unit, length in (("year", 365.25 * 86400), ("day", 86400.0)):
+        if seconds >= length:
+            return f"{seconds:,.0f} s (about {count(round(seconds / length), unit)})"
+    return f"{seconds:,.0f} s"

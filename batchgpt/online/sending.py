@@ -23,7 +23,7 @@ from batchgpt.pacing import Pacer, Stopped, Ticket
 from batchgpt.pricing import Pricing
 from batchgpt.records import Failure, Pack, Provider, Request, Result, dump, shown_url
 from batchgpt.resultrows import added, answer_results, row_for
-from batchgpt.retry import Verdict, decide
+from batchgpt.retry import Verdict, decide, spaced, wait_cap
 from batchgpt.slow import Deadlines
 from batchgpt.tasks import MalformedReply
 from batchgpt.words import count
@@ -130,6 +130,7 @@ class Sending:
                 self.misconfig.leave(gated)
                 pacer.release()
                 return self._unanswered(pack, tries)
+            tries.began(ticket.started)
             try:
                 outcome = await self._attempt(pack, client, pacer, ticket, tries)
             finally:
@@ -140,7 +141,15 @@ class Sending:
             if outcome.maybe_billed:
                 if self.spending.unconfirmed_attempt(pack, outcome, bounds, worst):
                     tries.held = False
-            verdict = decide(outcome, tries.count, tries.retries_used, self.job.limits.max_retries, self.timing.draw())
+            limits = self.job.limits
+            verdict = decide(
+                outcome,
+                tries.count,
+                tries.retries_used,
+                limits.max_retries,
+                self.timing.draw(),
+                cap=wait_cap(limits.patience),
+            )
             tries.retries_used += verdict.counts
             refused = refusal(outcome, first)
             self._stop_for(verdict, refused)
@@ -160,8 +169,10 @@ class Sending:
                     for r in pack.requests
                 ]
             self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
-            log.debug("retrying %s in %.2fs (%s) after %s", first.id, verdict.delay, verdict.rule, outcome.describe())
-            if self.stopped or not await self._wait(verdict.delay):
+            delay = verdict.delay if verdict.told is not None else spaced(verdict.delay, tries.gap, self.timing.draw())
+            log.debug("retrying %s in %.2fs (%s) after %s", first.id, delay, verdict.rule, outcome.describe())
+            tries.failed_at = self.timing.clock()
+            if self.stopped or not await self._wait(delay):
                 return self._unanswered(pack, tries)
 
     async def _turn(self, pacer: Pacer) -> bool:
@@ -294,3 +305,10 @@ class _Tries:
     down: bool = False  # its last failure looked like an outage's (no connection, a 5xx, the longest timeout)
     held: bool = False  # its worst case is reserved in the budget
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
+    failed_at: float | None = None  # when its last failure was retried: its backoff began
+    gap: float | None = None  # from its last retried failure to the attempt after it, the wait for a turn included
+
+    def began(self, started: float) -> None:
+        """An attempt got its turn at `started`."""
+        if self.failed_at is not None:
+            self.gap = started - self.failed_at
