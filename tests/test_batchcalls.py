@@ -97,14 +97,14 @@ def front(server: MockServer) -> Iterator[Front]:
 
 
 def batch_run(
-    front: Front, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    front: Front, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **limits: float
 ) -> tuple[BatchRunner, list[float], dict[str, str]]:
     """One batch-mode run of two items through the front, --wait with instant polls; (runner,
     the seconds it slept, each item's status)."""
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     job = load(
         {
-            **chat_job(["one", "two"], mode="batch", limits={"timeout": 30}),
+            **chat_job(["one", "two"], mode="batch", limits={"timeout": 30, **limits}),
             "output": {"results": str(tmp_path / "r.csv")},
         },
         Overrides(base_url=front.url),
@@ -141,6 +141,15 @@ def test_a_429_on_the_files_and_batches_routes_is_waited_as_its_retry_after_says
     assert slept[0] == 7.0  # as told, not a fixed second
     assert 2.5 in slept[1:]  # the poll after the first (slept[1] is the wait between polls)
     assert runner.retries == {"HTTP 429": 2} and runner.refused == 2 and runner.halt is None
+
+
+def test_a_retry_after_past_the_jobs_patience_is_waited_only_that_long(front, tmp_path, monkeypatch):
+    """As online: a server-told wait is capped by limits.patience (issue 24, item 2); the Batch
+    API's calls waited up to 300 s whatever the job said."""
+    front.faults[("POST", "/files")] = [(429, {"retry-after": "4000"})]
+    runner, slept, statuses = batch_run(front, tmp_path, monkeypatch, patience=20)
+    assert statuses == {"p0": "ok", "p1": "ok"}
+    assert slept[0] == 20.0
 
 
 def test_a_401_on_the_files_route_is_not_tried_again(front, tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ from batchgpt.pricing import Pricing
 from batchgpt.progress import Progress
 from batchgpt.providers import identity
 from batchgpt.records import Failure, Provider, shown_url
-from batchgpt.retry import decide
+from batchgpt.retry import decide, wait_cap
 from batchgpt.runoptions import RunOptions
 from batchgpt.store import ANSWERED, SEND, BatchRow, RunTotals, Store
 from batchgpt.words import count
@@ -226,7 +226,9 @@ class BatchRunner(Settling, Submitting, Collecting):
                 return outcome
             if outcome.status in (401, 403) or outcome.out_of_quota:  # only the user can mend these
                 self.halt = f"the Batch API refused the key: {outcome.describe()}"
-            verdict = decide(outcome, tries, tries - 1, CALL_RETRIES, self.parts.draw())
+            verdict = decide(
+                outcome, tries, tries - 1, CALL_RETRIES, self.parts.draw(), cap=wait_cap(self.job.limits.patience)
+            )
             if not retry or not verdict.retry or tries > CALL_RETRIES or self.interrupted:
                 return outcome
             self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
