@@ -40,12 +40,12 @@ from .bodies import Cut, TooLarge, capped_lines, mebibytes, read_capped
 from .downloads import write_lines
 from .encoded import Body, Encodings
 from .files import atomic_write
+from .outbound import env_proxy, target
 from .providers import api_of
 from .providers.trust import tls_context, untrusted, uses_tls
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
 from .redact import Redactor
 from .sse import read_stream
-from .outbound import env_proxy, target
 
 if TYPE_CHECKING:  # aiohttp is imported where a request needs it: a run on http1 alone never does (0.1 s)
     import aiohttp
