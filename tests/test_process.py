@@ -183,3 +183,58 @@ def test_a_stop_ends_a_batch_runs_wait_for_its_batches_at_once(settings, server)
     [summary] = got
     assert summary.exit_code == EXIT_SUBMITTED and summary.batches_open == 1 and summary.submitted == 2
     assert summary.stopped == "enough for today" and not summary.exported
+
+
+def test_a_hard_stop_counts_the_requests_it_cuts_off_as_maybe_billed(settings, server):
+    """`Stop.now()` cancels requests the server may already be answering, and billing: each is an
+    attempt that may have been billed, at its worst case, so the reported worst case is never
+    below the bill. Before, they vanished from the summary."""
+    server.config.latency = 30
+    stop = batchgpt.Stop()
+    got: list[Any] = []
+    job = chat_job([f"q{i}" for i in range(6)], limits={"concurrency": 3, "timeout": 60})
+    thread = threading.Thread(target=lambda: got.append(batchgpt.run(job, stop=stop, **settings)))
+    thread.start()
+    while len(server.seen) < 3 and thread.is_alive():
+        threading.Event().wait(0.01)
+    stop.now()
+    thread.join(60)
+    [frame] = got
+    summary = frame.attrs["summary"]
+    assert len(server.seen) == 3
+    assert summary.unconfirmed == 3 and summary.unconfirmed_usd is not None and summary.unconfirmed_usd > 0
+
+
+def test_a_hard_stop_during_a_reask_keeps_the_answer_already_bought(settings, server):
+    """The first answer missed its schema and was paid for; the re-ask hangs and the run is
+    stopped at once. The paid answer is recorded with its cost, not dropped with the re-ask."""
+    from batchgpt.mock.faults import Fault
+    from batchgpt.store import Store
+
+    server.config.faults = [Fault.parse("schema-miss")]
+    server.config.latency = 0.3  # then 30 s, for the re-ask, once the first request is in
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    job = chat_job(["shoe"], limits={"concurrency": 1, "timeout": 60})
+    job["tasks"][0]["schema"] = schema
+    stop = batchgpt.Stop()
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(batchgpt.run(job, stop=stop, **settings)))
+    thread.start()
+    while not server.seen and thread.is_alive():
+        threading.Event().wait(0.005)
+    server.config.latency = 30
+    while len(server.seen) < 2 and thread.is_alive():
+        threading.Event().wait(0.01)
+    stop.now()
+    thread.join(60)
+    assert len(got) == 1 and len(server.seen) == 2
+    store = Store(settings["state_dir"])
+    [row] = list(store.results("t", 1))
+    store.close()
+    assert row["id"] == "p0" and row["cost_usd"] and row["cost_usd"] > 0 and row["prompt_tokens"] > 0
+    assert "does not match the schema" in row["error"]

@@ -25,6 +25,7 @@ from batchgpt.records import Failure, Pack, Provider, Request, Result, dump, sho
 from batchgpt.resultrows import added, answer_results, row_for
 from batchgpt.retry import Verdict, decide, spaced, wait_cap
 from batchgpt.slow import Deadlines
+from batchgpt.store import Store
 from batchgpt.tasks import MalformedReply
 from batchgpt.words import count
 
@@ -40,6 +41,7 @@ class Sending:
     """An online run's sending; the engine keeps the state it works on."""
 
     job: Job
+    store: Store
     parts: Parts
     pricing: Pricing
     media: MediaWriter
@@ -78,7 +80,13 @@ class Sending:
             log.debug("asking %s again (%d of %d): %s", request.id, reasks, request.reask, result.error)
             body = structured.reasked(request, str(result.output), str(result.error))
             pack = Pack.of(replace(request, body=body, payload=dump(body)))
-            results = [added(result, more) for more in await self._send(pack)]
+            try:
+                more = await self._send(pack)
+            except asyncio.CancelledError:  # a hard stop: the answer bought so far is kept
+                why = f"the answer does not match the schema (not asked again: {self.stopped or 'stopped'})"
+                self.store.record(self.job.name, replace(result, status="skipped", error=f"{why}: {result.error}"))
+                raise
+            results = [added(result, m) for m in more]
         return [replace(r, reasks=reasks) for r in results] if reasks else results
 
     async def _send(self, pack: Pack) -> list[Result]:
@@ -133,6 +141,10 @@ class Sending:
             tries.began(ticket.started)
             try:
                 outcome = await self._attempt(pack, client, pacer, ticket, tries)
+            except asyncio.CancelledError:  # a hard stop, while the server may be answering (and billing)
+                if self.spending.unconfirmed_attempt(pack, Failure("connection", _CUT), bounds, worst):
+                    tries.held = False
+                raise
             finally:
                 self.misconfig.leave(gated)
             if isinstance(outcome, list):
@@ -292,6 +304,9 @@ class Sending:
             ttft,
             estimator=self.parts.estimator,
         )
+
+
+_CUT = "the run stopped while the request was in flight"
 
 
 @dataclass
