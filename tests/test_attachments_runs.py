@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import json
 import os
 import tracemalloc
@@ -25,6 +26,7 @@ from batchgpt.attachments import Attachment, marker, pieces
 from batchgpt.batch import EXIT_SUBMITTED, submit
 from batchgpt.batch import files as batchfiles
 from batchgpt.encoded import Body, Encodings
+from batchgpt.mediainfo import image_info
 from batchgpt.mock import MockServer
 from batchgpt.records import Request, dump
 
@@ -85,6 +87,13 @@ def rows(tmp_path: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(handle)}
 
 
+def described(path: Path) -> str:
+    """How the mock describes an image it received: its size, read from the bytes, and their hash."""
+    info = image_info(path.read_bytes())
+    assert info is not None
+    return f"[image {info.width}x{info.height} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}]"
+
+
 def data_url(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
@@ -105,9 +114,10 @@ def test_an_online_run_sends_each_attempt_whole_and_retries_as_ever(cli, server,
         assert seen.body["messages"][-1]["content"][1]["image_url"]["url"] == data_url(photo)
         assert SECRET not in json.dumps(seen.body)
     found = rows(tmp_path)
+    seen = described(photo)  # the mock tells what arrived: the image's size and its bytes' hash
     assert [(r["status"], r["attempts"], r["output"]) for r in found.values()] == [
-        ("ok", "2", "Echo: one"),
-        ("ok", "2", "Echo: two"),
+        ("ok", "2", f"Echo: one {seen}"),
+        ("ok", "2", f"Echo: two {seen}"),
     ]
 
 
@@ -171,7 +181,7 @@ def test_a_line_too_large_for_any_file_is_an_error_row_naming_the_item_and_the_l
         batch.created -= 3600
     collected = cli("run", str(path))
     found = rows(tmp_path)
-    assert found["p0"]["status"] == "ok" and found["p0"]["output"] == "Echo: fits"
+    assert found["p0"]["status"] == "ok" and found["p0"]["output"] == f"Echo: fits {described(small)}"
     error = found["p1"]["error"]
     assert found["p1"]["status"] == "error" and "2.7 MB" in error and "limit of 2 MB a file" in error, error
     assert collected.exit_code != 0  # an item failed, and the run says so
