@@ -265,7 +265,8 @@ class Sink:
         self.port = self._listener.getsockname()[1]
         self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1"
         self.received: list[tuple[int, str]] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
         while True:
@@ -305,7 +306,14 @@ class Sink:
             connection.close()
 
     def stop(self) -> None:
+        """Closing alone does not wake a thread in accept(): a shutdown does, and it is joined, so
+        no thread outlives the test (a dry run in the same process then declines to fork)."""
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
+        self._thread.join(5)
 
 
 def _head(reader: Any) -> dict[str, str] | None:

@@ -110,7 +110,8 @@ class _StallingProxy:
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self.heard: list[bytes] = []
         self._held: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -122,9 +123,16 @@ class _StallingProxy:
             self.heard.append(connection.recv(4096))
 
     def close(self) -> None:
+        import socket
+
+        try:  # closing alone does not wake the thread in accept(): a shutdown does
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._socket.close()
         for connection in self._held:
             connection.close()
+        self._thread.join(5)
 
 
 @pytest.fixture
