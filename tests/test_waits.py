@@ -147,7 +147,7 @@ def test_retries_after_timeouts_come_at_growing_intervals_even_when_the_pace_is_
 
     server.note = noted  # type: ignore[method-assign]
     try:
-        job = chat_job(["a"], limits={"rpm": 6, "timeout": 0.05, "max_retries": 3, "outage": 40})
+        job = chat_job(["a"], limits={"rpm": 6, "timeout": 0.2, "max_retries": 4, "outage": 40})
         rows = engine_run(job, server.base_url, tmp_path, fake)
     finally:
         server.stop()
