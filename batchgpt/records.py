@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from .attachments import Attachment
+
 _T = TypeVar("_T")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -120,6 +122,7 @@ class Request:
     turns: tuple[str, ...] = ()  # a conversation: its user messages (the body asks the first)
     turn: int | None = None  # a conversation's turn: this request's place in it (1, 2, ...)
     columns: bool = False  # structured outputs: the answer's top-level fields as result columns
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
