@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ PDF_PAGES = (
 )
 PAGES_UNKNOWN = f"PDFs whose pages could not be counted taken as {MAX_FILE_PAGES} pages, the most the API reads"
 DOCUMENT = f"documents counted at the most text they hold: a text file's bytes, any other {MAX_FILE_PAGES} pages"
+TEXT_PARTS = ("text", "input_text")
+_NESTED = {"image_url": "image_url", "file": "file", "input_audio": "input_audio"}  # chat's parts nest their file
+_HELD = ("url", "image_url", "file_data", "file_url", "data")  # where a part names its file
 _MARK = "\0batchgpt:"  # attachments.marker's text: a part holding it is an attachment's
 _HEAD_CHARS = 4 * ((1 << 16) // 3)  # a data URL's first 64 KiB, where an image header is
 
@@ -78,6 +82,8 @@ NONE = Tokens()
 
 def total(model: str, attachments: Sequence[Attachment]) -> Tokens:
     """What all of a request's attachments add to its prompt on `model`."""
+    if len(attachments) == 1:  # most requests: one photo, one document
+        return tokens(model, attachments[0])
     counted = NONE
     for attachment in attachments:
         counted += tokens(model, attachment)
@@ -107,10 +113,16 @@ def _image(model: str, attachment: Attachment) -> Tokens:
     if size[0] is None or size[1] is None:
         size = _data_url_size(attachment.source)
     if size[0] is not None and size[1] is not None:
-        return Tokens(image_tokens(model, size[0], size[1], attachment.detail))
+        return _sized(model, size[0], size[1], attachment.detail)
     kind, _, _ = formula(model)
     exact = kind == "tile" and attachment.detail == "low"  # low detail costs the same at any size
     return Tokens(most_tokens(model, attachment.detail), notes=() if exact else (UNSIZED,))
+
+
+@functools.lru_cache(maxsize=4096)
+def _sized(model: str, width: int, height: int, detail: str | None) -> Tokens:
+    """An image's count, kept: a job's photos come in a few sizes (a camera's, a phone's)."""
+    return Tokens(image_tokens(model, width, height, detail))
 
 
 def _data_url_size(source: str) -> tuple[int | None, int | None]:
@@ -175,8 +187,10 @@ def _size(attachment: Attachment) -> int | None:
 
 
 def unattached(body: Mapping[str, Any], attachments: Sequence[Attachment]) -> Mapping[str, Any]:
-    """The body without its attachments' parts (a marker where a file's base64 goes, or a URL an
-    attachment names), which `total` counts: what is left is counted as any body is."""
+    """The body without its attachments' parts (each holds a marker where a file's base64 goes, or
+    a URL an attachment names), which `total` counts: what is left is counted as any body is. A
+    message left with text parts alone has them joined into one string, as tokens.py counts
+    them, so a captioning request's body is plain text again and counted as quickly."""
     key = "messages" if "messages" in body else "input"
     messages = body.get(key)
     if type(messages) is not list:
@@ -184,25 +198,43 @@ def unattached(body: Mapping[str, Any], attachments: Sequence[Attachment]) -> Ma
     urls = {a.source for a in attachments if not a.local}
     kept: list[Any] = []
     for message in messages:
-        if isinstance(message, Mapping):
-            if _refers(message, urls, 0) and "content" not in message:  # a Responses input that is a part
+        if type(message) is dict or isinstance(message, Mapping):
+            if "content" not in message and _refers(message, urls):  # a Responses input that is a part
                 continue
             content = message.get("content")
-            if isinstance(content, list):
-                message = {**message, "content": [p for p in content if not _refers(p, urls, 0)]}
+            if type(content) is list:
+                message = {**message, "content": _left(content, urls)}
         kept.append(message)
     return {**body, key: kept}
 
 
-def _refers(part: Any, urls: set[str], depth: int) -> bool:
-    """Whether a part (not a text part) holds an attachment's marker or URL, its own or nested
-    one level down (chat nests `image_url`, `file` and `input_audio`)."""
-    if not isinstance(part, Mapping) or (depth == 0 and part.get("type") in ("text", "input_text")):
+def _left(content: list[Any], urls: set[str]) -> list[Any] | str:
+    """A message's parts but those of attachments; its text alone when nothing else is left."""
+    left, texts = [], []
+    for part in content:
+        if type(part) is dict and part.get("type") in TEXT_PARTS and type(part.get("text")) is str:
+            texts.append(part["text"])
+        elif _refers(part, urls):
+            continue
+        left.append(part)
+    return "".join(texts) if len(texts) == len(left) else left
+
+
+def _refers(part: Any, urls: set[str]) -> bool:
+    """Whether a part holds an attachment's marker or names an attachment's URL, where each
+    kind of part holds its file: chat nests it (`image_url.url`, `file.file_data`,
+    `input_audio.data`), the Responses API does not (`image_url`, `file_data`, `file_url`)."""
+    if type(part) is not dict and not isinstance(part, Mapping):
         return False
-    for value in part.values():
-        if isinstance(value, str):
-            if _MARK in value or value in urls:
-                return True
-        elif depth == 0 and isinstance(value, Mapping) and _refers(value, urls, 1):
+    kind = part.get("type")
+    nested = _NESTED.get(kind) if type(kind) is str else None
+    holder = part.get(nested) if nested else part
+    if type(holder) is str:  # `image_url` as a bare URL, as some clients write it
+        return _MARK in holder or holder in urls
+    if type(holder) is not dict and not isinstance(holder, Mapping):
+        return False
+    for key in _HELD:
+        value = holder.get(key)
+        if type(value) is str and (_MARK in value or value in urls):
             return True
     return False
