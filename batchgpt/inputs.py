@@ -54,7 +54,7 @@ TEXT_PARTS = ("text", "input_text")
 _NESTED = {"image_url": "image_url", "file": "file", "input_audio": "input_audio"}  # chat's parts nest their file
 _HELD = ("url", "image_url", "file_data", "file_url", "data")  # where a part names its file
 _MARK = "\0batchgpt:"  # attachments.marker's text: a part holding it is an attachment's
-_HEAD_CHARS = 4 * ((1 << 16) // 3)  # a data URL's first 64 KiB, where an image header is
+_HEAD_CHARS = tuple(4 * (n // 3 + 1) for n in (1 << 12, 1 << 16))  # base64 of a data URL's first 4 and 64 KiB
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,15 @@ def _data_url_size(source: str) -> tuple[int | None, int | None]:
     """An image data URL's size, from the header its first bytes hold."""
     if not source.startswith("data:"):
         return None, None
-    tail = source.partition(",")[2][:_HEAD_CHARS]
-    try:
-        found = image_info(base64.b64decode(tail[: len(tail) // 4 * 4]))
-    except (binascii.Error, ValueError):
-        return None, None
+    start = source.find(",") + 1
+    found = None
+    for chars in _HEAD_CHARS:  # a page first, as read_image reads a file; more for a JPEG's metadata
+        try:
+            found = image_info(base64.b64decode(source[start : start + chars]))
+        except (binascii.Error, ValueError):
+            return None, None
+        if found is not None or len(source) - start <= chars:
+            break
     return (None, None) if found is None else (found.width, found.height)
 
 

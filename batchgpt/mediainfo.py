@@ -59,7 +59,7 @@ def image_info(head: bytes) -> ImageInfo | None:
     return None
 
 
-def read_image(path: Path) -> ImageInfo | None:
+def read_image(path: str | os.PathLike[str]) -> ImageInfo | None:
     """`image_info` of a file, reading only its header: its first 4 KiB (a PNG's size is in its
     first 24 bytes, a JPEG's frame marker usually within a few KB), then, for a JPEG whose
     metadata outgrows them, each later segment's first bytes where its length says it starts."""

@@ -78,7 +78,7 @@ def requests(folder: Path, model: str) -> Iterator[Request]:
 
     provider = Provider()
     for seq, entry in enumerate(sorted(os.scandir(folder / "photos"), key=lambda e: e.name)):
-        info = read_image(Path(entry.path))
+        info = read_image(entry.path)
         if info is None:
             sys.exit(f"{entry.path}: no image")
         attachment = Attachment("image", entry.path, info.mime, "auto", entry.stat().st_size, info.width, info.height)

@@ -109,6 +109,12 @@ def test_a_data_url_image_is_sized_by_its_header() -> None:
     url = "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
     # 640x480 is inside 768 on its short side: 2 x 1 tiles
     assert inputs.tokens("gpt-4o", Attachment("image", url, "image/jpeg")) == inputs.Tokens(85 + 2 * 170)
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 30_000  # metadata past the first 4 KiB: the header is looked for further
+    out = io.BytesIO()
+    Image.new("RGB", (1000, 700)).save(out, "JPEG", exif=exif.tobytes())
+    url = "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+    assert inputs.tokens("gpt-4o", Attachment("image", url, "image/jpeg")) == inputs.Tokens(85 + 4 * 170)
     broken = Attachment("image", "data:image/jpeg;base64,not-an-image")
     assert inputs.tokens("gpt-4o", broken).notes == (inputs.UNSIZED,)
 
