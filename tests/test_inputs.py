@@ -218,6 +218,39 @@ def test_an_image_jobs_worst_case_is_never_below_the_formulas_bill(model: str) -
         assert estimator.bound(known).prompt.tokens == bill  # a known size: the bill itself
 
 
+def test_the_budget_holds_an_image_requests_worst_case_online_and_in_a_batch() -> None:
+    from dataclasses import replace
+
+    from batchgpt.batch.plan import batch_worst
+    from batchgpt.budget import Budget
+    from batchgpt.online.spending import Spending
+    from batchgpt.records import Pack
+
+    estimator, pricing = Estimator(Pricing()), Pricing()
+    photos = [request("gpt-4o", [image_part(0)], [image(4000, 3000)]) for _ in range(3)]
+    photos = [replace(photo, seq=n, id=f"p{n}") for n, photo in enumerate(photos)]
+    # 4000x3000 -> 2048x1536 -> 1024x768: 2 x 2 tiles, 765 tokens; an answer of up to 100 tokens
+    bill = pricing.cost("gpt-4o", text_tokens("gpt-4o") + 765, 100)
+    spending = Spending(Budget(1.0), estimator, lambda why: None)
+    for photo in photos:
+        pack = Pack.of(photo)
+        held = spending.worst(pack, spending.bounds(pack))
+        assert isinstance(held, float) and bill is not None and held >= bill
+        assert held == pytest.approx(bill)  # the size known and the text exact: the bill, not the most
+        batched = batch_worst(estimator, photo)
+        assert batched is not None and batched >= pricing.cost("gpt-4o", text_tokens("gpt-4o") + 765, 100, batch=True)
+
+
+def test_a_conversation_sends_its_attachments_with_every_turn() -> None:
+    from dataclasses import replace
+
+    estimator = Estimator(Pricing())
+    talk = replace(request("gpt-4o", [image_part(0)], [image(1024, 1024)]), type="conversation", turns=("a", "b", "c"))
+    bare = estimator.bound(replace(talk, attachments=(), body={**talk.body, "messages": []}))
+    bound = estimator.bound(talk)
+    assert bound.prompt.tokens == bare.prompt.tokens + 3 * 765 and bound.images == 3 * 765
+
+
 def test_an_audio_attachments_worst_case_covers_its_audio_tokens() -> None:
     heard = {"type": "input_audio", "input_audio": {"data": marker(0), "format": "wav"}}
     call = Attachment("audio", "/p/c.wav", "audio/wav", size=len(silent_wav(4)), seconds=4.0)
