@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import itertools
-import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from batchgpt.attachments import Attachment, marker
 from batchgpt.bounds import IMAGES_AT_MOST, Estimator
 from batchgpt.drytable import sums, table
 from batchgpt.mock import silent_wav
-from batchgpt.overhead import file_tokens
 from batchgpt.pricing import Pricing
 from batchgpt.records import Limits, Provider, Request, dump
 from batchgpt.tokens import Counter
@@ -262,54 +259,3 @@ def test_an_audio_attachments_worst_case_covers_its_audio_tokens() -> None:
     text = Counter().messages("gpt-audio", [{"role": "user", "content": ASK["text"]}])
     prompt = text.tokens * 3 // 2 if text.approximate else text.tokens  # the budget's margin for a guessed count
     assert worst == pytest.approx((prompt * 2.5 + 60 * 32 + 100 * 10) / M)  # 4 s x 10 a second, half again
-
-
-# ---------------------------------------------------------------- the files themselves
-
-
-def packed_pdf(pages: int) -> bytes:
-    """A PDF 1.5 whose page objects are all in one compressed object stream, as many writers keep them."""
-    kept = b"".join(b"<< /Type /Page /Parent 2 0 R >>\n" for _ in range(pages))
-    stream = zlib.compress(kept)
-    head = (
-        "%PDF-1.5\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-        f"2 0 obj << /Type /Pages /Count {pages} >> endobj\n"
-        f"3 0 obj << /Type /ObjStm /N {pages} /First 0 /Filter /FlateDecode /Length {len(stream)} >>\nstream\n"
-    )
-    return head.encode() + stream + b"\nendstream\nendobj\n%%EOF\n"
-
-
-def test_pages_packed_in_object_streams_are_counted(tmp_path: Path) -> None:
-    from batchgpt.mediainfo import pdf_pages
-
-    path = tmp_path / "packed.pdf"
-    path.write_bytes(packed_pdf(7))
-    assert pdf_pages(path) == 7
-    part = {
-        "type": "file",
-        "file": {"file_data": "data:application/pdf;base64," + base64.b64encode(packed_pdf(7)).decode()},
-    }
-    assert file_tokens("gpt-4o", part) == 7 * (inputs.PAGE_TEXT_TOKENS + 1445)
-
-
-def rchar() -> int:
-    """Bytes this process has read through read(2) and the like, as the kernel counts them."""
-    line = next(x for x in Path("/proc/self/io").read_text().splitlines() if x.startswith("rchar:"))
-    return int(line.split()[1])
-
-
-@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="reads are counted by Linux's /proc")
-def test_read_image_reads_headers_not_files(tmp_path: Path) -> None:
-    from batchgpt.mediainfo import ImageInfo, read_image
-
-    photo = tmp_path / "photo.jpg"
-    exif = Image.Exif()
-    exif[0x010E] = "x" * 60_000  # 60 KB of metadata before the frame marker
-    Image.effect_noise((1500, 1000), 64).convert("RGB").save(photo, "JPEG", exif=exif.tobytes(), quality=95)
-    picture = tmp_path / "picture.png"
-    Image.effect_noise((800, 600), 64).save(picture, "PNG")
-    for path, found in ((photo, ImageInfo("jpeg", 1500, 1000)), (picture, ImageInfo("png", 800, 600))):
-        before = rchar()
-        assert read_image(path) == found
-        # one page, a JPEG's later segments' first bytes, and this process's read of /proc/self/io
-        assert rchar() - before <= 4096 + 1024, path.name
