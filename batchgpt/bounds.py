@@ -1,8 +1,9 @@
 """What one request may cost before it is sent: its bound, as the dry run sums it and a budget holds it.
 
 Prompt tokens are counted with tiktoken as the API counts them, function definitions by the
-cookbook's recipe, and what cannot be counted exactly high, marked approximate: images (vision.py),
-schemas, files and other tools (overhead.py). The worst case counts each turn and each re-ask an
+cookbook's recipe, attachments from their headers (inputs.py), and what cannot be counted exactly
+high, marked approximate: image parts in a body (vision.py), schemas, files and other tools
+(overhead.py). The worst case counts each turn and each re-ask an
 item may send (sends.py), and completion tokens at `max_tokens` (or, when a job sets none, the
 model's output limit, or the legacy completions endpoint's default of 16) times `n`; the expected
 case guesses them: about the source length for a translation, else `expected_output_tokens`, else 256.
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .inputs import NONE, total, unattached
 from .overhead import ZERO, Overhead, plain
 from .pricing import Pricing
 from .records import Billed, Request, quick
@@ -24,6 +26,7 @@ from .unitprices import heard_tokens, speaks
 from .vision import most_in
 
 DEFAULT_EXPECTED_OUTPUT = 256
+IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
 COMPLETIONS_DEFAULT_MAX = 16  # /v1/completions stops at 16 tokens when max_tokens is not sent
 
 
@@ -39,7 +42,9 @@ class Bound:
     note: str | None = None
     billing: str = "tokens"
     fixed: float | None = 0.0
-    images: int = 0  # of the prompt: its image inputs' tokens, each at the most (already a bound)
+    images: int = 0  # of the prompt: its image inputs' tokens, each exact or at the most (already a bound)
+    heard: int = 0  # audio input tokens, at the audio price: besides the prompt's
+    marks: tuple[str, ...] = ()  # what makes the count approximate besides `prompt.approximate`
 
 
 def choices(body: Mapping[str, Any]) -> int:
@@ -80,18 +85,28 @@ class Estimator:
         # `n` answers (and legacy `best_of`) are each billed up to max_tokens; the prompt once.
         each = choices(request.body)
         expected = self._expected(request, worst) * each
-        text_only = plain(request.endpoint, request.body)
-        extra = ZERO if text_only else self.overhead.of(request.model, request.endpoint, request.body)
+        body, attached = request.body, NONE
+        if request.attachments:  # counted from their headers; the rest of the body as any body is
+            attached = total(request.model, request.attachments)
+            body = unattached(body, request.attachments)
+        text_only = plain(request.endpoint, body)
+        extra = ZERO if text_only else self.overhead.of(request.model, request.endpoint, body)
+        heard = 0 if text_only else heard_tokens(body)
+        turns = len(request.turns) or 1
         if request.turns:  # each turn sends the history, every earlier answer at its most (sends.py)
-            turns = len(request.turns)
-            prompt = self.sends.turns(request, worst or 0) + Count(extra.tokens * turns, extra.approximate)
-            return Bound(prompt, None if worst is None else worst * each * turns, expected * turns, note)
-        prompt = self.counter.body(request.endpoint, request.body)
-        prompt = prompt if extra is ZERO else prompt + extra
-        images = 0 if text_only else most_in(request.model, request.endpoint, request.body)
-        if images:
-            prompt = Count(prompt.tokens + images, prompt.approximate)
-        return Bound(prompt, None if worst is None else worst * each, expected, note, images=images)
+            prompt, images = self.sends.turns(request, worst or 0) + Count(extra.tokens * turns, extra.approximate), 0
+            attached = attached.times(turns)  # and its attachments again
+        else:
+            prompt = self.counter.body(request.endpoint, body)
+            prompt = prompt if extra is ZERO else prompt + extra
+            images = 0 if text_only else most_in(request.model, request.endpoint, body)
+        marks = (*attached.notes, IMAGES_AT_MOST) if images else attached.notes
+        images += attached.seen
+        if images or attached.read:
+            prompt = Count(prompt.tokens + images + attached.read, prompt.approximate or attached.read > 0)
+        worst_total = None if worst is None else worst * each * turns
+        heard += attached.heard
+        return Bound(prompt, worst_total, expected * turns, note, images=images, heard=heard, marks=marks)
 
     def sent(self, request: Request, bound: Bound) -> tuple[Count, int | None]:
         """The prompt and completion tokens of all an item may send at its worst: its request (or
@@ -145,7 +160,7 @@ class Estimator:
         # are counted at their most already).
         text = bound.prompt.tokens - bound.images
         prompt = (text * 3 // 2 if bound.prompt.approximate else text) + bound.images
-        heard, aloud = heard_tokens(request.body), speaks(request.body)  # audio: at its own price
+        heard, aloud = bound.heard, speaks(request.body)  # audio: at its own price
         billed = Billed(audio_in=heard, audio_out=bound.worst if aloud else 0)
         tier = request.body.get("service_tier")
         return self.pricing.cost(request.model, prompt + heard, bound.worst, tier=tier, billed=billed)

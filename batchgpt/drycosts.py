@@ -14,7 +14,7 @@ from typing import Any
 from .pricing import BATCH_DISCOUNT, Pricing
 from .rates import STANDARD_TIERS
 from .records import Billed, Request
-from .unitprices import heard_tokens, speaks
+from .unitprices import speaks
 from .words import count
 
 BATCH_HALVED = "batch price: half the online one"  # the note of a model with no batch price listed
@@ -36,17 +36,19 @@ class Tally:
     counted: list[int] = field(default_factory=lambda: [0, 0, 0])  # of the group's sums: prompt, worst, expected
     thresholds: tuple[int, ...] | None = None  # the model's long-context thresholds, once looked up
 
-    def count(self, pricing: Pricing, request: Request, prompt: int, worst: int, expected: int) -> bool:
-        """Count a request at the prices it is billed at; False when they are the plain ones (it is
-        then only in the group's sums)."""
+    def count(self, pricing: Pricing, request: Request, tokens: tuple[int, int, int], heard: int) -> bool:
+        """Count a request's (prompt, worst, expected) tokens and `heard` audio input tokens (not
+        in its prompt's) at the prices they are billed at; False when they are the plain ones (it
+        is then only in the group's sums)."""
         thresholds = self.thresholds
         if thresholds is None:
             thresholds = self.thresholds = pricing.thresholds(request.model)
         body = request.body
-        heard, tier = heard_tokens(body), body.get("service_tier")  # audio parts: not in the prompt's count
+        tier = body.get("service_tier")
         if not (thresholds or heard or tier or "modalities" in body):
             return False  # nearly every request
-        for n, value in enumerate((prompt, worst, expected)):
+        prompt, worst, expected = tokens
+        for n, value in enumerate(tokens):
             self.counted[n] += value
         level = sum(prompt + heard > t for t in thresholds)
         aloud = speaks(body)

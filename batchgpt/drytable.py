@@ -15,7 +15,6 @@ from .pricing import BATCH_DISCOUNT, Pricing
 from .records import Limits, Request
 from .words import count
 
-IMAGES_AT_MOST = "image inputs counted at the most their model counts one (their size is not read)"
 REASKS = "worst case counts {} (structured outputs), each re-sending the prompt, a max_tokens answer and an error"
 # For `minutes` when no rate limit binds: a typical answer starts after about half a second and
 # streams at about 80 tokens a second.
@@ -83,12 +82,13 @@ def sums(stream: Iterable[Request], estimator: Estimator) -> list[Group]:
         group.sends += 1 / request.pack_size if request.pack_size else len(request.turns) or 1
         prompt, worst = estimator.sent(request, bound) if request.reask else (bound.prompt, bound.worst)
         group.prompt_tokens += prompt.tokens
-        group.approximate |= prompt.approximate or bound.images > 0
-        if bound.images:
-            group.notes.add(IMAGES_AT_MOST)
+        group.approximate |= prompt.approximate
+        if bound.marks:  # images of unknown size, PDF pages, unreadable audio lengths
+            group.approximate = True
+            group.notes.update(bound.marks)
         group.expected_tokens += bound.expected
         bucketed = bound.billing == "tokens" and group.tally.count(
-            estimator.pricing, request, prompt.tokens, worst or 0, bound.expected
+            estimator.pricing, request, (prompt.tokens, worst or 0, bound.expected), bound.heard
         )
         if worst is None:
             group.worst_known = False

@@ -9,21 +9,22 @@ and gpt-4) and its `name:description`, a properties block 3, each property 3 and
 exact for the shapes the recipe reads, on the models it was measured on. Everything else cannot be
 counted exactly, so it is counted high and marked approximate: the JSON text of what the recipe
 does not read (JSON spells out more than the API's rendering of a schema), a schema as its JSON
-and 9 tokens (measured: openai-cookbook issue #2140), a file at the most pages the API reads.
+and 9 tokens (measured: openai-cookbook issue #2140), a file as inputs.py counts an attached one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .inputs import MAX_FILE_PAGES, PAGE_TEXT_TOKENS, pdf_tokens
+from .mediainfo import pages_in
 from .tokens import TOKENS_PER_MESSAGE, Count
-from .vision import IMAGE_PARTS, most_tokens
+from .vision import IMAGE_PARTS
 
 if TYPE_CHECKING:
     from .tokens import Counter
@@ -37,12 +38,6 @@ ENUM_ITEM = 3
 FUNCTIONS_END = 12
 SCHEMA_OVERHEAD = 9
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})  # tokens.py counts their text
-# A file part (a PDF, or a document the Responses API extracts text from) is read by the API as
-# text plus, for a PDF, an image of each page: at most 100 pages a request (the API facts,
-# section 14). A page's text is counted at 3,000 tokens, about twice a dense page's.
-MAX_FILE_PAGES = 100
-PAGE_TEXT_TOKENS = 3_000
-_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 _PLAIN_PROPERTY = frozenset({"type", "description", "enum"})
 _PLAIN_PARAMETERS = frozenset({"type", "properties", "required", "additionalProperties"})
 _BODY_KEYS = frozenset({"tools", "functions", "tool_choice", "function_call", "response_format", "text"})
@@ -250,8 +245,8 @@ def file_tokens(model: str, part: Mapping[str, Any]) -> int:
             return len(raw)
         except UnicodeDecodeError:  # a document whose text is packed (docx): as many pages as a PDF
             return MAX_FILE_PAGES * PAGE_TEXT_TOKENS
-    pages = len(_PDF_PAGE.findall(raw)) if raw is not None else 0
-    return min(pages or MAX_FILE_PAGES, MAX_FILE_PAGES) * (PAGE_TEXT_TOKENS + most_tokens(model, "high"))
+    counted = pdf_tokens(model, (pages_in(raw) if raw is not None else None) or None, "high")
+    return counted.seen + counted.read
 
 
 def _decoded(data: str) -> bytes | None:

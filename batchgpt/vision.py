@@ -7,9 +7,12 @@ at the model's text input price, by one of two formulas (the shared API facts, s
   the image is scaled to fit 2048x2048, then its shortest side down to 768, and each 512 px tile
   costs `per_tile` more: at most 8 tiles (768x2048);
 - patches (gpt-4.1-mini, gpt-4.1-nano, o4-mini, gpt-5-mini, gpt-5-nano): 32 px patches, at most
-  1536, times the model's multiplier; `detail` changes nothing.
-An estimate does not read images, so it counts each at the most its model can count one (and
-says the count is approximate); `image_tokens` gives the exact count for a known size.
+  1536, times the model's multiplier, rounded up; `detail` changes nothing. (An image of more
+  patches is scaled down until it fits in 1536 and billed its patches then: 1536 is the bill or
+  above it.)
+`image_tokens` gives the count for a known size: what the dry run counts for an attached image
+(inputs.py, from its header) and the test server bills. An image part already in a body (a Batch
+API line's) is not read: it counts the most its model can count one, and is said approximate.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_result_rows_take_the_defaults_of_the_fields_not_given(write_job) -> Non
 
 
 def test_a_bound_made_positionally_equals_one_made_by_its_init() -> None:
-    assert astuple(Bound(Count(5), 10, 3, "note")) == ((5, False), 10, 3, "note", "tokens", 0.0, 0)
+    assert astuple(Bound(Count(5), 10, 3, "note")) == ((5, False), 10, 3, "note", "tokens", 0.0, 0, 0, ())
     same(Bound(Count(5), None, 3), Bound)
 
 
