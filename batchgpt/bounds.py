@@ -1,7 +1,7 @@
 """What one request may cost before it is sent: its bound, as the dry run sums it and a budget holds it.
 
 Prompt tokens are counted with tiktoken as the API counts them, function definitions by the
-cookbook's recipe, attachments from their headers (inputs.py), and what cannot be counted exactly
+cookbook's recipe, attachments from their headers (inputtokens.py), and what cannot be counted exactly
 high, marked approximate: image parts in a body (vision.py), schemas, files and other tools
 (overhead.py). The worst case counts each turn and each re-ask an
 item may send (sends.py), and completion tokens at `max_tokens` (or, when a job sets none, the
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .inputs import NONE, total, unattached
+from .inputtokens import NONE, total, unattached
 from .overhead import ZERO, Overhead, plain
 from .pricing import Pricing
 from .records import Billed, Request, quick

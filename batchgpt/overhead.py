@@ -9,7 +9,7 @@ and gpt-4) and its `name:description`, a properties block 3, each property 3 and
 exact for the shapes the recipe reads, on the models it was measured on. Everything else cannot be
 counted exactly, so it is counted high and marked approximate: the JSON text of what the recipe
 does not read (JSON spells out more than the API's rendering of a schema), a schema as its JSON
-and 9 tokens (measured: openai-cookbook issue #2140), a file as inputs.py counts an attached one.
+and 9 tokens (measured: openai-cookbook issue #2140), a file as inputtokens.py counts an attached one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .inputs import MAX_FILE_PAGES, PAGE_TEXT_TOKENS, pdf_tokens
+from .inputtokens import MAX_FILE_PAGES, PAGE_TEXT_TOKENS, pdf_tokens
 from .mediainfo import pages_in
 from .tokens import TOKENS_PER_MESSAGE, Count
 from .vision import IMAGE_PARTS

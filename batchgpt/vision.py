@@ -11,7 +11,7 @@ at the model's text input price, by one of two formulas (the shared API facts, s
   patches is scaled down until it fits in 1536 and billed its patches then: 1536 is the bill or
   above it.)
 `image_tokens` gives the count for a known size: what the dry run counts for an attached image
-(inputs.py, from its header) and the test server bills. An image part already in a body (a Batch
+(inputtokens.py, from its header) and the test server bills. An image part already in a body (a Batch
 API line's) is not read: it counts the most its model can count one, and is said approximate.
 """
 

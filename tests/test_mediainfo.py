@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchgpt.inputs import PAGE_TEXT_TOKENS
+from batchgpt.inputtokens import PAGE_TEXT_TOKENS
 from batchgpt.mediainfo import ImageInfo, image_info, pdf_pages, read_image
 from batchgpt.overhead import file_tokens
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from batchgpt import inputs
+from batchgpt import inputtokens as inputs
 from batchgpt.attachments import Attachment, marker
 from batchgpt.bounds import IMAGES_AT_MOST, Estimator
 from batchgpt.drytable import sums, table
