@@ -279,3 +279,18 @@ def test_the_readme_running_table_lists_every_run_flag() -> None:
     )
     unknown = before_run - option_flags(main)
     assert not unknown, f"README.md's Running table has {sorted(unknown)} before `run`, which `batchgpt` lacks"
+
+
+def test_mock_server_help_and_readme_name_every_fault_the_mock_offers() -> None:
+    """The CLI's --fault help is written by hand (importing the mock would slow every command's
+    start): it lists the mock's faults, in their order, and README's mock table names each."""
+    from batchgpt.cli import main
+    from batchgpt.mock.faults import FAULT_KINDS
+
+    assert isinstance(main, click.Group)
+    command = main.commands["mock-server"]
+    text = next(str(p.help) for p in command.params if p.name == "faults" and isinstance(p, click.Option))
+    listed = text.split("Inject a fault: ", 1)[1].split(". Repeatable", 1)[0]
+    assert [k.strip() for k in listed.split(",")] == list(FAULT_KINDS)
+    row = next(line for line in README.splitlines() if line.startswith("| `--fault SPEC`"))
+    assert [k for k in FAULT_KINDS if f"`{k}`" not in row] == []

@@ -36,9 +36,10 @@ from .group import _errors_to_exit_codes, _examples, main
     "faults",
     multiple=True,
     metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]",
-    help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, drop, hang, malformed, "
-    "echo-headers, echo-encoded, echo-encoded-answer, 307, 301, redirect-key, usage-strings, usage-negative, "
-    "no-usage, no-done, split-emoji, ignore-stream. "
+    help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, 403, model-not-found, drop, hang, "
+    "malformed, echo-headers, 307, 301, echo-encoded, echo-encoded-answer, redirect-key, gzip-bomb, "
+    "usage-strings, usage-negative, no-usage, no-done, split-emoji, ignore-stream, schema-miss, refusal, "
+    "schema-deep. "
     "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "
     "'429:for=20' refuses everything for 20 s from the first request; 'hang:over=4' holds what arrives "
     "while more than 4 are in flight, then answers (a queuing relay).",
