@@ -89,7 +89,10 @@ class Keeping(MockServer):
     @web.middleware
     async def _keep(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.method == "POST":
-            raw = await request.read()
+            try:
+                raw = await request.read()
+            except ConnectionResetError:  # a body cut short on purpose: no server error to log
+                return web.Response(status=400)
             self.raw.append(({k.lower(): v for k, v in request.headers.items()}, raw))
             # the mock reads its body from the stream, which the read above used up: a fresh one
             fresh = StreamReader(request.protocol, 1 << 16, loop=asyncio.get_running_loop())
