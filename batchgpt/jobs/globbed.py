@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -88,8 +89,11 @@ def _matched(pattern: str, base: str) -> Iterator[str]:
         entries = os.scandir(os.path.join(base, folder) if folder else base)
     except OSError:  # no such folder: nothing matches, as for glob
         return
+    prefix, matches = os.path.join(folder, ""), re.compile(fnmatch.translate(last)).match  # as fnmatchcase
+    dots = last.startswith(".")
     with entries:
         for entry in entries:
-            hidden = entry.name.startswith(".") and not last.startswith(".")  # as glob leaves them out
-            if not hidden and fnmatch.fnmatchcase(entry.name, last) and entry.is_file():
-                yield os.path.join(folder, entry.name)
+            name = entry.name
+            hidden = not dots and name.startswith(".")  # as glob leaves them out
+            if not hidden and matches(name) and entry.is_file():
+                yield prefix + name
