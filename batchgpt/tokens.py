@@ -72,6 +72,7 @@ class Counter:
         self._encodings: dict[str, Any] = {}
         self._models: dict[str, tuple[Any, bool]] = {}
         self._short: dict[tuple[str, str], int] = {}
+        self._last: dict[str, tuple[str, int]] = {}  # an encoding's last longer text and its count
         self.offline = False
 
     def encoding(self, name: str) -> Any:
@@ -126,7 +127,13 @@ class Counter:
         if encoding is None:
             return approximate(text)
         if len(text) > SHORT:
-            return len(encoding.encode_ordinary(text))
+            # a task's template without fields is the same text on every item: counted once
+            last = self._last.get(encoding.name)
+            if last is not None and last[0] == text:
+                return last[1]
+            tokens = len(encoding.encode_ordinary(text))
+            self._last[encoding.name] = (text, tokens)
+            return tokens
         # roles, names and other short values recur on every item of a million-item job
         key = (encoding.name, text)
         if key not in self._short:

@@ -219,6 +219,7 @@ def _halved_and_whole(monkeypatch, job, overrides):
     answers = []
     for split in (0, 1 << 40):
         monkeypatch.setattr(module, "SPLIT_BYTES", split)
+        monkeypatch.setattr(module, "SPLIT_FILES", split)
         try:
             loaded, rows = dry_run(job, overrides)
             answers.append((loaded.count, rows))

@@ -47,6 +47,16 @@ def test_completion_prompts_count_exactly_like_tiktoken(model, encoding):
     assert not count.approximate
 
 
+def test_a_longer_text_counted_again_and_then_another_each_count_as_tiktoken_does():
+    """A repeated longer text (a template without fields) is counted once and kept: the next
+    different text, in either order, is still counted afresh."""
+    encoding, counter = tiktoken.get_encoding("o200k_base"), Counter()
+    texts = ["Describe this photo in one sentence, please.", "A different and longer text than that one is."] * 2
+    counts = [counter.text("gpt-4o", text).tokens for text in (*texts, texts[0], texts[0])]
+    assert counts == [len(encoding.encode_ordinary(text)) for text in (*texts, texts[0], texts[0])]
+    assert counts[0] != counts[1]
+
+
 @pytest.mark.parametrize(
     "model,encoding,known",
     [

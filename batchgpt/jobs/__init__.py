@@ -20,11 +20,13 @@ from .bounds import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
 from .endpoints import check_ready, check_trust, provider_for
-from .items import ItemCheck, Span, check_items
+from .globbed import matched_files
+from .items import ItemCheck, check_items
 from .job import PARAM_KEYS, Item, Job, Overrides, Task
 from .problems import MAX_PROBLEMS, Problems
 from .rows import MAX_CSV_CELL
 from .source import read_document
+from .span import Span
 
 __all__ = [
     "MAX_CSV_CELL",
@@ -46,6 +48,7 @@ __all__ = [
     "build_request",
     "check_ready",
     "check_trust",
+    "matched_files",
     "provider_for",
     "request_hash",
     "turn_request",

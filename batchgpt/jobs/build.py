@@ -25,8 +25,9 @@ from batchgpt.tasks import TASKS, Conversation
 from .inputs import attachments as attachments_of
 from .inputs import digest as digest_of
 from .inputs import wants_inputs
-from .items import WHOLE, ItemCheck, Span, walk
+from .items import ItemCheck, walk
 from .job import Item, Job, Task, merge_params
+from .span import WHOLE, Span
 
 
 def requests(
@@ -35,7 +36,7 @@ def requests(
     """The job's requests in input order: of a job `load` accepted, or, with `check`, of one `read`
     returned, each item checked as it comes and only the sound ones built (the caller raises the
     problems at the end). A conversation's turns take a place each (`seq`), so results list them
-    in order. `span`: only the lines of a JSONL job in it. `sendable=False`: bodies only, without
+    in order. `span`: only the items in it. `sendable=False`: bodies only, without
     the payload and hash that sending needs (an estimate's, a tenth of its time)."""
     seq = 0
     for item in walk(job, None if check is None else check.problems, span):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .inputs import INPUT_TASKS
@@ -46,16 +47,27 @@ def glob_problem(spec: Mapping[str, Any]) -> str | None:
     return None
 
 
+def matched_files(task: Task) -> list[str]:
+    """The files the task's glob matches, in path order (its items')."""
+    assert task.items_glob is not None
+    return sorted(_matched(task.items_glob, str(task.base_dir)))
+
+
 def glob_items(
-    task: Task, job_file: str, problems: Problems | None, name: Callable[[Any, int], str], offset: int
+    task: Task,
+    job_file: str,
+    problems: Problems | None,
+    name: Callable[[Any, int], str],
+    offset: int,
+    files: Sequence[str] | None = None,
 ) -> Iterator[Item]:
-    """An item for each file the task's glob matches, in path order; with `problems`, a glob
-    that matches nothing is one, at its line."""
+    """An item for each file the task's glob matches, in path order (or of `files`, a part of
+    them from index `offset`); with `problems`, a glob that matches nothing is one, at its line."""
     pattern = task.items_glob
     assert pattern is not None
     where = ("tasks", task.index, "items_from")
-    matched = sorted(_matched(pattern, str(task.base_dir)))
-    if not matched and problems is not None:
+    matched = matched_files(task) if files is None else files
+    if files is None and not matched and problems is not None:
         folder = task.base_dir.absolute()
         problems.add(f"items_from: {pattern!r} matches no file (in {folder})", line=problems.line_of(where), path=where)
     for n, path in enumerate(matched, offset + 1):
@@ -77,8 +89,11 @@ def _matched(pattern: str, base: str) -> Iterator[str]:
         entries = os.scandir(os.path.join(base, folder) if folder else base)
     except OSError:  # no such folder: nothing matches, as for glob
         return
+    prefix, matches = os.path.join(folder, ""), re.compile(fnmatch.translate(last)).match  # as fnmatchcase
+    dots = last.startswith(".")
     with entries:
         for entry in entries:
-            hidden = entry.name.startswith(".") and not last.startswith(".")  # as glob leaves them out
-            if not hidden and fnmatch.fnmatchcase(entry.name, last) and entry.is_file():
-                yield os.path.join(folder, entry.name)
+            name = entry.name
+            hidden = not dots and name.startswith(".")  # as glob leaves them out
+            if not hidden and matches(name) and entry.is_file():
+                yield prefix + name

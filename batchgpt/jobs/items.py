@@ -13,7 +13,6 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,6 +28,7 @@ from .inputs import checked_inputs, refused_key, wants_inputs
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
+from .span import WHOLE, Span
 
 # A JSONL job this small keeps its checked items in memory for its walks: about 10 times the file's
 # size for plain lines (20,000 short prompts: 1.6 MB, 14 MB kept), 25 times at the worst (lines of
@@ -36,21 +36,8 @@ from .rows import Row, read_rows
 KEEP_BYTES = 2 << 20
 
 
-@dataclass(frozen=True)
-class Span:
-    """Part of a JSONL job: its lines from byte `start` (where a line starts) up to byte `end`,
-    the first of them numbered `first_line`, so a part reports the lines the whole file would."""
-
-    start: int = 0
-    end: int | None = None
-    first_line: int = 1
-
-
-WHOLE = Span()
-
-
 def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[Item]:
-    """Every item of the job in input order (of a JSONL job, those in `span`). With `problems`,
+    """Every item of the job in input order (those in `span`). With `problems`,
     lines and rows from files are checked too, and the bad ones reported and left out; without,
     the job is taken as checked."""
     if job.items is not None and problems is None and span == WHOLE:
@@ -67,7 +54,8 @@ def walk(job: Job, problems: Problems | None, span: Span = WHOLE) -> Iterator[It
         if task.items_from is not None:
             yield from _file_items(task, len(task.items), problems, name)
         if task.items_glob is not None:
-            yield from glob_items(task, str(job.path or "<job>"), problems, name, len(task.items))
+            offset = len(task.items) + span.start
+            yield from glob_items(task, str(job.path or "<job>"), problems, name, offset, span.files)
 
 
 def _namer(task: Task) -> Callable[[Any, int], str]:
@@ -266,7 +254,7 @@ class ItemCheck:
         self.elsewhere = 0  # rows another part of the job counted (another process's half), none of them in `seen`
         self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
-        self._said: set[tuple[schema.JsonPath, str]] = set()  # a task's inputs' problems, said once
+        self.said: set[tuple[schema.JsonPath, str]] = set()  # a task's inputs' problems, said once
         self.attached: tuple[Item | None, tuple[Attachment, ...]] = (None, ())  # the last item's, for its request
 
     @property
@@ -294,7 +282,7 @@ class ItemCheck:
         for message in _item_problems(item, self._templates):
             problems.add(message, file=item.file, line=line, path=item.path)
         if "body" not in fields and wants_inputs(item.task, fields):
-            self.attached = (item, checked_inputs(item, problems, line, self._said))
+            self.attached = (item, checked_inputs(item, problems, line, self.said))
         return problems.count == before
 
 

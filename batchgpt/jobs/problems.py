@@ -31,6 +31,14 @@ class Problems:
         self.count = 0
         self._kept: list[Problem] = []
 
+    def fresh(self) -> Problems:
+        """None of these problems, but where the job's keys are written and which values are bad:
+        what another process's walk of part of the job starts from (dryfork.py)."""
+        other = Problems(self.file)
+        other.locate(self.lines, [])
+        other.blanks, other.bad = list(self.blanks), list(self.bad)
+        return other
+
     def locate(self, lines: Mapping[JsonPath, int], blanks: list[JsonPath]) -> None:
         """Where the job file's keys and values are written, and which values it left out."""
         self.lines.update(lines)
