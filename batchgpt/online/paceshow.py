@@ -25,6 +25,7 @@ class PaceShow:
         self.progress = progress
         self._told: dict[str, tuple[str, int | None, bool]] = {}  # pacer: what the log last said of it
         self._capped_told = False
+        self._described: dict[str, str] = {}  # pacer: its pace as the debug log last said it
 
     def show(self, refused: int) -> None:
         """The pace on the bar and in each progress line; a log line when it changes for a reason."""
@@ -41,7 +42,10 @@ class PaceShow:
             self._capped_told = True
             self.progress.log("capped", capped_line(capped.name, capped.capped), logging.WARNING)
         for pace in paces:
-            log.debug("pace of %s: %s", pace.name, describe(pace, long=True))
+            described = describe(pace, long=True)
+            if self._described.get(pace.name) != described:  # -v: a line when it changes, not each second
+                self._described[pace.name] = described
+                log.debug("pace of %s: %s", pace.name, described)
             state = (pace.source, pace.window, pace.paused_for >= WATCH_S)
             if self._told.get(pace.name, ("unlimited", None, False)) != state:
                 self._told[pace.name] = state
