@@ -5,11 +5,11 @@ A request's payload is built and hashed long before it is sent, and a job may at
 photos: so a payload never holds a local file's bytes. Where the API wants a file's base64 (a
 `data:` URL's tail, `file_data`'s, `input_audio.data`), the payload holds a marker naming the
 attachment by its place in `Request.attachments`, and the sender replaces each marker by the
-file's base64 as it writes the body (`pieces`). The marker is JSON-escaped NULs around a number:
+file's base64 as it writes the body (encoded.py). The marker is JSON-escaped NULs around a number:
 no job text can hold it, since job files with NUL bytes are refused.
 
 Invariants:
-- `sent_size(payload, attachments)` is the exact length of the body `pieces` yields, so the
+- `sent_size(payload, attachments)` is the exact length of the body encoded.Body yields, so the
   body goes out with a Content-Length and is never assembled whole.
 - A request's hash covers each local attachment's `digest` (its bytes'), so a changed photo is
   sent again and an unchanged one never is.
@@ -63,11 +63,16 @@ class Attachment:
 
     def encoded_size(self) -> int:
         """How many base64 characters the file's bytes become (0 for a URL, sent as written)."""
-        return 0 if not self.local or self.size is None else 4 * ((self.size + 2) // 3)
+        return 0 if not self.local or self.size is None else base64_size(self.size)
+
+
+def base64_size(size: int) -> int:
+    """How many characters base64 makes of `size` bytes (padded)."""
+    return 4 * ((size + 2) // 3)
 
 
 def sent_size(payload: bytes, attachments: Sequence[Attachment]) -> int:
-    """The length of the body `pieces(payload, attachments)` yields."""
+    """The length of the body the payload makes with its marked files inline (encoded.Body's)."""
     size = len(payload)
     for match in MARK.finditer(payload):
         size += attachments[int(match.group(1))].encoded_size() - len(match.group(0))
@@ -77,19 +82,6 @@ def sent_size(payload: bytes, attachments: Sequence[Attachment]) -> int:
 class Changed(Exception):
     """A local file is not what it was when the job was checked (its size differs, or it is gone):
     a body holding it would not be the length announced, nor the bytes the request's hash names."""
-
-
-def pieces(payload: bytes, attachments: Sequence[Attachment]) -> Iterator[bytes]:
-    """The body, in pieces: the payload's text between markers, and each marked file's base64
-    read from disk a chunk at a time (a file read once per call: once per attempt). Changed,
-    part way, for a file whose size is not its attachment's."""
-    at = 0
-    for match in MARK.finditer(payload):
-        yield payload[at : match.start()]
-        attachment = attachments[int(match.group(1))]
-        yield from base64_chunks(attachment.source, attachment.size)
-        at = match.end()
-    yield payload[at:]
 
 
 def base64_chunks(path: str, size: int | None) -> Iterator[bytes]:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .attachments import MARK, Attachment, Changed, base64_chunks
+from .attachments import MARK, Attachment, Changed, base64_chunks, base64_size
 
 MIB = 2**20
 BUDGET = 256 * MIB  # base64 kept in all: a job's shared files, not its photos one by one
@@ -40,7 +40,7 @@ class _File:
 
     @property
     def encoded(self) -> int:
-        return 4 * ((self.size + 2) // 3)
+        return base64_size(self.size)
 
 
 @dataclass

@@ -10,7 +10,7 @@ each peak RSS is its own (ru_maxrss only grows):
 - files: `distinct` (each request its own image: read and encoded once per request) and `shared`
   (one image for all: encoded twice, then served from the encoding cache, encoded.py);
 - `whole`, for comparison: the same bodies built whole in memory before sending (b"".join of
-  attachments.pieces), as a sender that does not stream would.
+  encoded.Body.chunks), as a sender that does not stream would.
 The server is a bare HTTP/1.1 sink in another process (reads each body, answers a small JSON), so
 neither its CPU nor its memory is counted. MB/s is of bodies sent (base64 included); peak RSS is the
 sending process's, and "over start" its growth from before the first request.
@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 sys.path.insert(0, str(ROOT))
 
-from batchgpt.attachments import Attachment, marker, pieces, sent_size  # noqa: E402
+from batchgpt.attachments import Attachment, marker, sent_size  # noqa: E402
 from batchgpt.client import Client  # noqa: E402
+from batchgpt.encoded import Encodings  # noqa: E402
 from batchgpt.records import Pack, Provider, Request, dump  # noqa: E402
 
 KEY = "sk-bench-not-a-real-key"
@@ -106,7 +107,7 @@ async def send_all(base_url: str, requests: list[Request], concurrency: int, who
             while queue:
                 r = queue.pop()
                 if whole:  # built whole first, as a sender that does not stream would
-                    data = b"".join(pieces(r.payload, r.attachments))
+                    data = b"".join(Encodings().body(r.payload, r.attachments).chunks())
                     body = json.loads(data)
                     r = Request(**{**r.__dict__, "body": body, "payload": data, "attachments": ()})
                 outcome = await client.send(Pack.of(r))

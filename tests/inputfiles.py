@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from batchgpt.attachments import pieces
+from batchgpt.encoded import Encodings
 from batchgpt.records import Request
 
 
@@ -49,7 +49,7 @@ def b64(path: Path) -> str:
 
 def sent(request: Request) -> Any:
     """The body as the sender streams it: each marker replaced by its file's base64."""
-    return json.loads(b"".join(pieces(request.payload, request.attachments)))
+    return json.loads(b"".join(Encodings().body(request.payload, request.attachments).chunks()))
 
 
 def data_url(mime: str, raw: bytes) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from batchgpt.attachments import Attachment, Changed, marker, pieces, sent_size
+from batchgpt.attachments import Attachment, Changed, marker, sent_size
+from batchgpt.encoded import Encodings
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 4, (3 << 18) - 1, 3 << 18, (3 << 18) + 1, 2_000_001])
@@ -34,7 +35,7 @@ def test_the_body_is_the_payload_with_each_files_base64_and_its_length_is_known(
     ]
     for dump in (orjson.dumps, lambda b: json.dumps(b).encode()):  # both encoders escape NUL alike
         payload = dump(body)
-        sent = b"".join(pieces(payload, attached))
+        sent = b"".join(Encodings().body(payload, attached).chunks())
         assert len(sent) == sent_size(payload, attached)
         decoded = json.loads(sent)["messages"]
         assert (
@@ -47,7 +48,7 @@ def test_the_body_is_the_payload_with_each_files_base64_and_its_length_is_known(
 
 def test_a_payload_without_markers_is_sent_as_it_is() -> None:
     payload = orjson.dumps({"prompt": "batchgpt:0 \\u0000 is text"})
-    assert b"".join(pieces(payload, ())) == payload and sent_size(payload, ()) == len(payload)
+    assert b"".join(Encodings().body(payload, ()).chunks()) == payload and sent_size(payload, ()) == len(payload)
 
 
 def test_where_an_attachment_is() -> None:
@@ -66,8 +67,8 @@ def test_a_file_not_its_checked_size_is_changed_before_the_body_ends(tmp_path: P
     attached = [Attachment("image", str(photo), "image/png", size=12)]
     sent = []
     with pytest.raises(Changed, match="a.png: changed since it was checked"):
-        sent.extend(pieces(payload, attached))
+        sent.extend(Encodings().body(payload, attached).chunks())
     assert b"the end" not in b"".join(sent)  # stopped before the body's end
     photo.unlink()
     with pytest.raises(Changed, match="gone since it was checked"):
-        list(pieces(payload, attached))
+        list(Encodings().body(payload, attached).chunks())

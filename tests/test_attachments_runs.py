@@ -22,7 +22,7 @@ from conftest import SECRET, chat_job, faults
 from PIL import Image
 
 from batchgpt import jobs
-from batchgpt.attachments import Attachment, marker, pieces
+from batchgpt.attachments import Attachment, marker
 from batchgpt.batch import EXIT_SUBMITTED, submit
 from batchgpt.batch import files as batchfiles
 from batchgpt.encoded import Body, Encodings
@@ -240,5 +240,5 @@ def test_a_line_is_written_in_memory_bounded_by_a_few_chunks(tmp_path: Path) -> 
     finally:
         tracemalloc.stop()
     written = part.close().read_bytes()
-    assert written == b"".join(pieces(payload, attached))
+    assert written == b"".join(Encodings().body(payload, attached).chunks())
     assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB"  # the line is 26.7 MB

@@ -29,7 +29,7 @@ from PIL import Image
 from test_tls import CA, server_context
 
 from batchgpt import http1
-from batchgpt.attachments import Attachment, marker, pieces, sent_size
+from batchgpt.attachments import Attachment, marker, sent_size
 from batchgpt.client import Answer, Client
 from batchgpt.encoded import Body, Encodings
 from batchgpt.mock import Config, MockServer
@@ -71,7 +71,7 @@ def image_request(paths: list[Path], item: str = "a", stream: bool = False, text
 
 
 def expanded(request: Request) -> bytes:
-    return b"".join(pieces(request.payload, request.attachments))
+    return b"".join(Encodings().body(request.payload, request.attachments).chunks())
 
 
 class Keeping(MockServer):
@@ -353,7 +353,7 @@ def test_a_20_mb_image_is_sent_in_memory_bounded_by_a_few_chunks(tmp_path: Path,
     finally:
         sink.stop()
     expected = hashlib.sha256()
-    for piece in pieces(request.payload, request.attachments):
+    for piece in Encodings().body(request.payload, request.attachments).chunks():
         expected.update(piece)
     assert isinstance(answer, Answer) and answer.data == {
         "length": sent_size(request.payload, request.attachments),
