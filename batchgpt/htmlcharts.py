@@ -1,6 +1,7 @@
 """The HTML page's building blocks: escaping, tables, inline SVG charts, how figures are written
 (durations, dollars, times) and the page's CSS. It knows nothing of runs: htmlpage.py lays the
-run's figures out with these.
+run's figures out with these. The page fits a phone (375 CSS pixels) without scrolling sideways:
+each table scrolls in its own box, long words wrap, and the charts scale to the page's width.
 
 Every value that comes from data goes through `esc` (html.escape): answers and errors are
 untrusted. Markup built here is a `Raw` string, which `cell` passes through unescaped.
@@ -44,7 +45,8 @@ def html_table(
     cls = [' class="n"' if n in right else ' class="wrap"' if n in long else "" for n in range(len(head))]
     header = "".join(f"<th{cls[n]}>{esc(h)}</th>" for n, h in enumerate(head))
     body = "".join("<tr>" + "".join(f"<td{cls[n]}>{cell(v)}</td>" for n, v in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+    # in a box of its own that scrolls sideways: a table wider than a phone never widens the page
+    return f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def svg(height: float, body: str, label: str) -> str:
@@ -142,25 +144,26 @@ def when(epoch: float) -> str:
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#fff;
 margin:0 auto;max-width:1000px;padding:24px}
-h1{font-size:22px;margin:0 0 4px}
+h1{font-size:22px;margin:0 0 4px;overflow-wrap:anywhere}
 h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
-.meta{color:#57606a;margin:2px 0}
+.meta{color:#57606a;margin:2px 0;overflow-wrap:anywhere}
 .empty{color:#57606a;font-style:italic}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin-top:16px}
-.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 12px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:10px;margin-top:16px}
+.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;min-width:0;overflow-wrap:anywhere}
 .card span{display:block}
 .card .label{color:#57606a;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .value{font-size:20px;font-weight:600}
 .card .note{color:#57606a;font-size:12px}
 .card.bad .value{color:#c62828}
-table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}
+.scroll{overflow-x:auto;margin:8px 0}
+table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #eaeef2;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 .wrap{overflow-wrap:anywhere;min-width:14em}
 th{background:#f6f8fa}
 .n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td ul{margin:0;padding-left:16px}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;padding:0 3px;border-radius:3px}
-dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:8px 0}
+dl.facts{display:grid;grid-template-columns:minmax(0,max-content) auto;gap:2px 16px;margin:8px 0}
 dl.facts dt{color:#57606a}
 dl.facts dd{margin:0;font-variant-numeric:tabular-nums}
 svg{display:block;width:100%;height:auto;margin:8px 0}
@@ -175,4 +178,5 @@ svg text{font:12px system-ui,sans-serif;fill:#57606a}
 .hover{fill:transparent}
 .grid{stroke:#eaeef2}
 .axis{stroke:#8c959f}
+@media (max-width:600px){body{padding:12px}h1{font-size:19px}}
 """

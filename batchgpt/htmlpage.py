@@ -1,5 +1,6 @@
 """What the HTML run report shows, laid out: totals, this run's cost and the job's, cost by task and
-model, throughput and latency over time, retries and rate-limit waits, errors by kind with
+model, throughput and latency over time, retries and rate-limit waits (and what happened to each
+retried request: why each attempt was tried again, then how it ended), errors by kind with
 examples, the slowest items. `RunReport` holds the figures (htmlreport.gather reads them from
 the store); `render` makes the page, self-contained: no script, no CDN, no font, and its
 Content-Security-Policy forbids all of them, so it opens offline, and anything that slipped in
@@ -8,8 +9,10 @@ anyway would be blocked rather than run. Its charts and tables are htmlcharts.py
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from .htmlcharts import (
     BOTTOM,
@@ -39,6 +42,16 @@ from .version import __version__
 from .words import count
 
 COST_BARS = 20  # bars in the cost chart (the table below it lists every group)
+ENDINGS = {"ok": "ok", "error": "failed", "skipped": "not answered"}  # how a retried request ended
+HTTP_MEANINGS = {  # what the statuses retried mean, said beside them
+    "408": "request timeout",
+    "409": "conflict",
+    "429": "rate limit",
+    "500": "server error",
+    "502": "bad gateway",
+    "503": "overloaded",
+    "504": "gateway timeout",
+}
 RATE_LIMITED = ("HTTP 429", "HTTP 503")  # retries that were waits for a limit or an overloaded server, not failures
 EXIT_MEANINGS = {
     0: "every item ok",
@@ -83,6 +96,7 @@ class RunReport:
     skipped: ErrorGroups
     slowest: tuple[SlowItem, ...]
     generated: float  # epoch seconds
+    histories: ErrorGroups = ErrorGroups(0, 0, ())  # retried requests by what happened (Store.retry_groups)
 
 
 def render(report: RunReport) -> str:
@@ -271,7 +285,44 @@ def _retries(report: RunReport) -> str:
         body += hbars([(c, float(n), f"{n:,}") for c, n in report.retries], "retry", "retries by cause")
     else:
         body += '<p class="empty">No retries.</p>'
-    return body
+    return body + _histories(report.histories)
+
+
+def _histories(groups: ErrorGroups) -> str:
+    """The retried requests by what happened to them: why each attempt was tried again, then how
+    it ended ('HTTP 429 (rate limit), timeout, then ok'), with a few of them named."""
+    if not groups.total:
+        return ""
+    rows: list[list[object]] = []
+    for kind in groups.shown:
+        status, _, reasons = kind.kind.partition(" ")
+        named = ", ".join(f"<code>{esc(shortened(x.id, 200))}</code>" for x in kind.examples)
+        rows.append([story(status, json.loads(reasons)), f"{kind.count:,}", Raw(named)])
+    table = html_table(["what happened", "requests", "for example"], rows, numeric=(1,))
+    more = ""
+    if groups.kinds > len(groups.shown):
+        rest = groups.total - sum(k.count for k in groups.shown)
+        more = f'<p class="meta">and {count(rest, "request")} more, retried in other ways</p>'
+    said = f"{count(groups.total, 'request')} tried more than once, by why each attempt was tried again"
+    return f'<p class="meta">{esc(said)}:</p>{table}{more}'
+
+
+def story(status: str, reasons: Sequence[str]) -> str:
+    """What happened to a request: why each attempt before the last was tried again, repeats
+    counted, then how it ended: 'HTTP 429 (rate limit) ×2, timeout, then ok'. Its final status
+    alone ('HTTP 200', 'ok') would hide why it took more than one attempt."""
+    parts = []
+    for reason, repeats in groupby(reasons):
+        n = len(list(repeats))
+        parts.append(_reason(reason) + (f" ×{n}" if n > 1 else ""))
+    return ", ".join([*parts, f"then {ENDINGS.get(status, status)}"])
+
+
+def _reason(reason: str) -> str:
+    if reason == "connection":
+        return "connection error"
+    meaning = HTTP_MEANINGS.get(reason.removeprefix("HTTP ")) if reason.startswith("HTTP ") else None
+    return f"{reason} ({meaning})" if meaning else reason
 
 
 def _groups(groups: ErrorGroups, noun: str, empty: str) -> str:
@@ -300,7 +351,7 @@ def _slowest(items: Sequence[SlowItem]) -> str:
             Raw(f"<code>{esc(shortened(i.id, 200))}</code>"),
             i.task,
             i.model,
-            i.status,
+            story(i.status, i.retried) if i.retried else i.status,
             duration(i.latency_s),
             f"{i.attempts:,}",
             shortened(i.error or "", 500),

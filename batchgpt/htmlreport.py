@@ -72,6 +72,8 @@ def gather(store: Store, run: RunInfo, sums: Sums | None = None) -> RunReport:
         retries=tuple(sorted(((str(k), int(v)) for k, v in retries.items()), key=lambda kv: (-kv[1], kv[0]))),
         errors=_error_groups(store, run.job, items_run, "error") if totals.failed else NO_GROUPS,
         skipped=_error_groups(store, run.job, items_run, "skipped") if totals.skipped else NO_GROUPS,
+        # looked up only when the run retried: a run without retries has no stories to tell
+        histories=store.retry_groups(run.job, items_run, ERROR_KINDS, EXAMPLES) if retries else NO_GROUPS,
         slowest=tuple(store.slowest(run.job, items_run, run.started, until, SLOWEST)),
         generated=time.time(),
     )

@@ -250,8 +250,11 @@ class Result:
     mode: str = "online"  # online | batch: how it was answered, and so which price it was billed at
     reasks: int = 0  # structured outputs: times the answer was asked again
     fields: Any = None  # structured outputs with columns: the answer's top-level fields, as columns
+    retried: tuple[str, ...] = ()  # why each attempt before the last was tried again (Failure.reason), in order
 
 
+# Result.retried's word for a structured answer asked again because it did not match its schema
+SCHEMA_MISSED = "answer missed its schema"
 RETRY_STATUSES = frozenset({408, 409, 429})  # besides 5xx: statuses worth another attempt
 UNSENT = "could not connect"  # how a connection failure that never reached the server begins
 
@@ -274,6 +277,15 @@ class Failure:
             return f"{self.cause} answer (HTTP {self.status}): {self.message}"
         code = f" {self.code}" if self.code else ""
         return f"HTTP {self.status}{code}: {self.message}"
+
+    @property
+    def reason(self) -> str:
+        """Why the attempt is tried again, as retries are counted and labelled: 'HTTP 429',
+        'timeout', 'connection'; an answer that came (HTTP 200) but could not be used is named for
+        what was wrong with it ('malformed answer'), never for its status."""
+        if self.cause in ("malformed", "oversized"):
+            return f"{self.cause} answer"
+        return self.cause if self.status is None else f"HTTP {self.status}"
 
     @property
     def transient(self) -> bool:
@@ -376,3 +388,4 @@ class SlowItem:
     latency_s: float
     attempts: int
     error: str | None
+    retried: tuple[str, ...] = ()  # why its attempts before the last were tried again (Result.retried)

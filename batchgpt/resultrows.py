@@ -15,7 +15,7 @@ from .estimate import Estimator
 from .media import MediaWriter
 from .packing import split
 from .pricing import Pricing
-from .records import Pack, Request, Result, shortened
+from .records import SCHEMA_MISSED, Pack, Request, Result, shortened
 from .store import endpoint_of
 from .tasks import TASKS, FailedAnswer, MalformedReply
 
@@ -129,6 +129,7 @@ def added(before: Result, after: Result) -> Result:
         reasoning_tokens=before.reasoning_tokens + after.reasoning_tokens,
         attempts=before.attempts + after.attempts,
         latency_s=latency,
+        retried=(*before.retried, SCHEMA_MISSED, *after.retried),
     )
 
 

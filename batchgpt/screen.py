@@ -2,14 +2,16 @@
 
 A table wider than the terminal wraps every row into an unreadable grid, so on a terminal (or
 wherever COLUMNS is set) a table is fitted to its width: headers wrap onto several lines, text
-columns (the notes) move under the table, and then the columns the caller names as least needed
-are left out, each step only while the table still does not fit. What was left out is said under
-the table. Off a terminal (a pipe, a cron log) the table is printed whole.
+columns (the notes) move under the table, and then columns are left out by the table's `Ranking`,
+least important first: its optional columns, then (once long names have wrapped) its needed ones,
+never the first. What was left out, and where to see it, is said under the table. Off a terminal
+(a pipe, a cron log) the table is printed whole.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,25 @@ from typing import Any
 GAP = 2  # characters between two columns
 KEY_MIN = 14  # the narrowest a key column (task, model) is folded to
 NOTE_MIN = 24  # a text column narrower than this wraps into a word a line: move it under the table instead
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A table's columns by importance, each tuple most important first. On a narrow terminal the
+    `fold` columns (free text) move under the table first, then `optional` columns are left out,
+    least important first; then the `names` (task, model: they name a row) wrap, and only then do
+    `needed` columns go, least important first, never the first of them. A column ranked nowhere
+    goes before any ranked one. `more` says where the whole table can be seen."""
+
+    needed: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    fold: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    more: str = ""
+
+    @property
+    def ranked(self) -> tuple[str, ...]:
+        return (*self.needed, *self.optional, *self.fold)
 
 
 @dataclass
@@ -48,29 +69,22 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def fit(
-    cells: Mapping[str, Sequence[str]],
-    width: int | None,
-    drop: Sequence[str] = (),
-    fold: Sequence[str] = (),
-    keep: Sequence[str] = (),
-) -> Layout:
+def fit(cells: Mapping[str, Sequence[str]], width: int | None, ranking: Ranking) -> Layout:
     """The layout of a table whose columns hold `cells` in `width` characters (None: unlimited).
-    Numbers never wrap, headers wrap at spaces, `fold` columns (free text) wrap down to NOTE_MIN
-    and then move under the table, and `drop` columns are left out in that order; on a terminal
-    narrower still, the last columns but the first and those in `keep` go too."""
+    Numbers never wrap, headers wrap at spaces, and columns give way as `ranking` says."""
     natural = {c: max([len(header(c)), *map(len, values)]) for c, values in cells.items()}
     if width is None:
         return Layout(dict(natural))
+    fold = [c for c in ranking.fold if c in cells]
     least = {c: _least(c, values, c in fold) for c, values in cells.items()}
     layout = Layout({c: least[c] for c in cells})
-    rest = [c for c in reversed(list(cells)[1:]) if c not in (*fold, *drop, *keep)]
-    for column in [*fold, *drop, None, *rest]:
+    unranked = [c for c in reversed(list(cells)) if c not in ranking.ranked]
+    for column in [*fold, *unranked, *reversed(ranking.optional), None, *reversed(ranking.needed[1:])]:
         if layout.total <= width:
             break
-        if column is None:  # before any figure goes, a long task or model name wraps
-            for key in (k for k in keep if k in layout.widths):
-                layout.widths[key] = min(layout.widths[key], max(KEY_MIN, *map(len, header(key).split())))
+        if column is None:  # before any needed figure goes, a long task or model name wraps
+            for name in (n for n in ranking.names if n in layout.widths):
+                layout.widths[name] = min(layout.widths[name], max(KEY_MIN, *map(len, header(name).split())))
         elif column in layout.widths:
             del layout.widths[column]
             (layout.folded if column in fold else layout.dropped).append(column)
@@ -100,42 +114,50 @@ def terminal_width() -> int | None:
     return console.width if console.is_terminal or os.environ.get("COLUMNS", "").isdigit() else None
 
 
-def print_table(
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str],
-    title: str,
-    drop: Sequence[str] = (),
-    fold: Sequence[str] = (),
-    key: Sequence[str] = (),
-    more: str = "",
-) -> None:
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str, ranking: Ranking) -> None:
     """Print a table fitted to the terminal. A folded column's values follow the table, each
-    named by the row's `key` columns; `more` says where the columns left out can be seen."""
+    named by the row's `names` columns; the line under it says what was left out and where to
+    see it (`ranking.more`)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     width = terminal_width()
     cells = {c: [cell(c, row.get(c)) for row in rows] for c in columns}
-    layout = fit(cells, width, drop, fold, key)
+    layout = fit(cells, width, ranking)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
     for column, size in layout.widths.items():
         numeric = all(isinstance(row.get(column), (int, float, type(None))) for row in rows)
         table.add_column(header(column), width=size, justify="right" if numeric else "left", overflow="fold")
     for n in range(len(rows)):
-        table.add_row(*(cells[c][n] for c in layout.widths))
+        table.add_row(*(broken(cells[c][n], size) for c, size in layout.widths.items()))
     # Names and notes are shown as written (markup=False): a task called "[red]" is no colour.
     console = Console(width=width or layout.total, markup=False, highlight=False)
     lines = [title]
     for column in layout.folded:
         for n, row in enumerate(rows):
             if cells[column][n]:
-                named = " ".join(str(row.get(k)) for k in key if row.get(k)) or str(n + 1)
+                named = " ".join(str(row.get(k)) for k in ranking.names if row.get(k)) or str(n + 1)
                 lines.append(f"{header(column)} ({named}): {cells[column][n]}")
     if layout.dropped:
-        lines.append(f"left out to fit {width} columns: {', '.join(header(c) for c in layout.dropped)}{more}")
+        left = ", ".join(header(c) for c in layout.dropped)
+        lines.append(f"left out to fit {width} columns: {left}{ranking.more}")
     # Off a terminal nothing is wrapped: a log keeps each line whole.
     console.print(lines[0], soft_wrap=width is None)
     console.print(table)
     for line in lines[1:]:
         console.print(line, soft_wrap=width is None)
+
+
+def broken(value: str, width: int) -> str:
+    """A value too wide for its column, broken into lines after a '-', '/', '.', '_' or space
+    (gpt-3.5-turbo- / instruct), so a name wraps where it reads, never inside a word; only a
+    part longer than the whole column is folded by characters."""
+    if len(value) <= width:
+        return value
+    lines = [""]
+    for part in re.findall(r"[^-/._ ]*[-/._ ]|[^-/._ ]+", value):
+        if lines[-1] and len(lines[-1]) + len(part.rstrip()) > width:
+            lines.append("")
+        lines[-1] += part
+    return "\n".join(line.rstrip() for line in lines)

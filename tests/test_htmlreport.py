@@ -248,7 +248,8 @@ def test_the_page_for_200000_items_is_well_under_2_mb_and_does_not_grow_with_the
 
 def test_a_run_writes_the_page_beside_its_report_and_report_writes_it_again(cli, server, write_job, tmp_path):
     prompts = ["fine", "BAD request", "flaky one", "slow one", "ECHO me", "also fine"]
-    job = write_job(chat_job(prompts, limits={"concurrency": 3, "timeout": 2, "max_retries": 3}))
+    # a long timeout: on a busy machine the first answer can take seconds, and its retry would be a 9th request
+    job = write_job(chat_job(prompts, limits={"concurrency": 3, "timeout": 30, "max_retries": 3}))
     # ids are untrusted too: one that is markup fails with a 400, so it is an example on the page
     job.write_text(job.read_text().replace("id: p1", "id: <script>p1</script>"), encoding="utf-8")
     faults(server, "400:match=BAD", "500:first=1,match=flaky", "429:first=1,match=slow", "echo-headers:match=ECHO")

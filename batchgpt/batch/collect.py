@@ -242,7 +242,7 @@ class Collecting:
         elif failure.cause == "batch":  # expired before its turn: the next file holds it
             self._mark(request, "skipped", f"not answered: {failure.message}", submissions, final=False)
         else:
-            self.retries[f"HTTP {failure.status}" if failure.status else failure.cause] += failure.transient
+            self.retries[failure.reason] += failure.transient
             if not failure.transient:
                 self.held.add(request.id)  # answered for good in this run: not sent again by it (--retry-failed)
             self._mark(

@@ -231,7 +231,7 @@ class BatchRunner(Settling, Submitting, Collecting):
             )
             if not retry or not verdict.retry or tries > CALL_RETRIES or self.interrupted:
                 return outcome
-            self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
+            self.retries[outcome.reason] += 1
             self.refused += outcome.rate_limited or outcome.overloaded
             await self._wait(verdict.delay)
 

@@ -11,6 +11,7 @@ import click
 
 from batchgpt.words import count
 
+from . import ranks
 from .group import _errors_to_exit_codes, _examples, main
 from .options import _ESTIMATE_OPTIONS, _overrides, _with
 from .output import _print_table, _tell
@@ -44,18 +45,8 @@ def _estimate(job: Path, kwargs: dict[str, Any]) -> None:
     kwargs.pop("out", None)
     loaded, rows = dry_run(job, _overrides(kwargs))
     logs.JOB.set(loaded.name)
-    _print_table(
-        rows,
-        COLUMNS,
-        title=f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)",
-        # On a narrow terminal the notes go under the table, then what matters least goes: the
-        # counts behind the costs, then the cost of the other mode.
-        fold=["notes"],
-        drop=["max_completion_tokens", "prompt_tokens"]
-        + (["cost_usd_expected"] if loaded.mode == "batch" else ["cost_usd_batch"]),
-        key=["task", "model"],
-        more=" (--report FILE writes every column)",
-    )
+    title = f"{loaded.name}: estimate for {count(loaded.count, 'item')} (nothing sent)"
+    _print_table(rows, COLUMNS, title, ranks.dry_run(loaded.mode))
     # the TOTAL adds up the priced rows: a budget is bounded only when every row is
     total = {k: None if any(r[k] is None for r in rows[:-1]) else v for k, v in rows[-1].items()}
     worst, expected = total["cost_usd_max"], total["cost_usd_expected"]
@@ -83,7 +74,7 @@ def _print_plan(job: Any) -> float | None:
     parts, online = plan(job)
     if parts:
         title = f"batch mode: {count(len(parts), 'file')} for the Batch API (cost_usd_batch above)"
-        _print_table(parts, PLAN_COLUMNS, title=title, drop=["inputs", "megabytes", "endpoint"])
+        _print_table(parts, PLAN_COLUMNS, title, ranks.PLAN)
     if online:
         _tell(f"{count(online, 'item')} of types the Batch API does not take (speech, transcription) run online")
     worsts = [part["cost_usd_max"] for part in parts]

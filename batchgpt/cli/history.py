@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from . import ranks
 from .group import _errors_to_exit_codes, _examples, main
 from .options import _STATE_OPTION, _run_ref, _state_dir
 from .output import _print_table
@@ -30,14 +31,7 @@ def runs(job: Path | None, state_dir: Path | None, limit: int) -> None:
         hint = f" (to see run {job}: batchgpt report {job})" if job is not None and str(job).isdigit() else ""
         click.echo(f"no runs{of} recorded in {directory}{hint}", err=True)
         return
-    _print_table(
-        rows,
-        list(rows[0]),
-        title=f"runs in {directory}",
-        fold=["retries"],
-        drop=["seconds", "tokens", "skipped", "items", "job_cost_usd", "started", "endpoint"],
-        key=["run"],
-    )
+    _print_table(rows, list(rows[0]), f"runs in {directory}", ranks.runs(rows))
 
 
 @main.command(
@@ -83,7 +77,7 @@ def batches(
     if not rows:
         click.echo(f"no {'' if every else 'open '}batches recorded in {directory}", err=True)
         return
-    _print_table(rows, list(rows[0]), title=f"batches in {directory}", drop=["run", "created", "model", "ends", "job"])
+    _print_table(rows, list(rows[0]), f"batches in {directory}", ranks.batches(rows))
 
 
 @main.command(

@@ -4,11 +4,14 @@ elsewhere; problems at their lines; tables fitted to the terminal."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from batchgpt.words import count
+
+if TYPE_CHECKING:
+    from batchgpt.screen import Ranking
 
 _LOGGER = "batchgpt.cli"  # one logger for the whole command line, whichever module writes
 
@@ -45,7 +48,7 @@ def _print_problems(problems: Any, suffix: str = "") -> None:
     _tell(found, "invalid", logging.ERROR, plain=f"batchgpt: {found}")
 
 
-def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str, **fitting: Any) -> None:
+def _print_table(rows: list[dict[str, Any]], columns: list[str], title: str, ranking: Ranking) -> None:
     from batchgpt.screen import print_table
 
-    print_table(rows, columns, title, **fitting)
+    print_table(rows, columns, title, ranking)

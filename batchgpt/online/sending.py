@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from batchgpt import structured
@@ -106,6 +106,8 @@ class Sending:
         results: list[Result] = []
         try:
             results = await self._attempts(pack, bounds, tokens, worst, tries)
+            if tries.reasons:  # the report labels each retried request by why it was tried again
+                results = [replace(r, retried=tuple(tries.reasons)) for r in results]
             return results
         finally:
             if tries.held and self.spending.budget is not None:
@@ -180,7 +182,8 @@ class Sending:
                     row_for(r, "error", attempts=tries.count, latency_s=latency, error=give_up, transient=again)
                     for r in pack.requests
                 ]
-            self.retries[outcome.cause if outcome.status is None else f"HTTP {outcome.status}"] += 1
+            self.retries[outcome.reason] += 1
+            tries.reasons.append(outcome.reason)
             delay = verdict.delay if verdict.told is not None else spaced(verdict.delay, tries.gap, self.timing.draw())
             log.debug("retrying %s in %.2fs (%s) after %s", first.id, delay, verdict.rule, outcome.describe())
             tries.failed_at = self.timing.clock()
@@ -322,6 +325,7 @@ class _Tries:
     unpriced: bool = False  # answered, so billed, but its cost was not recorded: settle at the worst case
     failed_at: float | None = None  # when its last failure was retried: its backoff began
     gap: float | None = None  # from its last retried failure to the attempt after it, the wait for a turn included
+    reasons: list[str] = field(default_factory=list)  # why each retried attempt failed (Failure.reason), in order
 
     def began(self, started: float) -> None:
         """An attempt got its turn at `started`."""

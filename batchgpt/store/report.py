@@ -1,9 +1,11 @@
 """What the HTML run report shows, as SQLite adds it up: the run's answers over time, its errors
-grouped by kind, and its slowest answers. Every sum is SQLite's, streamed over the rows; Python
-only sees what the page shows, a few hundred rows at most, so a 1,000,000-item job costs no more
-memory than a small one."""
+grouped by kind, its retried requests grouped by what happened to them, and its slowest answers.
+Every sum is SQLite's, streamed over the rows; Python only sees what the page shows, a few hundred
+rows at most, so a 1,000,000-item job costs no more memory than a small one."""
 
 from __future__ import annotations
+
+import json
 
 from batchgpt.records import ErrorExample, ErrorGroups, ErrorKind, SlowItem, Timeline, TimeSlice
 
@@ -62,20 +64,34 @@ class Report:
         `examples` items each (the first in input order). An error's kind is what its message says
         before the first ': ' (the HTTP status and code, 'timeout', 'connection'); a skipped item's
         is its whole reason, since a run stops for one reason."""
-        self._session.commit()
         kind = (
             "CASE WHEN instr(error, ': ') BETWEEN 2 AND 81 THEN substr(error, 1, instr(error, ': ') - 1) "
             "ELSE substr(COALESCE(error, '(no message)'), 1, 120) END"
             if status == "error"
             else "substr(COALESCE(error, '(no reason)'), 1, 120)"
         )
+        return self._grouped(job, run_id, kind, "status = ?", (status,), kinds, examples)
+
+    def retry_groups(self, job: str, run_id: int, kinds: int, examples: int) -> ErrorGroups:
+        """The run's items tried more than once, grouped by what happened to them: each kind is
+        their final status, a space, then why each attempt before the last was tried again (the
+        `retried` JSON: 'ok ["HTTP 429","timeout"]'), most frequent first."""
+        kind = "status || ' ' || retried"
+        where = "retried IS NOT NULL AND status IN ('ok', 'error', 'skipped')"
+        return self._grouped(job, run_id, kind, where, (), kinds, examples)
+
+    def _grouped(
+        self, job: str, run_id: int, kind: str, where: str, args: tuple[str, ...], kinds: int, examples: int
+    ) -> ErrorGroups:
+        """The run's items matching `where`, grouped by the SQL expression `kind`."""
+        self._session.commit()
         rows = (
             f"SELECT {kind} AS kind, id, error, seq FROM {self._rows(job, run_id)} "
-            "WHERE job = ? AND run_id = ? AND status = ?"
+            f"WHERE job = ? AND run_id = ? AND {where}"
         )
-        args = (job, run_id, status)
+        every = (job, run_id, *args)
         total, distinct = self._session.execute(
-            f"SELECT COALESCE(SUM(n), 0), COUNT(*) FROM (SELECT COUNT(*) AS n FROM ({rows}) GROUP BY kind)", args
+            f"SELECT COALESCE(SUM(n), 0), COUNT(*) FROM (SELECT COUNT(*) AS n FROM ({rows}) GROUP BY kind)", every
         ).fetchone()
         # Ids and messages are cut here, in SQL: a 1 MB error body never reaches Python or the page.
         found = self._session.execute(
@@ -87,7 +103,7 @@ class Report:
                 SELECT top.kind, top.n, substr(picked.id, 1, 201), substr(picked.error, 1, 501)
                 FROM top JOIN picked ON picked.kind = top.kind WHERE picked.place <= ?
                 ORDER BY top.n DESC, top.kind, picked.place""",
-            (*args, kinds, examples),
+            (*every, kinds, examples),
         ).fetchall()
         shown: dict[str, tuple[int, list[ErrorExample]]] = {}
         for name, n, item, message in found:
@@ -99,11 +115,14 @@ class Report:
         """The run's `limit` slowest answers received between `since` and `until`, slowest first."""
         self._session.commit()
         rows = self._session.execute(
-            f"""SELECT substr(id, 1, 201), task, model, status, latency_s, attempts, substr(error, 1, 501)
+            f"""SELECT substr(id, 1, 201), task, model, status, latency_s, attempts, substr(error, 1, 501), retried
                FROM {self._rows(job, run_id)}
                WHERE job = ? AND run_id = ? AND status IN ('ok', 'error') AND latency_s IS NOT NULL
                    AND answered >= ? AND answered <= ?
                ORDER BY latency_s DESC, seq LIMIT ?""",
             (job, run_id, since, until, limit),
         ).fetchall()
-        return [SlowItem(*row) for row in rows]
+        return [
+            SlowItem(item, task, model, status, latency, attempts, error, tuple(json.loads(retried or "[]")))
+            for item, task, model, status, latency, attempts, error, retried in rows
+        ]

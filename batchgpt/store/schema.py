@@ -140,13 +140,19 @@ MIGRATIONS = (
     CREATE INDEX items_by_request ON items (job, hash, endpoint, run_id);
     ALTER TABLE runs ADD COLUMN endpoint TEXT;
     """,
+    # 13: why each attempt of an item before its last was tried again (["HTTP 429", "timeout"], as
+    # JSON; NULL: tried once), so the report can say of each retried request what happened
+    """
+    ALTER TABLE items ADD COLUMN retried TEXT;
+    ALTER TABLE answers ADD COLUMN retried TEXT;
+    """,
 )
 # Every column of an item's row, in the table's order (a migration that adds one adds it to
 # `answers` too).
 ITEM_COLUMNS = (
     "job id seq run_id task type model hash status output output_json prompt_tokens completion_tokens "
     "cached_tokens reasoning_tokens cost_usd attempts latency_s ttft_s error answered details transient batch "
-    "batch_line mode kept reasks fields turn endpoint"
+    "batch_line mode kept reasks fields turn endpoint retried"
 ).split()
 
 

@@ -32,10 +32,10 @@ _ENROL = """INSERT INTO items (job, id, seq, run_id, task, type, model, hash, st
                                    THEN items.attempts ELSE 0 END,
                    transient = 0, batch = NULL, batch_line = NULL, mode = 'online',
                    prompt_tokens = NULL, completion_tokens = NULL, cached_tokens = 0, reasoning_tokens = 0,
-                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL"""
+                   cost_usd = NULL, latency_s = NULL, ttft_s = NULL, answered = NULL, fields = NULL, retried = NULL"""
 _ANSWERED_COLUMNS = (
     "status output output_json prompt_tokens completion_tokens cached_tokens reasoning_tokens cost_usd attempts "
-    "latency_s ttft_s error answered details transient mode reasks fields"
+    "latency_s ttft_s error answered details transient mode reasks fields retried"
 ).split()
 _ANSWER_COLUMNS = "job id seq run_id task type model hash kept turn endpoint".split() + _ANSWERED_COLUMNS
 _ANSWER = f"""INSERT INTO items ({", ".join(_ANSWER_COLUMNS)}) VALUES ({", ".join("?" * len(_ANSWER_COLUMNS))})
@@ -43,7 +43,8 @@ _ANSWER = f"""INSERT INTO items ({", ".join(_ANSWER_COLUMNS)}) VALUES ({", ".joi
                    {", ".join(f"{c} = excluded.{c}" for c in _ANSWER_COLUMNS[2:])}"""
 _RECORD = """UPDATE items SET status = ?, output = ?, output_json = ?, prompt_tokens = ?, completion_tokens = ?,
                    cached_tokens = ?, reasoning_tokens = ?, cost_usd = ?, attempts = ?, latency_s = ?, ttft_s = ?,
-                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?
+                   error = ?, answered = ?, details = ?, transient = ?, mode = ?, reasks = ?, fields = ?,
+                   retried = ?
                WHERE job = ? AND id = ?"""
 
 
@@ -133,6 +134,7 @@ class Session:
             result.mode,
             result.reasks,
             fields,
+            json.dumps(result.retried) if result.retried else None,
         )
         enrolled = self._pending.pop((job, result.id), None)
         if enrolled is None:

@@ -149,5 +149,8 @@ class Store:
     def error_groups(self, job: str, run_id: int, status: str, kinds: int, examples: int) -> ErrorGroups:
         return self._report.error_groups(job, run_id, status, kinds, examples)
 
+    def retry_groups(self, job: str, run_id: int, kinds: int, examples: int) -> ErrorGroups:
+        return self._report.retry_groups(job, run_id, kinds, examples)
+
     def slowest(self, job: str, run_id: int, since: float, until: float, limit: int) -> list[SlowItem]:
         return self._report.slowest(job, run_id, since, until, limit)
