@@ -256,6 +256,8 @@ class Result:
 # Result.retried's word for a structured answer asked again because it did not match its schema
 SCHEMA_MISSED = "answer missed its schema"
 RETRY_STATUSES = frozenset({408, 409, 429})  # besides 5xx: statuses worth another attempt
+# an empty quota's message as OpenAI words it, and its code, which relays keep in the text they pass on
+_QUOTA_WORDS = ("exceeded your current quota", "insufficient_quota")
 UNSENT = "could not connect"  # how a connection failure that never reached the server begins
 
 
@@ -275,7 +277,8 @@ class Failure:
             return f"{self.cause}: {self.message}"
         if self.cause in ("malformed", "oversized"):
             return f"{self.cause} answer (HTTP {self.status}): {self.message}"
-        code = f" {self.code}" if self.code else ""
+        # a gateway's code may only repeat the status (LiteLLM's "429"): not shown twice
+        code = f" {self.code}" if self.code and self.code != str(self.status) else ""
         return f"HTTP {self.status}{code}: {self.message}"
 
     @property
@@ -314,7 +317,11 @@ class Failure:
 
     @property
     def out_of_quota(self) -> bool:
-        return self.status == 429 and "insufficient_quota" in (self.code, self.type)
+        """A 429 saying the account's quota is used up: by its code or type, or, where a gateway
+        rewrote those (LiteLLM's type `throttling_error`, code "429"), by the API's own message."""
+        if self.status != 429:
+            return False
+        return "insufficient_quota" in (self.code, self.type) or any(w in self.message for w in _QUOTA_WORDS)
 
     @property
     def overloaded(self) -> bool:

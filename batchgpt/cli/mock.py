@@ -36,8 +36,8 @@ from .group import _errors_to_exit_codes, _examples, main
     "faults",
     multiple=True,
     metavar="KIND[:RATE|:first=N|:for=S][,match=TEXT][,over=N]",
-    help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, 401, 400, 403, model-not-found, drop, hang, "
-    "malformed, echo-headers, 307, 301, echo-encoded, echo-encoded-answer, redirect-key, gzip-bomb, "
+    help="Inject a fault: 500, 503, 429, 429-no-retry-after, quota, quota-relayed, 401, 400, 403, model-not-found, "
+    "drop, hang, malformed, echo-headers, 307, 301, echo-encoded, echo-encoded-answer, redirect-key, gzip-bomb, "
     "usage-strings, usage-negative, no-usage, no-done, split-emoji, ignore-stream, schema-miss, refusal, "
     "schema-deep. "
     "Repeatable. '503:0.1' fails 10%; '500:first=2' fails each request's first two attempts; "

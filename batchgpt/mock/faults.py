@@ -34,6 +34,8 @@ FAULT_KINDS = (
     "429",
     "429-no-retry-after",
     "quota",
+    # an empty quota as LiteLLM's proxy relays it: OpenAI's message kept, its type and code rewritten
+    "quota-relayed",
     "401",
     "400",
     # a misconfigured run's refusals: a region (or a project) the key may not use, an unknown model
@@ -93,6 +95,14 @@ ERRORS: dict[str, tuple[int, str, str, str | None, str | None]] = {
         "You exceeded your current quota, please check your plan and billing details.",
         "insufficient_quota",
         "insufficient_quota",
+        None,
+    ),
+    "quota-relayed": (
+        429,
+        "litellm.RateLimitError: RateLimitError: OpenAIException - You exceeded your current quota, please check "
+        "your plan and billing details.\n\nLiteLLM: model group 'gpt-4o-mini' failed with the error above.",
+        "throttling_error",
+        "429",
         None,
     ),
     "401": (401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", None),
