@@ -98,6 +98,7 @@ class Job:
     limits: Limits
     results: Path
     report: Path
+    bom: bool = False  # CSV files written as utf-8-sig, which Excel reads as UTF-8 (output.bom)
     pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     budget_usd: float | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
