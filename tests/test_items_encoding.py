@@ -170,3 +170,17 @@ def test_a_cp1252_jsonl_file_is_read_with_its_encoding(cli, server, tmp_path):
     result = cli("run", str(job_file(tmp_path, "{path: q.jsonl, encoding: cp1252}", template=False)))
     assert result.exit_code == 0, result.output
     assert server.seen[0].body["messages"][0]["content"] == "Café crème"
+
+
+def test_an_attached_text_file_not_in_utf8_says_what_it_reads_as(tmp_path):
+    """A globbed .txt in GBK was 'a file of a type no endpoint takes' (jobs/sniff.py)."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_bytes("你好，世界。今天天气很好。".encode("gbk"))
+    (tmp_path / "docs" / "b.txt").write_bytes("你好，世界。".encode())
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        "defaults: {model: gpt-4o}\ntasks:\n  - {type: response, template: 'Sum up {name}', items_from: docs/*.txt}\n",
+        encoding="utf-8",
+    )
+    [found] = problems(path)
+    assert "'docs/a.txt' is text not in UTF-8 (it reads as GBK/GB18030; save it as UTF-8)" in found.message
