@@ -82,8 +82,8 @@ def run(
 
     `settings` are the command-line overrides: out, report, base_url, concurrency, rpm, tpm,
     max_retries, timeout, model, budget, shared_limits, mode ("batch": through the Batch API; the
-    frame then holds `submitted` rows until a later run collects them). Raises JobError for an
-    invalid job (nothing is sent).
+    frame then holds `submitted` rows until a later run collects them), bom (CSV files for Excel).
+    Raises JobError for an invalid job (nothing is sent).
     The run's summary is in the frame's `attrs["summary"]`.
 
     It works from a script, from any thread, and from inside a running event loop (a notebook
@@ -204,11 +204,13 @@ def export_run(
     out: Path | None = None,
     report_path: Path | None = None,
     base_url: str | None = None,
+    bom: bool = False,
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path).
     `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run);
     `base_url`: the answers of the job's latest run against that endpoint instead, wherever the
-    store keeps them now (a later run elsewhere set them aside)."""
+    store keeps them now (a later run elsewhere set them aside); `bom`: CSV files begin with a
+    byte-order mark, for Excel (output.bom)."""
     from . import htmlreport
     from .jobs import REPORT_SUFFIXES, RESULT_SUFFIXES
     from .tables import export
@@ -226,7 +228,7 @@ def export_run(
             results, report_file = (_named_for(path, base_url) for path in (results, report_file))
         results, report_file = out or results, report_path or report_file
         latest = info.id if base_url is not None else store.latest_run_of(info.job, info.id)
-        export(store, info.job, latest, results, report_file)
+        export(store, info.job, latest, results, report_file, bom)
         htmlreport.write_beside(store, latest, report_file)
         return info, results, report_file
     finally:

@@ -239,7 +239,7 @@ def _close(job: Job, store: Store, run_id: int, backend: Backend, executed: Exec
     groups: list[dict[str, Any]] = []
     if exported:
         try:
-            groups = export(store, job.name, run_id, job.results, job.report)
+            groups = export(store, job.name, run_id, job.results, job.report, job.bom)
         except OutputError:
             store.finish_run(run_id, OutputError.exit_code, "the results could not be written", *paths, totals)
             raise

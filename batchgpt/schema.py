@@ -144,6 +144,14 @@ def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPa
                 yield path + (key,), _unknown_key_message(key)
         elif error.validator == "anyOf" and "items_from" in json.dumps(error.schema):
             yield path, "a task needs `items` or `items_from`"
+        elif error.validator == "oneOf" and _ITEMS_FROM in path[-1:]:
+            yield from _items_from_messages(error, others)
+        elif error.validator == "pattern" and _ITEMS_FROM in path[-2:]:
+            yield (
+                path,
+                f"items_from: {error.instance!r} is no .csv, .jsonl or .parquet file"
+                + (" or glob (photos/*.jpg)" if path[-1] == _ITEMS_FROM else ""),
+            )
         elif error.validator in ("not", "minLength") and _HEADERS in error.schema_path:
             yield path, _header_message(path, error.instance)
         elif error.validator == "required":
@@ -153,6 +161,18 @@ def _messages(found: list[Any], others: list[JsonPath]) -> Iterator[tuple[JsonPa
 
 
 _HEADERS = "headers"
+_ITEMS_FROM = "items_from"
+
+
+def _items_from_messages(error: Any, others: list[JsonPath]) -> Iterator[tuple[JsonPath, str]]:
+    """items_from is a file's name or a mapping (`{path: ..., encoding: ...}`): what is wrong is
+    said by the branch of its kind, not as "not valid under any of the given schemas"."""
+    mapping = isinstance(error.instance, dict)  # the schema's second branch; a name, its first
+    branch = [e for e in error.context if e.schema_path and e.schema_path[0] == int(mapping)]
+    if not isinstance(error.instance, (dict, str)) or not branch:
+        yield tuple(error.absolute_path), "items_from: name a file (data.csv), or give {path: data.csv, encoding: gbk}"
+        return
+    yield from _messages(branch, others)
 
 
 def _header_message(path: JsonPath, value: Any) -> str:

@@ -46,9 +46,12 @@ def text_output(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept: Sequence[tuple[str, str]] = ()) -> int:
+def write_results(
+    path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept: Sequence[tuple[str, str]] = (), bom: bool = False
+) -> int:
     """Write result rows; `kept` names the item fields copied into them (store.kept_columns), which
-    follow the result columns, each typed in Parquet as its values allow."""
+    follow the result columns, each typed in Parquet as its values allow. `bom`: a CSV begins with
+    a byte-order mark (see _write_rows)."""
     suffix = path.suffix.lower()
     records = _flat(job, rows)
     kept_names = [name for name, kind in kept if kind == "mixed"]  # lists, objects: JSON text in CSV
@@ -66,7 +69,7 @@ def write_results(path: Path, rows: Iterable[Mapping[str, Any]], job: str, kept:
         kinds = {**dict.fromkeys(_INTS, "int"), **dict.fromkeys(_REALS, "real")}
         kinds.update((name, _CSV_KINDS.get(kind, "")) for name, kind in kept)
         with atomic_write(path) as handle:
-            return _write_csv(handle, (_as_text(r, texts) for r in records), columns, kinds)
+            return _write_csv(handle, (_as_text(r, texts) for r in records), columns, kinds, bom)
     if suffix == ".parquet":
         return _write_parquet(path, records, kept)
     raise ValueError(f"unsupported results suffix {suffix!r}")
@@ -87,7 +90,7 @@ def _typed(value: Any, kind: type) -> Any:
 
 
 def _write_csv(
-    handle: IO[str], records: Iterable[Mapping[str, Any]], columns: list[str], kinds: Mapping[str, str]
+    handle: IO[str], records: Iterable[Mapping[str, Any]], columns: list[str], kinds: Mapping[str, str], bom: bool
 ) -> int:
     """Records as CSV, each value as pandas wrote it; `kinds`: the columns written as integers
     ("int") or reals ("real"), the others as they come (the csv module writes None empty and a
@@ -102,20 +105,24 @@ def _write_csv(
                 row[i] = _typed(value, kind)
         return row
 
-    return _write_rows(handle, columns, map(cells, records))
+    return _write_rows(handle, columns, map(cells, records), bom)
 
 
-def write_cells(path: Path, rows: Iterable[Sequence[Any]]) -> int:
+def write_cells(path: Path, rows: Iterable[Sequence[Any]], bom: bool = False) -> int:
     """Result rows already shaped as the CSV's cells, in RESULT_COLUMNS' order (tables.stored_cells
     makes them from the store's rows): what write_results writes for a run without kept fields,
     byte for byte, at a third of its cost."""
     with atomic_write(path) as handle:
-        return _write_rows(handle, RESULT_COLUMNS, rows)
+        return _write_rows(handle, RESULT_COLUMNS, rows, bom)
 
 
-def _write_rows(handle: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def _write_rows(handle: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]], bom: bool = False) -> int:
     """A header and rows as CSV with pandas' dialect (minimal quoting, "\n" line ends, empty for a
-    missing value): every CSV file batchgpt writes goes through here."""
+    missing value): every CSV file batchgpt writes goes through here. With `bom`, the file begins
+    with a byte-order mark, as Excel needs to read it as UTF-8 (utf-8-sig). A file is always
+    written whole (files.atomic_write), never appended to: a rerun's has the one mark, at its start."""
+    if bom:
+        handle.write("\ufeff")
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(columns)
     count = 0
@@ -181,12 +188,12 @@ def _is_vector(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], (int, float))
 
 
-def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> None:
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]], columns: list[str], bom: bool = False) -> None:
     """A small table (a report or an estimate) as CSV or Parquet."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with atomic_write(path) as handle:
-            _write_csv(handle, rows, columns, {})
+            _write_csv(handle, rows, columns, {}, bom)
     elif suffix == ".parquet":
         with atomic_write(path, "wb") as handle:
             _frame(list(rows), columns).to_parquet(handle, index=False)

@@ -40,19 +40,21 @@ _TASK, _MODEL, _MODE = RECORD_COLUMNS.index("task"), RECORD_COLUMNS.index("model
 _COST, _STATUS = RECORD_COLUMNS.index("cost_usd"), RECORD_COLUMNS.index("status")
 
 
-def export(store: Store, job: str, run_id: int, results: Path, report_path: Path) -> list[dict[str, Any]]:
+def export(
+    store: Store, job: str, run_id: int, results: Path, report_path: Path, bom: bool = False
+) -> list[dict[str, Any]]:
     """Write a run's results and report from the store (atomically, so never half a file), and
     return the report's groups (store.groups). Its HTML page follows once the run is finished
-    (htmlreport.write_beside)."""
+    (htmlreport.write_beside). `bom`: CSV files begin with a byte-order mark (output.bom)."""
     try:
         kept = store.kept_columns(job, run_id)
         if results.suffix.lower() == ".csv" and not kept:
-            write_cells(results, stored_cells(job, store.stored_results(job, run_id)))
+            write_cells(results, stored_cells(job, store.stored_results(job, run_id)), bom)
         else:
-            write_results(results, store.results(job, run_id), job, kept)
+            write_results(results, store.results(job, run_id), job, kept, bom)
         groups = store.groups(job, run_id)
         unpriced = unpriced_rows(store, job, run_id) if any(g["cost_usd"] is None for g in groups) else None
-        write_table(report_path, report_rows(groups, unpriced), REPORT_COLUMNS)
+        write_table(report_path, report_rows(groups, unpriced), REPORT_COLUMNS, bom)
         return groups
     except OutputError as exc:  # it names the file that failed, results or report
         again = command("export", run_id, state=store.directory)

@@ -241,7 +241,7 @@ _AT = {
 
 def _held(job, path: tuple[str, ...]):
     if path[0] == "output":
-        return getattr(job, "results" if path[1] == "results" else "report")
+        return getattr(job, path[1])  # results, report (paths), bom
     if len(path) == 1:
         return getattr(job, path[0])
     return _AT[path[0]](job, path[1])
@@ -255,6 +255,8 @@ def _other_value(schema) -> object:
         return schema.get("minimum", 0) + 4
     if schema.get("type") == "number":
         return 4.5
+    if schema.get("type") == "boolean":
+        return not schema.get("default", False)
     return {"^https?://": "http://127.0.0.1:9/v1", "^rediss?://": "redis://127.0.0.1:6379/3"}.get(
         schema.get("pattern"), "other.csv"
     )
@@ -274,7 +276,9 @@ def test_each_override_wins_over_the_job_file_at_its_setting(tmp_path, setting):
     value = value or _other_value(setting.schema)
     assert setting.option is not None
     loaded = load(job, Overrides(**{setting.option.name: value}))
-    assert _held(loaded, setting.path) == (Path(value) if setting.path[0] == "output" else value)
+    assert _held(loaded, setting.path) == (
+        Path(value) if setting.path[0] == "output" and isinstance(value, str) else value
+    )
     assert _held(load(job), setting.path) != _held(loaded, setting.path)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
-from conftest import chat_job
+import pytest
+from conftest import chat_job, faults
 
 from batchgpt.batch import EXIT_SUBMITTED
+from batchgpt.tablefiles import RESULT_COLUMNS
 
 
 def test_kept_csv_columns_land_in_parquet_beside_each_answer(cli, server, write_job, tmp_path):
@@ -99,3 +102,43 @@ def test_kept_yaml_fields_leave_the_tasks_own_options_valid(cli, write_job):
     ]
     result = cli("validate", str(write_job(job)))
     assert result.exit_code == 0, result.output
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "price": {"type": "number"}},
+    "required": ["name", "price"],
+    "additionalProperties": False,
+}
+ORDER = [*RESULT_COLUMNS, "name", "price", "sku", "zone"]  # results, the answer's fields, the kept ones
+
+
+def _columns(path: Path) -> list[str]:
+    if path.suffix == ".parquet":
+        return [c for c in pd.read_parquet(path).columns if c != "vector"]
+    if path.suffix == ".jsonl":
+        return list(json.loads(path.read_text("utf-8").splitlines()[0]))
+    return list(pd.read_csv(path).columns)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_kept_fields_follow_the_answers_columns_in_every_format_and_rerun(cli, server, write_job, tmp_path, suffix):
+    """Results columns, then the schema's fields, then the kept ones: they came interleaved, in the
+    order each name first appeared, so kept ones led when the first item had no answer yet (issue 28,
+    item 7)."""
+    faults(server, "refusal:match=REFUSE")
+    job = chat_job(["REFUSE at first", "Blue hat"], output={"results": f"out/t{suffix}"})
+    for n, item in enumerate(job["tasks"][0]["items"]):
+        item.update(sku=f"S{n}", zone="eu")
+    job["tasks"][0].update(schema=SCHEMA, columns=True, keep=["sku", "zone"])
+    path = write_job(job)
+    assert cli("run", str(path)).exit_code == 1  # the first item refused: no answer fields on it
+    assert _columns(tmp_path / "out" / f"t{suffix}") == ORDER
+    faults(server)
+    job["tasks"][0]["items"][0]["prompt"] = "Red shoe"  # a new request for the first item: answered now
+    assert cli("run", str(write_job(job))).exit_code == 0
+    results = tmp_path / "out" / f"t{suffix}"
+    assert _columns(results) == ORDER
+    if suffix == ".csv":
+        frame = pd.read_csv(results)
+        assert frame[["sku", "name"]].values.tolist() == [["S0", "Echo: Red shoe"], ["S1", "Echo: Blue hat"]]

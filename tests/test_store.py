@@ -210,3 +210,24 @@ def test_a_request_finds_its_answer_under_another_items_id_that_no_run_has_claim
     store.record("job", answer(moved[0], output="answer new"))
     outputs = [r["output"] for r in store.results("job", second)]
     assert outputs == ["answer new", "answer body0", "answer body1", "answer body2"]
+
+
+def test_answer_columns_come_before_kept_fields_whichever_item_answered_first(tmp_path):
+    """`columns: true` with `keep:` wrote sku, name, zone, price: each name where it first
+    appeared, kept fields and an answer's interleaved (issue 28, item 7)."""
+    from dataclasses import replace
+
+    store = Store(tmp_path)
+    run = store.begin_run("job", None)
+    first, second = (
+        replace(request(n, ident), kept=(("sku", f"S{n}"), ("zone", "eu"))) for n, ident in enumerate("ab")
+    )
+    assert store.claim(run, "job", first) and store.claim(run, "job", second)
+    store.record("job", answer(first, "error", error="HTTP 503", transient=True))  # no fields: none yet
+    store.record("job", answer(second, output="{}", fields={"name": "x", "price": 1.5}))
+    expected = [("name", "text"), ("price", "real"), ("sku", "text"), ("zone", "text")]
+    assert store.kept_columns("job", run) == expected
+    rerun = store.begin_run("job", None)
+    assert store.claim(rerun, "job", first) and not store.claim(rerun, "job", second)
+    store.record("job", answer(first, output="{}", fields={"name": "y", "price": 2}))
+    assert store.kept_columns("job", rerun) == expected

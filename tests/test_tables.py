@@ -262,3 +262,34 @@ def test_a_run_without_kept_fields_writes_the_same_csv_from_the_stores_rows(tmp_
     assert fast == (tmp_path / "records.csv").read_bytes()
     assert b"0.1" in fast and "世界".encode() in fast and fast.count(b"\n") > len(outputs)
     assert list(pd.read_csv(tmp_path / "fast.csv")["id"]) == [f"i{n}" for n in range(len(outputs))]
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("kept", [(), (("sku", "text"),)], ids=["cells", "records"])
+def test_a_csv_with_bom_is_the_same_file_after_one_mark_for_excel(tmp_path, kept):
+    """Excel reads a CSV without a BOM in the system's code page: Chinese became mojibake (issue
+    28, item 6). Both CSV writers (the store's cells, and records with kept fields) take `bom`."""
+    from batchgpt.jobs.rows import read_rows
+    from batchgpt.tablefiles import write_cells
+
+    rows = [dict(r, kept={"sku": "货号-1"}) if kept else dict(r) for r in ROWS]
+    if kept:
+        write_results(tmp_path / "plain.csv", iter([dict(r) for r in rows]), "job", kept)
+        write_results(tmp_path / "bom.csv", iter(rows), "job", kept, bom=True)
+    else:
+        cells = [["job", *(r.get(c) for c in RESULT_COLUMNS[1:])] for r in rows]
+        write_cells(tmp_path / "plain.csv", cells)
+        write_cells(tmp_path / "bom.csv", cells, bom=True)
+    plain, marked = (tmp_path / "plain.csv").read_bytes(), (tmp_path / "bom.csv").read_bytes()
+    assert marked == BOM + plain and not plain.startswith(BOM) and marked.count(BOM) == 1
+    assert pd.read_csv(tmp_path / "bom.csv").equals(pd.read_csv(tmp_path / "plain.csv"))
+    assert list(read_rows(tmp_path / "bom.csv")) == list(read_rows(tmp_path / "plain.csv"))  # as items_from
+
+
+def test_a_report_with_bom_and_other_formats_without(tmp_path):
+    write_table(tmp_path / "rep.csv", report_rows([]), REPORT_COLUMNS, bom=True)
+    assert (tmp_path / "rep.csv").read_bytes().startswith(BOM + b"task,")
+    write_results(tmp_path / "r.jsonl", iter([dict(r) for r in ROWS]), "job", bom=True)
+    assert (tmp_path / "r.jsonl").read_bytes().startswith(b'{"job"')  # a BOM is for Excel's CSV alone

@@ -104,9 +104,12 @@ def batches(
     help="The answers of the job's latest run against this endpoint (each endpoint's are kept apart); "
     "written beside the job's files, named for the endpoint, unless --out and --report say where.",
 )
+@click.option(
+    "--bom", is_flag=True, help="Write CSV files with a byte-order mark, as Excel needs for UTF-8 (output.bom)."
+)
 @_errors_to_exit_codes
 def export_command(
-    run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None, base_url: str | None
+    run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None, base_url: str | None, bom: bool
 ) -> None:
     """Write the results and report of a run again from the store, as its job stands now: JOB's
     latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state;
@@ -114,7 +117,7 @@ def export_command(
     from batchgpt.api import export_run
     from batchgpt.htmlreport import beside
 
-    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path, base_url)
+    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path, base_url, bom)
     click.echo(
         f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
     )

@@ -37,7 +37,9 @@ def _setting_options(command: str) -> list[Callable[..., Any]]:
                     f"--{value}", option.name, flag_value=value, help=said, **({"default": None} if n == 0 else {})
                 )
             )
-        if not option.flags:
+        if setting.schema.get("type") == "boolean":  # a switch: on when given, else as the job says
+            made.append(click.option(option.flag, option.name, is_flag=True, default=None, help=meaning))
+        elif not option.flags:
             check = _CHECKS.get(option.name)
             made.append(
                 click.option(

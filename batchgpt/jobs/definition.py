@@ -18,6 +18,7 @@ from batchgpt.structured import REASK_DEFAULT
 
 from . import endpoints
 from .bounds import MAX_DEPTH
+from .charsets import encoding_problem
 from .globbed import glob_problem, is_glob
 from .inputs import refused_key
 from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
@@ -70,6 +71,7 @@ def from_document(doc: Any, path: Path | None, overrides: Overrides, problems: P
         limits=Limits(**(doc.get("limits") or {})),
         results=_output_path(overrides.out, output.get("results"), base_dir, f"{job_name}.csv"),
         report=_output_path(overrides.report, output.get("report"), base_dir, f"{job_name}-report.csv"),
+        bom=bool(overrides.bom or output.get("bom")),
         pricing=doc.get("pricing") or {},
         budget_usd=doc.get("budget_usd"),
         mode=doc.get("mode") or "online",
@@ -135,6 +137,7 @@ def jsonl_job(path: Path, overrides: Overrides, problems: Problems) -> Job | Non
         limits=Limits(**(given.get("limits") or {})),
         results=_output_path(overrides.out, None, path.parent, f"{path.stem}.csv"),
         report=_output_path(overrides.report, None, path.parent, f"{path.stem}-report.csv"),
+        bom=bool(overrides.bom),
         budget_usd=given.get("budget_usd"),
         mode=given.get("mode") or "online",
         defaults=given.get("defaults") or {},
@@ -181,6 +184,7 @@ def _tasks(
     # item checks skip those items, so that duplicate ids and the like are still found.
     _check_keep(specs, problems)
     _check_globs(specs, problems)
+    _check_encodings(specs, problems)
     schemas = _schemas(specs, base_dir, problems)
     return tuple(
         _task(spec, i, specs, defaults, provider, base_dir, schemas)
@@ -192,10 +196,37 @@ def _tasks(
 def _check_globs(specs: list[Any], problems: Problems) -> None:
     """A glob's task must take files and make a prompt of their names: else it is left out."""
     for index, spec in enumerate(specs):
-        given = spec.get("items_from") if isinstance(spec, dict) else None
-        found = glob_problem(spec) if isinstance(given, str) and is_glob(given) else None
+        given, _ = _items_from(spec)
+        found = glob_problem(spec) if given and is_glob(given) else None
         if found and not problems.bad_under(("tasks", index, "items_from")):
             problems.refused(("tasks", index, "items_from"), found)
+
+
+def _items_from(spec: Any) -> tuple[str | None, str | None]:
+    """items_from's file (or glob) and encoding: `items_from: data.csv`, or a mapping
+    `{path: data.csv, encoding: gbk}`; None for one that is not text (the schema says so)."""
+    given: Any = spec.get("items_from") if isinstance(spec, dict) else None
+    encoding: Any = None
+    if isinstance(given, dict):
+        given, encoding = given.get("path"), given.get("encoding")
+    return (given if isinstance(given, str) else None), (encoding if isinstance(encoding, str) else None)
+
+
+def _check_encodings(specs: list[Any], problems: Problems) -> None:
+    """items_from's `encoding` is a text codec Python has, for a CSV or JSONL file: Parquet's text
+    is UTF-8 by its format, and a glob's files are attached as they are."""
+    for index, spec in enumerate(specs):
+        path, encoding = _items_from(spec)
+        where = ("tasks", index, "items_from", "encoding")
+        if encoding is None or path is None or problems.bad_under(where[:-1]):
+            continue
+        found = encoding_problem(encoding)
+        if found is None and is_glob(path):
+            found = "a glob's files are attached as they are: `encoding` is for one CSV or JSONL file"
+        elif found is None and path.lower().endswith(".parquet"):
+            found = "a Parquet file's text is UTF-8 by its format: leave `encoding` out"
+        if found is not None:
+            problems.refused(where, f"items_from: {found}")
 
 
 def _keep(spec: Any) -> tuple[str, ...] | None:
@@ -284,6 +315,7 @@ def _task(
     schemas: Mapping[int, Mapping[str, Any]],
 ) -> Task:
     kind = spec["type"]
+    items_from, encoding = _items_from(spec)
     same_type = [t for t in all_tasks if t.get("type") == kind and not t.get("name")]
     label = spec.get("name") or (kind if len(same_type) == 1 else f"{kind}-{same_type.index(spec) + 1}")
     return Task(
@@ -294,10 +326,9 @@ def _task(
         params=merge_params(defaults_for(kind, defaults), spec),
         provider=merged(provider, spec.get("provider")),
         items=tuple(spec.get("items") or ()),
-        items_from=base_dir / spec["items_from"]
-        if spec.get("items_from") and not is_glob(spec["items_from"])
-        else None,
-        items_glob=spec["items_from"] if spec.get("items_from") and is_glob(spec["items_from"]) else None,
+        items_from=base_dir / items_from if items_from and not is_glob(items_from) else None,
+        items_encoding=encoding,
+        items_glob=items_from if items_from and is_glob(items_from) else None,
         base_dir=base_dir,
         keep=_keep(spec.get("keep")),
         output_schema=schemas.get(index),

@@ -168,7 +168,7 @@ def _file_items(task: Task, offset: int, problems: Problems | None, name: Callab
     templated = task.options.get("template") or (task.type == "conversation" and task.options.get("turns"))
     definition = "templated_item" if templated else f"{task.type}_item"
     try:
-        for n, (line, row) in enumerate(read_rows(path), offset + 1):
+        for n, (line, row) in enumerate(read_rows(path, task.items_encoding, task.items_named), offset + 1):
             if problems is not None and _reported(problems, str(path), line, row, definition, keep=task.keep):
                 continue
             if not isinstance(row, str):  # a str is a row that could not be read, reported above

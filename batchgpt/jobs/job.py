@@ -57,6 +57,7 @@ class Task:
     provider: Provider
     items: tuple[Any, ...] = ()
     items_from: Path | None = None
+    items_encoding: str | None = None  # items_from's `encoding:`; None: UTF-8, with a BOM or not
     items_glob: str | None = None  # items_from as a glob (photos/*.jpg): a file an item, attached
     base_dir: Path = Path(".")  # where paths in items (audio files) are relative to: the job file's folder
     keep: tuple[str, ...] | None = None  # item fields copied into result rows; None: none; (): all
@@ -65,6 +66,12 @@ class Task:
     reask: int = 2  # times an answer that does not match is asked again
     columns: bool = False  # each top-level field of a structured answer as a result column
     id_template: str | None = None  # `id:` (or `id_column: c`, as "{c}"): each item's id from its fields
+
+    @property
+    def items_named(self) -> str:
+        """The items_from file as the job names it (relative to the job file's folder), for messages."""
+        path = self.items_from or Path()
+        return str(path.relative_to(self.base_dir) if path.is_relative_to(self.base_dir) else path)
 
     def upload_path(self, name: str) -> Path:
         """A file named in an item, relative to the job file."""
@@ -91,6 +98,7 @@ class Job:
     limits: Limits
     results: Path
     report: Path
+    bom: bool = False  # CSV files written as utf-8-sig, which Excel reads as UTF-8 (output.bom)
     pricing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     budget_usd: float | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -18,6 +18,8 @@ from pathlib import Path
 from batchgpt.audio import file_minutes
 from batchgpt.mediainfo import ImageInfo, image_info, pdf_pages, read_image
 
+from .charsets import guess
+
 _HEAD = 4096
 PDF = "application/pdf"
 WAV, MP3 = "audio/wav", "audio/mpeg"
@@ -109,7 +111,16 @@ def _document(path: Path, head: bytes) -> Sniffed:
         return Sniffed("", "application/zip", "a ZIP archive")
     if _text(head):
         return Sniffed("file", TEXT_TYPES.get(path.suffix.lower(), "text/plain"), "a text file")
-    return UNKNOWN
+    return _not_utf8(path, head)
+
+
+def _not_utf8(path: Path, head: bytes) -> Sniffed:
+    """A text file by its name whose bytes are text in another encoding (GBK, Windows-1252): said
+    so, as the API reads attached text as UTF-8; else UNKNOWN."""
+    guesses = guess(head) if path.suffix.lower() in (*TEXT_TYPES, ".txt") and b"\0" not in head else []
+    if not guesses:
+        return UNKNOWN
+    return Sniffed("", "", f"text not in UTF-8 (it reads as {guesses[0].label}; save it as UTF-8)")
 
 
 def _text(head: bytes) -> bool:

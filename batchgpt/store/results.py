@@ -49,12 +49,14 @@ class Results:
             yield record
 
     def kept_columns(self, job: str, run_id: int) -> list[tuple[str, str]]:
-        """The kept fields of the run's items, in the order they first appear, each with the
-        kind its values share: integer, real, text, boolean, or mixed (for JSON text)."""
+        """The columns after the results': a structured answer's fields (`columns: true`), then
+        the item fields kept (`keep:`), each group in the order its names first appear, each with
+        the kind its values share: integer, real, text, boolean, or mixed (for JSON text). The
+        groups never interleave, whichever item answered first or in which run."""
         self._session.commit()
         rows = [
-            row
-            for column in ("kept", "fields")  # item fields kept, then a structured answer's fields
+            (group, *row)
+            for group, column in enumerate(("fields", "kept"))
             for row in self._session.execute(
                 f"""SELECT field.key, field.type, MIN(items.seq), MIN(field.id)
                     FROM {self._rows(job, run_id)} AS items, json_each(items.{column}) AS field
@@ -64,10 +66,10 @@ class Results:
             ).fetchall()
         ]
         kinds: dict[str, set[str]] = {}
-        first: dict[str, tuple[int, int]] = {}
-        for key, kind, seq, place in rows:
+        first: dict[str, tuple[int, int, int]] = {}
+        for group, key, kind, seq, place in rows:
             kinds.setdefault(key, set()).add(kind)
-            first[key] = min(first.get(key, (seq, place)), (seq, place))
+            first[key] = min(first.get(key, (group, seq, place)), (group, seq, place))
         return [(key, _column_kind(kinds[key])) for key in sorted(kinds, key=first.__getitem__)]
 
     def groups(self, job: str, run_id: int) -> list[dict[str, Any]]:
