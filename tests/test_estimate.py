@@ -18,6 +18,7 @@ def rows_of(write_job, job: dict) -> dict[tuple[str, str], dict]:
     return {(r["task"], r["model"]): r for r in estimate(load(write_job(job)))}
 
 
+@pytest.mark.usefixtures("exact_encodings")
 def test_completion_prompts_are_counted_exactly(write_job):
     prompts = ["Translate the following English text to French: 'Hello'", "日本語のテキスト 🌸", "x" * 500]
     rows = rows_of(
@@ -31,6 +32,7 @@ def test_completion_prompts_are_counted_exactly(write_job):
     assert rows[("completion", "gpt-4o-mini")]["prompt_tokens"] == sum(len(encoding.encode(p)) for p in prompts)
 
 
+@pytest.mark.usefixtures("exact_encodings")
 def test_chat_prompts_include_the_documented_message_overhead(write_job):
     rows = rows_of(
         write_job,

@@ -22,7 +22,7 @@ from batchgpt.drytable import sums, table
 from batchgpt.mock import silent_wav
 from batchgpt.pricing import Pricing
 from batchgpt.records import Limits, Provider, Request, dump
-from batchgpt.tokens import Counter
+from batchgpt.tokens import Count, Counter
 from batchgpt.vision import image_tokens
 
 M = 1e6
@@ -62,9 +62,14 @@ def image_part(index: int, detail: str | None = None) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {**url, "detail": detail} if detail else url}
 
 
+def text_count(model: str) -> Count:
+    """The request's text as the cookbook counts it: its message, its words and the reply's priming
+    (approximate where tiktoken's encodings cannot be had, as the estimate's is then)."""
+    return Counter().messages(model, [{"role": "user", "content": ASK["text"]}])
+
+
 def text_tokens(model: str) -> int:
-    """The request's text as the cookbook counts it: its message, its words and the reply's priming."""
-    return Counter().messages(model, [{"role": "user", "content": ASK["text"]}]).tokens
+    return text_count(model).tokens
 
 
 # ---------------------------------------------------------------- the formulas, by hand
@@ -152,7 +157,7 @@ def test_audio_counts_its_length_and_unreadable_lengths_are_bounded_by_size() ->
 def test_the_bound_counts_an_attached_image_once_by_its_size() -> None:
     sized = request("gpt-4o", [image_part(0)], [image(1024, 1024)])
     bound = Estimator(Pricing()).bound(sized)
-    assert bound.prompt.tokens == text_tokens("gpt-4o") + 765 and not bound.prompt.approximate
+    assert bound.prompt == text_count("gpt-4o") + Count(765)  # a size read from the file: not approximate
     assert (bound.images, bound.marks) == (765, ())
     url = "https://example.com/cat.png"
     by_url = request("gpt-4o", [{"type": "image_url", "image_url": {"url": url}}], [image(None, None, source=url)])
@@ -191,7 +196,8 @@ def test_the_dry_run_table_says_when_attachments_make_it_approximate() -> None:
         "gpt-4o-mini", [{"type": "image_url", "image_url": {"url": url}}], [image(None, None, source=url)]
     )
     exact, guessed, total = table(sums([*sized, unsized], estimator), Pricing(), Limits(), offline=False)
-    assert exact["prompt_tokens"] == 3 * (text_tokens("gpt-4o") + 765) and "approximate" not in exact["notes"]
+    assert exact["prompt_tokens"] == 3 * (text_tokens("gpt-4o") + 765)
+    assert ("approximate" in exact["notes"]) == text_count("gpt-4o").approximate  # the sized images add no doubt
     assert exact["cost_usd_max"] == pytest.approx(exact["prompt_tokens"] * 2.5 / M + 3 * 100 * 10 / M)
     assert inputs.UNSIZED in guessed["notes"] and "approximate token count" in guessed["notes"]
     assert "approximate" in total["notes"]
@@ -233,9 +239,22 @@ def test_the_budget_holds_an_image_requests_worst_case_online_and_in_a_batch() -
         pack = Pack.of(photo)
         held = spending.worst(pack, spending.bounds(pack))
         assert isinstance(held, float) and bill is not None and held >= bill
-        assert held == pytest.approx(bill)  # the size known and the text exact: the bill, not the most
         batched = batch_worst(estimator, photo)
         assert batched is not None and batched >= pricing.cost("gpt-4o", text_tokens("gpt-4o") + 765, 100, batch=True)
+
+
+@pytest.mark.usefixtures("exact_encodings")
+def test_an_image_of_known_size_with_exact_text_is_held_at_its_bill() -> None:
+    """The size known and the text counted exactly: the budget holds the bill, not the most."""
+    from batchgpt.budget import Budget
+    from batchgpt.online.spending import Spending
+    from batchgpt.records import Pack
+
+    estimator, pricing = Estimator(Pricing()), Pricing()
+    pack = Pack.of(request("gpt-4o", [image_part(0)], [image(4000, 3000)]))
+    spending = Spending(Budget(1.0), estimator, lambda why: None)
+    held = spending.worst(pack, spending.bounds(pack))
+    assert held == pytest.approx(pricing.cost("gpt-4o", text_tokens("gpt-4o") + 765, 100))
 
 
 def test_a_conversation_sends_its_attachments_with_every_turn() -> None:

@@ -294,7 +294,8 @@ FIELDS: list[tuple[str, dict[str, Any], int, str | None, str | None]] = [
     ("embeddings", {"model": "e", "input": {"a": 1}}, 400, "input", "invalid_type"),
     ("embeddings", {"model": "e", "input": ["x"] * MANY}, 400, "input", "array_above_max_length"),
     ("embeddings", {"model": "e", "input": "word " * 9000}, 400, "input", "context_length_exceeded"),
-    ("embeddings", {"model": "e", "input": ["word " * 8000] * 40}, 400, "input", "max_tokens_per_request"),
+    # 6,000 tokens an input exactly, 7,500 counted four characters a token: within 8,192 either way
+    ("embeddings", {"model": "e", "input": ["word " * 6000] * 60}, 400, "input", "max_tokens_per_request"),
     ("embeddings", {"model": "e", "input": [[1] * 9000]}, 400, "input", "context_length_exceeded"),
     ("embeddings", {"model": "e", "input": "x", "dimensions": 0}, 400, "dimensions", "integer_below_min_value"),
     ("embeddings", {"model": "e", "input": "x", "dimensions": 10**9}, 400, "dimensions", "integer_above_max_value"),

@@ -50,6 +50,26 @@ def test_max_tokens_truncates_with_finish_reason_length(server):
     assert answer["choices"][0]["finish_reason"] == "length" and answer["usage"]["completion_tokens"] == 3
 
 
+def test_without_tiktoken_the_mock_still_cuts_at_max_tokens_and_gives_logprobs(server, monkeypatch):
+    """Offline with no encodings cached, the mock sent whole answers past max_tokens (finish_reason
+    `stop`) and empty logprobs: it cuts by the approximate count it bills by, four characters a token."""
+    monkeypatch.setattr(server.counter, "encoding", lambda name: None)  # as where tiktoken cannot load
+    body = {"model": "gpt-4o-mini", "prompt": "one two three four five six seven", "max_tokens": 3}
+    choice, usage = (lambda a: (a["choices"][0], a["usage"]))(json.loads(post(server, "/completions", body)[2]))
+    assert choice["finish_reason"] == "length" and usage["completion_tokens"] == 3
+    assert choice["text"] == "Echo: one tw"  # twelve characters: three tokens of four
+    asked = [{"role": "user", "content": "odds and ends"}]
+    body = {"model": "gpt-4o-mini", "messages": asked, "logprobs": True, "top_logprobs": 2}
+    choice = json.loads(post(server, "/chat/completions", body)[2])["choices"][0]
+    content = choice["logprobs"]["content"]
+    assert content and "".join(t["token"] for t in content) == choice["message"]["content"]
+    assert all(len(t["top_logprobs"]) == 2 and t["top_logprobs"][0]["token"] == t["token"] for t in content)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+    body = {"model": "gpt-4o-mini", "messages": asked, "tools": [tool], "max_tokens": 1}
+    call = json.loads(post(server, "/chat/completions", body)[2])["choices"][0]
+    assert call["finish_reason"] == "length"
+
+
 def test_a_bad_key_gets_the_documented_401(server):
     status, _, raw = post(
         server,

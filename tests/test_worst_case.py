@@ -1,6 +1,8 @@
 """The worst case never below the bill: every request an item may send (turns, re-asks) and every
 part of a prompt (function definitions, tool choice, schemas, files, audio), each checked against
-figures worked out here with tiktoken and the published formulas, and against the mock's bill."""
+figures worked out here with the cookbook's recipes and the published formulas, and against the
+mock's bill. Where exact counts are the subject, the recipes count with tiktoken itself (and need
+its encodings); elsewhere with batchgpt's counter, approximate without them, as the estimate is."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from test_vision import png
 from batchgpt.estimate import estimate
 from batchgpt.jobs import load, requests
 from batchgpt.structured import reasked
+from batchgpt.tokens import Counter
 
 # The cookbook's tool example (How_to_count_tokens_with_tiktoken): the API billed 101 prompt tokens
 # on gpt-4o and gpt-4o-mini, 105 on gpt-3.5-turbo and gpt-4.
@@ -52,7 +55,11 @@ PRODUCT = {
     "additionalProperties": False,
 }
 TURNS = ["Write a line about the sea.", "Now make it rhyme.", "Shorter.", "Translate it to French."]
-O200K = tiktoken.get_encoding("o200k_base")
+COUNTER = Counter()
+
+
+def o200k():
+    return tiktoken.get_encoding("o200k_base")
 
 
 def cookbook_messages(messages: list[dict], encoding) -> int:
@@ -79,11 +86,17 @@ def cookbook_tools(functions: list[dict], encoding, init: int) -> int:
     return tokens + 12
 
 
-def text_of(tokens: int, encoding=O200K) -> str:
-    """A text of exactly `tokens` tokens: an answer as long as max_tokens allows."""
+def text_of(tokens: int) -> str:
+    """A text of exactly `tokens` tokens (o200k_base's, and four characters a token): an answer as
+    long as max_tokens allows."""
     text = " sea" * tokens
-    assert len(encoding.encode(text)) == tokens
+    assert COUNTER.text("gpt-4o-mini", text).tokens == tokens
     return text
+
+
+def counted(messages: list[dict]) -> int:
+    """num_tokens_from_messages, as the counter works it (tiktoken's o200k_base where it loads)."""
+    return COUNTER.messages("gpt-4o-mini", messages).tokens
 
 
 def line(body: dict, url: str = "/v1/chat/completions", custom_id: str = "l1") -> dict:
@@ -99,6 +112,7 @@ def total_of(path) -> dict:
     return estimate(load(path))[-1]
 
 
+@pytest.mark.usefixtures("exact_encodings")
 @pytest.mark.parametrize(
     "model,encoding,init,billed",
     [("gpt-4o-mini", "o200k_base", 7, 101), ("gpt-4o", "o200k_base", 7, 101), ("gpt-4", "cl100k_base", 10, 105)],
@@ -114,6 +128,7 @@ def test_function_definitions_count_what_the_api_billed_for_the_cookbooks_exampl
     assert "approximate" not in total["notes"]  # the recipe was measured on these models: exact
 
 
+@pytest.mark.usefixtures("exact_encodings")
 @pytest.mark.parametrize("model,billed", [("gpt-4o-mini", 101), ("gpt-4", 105)])
 def test_the_test_server_bills_function_definitions_as_the_api_did(server, model, billed):
     from test_mock_server import post
@@ -123,7 +138,9 @@ def test_the_test_server_bills_function_definitions_as_the_api_did(server, model
     assert status == 200 and json.loads(raw)["usage"]["prompt_tokens"] == billed
 
 
+@pytest.mark.usefixtures("exact_encodings")
 def test_what_the_recipe_cannot_read_is_counted_high_and_marked(tmp_path):
+    enc = o200k()
     nested = {"type": "object", "description": "Where", "properties": {"city": {"type": "string"}}}
     tool = json.loads(json.dumps(WEATHER))
     tool["function"]["parameters"]["properties"]["place"] = nested
@@ -131,11 +148,11 @@ def test_what_the_recipe_cannot_read_is_counted_high_and_marked(tmp_path):
     body = {"model": "gpt-4o-mini", "max_tokens": 10, "messages": WEATHER_MESSAGES, "tools": [tool]}
     plain = total_of(jsonl(tmp_path / "plain.jsonl", [line(body)]))
     chosen = total_of(jsonl(tmp_path / "chosen.jsonl", [line({**body, "tool_choice": forced})]))
-    readable = cookbook_messages(WEATHER_MESSAGES, O200K) + cookbook_tools([WEATHER["function"]], O200K, 7)
+    readable = cookbook_messages(WEATHER_MESSAGES, enc) + cookbook_tools([WEATHER["function"]], enc, 7)
     # the nested property: its key, and at least its JSON (the API renders less of it)
     spelled = json.dumps(nested, separators=(",", ":"))
-    assert plain["prompt_tokens"] >= readable + 3 + len(O200K.encode("place:" + spelled))
-    assert chosen["prompt_tokens"] >= plain["prompt_tokens"] + len(O200K.encode("get_current_weather"))
+    assert plain["prompt_tokens"] >= readable + 3 + len(enc.encode("place:" + spelled))
+    assert chosen["prompt_tokens"] >= plain["prompt_tokens"] + len(enc.encode("get_current_weather"))
     assert "approximate" in plain["notes"] and "approximate" in chosen["notes"]
 
 
@@ -149,13 +166,13 @@ def test_each_reask_is_counted_as_sent(write_job):
     # max_tokens) and a follow-up quoting a long validation error, the schema every time. The
     # schema as measured (openai-cookbook #2140): its JSON without required and
     # additionalProperties, and 9.
-    schema = len(O200K.encode(json.dumps({"type": "object", "properties": PRODUCT["properties"]}))) + 9
+    schema = COUNTER.text("gpt-4o-mini", json.dumps({"type": "object", "properties": PRODUCT["properties"]})).tokens + 9
     error = "at /name: " + "".join(chr(33 + (i * 7) % 94) for i in range(990))
     sent = 0
     for request in requests(load(path)):
         body = request.body
         for _ in range(3):
-            sent += cookbook_messages(body["messages"], O200K) + schema
+            sent += counted(body["messages"]) + schema
             body = reasked(replace(request, body=body), text_of(most), error)
     assert row["prompt_tokens"] >= sent
     assert row["max_completion_tokens"] == len(prompts) * 3 * most
@@ -180,7 +197,7 @@ def test_a_conversation_counts_each_turn_as_sent_and_n_answers_a_turn(write_job)
     history, sent = [{"role": "system", "content": "You write."}], 0
     for said in TURNS:
         history.append({"role": "user", "content": said})
-        sent += cookbook_messages(history, O200K)
+        sent += counted(history)
         history.append({"role": "assistant", "content": text_of(most)})  # the first of its n answers
     assert row["prompt_tokens"] == sent
     assert row["max_completion_tokens"] == len(TURNS) * 2 * most
@@ -206,7 +223,7 @@ def test_file_parts_are_counted_high_and_marked(tmp_path):
     document = {"type": "file", "file": {"filename": "a.pdf", "file_data": pdf(3)}}
     body = {"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user", "content": [question, document]}]}
     row = estimate(load(jsonl(tmp_path / "parts.jsonl", [line(body, custom_id="l0")])))[0]  # then TOTAL
-    text = cookbook_messages([{"role": "user", "content": "Summarise this."}], O200K)
+    text = counted([{"role": "user", "content": "Summarise this."}])
     # three pages, each at least an image at gpt-4o's most (85 + 8 tiles of 170, the API facts, section 14)
     assert row["prompt_tokens"] >= text + 3 * (85 + 8 * 170)
     assert "approximate" in row["notes"]

@@ -11,8 +11,8 @@ Its rooms, top to bottom:
   shapes.py (messages, inputs, tools and formats inside a body).
 - The answers: api.py (which path is which kind, and each kind's answer), chat.py and
   streaming.py (chat, completions, Responses), answers.py (embeddings, moderations, images,
-  audio), bill.py and usage.py (the counts), schema.py (structured answers), errors.py (the
-  error body).
+  audio), bill.py and usage.py (the counts), cut.py (where max_tokens ends an answer), schema.py
+  (structured answers), errors.py (the error body).
 - The faults: faults.py (online), batchfaults.py (relays in front of the Batch API); limits.py
   (the per-model rate limits).
 

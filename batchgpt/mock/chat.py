@@ -16,6 +16,7 @@ from batchgpt.tokens import Counter
 
 from . import usage as usages
 from .bill import prompt_tokens
+from .cut import cut
 from .inputs import content_media
 from .logprobs import chat_logprobs, completion_logprobs
 from .schema import schema_asked, structured_text
@@ -122,13 +123,8 @@ def reply_text(body: dict[str, Any], chat: bool, max_tokens: int | None, counter
         "code" in _text(m.get("content")) for m in body["messages"] if m.get("role") in ("system", "developer")
     )
     text = f"```python\n# {said}\nprint({said!r})\n```" if wants_code else f"Echo: {said}"
-    if max_tokens is not None:
-        encoding = counter.encoding("o200k_base")
-        if encoding is not None:
-            tokens = encoding.encode_ordinary(text)
-            if len(tokens) > max_tokens:
-                return encoding.decode(tokens[:max_tokens]), "length"
-    return text, "stop"
+    kept = text if max_tokens is None else cut(text, max_tokens, counter)
+    return (text, "stop") if kept == text else (kept, "length")
 
 
 REFUSAL = "I'm sorry, I cannot help with that request."

@@ -19,6 +19,7 @@ from typing import Any
 
 from batchgpt.tokens import Counter
 
+from .cut import cut
 from .schema import instance
 
 
@@ -40,11 +41,10 @@ class ToolCall:
     def cut(self, max_tokens: int | None, counter: Counter, model: str) -> ToolCall:
         """The call as a `max_tokens` cap leaves it: its arguments cut short (no longer JSON), with
         finish_reason `length`, as the API cuts a call."""
-        encoding = counter.encoding("o200k_base")
-        if max_tokens is None or encoding is None or self.tokens(counter, model) <= max_tokens:
+        if max_tokens is None or self.tokens(counter, model) <= max_tokens:
             return self
         kept = max(0, max_tokens - counter.text(model, self.name).tokens)
-        arguments = encoding.decode(encoding.encode_ordinary(self.arguments)[:kept])
+        arguments = cut(self.arguments, kept, counter)
         while arguments and counter.text(model, arguments).tokens > kept:  # re-encoded, the cut may grow
             arguments = arguments[:-1]
         return ToolCall(self.id, self.name, arguments, "length")
