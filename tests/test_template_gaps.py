@@ -108,3 +108,18 @@ def test_a_split_globbed_dry_run_says_a_field_its_halves_both_lack_once(tmp_path
     assert how == "merged" and halved == whole
     [problem] = whole[0]
     assert "field `nmae` not in the items of 'photos/*' (a file's item has `path` and `name` only; did you " in problem
+
+
+def test_an_input_template_naming_a_field_no_row_has_is_one_problem_at_it(cli, server, tmp_path):
+    (tmp_path / "rows.csv").write_text("q,photo\nwhat,a.png\nwhy,b.png\n", encoding="utf-8")
+    job = chat_job([])
+    job["tasks"] = [{"type": "chat", "template": "{q}", "images": "{phtoo}", "items_from": "rows.csv"}]
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    result = cli("run", str(path))
+    assert result.exit_code == 2 and server.seen == []
+    assert (
+        f"{path}:{_line_of(path, 'images:')}: field `phtoo` not in rows.csv (did you mean `photo`?): "
+        "2 rows lack it, the first at line 2 (at /tasks/0/images)"
+    ) in result.output
+    assert "1 problem found; nothing was sent" in result.output

@@ -24,7 +24,7 @@ from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 from .bounds import MAX_DEPTH
 from .gaps import lacking
 from .globbed import glob_items
-from .inputs import checked_inputs, refused_key, wants_inputs
+from .inputs import INPUT_KEYS, checked_inputs, refused_key, wants_inputs
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
 from .problems import Problems, reason
 from .rows import Row, read_rows
@@ -255,7 +255,6 @@ class ItemCheck:
         self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
         self._fills: dict[int, bool] = {}
-        self.lacked = False  # the last item lacks a field its task fills in (problems.gaps has it)
         self.said: set[tuple[schema.JsonPath, str]] = set()  # a task's inputs' problems, said once
         self.attached: tuple[Item | None, tuple[Attachment, ...]] = (None, ())  # the last item's, for its request
 
@@ -269,7 +268,7 @@ class ItemCheck:
         if not isinstance(fields, dict):
             return False
         line = item.line or problems.line_of(item.path)
-        before, self.lacked = problems.count, False
+        before, lacked = problems.count, problems.lacked
         count = len(fields.get("turns") or item.task.options.get("turns") or ())
         # a conversation's rows are its turns, `<id>#<n>`: those are the ids that must be unique
         names = [f"{item.id}#{n}" for n in range(1, count + 1)] if item.task.type == "conversation" else [item.id]
@@ -287,16 +286,17 @@ class ItemCheck:
             problems.gaps.checked(item)
             for where, name in lacking(item, self._templates.get(item.task.index)):
                 problems.lacks(item, where, name, line)
-                self.lacked = True
         if "body" not in fields and wants_inputs(item.task, fields):
             self.attached = (item, checked_inputs(item, problems, line, self.said))
-        return problems.count == before and not self.lacked
+        return problems.count == before and problems.lacked == lacked
 
     def _templated(self, task: Task) -> bool:
-        """Whether the task fills its items' fields into anything: its template, turns or id."""
+        """Whether the task fills its items' fields into anything: its template, turns, id or inputs."""
         if task.index not in self._fills:
+            options = task.options
+            inputs = any("{" in str(options.get(key, "")) for key in INPUT_KEYS)
             self._fills[task.index] = bool(
-                task.id_template or task.options.get("template") or task.options.get("turns")
+                task.id_template or options.get("template") or options.get("turns") or inputs
             )
         return self._fills[task.index]
 

@@ -34,6 +34,7 @@ class Problems:
         self.count = 0
         self._kept: list[Problem] = []
         self.gaps = Gaps()  # fields items lack, one problem per cause
+        self.lacked = 0  # fields items lacked, each item's each: an item with one is not sound
 
     def fresh(self) -> Problems:
         """None of these problems, but where the job's keys are written and which values are bad:
@@ -61,6 +62,7 @@ class Problems:
     def lacks(self, item: Item, where: JsonPath, name: str, line: int | None) -> None:
         """The item lacks field `name`, which its task's option `where` names: counted in the one
         problem of that cause (gaps.py)."""
+        self.lacked += 1
         if self.gaps.add(item, where, name, line):
             self.count += 1
 
