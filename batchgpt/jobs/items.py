@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -26,6 +26,7 @@ from .gaps import lacking
 from .globbed import glob_items
 from .inputs import INPUT_KEYS, checked_inputs, refused_key, wants_inputs
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
+from .models import note as note_model
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .span import WHOLE, Span
@@ -259,6 +260,11 @@ class ItemCheck:
         self.attached: tuple[Item | None, tuple[Attachment, ...]] = (None, ())  # the last item's, for its request
 
     @property
+    def models(self) -> Collection[str]:
+        """The models the items checked so far name (models.py warns of those without a price)."""
+        return self.problems.models.keys()
+
+    @property
     def rows(self) -> int:
         return len(self.seen) + self.elsewhere
 
@@ -280,6 +286,7 @@ class ItemCheck:
             self.seen.add(digest)
         if item.path and problems.bad_under(item.path):
             return False  # the schema already said what is wrong with this item
+        note_model(item, problems, line)
         for message in _item_problems(item, self._templates):
             problems.add(message, file=item.file, line=line, path=item.path)
         if "body" not in fields and self._templated(item.task):

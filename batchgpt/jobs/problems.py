@@ -16,6 +16,9 @@ from .gaps import Gaps
 from .job import Item
 
 MAX_PROBLEMS = 1000
+# Where a model is first named (models.py): file, line, JSON path (None: by the task or the
+# defaults, resolved once the walk is over) and task.
+ModelPlace = tuple[str, int | None, JsonPath | None, int]
 
 
 class Problems:
@@ -35,6 +38,8 @@ class Problems:
         self._kept: list[Problem] = []
         self.gaps = Gaps()  # fields items lack, one problem per cause
         self.lacked = 0  # fields items lacked, each item's each: an item with one is not sound
+        self.models: dict[str, ModelPlace] = {}  # each model the items name, where it is first named
+        self.warnings: list[Problem] = []  # what is worth a word but sends nothing wrong (models.py)
 
     def fresh(self) -> Problems:
         """None of these problems, but where the job's keys are written and which values are bad:
@@ -70,6 +75,8 @@ class Problems:
         """Add what a walk of another part of the same file found."""
         self._kept.extend(other._kept[: max(0, MAX_PROBLEMS - len(self._kept))])
         self.count += other.count - self.gaps.merge(other.gaps)
+        for model, place in other.models.items():
+            self.models.setdefault(model, place)
 
     def at(self, path: JsonPath, message: str) -> None:
         """A problem in the job file, at the line its path is written on."""
