@@ -11,8 +11,6 @@ item); `unpriced` looks each distinct model up once, at the end. A model the job
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from batchgpt import logs
 from batchgpt.errors import NO_POINTER, Problem
@@ -28,19 +26,20 @@ log = logging.getLogger(__name__)
 
 def note(item: Item, problems: Problems, line: int | None) -> None:
     """Where the item's model is named, when it is the first item to name it: the item's own
-    field (a batch line's body), else its task's or the defaults' (resolved by `unpriced`)."""
+    field (a batch line's body), else its task's or the defaults' (resolved by `unpriced`). Most
+    items name a model named before: for them, two lookups."""
     fields = item.fields
-    path: JsonPath | None = None
-    if "body" in fields:
-        body = fields["body"]
-        model: Any = body.get("model") if isinstance(body, Mapping) else None
-        path = (*item.path, "body", "model")
-    elif "model" in fields:
-        model, path = fields["model"], (*item.path, "model")
-    else:
-        model = item.task.params.get("model")
-    if not isinstance(model, str) or not model or model in problems.models:
+    model = fields.get("model")
+    own: JsonPath | None = ("model",)
+    if model is None:
+        body = fields.get("body")
+        if body is not None:
+            model, own = (body.get("model") if isinstance(body, dict) else None), ("body", "model")
+        else:
+            model, own = item.task.params.get("model"), None
+    if type(model) is not str or model in problems.models or not model:
         return
+    path = None if own is None else (*item.path, *own)
     if path is not None and item.line is None:  # an item in the job file: the line of its model
         line = problems.line_of(path)
     problems.models[model] = (item.file, line if path is not None else None, path, item.task.index)
