@@ -123,3 +123,14 @@ def test_an_input_template_naming_a_field_no_row_has_is_one_problem_at_it(cli, s
         "2 rows lack it, the first at line 2 (at /tasks/0/images)"
     ) in result.output
     assert "1 problem found; nothing was sent" in result.output
+
+
+def test_a_job_given_as_a_dict_names_the_first_item_lacking_a_field_by_its_id():
+    from batchgpt.api import validate
+
+    job = {"defaults": {"model": "gpt-4o-mini"}, "tasks": [{"type": "chat", "template": "{a} {b}"}]}
+    job["tasks"][0]["items"] = [{"a": 1, "b": 2}, {"id": "second", "a": 2}]
+    [problem] = validate(job)
+    assert (
+        str(problem) == "<job>: field `b` missing from 1 of the task's 2 items, at item 'second' (at /tasks/0/template)"
+    )

@@ -122,7 +122,7 @@ def _gap(item: Item, line: int | None) -> Gap:
         return Gap(task.index, "data", _shown(item.file, task), f"line {item.line}")
     if len(item.path) == 3:  # a file a glob matched: items_from is its path
         return Gap(task.index, "glob", str(task.items_glob), str(item.fields.get("path")))
-    return Gap(task.index, "items", "", f"line {line}" if line else f"item {item.path[-1]}")
+    return Gap(task.index, "items", "", f"line {line}" if line else f"item {item.id!r}")
 
 
 def _shown(file: str, task: Task) -> str:
