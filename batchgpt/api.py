@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import JobError, Problem, StateError, UsageError
-from .jobs import Job, Overrides, load
+from .jobs import Job, Overrides, checked, load
 from .lifecycle import RunOptions, Summary, arun_job
 from .records import shown_url
 from .runoptions import Stop
@@ -134,7 +134,7 @@ def list_runs(state_dir: Path, job: Path | None = None, limit: int = 20) -> list
             duration = None if run.finished is None else round(run.finished - run.started, 1)
             rows.append(
                 {
-                    "run": run.id,
+                    "run": run.number,  # the job's own count: several jobs may share the store
                     "job": run.job,
                     "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started)),
                     "seconds": duration,
@@ -160,13 +160,17 @@ def list_batches(state_dir: Path, job: Path | None = None, every: bool = False) 
     store = _existing_store(state_dir)
     try:
         rows = []
+        numbers: dict[int, int | None] = {}  # run id -> its number in its job
         for batch in store.batches(_job_name(job), open_only=not every):
             counts = json.loads(batch.counts) if batch.counts else {}
+            if batch.run_id not in numbers:
+                run = store.run(batch.run_id)
+                numbers[batch.run_id] = None if run is None else run.number
             rows.append(
                 {
                     "batch": batch.batch_id or f"(intent {batch.intent[:8]})",
                     "job": batch.job,
-                    "run": batch.run_id,
+                    "run": numbers[batch.run_id],
                     "model": batch.model,
                     "status": batch.status + (" (collected)" if batch.collected else ""),
                     "requests": counts.get("total", batch.lines),
@@ -185,7 +189,12 @@ def _job_name(job: Path | None) -> str | None:
     """The name a job file's runs are stored under (its stem, when the file is gone)."""
     if job is None:
         return None
-    return load(job).name if job.exists() else job.stem
+    if not job.exists():
+        return job.stem
+    loaded, problems = checked(job)  # said in silence: a model without a price is the run's to warn of
+    problems.raise_any()
+    assert loaded is not None  # no problems: the job was built
+    return loaded.name
 
 
 def _when(epoch: float | None) -> str:
@@ -205,12 +214,14 @@ def export_run(
     report_path: Path | None = None,
     base_url: str | None = None,
     bom: bool = False,
+    run: int | None = None,
 ) -> tuple[RunInfo, Path, Path]:
     """Export a run's results and report again from the store: (run, results path, report path).
     `run_ref` is a run number, a job name (its latest run) or a job file (Path: its latest run);
-    `base_url`: the answers of the job's latest run against that endpoint instead, wherever the
-    store keeps them now (a later run elsewhere set them aside); `bom`: CSV files begin with a
-    byte-order mark, for Excel (output.bom)."""
+    `run`: the job's run of that number instead (each job numbers its own runs); `base_url`: the
+    answers of the job's latest run against that endpoint instead, wherever the store keeps them
+    now (a later run elsewhere set them aside); `bom`: CSV files begin with a byte-order mark, for
+    Excel (output.bom)."""
     from . import htmlreport
     from .jobs import REPORT_SUFFIXES, RESULT_SUFFIXES
     from .tables import export
@@ -220,7 +231,7 @@ def export_run(
             raise UsageError(f"{option} {path}: use a {' or '.join(suffixes)} file")
     store = _existing_store(state_dir)
     try:
-        info = _find_run(store, state_dir, run_ref)
+        info = _find_run(store, state_dir, run_ref, run)
         results = Path(info.results or f"{info.job}.csv")
         report_file = Path(info.report or f"{info.job}-report.csv")
         if base_url is not None:  # never over the files of the job's latest run: beside them, named for the endpoint
@@ -235,14 +246,16 @@ def export_run(
         store.close()
 
 
-def html_report(state_dir: Path, run_ref: str | Path, path: Path | None = None) -> tuple[RunInfo, Path]:
+def html_report(
+    state_dir: Path, run_ref: str | Path, path: Path | None = None, run: int | None = None
+) -> tuple[RunInfo, Path]:
     """Write a run's HTML page (default: beside its report, as the run wrote it): (run, page path).
-    `run_ref` as export_run takes it."""
+    `run_ref` and `run` as export_run takes them."""
     from . import htmlreport
 
     store = _existing_store(state_dir)
     try:
-        info = _find_run(store, state_dir, run_ref)
+        info = _find_run(store, state_dir, run_ref, run)
         page = path or htmlreport.beside(Path(info.report or f"{info.job}-report.csv"))
         htmlreport.write(page, htmlreport.gather(store, info))
         return info, page
@@ -250,13 +263,33 @@ def html_report(state_dir: Path, run_ref: str | Path, path: Path | None = None) 
         store.close()
 
 
-def _find_run(store: Store, state_dir: Path, run_ref: str | Path) -> RunInfo:
-    """A run by its number, a job name's latest run, or a job file's (a Path)."""
+def _find_run(store: Store, state_dir: Path, run_ref: str | Path, number: int | None = None) -> RunInfo:
+    """A job's run `number`, else its latest run; the job by name, or by its file (a Path). A bare
+    number names a run when only one job in the store has a run of that number."""
     ref = str(_job_name(run_ref) if isinstance(run_ref, Path) else run_ref)
-    info = store.run(int(ref)) if ref.isdigit() else next(iter(store.runs(ref, 1)), None)
-    if info is None:
+    listing = command("runs", state=state_dir)
+    if number is not None:
+        found = store.numbered(number, ref)
+        if not found:
+            raise UsageError(f"job {ref!r} has no run {number} in {state_dir}: `{listing}` lists them")
+        return found[0]
+    if not ref.isdigit():
+        info = next(iter(store.runs(ref, 1)), None)
+        if info is None:
+            raise UsageError(f"no run of {ref!r} in {state_dir}: `{listing}` lists them")
+        return info
+    return _only_run(store.numbered(int(ref)), ref, state_dir)
+
+
+def _only_run(found: list[RunInfo], ref: str, state_dir: Path) -> RunInfo:
+    """The one run of that number; which job's, if several jobs have one, is for the caller to say."""
+    if len(found) == 1:
+        return found[0]
+    if not found:
         raise UsageError(f"no run {ref!r} in {state_dir}: `{command('runs', state=state_dir)}` lists them")
-    return info
+    jobs = ", ".join(repr(info.job) for info in found)
+    example = command("report", found[0].job, "--run", ref, state=state_dir)
+    raise UsageError(f"jobs {jobs} each have a run {ref} (each job numbers its own runs): name the job, `{example}`")
 
 
 def _named_for(path: Path, base_url: str) -> Path:

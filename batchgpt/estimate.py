@@ -15,7 +15,7 @@ from typing import Any
 from . import dryfork
 from .bounds import DEFAULT_EXPECTED_OUTPUT, Bound, Estimator, choices
 from .drytable import COLUMNS, sums, table
-from .jobs import ItemCheck, Job, Overrides, read, requests
+from .jobs import ItemCheck, Job, Overrides, models, read, requests
 from .pricing import Pricing
 
 __all__ = [
@@ -33,7 +33,8 @@ __all__ = [
 def estimate(job: Job, pricing: Pricing | None = None, check: ItemCheck | None = None) -> list[dict[str, Any]]:
     """The dry-run table: one row per task and model in input order, then TOTAL. With `check`, the
     items are checked as they are estimated (see `dry_run`)."""
-    pricing = pricing or Pricing(job.pricing, job.provider.base_url)
+    # the models the check notes as it walks are warned of by it, where the job names them
+    pricing = pricing or Pricing(job.pricing, job.provider.base_url, job.unpriced if check is None else check.models)
     estimator = Estimator(pricing)
     groups = dryfork.halves(job, check, estimator) if check is not None else None
     if groups is None:
@@ -50,8 +51,10 @@ def dry_run(source: str | Path, overrides: Overrides) -> tuple[Job, list[dict[st
     assert job is not None
     check = ItemCheck(problems)
     rows = estimate(job, check=check)
+    unpriced = models.unpriced(job, problems, overrides)
+    models.say(problems, job)
     problems.raise_any()
-    return replace(job, count=check.rows), rows
+    return replace(job, count=check.rows, unpriced=unpriced), rows
 
 
 def budget_verdict(budget: float, worst: float | None, expected: float | None) -> tuple[bool, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -110,6 +111,32 @@ def _genai_price(model: str, base_url: str | None) -> Price | None:
     if not {"input", "output"} & set(rates[STANDARD]):
         return None
     return Price(rates, {f"{c} {k}": TABLE for c, kinds in rates.items() for k in kinds})
+
+
+def listed_models(base_url: str | None) -> tuple[str, ...]:
+    """The model names genai-prices lists where a price is looked up (`_genai_price`): OpenAI's,
+    and those of the provider whose API `base_url` is. Each model's id and every exact name it
+    matches: the names a job may mean when it names one the table does not know."""
+    try:
+        from genai_prices.data_snapshot import get_snapshot
+    except ImportError:  # pragma: no cover - a declared dependency
+        return ()
+    providers = get_snapshot().providers
+    url = shown_url(base_url) if base_url else None
+    chosen = [p for p in providers if p.id == "openai" or (url and re.match(p.api_pattern, url))]
+    names: dict[str, None] = {}
+    for provider in chosen:
+        for model in provider.models:
+            names[model.id] = None
+            names.update(dict.fromkeys(_exact_names(model.match)))
+    return tuple(names)
+
+
+def _exact_names(clause: Any) -> list[str]:
+    """The names a genai-prices match clause takes exactly (its `equals`, within any `or`)."""
+    if hasattr(clause, "equals"):
+        return [str(clause.equals)]
+    return [name for each in getattr(clause, "or_", None) or () for name in _exact_names(each)]
 
 
 def _context_of(when: Any) -> str | None:

@@ -86,7 +86,9 @@ class RunReport:
     """Everything the page shows, read from the store by gather()."""
 
     run: RunInfo
-    items_run: int  # the run that holds the job's items now: `run`, or a later run that took them over
+    items_run: (
+        int  # the number of the run that holds the job's items now: `run`'s, or a later run's that took them over
+    )
     totals: RunTotals  # the job's items as they stand now, as the results file and report have them
     spent_usd: float | None  # what this run's answers cost
     costs: tuple[CostRow, ...]
@@ -102,7 +104,7 @@ class RunReport:
 def render(report: RunReport) -> str:
     """The whole page as one HTML string."""
     run = report.run
-    title = f"{run.job}: run {run.id}"
+    title = f"{run.job}: run {run.number}"
     sections = [
         f"<header><h1>{esc(title)}</h1>{_about(report)}</header>",
         _cards(report),
@@ -139,7 +141,7 @@ def _about(report: RunReport) -> str:
     lines = [f'<p class="meta">{esc("; ".join(parts))}</p>']
     if run.stopped:
         lines.append(f'<p class="meta">stopped early: {esc(run.stopped)}</p>')
-    if report.items_run != run.id:
+    if report.items_run != run.number:
         lines.append(
             f'<p class="meta">run {report.items_run} has taken its items over since: the counts and the costs '
             "by task and model are the items as that run left them</p>"

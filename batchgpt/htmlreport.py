@@ -63,7 +63,7 @@ def gather(store: Store, run: RunInfo, sums: Sums | None = None) -> RunReport:
     retries = json.loads(run.retries) if run.retries else {}
     return RunReport(
         run=run,
-        items_run=items_run,
+        items_run=run.number if items_run == run.id else _number(store, items_run),
         totals=totals,
         # a finished run (or one taken over by a later one) keeps what it spent in its own row
         spent_usd=totals.spent_usd if items_run == run.id and run.finished is None else run.spent_usd,
@@ -77,6 +77,12 @@ def gather(store: Store, run: RunInfo, sums: Sums | None = None) -> RunReport:
         slowest=tuple(store.slowest(run.job, items_run, run.started, until, SLOWEST)),
         generated=time.time(),
     )
+
+
+def _number(store: Store, run_id: int) -> int:
+    """A run's number among its job's runs (the run is in the store: it holds items)."""
+    later = store.run(run_id)
+    return run_id if later is None else later.number
 
 
 def _error_groups(store: Store, job: str, run_id: int, status: str) -> ErrorGroups:

@@ -43,7 +43,7 @@ __all__ = ["RunOptions", "Stop", "Summary", "arun_job"]
 
 @dataclass(frozen=True)
 class Summary:
-    run_id: int
+    run_id: int  # the run's row in the store
     job: str
     items: int
     sent: int
@@ -72,6 +72,7 @@ class Summary:
     unconfirmed: int = 0  # attempts with no usable answer that may have been billed (slow.py)
     timed_out: int = 0  # of those: the ones that timed out
     unconfirmed_usd: float | None = 0.0  # their worst-case cost, not in cost_usd (None: unknown)
+    run_number: int = 0  # the run's number among its job's runs, as `runs` and `--run` name it
 
 
 async def arun_job(
@@ -154,7 +155,8 @@ async def _run_opened(
     bar = options.progress if options.progress is not None else sys.stderr.isatty() and options.log_format == "text"
     with Progress(job.name, job.count, bar) as progress:
         backend = wire(job, store, run_id, options, progress, state_dir, cancel)
-        announce(progress, job, run_id, backend.mode)
+        number = _number(store, run_id)
+        announce(progress, job, number, backend.mode)
         executed = await execute(backend, stop, progress)
         closed = await asyncio.to_thread(_close, job, store, run_id, backend, executed)
     return summarize(
@@ -162,6 +164,7 @@ async def _run_opened(
         run_id,
         closed.totals,
         started,
+        run_number=number,
         sent=backend.sent,
         refused=backend.refused,
         exit_code=closed.exit_code,
@@ -255,13 +258,21 @@ def _close(job: Job, store: Store, run_id: int, backend: Backend, executed: Exec
     return _Closed(totals, ending, exit_code, exported)
 
 
-def announce(progress: Progress, job: Job, run_id: int, mode: str) -> None:
-    """The line a run starts with, for a log read later: the job, the run, where it goes, how much."""
+def _number(store: Store, run_id: int) -> int:
+    """The run's number among its job's runs."""
+    run = store.run(run_id)
+    assert run is not None  # just begun
+    return run.number
+
+
+def announce(progress: Progress, job: Job, number: int, mode: str) -> None:
+    """The line a run starts with, for a log read later: the job, the run (its number among the
+    job's runs), where it goes, how much."""
     endpoints = sorted({shown_url(p.base_url) for p in (job.provider, *(t.provider for t in job.tasks))})
     progress.log(
         "start",
-        message=f"run {run_id} of {job.name} ({mode}): {count(job.count, 'item')} to {', '.join(endpoints)}",
-        run=run_id,
+        message=f"run {number} of {job.name} ({mode}): {count(job.count, 'item')} to {', '.join(endpoints)}",
+        run=number,
         items=job.count,
         mode=mode,
         endpoints=endpoints,

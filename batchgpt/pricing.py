@@ -7,12 +7,13 @@ so is an answer that used a kind of token (audio, a service tier) whose price is
 
 from __future__ import annotations
 
+import difflib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from . import unitprices
-from .genaiprices import remembered_price
+from .genaiprices import listed_models, remembered_price
 from .rates import BATCH, KINDS, MILLION, STANDARD, Price, Rate, bill, unpriced_kinds
 from .records import PLAIN, Billed
 
@@ -50,11 +51,20 @@ OWN = "batchgpt"  # unitprices.AUDIO_RATES
 
 
 class Pricing:
-    def __init__(self, overrides: Mapping[str, Mapping[str, float]] | None = None, base_url: str | None = None):
+    def __init__(
+        self,
+        overrides: Mapping[str, Mapping[str, float]] | None = None,
+        base_url: str | None = None,
+        warned: Collection[str] = (),
+    ):
+        """`warned`: the models the job's check warns of, where the job names them, if they have no
+        price (jobs/models.py): counted among the unknown in silence. It may grow while this is in
+        use (a dry run checks and prices in one walk), so it is kept, not copied."""
         self._overrides = dict(overrides or {})
         self._base_url = base_url
         self._cache: dict[str, Price | None] = {}
         self.unknown: list[str] = []
+        self._warned = warned
         self.unmeasured: list[str] = []  # priced, but an answer lacked what it bills (usage, audio length)
         self._said: set[str] = set()  # warnings given, each once
 
@@ -65,13 +75,27 @@ class Pricing:
             self._unknown(model)
         return self._cache[model]
 
+    def knows(self, model: str) -> bool:
+        """Whether some price of the model is known: per token, image, character or minute, or free."""
+        if model.startswith(FREE_MODELS) or self.price(model, warn=False) is not None:
+            return True
+        return any(self.unit_price(model, billing) is not None for billing in UNIT_KEYS)
+
+    def nearest(self, model: str) -> str | None:
+        """The priced name nearest `model` (difflib), for a name that may be misspelt."""
+        names = [*listed_models(self._base_url), *unitprices.NAMES, *self._overrides]
+        close = difflib.get_close_matches(model, [n for n in dict.fromkeys(names) if n != model], n=1)
+        return close[0] if close else None
+
     def _unknown(self, model: str) -> None:
         if model not in self.unknown:
             self.unknown.append(model)
-            log.warning(
-                "no price known for model %r: its cost is left empty (add it under `pricing:` in the job to price it)",
-                model,
-            )
+            if model not in self._warned:
+                log.warning(
+                    "no price known for model %r: its cost is left empty (add it under `pricing:` in the job to "
+                    "price it)",
+                    model,
+                )
 
     def _once(self, message: str, model: str | None = None) -> None:
         """A warning said once a run; `model`, when given, is counted among those left unpriced."""

@@ -57,7 +57,8 @@ def export(
         write_table(report_path, report_rows(groups, unpriced), REPORT_COLUMNS, bom)
         return groups
     except OutputError as exc:  # it names the file that failed, results or report
-        again = command("export", run_id, state=store.directory)
+        run = store.run(run_id)  # named as people name it: the job's run N
+        again = command("export", job, "--run", run.number if run else run_id, state=store.directory)
         raise OutputError(
             f"{exc}. The answers are safe in the store: `{again} --out PATH` writes them elsewhere"
         ) from None

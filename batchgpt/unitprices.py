@@ -90,6 +90,12 @@ TRANSCRIPT_BOUND = (
 )
 
 
+# Every model these tables price: names a misspelt one may have been meant to be (pricing.nearest).
+NAMES = tuple(
+    dict.fromkeys([*(m for m, _, _ in IMAGE_PRICES), *CHARACTER_PRICES, *MINUTE_PRICES, *(m for m, _ in AUDIO_RATES)])
+)
+
+
 def image_price(model: str, size: Any = None, quality: Any = None) -> tuple[float | None, bool]:
     """USD per image, and whether `auto` (or an unset choice the API makes itself) made it the
     most expensive the API may choose; (None, False) for a model or choice the table lacks."""

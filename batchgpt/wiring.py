@@ -42,7 +42,7 @@ def wire(
     def online(part: Job) -> Backend:  # the items the Batch API does not take (speech, transcription)
         return online_engine(part, store, run_id, options, progress, only=_unbatchable)
 
-    pricing = Pricing(job.pricing, job.provider.base_url)
+    pricing = Pricing(job.pricing, job.provider.base_url, job.unpriced)
     parts = BatchParts(pricing, Estimator(pricing), MediaWriter(media_folder(job.results, job.name)), online)
     folder = state_dir / FOLDER / file_stem(job.name)
     return BatchRunner(job, store, run_id, options, cancel, progress, folder, parts)
@@ -64,7 +64,7 @@ def online_engine(
 def engine_parts(job: Job, timing: Timing | None = None) -> Parts:
     """Everything an engine works with, built from the job's settings."""
     timing = timing or Timing()
-    pricing = Pricing(job.pricing, job.provider.base_url)
+    pricing = Pricing(job.pricing, job.provider.base_url, job.unpriced)
     limits = job.limits
     shared = SharedLimits(limits.shared) if limits.shared else None
     pacing = Pacing(

@@ -92,7 +92,7 @@ def test_turns_naming_a_missing_field_or_no_turns_are_problems(cli, write_job, t
     ]
     result = cli("validate", str(write_job(job)))
     assert result.exit_code == 2
-    assert "the task's turns need 'product', which this item lacks" in result.output
+    assert "field `product` not in p.csv: 1 row lacks it, at line 2 (at /tasks/0/turns)" in result.output
     assert "no turns: set `turns` on the item or the task" in result.output
 
 

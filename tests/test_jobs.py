@@ -109,7 +109,7 @@ tasks:
 """,
     )
     found = problems(job)
-    assert f"{tmp_path / 'rows.csv'}:2: the template needs 'language', which this item lacks (at /)" in found
+    assert f"{job}:4: field `language` not in rows.csv: 1 row lacks it, at line 2 (at /tasks/0/template)" in found
     assert any("must be a plain field name" in p for p in found)
 
 

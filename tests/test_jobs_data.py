@@ -114,7 +114,8 @@ def test_a_wide_csv_kept_whole_is_read_with_every_column(tmp_path, monkeypatch):
     cells = ",".join(f"v{n}" for n in range(width))
     (tmp_path / "rows.csv").write_text(f"id,prompt,{names}\na,hi,{cells}\nb,yo,{cells}\n", encoding="utf-8")
     job = tmp_path / "job.yaml"
-    job.write_text("defaults: {model: m}\ntasks:\n  - {type: chat, items_from: rows.csv, keep: all}\n")
+    # a model with a price: one without is looked up among the known names (jobs/models.py)
+    job.write_text("defaults: {model: gpt-4o-mini}\ntasks:\n  - {type: chat, items_from: rows.csv, keep: all}\n")
     searched: list[str] = []
     close = difflib.get_close_matches
     monkeypatch.setattr(

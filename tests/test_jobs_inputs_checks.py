@@ -271,7 +271,7 @@ def test_a_data_url_is_what_its_bytes_are(tmp_path):
 # ----------------------------------------------------------------------------- templates and globs
 
 
-def test_a_row_whose_template_field_is_empty_is_named_at_its_line(tmp_path):
+def test_a_row_whose_template_field_is_empty_is_named_at_the_template(tmp_path):
     image(tmp_path / "a.png")
     rows = tmp_path / "rows.csv"
     rows.write_text("id,photo,q\nr1,a.png,what\nr2,,why\nr3,missing.png,how\n", encoding="utf-8")
@@ -281,7 +281,7 @@ def test_a_row_whose_template_field_is_empty_is_named_at_its_line(tmp_path):
         "  - {type: chat, template: '{q}', images: '{photo}', items_from: rows.csv}\n",
     )
     assert problems(job) == [
-        f"{rows}:3: item 'r2': images: '{{photo}}' needs 'photo', which this item lacks (at /photo)",
+        f"{job}:3: field `photo` empty in 1 of 3 rows of rows.csv, at line 3 (at /tasks/0/images)",
         f"{rows}:4: item 'r3': images: no such file 'missing.png' (paths are relative to the job file) (at /photo)",
     ]
 

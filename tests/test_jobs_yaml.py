@@ -321,11 +321,11 @@ def test_one_pass_reports_every_problem_in_line_order(tmp_path):
     found = problems(write(tmp_path, EIGHT_MISTAKES))
     lines = ["{}:{}".format(*re.match(r".*?([^/]+):(\d+): ", p).groups()) for p in found]
     assert lines == [
-        "job.yaml:4", "job.yaml:6", "job.yaml:8", "job.yaml:15", "job.yaml:17", "job.yaml:20", "job.yaml:25",
-        "data.csv:2", "data.csv:3",
+        "job.yaml:4", "job.yaml:6", "job.yaml:8", "job.yaml:15", "job.yaml:17", "job.yaml:20", "job.yaml:23",
+        "job.yaml:25",
     ]  # fmt: skip
     assert "duplicate id 'a'" in found[3] and "target language" in found[5] and "'.xlsx'" in found[1]
-    assert "the template needs 'missing'" in found[-1]
+    assert "field `missing` not in data.csv: 2 rows lack it, the first at line 2" in found[6]
 
 
 def test_an_unknown_key_in_an_item_is_not_blamed_on_its_task(tmp_path):

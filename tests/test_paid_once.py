@@ -160,11 +160,12 @@ def test_a_key_column_missing_from_a_row_is_an_error_at_its_line(cli, server, wr
     path = write_job(csv_job(id_column="skew"))
     result = cli("run", str(path))
     assert result.exit_code == 2 and server.seen == []
-    assert "data.csv:2: id: the task's id needs 'skew', which this item lacks" in result.output
+    assert "field `skew` not in data.csv (did you mean `sku`?): 2 rows lack it" in result.output
+    assert "(at /tasks/0/id_column)" in result.output
     path = write_job(csv_job(id_column="sku"))
     empty = cli("run", str(path))  # an empty cell is no value
     assert empty.exit_code == 2 and server.seen == []
-    assert "data.csv:3: id: the task's id needs 'sku', which this item lacks" in empty.output
+    assert "field `sku` empty in 1 of 2 rows of data.csv, at line 3 (at /tasks/0/id_column)" in empty.output
     (tmp_path / "data.csv").write_text("sku,word\na,x\n ,y\n", encoding="utf-8")
     blank = cli("run", str(path))
     assert blank.exit_code == 2 and server.seen == []

@@ -38,7 +38,7 @@ def plan(job: Job) -> tuple[list[dict[str, Any]], int]:
     case at the batch price (what a budget holds before uploading it), and how many items it
     would send online instead."""
     splitter = Splitter()
-    estimator = Estimator(Pricing(job.pricing, job.provider.base_url))
+    estimator = Estimator(Pricing(job.pricing, job.provider.base_url, job.unpriced))
     rows: dict[int, dict[str, Any]] = {}
     online = 0
     for request in jobs.requests(job):

@@ -22,10 +22,16 @@ from .output import _print_problems
 @click.option("--model", metavar="NAME", help="Model for items that set none (JSONL jobs), as for run.")
 @_errors_to_exit_codes
 def validate(files: tuple[Path, ...], model: str | None) -> None:
-    """Check job files; print every problem as FILE:LINE: message (at /pointer)."""
-    from batchgpt.api import validate as validate_all
+    """Check job files; print every problem as FILE:LINE: message (at /pointer), and each warning
+    (a model without a known price) as FILE:LINE: warning: message."""
+    from batchgpt.jobs import Overrides, checked, models
 
-    problems = validate_all(*files, model=model)
+    problems = []
+    for file in files:
+        found = checked(file, Overrides(model=model))[1]
+        for warning in found.warnings:
+            click.echo(models.shown(warning), err=True)
+        problems += found.listed()
     if problems:
         _print_problems(problems)
         sys.exit(EXIT_INVALID)

@@ -11,6 +11,11 @@ from .group import _errors_to_exit_codes, _examples, main
 from .options import _STATE_OPTION, _run_ref, _state_dir
 from .output import _print_table
 
+# Each job numbers its own runs (1, 2, 3, as `runs` lists them): several jobs may share a store.
+_RUN_OPTION = click.option(
+    "--run", type=click.IntRange(min=1), metavar="N", help="The job's run N (as `batchgpt runs` numbers them)."
+)
+
 
 @main.command(
     short_help="List past runs: items, tokens, cost, exit code.",
@@ -86,7 +91,7 @@ def batches(
     epilog=_examples(
         "batchgpt export jobs/translate.yaml",
         "batchgpt export jobs/translate.yaml --out faq.parquet",
-        "batchgpt export 12 --state jobs/.batchgpt",
+        "batchgpt export jobs/translate.yaml --run 12",
     ),
 )
 @click.argument("run_ref", metavar="JOB|RUN")
@@ -107,19 +112,27 @@ def batches(
 @click.option(
     "--bom", is_flag=True, help="Write CSV files with a byte-order mark, as Excel needs for UTF-8 (output.bom)."
 )
+@_RUN_OPTION
 @_errors_to_exit_codes
 def export_command(
-    run_ref: str, state_dir: Path | None, out: Path | None, report_path: Path | None, base_url: str | None, bom: bool
+    run_ref: str,
+    state_dir: Path | None,
+    out: Path | None,
+    report_path: Path | None,
+    base_url: str | None,
+    bom: bool,
+    run: int | None,
 ) -> None:
     """Write the results and report of a run again from the store, as its job stands now: JOB's
     latest run (a job file), or RUN (a run number, or a job name for its latest run) in --state;
-    with --base-url, the job's latest run against that endpoint."""
+    with --run N, the job's run N; with --base-url, the job's latest run against that endpoint."""
     from batchgpt.api import export_run
     from batchgpt.htmlreport import beside
 
-    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path, base_url, bom)
+    info, results, report_file = export_run(*_run_ref(run_ref, state_dir), out, report_path, base_url, bom, run)
     click.echo(
-        f"run {info.id} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})", err=True
+        f"run {info.number} of {info.job}: results {results}, report {report_file} (page {beside(report_file)})",
+        err=True,
     )
 
 
@@ -129,7 +142,7 @@ def export_command(
     epilog=_examples(
         "batchgpt report jobs/translate.yaml",
         "batchgpt report jobs/translate.yaml --html nightly.html",
-        "batchgpt report 12 --state jobs/.batchgpt",
+        "batchgpt report jobs/translate.yaml --run 12",
     ),
 )
 @click.argument("run_ref", metavar="JOB|RUN")
@@ -140,12 +153,14 @@ def export_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the page (default: beside the run's report, as <report stem>.html).",
 )
+@_RUN_OPTION
 @_errors_to_exit_codes
-def report_command(run_ref: str, state_dir: Path | None, html_path: Path | None) -> None:
+def report_command(run_ref: str, state_dir: Path | None, html_path: Path | None, run: int | None) -> None:
     """Write the HTML report of a run: JOB's latest run (a job file), or RUN (a run number, or a job
-    name for its latest run) in --state. Totals, cost by task and model, throughput and latency over
-    time, retries, errors by kind, the slowest items; it opens offline (one file, no script)."""
+    name for its latest run) in --state; with --run N, the job's run N. Totals, cost by task and
+    model, throughput and latency over time, retries, errors by kind, the slowest items; it opens
+    offline (one file, no script)."""
     from batchgpt.api import html_report
 
-    info, page = html_report(*_run_ref(run_ref, state_dir), html_path)
-    click.echo(f"run {info.id} of {info.job}: page {page}", err=True)
+    info, page = html_report(*_run_ref(run_ref, state_dir), html_path, run)
+    click.echo(f"run {info.number} of {info.job}: page {page}", err=True)

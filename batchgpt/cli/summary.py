@@ -48,7 +48,7 @@ def _print_summary(summary: Any, job: Path, state_dir: Path | None = None, base_
         _tell(f"report:  {summary.report.absolute()}", "written", path=summary.report.absolute())
         _tell(f"page:    {_page(summary.report)}", "written", path=_page(summary.report))
     else:
-        again = command("export", summary.run_id, state=summary.state_dir)
+        again = command("export", summary.job, "--run", summary.run_number, state=summary.state_dir)
         _tell(f"results not written (stopped at once): `{again}` writes them", "not written", command=again)
     if summary.stopped:
         _tell(f"stopped early: {summary.stopped}", "stopped", logging.WARNING)

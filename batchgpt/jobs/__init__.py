@@ -4,7 +4,9 @@
 every item (`items`), all the while adding to one `Problems` collector, and raises JobError listing
 every problem found. `requests` (`build`) then turns the items of an accepted job into requests.
 An item's attached images, files and audio are found, sniffed and checked by `inputs` (on
-`sniff`); `items_from: a glob` makes a file an item (`globbed`).
+`sniff`); `items_from: a glob` makes a file an item (`globbed`). A field a template names that
+items lack is one problem per cause (`gaps`); a model without a known price is a warning, once
+(`models`).
 Paths inside a job file are relative to the job file, so a job runs the same from cron as by hand.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import models
 from .bounds import MAX_DEPTH, MAX_YAML_BYTES, MAX_YAML_EXPANDED, MAX_YAML_NODES
 from .build import build_request, dump, request_hash, requests, turn_request
 from .definition import REPORT_SUFFIXES, RESULT_SUFFIXES, from_document, from_mapping, jsonl_job
@@ -47,6 +50,7 @@ __all__ = [
     "Task",
     "build_request",
     "check_ready",
+    "checked",
     "check_trust",
     "matched_files",
     "provider_for",
@@ -62,12 +66,25 @@ _NO_OVERRIDES = Overrides()
 
 
 def load(source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES) -> Job:
-    """Read and fully validate a job; raises JobError listing every problem found."""
-    job, problems = read(source, overrides)
-    count, items, ids = check_items(job, problems) if job is not None else (0, None, frozenset())
+    """Read and fully validate a job; raises JobError listing every problem found. Warnings (a
+    model without a known price) are logged."""
+    job, problems = checked(source, overrides)
+    models.say(problems, job)
     problems.raise_any()
     assert job is not None  # no problems: the job was built
-    return replace(job, count=count, items=items, ids=ids)
+    return job
+
+
+def checked(
+    source: str | os.PathLike[str] | Mapping[str, Any], overrides: Overrides = _NO_OVERRIDES
+) -> tuple[Job | None, Problems]:
+    """A job read and fully validated, and what was found: its problems, and its warnings
+    (problems.warnings), said by no one yet. The job is None when it cannot be built."""
+    job, problems = read(source, overrides)
+    if job is None:
+        return None, problems
+    count, items, ids = check_items(job, problems)
+    return replace(job, count=count, items=items, ids=ids, unpriced=models.unpriced(job, problems, overrides)), problems
 
 
 def read(

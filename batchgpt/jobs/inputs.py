@@ -56,6 +56,7 @@ class Found:
     where: JsonPath
     message: str
     task_level: bool = False
+    lacks: str | None = None  # the field the task's template names that the item lacks (gaps.py)
 
 
 class _Given(NamedTuple):  # a NamedTuple: made for each source of each of a million items
@@ -98,7 +99,9 @@ def checked_inputs(
     it; its task's at the task's line, once (`said` holds those reported)."""
     attached, found = attachments(item)
     for each in found:
-        if not each.task_level:
+        if each.lacks is not None:
+            problems.lacks(item, each.where, each.lacks, line)
+        elif not each.task_level:
             at = problems.line_of(each.where) if item.path else line
             problems.add(f"item {item.id!r}: {each.message}", file=item.file, line=at, path=each.where)
         elif (each.where, each.message) not in said:
@@ -141,10 +144,12 @@ def _filled(given: _Given, item: Item, found: list[Found]) -> Iterator[_Given]:
         found.append(Found(given.where, f"{_named(given)}: {names}", given.task_level))
         return
     missing = [name for name in names if fields.get(name) in (None, "")]
+    if missing and given.task_level:  # one problem per field, at the task's template (gaps.py)
+        found.extend(Found(given.where, "", True, name) for name in missing)
+        return
     if missing:
         needs = ", ".join(repr(m) for m in missing)
-        where = (*item.path, missing[0]) if given.task_level else given.where  # a CSV's row: its column
-        found.append(Found(where, f"{_named(given)}: {text!r} needs {needs}, which this item lacks"))
+        found.append(Found(given.where, f"{_named(given)}: {text!r} needs {needs}, which this item lacks"))
         return
     where = (*item.path, names[0]) if given.task_level else given.where
     value = fields[names[0]] if len(names) == 1 and len(text) == len(names[0]) + 2 else None  # "{field}"

@@ -10,8 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -23,9 +22,11 @@ from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS
 from batchgpt.tasks import BATCH_URLS, TASKS, fill, template_fields
 
 from .bounds import MAX_DEPTH
+from .gaps import lacking
 from .globbed import glob_items
-from .inputs import checked_inputs, refused_key, wants_inputs
+from .inputs import INPUT_KEYS, checked_inputs, refused_key, wants_inputs
 from .job import Item, Job, Task, defaults_for, id_fields, item_id
+from .models import note as note_model
 from .problems import Problems, reason
 from .rows import Row, read_rows
 from .span import WHOLE, Span
@@ -254,8 +255,14 @@ class ItemCheck:
         self.elsewhere = 0  # rows another part of the job counted (another process's half), none of them in `seen`
         self.stopped = False  # a walk (jobs.requests) ended at an item past MAX_PROBLEMS, as every walk does
         self._templates: dict[int, list[str]] = {}
+        self._fills: dict[int, bool] = {}
         self.said: set[tuple[schema.JsonPath, str]] = set()  # a task's inputs' problems, said once
         self.attached: tuple[Item | None, tuple[Attachment, ...]] = (None, ())  # the last item's, for its request
+
+    @property
+    def models(self) -> Collection[str]:
+        """The models the items checked so far name (models.py warns of those without a price)."""
+        return self.problems.models.keys()
 
     @property
     def rows(self) -> int:
@@ -267,7 +274,7 @@ class ItemCheck:
         if not isinstance(fields, dict):
             return False
         line = item.line or problems.line_of(item.path)
-        before = problems.count
+        before, lacked = problems.count, problems.lacked
         count = len(fields.get("turns") or item.task.options.get("turns") or ())
         # a conversation's rows are its turns, `<id>#<n>`: those are the ids that must be unique
         names = [f"{item.id}#{n}" for n in range(1, count + 1)] if item.task.type == "conversation" else [item.id]
@@ -279,11 +286,26 @@ class ItemCheck:
             self.seen.add(digest)
         if item.path and problems.bad_under(item.path):
             return False  # the schema already said what is wrong with this item
+        note_model(item, problems, line)
         for message in _item_problems(item, self._templates):
             problems.add(message, file=item.file, line=line, path=item.path)
+        if "body" not in fields and self._templated(item.task):
+            problems.gaps.checked(item)
+            for where, name in lacking(item, self._templates.get(item.task.index)):
+                problems.lacks(item, where, name, line)
         if "body" not in fields and wants_inputs(item.task, fields):
             self.attached = (item, checked_inputs(item, problems, line, self.said))
-        return problems.count == before
+        return problems.count == before and problems.lacked == lacked
+
+    def _templated(self, task: Task) -> bool:
+        """Whether the task fills its items' fields into anything: its template, turns, id or inputs."""
+        if task.index not in self._fills:
+            options = task.options
+            inputs = any("{" in str(options.get(key, "")) for key in INPUT_KEYS)
+            self._fills[task.index] = bool(
+                task.id_template or options.get("template") or options.get("turns") or inputs
+            )
+        return self._fills[task.index]
 
 
 def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]:
@@ -302,7 +324,7 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
         yield from _id_problems(task.id_template, fields)
     template = task.options.get("template")
     if template:
-        yield from _template_problems(task, template, fields, templates)
+        yield from _template_problems(task, template, templates)
     yield from _keep_problems(task, fields)
     if "schema" in fields:
         yield from _item_schema_problems(task, fields)
@@ -318,10 +340,7 @@ def _id_problems(template: str, fields: Mapping[str, Any]) -> Iterator[str]:
     if needs is None:
         yield f"id: {template!r} must be made of plain field names like {{sku}}"
         return
-    missing = [name for name in needs if name not in fields]
-    if missing:
-        yield f"id: the task's id needs {', '.join(repr(m) for m in missing)}, which this item lacks"
-    elif not fill(template, fields).strip():
+    if all(name in fields for name in needs) and not fill(template, fields).strip():
         yield f"id: {template!r} gives this item an empty id"
 
 
@@ -345,14 +364,8 @@ def _turn_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
     """A conversation has turns (its own, or the task's, whose {fields} it must have)."""
     if fields.get("turns"):
         return
-    turns = task.options.get("turns")
-    if not turns:
+    if not task.options.get("turns"):
         yield "no turns: set `turns` on the item or the task"
-        return
-    wanted = {m for turn in turns for m in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", str(turn))}
-    missing = sorted(wanted - set(fields))
-    if missing:
-        yield f"the task's turns need {', '.join(repr(m) for m in missing)}, which this item lacks"
 
 
 def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
@@ -370,15 +383,12 @@ def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
         yield f"keep: all would copy {names}, which results have already; list the fields to keep"
 
 
-def _template_problems(
-    task: Task, template: str, fields: Mapping[str, Any], templates: dict[int, list[str]]
-) -> Iterator[str]:
-    if task.index not in templates:  # each task's template is parsed once, its error reported once
+def _template_problems(task: Task, template: str, templates: dict[int, list[str]]) -> Iterator[str]:
+    """The task's template is plain {fields}: parsed once, its error reported once (the fields
+    an item lacks are gaps.py's)."""
+    if task.index not in templates:
         try:
             templates[task.index] = template_fields(template)
         except ValueError as exc:
             templates[task.index] = []
             yield f"bad template: {exc}"
-    missing = [f for f in templates[task.index] if f not in fields]
-    if missing:
-        yield f"the template needs {', '.join(repr(m) for m in missing)}, which this item lacks"

@@ -112,6 +112,9 @@ class Job:
     # has checked them: a run's store leaves a row under one of them to its own item.
     ids: AbstractSet[int] | None = field(default=None, repr=False, compare=False)
     key_variables: tuple[KeyVariable, ...] = ()  # those the job file names, which a run needs set
+    # The models it names that have no known price, warned of where it names them as it was
+    # checked (models.py): its pricing counts them as unknown without saying so again.
+    unpriced: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:

@@ -12,7 +12,13 @@ from batchgpt.errors import NO_POINTER, JobError, Problem
 from batchgpt.schema import JsonPath, pointer
 from batchgpt.words import count
 
+from .gaps import Gaps
+from .job import Item
+
 MAX_PROBLEMS = 1000
+# Where a model is first named (models.py): file, line, JSON path (None: by the task or the
+# defaults, resolved once the walk is over) and task.
+ModelPlace = tuple[str, int | None, JsonPath | None, int]
 
 
 class Problems:
@@ -30,6 +36,10 @@ class Problems:
         self.bad: list[JsonPath] = []  # the blanks, and the paths the schema refused
         self.count = 0
         self._kept: list[Problem] = []
+        self.gaps = Gaps()  # fields items lack, one problem per cause
+        self.lacked = 0  # fields items lacked, each item's each: an item with one is not sound
+        self.models: dict[str, ModelPlace] = {}  # each model the items name, where it is first named
+        self.warnings: list[Problem] = []  # what is worth a word but sends nothing wrong (models.py)
 
     def fresh(self) -> Problems:
         """None of these problems, but where the job's keys are written and which values are bad:
@@ -54,10 +64,19 @@ class Problems:
             where = NO_POINTER if path is None else pointer(path)
             self._kept.append(Problem(file or self.file, line, message, where))
 
+    def lacks(self, item: Item, where: JsonPath, name: str, line: int | None) -> None:
+        """The item lacks field `name`, which its task's option `where` names: counted in the one
+        problem of that cause (gaps.py)."""
+        self.lacked += 1
+        if self.gaps.add(item, where, name, line):
+            self.count += 1
+
     def merge(self, other: Problems) -> None:
         """Add what a walk of another part of the same file found."""
         self._kept.extend(other._kept[: max(0, MAX_PROBLEMS - len(self._kept))])
-        self.count += other.count
+        self.count += other.count - self.gaps.merge(other.gaps)
+        for model, place in other.models.items():
+            self.models.setdefault(model, place)
 
     def at(self, path: JsonPath, message: str) -> None:
         """A problem in the job file, at the line its path is written on."""
@@ -91,7 +110,8 @@ class Problems:
     def listed(self) -> list[Problem]:
         """The problems found, in line order, the ones past the cap counted in a last line."""
         # in line order: the job file's first, then each data file's (items_from) in turn
-        kept = sorted(self._kept, key=lambda p: (p.file != self.file, p.file, p.line or 0))
+        grouped = self.gaps.problems(self.file, self.lines, self.line_of)
+        kept = sorted(self._kept + grouped, key=lambda p: (p.file != self.file, p.file, p.line or 0))
         more = self.count - len(kept)
         if not more:
             return kept

@@ -51,6 +51,7 @@ class RunInfo:
     retries: str | None  # JSON: retries by cause
     spent_usd: float | None  # what this run's answers cost (cost_usd: the job's total)
     endpoint: str | None  # where it sent: "<kind> <base URL>", several joined by ", "; None before they were kept
+    number: int  # the job's own count of its runs, from 1: what people call it (`id` is the store's row)
 
 
 class Runs:
@@ -62,9 +63,11 @@ class Runs:
 
     def begin(self, job: str, job_path: str | None, endpoints: Sequence[str] = ()) -> int:
         """A new run of `job`; `endpoints`: where it sends (endpoint_of), shown by `runs`."""
+        # numbered in the one statement: a run of another job beginning at once cannot take its number
         cursor = self._session.execute(
-            "INSERT INTO runs (job, job_path, started, pid, endpoint) VALUES (?, ?, ?, ?, ?)",
-            (job, job_path, time.time(), os.getpid(), ", ".join(endpoints) or None),
+            """INSERT INTO runs (job, job_path, started, pid, endpoint, number)
+               VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(number), 0) + 1 FROM runs WHERE job = ?))""",
+            (job, job_path, time.time(), os.getpid(), ", ".join(endpoints) or None, job),
         )
         return int(cursor.lastrowid or 0)
 
@@ -156,6 +159,15 @@ class Runs:
             (run_id, job),
         ).fetchone()
         return int(row[0] or run_id)
+
+    def numbered(self, number: int, job: str | None = None) -> list[RunInfo]:
+        """The runs numbered `number`: `job`'s, or every job's that has one."""
+        where, args = ("AND job = ?", (job,)) if job else ("", ())
+        rows = self._session.execute(
+            f"SELECT {', '.join(RunInfo.__dataclass_fields__)} FROM runs WHERE number = ? {where} ORDER BY id",
+            (number, *args),
+        ).fetchall()
+        return [RunInfo(*row) for row in rows]
 
     def run(self, run_id: int) -> RunInfo | None:
         row = self._session.execute(

@@ -21,6 +21,21 @@ from .lock import DB_NAME, read_only, unusable_directory, writable
 BUSY_TIMEOUT_S = 120.0  # transactions are a few milliseconds long; this only outlasts a stuck peer
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
+# 14: each job numbers its own runs, 1, 2, 3 in the order they began (runs.number), as people
+# name them (`runs`, `--run N`, the log, the page): the row id counted every job's runs in the store.
+# The runs of a store from before are numbered by that order too. Items, answers and batches still
+# point at a run by its row id.
+# (Numbered through a keyed temporary table: a count of the earlier runs for each run would take
+# time in the square of a years-old cron job's runs.)
+RUN_NUMBERS = """
+    ALTER TABLE runs ADD COLUMN number INTEGER;
+    CREATE TEMP TABLE numbered (id INTEGER PRIMARY KEY, number INTEGER NOT NULL);
+    INSERT INTO numbered SELECT id, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id) FROM runs;
+    UPDATE runs SET number = (SELECT number FROM numbered WHERE numbered.id = runs.id);
+    DROP TABLE numbered;
+    CREATE UNIQUE INDEX runs_by_number ON runs (job, number);
+    """
+
 MIGRATIONS = (
     """
     CREATE TABLE runs (
@@ -146,6 +161,7 @@ MIGRATIONS = (
     ALTER TABLE items ADD COLUMN retried TEXT;
     ALTER TABLE answers ADD COLUMN retried TEXT;
     """,
+    RUN_NUMBERS,
 )
 # Every column of an item's row, in the table's order (a migration that adds one adds it to
 # `answers` too).

@@ -69,6 +69,9 @@ class Store:
     def run(self, run_id: int) -> RunInfo | None:
         return self._runs.run(run_id)
 
+    def numbered(self, number: int, job: str | None = None) -> list[RunInfo]:
+        return self._runs.numbered(number, job)
+
     def latest_run_of(self, job: str, run_id: int) -> int:
         return self._runs.latest_run_of(job, run_id)
 
