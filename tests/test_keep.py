@@ -142,3 +142,40 @@ def test_kept_fields_follow_the_answers_columns_in_every_format_and_rerun(cli, s
     if suffix == ".csv":
         frame = pd.read_csv(results)
         assert frame[["sku", "name"]].values.tolist() == [["S0", "Echo: Red shoe"], ["S1", "Echo: Blue hat"]]
+
+
+def test_a_csv_with_chinese_headers_drives_templates_ids_and_keep(cli, server, write_job, tmp_path):
+    """A spreadsheet from Chinese Excel names its columns in Chinese: {问题} and id_column: 单号 work
+    as {question} does (they were refused as "not a plain field name", once per row)."""
+    (tmp_path / "工单.csv").write_text("单号,问题,渠道\nT-1,退货怎么办,邮件\nT-2,发票在哪里,电话\n", encoding="utf-8")
+    path = write_job(
+        {
+            "name": "t",
+            "defaults": {"model": "gpt-4o-mini"},
+            "output": {"results": "out/t.csv"},
+            "tasks": [
+                {
+                    "type": "chat",
+                    "items_from": "工单.csv",
+                    "id_column": "单号",
+                    "template": "请回答：{问题}",
+                    "keep": ["渠道"],
+                }
+            ],
+        }
+    )
+    assert cli("validate", str(path)).exit_code == 0
+    result = cli("run", str(path))
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert frame[["id", "渠道"]].values.tolist() == [["T-1", "邮件"], ["T-2", "电话"]]
+    assert frame["output"].tolist() == ["Echo: 请回答：退货怎么办", "Echo: 请回答：发票在哪里"]
+
+
+def test_a_template_field_may_not_start_with_a_digit_in_any_script(write_job, cli):
+    path = write_job(
+        {"defaults": {"model": "gpt-4o-mini"}, "tasks": [{"type": "chat", "template": "{1号}", "items": [{"x": 1}]}]}
+    )
+    result = cli("validate", str(path))
+    assert result.exit_code == 2
+    assert "{1号} must be a plain field name" in result.output

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from batchgpt.errors import Problem
 from batchgpt.schema import JsonPath, pointer
+from batchgpt.tasks.base import FIELD_NAME
 from batchgpt.words import count
 
 from .job import Item, Task, id_fields
 
 SUGGEST_FROM = 20  # the rows whose fields are searched for the name meant: the first few are enough
-_TURN_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TURN_FIELD = re.compile(rf"\{{({FIELD_NAME})\}}")
 
 
 def lacking(item: Item, template: list[str] | None) -> Iterator[tuple[JsonPath, str]]:

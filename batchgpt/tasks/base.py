@@ -22,7 +22,10 @@ __all__ = ["FailedAnswer", "MalformedReply", "TaskType"]
 # `max_completion_tokens`, which also caps the hidden reasoning tokens.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A field name has an identifier's shape in any script: {question}, {单号}, {prix_unité}. CSV
+# headers from a Chinese or French spreadsheet name their columns in their own language.
+FIELD_NAME = r"[^\W\d]\w*"
+_FIELD = re.compile(rf"^{FIELD_NAME}$")
 
 
 class FailedAnswer(Exception):

@@ -12,7 +12,7 @@ from batchgpt.attachments import Attachment
 from batchgpt.providers.openai import usage_reply
 from batchgpt.records import Reply
 
-from .base import MalformedReply, TaskType, apply_params, first_choice, strip_fences, text_of
+from .base import FIELD_NAME, MalformedReply, TaskType, apply_params, first_choice, strip_fences, text_of
 from .parts import chat_content
 
 
@@ -129,7 +129,7 @@ def last_user(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return messages[-1]
 
 
-_FIELD_REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FIELD_REF = re.compile(rf"\{{({FIELD_NAME})\}}")
 
 
 def _field(item: Mapping[str, Any], match: re.Match[str]) -> str:
