@@ -134,3 +134,24 @@ def test_a_job_given_as_a_dict_names_the_first_item_lacking_a_field_by_its_id():
     assert (
         str(problem) == "<job>: field `b` missing from 1 of the task's 2 items, at item 'second' (at /tasks/0/template)"
     )
+
+
+def test_a_placeholder_that_is_no_field_name_is_one_problem_at_the_template_not_at_a_row(cli, tmp_path):
+    job = _csv_job(tmp_path, "Answer {金额（元）}")
+    checked = cli("validate", str(job))
+    assert checked.exit_code == 2
+    line = _line_of(job, "template:")
+    assert f"{job}:{line}: bad template: template placeholder {{金额（元）}}" in checked.output
+    assert "(at /tasks/0/template)" in checked.output and "1 problem found" in checked.output
+    assert "data.csv:" not in checked.output
+
+
+def test_an_id_template_of_no_field_names_is_one_problem_at_its_line(cli, tmp_path):
+    job = _csv_job(tmp_path, "{question}")
+    spec = yaml.safe_load(job.read_text())
+    spec["tasks"][0]["id"] = "{q-1}"
+    job.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    checked = cli("validate", str(job))
+    assert checked.exit_code == 2
+    assert f"{job}:{_line_of(job, 'id:')}: id: '{{q-1}}' must be made of plain field names" in checked.output
+    assert "1 problem found" in checked.output

@@ -15,13 +15,14 @@ from batchgpt import schema, settings, structured
 from batchgpt.providers import merged, provider_from
 from batchgpt.records import RESERVED_COLUMNS, RESULT_COLUMNS, Limits, Provider
 from batchgpt.structured import REASK_DEFAULT
+from batchgpt.tasks import template_fields
 
 from . import endpoints
 from .bounds import MAX_DEPTH
 from .charsets import encoding_problem
 from .globbed import glob_problem, is_glob
 from .inputs import refused_key
-from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, merge_params
+from .job import PARAM_KEYS, Job, Overrides, Task, defaults_for, id_fields, merge_params
 from .problems import Problems
 from .source import read_document
 
@@ -185,6 +186,7 @@ def _tasks(
     _check_keep(specs, problems)
     _check_globs(specs, problems)
     _check_encodings(specs, problems)
+    _check_templates(specs, problems)
     schemas = _schemas(specs, base_dir, problems)
     return tuple(
         _task(spec, i, specs, defaults, provider, base_dir, schemas)
@@ -210,6 +212,22 @@ def _items_from(spec: Any) -> tuple[str | None, str | None]:
     if isinstance(given, dict):
         given, encoding = given.get("path"), given.get("encoding")
     return (given if isinstance(given, str) else None), (encoding if isinstance(encoding, str) else None)
+
+
+def _check_templates(specs: list[Any], problems: Problems) -> None:
+    """A task's template and id name plain fields: a placeholder of anything else is one mistake
+    in the job file, said at its line, not at each row it would fill."""
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, dict):
+            continue
+        template, given = spec.get("template"), spec.get("id")
+        if isinstance(template, str):
+            try:
+                template_fields(template)
+            except ValueError as exc:
+                problems.refused(("tasks", index, "template"), f"bad template: {exc}")
+        if isinstance(given, str) and id_fields(given) is None:
+            problems.refused(("tasks", index, "id"), f"id: {given!r} must be made of plain field names like {{sku}}")
 
 
 def _check_encodings(specs: list[Any], problems: Problems) -> None:
