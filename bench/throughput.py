@@ -1,18 +1,25 @@
 """Requests per second, whole processes: `batchgpt run`, a bare aiohttp loop and the official openai
-SDK with an asyncio semaphore, against one server, in the same run on the same machine.
+SDK with an asyncio semaphore, against one server over http and over https, in the same run on
+the same machine.
 
-    python bench/throughput.py                 # 20,000 requests, concurrency 64, 3 rounds
-    python bench/throughput.py -n 10000 -c 128
+    python bench/throughput.py                 # 20,000 requests, concurrency 64, 3 rounds, http and https
+    python bench/throughput.py -n 10000 -c 128 --transport https
+    python bench/throughput.py --tls-port 8443 --cert my.pem --key my.key --ca my-ca.pem
+    python bench/throughput.py --batchgpt-loop both   # batchgpt on uvloop and on asyncio's own loop
     python bench/throughput.py --mock          # against `batchgpt mock-server` instead of nginx
     python bench/throughput.py --profile       # ... and where batchgpt's time goes (cProfile)
     python bench/throughput.py --in-flight     # 1,000 requests in flight against 1 s of latency
 
 The server is nginx returning a fixed chat completion when nginx is installed (no Python on the
-server side, so each client's own cost shows), else the mock server. Every client is a process
-of its own, timed from its start to its exit: `batchgpt run` includes the interpreter, imports,
-validation, the state store and the results and report files. Each round runs the clients back
-to back; the best round of each is reported, as a ratio to the bare loop. batchgpt's bytecode is
-compiled first, as an installed package's is (the libraries' is, by pip).
+server side, so each client's own cost shows), else the mock server; it listens for http and, on
+another port, for https with a certificate (tests/tls's, for 127.0.0.1, by default). Each client
+is given the CA that signed it: `--ca-bundle` for batchgpt, an SSLContext for the bare loop and
+the SDK. Every client is a process of its own, timed from its start to its exit: `batchgpt run`
+includes the interpreter, imports, validation, the state store and the results and report
+files, on uvloop where it is installed, as the command line runs (the bare loop and the SDK run
+on asyncio's own loop). Each round runs the clients back to back, http then https; the best
+round of each is reported, as a ratio to the bare loop over the same transport. batchgpt's
+bytecode is compiled first, as an installed package's is (the libraries' is, by pip).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TLS = ROOT / "tests" / "tls"  # a test CA's certificate for 127.0.0.1 and localhost (tests/test_tls.py)
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 MODEL = "gpt-4o-mini"
 KEY = "sk-bench-not-a-real-key"
@@ -57,13 +65,14 @@ ANSWER = {
 }
 
 BARE = """
-import asyncio, json, sys
+import asyncio, json, ssl, sys
 import aiohttp
-base_url, n, concurrency, key, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+base_url, n, concurrency, key, model, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
 async def go():
     semaphore = asyncio.Semaphore(concurrency)
     headers = {"Authorization": f"Bearer {key}"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+    trusting = ssl.create_default_context(cafile=ca) if ca else True
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, ssl=trusting)) as session:
         async def one(i):
             body = {"model": model, "messages": [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"}],
                     "max_tokens": 30}
@@ -76,11 +85,12 @@ asyncio.run(go())
 """
 
 SDK = """
-import asyncio, sys
-from openai import AsyncOpenAI
-base_url, n, concurrency, key, model = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+import asyncio, ssl, sys
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+base_url, n, concurrency, key, model, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:]
 async def go():
-    client = AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+    http = DefaultAsyncHttpxClient(verify=ssl.create_default_context(cafile=ca)) if ca else None
+    client = AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
     semaphore = asyncio.Semaphore(concurrency)
     async def one(i):
         async with semaphore:
@@ -119,13 +129,37 @@ def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
     return _wait_for(port, server)
 
 
+MOCK_TLS = """
+import ssl, sys, threading
+from batchgpt.mock import Config, MockServer
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+MockServer(Config(tls=context, record=False)).start(port)
+threading.Event().wait()
+"""
+
+
+def start_mock_tls(port: int, cert: Path, key: Path) -> subprocess.Popen:
+    """The mock server over https with `cert`, in its own process (the command has no TLS option)."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", MOCK_TLS, str(port), str(cert), str(key)], stderr=subprocess.DEVNULL
+    )
+    return _wait_for(port, server)
+
+
 def nginx() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
 
-def start_nginx(binary: str, port: int, work: Path) -> subprocess.Popen:
-    """nginx in the foreground with one worker answering every POST with the same completion."""
+def start_nginx(binary: str, port: int, work: Path, tls: tuple[int, Path, Path] | None = None) -> subprocess.Popen:
+    """nginx in the foreground with one worker answering every POST with the same completion, on
+    `port` and, with `tls` (a port, a certificate and its key), over https on another."""
     body = json.dumps(ANSWER).replace("\\", "\\\\").replace("'", "\\'")
+    listen_tls = ""
+    if tls:
+        tls_port, cert, key = tls
+        listen_tls = f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
     conf = work / "nginx.conf"
     conf.write_text(
         textwrap.dedent(
@@ -142,6 +176,7 @@ def start_nginx(binary: str, port: int, work: Path) -> subprocess.Popen:
                 keepalive_requests 1000000;
                 server {{
                     listen 127.0.0.1:{port};
+                    {listen_tls}
                     location / {{
                         default_type application/json;
                         add_header x-request-id req_bench;
@@ -153,7 +188,7 @@ def start_nginx(binary: str, port: int, work: Path) -> subprocess.Popen:
         )
     )
     server = subprocess.Popen([binary, "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
-    return _wait_for(port, server)
+    return _wait_for(tls[0], _wait_for(port, server)) if tls else _wait_for(port, server)
 
 
 def timed(args: list[str], env: dict[str, str] | None = None) -> float:
@@ -169,38 +204,55 @@ def write_job(path: Path, n: int) -> None:
             handle.write(json.dumps(line) + "\n")
 
 
-def batchgpt_args(base_url: str, n: int, concurrency: int, work: Path, profile: Path | None = None) -> list[str]:
+ASYNCIO = "import sys; sys.modules['uvloop'] = None; from batchgpt.cli import main; main()"  # no uvloop to find
+
+
+def batchgpt_args(
+    base_url: str,
+    n: int,
+    concurrency: int,
+    work: Path,
+    ca: str = "",
+    profile: Path | None = None,
+    cli: str = "batchgpt",
+) -> list[str]:
+    """`batchgpt run` of `n` chat items; `cli` "asyncio": on asyncio's own loop, as where uvloop is
+    not installed."""
     job = work / f"bench-{n}.jsonl"
     if not job.exists():
         write_job(job, n)
     state = Path(tempfile.mkdtemp(dir=work))
-    cli = ["batchgpt"]
+    command = ["batchgpt"] if cli == "batchgpt" else [sys.executable, "-c", ASYNCIO]
     if profile:  # main(), not the console script: its os._exit would end the process before cProfile writes
         runner = work / "profiled.py"
         runner.write_text("from batchgpt.cli import main\n\nmain()\n")
-        cli = [sys.executable, "-m", "cProfile", "-o", str(profile), str(runner)]
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile), str(runner)]
     return [
-        *cli, "run", str(job), "--base-url", base_url, "--model", MODEL, "--concurrency", str(concurrency),
+        *command, "run", str(job), "--base-url", base_url, "--model", MODEL, "--concurrency", str(concurrency),
         "--state", str(state), "--out", str(state / "r.csv"), "--report", str(state / "rep.csv"), "--no-progress",
+        *(["--ca-bundle", ca] if ca else []),
     ]  # fmt: skip
 
 
-def round_of(base_url: str, n: int, concurrency: int, work: Path) -> dict[str, float]:
+def round_of(base_url: str, n: int, concurrency: int, work: Path, ca: str, loops: list[str]) -> dict[str, float]:
+    """Each client's requests per second, one after the other; `ca`: the CA an https server is
+    trusted by; `loops`: batchgpt's runs, as the command line ("batchgpt") or on "asyncio"."""
     env = {**os.environ, "OPENAI_API_KEY": KEY}
-    client = [base_url, str(n), str(concurrency), KEY, MODEL]
-    return {
-        "bare aiohttp": n / timed([sys.executable, "-c", BARE, *client]),
-        "batchgpt": n / timed(batchgpt_args(base_url, n, concurrency, work), env),
-        "openai SDK": n / timed([sys.executable, "-c", SDK, *client]),
-    }
+    client = [base_url, str(n), str(concurrency), KEY, MODEL, ca]
+    figures = {"bare aiohttp": n / timed([sys.executable, "-c", BARE, *client])}
+    for loop in loops:
+        name = "batchgpt" if loop == "batchgpt" else "batchgpt, asyncio"
+        figures[name] = n / timed(batchgpt_args(base_url, n, concurrency, work, ca, cli=loop), env)
+    figures["openai SDK"] = n / timed([sys.executable, "-c", SDK, *client])
+    return figures
 
 
-def profile(base_url: str, n: int, concurrency: int, work: Path) -> None:
+def profile(base_url: str, n: int, concurrency: int, work: Path, ca: str) -> None:
     import pstats
 
     out = work / "batchgpt.prof"
-    timed(batchgpt_args(base_url, n, concurrency, work, out), {**os.environ, "OPENAI_API_KEY": KEY})
-    print(f"\nwhere batchgpt's time goes ({n:,} requests, cProfile, tottime):")
+    timed(batchgpt_args(base_url, n, concurrency, work, ca, out), {**os.environ, "OPENAI_API_KEY": KEY})
+    print(f"\nwhere batchgpt's time goes over {base_url[:5].rstrip(':')} ({n:,} requests, cProfile, tottime):")
     pstats.Stats(str(out)).sort_stats("tottime").print_stats(25)
 
 
@@ -243,42 +295,100 @@ def compile_batchgpt() -> None:
     compileall.compile_dir(str(ROOT / "batchgpt"), quiet=1)
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20000, help="requests per client per round")
     parser.add_argument("-c", "--concurrency", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--transport", choices=["http", "https", "both"], default="both")
+    parser.add_argument("--port", type=int, default=0, help="the server's http port (default: a free one)")
+    parser.add_argument("--tls-port", type=int, default=0, help="the server's https port (default: a free one)")
+    parser.add_argument("--cert", type=Path, default=TLS / "server.pem", help="the https certificate, for 127.0.0.1")
+    parser.add_argument("--key", type=Path, default=TLS / "server.key", help="its private key")
+    parser.add_argument("--ca", type=Path, default=TLS / "ca.pem", help="the CA certificate the clients trust")
+    parser.add_argument(
+        "--batchgpt-loop",
+        choices=["cli", "asyncio", "both"],
+        default="cli",
+        help="batchgpt as the command line runs (on uvloop where installed), on asyncio's own loop, or both",
+    )
     parser.add_argument("--mock", action="store_true", help="the mock server even where nginx is installed")
-    parser.add_argument("--profile", action="store_true", help="then profile one batchgpt run")
+    parser.add_argument("--profile", action="store_true", help="then profile one batchgpt run (the last transport)")
     parser.add_argument("--in-flight", action="store_true", help="1,000 in flight against 1 s latency instead")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def start(args: argparse.Namespace, work: Path) -> tuple[dict[str, str], list[subprocess.Popen]]:
+    """The server(s) for the transports asked for: each transport's base URL, and the processes."""
+    port, tls_port = args.port or free_port(), args.tls_port or free_port()
+    cert, key = args.cert.resolve(), args.key.resolve()
+    urls = {"http": f"http://127.0.0.1:{port}/v1", "https": f"https://127.0.0.1:{tls_port}/v1"}
+    if args.transport != "both":
+        urls = {args.transport: urls[args.transport]}
+    binary = None if args.mock else nginx()
+    print(f"server: {'nginx' if binary else 'batchgpt mock-server'}; " + ", ".join(urls.values()), flush=True)
+    if binary:
+        return urls, [start_nginx(binary, port, work, (tls_port, cert, key) if "https" in urls else None)]
+    servers = [start_server(port)] if "http" in urls else []
+    return urls, servers + ([start_mock_tls(tls_port, cert, key)] if "https" in urls else [])
+
+
+def loop_of_the_cli() -> str:
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio's own loop (uvloop is not installed)"
+    return f"uvloop {uvloop.__version__}"
+
+
+def report(best: dict[str, dict[str, float]], ratios: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(f"\n{args.n:,} requests, concurrency {args.concurrency}, whole processes, best of {args.rounds} rounds:")
+    for transport, figures in best.items():
+        print(f"  {transport}:")
+        for name, value in figures.items():
+            print(f"    {name:<17} {value:8,.0f} req/s   {value / figures['bare aiohttp']:.2f}x bare aiohttp")
+        by_round = ratios[transport]
+        print(f"    batchgpt / bare aiohttp by round: {min(by_round):.2f}-{max(by_round):.2f}x", end="")
+        if "batchgpt" in figures:
+            print(f"; batchgpt / openai SDK: {figures['batchgpt'] / figures['openai SDK']:.1f}x", end="")
+        print()
+
+
+def main() -> None:
+    args = arguments()
     compile_batchgpt()
     if args.in_flight:
         in_flight(args.n if args.n != 20000 else 30000, 1000, 1.0)
         return
-    port = free_port()
-    best: dict[str, float] = {}
+    loops = {"cli": ["batchgpt"], "asyncio": ["asyncio"], "both": ["batchgpt", "asyncio"]}[args.batchgpt_loop]
+    print(f"batchgpt's loop as the command line runs it: {loop_of_the_cli()}; the bare loop's and the SDK's: asyncio's")
+    best: dict[str, dict[str, float]] = {}
+    ratios: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        binary = None if args.mock else nginx()
-        server = start_nginx(binary, port, work) if binary else start_server(port)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        print(f"server: {'nginx' if binary else 'batchgpt mock-server'}", flush=True)
+        urls, servers = start(args, work)
         try:
             for round_ in range(1, args.rounds + 1):
-                figures = round_of(base_url, args.n, args.concurrency, work)
-                print(f"round {round_}: " + ", ".join(f"{k} {v:,.0f} req/s" for k, v in figures.items()), flush=True)
-                for name, value in figures.items():
-                    best[name] = max(best.get(name, 0.0), value)
+                for transport, base_url in urls.items():
+                    ca = str(args.ca.resolve()) if transport == "https" else ""
+                    figures = round_of(base_url, args.n, args.concurrency, work, ca, loops)
+                    said = ", ".join(f"{k} {v:,.0f} req/s" for k, v in figures.items())
+                    print(f"round {round_} {transport}: {said}", flush=True)
+                    ours = figures.get("batchgpt", figures.get("batchgpt, asyncio", 0.0))
+                    ratios.setdefault(transport, []).append(ours / figures["bare aiohttp"])
+                    kept = best.setdefault(transport, {})
+                    for name, value in figures.items():
+                        kept[name] = max(kept.get(name, 0.0), value)
             if args.profile:
-                profile(base_url, args.n, args.concurrency, work)
+                transport, base_url = list(urls.items())[-1]
+                profile(
+                    base_url, args.n, args.concurrency, work, str(args.ca.resolve()) if transport == "https" else ""
+                )
         finally:
-            server.terminate()
-            server.wait()
-    print(f"\n{args.n:,} requests, concurrency {args.concurrency}, whole processes, best of {args.rounds} rounds:")
-    for name, value in best.items():
-        print(f"  {name:<13} {value:8,.0f} req/s   {value / best['bare aiohttp']:.2f}x bare aiohttp")
-    print(f"  batchgpt / openai SDK: {best['batchgpt'] / best['openai SDK']:.1f}x")
+            for server in servers:
+                server.terminate()
+                server.wait()
+    report(best, ratios, args)
 
 
 if __name__ == "__main__":
