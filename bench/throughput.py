@@ -18,8 +18,10 @@ the SDK. Every client is a process of its own, timed from its start to its exit:
 includes the interpreter, imports, validation, the state store and the results and report
 files, on uvloop where it is installed, as the command line runs (the bare loop and the SDK run
 on asyncio's own loop). Each round runs the clients back to back, http then https; the best
-round of each is reported, as a ratio to the bare loop over the same transport. batchgpt's
-bytecode is compiled first, as an installed package's is (the libraries' is, by pip).
+round of each is reported, as a ratio to the bare loop over the same transport, and so is the
+CPU each request cost (user and system, the client's processes), which moves less than the wall
+clock where other work shares the machine. batchgpt's bytecode is compiled first, as an
+installed package's is (the libraries' is, by pip).
 """
 
 from __future__ import annotations
@@ -27,42 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import free_port, nginx, start_mock_tls, start_nginx, start_server  # noqa: E402  (the other benches' too)
 
 ROOT = Path(__file__).resolve().parents[1]
 TLS = ROOT / "tests" / "tls"  # a test CA's certificate for 127.0.0.1 and localhost (tests/test_tls.py)
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(ROOT.parent / "shared" / "tiktoken"))
 MODEL = "gpt-4o-mini"
 KEY = "sk-bench-not-a-real-key"
-ANSWER = {
-    "id": "chatcmpl-bench",
-    "object": "chat.completion",
-    "created": 1700000000,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "The answer is 42.", "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {
-        "prompt_tokens": 19,
-        "completion_tokens": 6,
-        "total_tokens": 25,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-    },
-    "system_fingerprint": "fp_bench",
-}
 
 BARE = """
 import asyncio, json, ssl, sys
@@ -103,98 +83,19 @@ asyncio.run(go())
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int, server: subprocess.Popen) -> subprocess.Popen:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError("the server did not start")
-
-
-def start_server(port: int, latency: float = 0.0) -> subprocess.Popen:
-    """`batchgpt mock-server` in its own process."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "batchgpt.cli", "mock-server", "--port", str(port), "--latency", str(latency)],
-        stderr=subprocess.DEVNULL,
-    )
-    return _wait_for(port, server)
-
-
-MOCK_TLS = """
-import ssl, sys, threading
-from batchgpt.mock import Config, MockServer
-port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-context.load_cert_chain(cert, key)
-MockServer(Config(tls=context, record=False)).start(port)
-threading.Event().wait()
-"""
-
-
-def start_mock_tls(port: int, cert: Path, key: Path) -> subprocess.Popen:
-    """The mock server over https with `cert`, in its own process (the command has no TLS option)."""
-    server = subprocess.Popen(
-        [sys.executable, "-c", MOCK_TLS, str(port), str(cert), str(key)], stderr=subprocess.DEVNULL
-    )
-    return _wait_for(port, server)
-
-
-def nginx() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-
-
-def start_nginx(binary: str, port: int, work: Path, tls: tuple[int, Path, Path] | None = None) -> subprocess.Popen:
-    """nginx in the foreground with one worker answering every POST with the same completion, on
-    `port` and, with `tls` (a port, a certificate and its key), over https on another."""
-    body = json.dumps(ANSWER).replace("\\", "\\\\").replace("'", "\\'")
-    listen_tls = ""
-    if tls:
-        tls_port, cert, key = tls
-        listen_tls = f"listen 127.0.0.1:{tls_port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
-    conf = work / "nginx.conf"
-    conf.write_text(
-        textwrap.dedent(
-            f"""
-            daemon off;
-            master_process off;
-            worker_processes 1;
-            pid {work}/nginx.pid;
-            error_log stderr error;
-            events {{ worker_connections 4096; }}
-            http {{
-                access_log off;
-                client_body_temp_path {work}/body;
-                keepalive_requests 1000000;
-                server {{
-                    listen 127.0.0.1:{port};
-                    {listen_tls}
-                    location / {{
-                        default_type application/json;
-                        add_header x-request-id req_bench;
-                        return 200 '{body}';
-                    }}
-                }}
-            }}
-            """
-        )
-    )
-    server = subprocess.Popen([binary, "-c", str(conf), "-p", str(work)], stderr=subprocess.DEVNULL)
-    return _wait_for(tls[0], _wait_for(port, server)) if tls else _wait_for(port, server)
-
-
 def timed(args: list[str], env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
+    return cpu_timed(args, env)[0]
+
+
+def cpu_timed(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """The seconds from the command's start to its exit, and the CPU seconds (user and system) of
+    its processes: on a machine other work shares, the CPU a request costs moves less than the wall."""
+    import resource
+
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def write_job(path: Path, n: int) -> None:
@@ -234,16 +135,24 @@ def batchgpt_args(
     ]  # fmt: skip
 
 
-def round_of(base_url: str, n: int, concurrency: int, work: Path, ca: str, loops: list[str]) -> dict[str, float]:
-    """Each client's requests per second, one after the other; `ca`: the CA an https server is
-    trusted by; `loops`: batchgpt's runs, as the command line ("batchgpt") or on "asyncio"."""
+def round_of(
+    base_url: str, n: int, concurrency: int, work: Path, ca: str, loops: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Each client's requests per second and CPU µs per request, one after the other; `ca`: the CA
+    an https server is trusted by; `loops`: batchgpt's runs, as the command line ("batchgpt") or
+    on "asyncio"."""
     env = {**os.environ, "OPENAI_API_KEY": KEY}
     client = [base_url, str(n), str(concurrency), KEY, MODEL, ca]
-    figures = {"bare aiohttp": n / timed([sys.executable, "-c", BARE, *client])}
+    runs = {"bare aiohttp": [sys.executable, "-c", BARE, *client]}
     for loop in loops:
-        name = "batchgpt" if loop == "batchgpt" else "batchgpt, asyncio"
-        figures[name] = n / timed(batchgpt_args(base_url, n, concurrency, work, ca, cli=loop), env)
-    figures["openai SDK"] = n / timed([sys.executable, "-c", SDK, *client])
+        runs["batchgpt" if loop == "batchgpt" else "batchgpt, asyncio"] = batchgpt_args(
+            base_url, n, concurrency, work, ca, cli=loop
+        )
+    runs["openai SDK"] = [sys.executable, "-c", SDK, *client]
+    figures = {}
+    for name, args in runs.items():
+        wall, cpu = cpu_timed(args, env)
+        figures[name] = (n / wall, cpu / n * 1e6)
     return figures
 
 
@@ -341,17 +250,21 @@ def loop_of_the_cli() -> str:
     return f"uvloop {uvloop.__version__}"
 
 
-def report(best: dict[str, dict[str, float]], ratios: dict[str, list[float]], args: argparse.Namespace) -> None:
+def report(rounds: dict[str, list[dict[str, tuple[float, float]]]], args: argparse.Namespace) -> None:
+    """Each client's best round (req/s) and its least CPU per request, as ratios to the bare loop's
+    over the same transport (above 1: faster, or less CPU), and batchgpt's ratio round by round."""
     print(f"\n{args.n:,} requests, concurrency {args.concurrency}, whole processes, best of {args.rounds} rounds:")
-    for transport, figures in best.items():
-        print(f"  {transport}:")
-        for name, value in figures.items():
-            print(f"    {name:<17} {value:8,.0f} req/s   {value / figures['bare aiohttp']:.2f}x bare aiohttp")
-        by_round = ratios[transport]
-        print(f"    batchgpt / bare aiohttp by round: {min(by_round):.2f}-{max(by_round):.2f}x", end="")
-        if "batchgpt" in figures:
-            print(f"; batchgpt / openai SDK: {figures['batchgpt'] / figures['openai SDK']:.1f}x", end="")
-        print()
+    for transport, figures in rounds.items():
+        rate = {name: max(f[name][0] for f in figures) for name in figures[0]}
+        cpu = {name: min(f[name][1] for f in figures) for name in figures[0]}
+        print(f"  {transport}:{'req/s':>22}   vs bare   CPU µs/req   bare's CPU / its")
+        for name in rate:
+            faster, leaner = rate[name] / rate["bare aiohttp"], cpu["bare aiohttp"] / cpu[name]
+            print(f"    {name:<17} {rate[name]:8,.0f}   {faster:5.2f}x   {cpu[name]:8,.0f}   {leaner:10.2f}x")
+        ours = "batchgpt" if "batchgpt" in rate else "batchgpt, asyncio"
+        by_round = sorted(f[ours][0] / f["bare aiohttp"][0] for f in figures)
+        print(f"    {ours} / bare aiohttp by round: {', '.join(f'{r:.2f}x' for r in by_round)}", end="")
+        print(f"; {ours} / openai SDK: {rate[ours] / rate['openai SDK']:.1f}x")
 
 
 def main() -> None:
@@ -362,8 +275,7 @@ def main() -> None:
         return
     loops = {"cli": ["batchgpt"], "asyncio": ["asyncio"], "both": ["batchgpt", "asyncio"]}[args.batchgpt_loop]
     print(f"batchgpt's loop as the command line runs it: {loop_of_the_cli()}; the bare loop's and the SDK's: asyncio's")
-    best: dict[str, dict[str, float]] = {}
-    ratios: dict[str, list[float]] = {}
+    rounds: dict[str, list[dict[str, tuple[float, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         urls, servers = start(args, work)
@@ -372,13 +284,9 @@ def main() -> None:
                 for transport, base_url in urls.items():
                     ca = str(args.ca.resolve()) if transport == "https" else ""
                     figures = round_of(base_url, args.n, args.concurrency, work, ca, loops)
-                    said = ", ".join(f"{k} {v:,.0f} req/s" for k, v in figures.items())
+                    said = ", ".join(f"{k} {rate:,.0f} req/s ({cpu:,.0f} µs CPU)" for k, (rate, cpu) in figures.items())
                     print(f"round {round_} {transport}: {said}", flush=True)
-                    ours = figures.get("batchgpt", figures.get("batchgpt, asyncio", 0.0))
-                    ratios.setdefault(transport, []).append(ours / figures["bare aiohttp"])
-                    kept = best.setdefault(transport, {})
-                    for name, value in figures.items():
-                        kept[name] = max(kept.get(name, 0.0), value)
+                    rounds.setdefault(transport, []).append(figures)
             if args.profile:
                 transport, base_url = list(urls.items())[-1]
                 profile(
@@ -388,7 +296,7 @@ def main() -> None:
             for server in servers:
                 server.terminate()
                 server.wait()
-    report(best, ratios, args)
+    report(rounds, args)
 
 
 if __name__ == "__main__":
