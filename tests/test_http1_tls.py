@@ -325,3 +325,21 @@ def test_no_server_over_https_is_unsent(loop_run) -> None:
         failure, pooled, _ = loop_run(sent_by(Provider(base_url=f"https://127.0.0.1:{port}/v1")))
     assert pooled and isinstance(failure, Failure) and failure.cause == "connection" and failure.transient
     assert failure.message.startswith(UNSENT) and not failure.maybe_billed
+
+
+def test_a_ca_bundle_is_loaded_once_for_its_check_and_its_use(monkeypatch) -> None:
+    from batchgpt.providers import trust
+
+    made: list[str | None] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any, cafile: str | None = None, **kwargs: Any) -> ssl.SSLContext:
+        made.append(cafile)
+        return real(*args, cafile=cafile, **kwargs)
+
+    monkeypatch.setattr(trust.ssl, "create_default_context", counted)
+    trust._context.cache_clear()  # a system's whole bundle takes tens of ms to load
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(CA))
+    assert trust.bundle_problem(str(CA)) is None  # the job's check
+    trust.tls_context(Provider(base_url="https://127.0.0.1/v1"))  # the client's
+    assert made == [str(CA)]

@@ -56,7 +56,7 @@ def bundle_problem(path: str) -> str | None:
     """Why the file at `path` cannot be a CA bundle (missing, unreadable, no PEM certificate in
     it); None when it can."""
     try:
-        _context(path, _stamp(path))
+        _context(path, _stamp(path), False)  # as tls_context asks: a big bundle loads once (tens of ms), not twice
     except FileNotFoundError:
         return f"no such file {path}"
     except IsADirectoryError:
