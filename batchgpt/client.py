@@ -7,9 +7,9 @@ an answers.Answer or a records.Failure; whether to try again is retry.py's busin
 The API key goes only in each request's headers (never a session's default, which aiohttp copies
 into an https proxy's CONNECT). Everything a server sends is stripped of secrets as it arrives
 (redact.py). Redirects are not followed (answers.redirected). Where requests go and how they are
-authenticated is the provider's (providers/). A task's JSON request to a plain-http server with
-no proxy (a local vLLM, llama.cpp or Ollama) goes through http1.Pool instead: the same bytes and
-the same answers, at a sixth of aiohttp's CPU per request; a streamed one is read by sse.py.
+authenticated is the provider's (providers/). A task's JSON request with no proxy goes through
+http1.Pool instead, over http or https (one SSLContext for both, providers/trust.py): the same
+bytes and answers at a sixth of aiohttp's CPU per request; a streamed one is read by sse.py.
 Every body is read up to its cap and no further (bodies.py): an answer past it is a Failure. A
 request with attached files (attachments.py) is streamed, on either transport, with its exact
 Content-Length, each file read afresh for each attempt or served from the run's cache of files used
@@ -40,7 +40,7 @@ from .bodies import Cut, TooLarge, capped_lines, mebibytes, read_capped
 from .downloads import write_lines
 from .encoded import Body, Encodings
 from .files import atomic_write
-from .outbound import env_proxy, target
+from .outbound import env_proxy, host_header, target
 from .providers import api_of
 from .providers.trust import tls_context, untrusted, uses_tls
 from .records import UNSENT, Failure, Pack, Provider, Request, shortened, shown_url
@@ -77,8 +77,8 @@ class Client:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
-        self._pool: http1.Pool | None = None  # plain http without a proxy: the lean way (http1.py)
-        self._tls: ssl.SSLContext | None = None  # trusting the provider's CA bundle; None: the system's store
+        self._pool: http1.Pool | None = None  # no proxy: the lean way (http1.py)
+        self._tls: ssl.SSLContext | None = None  # the provider's CA bundle or the system's store; None: no TLS
         self._heads: dict[str, bytes] = {}  # a URL's request line and headers, for the pool
 
     def __repr__(self) -> str:
@@ -90,8 +90,8 @@ class Client:
         self._proxy = self.provider.proxy or env_proxy(self.provider.base_url)
         self._redact = Redactor(self.provider, self._key, self._proxy)  # the proxy in use may carry a password
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._pool = self._plain_pool()
         self._tls = tls_context(self.provider) if uses_tls(self.provider) else None
+        self._pool = self._plain_pool()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -115,22 +115,23 @@ class Client:
         return self._session
 
     def _plain_pool(self) -> http1.Pool | None:
-        """A pool for the base URL when http1 can do all aiohttp would: plain http, no proxy, no
-        credentials in the URL, and header values aiohttp would send (no control characters)."""
+        """A pool for the base URL when http1 can do all aiohttp would: http or https (aiohttp's
+        SSLContext), no proxy, no credentials in the URL, and header values aiohttp would send (no
+        control characters)."""
         url = urlsplit(self.provider.base_url)
-        if url.scheme != "http" or self._proxy or "@" in url.netloc or not url.hostname:
+        if url.scheme not in ("http", "https") or self._proxy or "@" in url.netloc or not url.hostname:
             return None
         if any(_CONTROL.search(text) for pair in self._json_headers.items() for text in pair):
             return None  # aiohttp refuses them with an error of its own
-        return http1.Pool(url.hostname, url.port or 80, self._connections, self._cap)
+        return http1.pool_for(self.provider.base_url, self._connections, self._cap, self._tls)
 
     def _head(self, url: str) -> bytes:
         """The request line and headers of a JSON POST to `url`, built once, as aiohttp would send
-        them: the target percent-encoded by yarl, and a provider's own Host or Accept in place of
-        the usual one."""
+        them: the target percent-encoded and the Host as yarl has them, and a provider's own Host or
+        Accept in place of the usual one."""
         head = self._heads.get(url)
         if head is None:
-            headers = CIMultiDict({"Host": urlsplit(url).netloc, "Accept": "*/*"})
+            headers = CIMultiDict({"Host": host_header(url), "Accept": "*/*"})
             for name, value in self._json_headers.items():
                 headers[name] = value  # replaces a header of the same name, in any case
             lines = [f"POST {target(url)} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items())]
@@ -221,8 +222,9 @@ class Client:
             return Failure("attachment", str(exc))
         except asyncio.TimeoutError:
             return Failure("timeout", f"no complete answer within {timeout:g} s")
-        except http1.Unsent as exc:
-            return Failure("connection", f"{UNSENT}: {self._said(exc)}")
+        except http1.Unsent as exc:  # Untrusted: a certificate no retry makes trusted, as in _unsent
+            cause = "certificate" if isinstance(exc, http1.Untrusted) else "connection"
+            return Failure(cause, f"{UNSENT}: {self._said(exc)}")
         except http1.Lost as exc:
             return Failure("connection", self._said(exc))
         if 300 <= reply.status < 400:
@@ -357,7 +359,8 @@ class Client:
         import aiohttp
 
         said = shortened(self._redact.text(str(exc)))
-        return said + untrusted(self.provider) if isinstance(exc, aiohttp.ClientConnectorCertificateError) else said
+        refused = (aiohttp.ClientConnectorCertificateError, http1.Untrusted)
+        return said + untrusted(self.provider) if isinstance(exc, refused) else said
 
 
 async def _read(response: aiohttp.ClientResponse, cap: int) -> bytes:

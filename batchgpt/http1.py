@@ -1,34 +1,40 @@
-"""Plain HTTP/1.1 keep-alive connections for the JSON requests of an online run.
+"""Keep-alive HTTP/1.1 connections, plain or over TLS, for the JSON requests of an online run.
 
 aiohttp spends about 100 µs of CPU on each request, more than a local server (vLLM, llama.cpp,
 Ollama) takes to answer a short one, so a run against such a server was bound by its own client.
 A Pool writes a request as one buffer and parses the answer with httptools (llhttp, the parser in
-Node.js), at about a sixth of that cost. It takes only what it does exactly like aiohttp: plain
-http, no proxy, a POST of bytes (or of a body with attachments, encoded.Body, streamed with its
-Content-Length under flow control), a whole answer (client.py keeps TLS, proxies, uploads, streams
-and the Batch API's calls on aiohttp). Redirects are answers like any other: nothing is followed.
+Node.js), at about a sixth of that cost. It takes only what it does exactly like aiohttp: http, or
+https through the loop's own TLS transport with the very SSLContext aiohttp is given (the same
+certificates trusted, the hostname checked and sent as SNI as aiohttp sends it), no proxy, a POST
+of bytes (or of a body with attachments, encoded.Body, streamed with its Content-Length under flow
+control), a whole answer (client.py keeps proxies, uploads, streams and the Batch API's calls on
+aiohttp). Redirects are answers like any other: nothing is followed.
 
 Invariants: a connection carries one request at a time; it is reused only after an answer read
 to its end that allows keep-alive, with nothing after it; a request that is cancelled, timed out
 or failed closes its connection, so no late or stray answer is ever read as the next request's.
-Where a reply is unusual, it is read as aiohttp reads it: its parser leniencies, interim 1xx
-replies skipped, unknown codings passed on, idle connections dropped after IDLE_S. A body past
-its cap is not read on (its connection is closed), nor decoded past it (bodies.py): the Reply
-says so instead of carrying it.
+A TLS handshake is part of opening a connection: one that fails, a certificate refused included
+(Untrusted), is Unsent, as nothing was written. Where a reply is unusual, it is read as aiohttp
+reads it: its parser leniencies, interim 1xx replies skipped, unknown codings passed on, idle
+connections dropped after IDLE_S. A body past its cap is not read on (its connection is closed),
+nor decoded past it (bodies.py): the Reply says so instead of carrying it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import zlib
 from dataclasses import dataclass, field
 from typing import cast
+from urllib.parse import urlsplit
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .bodies import TooLarge, decode, mebibytes
 from .encoded import Body
+from .outbound import raw_host
 
 IDLE_S = 15.0  # as aiohttp's keepalive_timeout: an older idle connection may have been dropped on the way
 CONNECT_S = 10.0  # a server that does not accept a connection in this long is down, not slow
@@ -41,8 +47,23 @@ def connect_within(timeout: float) -> float:
     return min(CONNECT_S, timeout / 2)
 
 
+def pool_for(base_url: str, limit: int, cap: int | None, tls: ssl.SSLContext | None) -> Pool:
+    """A pool to the host and port aiohttp would connect to for an http or https `base_url`; over
+    https, trusting `tls` (which it then needs)."""
+    url = urlsplit(base_url)
+    if url.scheme != "https":
+        return Pool(raw_host(base_url), url.port or 80, limit, cap)
+    assert tls is not None
+    return Pool(raw_host(base_url), url.port or 443, limit, cap, tls)
+
+
 class Unsent(Exception):
     """No connection could be opened: the request never reached the server."""
+
+
+class Untrusted(Unsent):
+    """The server's certificate, or the name it is for, is not one the SSLContext trusts: no
+    retry changes that, and nothing was sent."""
 
 
 class Lost(Exception):
@@ -62,9 +83,11 @@ class Pool:
     It and its connections keep that loop: asking asyncio for it costs a getpid() system call each
     time on Python 3.11, several microseconds on a virtual machine."""
 
-    def __init__(self, host: str, port: int, limit: int, cap: int | None = None):
+    def __init__(self, host: str, port: int, limit: int, cap: int | None = None, tls: ssl.SSLContext | None = None):
         self._loop = asyncio.get_running_loop()
         self._host, self._port = host, port
+        self._tls = tls  # https: the handshake checks the certificate against it, for the name sent as SNI
+        self._name = host.rstrip(".") if tls else None  # as aiohttp: certificates name hosts without the final dot
         self._cap = mebibytes() if cap is None else cap  # bytes of an answer's body, decoded
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
@@ -115,10 +138,14 @@ class Pool:
         connection left less than connect_within), whose passing is then the request's timeout."""
         loop = self._loop
         allowed = deadline - loop.time()
+        opening = loop.create_connection(
+            lambda: _Connection(loop, self._cap), self._host, self._port, ssl=self._tls, server_hostname=self._name
+        )
         try:
-            transport, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop, self._cap), self._host, self._port), max(0.0, allowed)
-            )
+            transport, connection = await asyncio.wait_for(opening, max(0.0, allowed))
+        except ssl.SSLCertVerificationError as exc:  # an OSError: before it
+            said = exc.verify_message or exc.reason or exc
+            raise Untrusted(f"cannot connect to {self._host}:{self._port}: certificate verify failed: {said}") from None
         except asyncio.TimeoutError:  # an OSError too, since Python 3.11
             if own:  # the request's time ran out, most of it waiting for a free connection: its own timeout
                 raise

@@ -1,5 +1,5 @@
-"""A request's URL as it goes out: its target percent-encoded as aiohttp (yarl) encodes it, and
-the proxy the environment names for it. client.py's, apart so that neither costs an import (yarl,
+"""A request's URL as it goes out: its target percent-encoded and its Host as aiohttp (yarl) has
+them, and the proxy the environment names for it. client.py's, apart so that neither costs an import (yarl,
 urllib) on the usual path."""
 
 from __future__ import annotations
@@ -24,6 +24,34 @@ def target(url: str) -> str:
     from yarl import URL  # aiohttp's, so the target is encoded as it encodes it
 
     return str(URL(url).raw_path_qs)
+
+
+# A host and port yarl would send as they are: a name in lower case without a final dot, or an
+# IPv4 address, and a port unless it is the scheme's own (yarl leaves that out).
+_PLAIN_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*(?::[1-9][0-9]*)?", re.ASCII)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_header(url: str) -> str:
+    """The Host header aiohttp sends for `url` (yarl's host_port_subcomponent): the host in lower
+    case, IDNA-encoded, without its final dot, and its port unless it is the scheme's own."""
+    parts = urlsplit(url)
+    if _PLAIN_HOST.fullmatch(parts.netloc) and parts.port != _DEFAULT_PORTS.get(parts.scheme):
+        return parts.netloc
+    from yarl import URL
+
+    return URL(url).host_port_subcomponent or parts.netloc
+
+
+def raw_host(url: str) -> str:
+    """The host aiohttp connects to (and, without a final dot, names in TLS) for `url`: IDNA-encoded
+    as yarl encodes it, not as Python's older codec would."""
+    host = urlsplit(url).hostname or ""
+    if host.isascii():
+        return host
+    from yarl import URL
+
+    return URL(url).raw_host or host
 
 
 def env_proxy(base_url: str) -> str | None:

@@ -1,5 +1,5 @@
-"""Sending requests that carry attached files, online, on both transports: http1's pool (plain http)
-and aiohttp (https, real TLS as in test_tls.py, and any streamed request). What the server
+"""Sending requests that carry attached files, online, on both transports: http1's pool (http, and
+https over real TLS as in test_tls.py) and aiohttp (any streamed request). What the server
 RECEIVED is checked byte for byte (the mock reads image parts as text it ignores, so a server that
 keeps the raw body stands beside it); the body is streamed with its exact Content-Length, in memory
 bounded by a few chunks whatever the file's size, each attempt reading the file afresh, and a file
@@ -126,8 +126,8 @@ def _trust_the_test_ca(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(params=["http", "https", "http-streamed"])
 def way(request: pytest.FixtureRequest, plain: Keeping, tls: Keeping) -> tuple[Keeping, bool]:
-    """A server and whether the request streams its answer: plain http goes through http1's pool
-    unless the answer is streamed (then aiohttp, as over https)."""
+    """A server and whether the request streams its answer: http and https go through http1's
+    pool unless the answer is streamed (then aiohttp)."""
     server = tls if request.param == "https" else plain
     server.raw.clear()
     return server, request.param == "http-streamed"
@@ -138,7 +138,7 @@ def send_all(
 ) -> list[Answer | Failure]:
     async def go() -> list[Answer | Failure]:
         async with Client(Provider(base_url=base_url), SECRET, 20, 4, cap, encodings) as client:
-            assert (client._pool is not None) == base_url.startswith("http:")  # http1's pool for plain http
+            assert client._pool is not None  # http1's pool for http and https alike, with no proxy
             return [await client.send(Pack.of(r)) for r in requests]
 
     return asyncio.run(go())

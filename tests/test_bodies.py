@@ -158,7 +158,7 @@ def send_capped(provider: Provider, request: Request, cap: int = MIB) -> Answer 
 
 @pytest.fixture(params=["http1", "aiohttp"])
 def transport(request, monkeypatch) -> str:
-    """Each of the client's transports: its own http1 pool (plain http), and aiohttp (https, a proxy)."""
+    """Each of the client's transports: its own http1 pool, and aiohttp (a proxy, a streamed answer)."""
     if request.param == "aiohttp":
         monkeypatch.setattr(Client, "_plain_pool", lambda self: None)
     return request.param

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,9 +30,12 @@ def ok(n: int, extra: bytes = b"") -> bytes:
 Script = Callable[[int, bytes, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def serve(script: Script) -> tuple[asyncio.Server, int, list[int], list[bytes]]:
-    """A server that reads each request whole and lets `script(connection number, request, writer)`
-    answer it; returns it, its port, the connection each request came on, and the requests."""
+async def serve(
+    script: Script, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> tuple[asyncio.Server, int, list[int], list[bytes]]:
+    """A server (over TLS with `tls`) that reads each request whole and lets `script(connection
+    number, request, writer)` answer it; returns it, its port, the connection each request came on,
+    and the requests."""
     on: list[int] = []
     seen: list[bytes] = []
     connections = 0
@@ -52,7 +56,7 @@ async def serve(script: Script) -> tuple[asyncio.Server, int, list[int], list[by
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, host, 0, ssl=tls)
     return server, server.sockets[0].getsockname()[1], on, seen
 
 

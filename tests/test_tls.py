@@ -1,5 +1,6 @@
-"""The https transport (aiohttp's) over real TLS: the mock server with a test certificate, and raw
-TLS servers that break where the mock cannot (in the handshake, in the middle of an answer).
+"""https over real TLS, on both transports (http1's pool for a whole answer, aiohttp for a streamed
+one): the mock server with a test certificate, and raw TLS servers that break where the mock
+cannot (in the handshake, in the middle of an answer). test_http1_tls.py has the pool's own cases.
 
 tests/tls/ holds a test CA and a server certificate it signed for 127.0.0.1 and localhost, valid
 from 2000 to 2100 (made once with `openssl ca`; the CA's own key was thrown away), and another CA

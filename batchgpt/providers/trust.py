@@ -56,7 +56,7 @@ def bundle_problem(path: str) -> str | None:
     """Why the file at `path` cannot be a CA bundle (missing, unreadable, no PEM certificate in
     it); None when it can."""
     try:
-        _context(path, _stamp(path))
+        _context(path, _stamp(path), False)  # as tls_context asks: a big bundle loads once (tens of ms), not twice
     except FileNotFoundError:
         return f"no such file {path}"
     except IsADirectoryError:
@@ -70,16 +70,26 @@ def bundle_problem(path: str) -> str | None:
     return None
 
 
-def tls_context(provider: Provider) -> ssl.SSLContext | None:
-    """The TLS context that trusts the provider's bundle; None: the transport's own (the system's
-    store). One context a file, made once: loading certificates costs milliseconds."""
+def tls_context(provider: Provider) -> ssl.SSLContext:
+    """The TLS context that trusts the provider's bundle, else the system's store; both transports
+    (http1's pool, aiohttp) are given this one. One context a file, made once: loading
+    certificates costs milliseconds."""
     bundle = bundle_of(provider)
     if bundle is None:
-        return None
+        return system_context()
     problem = bundle_problem(bundle.path)  # checked before the run; the file may have gone since
     if problem is not None:
         raise UsageError(f"{bundle.source}: {problem}")
     return _context(bundle.path, _stamp(bundle.path), bundle.source == "$SSL_CERT_FILE")
+
+
+@lru_cache(maxsize=1)
+def system_context() -> ssl.SSLContext:
+    """The system's store, as aiohttp's own verifying context has it (aiohttp.connector's
+    _make_ssl_context(True)): OpenSSL's default paths, and ALPN offering http/1.1 alone."""
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(("http/1.1",))
+    return context
 
 
 def untrusted(provider: Provider) -> str:
