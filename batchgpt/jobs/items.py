@@ -324,7 +324,7 @@ def _item_problems(item: Item, templates: dict[int, list[str]]) -> Iterator[str]
         yield from _id_problems(task.id_template, fields)
     template = task.options.get("template")
     if template:
-        yield from _template_problems(task, template, templates)
+        _parse_template(task, template, templates)
     yield from _keep_problems(task, fields)
     if "schema" in fields:
         yield from _item_schema_problems(task, fields)
@@ -336,10 +336,7 @@ def _id_problems(template: str, fields: Mapping[str, Any]) -> Iterator[str]:
     """The task's id template can name this item (its own `id` field needs none)."""
     if "id" in fields:
         return
-    needs = id_fields(template)
-    if needs is None:
-        yield f"id: {template!r} must be made of plain field names like {{sku}}"
-        return
+    needs = id_fields(template) or ()  # a template of anything else left its task out (definition.py)
     if all(name in fields for name in needs) and not fill(template, fields).strip():
         yield f"id: {template!r} gives this item an empty id"
 
@@ -383,12 +380,8 @@ def _keep_problems(task: Task, fields: Mapping[str, Any]) -> Iterator[str]:
         yield f"keep: all would copy {names}, which results have already; list the fields to keep"
 
 
-def _template_problems(task: Task, template: str, templates: dict[int, list[str]]) -> Iterator[str]:
-    """The task's template is plain {fields}: parsed once, its error reported once (the fields
-    an item lacks are gaps.py's)."""
+def _parse_template(task: Task, template: str, templates: dict[int, list[str]]) -> None:
+    """The task's template's fields, parsed once (a template of anything but plain fields has
+    left its task out already, definition._check_templates; the fields an item lacks are gaps.py's)."""
     if task.index not in templates:
-        try:
-            templates[task.index] = template_fields(template)
-        except ValueError as exc:
-            templates[task.index] = []
-            yield f"bad template: {exc}"
+        templates[task.index] = template_fields(template)
